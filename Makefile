@@ -1,0 +1,67 @@
+# PowerLogger — the two commands a newcomer needs:
+#   make run     build (installing missing Debian packages) and run the main job
+#   make check   build and pass every test: unit, property, CLI, sanitizers, valgrind,
+#                fuzzers (briefly), and the freestanding Cortex-M4 build of the core
+# and for the team:
+#   make bench   accuracy matrix against the original's method, callgrind cost, core size
+#   make fuzz    run every fuzzer for FUZZ_SECONDS (default 60)
+
+BUILD   ?= build
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE   ?= cmake
+FUZZ_SECONDS ?= 60
+SHARED  ?= $(abspath ../shared)
+
+.PHONY: all deps build run check test test-asan test-valgrind fuzz fuzz-check \
+        freestanding bench clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/Makefile: CMakeLists.txt | deps
+	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+build: deps $(BUILD)/Makefile
+	@$(CMAKE) --build $(BUILD) -j $(JOBS)
+
+run: build
+	@bash scripts/demo.sh $(BUILD)/powerlogger "$(SHARED)"
+
+test: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-asan: deps
+	@$(CMAKE) -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DPL_SANITIZE=ON \
+	  -DCMAKE_C_COMPILER=clang >/dev/null
+	@$(CMAKE) --build $(BUILD)-asan -j $(JOBS)
+	@cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j $(JOBS)
+
+test-valgrind: build
+	@bash scripts/valgrind-tests.sh $(BUILD)
+
+fuzz-build: deps
+	@$(CMAKE) -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=Debug -DPL_FUZZ=ON -DPL_TESTS=OFF \
+	  -DCMAKE_C_COMPILER=clang \
+	  -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link,address,undefined" >/dev/null
+	@$(CMAKE) --build $(BUILD)-fuzz -j $(JOBS)
+
+fuzz: fuzz-build
+	@bash scripts/run-fuzzers.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
+
+fuzz-check: fuzz-build
+	@bash scripts/run-fuzzers.sh $(BUILD)-fuzz 20
+
+freestanding: deps
+	@bash scripts/check-freestanding.sh
+
+check: test test-asan test-valgrind fuzz-check freestanding
+	@echo "make check: all stages passed"
+
+bench: build freestanding
+	@bash bench/run.sh $(BUILD) "$(SHARED)"
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz $(BUILD)-arm

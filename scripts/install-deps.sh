@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that building and testing PowerLogger need, and only the ones
+# that are missing, so that `make run` and `make check` work on a fresh Debian 12 machine.
+# Run as root (or with sudo available). Set PL_NO_INSTALL=1 to skip installing.
+set -euo pipefail
+
+pkgs=(
+  build-essential cmake pkg-config   # the build
+  libcmocka-dev                      # unit tests
+  valgrind                           # memcheck in tests, callgrind in the bench
+  clang libclang-rt-14-dev           # libFuzzer + sanitizers
+  gcc-arm-none-eabi libnewlib-arm-none-eabi  # freestanding Cortex-M4 build of the core
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "${PL_NO_INSTALL:-0}" = 1 ]; then
+  echo "install-deps: missing Debian packages: ${missing[*]} (PL_NO_INSTALL=1, not installing)" >&2
+  exit 1
+fi
+sudo=""
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root to install: ${missing[*]}" >&2; exit 1; }
+  sudo=sudo
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# Refresh the package lists when they are missing or older than a day.
+if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -n1)" ]; then
+  $sudo apt-get update -qq
+fi
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

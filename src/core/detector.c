@@ -1,0 +1,2 @@
+/* detector: to be written */
+#include "powerlogger/detector.h"

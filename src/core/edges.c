@@ -1,0 +1,2 @@
+/* edges: to be written */
+#include "powerlogger/edges.h"

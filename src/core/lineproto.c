@@ -1,0 +1,2 @@
+/* lineproto: to be written */
+#include "powerlogger/lineproto.h"

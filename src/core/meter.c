@@ -1,0 +1,2 @@
+/* meter: to be written */
+#include "powerlogger/meter.h"

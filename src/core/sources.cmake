@@ -1,0 +1,10 @@
+# The portable core's sources: one list, included by the host build (CMakeLists.txt), the
+# freestanding Cortex-M4 check (scripts/check-freestanding.sh reads it too) and the ESP-IDF
+# component. Paths are relative to this file's directory.
+set(PL_CORE_SOURCES
+  error.c
+  detector.c
+  edges.c
+  meter.c
+  lineproto.c
+)

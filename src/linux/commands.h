@@ -1,0 +1,12 @@
+/*
+ * The subcommands of the `powerlogger` program. Each takes the arguments after its name
+ * (argv[0] is the subcommand's name) and returns the process exit status: 0 success,
+ * 1 runtime failure, 2 usage error or bad input.
+ */
+#ifndef PL_COMMANDS_H
+#define PL_COMMANDS_H
+
+int pl_cmd_detect(int argc, char **argv);
+int pl_cmd_simulate(int argc, char **argv);
+
+#endif
