@@ -44,51 +44,61 @@ struct pl_detector_config {
 	uint32_t max_width_us; /* longest plausible pulse; 0 = default (250 ms) */
 };
 
+/* A completed run waiting for the polarity decision. */
+struct pl_det_run {
+	int64_t t0;      /* estimated edge that began the run */
+	uint32_t len_us;
+	int32_t swing;   /* Q4 */
+	int8_t side;     /* +1 high, -1 low */
+};
+
+#define PL_DET_PENDING 6
+
 /* Internal state. Plain data: treat as opaque, but it may be copied, saved and restored. */
 struct pl_detector {
 	struct pl_detector_config cfg;
 	int64_t min_gap_us;
-	/* bin accumulator */
-	int64_t bin_t0, bin_t1; /* time of first and last sample in the bin */
-	int64_t bin_sum;
+	uint32_t max_width_us;
+
+	/* Bin accumulator: samples over about a millisecond, trimmed mean. */
+	int64_t bin_t0, bin_end, bin_sum;
 	int32_t bin_min, bin_max;
 	uint32_t bin_n;
-	uint32_t bin_len_us;
-	/* median-of-3 and smoothing over bins (values in input units * 16) */
-	int32_t y1, y2;
-	int64_t ty1;
-	int32_t z_prev;
+	uint32_t bin_len_us;      /* time-based bins (pl_detector_feed) */
+	uint32_t bin_samples;     /* sample-count bins (pl_detector_feed_u16), 0 = unset */
+
+	/* Bin pipeline; values in input units * 16 (Q4). */
+	uint64_t nbins;
+	int32_t y[2];             /* the two previous bin values (for median-of-3) */
+	int64_t ty[2];
+	int32_t m_prev;           /* previous median output */
+	int64_t tm_prev;
+	int32_t z_prev, s;        /* smoothed value, its slow EMA */
 	int64_t tz_prev;
-	uint32_t nbins;
-	/* noise: running median of |first difference| (units * 16) */
-	int32_t dabs_med;
-	/* zig-zag tracker (units * 16) */
-	int8_t zz;          /* 0 = initial, +1 high run, -1 low run */
-	int8_t pol;         /* pulse side: +1, -1, 0 = undecided */
-	int8_t vote;
-	uint8_t steady;     /* current pulse-side run was reclassified as steady */
-	int32_t ext;        /* extreme of the current run (max in high, min in low) */
-	int32_t ext_lo, ext_hi; /* in the initial state: min and max seen */
-	int32_t level;      /* slow mean of the current run, the extreme leaks towards it */
-	int32_t swing;      /* recent peak-to-valley swing */
-	int32_t run_ext_other; /* extreme of the previous run */
-	int64_t run_t0;     /* start of the current run (estimated edge time) */
-	int64_t prev_run_len;
-	int64_t last_emit_t;
+	uint8_t use_median, use_smooth;
+	int32_t noise_m;          /* running median of |first difference| (Q4) */
+	int32_t warm[15];         /* first differences for the initial noise estimate */
+	uint8_t nwarm;
+	uint8_t leak_shift;       /* extreme leak: time constant ~ 1 s in bins */
+
+	/* Zig-zag tracker. */
+	int8_t zz;                /* 0 initial, +1 high run, -1 low run */
+	int8_t pol;               /* pulse side: +1, -1, 0 undecided */
+	uint8_t rest_short;       /* consecutive short rest runs (polarity check) */
+	uint8_t held;             /* the pulse side was held past max width (LED steady) */
+	int32_t ext, ext_lo, ext_hi, hold_level;
+	int32_t swing;            /* recent swing (Q4) */
+	int32_t prev_ext;         /* extreme of the previous run */
+	int64_t run_t0;
+	uint8_t run_is_init;      /* current run began at the detector start */
 	uint32_t width_avg_us;
-	/* runs waiting for the polarity decision */
-	struct pl_det_pending {
-		int64_t t0;
-		uint32_t len;
-		int32_t swing;
-		int8_t side;
-	} pend[6];
+
+	struct pl_det_run pend[PL_DET_PENDING];
 	uint8_t npend;
-	uint8_t nside[2];
-	int64_t sum_side[2];
-	/* counters */
-	uint64_t n_pulses, n_rejected, n_steady;
-	int64_t last_pulse_t;
+
+	uint64_t n_pulses, n_rejected, n_steady, n_backwards;
+	int64_t last_pulse_t;     /* last emitted pulse (accepted or not) */
+	int64_t last_accept_t;    /* last accepted pulse, for the plausibility limit */
 	int64_t t_last;
 };
 
@@ -101,6 +111,7 @@ struct pl_detector_status {
 	uint64_t pulses;         /* pulses emitted, including rejected ones */
 	uint64_t rejected;       /* pulses flagged PL_PULSE_REJECTED */
 	uint64_t steady_events;  /* times the LED was held steadily in the pulse state */
+	uint64_t backwards;      /* samples skipped because their time went backwards */
 	int64_t last_pulse_us;   /* leading edge of the last pulse; INT64_MIN before any */
 };
 

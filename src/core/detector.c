@@ -1,2 +1,579 @@
-/* detector: to be written */
+/*
+ * Analog pulse detector.
+ *
+ * The pipeline, per sample and then per bin of about a millisecond:
+ *
+ *   samples -> bin (trimmed mean: min and max dropped once there are 4 samples, which removes
+ *   a single-sample ADC spike) -> median of 3 bins (removes a spike that filled a whole bin;
+ *   only when a pulse spans several bins) -> mean of 2 bins (z) -> slow EMA of z (s)
+ *
+ * Noise: a running median of |difference of consecutive bins|, which ignores the rare large
+ * differences at pulse edges and includes flicker, so the step never drops into it.
+ *
+ * Detection is a hysteresis "zig-zag": in a high run the tracker remembers the highest s, in a
+ * low run the lowest; when z moves more than `step` the other way, the run ends. The step is a
+ * fraction of the recent peak-to-valley swing, never less than eight noise deviations. Because
+ * every rise is measured from the last valley (not from a fixed baseline), it follows ambient
+ * drift and room-light steps, and it still separates LDR pulses whose slow tails merge at high
+ * load. The extremes leak slowly (about a second) towards the signal, so that slow drift cannot
+ * accumulate into a false edge and noise cannot ratchet an extreme outwards for ever.
+ *
+ * Runs alternate high, low, high... The pulse side is the side whose runs are shorter (an LED
+ * is dark far longer than it flashes, and inverted meters the other way round); until two runs
+ * of each side have been seen, runs wait in a small buffer and are emitted once the polarity is
+ * known. A pulse-side run longer than max_width is the LED held steadily (anti-creep) or a
+ * room-light step: never a pulse; the tracker then takes that level as the new rest level.
+ *
+ * Integer arithmetic only; values inside are input units * 16.
+ */
 #include "powerlogger/detector.h"
+
+#include <string.h>
+
+#define Q 16                       /* fixed-point scale of values inside the detector */
+#define DEFAULT_MAX_WIDTH_US 400000u
+#define BIN_US 1000u               /* target bin length */
+#define MIN_STEP (3 * Q)           /* never react to less than 3 LSB */
+#define NOISE_K_SMOOTH 6           /* step floor = K * median|diff|: about 8 sigma of z */
+#define NOISE_K_RAW 9
+#define WARM_BINS 15
+#define PULSING_HOLD_US (INT64_C(120) * PL_US_PER_S)
+
+static int32_t clamp32(int64_t v)
+{
+	if (v > INT32_MAX)
+		return INT32_MAX;
+	if (v < INT32_MIN)
+		return INT32_MIN;
+	return (int32_t)v;
+}
+
+static int32_t med3(int32_t a, int32_t b, int32_t c)
+{
+	if (a > b) {
+		int32_t t = a;
+		a = b;
+		b = t;
+	}
+	if (b > c)
+		b = c;
+	return a > b ? a : b;
+}
+
+static int32_t abs32(int32_t v)
+{
+	return v < 0 ? -v : v;
+}
+
+void pl_detector_config_default(struct pl_detector_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->polarity = PL_POLARITY_AUTO;
+}
+
+int pl_detector_init(struct pl_detector *d, const struct pl_detector_config *cfg)
+{
+	struct pl_detector_config def;
+
+	if (cfg == NULL) {
+		pl_detector_config_default(&def);
+		cfg = &def;
+	}
+	if (cfg->polarity < -1 || cfg->polarity > 1)
+		return -PL_EINVAL;
+	if (cfg->max_width_us > 10u * 1000000u)
+		return -PL_EINVAL;
+	memset(d, 0, sizeof(*d));
+	d->cfg = *cfg;
+	d->min_gap_us = pl_min_gap_us(cfg->imp_per_kwh, cfg->max_power_w);
+	d->max_width_us = cfg->max_width_us ? cfg->max_width_us : DEFAULT_MAX_WIDTH_US;
+	d->pol = cfg->polarity;
+	d->bin_len_us = BIN_US;
+	d->bin_end = INT64_MIN;
+	d->t_last = INT64_MIN;
+	d->last_pulse_t = INT64_MIN;
+	d->last_accept_t = INT64_MIN;
+	d->use_median = 1;
+	d->use_smooth = 1;
+	d->leak_shift = 10;
+	return 0;
+}
+
+/* ---- emitting pulses -------------------------------------------------------------------- */
+
+static int32_t noise_sigma_q(const struct pl_detector *d)
+{
+	/* median |diff| of white noise is 0.954 sigma; z averages two bins. */
+	int64_t m = d->noise_m;
+	return clamp32(d->use_smooth ? m * 3 / 4 : m * 21 / 20);
+}
+
+static void emit(struct pl_detector *d, int64_t t0, uint32_t len, int32_t swing,
+		 struct pl_pulse *out, size_t *n_out)
+{
+	struct pl_pulse *p = &out[(*n_out)++];
+	int32_t sigma = noise_sigma_q(d);
+	int64_t snr100 = sigma > 0 ? (int64_t)swing * 100 / sigma : 100 * 100;
+
+	p->t_us = t0;
+	p->width_us = len;
+	p->amplitude = swing / Q;
+	/* SNR 20 or more is certain; below 8 the tracker cannot have seen it. */
+	p->confidence = (uint8_t)(snr100 >= 2000 ? 100 : snr100 <= 800 ? 0 : (snr100 - 800) / 12);
+	p->flags = 0;
+	if (d->min_gap_us > 0 && d->last_accept_t != INT64_MIN &&
+	    t0 - d->last_accept_t < d->min_gap_us) {
+		p->flags |= PL_PULSE_REJECTED;
+		d->n_rejected++;
+	} else {
+		d->last_accept_t = t0;
+	}
+	d->n_pulses++;
+	d->last_pulse_t = t0;
+	/* The learned width decides whether a pulse spans enough bins for the spike filter. */
+	d->width_avg_us = d->width_avg_us ? (uint32_t)(((uint64_t)d->width_avg_us * 3 + len) / 4) : len;
+}
+
+/* Decides the polarity from the pending runs once each side has two, and emits the pulses. */
+static void try_decide(struct pl_detector *d, struct pl_pulse *out, size_t *n_out)
+{
+	int64_t sum[2] = { 0, 0 };
+	int n[2] = { 0, 0 };
+	int8_t pol;
+
+	for (unsigned i = 0; i < d->npend; i++) {
+		int k = d->pend[i].side > 0;
+		uint32_t len = d->pend[i].len_us;
+		sum[k] += len > 1000000u ? 1000000u : len;
+		n[k]++;
+	}
+	if (d->npend < PL_DET_PENDING && (n[0] < 2 || n[1] < 2))
+		return;
+	pol = sum[1] <= sum[0] ? 1 : -1;
+	d->pol = pol;
+	for (unsigned i = 0; i < d->npend; i++) {
+		const struct pl_det_run *r = &d->pend[i];
+		if (r->side == pol && r->len_us <= d->max_width_us)
+			emit(d, r->t0, r->len_us, r->swing, out, n_out);
+	}
+	d->npend = 0;
+}
+
+/*
+ * A run of `side` ended at t_edge. Classifies it: pulse, rest, steady, or pending.
+ */
+static void run_ended(struct pl_detector *d, int8_t side, int64_t t_edge, int32_t swing,
+		      struct pl_pulse *out, size_t *n_out)
+{
+	int64_t len64 = t_edge - d->run_t0;
+	uint32_t len = len64 > UINT32_MAX ? UINT32_MAX : (uint32_t)(len64 < 0 ? 0 : len64);
+
+	if (d->run_is_init) {
+		d->run_is_init = 0;
+		return;
+	}
+	if (d->pol == 0) {
+		struct pl_det_run *r = &d->pend[d->npend++];
+		r->t0 = d->run_t0;
+		r->len_us = len;
+		r->swing = swing;
+		r->side = side;
+		try_decide(d, out, n_out);
+		return;
+	}
+	if (side == d->pol) {
+		if (len <= d->max_width_us)
+			emit(d, d->run_t0, len, swing, out, n_out);
+		return;
+	}
+	/* A rest run: remember how many in a row were short (see check_hold). */
+	if (len <= d->max_width_us / 2) {
+		if (d->rest_short < 255)
+			d->rest_short++;
+	} else {
+		d->rest_short = 0;
+	}
+}
+
+/* ---- the per-bin tracker ---------------------------------------------------------------- */
+
+static int32_t step_of(const struct pl_detector *d)
+{
+	int64_t floor_ = (int64_t)d->noise_m * (d->use_smooth ? NOISE_K_SMOOTH : NOISE_K_RAW);
+	int64_t frac = (int64_t)d->swing * 3 / 16;
+	int64_t st = floor_ > frac ? floor_ : frac;
+	return clamp32(st > MIN_STEP ? st : MIN_STEP);
+}
+
+/* Linear interpolation of the time at which the signal crossed `level` between two bins. */
+static int64_t cross_time(int64_t t_prev, int32_t z_prev, int64_t t, int32_t z, int32_t level)
+{
+	int64_t dz = (int64_t)z - z_prev;
+
+	if (dz == 0 || t <= t_prev)
+		return t;
+	int64_t num = (int64_t)level - z_prev;
+	if ((dz > 0 && num <= 0) || (dz < 0 && num >= 0))
+		return t_prev;
+	if ((dz > 0 && num >= dz) || (dz < 0 && num <= dz))
+		return t;
+	return t_prev + (t - t_prev) * num / dz;
+}
+
+static void track(struct pl_detector *d, int64_t t, int32_t z, struct pl_pulse *out,
+		  size_t *n_out)
+{
+	int32_t step = step_of(d);
+	int32_t s = d->s;
+
+	if (d->zz == 0) {
+		/* Initial run: no direction yet. */
+		if (s < d->ext_lo)
+			d->ext_lo = s;
+		if (s > d->ext_hi)
+			d->ext_hi = s;
+		if (z > d->ext_lo + step) {
+			d->zz = -1;
+			d->ext = d->ext_lo;
+		} else if (z < d->ext_hi - step) {
+			d->zz = 1;
+			d->ext = d->ext_hi;
+		} else {
+			return;
+		}
+		/* fall through to the transition below with the run that just ended */
+	} else if (d->zz > 0) {
+		if (s > d->ext)
+			d->ext = s;
+		else
+			d->ext -= (d->ext - s) >> d->leak_shift;
+		if (d->held && s > d->hold_level + step)
+			d->held = 0;
+		if (z >= d->ext - step)
+			goto check_hold;
+	} else {
+		if (s < d->ext)
+			d->ext = s;
+		else
+			d->ext += (s - d->ext) >> d->leak_shift;
+		if (d->held && s < d->hold_level - step)
+			d->held = 0;
+		if (z <= d->ext + step)
+			goto check_hold;
+	}
+
+	/* Transition: the run of side zz ends; a run of the other side begins. */
+	{
+		int8_t side = d->zz;
+		int32_t swing = abs32(d->ext - d->prev_ext);
+		int32_t half = side > 0 ? d->ext - step / 2 : d->ext + step / 2;
+		int64_t t_edge = cross_time(d->tz_prev, d->z_prev, t, z, half);
+
+		if (t_edge < d->run_t0)
+			t_edge = d->run_t0;
+		if (!d->run_is_init)
+			d->swing = d->swing ? (d->swing + swing) / 2 : swing;
+		run_ended(d, side, t_edge, swing, out, n_out);
+		d->prev_ext = d->ext;
+		d->zz = (int8_t)-side;
+		d->ext = s;
+		d->run_t0 = t_edge;
+		d->held = 0;
+		return;
+	}
+
+check_hold:
+	/* A pulse-side run far longer than any pulse: the LED is held (or the room light
+	 * stepped). Not a pulse; its level becomes the rest level. */
+	if (d->pol != 0 && d->zz == d->pol && t - d->run_t0 > (int64_t)d->max_width_us) {
+		if (d->cfg.polarity == PL_POLARITY_AUTO && d->rest_short >= 3) {
+			/* The "rest" runs were all short and the "pulse" side is held: the polarity
+			 * was learned wrong (e.g. at high load with a slow LDR). Flip it; this long
+			 * run is then simply a rest run. */
+			d->pol = (int8_t)-d->pol;
+			d->rest_short = 0;
+			return;
+		}
+		d->n_steady++;
+		d->held = 1;
+		d->hold_level = s;
+		d->prev_ext = d->ext;
+		d->zz = (int8_t)-d->zz;
+		d->ext = s;
+		d->run_t0 = t;
+	}
+}
+
+/* One bin value (Q4) centred at time t. */
+static void process_bin(struct pl_detector *d, int64_t t, int32_t y, struct pl_pulse *out,
+			size_t *n_out)
+{
+	int32_t m, z;
+	int64_t tm, tz;
+
+	d->nbins++;
+	if (d->nbins <= 2) {
+		d->y[d->nbins - 1] = y;
+		d->ty[d->nbins - 1] = t;
+		if (d->nbins == 1) {
+			d->m_prev = y;
+			d->tm_prev = t;
+			d->z_prev = d->s = y;
+			d->tz_prev = t;
+			d->ext_lo = d->ext_hi = y;
+			d->run_t0 = t;
+			d->run_is_init = 1;
+		}
+		return;
+	}
+	if (d->use_median) {
+		m = med3(d->y[0], d->y[1], y);
+		tm = d->ty[1];
+	} else {
+		m = y;
+		tm = t;
+	}
+	d->y[0] = d->y[1];
+	d->ty[0] = d->ty[1];
+	d->y[1] = y;
+	d->ty[1] = t;
+
+	/* Noise: median |diff| of consecutive bins, before the median filter (whose output
+	 * repeats values and would hide the noise). */
+	{
+		int32_t diff = abs32(y - d->y[0]);
+		if (d->nwarm < WARM_BINS) {
+			/* insertion sort of the first differences; the median starts the tracker */
+			unsigned i = d->nwarm++;
+			while (i > 0 && d->warm[i - 1] > diff) {
+				d->warm[i] = d->warm[i - 1];
+				i--;
+			}
+			d->warm[i] = diff;
+			d->noise_m = d->warm[d->nwarm / 2];
+		} else {
+			int32_t st = d->noise_m >> 6;
+			if (st < 1)
+				st = 1;
+			d->noise_m += diff > d->noise_m ? st : -st;
+			if (d->noise_m < 0)
+				d->noise_m = 0;
+		}
+	}
+
+	if (d->use_smooth) {
+		z = (int32_t)(((int64_t)m + d->m_prev) / 2);
+		tz = (tm + d->tm_prev) / 2;
+	} else {
+		z = m;
+		tz = tm;
+	}
+	d->m_prev = m;
+	d->tm_prev = tm;
+	d->s += (z - d->s) / 4;
+
+	if (d->nwarm >= WARM_BINS) {
+		track(d, tz, z, out, n_out);
+	} else {
+		d->ext_lo = d->ext_hi = d->s;
+		d->run_t0 = tz;
+	}
+	d->z_prev = z;
+	d->tz_prev = tz;
+}
+
+/* Chooses the bin pipeline from the spacing of the bins: smoothing and the median filter need
+ * a pulse to span several bins. */
+static void adapt_pipeline(struct pl_detector *d, int64_t bin_dt)
+{
+	uint8_t fine = bin_dt > 0 && bin_dt <= 1500;
+	uint32_t w = d->width_avg_us;
+	uint8_t median = fine || (w > 0 && bin_dt > 0 && (int64_t)w >= 3 * bin_dt);
+	uint8_t shift = 10;
+
+	/* leak time constant of about one second, whatever the bin length */
+	if (bin_dt > 0) {
+		int64_t bins_per_s = PL_US_PER_S / bin_dt;
+		shift = 0;
+		while (shift < 16 && (INT64_C(1) << (shift + 1)) <= bins_per_s)
+			shift++;
+		if (shift < 3)
+			shift = 3;
+	}
+	d->leak_shift = shift;
+	d->use_median = median;
+	d->use_smooth = fine;
+}
+
+static void close_bin(struct pl_detector *d, int64_t t_center, struct pl_pulse *out,
+		      size_t *n_out)
+{
+	int64_t sum = d->bin_sum;
+	uint32_t n = d->bin_n;
+	int32_t y;
+
+	if (n >= 4) {
+		sum -= (int64_t)d->bin_min + d->bin_max;
+		n -= 2;
+	} else if (n == 3) {
+		sum -= (int64_t)d->bin_min + d->bin_max;
+		n = 1;
+	}
+	y = clamp32(sum * Q / (int64_t)n);
+	if (d->nbins >= 1 && (d->nbins & 63) == 1)
+		adapt_pipeline(d, t_center - d->ty[d->nbins >= 2 ? 1 : 0]);
+	process_bin(d, t_center, y, out, n_out);
+	d->bin_n = 0;
+	d->bin_sum = 0;
+}
+
+size_t pl_detector_feed(struct pl_detector *d, const struct pl_sample *s, size_t n,
+			struct pl_pulse *out, size_t out_cap, size_t *n_out)
+{
+	size_t i;
+
+	*n_out = 0;
+	if (out_cap < PL_DETECTOR_MIN_OUT)
+		return 0;
+	for (i = 0; i < n; i++) {
+		int64_t t = s[i].t_us;
+		int32_t v = s[i].v;
+
+		if (t < d->t_last) {
+			d->n_backwards++;
+			continue;
+		}
+		if (t >= d->bin_end) {
+			if (d->bin_n) {
+				if (out_cap - *n_out < PL_DETECTOR_MIN_OUT)
+					return i;
+				close_bin(d, (d->bin_t0 + d->t_last) / 2, out, n_out);
+			}
+			d->bin_t0 = t;
+			d->bin_end = t + d->bin_len_us;
+			d->bin_min = d->bin_max = v;
+		}
+		d->t_last = t;
+		d->bin_sum += v;
+		d->bin_min = v < d->bin_min ? v : d->bin_min;
+		d->bin_max = v > d->bin_max ? v : d->bin_max;
+		d->bin_n++;
+	}
+	return n;
+}
+
+size_t pl_detector_feed_u16(struct pl_detector *d, int64_t t0_us, uint32_t rate_hz,
+			    const uint16_t *v, size_t n,
+			    struct pl_pulse *out, size_t out_cap, size_t *n_out)
+{
+	size_t i = 0;
+	uint32_t per_bin;
+
+	*n_out = 0;
+	if (out_cap < PL_DETECTOR_MIN_OUT || rate_hz == 0)
+		return 0;
+	per_bin = (rate_hz + 500) / 1000;
+	if (per_bin == 0)
+		per_bin = 1;
+	d->bin_samples = per_bin;
+	for (;;) {
+		uint32_t take, mn, mx;
+		uint64_t sum = 0;
+
+		if (d->bin_n >= per_bin) {
+			if (out_cap - *n_out < PL_DETECTOR_MIN_OUT)
+				return i; /* the full bin closes on the next call */
+			close_bin(d, (d->bin_t0 + d->t_last) / 2, out, n_out);
+		}
+		if (i >= n)
+			break;
+		take = per_bin - d->bin_n;
+		if (take > n - i)
+			take = (uint32_t)(n - i);
+		if (d->bin_n == 0)
+			d->bin_t0 = t0_us + (int64_t)((uint64_t)i * 1000000u / rate_hz);
+		mn = d->bin_n ? (uint32_t)d->bin_min : 0xffffu;
+		mx = d->bin_n ? (uint32_t)d->bin_max : 0u;
+		for (uint32_t k = 0; k < take; k++) {
+			uint32_t x = v[i + k];
+			sum += x;
+			mn = x < mn ? x : mn;
+			mx = x > mx ? x : mx;
+		}
+		d->bin_sum += (int64_t)sum;
+		d->bin_min = (int32_t)mn;
+		d->bin_max = (int32_t)mx;
+		d->bin_n += take;
+		i += take;
+		d->t_last = t0_us + (int64_t)((uint64_t)(i - 1) * 1000000u / rate_hz);
+	}
+	return n;
+}
+
+void pl_detector_finish(struct pl_detector *d, struct pl_pulse *out, size_t out_cap,
+			size_t *n_out)
+{
+	*n_out = 0;
+	if (out_cap < PL_DETECTOR_MIN_OUT)
+		return;
+	if (d->pol == 0 && d->npend > 0) {
+		/* Decide with what was seen: the shorter side. Fewer than two runs a side means at
+		 * most a pulse or two; better counted by the rule than dropped. */
+		int64_t sum[2] = { 0, 0 };
+		int n[2] = { 0, 0 };
+		for (unsigned i = 0; i < d->npend; i++) {
+			int k = d->pend[i].side > 0;
+			sum[k] += d->pend[i].len_us;
+			n[k]++;
+		}
+		int8_t pol;
+		if (n[0] && n[1])
+			pol = sum[1] * n[0] <= sum[0] * n[1] ? 1 : -1;
+		else
+			pol = n[1] ? 1 : -1; /* only runs of one side completed: those were pulses */
+		d->pol = pol;
+		for (unsigned i = 0; i < d->npend; i++) {
+			const struct pl_det_run *r = &d->pend[i];
+			if (r->side == pol && r->len_us <= d->max_width_us)
+				emit(d, r->t0, r->len_us, r->swing, out, n_out);
+		}
+		d->npend = 0;
+	}
+}
+
+void pl_detector_status(const struct pl_detector *d, struct pl_detector_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->polarity = d->pol;
+	st->noise = noise_sigma_q(d) / Q;
+	st->amplitude = d->swing / Q;
+	st->bin_us = d->bin_samples ? 0 : d->bin_len_us;
+	st->pulses = d->n_pulses;
+	st->rejected = d->n_rejected;
+	st->steady_events = d->n_steady;
+	st->backwards = d->n_backwards;
+	st->last_pulse_us = d->last_pulse_t;
+	if (d->n_pulses == 0 && d->npend == 0 && !d->held)
+		st->state = PL_DET_NO_SIGNAL;
+	else if (d->held)
+		st->state = PL_DET_STEADY;
+	else if (d->last_pulse_t != INT64_MIN && d->t_last - d->last_pulse_t < PULSING_HOLD_US)
+		st->state = PL_DET_PULSING;
+	else
+		st->state = PL_DET_DARK;
+}
+
+const char *pl_detector_state_name(enum pl_detector_state s)
+{
+	switch (s) {
+	case PL_DET_NO_SIGNAL:
+		return "no-signal";
+	case PL_DET_DARK:
+		return "dark";
+	case PL_DET_PULSING:
+		return "pulsing";
+	case PL_DET_STEADY:
+		return "steady";
+	}
+	return "unknown";
+}
