@@ -88,6 +88,7 @@ struct pl_detector {
 	uint8_t held;             /* the pulse side was held past max width (LED steady) */
 	int32_t ext, ext_lo, ext_hi, hold_level;
 	int32_t swing;            /* recent swing (Q4) */
+	int32_t step;             /* current hysteresis step (Q4), from noise and swing */
 	int32_t prev_ext;         /* extreme of the previous run */
 	int64_t run_t0;
 	uint8_t run_is_init;      /* current run began at the detector start */

@@ -223,7 +223,7 @@ static int64_t cross_time(int64_t t_prev, int32_t z_prev, int64_t t, int32_t z, 
 static void track(struct pl_detector *d, int64_t t, int32_t z, struct pl_pulse *out,
 		  size_t *n_out)
 {
-	int32_t step = step_of(d);
+	int32_t step = d->step;
 	int32_t s = d->s;
 
 	if (d->zz == 0) {
@@ -271,8 +271,10 @@ static void track(struct pl_detector *d, int64_t t, int32_t z, struct pl_pulse *
 
 		if (t_edge < d->run_t0)
 			t_edge = d->run_t0;
-		if (!d->run_is_init)
+		if (!d->run_is_init) {
 			d->swing = d->swing ? (d->swing + swing) / 2 : swing;
+			d->step = step_of(d);
+		}
 		run_ended(d, side, t_edge, swing, out, n_out);
 		d->prev_ext = d->ext;
 		d->zz = (int8_t)-side;
@@ -359,6 +361,8 @@ static void process_bin(struct pl_detector *d, int64_t t, int32_t y, struct pl_p
 			if (d->noise_m < 0)
 				d->noise_m = 0;
 		}
+		if ((d->nbins & 15) == 0 || d->nwarm < WARM_BINS)
+			d->step = step_of(d);
 	}
 
 	if (d->use_smooth) {
@@ -419,7 +423,7 @@ static void close_bin(struct pl_detector *d, int64_t t_center, struct pl_pulse *
 		sum -= (int64_t)d->bin_min + d->bin_max;
 		n = 1;
 	}
-	y = clamp32(sum * Q / (int64_t)n);
+	y = n == 1 ? clamp32(sum * Q) : clamp32(sum * Q / (int64_t)n);
 	if (d->nbins >= 1 && (d->nbins & 63) == 1)
 		adapt_pipeline(d, t_center - d->ty[d->nbins >= 2 ? 1 : 0]);
 	process_bin(d, t_center, y, out, n_out);
@@ -430,7 +434,17 @@ static void close_bin(struct pl_detector *d, int64_t t_center, struct pl_pulse *
 size_t pl_detector_feed(struct pl_detector *d, const struct pl_sample *s, size_t n,
 			struct pl_pulse *out, size_t out_cap, size_t *n_out)
 {
-	size_t i;
+	/*
+	 * The hot loop: the accumulator lives in registers and the only test per sample is one
+	 * unsigned compare (bin_t0 <= t < bin_t0 + bin_len); the state is written back at bin
+	 * ends. The sample count of a bin comes from the loop index.
+	 */
+	int64_t bin_t0 = d->bin_t0, sum = d->bin_sum;
+	uint64_t bin_len = d->bin_n ? d->bin_len_us : 0; /* 0: no bin open */
+	int32_t mn = d->bin_min, mx = d->bin_max;
+	size_t i, i0 = 0;
+	uint32_t carry = d->bin_n;
+	int64_t t_prev = d->t_last;
 
 	*n_out = 0;
 	if (out_cap < PL_DETECTOR_MIN_OUT)
@@ -439,27 +453,48 @@ size_t pl_detector_feed(struct pl_detector *d, const struct pl_sample *s, size_t
 		int64_t t = s[i].t_us;
 		int32_t v = s[i].v;
 
-		if (t < d->t_last) {
-			d->n_backwards++;
-			continue;
-		}
-		if (t >= d->bin_end) {
-			if (d->bin_n) {
-				if (out_cap - *n_out < PL_DETECTOR_MIN_OUT)
-					return i;
-				close_bin(d, (d->bin_t0 + d->t_last) / 2, out, n_out);
+		if ((uint64_t)t - (uint64_t)bin_t0 >= bin_len) {
+			if (bin_len != 0 && t < bin_t0) {
+				/* earlier than the open bin: time went backwards */
+				d->n_backwards++;
+				carry--; /* the loop index counted it */
+				continue;
 			}
-			d->bin_t0 = t;
-			d->bin_end = t + d->bin_len_us;
-			d->bin_min = d->bin_max = v;
+			uint32_t cnt = carry + (uint32_t)(i - i0);
+			if (i > i0)
+				t_prev = s[i - 1].t_us;
+			if (cnt) {
+				if (out_cap - *n_out < PL_DETECTOR_MIN_OUT) {
+					i0 = i;
+					carry = cnt;
+					break;
+				}
+				d->bin_sum = sum;
+				d->bin_min = mn;
+				d->bin_max = mx;
+				d->bin_n = cnt;
+				close_bin(d, bin_t0 + (t_prev - bin_t0) / 2, out, n_out);
+			}
+			bin_t0 = t;
+			bin_len = d->bin_len_us;
+			sum = 0;
+			mn = mx = v;
+			i0 = i;
+			carry = 0;
 		}
-		d->t_last = t;
-		d->bin_sum += v;
-		d->bin_min = v < d->bin_min ? v : d->bin_min;
-		d->bin_max = v > d->bin_max ? v : d->bin_max;
-		d->bin_n++;
+		sum += v;
+		mn = v < mn ? v : mn;
+		mx = v > mx ? v : mx;
 	}
-	return n;
+	if (i > i0)
+		t_prev = s[i - 1].t_us;
+	d->t_last = t_prev;
+	d->bin_t0 = bin_t0;
+	d->bin_sum = sum;
+	d->bin_min = mn;
+	d->bin_max = mx;
+	d->bin_n = carry + (uint32_t)(i - i0);
+	return i;
 }
 
 size_t pl_detector_feed_u16(struct pl_detector *d, int64_t t0_us, uint32_t rate_hz,
