@@ -300,6 +300,57 @@ static void test_room_light_drift_flicker(void **st)
 	assert_in_range(acc, g.npulses - 1, g.npulses);
 }
 
+/* Mains flicker as strong as the pulses themselves, 100 and 120 Hz, short and long pulses. */
+static void test_strong_flicker(void **st)
+{
+	(void)st;
+	static const double hz[] = { 100, 120 };
+	static const double width[] = { 2, 10, 40 };
+	for (int h = 0; h < 2; h++) {
+		for (int w = 0; w < 3; w++) {
+			struct sig g = base_sig();
+			g.rate_hz = 10000;
+			g.width_ms = width[w];
+			g.flicker = g.amp;
+			g.flicker_hz = hz[h];
+			g.duration_s = 30;
+			g.npulses = make_train(1.5, 0.8, 0.4, 29, (uint64_t)(8 + w));
+			size_t n = run(&g, NULL, res, 8192, NULL);
+			early_ms = 8; /* the flicker filter spreads an edge over a mains period */
+			expect_exact(res, n, g.npulses, 12);
+			early_ms = 5;
+		}
+	}
+}
+
+/*
+ * Starts at high load with a slow LDR, where the LED's stretched pulses last longer than the
+ * gaps between them, so the first polarity guess is wrong; when the load falls, the detector
+ * must notice and recover every pulse.
+ */
+static void test_polarity_recovers(void **st)
+{
+	(void)st;
+	struct sig g = base_sig();
+	g.rate_hz = 2000;
+	g.width_ms = 30;
+	g.tau_rise_ms = 5;
+	g.tau_fall_ms = 60;
+	g.noise = 10;
+	g.duration_s = 40;
+	size_t n = 0;
+	for (double t = 0.5; t < 3; t += 0.070)
+		pulses[n++] = t;
+	for (double t = pulses[n - 1] + 1.2; t < 39; t += 1.1)
+		pulses[n++] = t;
+	g.npulses = n;
+	size_t nr = run(&g, NULL, res, 8192, NULL);
+	size_t acc = 0;
+	for (size_t i = 0; i < nr; i++)
+		acc += !(res[i].flags & PL_PULSE_REJECTED);
+	assert_int_equal(acc, n);
+}
+
 static void test_spikes_esp32(void **st)
 {
 	(void)st;
@@ -535,6 +586,8 @@ int main(void)
 		cmocka_unit_test(test_pulses_then_anticreep),
 		cmocka_unit_test(test_room_light_drift_flicker),
 		cmocka_unit_test(test_spikes_esp32),
+		cmocka_unit_test(test_strong_flicker),
+		cmocka_unit_test(test_polarity_recovers),
 		cmocka_unit_test(test_weak_6_sigma),
 		cmocka_unit_test(test_no_signal_no_pulses),
 		cmocka_unit_test(test_plausibility_rejects),

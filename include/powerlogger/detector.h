@@ -76,7 +76,15 @@ struct pl_detector {
 	int32_t z_prev, s;        /* smoothed value, its slow EMA */
 	int64_t tz_prev;
 	uint8_t use_median, use_smooth;
-	int32_t noise_m;          /* running median of |first difference| (Q4) */
+	int32_t noise_m;          /* running median of |y[k] - y[k-1]| (Q4) */
+	int32_t q10, q25;         /* the same at lags of 10 and 25 bins (mains flicker) */
+	int32_t yring[32];        /* recent bins, for the lagged differences */
+	int32_t mring[16];        /* recent median outputs, for the flicker box filter */
+	int32_t ring2[16];        /* second stage of the 120 Hz filter */
+	int64_t box_sum, box2_sum;
+	uint8_t yi, mi, ri;
+	uint8_t box;              /* flicker filter length in bins: 0 (off), 8 or 10 */
+	int32_t bin_dt_us;        /* measured spacing of bins */
 	int32_t warm[15];         /* first differences for the initial noise estimate */
 	uint8_t nwarm;
 	uint8_t leak_shift;       /* extreme leak: time constant ~ 1 s in bins */

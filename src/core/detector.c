@@ -34,8 +34,7 @@
 #define DEFAULT_MAX_WIDTH_US 400000u
 #define BIN_US 1000u               /* target bin length */
 #define MIN_STEP (3 * Q)           /* never react to less than 3 LSB */
-#define NOISE_K_SMOOTH 6           /* step floor = K * median|diff|: about 8 sigma of z */
-#define NOISE_K_RAW 9
+#define NOISE_K 9                  /* step floor: 9 sigma of z */
 #define WARM_BINS 15
 #define PULSING_HOLD_US (INT64_C(120) * PL_US_PER_S)
 
@@ -101,11 +100,18 @@ int pl_detector_init(struct pl_detector *d, const struct pl_detector_config *cfg
 
 /* ---- emitting pulses -------------------------------------------------------------------- */
 
+/*
+ * The noise (standard deviation) of the tracked signal z, Q4. The median of |difference| of
+ * two independent samples of white noise is 0.954 sigma; the median-of-3 and the mean of two
+ * bins take z's noise to about 0.65 of a bin's (measured); a box of B bins divides by sqrt(B).
+ */
 static int32_t noise_sigma_q(const struct pl_detector *d)
 {
-	/* median |diff| of white noise is 0.954 sigma; z averages two bins. */
-	int64_t m = d->noise_m;
-	return clamp32(d->use_smooth ? m * 3 / 4 : m * 21 / 20);
+	if (d->box == 10)
+		return clamp32((int64_t)d->q10 * 85 / 256);
+	if (d->box == 8)
+		return clamp32((int64_t)d->q25 * 78 / 256);
+	return clamp32(d->use_smooth ? (int64_t)d->noise_m * 11 / 16 : (int64_t)d->noise_m * 21 / 20);
 }
 
 static void emit(struct pl_detector *d, int64_t t0, uint32_t len, int32_t swing,
@@ -199,7 +205,7 @@ static void run_ended(struct pl_detector *d, int8_t side, int64_t t_edge, int32_
 
 static int32_t step_of(const struct pl_detector *d)
 {
-	int64_t floor_ = (int64_t)d->noise_m * (d->use_smooth ? NOISE_K_SMOOTH : NOISE_K_RAW);
+	int64_t floor_ = (int64_t)noise_sigma_q(d) * NOISE_K;
 	int64_t frac = (int64_t)d->swing * 3 / 16;
 	int64_t st = floor_ > frac ? floor_ : frac;
 	return clamp32(st > MIN_STEP ? st : MIN_STEP);
@@ -306,12 +312,25 @@ check_hold:
 	}
 }
 
+static void qtrack(int32_t *q, int32_t x)
+{
+	/* Running median by stochastic approximation: step 1/64 of the estimate towards x. */
+	int32_t st = *q >> 6;
+
+	if (st < 1)
+		st = 1;
+	*q += x > *q ? st : -st;
+	if (*q < 0)
+		*q = 0;
+}
+
 /* One bin value (Q4) centred at time t. */
 static void process_bin(struct pl_detector *d, int64_t t, int32_t y, struct pl_pulse *out,
 			size_t *n_out)
 {
 	int32_t m, z;
 	int64_t tm, tz;
+	unsigned yi;
 
 	d->nbins++;
 	if (d->nbins <= 2) {
@@ -325,6 +344,8 @@ static void process_bin(struct pl_detector *d, int64_t t, int32_t y, struct pl_p
 			d->ext_lo = d->ext_hi = y;
 			d->run_t0 = t;
 			d->run_is_init = 1;
+			for (unsigned i = 0; i < 32; i++)
+				d->yring[i] = y;
 		}
 		return;
 	}
@@ -340,32 +361,58 @@ static void process_bin(struct pl_detector *d, int64_t t, int32_t y, struct pl_p
 	d->y[1] = y;
 	d->ty[1] = t;
 
-	/* Noise: median |diff| of consecutive bins, before the median filter (whose output
-	 * repeats values and would hide the noise). */
+	/*
+	 * Noise: running medians of |y[k] - y[k-L]| on the bins before the median filter (whose
+	 * output repeats values and would hide the noise), for L = 1, and for L = 10 and 25 bins
+	 * of a millisecond: one and three periods of 100 Hz and 120 Hz mains flicker. Flicker
+	 * shows as lag 10 or 25 being far quieter than lag 1.
+	 */
+	yi = d->yi++ & 31u;
+	d->yring[yi] = y;
 	{
-		int32_t diff = abs32(y - d->y[0]);
+		int32_t diff = abs32(y - d->yring[(yi - 1) & 31u]);
 		if (d->nwarm < WARM_BINS) {
-			/* insertion sort of the first differences; the median starts the tracker */
+			/* insertion sort of the first differences; their median starts the tracker */
 			unsigned i = d->nwarm++;
 			while (i > 0 && d->warm[i - 1] > diff) {
 				d->warm[i] = d->warm[i - 1];
 				i--;
 			}
 			d->warm[i] = diff;
-			d->noise_m = d->warm[d->nwarm / 2];
+			d->noise_m = d->q10 = d->q25 = d->warm[d->nwarm / 2];
 		} else {
-			int32_t st = d->noise_m >> 6;
-			if (st < 1)
-				st = 1;
-			d->noise_m += diff > d->noise_m ? st : -st;
-			if (d->noise_m < 0)
-				d->noise_m = 0;
+			qtrack(&d->noise_m, diff);
+			if (d->use_smooth) {
+				qtrack(&d->q10, abs32(y - d->yring[(yi - 10) & 31u]));
+				qtrack(&d->q25, abs32(y - d->yring[(yi - 25) & 31u]));
+			}
 		}
 		if ((d->nbins & 15) == 0 || d->nwarm < WARM_BINS)
 			d->step = step_of(d);
 	}
 
-	if (d->use_smooth) {
+	/* the ring always holds the last 16 median outputs, so the flicker filter can start
+	 * at any time with a full window */
+	{
+		unsigned mi = d->mi++ & 15u;
+		if (d->box)
+			d->box_sum += m - d->mring[(mi - d->box) & 15u];
+		d->mring[mi] = m;
+	}
+	if (d->box == 10) {
+		/* 100 Hz flicker: a moving average over exactly one period (10 bins) */
+		z = clamp32(d->box_sum / 10);
+		tz = tm - (int64_t)9 * d->bin_dt_us / 2;
+	} else if (d->box == 8) {
+		/* 120 Hz flicker: 8.33 bins a period, so two moving averages, of 8 and of 9 bins
+		 * (each leaves 4 to 7 % of the flicker, together 0.3 %) */
+		int32_t v1 = clamp32(d->box_sum / 8);
+		unsigned ri = d->ri++ & 15u;
+		d->box2_sum += v1 - d->ring2[(ri - 9) & 15u];
+		d->ring2[ri] = v1;
+		z = clamp32(d->box2_sum / 9);
+		tz = tm - (int64_t)15 * d->bin_dt_us / 4;
+	} else if (d->use_smooth) {
 		z = (int32_t)(((int64_t)m + d->m_prev) / 2);
 		tz = (tm + d->tm_prev) / 2;
 	} else {
@@ -384,6 +431,36 @@ static void process_bin(struct pl_detector *d, int64_t t, int32_t y, struct pl_p
 	}
 	d->z_prev = z;
 	d->tz_prev = tz;
+}
+
+/* Switches the flicker filter on or off (box = 0, 8 or 10 bins). */
+static void set_box(struct pl_detector *d, uint8_t box)
+{
+	int64_t sum = 0;
+	int32_t z;
+
+	if (box == d->box)
+		return;
+	for (unsigned k = 1; k <= box; k++)
+		sum += d->mring[(d->mi - k) & 15u];
+	d->box = box;
+	d->box_sum = sum;
+	z = box ? clamp32(sum / box) : d->m_prev;
+	for (unsigned k = 0; k < 16; k++)
+		d->ring2[k] = z;
+	d->box2_sum = (int64_t)z * 9;
+	/* The filtered signal jumps when the filter changes: restart the tracker on it. Runs
+	 * seen so far may have been flicker; drop those still waiting for the polarity. */
+	d->z_prev = d->s = d->ext_lo = d->ext_hi = d->ext = z;
+	d->zz = 0;
+	d->run_is_init = 1;
+	d->run_t0 = d->tz_prev;
+	d->held = 0;
+	if (d->pol == 0 || d->cfg.polarity == PL_POLARITY_AUTO)
+		d->npend = 0;
+	if (d->cfg.polarity == PL_POLARITY_AUTO && d->n_pulses == 0)
+		d->pol = 0;
+	d->step = step_of(d);
 }
 
 /* Chooses the bin pipeline from the spacing of the bins: smoothing and the median filter need
@@ -407,6 +484,21 @@ static void adapt_pipeline(struct pl_detector *d, int64_t bin_dt)
 	d->leak_shift = shift;
 	d->use_median = median;
 	d->use_smooth = fine;
+	d->bin_dt_us = bin_dt > 0 && bin_dt < INT32_MAX ? (int32_t)bin_dt : 0;
+
+	/* Mains flicker: lag-10 or lag-25 differences at most half the lag-1 ones. */
+	if (!fine || d->nbins < 256) {
+		set_box(d, 0);
+	} else if (d->box == 0) {
+		if ((int64_t)d->q10 * 2 < d->noise_m)
+			set_box(d, 10);
+		else if ((int64_t)d->q25 * 2 < d->noise_m)
+			set_box(d, 8);
+	} else {
+		int32_t q = d->box == 10 ? d->q10 : d->q25;
+		if ((int64_t)q * 5 > (int64_t)d->noise_m * 4)
+			set_box(d, 0);
+	}
 }
 
 static void close_bin(struct pl_detector *d, int64_t t_center, struct pl_pulse *out,

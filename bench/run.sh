@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# `make bench`: the figures the issue note reports, all measured in this run.
+#   1. accuracy: the scenario matrix, detector against the original's method (bench/accuracy.c)
+#   2. detector cost: callgrind instructions per sample at several rates, both input paths,
+#      and wall-clock samples/s beside a plain summing loop over the same array
+#   3. input path: instructions per sample of `powerlogger detect` on raw and CSV input
+#      against the detector alone, so parsing's share is visible
+# (the core's Cortex-M4 .text/.data/.bss sizes are printed by `make freestanding` before this)
+set -euo pipefail
+build=${1:-build}
+shared=${2:-../shared}
+here=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+echo "== accuracy (scenario matrix; docs/accuracy.md has the explanation)"
+"$build/accuracy" --shared "$shared"
+
+echo
+echo "== detector cost: valgrind --tool=callgrind --toggle-collect=detect_all $build/speed --rate R --seconds 20 --path P"
+printf '%-8s %8s %14s %12s\n' path rate_hz instructions per_sample
+for path in samples u16; do
+  for rate in 1000 5000 20000 50000; do
+    ir=$(cd "$tmp" && valgrind --tool=callgrind --toggle-collect=detect_all \
+          --callgrind-out-file="$tmp/cg.out" "$here/$build/speed" --rate $rate --seconds 20 \
+          --path $path 2>&1 | awk '/Collected/ {print $4}')
+    printf '%-8s %8d %14d %12.1f\n' $path $rate "$ir" "$(echo "$ir / ($rate * 20)" | bc -l)"
+  done
+done
+echo
+echo "== detector wall clock (600 s of 20 kHz signal)"
+"$build/speed" --rate 20000 --seconds 600 --path samples | tail -n1
+"$build/speed" --rate 20000 --seconds 600 --path u16 | tail -n1
+
+echo
+echo "== input path: whole \`powerlogger detect\` per sample, 20 s at 20 kHz (callgrind)"
+"$build/powerlogger" simulate --rate 20000 --duration 20 --power 3000 --seed 1 \
+   --out "$tmp/t.raw" --raw s16le --truth "$tmp/truth.csv" 2>/dev/null
+"$build/powerlogger" simulate --rate 20000 --duration 20 --power 3000 --seed 1 \
+   --out "$tmp/t.csv" --truth "$tmp/truth.csv" 2>/dev/null
+n=400000
+for fmt in raw csv; do
+  if [ $fmt = raw ]; then args=(--raw s16le --rate 20000 "$tmp/t.raw"); else args=("$tmp/t.csv"); fi
+  ir=$(valgrind --tool=callgrind --callgrind-out-file="$tmp/cg2.out" \
+        "$build/powerlogger" detect --quiet "${args[@]}" 2>&1 >/dev/null | awk '/Collected/ {print $4}')
+  printf '%-4s input: %12d instructions, %7.1f per sample\n' $fmt "$ir" "$(echo "$ir / $n" | bc -l)"
+done
