@@ -92,7 +92,8 @@ struct pl_detector {
 	/* Zig-zag tracker. */
 	int8_t zz;                /* 0 initial, +1 high run, -1 low run */
 	int8_t pol;               /* pulse side: +1, -1, 0 undecided */
-	uint8_t rest_short;       /* consecutive short rest runs (polarity check) */
+	uint8_t held_short;       /* held pulse side, then a short rest run: times in a row */
+	uint8_t after_hold;       /* the current rest run began with a held pulse side */
 	uint8_t held;             /* the pulse side was held past max width (LED steady) */
 	int32_t ext, ext_lo, ext_hi, hold_level;
 	int32_t swing;            /* recent swing (Q4) */
@@ -103,9 +104,10 @@ struct pl_detector {
 	uint32_t width_avg_us;
 
 	struct pl_det_run pend[PL_DET_PENDING];
+	struct pl_det_run last_rest; /* the last rest run (polarity check) */
 	uint8_t npend;
 
-	uint64_t n_pulses, n_rejected, n_steady, n_backwards;
+	uint64_t n_pulses, n_rejected, n_steady, n_backwards, n_flips;
 	int64_t last_pulse_t;     /* last emitted pulse (accepted or not) */
 	int64_t last_accept_t;    /* last accepted pulse, for the plausibility limit */
 	int64_t t_last;
@@ -121,6 +123,7 @@ struct pl_detector_status {
 	uint64_t rejected;       /* pulses flagged PL_PULSE_REJECTED */
 	uint64_t steady_events;  /* times the LED was held steadily in the pulse state */
 	uint64_t backwards;      /* samples skipped because their time went backwards */
+	uint64_t polarity_flips; /* times the learned polarity was found wrong and corrected */
 	int64_t last_pulse_us;   /* leading edge of the last pulse; INT64_MIN before any */
 };
 

@@ -192,12 +192,25 @@ static void run_ended(struct pl_detector *d, int8_t side, int64_t t_edge, int32_
 			emit(d, d->run_t0, len, swing, out, n_out);
 		return;
 	}
-	/* A rest run: remember how many in a row were short (see check_hold). */
-	if (len <= d->max_width_us / 2) {
-		if (d->rest_short < 255)
-			d->rest_short++;
+	/*
+	 * A rest run. If it began when a "pulse" was held too long and was itself short, it may
+	 * be a real pulse seen with the polarity the wrong way round: keep it (see check_hold).
+	 */
+	d->last_rest.t0 = d->run_t0;
+	d->last_rest.len_us = len;
+	d->last_rest.swing = swing;
+	d->last_rest.side = side;
+	if (d->after_hold && len <= d->max_width_us / 2 && d->cfg.polarity == PL_POLARITY_AUTO) {
+		if (d->npend == PL_DET_PENDING) {
+			memmove(&d->pend[0], &d->pend[1], sizeof(d->pend[0]) * (PL_DET_PENDING - 1));
+			d->npend--;
+		}
+		d->pend[d->npend++] = d->last_rest;
+		if (d->held_short < 255)
+			d->held_short++;
 	} else {
-		d->rest_short = 0;
+		d->held_short = 0;
+		d->npend = 0;
 	}
 }
 
@@ -253,8 +266,10 @@ static void track(struct pl_detector *d, int64_t t, int32_t z, struct pl_pulse *
 			d->ext = s;
 		else
 			d->ext -= (d->ext - s) >> d->leak_shift;
-		if (d->held && s > d->hold_level + step)
-			d->held = 0;
+		if (d->held && s > d->hold_level + step) {
+			d->held = 0; /* left the held level: the run really starts here */
+			d->run_t0 = t;
+		}
 		if (z >= d->ext - step)
 			goto check_hold;
 	} else {
@@ -262,8 +277,10 @@ static void track(struct pl_detector *d, int64_t t, int32_t z, struct pl_pulse *
 			d->ext = s;
 		else
 			d->ext += (s - d->ext) >> d->leak_shift;
-		if (d->held && s < d->hold_level - step)
+		if (d->held && s < d->hold_level - step) {
 			d->held = 0;
+			d->run_t0 = t;
+		}
 		if (z <= d->ext + step)
 			goto check_hold;
 	}
@@ -287,6 +304,7 @@ static void track(struct pl_detector *d, int64_t t, int32_t z, struct pl_pulse *
 		d->ext = s;
 		d->run_t0 = t_edge;
 		d->held = 0;
+		d->after_hold = 0;
 		return;
 	}
 
@@ -294,13 +312,27 @@ check_hold:
 	/* A pulse-side run far longer than any pulse: the LED is held (or the room light
 	 * stepped). Not a pulse; its level becomes the rest level. */
 	if (d->pol != 0 && d->zz == d->pol && t - d->run_t0 > (int64_t)d->max_width_us) {
-		if (d->cfg.polarity == PL_POLARITY_AUTO && d->rest_short >= 3) {
-			/* The "rest" runs were all short and the "pulse" side is held: the polarity
-			 * was learned wrong (e.g. at high load with a slow LDR). Flip it; this long
-			 * run is then simply a rest run. */
+		if (d->cfg.polarity == PL_POLARITY_AUTO && d->held_short >= 2) {
+			/* Held, short excursion, held, short excursion, held: the short excursions
+			 * are the pulses and the polarity was learned the wrong way round (at high
+			 * load a slow LDR's stretched pulses can outlast the gaps). Flip it, emit the
+			 * kept excursions; this long run is simply a rest run. */
 			d->pol = (int8_t)-d->pol;
-			d->rest_short = 0;
+			d->n_flips++;
+			for (unsigned i = 0; i < d->npend; i++)
+				emit(d, d->pend[i].t0, d->pend[i].len_us, d->pend[i].swing, out, n_out);
+			d->npend = 0;
+			d->held_short = 0;
 			return;
+		}
+		if (d->held_short == 0) {
+			/* A possible start of held/short/held...: with the polarity the wrong way
+			 * round, the short rest run just before this held one was a pulse whose
+			 * gap-after is this run, so it has not been counted. Keep it too. */
+			d->npend = 0;
+			if (d->last_rest.len_us <= d->max_width_us / 2 &&
+			    d->last_rest.t0 + d->last_rest.len_us == d->run_t0)
+				d->pend[d->npend++] = d->last_rest;
 		}
 		d->n_steady++;
 		d->held = 1;
@@ -309,6 +341,7 @@ check_hold:
 		d->zz = (int8_t)-d->zz;
 		d->ext = s;
 		d->run_t0 = t;
+		d->after_hold = 1;
 	}
 }
 
@@ -679,6 +712,7 @@ void pl_detector_status(const struct pl_detector *d, struct pl_detector_status *
 	st->rejected = d->n_rejected;
 	st->steady_events = d->n_steady;
 	st->backwards = d->n_backwards;
+	st->polarity_flips = d->n_flips;
 	st->last_pulse_us = d->last_pulse_t;
 	if (d->n_pulses == 0 && d->npend == 0 && !d->held)
 		st->state = PL_DET_NO_SIGNAL;
