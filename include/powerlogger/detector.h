@@ -41,7 +41,8 @@ struct pl_detector_config {
 	uint32_t imp_per_kwh;  /* meter constant; 0 = unknown (no plausibility limit) */
 	uint32_t max_power_w;  /* supply's maximum power; 0 = unknown (no plausibility limit) */
 	int8_t polarity;       /* enum pl_polarity; default PL_POLARITY_AUTO */
-	uint32_t max_width_us; /* longest plausible pulse; 0 = default (250 ms) */
+	uint32_t max_width_us; /* longest plausible pulse; 0 = default (400 ms: a 200 ms flash
+	                        * stretched by a slow LDR) */
 };
 
 /* A completed run waiting for the polarity decision. */
@@ -106,6 +107,7 @@ struct pl_detector {
 	struct pl_det_run pend[PL_DET_PENDING];
 	struct pl_det_run last_rest; /* the last rest run (polarity check) */
 	uint8_t npend;
+	uint16_t nlong[2];        /* runs too long for a pulse before the polarity was known */
 
 	uint64_t n_pulses, n_rejected, n_steady, n_backwards, n_flips;
 	int64_t last_pulse_t;     /* last emitted pulse (accepted or not) */

@@ -40,78 +40,124 @@ struct pl_meter_config {
 
 struct pl_interval_record {
 	int64_t start_us;      /* interval start, a multiple of the interval length */
-	uint32_t length_s;
+	uint32_t length_s;     /* the configured length, also for a PL_Q_PARTIAL record */
 	uint32_t pulses;       /* accepted pulses */
 	uint32_t rejected;     /* rejected (implausible) pulses, not in the energy */
 	uint32_t flags;        /* enum pl_quality */
-	int64_t energy_uwh;    /* energy of the accepted pulses */
-	int64_t avg_mw;        /* energy over the interval length */
+	int64_t energy_uwh;    /* energy of the accepted pulses: the register's increase over the
+	                        * interval, so consecutive records add up exactly to the register */
+	int64_t avg_mw;        /* energy over length_s, rounded: energy_uwh * 3.6 / length_s */
 	int64_t peak_mw;       /* highest power from the gap between two pulses ending in it; 0 if none */
 	int64_t register_uwh;  /* energy register at the end of the interval */
 };
 
+/*
+ * Times given to the meter must lie within +-PL_METER_T_LIMIT us (about +-146,000 years, so
+ * any epoch works); aligning them to intervals then cannot overflow.
+ */
+#define PL_METER_T_LIMIT (INT64_C(1) << 62)
+
+/* State. Plain data without padding: it may be copied, saved and restored bit-exactly. */
 struct pl_meter {
 	struct pl_meter_config cfg;
 	int64_t base_uwh;        /* register value when the count was last reset */
 	int64_t count;           /* accepted pulses since then */
-	int64_t cur_start;       /* start of the open interval; INT64_MIN before the first event */
-	uint32_t cur_pulses, cur_rejected, cur_flags;
+	int64_t cur_start;       /* start of the open interval; INT64_MIN when none is open */
+	int64_t cur_count0;      /* count at the start of the open interval (< 0 after a
+	                          * pl_meter_set_register() inside it) */
 	int64_t cur_peak_mw;
-	int64_t cur_count0;      /* count at the start of the open interval */
 	int64_t last_pulse_t;    /* INT64_MIN before the first accepted pulse */
-	int64_t last_gap_us;     /* 0 before two pulses */
-	int64_t t_last;
+	int64_t last_gap_us;     /* 0 before two accepted pulses; else at least 1 */
+	int64_t t_last;          /* latest time seen; INT64_MIN before any */
+	uint32_t cur_pulses, cur_rejected, cur_flags;
+	uint32_t reserved;       /* 0 */
 };
 
+/* Fills cfg with the defaults: 1000 imp/kWh, 20 s intervals. */
 void pl_meter_config_default(struct pl_meter_config *cfg);
 
-/* Initialises a meter with register 0. cfg NULL for the defaults. Returns 0 or -PL_EINVAL. */
+/*
+ * Initialises a meter with register 0 and no open interval. cfg NULL for the defaults.
+ * Returns 0 or -PL_EINVAL (m NULL, or imp_per_kwh or interval_s out of range).
+ */
 int pl_meter_init(struct pl_meter *m, const struct pl_meter_config *cfg);
 
-/* Sets the energy register to the meter's own reading (uWh). Returns 0 or -PL_EINVAL (< 0). */
+/*
+ * Sets the energy register to the meter's own reading (uWh) and resets the pulse count, so
+ * the register is again exactly base + round(count * 1e9 / imp). Pulses already counted in the
+ * open interval stay in its energy. It takes effect at the latest time seen, and intervals that
+ * are over but not yet closed would carry the new value: call pl_meter_advance() to the
+ * current time first. Returns 0 or -PL_EINVAL (register_uwh < 0).
+ */
 int pl_meter_set_register(struct pl_meter *m, int64_t register_uwh);
 
-/* Current register (uWh). */
+/* Current register (uWh): base + round(count * 1e9 / imp_per_kwh). */
 int64_t pl_meter_register(const struct pl_meter *m);
 
-/* Energy of n pulses in uWh, with one rounding. */
+/*
+ * Energy of n pulses in uWh, round(n * 1e9 / imp_per_kwh) with one rounding (half away from
+ * zero). Exact for every n; saturates at INT64_MAX/INT64_MIN (beyond 9e12 kWh).
+ */
 int64_t pl_meter_pulses_uwh(const struct pl_meter *m, int64_t n);
 
 /*
  * Starts observation at time t_us (the first interval is flagged PL_Q_PARTIAL unless t_us is
  * exactly on an interval boundary). Optional: the first pulse or advance starts it otherwise.
+ * Flags given to pl_meter_flag() before the start go to the first interval.
+ * Returns 0, -PL_EINVAL (already observing), -PL_ERANGE (t_us beyond PL_METER_T_LIMIT) or
+ * -PL_EORDER (t_us before a time already seen).
  */
-void pl_meter_start(struct pl_meter *m, int64_t t_us);
+int pl_meter_start(struct pl_meter *m, int64_t t_us);
 
 /*
  * Feeds a pulse. Intervals that end at or before the pulse's time are closed first and written
- * to out (at most out_cap; *n_out gets how many). If the pulse lies beyond out_cap intervals,
- * returns -PL_ENOSPC having written none and consumed nothing: call pl_meter_advance first.
- * *power_mw (may be NULL) gets the power from the gap to the previous accepted pulse (0 for
- * the first or a rejected pulse). Returns 0, -PL_ENOSPC, or -PL_EORDER (time went backwards:
- * the pulse is ignored).
+ * to out (at most out_cap; *n_out gets how many; n_out may be NULL only if out_cap is 0). If
+ * the pulse lies beyond out_cap intervals, returns -PL_ENOSPC having written none and consumed
+ * nothing: call pl_meter_advance first, then feed the pulse again. A pulse flagged
+ * PL_PULSE_REJECTED is counted in the interval's `rejected` and flags it PL_Q_REJECTED; it
+ * carries no energy, no power, and does not count as the previous pulse of the next gap.
+ * *power_mw (may be NULL) gets the power from the gap to the previous accepted pulse, mW
+ * (0 for the first or a rejected pulse; two pulses at the same time count as 1 us apart).
+ * Returns 0, -PL_ENOSPC, -PL_EINVAL (NULL arguments), -PL_ERANGE (time beyond
+ * PL_METER_T_LIMIT) or -PL_EORDER (time before a time already seen by any call: the pulse is
+ * ignored). On error *n_out and *power_mw are 0.
  */
 int pl_meter_pulse(struct pl_meter *m, const struct pl_pulse *p, int64_t *power_mw,
 		   struct pl_interval_record *out, size_t out_cap, size_t *n_out);
 
 /*
- * Closes every interval that ends at or before now_us, writing at most out_cap records;
- * returns the number of records written (call again while it returns out_cap).
+ * Time now_us has passed: closes every interval that ends at or before now_us, writing at most
+ * out_cap records; returns the number of records written (call again while it returns
+ * out_cap). Starts observation at now_us if it has not started. Pulses before now_us are
+ * refused afterwards (-PL_EORDER), so with a filter that emits pulses late (pl_edges) advance
+ * only to that filter's horizon. A now_us before a time already seen does nothing; one beyond
+ * PL_METER_T_LIMIT is taken as the limit.
  */
 size_t pl_meter_advance(struct pl_meter *m, int64_t now_us,
 			struct pl_interval_record *out, size_t out_cap);
 
-/* Closes the open interval early at t_us (end of input), flagged PL_Q_PARTIAL if it ends before
- * its full length. Returns 1 if a record was written, else 0. */
+/*
+ * Ends observation at t_us (end of input). Writes the open interval to *out, flagged
+ * PL_Q_PARTIAL because it ends before its full length, and leaves no interval open (the next
+ * pulse, start or advance begins a new observation). If the open interval ends at or before
+ * t_us it is written complete, without PL_Q_PARTIAL, and observation goes on: call
+ * pl_meter_advance(t_us) first, or call this until it returns 0. An interval that t_us ends at
+ * its very start with no pulse in it gives no record. Note that a new observation starting
+ * inside the flushed interval produces a second record with the same start_us; to resume
+ * without that, restore a saved state instead of flushing.
+ * Returns 1 if a record was written, 0 if none, -PL_EINVAL (NULL arguments), -PL_ERANGE or
+ * -PL_EORDER (t_us before a time already seen).
+ */
 int pl_meter_flush(struct pl_meter *m, int64_t t_us, struct pl_interval_record *out);
 
-/* Adds quality flags (enum pl_quality) to the open interval. */
+/* Adds quality flags (enum pl_quality) to the open interval (or the first one, before start). */
 void pl_meter_flag(struct pl_meter *m, uint32_t flags);
 
 /*
- * Power estimate at time now_us, mW: from the last gap between pulses, but never more than the
- * bound from the time since the last pulse. 0 before two pulses. *bound_mw (may be NULL) gets
- * the upper bound alone.
+ * Power estimate at time now_us, mW: from the last gap between accepted pulses, but never more
+ * than the bound from the time since the last pulse, round(one pulse's energy / (now_us -
+ * last pulse)), which falls towards 0 while no pulse comes. 0 before two pulses. *bound_mw
+ * (may be NULL) gets the upper bound alone (INT64_MAX before the first pulse: no bound known).
  */
 int64_t pl_meter_power(const struct pl_meter *m, int64_t now_us, int64_t *bound_mw);
 

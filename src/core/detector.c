@@ -153,9 +153,17 @@ static void try_decide(struct pl_detector *d, struct pl_pulse *out, size_t *n_ou
 		sum[k] += len > 1000000u ? 1000000u : len;
 		n[k]++;
 	}
-	if (d->npend < PL_DET_PENDING && (n[0] < 2 || n[1] < 2))
+	if (n[0] >= 2 && n[1] >= 2) {
+		pol = sum[1] <= sum[0] ? 1 : -1;       /* the shorter side pulses */
+	} else if (n[1] >= 2 && d->nlong[0] > d->nlong[1]) {
+		pol = 1;                               /* high runs short, low runs long */
+	} else if (n[0] >= 2 && d->nlong[1] > d->nlong[0]) {
+		pol = -1;
+	} else if (d->npend == PL_DET_PENDING) {
+		pol = n[1] >= n[0] ? 1 : -1;
+	} else {
 		return;
-	pol = sum[1] <= sum[0] ? 1 : -1;
+	}
 	d->pol = pol;
 	for (unsigned i = 0; i < d->npend; i++) {
 		const struct pl_det_run *r = &d->pend[i];
@@ -258,6 +266,11 @@ static void track(struct pl_detector *d, int64_t t, int32_t z, struct pl_pulse *
 			d->zz = 1;
 			d->ext = d->ext_hi;
 		} else {
+			if (t - d->run_t0 > (int64_t)d->max_width_us) {
+				/* re-anchor, so that slow drift cannot add up to a step */
+				d->ext_lo = d->ext_hi = s;
+				d->run_t0 = t;
+			}
 			return;
 		}
 		/* fall through to the transition below with the run that just ended */
@@ -309,6 +322,17 @@ static void track(struct pl_detector *d, int64_t t, int32_t z, struct pl_pulse *
 	}
 
 check_hold:
+	if (d->pol == 0 && t - d->run_t0 > (int64_t)d->max_width_us) {
+		/* Polarity not known yet and a run too long for a pulse (a gap, a held LED, a light
+		 * step, the sensor settling): note which side, and start afresh from this level,
+		 * so that a pulse on top of it is not merged into it. */
+		d->nlong[d->zz > 0]++;
+		d->zz = 0;
+		d->ext_lo = d->ext_hi = s;
+		d->run_is_init = 1;
+		d->run_t0 = t;
+		return;
+	}
 	/* A pulse-side run far longer than any pulse: the LED is held (or the room light
 	 * stepped). Not a pulse; its level becomes the rest level. */
 	if (d->pol != 0 && d->zz == d->pol && t - d->run_t0 > (int64_t)d->max_width_us) {
