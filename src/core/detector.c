@@ -371,8 +371,8 @@ check_hold:
 
 static void qtrack(int32_t *q, int32_t x)
 {
-	/* Running median by stochastic approximation: step 1/64 of the estimate towards x. */
-	int32_t st = *q >> 6;
+	/* Running median by stochastic approximation: step 1/32 of the estimate towards x. */
+	int32_t st = *q >> 5;
 
 	if (st < 1)
 		st = 1;
@@ -426,25 +426,25 @@ static void process_bin(struct pl_detector *d, int64_t t, int32_t y, struct pl_p
 	 */
 	yi = d->yi++ & 31u;
 	d->yring[yi] = y;
-	{
+	if (d->nwarm < WARM_BINS) {
+		/* insertion sort of the first differences; their median starts the trackers */
 		int32_t diff = abs32(y - d->yring[(yi - 1) & 31u]);
-		if (d->nwarm < WARM_BINS) {
-			/* insertion sort of the first differences; their median starts the tracker */
-			unsigned i = d->nwarm++;
-			while (i > 0 && d->warm[i - 1] > diff) {
-				d->warm[i] = d->warm[i - 1];
-				i--;
-			}
-			d->warm[i] = diff;
-			d->noise_m = d->q10 = d->q25 = d->warm[d->nwarm / 2];
-		} else {
-			qtrack(&d->noise_m, diff);
-			if (d->use_smooth) {
-				qtrack(&d->q10, abs32(y - d->yring[(yi - 10) & 31u]));
-				qtrack(&d->q25, abs32(y - d->yring[(yi - 25) & 31u]));
-			}
+		unsigned i = d->nwarm++;
+		while (i > 0 && d->warm[i - 1] > diff) {
+			d->warm[i] = d->warm[i - 1];
+			i--;
 		}
-		if ((d->nbins & 15) == 0 || d->nwarm < WARM_BINS)
+		d->warm[i] = diff;
+		d->noise_m = d->q10 = d->q25 = d->warm[d->nwarm / 2];
+		d->step = step_of(d);
+	} else if ((d->nbins & 3) == 0) {
+		/* every fourth bin is plenty for estimates that move 1/32 a step */
+		qtrack(&d->noise_m, abs32(y - d->yring[(yi - 1) & 31u]));
+		if (d->use_smooth) {
+			qtrack(&d->q10, abs32(y - d->yring[(yi - 10) & 31u]));
+			qtrack(&d->q25, abs32(y - d->yring[(yi - 25) & 31u]));
+		}
+		if ((d->nbins & 15) == 0)
 			d->step = step_of(d);
 	}
 
@@ -586,35 +586,35 @@ size_t pl_detector_feed(struct pl_detector *d, const struct pl_sample *s, size_t
 	/*
 	 * The hot loop: the accumulator lives in registers and the only test per sample is one
 	 * unsigned compare (bin_t0 <= t < bin_t0 + bin_len); the state is written back at bin
-	 * ends. The sample count of a bin comes from the loop index.
+	 * ends. The sample count of a bin comes from the pointer difference.
 	 */
 	int64_t bin_t0 = d->bin_t0, sum = d->bin_sum;
 	uint64_t bin_len = d->bin_n ? d->bin_len_us : 0; /* 0: no bin open */
 	int32_t mn = d->bin_min, mx = d->bin_max;
-	size_t i, i0 = 0;
+	const struct pl_sample *p = s, *end = s + n, *p0 = s;
 	uint32_t carry = d->bin_n;
 	int64_t t_prev = d->t_last;
 
 	*n_out = 0;
 	if (out_cap < PL_DETECTOR_MIN_OUT)
 		return 0;
-	for (i = 0; i < n; i++) {
-		int64_t t = s[i].t_us;
-		int32_t v = s[i].v;
+	for (; p < end; p++) {
+		int32_t v = p->v;
 
-		if ((uint64_t)t - (uint64_t)bin_t0 >= bin_len) {
+		if ((uint64_t)p->t_us - (uint64_t)bin_t0 >= bin_len) {
+			int64_t t = p->t_us;
 			if (bin_len != 0 && t < bin_t0) {
 				/* earlier than the open bin: time went backwards */
 				d->n_backwards++;
-				carry--; /* the loop index counted it */
+				carry--; /* the pointer difference counted it */
 				continue;
 			}
-			uint32_t cnt = carry + (uint32_t)(i - i0);
-			if (i > i0)
-				t_prev = s[i - 1].t_us;
+			uint32_t cnt = carry + (uint32_t)(p - p0);
+			if (p > p0)
+				t_prev = p[-1].t_us;
 			if (cnt) {
 				if (out_cap - *n_out < PL_DETECTOR_MIN_OUT) {
-					i0 = i;
+					p0 = p;
 					carry = cnt;
 					break;
 				}
@@ -628,22 +628,22 @@ size_t pl_detector_feed(struct pl_detector *d, const struct pl_sample *s, size_t
 			bin_len = d->bin_len_us;
 			sum = 0;
 			mn = mx = v;
-			i0 = i;
+			p0 = p;
 			carry = 0;
 		}
 		sum += v;
 		mn = v < mn ? v : mn;
 		mx = v > mx ? v : mx;
 	}
-	if (i > i0)
-		t_prev = s[i - 1].t_us;
+	if (p > p0)
+		t_prev = p[-1].t_us;
 	d->t_last = t_prev;
 	d->bin_t0 = bin_t0;
 	d->bin_sum = sum;
 	d->bin_min = mn;
 	d->bin_max = mx;
-	d->bin_n = carry + (uint32_t)(i - i0);
-	return i;
+	d->bin_n = carry + (uint32_t)(p - p0);
+	return (size_t)(p - s);
 }
 
 size_t pl_detector_feed_u16(struct pl_detector *d, int64_t t0_us, uint32_t rate_hz,
