@@ -1,0 +1,424 @@
+/*
+ * Shared by the benchmark programs (bench/accuracy.c, bench/baseline.c): the method of the
+ * original Arduino sketch, which the detector is measured against, and the scenario matrix.
+ *
+ * The original sketch polled the ADC every 10 ms and compared each reading with a fixed cutoff
+ * that its user had set once: a reading above the cutoff meant "lit", and a pulse was counted
+ * at each change from not lit to lit. Here the poll takes, at each 10 ms tick, the trace's
+ * sample nearest the tick. The benchmark tells the baseline the signal's direction (the
+ * sketch itself had none: "above means lit"), and sets its cutoff the way a user would, once:
+ * half way between the idle level and the pulse level seen at installation (see
+ * bl_calibrate_*).
+ *
+ * Everything here is static inline so that each program takes only what it uses.
+ */
+#ifndef PL_BENCH_SCENARIOS_H
+#define PL_BENCH_SCENARIOS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "powerlogger/detector.h"
+#include "sim.h"
+
+/* ---- the baseline: the original sketch's method ---- */
+
+#define BL_POLL_US INT64_C(10000)
+
+struct bl_state {
+	int64_t poll_us;
+	int32_t cutoff;
+	int down;            /* 1: lit reads lower than the cutoff (the benchmark tells it) */
+	int64_t next_tick;   /* INT64_MIN before the first sample */
+	int have_prev;
+	struct pl_sample prev;
+	int lit;             /* last polled state; -1 before the first poll */
+	uint64_t polls, pulses;
+};
+
+static inline void bl_init(struct bl_state *b, int32_t cutoff, int down, int64_t poll_us)
+{
+	memset(b, 0, sizeof(*b));
+	b->poll_us = poll_us > 0 ? poll_us : BL_POLL_US;
+	b->cutoff = cutoff;
+	b->down = down;
+	b->next_tick = INT64_MIN;
+	b->lit = -1;
+}
+
+/*
+ * Feeds one sample (times increasing). Polls every tick that the sample reaches, using the
+ * sample nearest the tick, and writes the time of each counted pulse (the tick's sample time)
+ * to out (cap entries; a sample reaches at most a few ticks unless the trace has gaps, and any
+ * pulses beyond cap are counted but not written). Returns how many were written.
+ */
+static inline size_t bl_feed(struct bl_state *b, struct pl_sample s, int64_t *out, size_t cap)
+{
+	size_t n = 0;
+	if (b->next_tick == INT64_MIN)
+		b->next_tick = s.t_us;
+	while (b->next_tick <= s.t_us) {
+		struct pl_sample pick = s;
+		if (b->have_prev && b->next_tick - b->prev.t_us <= s.t_us - b->next_tick)
+			pick = b->prev;
+		int lit = b->down ? pick.v < b->cutoff : pick.v > b->cutoff;
+		if (b->lit == 0 && lit) {
+			if (n < cap)
+				out[n++] = pick.t_us;
+			b->pulses++;
+		}
+		b->lit = lit;
+		b->polls++;
+		b->next_tick += b->poll_us;
+	}
+	b->prev = s;
+	b->have_prev = 1;
+	return n;
+}
+
+/*
+ * Calibration, as a user sets the cutoff once: the idle level is the median of all samples in
+ * the calibration window, the pulse level the median over the true pulses in that window of
+ * each pulse's extreme (max, or min for a falling signal) from its leading edge to 20 ms after
+ * its end. The cutoff is half way between.
+ */
+struct bl_calib {
+	uint32_t *hist;      /* 65536 bins of sample values (clamped) */
+	uint64_t n;
+	int32_t *peaks;
+	size_t npeaks, cap;
+};
+
+static inline int bl_calib_init(struct bl_calib *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->hist = calloc(65536, sizeof(uint32_t));
+	return c->hist ? 0 : -1;
+}
+
+static inline void bl_calib_sample(struct bl_calib *c, int32_t v)
+{
+	c->hist[v < 0 ? 0 : v > 65535 ? 65535 : v]++;
+	c->n++;
+}
+
+static inline int bl_calib_peak(struct bl_calib *c, int32_t v)
+{
+	if (c->npeaks == c->cap) {
+		size_t nc = c->cap ? 2 * c->cap : 64;
+		int32_t *np = realloc(c->peaks, nc * sizeof(*np));
+		if (!np)
+			return -1;
+		c->peaks = np;
+		c->cap = nc;
+	}
+	c->peaks[c->npeaks++] = v;
+	return 0;
+}
+
+static inline int bl_cmp_i32(const void *a, const void *b)
+{
+	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* The cutoff; *idle and *pulse receive the two levels. Returns -1 without samples or pulses. */
+static inline int bl_calib_cutoff(struct bl_calib *c, int32_t *idle, int32_t *pulse,
+				  int32_t *cutoff)
+{
+	if (c->n == 0 || c->npeaks == 0)
+		return -1;
+	uint64_t half = (c->n + 1) / 2, acc = 0;
+	int32_t med = 0;
+	for (int32_t v = 0; v < 65536; v++) {
+		acc += c->hist[v];
+		if (acc >= half) {
+			med = v;
+			break;
+		}
+	}
+	qsort(c->peaks, c->npeaks, sizeof(*c->peaks), bl_cmp_i32);
+	*idle = med;
+	*pulse = c->peaks[c->npeaks / 2];
+	*cutoff = (*idle + *pulse) / 2;
+	return 0;
+}
+
+static inline void bl_calib_free(struct bl_calib *c)
+{
+	free(c->hist);
+	free(c->peaks);
+	memset(c, 0, sizeof(*c));
+}
+
+/* ---- the scenario matrix ---- */
+
+enum bench_kind {
+	BENCH_EXACT = 0,       /* distinguishable: the detector must find every pulse, no extra */
+	BENCH_REPORT,          /* measured and reported; errors expected (see why) */
+	BENCH_INDISTINGUISHABLE, /* the pulses are physically not in the samples */
+};
+
+struct bench_scenario {
+	const char *name;
+	const char *what;          /* one sentence: the conditions */
+	enum bench_kind kind;
+	const char *why;           /* BENCH_REPORT / _INDISTINGUISHABLE: why it cannot be exact */
+	const char *load_file;     /* in the shared data directory; NULL: constant power */
+	uint32_t max_power_w;      /* the detector's plausibility limit (0: none) */
+	int baseline_down;         /* the signal falls during a pulse */
+	/* Sets the simulator up; duration_s is set by the runner first (zero-load periods and the
+	 * like scale with it). */
+	void (*setup)(struct pl_sim_config *c);
+};
+
+/* A REFIT day played 30x: three minutes cover an hour and a half of the evening peak. */
+static inline void sc_refit(struct pl_sim_config *c, double start_h)
+{
+	c->load_speed = 30;
+	c->load_start_s = start_h * 3600.0;
+	c->interp = PL_SIM_LINEAR;
+}
+
+static inline void sc_nominal(struct pl_sim_config *c)
+{
+	sc_refit(c, 17);
+	c->rate_hz = 1000;
+	c->noise = 5;
+}
+
+static inline void sc_rate_100hz(struct pl_sim_config *c)
+{
+	sc_refit(c, 18);
+	c->rate_hz = 100;
+	c->width_ms = 40; /* Elster A100C */
+	c->noise = 10;
+}
+
+static inline void sc_rate_50khz(struct pl_sim_config *c)
+{
+	sc_refit(c, 19);
+	c->rate_hz = 50000;
+	c->width_ms = 2;
+	c->noise = 30;
+}
+
+static inline void sc_uneven(struct pl_sim_config *c)
+{
+	sc_refit(c, 7);
+	c->rate_hz = 500;
+	c->jitter = 0.5;
+	c->noise = 10;
+}
+
+static inline void sc_ldr_10ms(struct pl_sim_config *c)
+{
+	sc_refit(c, 17.5);
+	c->sensor = PL_SIM_LDR;
+	c->rate_hz = 1000;
+	c->ambient = 0.1;
+	c->noise = 5;
+}
+
+static inline void sc_ldr_merge(struct pl_sim_config *c)
+{
+	c->power_w = 30000; /* 8.3 flashes/s: 120 ms apart, the LDR's fall takes longer */
+	c->sensor = PL_SIM_LDR;
+	c->rate_hz = 1000;
+	c->ambient = 0.05;
+	c->noise = 5;
+}
+
+static inline void sc_width_200ms(struct pl_sim_config *c)
+{
+	c->power_w = 4000;
+	c->width_ms = 200;
+	c->rate_hz = 1000;
+	c->noise = 10;
+}
+
+static inline void sc_led_dark(struct pl_sim_config *c)
+{
+	sc_refit(c, 20);
+	c->led_dark = 1;
+	c->width_ms = 38;
+	c->rate_hz = 2000;
+	c->noise = 10;
+}
+
+static inline void sc_anticreep(struct pl_sim_config *c)
+{
+	double d = c->duration_s;
+	c->power_w = 1500;
+	c->anticreep = 1;
+	c->n_zero = 2;
+	c->zero[0].start_s = 0.4 * d;
+	c->zero[0].end_s = 0.7 * d;
+	c->zero[1].start_s = 0.8 * d;
+	c->zero[1].end_s = 0.9 * d;
+	c->rate_hz = 1000;
+	c->noise = 10;
+}
+
+static inline void sc_drift_steps(struct pl_sim_config *c)
+{
+	sc_refit(c, 17);
+	c->ambient = 0.8;
+	c->drift = 0.7;
+	c->drift_period_s = 90;
+	c->steps_per_hour = 120;
+	c->step_size = 1.5;
+	c->rate_hz = 1000;
+	c->noise = 10;
+}
+
+static inline void sc_flicker_100(struct pl_sim_config *c)
+{
+	sc_refit(c, 18.5);
+	c->ambient = 0.5;
+	c->flicker = 0.6;
+	c->flicker_hz = 100;
+	c->rate_hz = 1000;
+	c->noise = 5;
+}
+
+static inline void sc_flicker_120_ldr(struct pl_sim_config *c)
+{
+	sc_refit(c, 19.5);
+	c->sensor = PL_SIM_LDR;
+	c->ambient = 0.5;
+	c->flicker = 1.0;
+	c->flicker_hz = 120;
+	c->drift = 0.3;
+	c->drift_period_s = 120;
+	c->rate_hz = 1000;
+	c->noise = 5;
+}
+
+static inline void sc_esp32(struct pl_sim_config *c)
+{
+	sc_refit(c, 18);
+	c->rate_hz = 20000;
+	c->invert = 1;          /* idle near full scale: in the compressed region */
+	c->amplitude = 800;
+	c->ambient = 0.3;
+	c->noise = 30;
+	c->deadzone_mv = 120;
+	c->compress = 0.8;
+	c->spikes_per_s = 0.5;
+}
+
+static inline void sc_weak(struct pl_sim_config *c)
+{
+	sc_refit(c, 17);
+	c->rate_hz = 1000;
+	c->amplitude = 180;     /* 6 sigma */
+	c->ambient = 2;
+	c->noise = 30;
+}
+
+static inline void sc_10000imp(struct pl_sim_config *c)
+{
+	c->imp_per_kwh = 10000;
+	c->power_w = 25000;     /* 69 pulses/s, 14.4 ms apart */
+	c->width_ms = 5;
+	c->rate_hz = 10000;
+	c->noise = 20;
+}
+
+static inline void sc_45kw(struct pl_sim_config *c)
+{
+	c->power_w = 45000;     /* 12.5 pulses/s */
+	c->rate_hz = 2000;
+	c->noise = 30;
+}
+
+static inline void sc_plausibility(struct pl_sim_config *c)
+{
+	c->power_w = 12000;     /* 300 ms apart; the limit (15 kW) allows 240 ms */
+	c->rate_hz = 20000;
+	c->noise = 30;
+	c->spikes_per_s = 1;
+	c->burst_ms = 3;        /* WiFi transmissions: 3 ms outliers, as short as a pulse */
+}
+
+/* The log's busiest half hour (8.4 days in: 1554 pulses, about 1.5 kW), its own times. */
+static inline void sc_vz(struct pl_sim_config *c)
+{
+	c->load_speed = 1;
+	c->load_start_s = 726560;
+	c->pulse_mode = PL_SIM_PULSES_ASIS;
+	c->imp_per_kwh = 2000;
+	c->width_ms = 38;
+	c->rate_hz = 1000;
+	c->noise = 10;
+}
+
+static inline void sc_indistinguishable(struct pl_sim_config *c)
+{
+	c->power_w = 3000;
+	c->width_ms = 2;
+	c->rate_hz = 100;
+	c->noise = 5;
+}
+
+#define REFIT1 "refit-house1-2015-01-08.csv"
+#define REFIT2 "refit-house2-2015-01-08.csv"
+#define REFIT3 "refit-house3-2015-01-08.csv"
+#define VZ "vz-s0-2000imp-pulses.csv"
+
+/* The matrix. */
+static inline const struct bench_scenario *bench_scenarios(size_t *n)
+{
+	static const struct bench_scenario list[] = {
+		{ "nominal", "photodiode, 1 kHz, 10 ms pulses, REFIT house 1 at 30x, noise 5 LSB",
+		  BENCH_EXACT, NULL, REFIT1, 0, 0, sc_nominal },
+		{ "rate-100hz", "photodiode sampled at 100 Hz, 40 ms pulses, REFIT house 2",
+		  BENCH_EXACT, NULL, REFIT2, 0, 0, sc_rate_100hz },
+		{ "rate-50khz-2ms", "50 kHz, 2 ms pulses, noise 30 LSB, REFIT house 3",
+		  BENCH_EXACT, NULL, REFIT3, 0, 0, sc_rate_50khz },
+		{ "uneven-500hz", "500 Hz with each interval random +-50 %, 10 ms pulses",
+		  BENCH_EXACT, NULL, REFIT1, 0, 0, sc_uneven },
+		{ "ldr-10ms", "CdS LDR (rise 10 ms, fall 60 ms, slower in the dark): 10 ms flashes "
+		  "give a partial swing", BENCH_EXACT, NULL, REFIT2, 0, 0, sc_ldr_10ms },
+		{ "ldr-merge-30kw", "LDR at 30 kW: flashes 120 ms apart, tails merge, dark room",
+		  BENCH_EXACT, NULL, NULL, 0, 0, sc_ldr_merge },
+		{ "width-200ms", "200 ms pulses at 4 kW", BENCH_EXACT, NULL, NULL, 0, 0,
+		  sc_width_200ms },
+		{ "led-dark-38ms", "inverted LED: normally lit, dark for 38 ms per pulse, 2 kHz",
+		  BENCH_EXACT, NULL, REFIT3, 0, 1, sc_led_dark },
+		{ "anticreep", "LED steadily lit during no load (40-70 % and 80-90 % of the run), "
+		  "1.5 kW otherwise", BENCH_EXACT, NULL, NULL, 0, 0, sc_anticreep },
+		{ "drift-steps", "ambient drift +-0.7 LED over 90 s, a lamp (1.5x the LED) switched "
+		  "120 times/hour", BENCH_EXACT, NULL, REFIT1, 0, 0, sc_drift_steps },
+		{ "flicker-100hz", "100 Hz mains flicker of 0.6x the LED, 1 kHz sampling",
+		  BENCH_EXACT, NULL, REFIT2, 0, 0, sc_flicker_100 },
+		{ "flicker-120hz-ldr", "LDR under 120 Hz flicker as strong as the LED, plus drift",
+		  BENCH_EXACT, NULL, REFIT3, 0, 0, sc_flicker_120_ldr },
+		{ "esp32", "ESP32 ADC: noise 30 LSB, 120 mV dead zone, compression above 80 %, "
+		  "inverted divider (idle in the compressed top), 0.5 outliers/s", BENCH_EXACT, NULL,
+		  REFIT2, 0, 1, sc_esp32 },
+		{ "weak-6sigma", "pulse swing 180 LSB over noise 30 LSB (6 sigma)", BENCH_EXACT,
+		  NULL, REFIT1, 0, 0, sc_weak },
+		{ "10000imp-25kw", "10000 imp/kWh at 25 kW: 69 pulses/s, 5 ms wide, 10 kHz",
+		  BENCH_EXACT, NULL, NULL, 0, 0, sc_10000imp },
+		{ "45kw", "45 kW at 1000 imp/kWh (12.5 pulses/s), noise 30 LSB, 2 kHz", BENCH_EXACT,
+		  NULL, NULL, 0, 0, sc_45kw },
+		{ "vz-2000imp", "a real meter's pulse times as logged (volkszaehler, 2000 imp/kWh, "
+		  "its busiest half hour), 38 ms", BENCH_EXACT, NULL, VZ, 0, 0, sc_vz },
+		{ "plausibility", "12 kW with 3 ms WiFi outlier bursts (1/s, > 1000 LSB); detector "
+		  "told 1000 imp/kWh and 15 kW max", BENCH_REPORT,
+		  "a 3 ms burst in the lit direction looks exactly like a 3 ms pulse; only the "
+		  "plausibility limit can reject the ones that come too soon after a pulse",
+		  NULL, 15000, 0, sc_plausibility },
+		{ "2ms-at-100hz", "2 ms photodiode flashes sampled every 10 ms", BENCH_INDISTINGUISHABLE,
+		  "a 2 ms flash falls between two 10 ms samples 4 times in 5: it is not in the data",
+		  NULL, 0, 0, sc_indistinguishable },
+	};
+	*n = sizeof(list) / sizeof(list[0]);
+	return list;
+}
+
+#endif

@@ -1,0 +1,795 @@
+/*
+ * `powerlogger detect`: finds the meter's pulses in a recorded sensor trace.
+ *
+ * The trace (CSV or raw 16-bit, see trace.h) is streamed through the analog detector; each
+ * pulse is printed as it is found, or, with --interval, fed to the meter, whose interval
+ * records are printed as CSV or InfluxDB line protocol. A summary goes to stderr.
+ *
+ * The detector emits a pulse only after its trailing edge, and while it learns the polarity
+ * it holds the first few runs back; the meter refuses pulses older than a time it has been
+ * advanced to. So the meter is advanced only to a horizon that trails the input by the
+ * longest plausible pulse plus a margin, and not at all until the polarity is known.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "powerlogger/detector.h"
+#include "powerlogger/lineproto.h"
+#include "powerlogger/meter.h"
+#include "trace.h"
+
+#define PROG "powerlogger detect"
+#define SAMPLE_BATCH 1024
+#define U16_BATCH 16384 /* covers the alignment step of every common audio rate */
+#define PULSE_CAP 256
+#define RECORD_CAP 64
+#define FLAG_QUEUE 32
+/* Beyond the longest plausible pulse, how far the meter's horizon trails the input. */
+#define HORIZON_MARGIN_US (INT64_C(1) * PL_US_PER_S)
+#define DEFAULT_WIDTH_FOR_HORIZON_US 1000000u
+
+enum out_format { OUT_PULSES, OUT_LP, OUT_CSV };
+
+struct options {
+	const char *path;
+	struct pl_trace_config trace;
+	struct pl_detector_config det;
+	uint32_t interval_s; /* 0: no interval records */
+	enum out_format format;
+	int format_set;
+	const char *device;
+	enum pl_precision precision;
+	int quiet;
+	int check_only;
+	int have_rate;
+};
+
+/* Quality flags seen over a span of time, waiting for the meter's horizon to reach it. */
+struct flag_note {
+	int64_t from, to;
+	uint32_t flags;
+};
+
+struct detect {
+	struct options opt;
+	struct pl_trace *trace;
+	struct pl_detector det;
+	struct pl_meter meter;
+	int use_meter;
+	int64_t horizon;          /* the meter has been advanced to here */
+	int64_t last_look;        /* input time when the detector's state was last noted */
+	uint64_t steady_seen;
+	struct flag_note notes[FLAG_QUEUE];
+	size_t nnotes;
+	/* what was read */
+	uint64_t samples;
+	int64_t t_first, t_last;
+	/* what was written */
+	uint64_t records, late_pulses;
+	int out_failed;
+	struct pl_pulse pulses[PULSE_CAP];
+	struct pl_interval_record recs[RECORD_CAP];
+	char lp[1024];
+	struct pl_sample samp[SAMPLE_BATCH];
+	uint16_t u16[U16_BATCH];
+};
+
+static void usage(FILE *f)
+{
+	fputs("usage: powerlogger detect [options] FILE|-\n"
+	      "\n"
+	      "Finds the meter's pulses in a recorded light-sensor trace and prints one line per\n"
+	      "pulse: time_s,width_ms,amplitude,confidence,status (status ok or rejected), with\n"
+	      "time_s in the trace's own time base. With --interval, prints interval records\n"
+	      "instead. A summary goes to standard error.\n"
+	      "\n"
+	      "Input (FILE, or - for standard input):\n"
+	      "  CSV lines time_s,value (seconds, ADC reading); an optional header line, '#'\n"
+	      "  comments and blank lines are allowed. Or raw 16-bit mono samples with --raw.\n"
+	      "\n"
+	      "Options:\n"
+	      "  --raw s16le|u16le     raw little-endian 16-bit samples (needs --rate)\n"
+	      "  --rate HZ             sample rate of raw input, 1..10000000\n"
+	      "  --imp-per-kwh N       meter constant (impulses per kWh); enables the energy total\n"
+	      "  --max-power W         the supply's maximum power: pulses closer together than\n"
+	      "                        this allows are reported as rejected (needs --imp-per-kwh)\n"
+	      "  --polarity auto|up|down   whether the value rises (up) or falls (down) during a\n"
+	      "                        pulse; default auto (learned from the signal)\n"
+	      "  --max-width-ms MS     longest plausible pulse; longer is a steadily lit LED\n"
+	      "  --interval SECONDS    print interval records of this length (1..86400) instead\n"
+	      "                        of pulses, aligned to multiples of the length\n"
+	      "  --format pulses|lp|csv   output: pulses (default), or with --interval csv\n"
+	      "                        (default then) or lp (InfluxDB line protocol)\n"
+	      "  --device NAME         the device tag of line protocol (default powerlogger)\n"
+	      "  --precision ns|us|ms|s    timestamp precision of line protocol (default s)\n"
+	      "  -n, --check           only read and check the trace, then print the summary\n"
+	      "  -q, --quiet           no summary on standard error\n"
+	      "  -h, --help            this help\n"
+	      "\n"
+	      "Exit status: 0 success, 2 bad usage or bad input (FILE:LINE: what is wrong),\n"
+	      "1 other failure.\n"
+	      "\n"
+	      "Examples:\n"
+	      "  powerlogger detect trace.csv\n"
+	      "  powerlogger detect --imp-per-kwh 1000 --max-power 17000 trace.csv\n"
+	      "  arecord -q -t raw -f S16_LE -r 48000 -c 1 | powerlogger detect --raw s16le --rate 48000 -\n"
+	      "  powerlogger detect --interval 20 --format lp --device house trace.csv\n"
+	      "  powerlogger detect -n big-trace.csv     # validate only\n",
+	      f);
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prints a usage problem and returns the exit status for it. */
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs(PROG ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nRun 'powerlogger detect --help' for the options.\n", stderr);
+	return 2;
+}
+
+/* A whole-number option value in [min, max]. Returns 0, or prints the problem and returns 2. */
+static int parse_uint(const char *opt, const char *text, uint32_t min, uint32_t max, uint32_t *out)
+{
+	size_t len = strlen(text);
+	unsigned long long v;
+
+	if (len == 0 || strspn(text, "0123456789") != len) {
+		fprintf(stderr, PROG ": %s needs a whole number, not '%s'\n", opt, text);
+		return 2;
+	}
+	errno = 0;
+	v = strtoull(text, NULL, 10);
+	if (errno != 0 || v < min || v > max) {
+		fprintf(stderr, PROG ": %s %s out of range (%" PRIu32 "..%" PRIu32 ")\n", opt, text,
+			min, max);
+		return 2;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+enum {
+	OPT_RAW = 256, OPT_RATE, OPT_IMP, OPT_MAXPOWER, OPT_POLARITY, OPT_MAXWIDTH, OPT_INTERVAL,
+	OPT_FORMAT, OPT_DEVICE, OPT_PRECISION,
+};
+
+static const struct option long_options[] = {
+	{ "raw", required_argument, NULL, OPT_RAW },
+	{ "rate", required_argument, NULL, OPT_RATE },
+	{ "imp-per-kwh", required_argument, NULL, OPT_IMP },
+	{ "max-power", required_argument, NULL, OPT_MAXPOWER },
+	{ "polarity", required_argument, NULL, OPT_POLARITY },
+	{ "max-width-ms", required_argument, NULL, OPT_MAXWIDTH },
+	{ "interval", required_argument, NULL, OPT_INTERVAL },
+	{ "format", required_argument, NULL, OPT_FORMAT },
+	{ "device", required_argument, NULL, OPT_DEVICE },
+	{ "precision", required_argument, NULL, OPT_PRECISION },
+	{ "check", no_argument, NULL, 'n' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Returns 0 to go on, 2 for a usage error, -1 when --help was printed. */
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	int c, rc;
+
+	memset(o, 0, sizeof(*o));
+	o->trace.format = PL_TRACE_CSV;
+	pl_detector_config_default(&o->det);
+	o->format = OUT_PULSES;
+	o->device = "powerlogger";
+	o->precision = PL_PREC_S;
+
+	optind = 0; /* glibc: start afresh (this may not be the first getopt user) */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":nqh", long_options, NULL)) != -1) {
+		switch (c) {
+		case OPT_RAW:
+			if (pl_trace_format_parse(optarg, &o->trace.format) != 0 ||
+			    o->trace.format == PL_TRACE_CSV)
+				return usage_error("--raw takes s16le or u16le, not '%s'", optarg);
+			break;
+		case OPT_RATE:
+			rc = parse_uint("--rate", optarg, 1, PL_TRACE_MAX_RATE, &o->trace.rate_hz);
+			if (rc)
+				return rc;
+			o->have_rate = 1;
+			break;
+		case OPT_IMP:
+			rc = parse_uint("--imp-per-kwh", optarg, 1, 1000000, &o->det.imp_per_kwh);
+			if (rc)
+				return rc;
+			break;
+		case OPT_MAXPOWER:
+			rc = parse_uint("--max-power", optarg, 1, 100000000, &o->det.max_power_w);
+			if (rc)
+				return rc;
+			break;
+		case OPT_POLARITY:
+			if (strcmp(optarg, "auto") == 0)
+				o->det.polarity = PL_POLARITY_AUTO;
+			else if (strcmp(optarg, "up") == 0)
+				o->det.polarity = PL_POLARITY_UP;
+			else if (strcmp(optarg, "down") == 0)
+				o->det.polarity = PL_POLARITY_DOWN;
+			else
+				return usage_error("--polarity takes auto, up or down, not '%s'", optarg);
+			break;
+		case OPT_MAXWIDTH: {
+			int64_t us;
+
+			rc = pl_trace_parse_decimal(optarg, strlen(optarg), 3, &us);
+			if (rc == -PL_EPARSE)
+				return usage_error("--max-width-ms needs a number, not '%s'", optarg);
+			if (rc != 0 || us < 1 || us > 10 * PL_US_PER_S)
+				return usage_error("--max-width-ms %s out of range (0.001..10000)", optarg);
+			o->det.max_width_us = (uint32_t)us;
+			break;
+		}
+		case OPT_INTERVAL:
+			rc = parse_uint("--interval", optarg, 1, 86400, &o->interval_s);
+			if (rc)
+				return rc;
+			break;
+		case OPT_FORMAT:
+			if (strcmp(optarg, "pulses") == 0)
+				o->format = OUT_PULSES;
+			else if (strcmp(optarg, "lp") == 0)
+				o->format = OUT_LP;
+			else if (strcmp(optarg, "csv") == 0)
+				o->format = OUT_CSV;
+			else
+				return usage_error("--format takes pulses, lp or csv, not '%s'", optarg);
+			o->format_set = 1;
+			break;
+		case OPT_DEVICE:
+			if (optarg[0] == '\0' || strlen(optarg) > 256)
+				return usage_error("--device needs a name of 1..256 bytes");
+			o->device = optarg;
+			break;
+		case OPT_PRECISION:
+			if (strcmp(optarg, "ns") == 0)
+				o->precision = PL_PREC_NS;
+			else if (strcmp(optarg, "us") == 0)
+				o->precision = PL_PREC_US;
+			else if (strcmp(optarg, "ms") == 0)
+				o->precision = PL_PREC_MS;
+			else if (strcmp(optarg, "s") == 0)
+				o->precision = PL_PREC_S;
+			else
+				return usage_error("--precision takes ns, us, ms or s, not '%s'", optarg);
+			break;
+		case 'n':
+			o->check_only = 1;
+			break;
+		case 'q':
+			o->quiet = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return -1;
+		case ':':
+			return usage_error("option '%s' needs a value", argv[optind - 1]);
+		default:
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+
+	if (optind >= argc)
+		return usage_error("missing FILE (use - for standard input)");
+	if (optind + 1 < argc)
+		return usage_error("one FILE only; unexpected '%s'", argv[optind + 1]);
+	o->path = argv[optind];
+
+	if (o->trace.format != PL_TRACE_CSV && !o->have_rate)
+		return usage_error("--raw needs --rate HZ");
+	if (o->trace.format == PL_TRACE_CSV && o->have_rate)
+		return usage_error("--rate applies to --raw input only");
+	if (o->det.max_power_w && !o->det.imp_per_kwh)
+		return usage_error("--max-power needs --imp-per-kwh");
+	if (o->interval_s && !o->format_set)
+		o->format = OUT_CSV;
+	if (o->interval_s && o->format == OUT_PULSES)
+		return usage_error("--interval prints interval records: use --format csv or lp");
+	if (!o->interval_s && o->format != OUT_PULSES)
+		return usage_error("--format %s needs --interval SECONDS",
+				   o->format == OUT_LP ? "lp" : "csv");
+	return 0;
+}
+
+/* ---- output ----------------------------------------------------------------------------- */
+
+/* v / 10^decimals with exactly that many decimals, from integers. */
+static void fixed(char *buf, size_t cap, int64_t v, unsigned decimals)
+{
+	uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, p = 1;
+	unsigned i;
+
+	for (i = 0; i < decimals; i++)
+		p *= 10;
+	if (decimals == 0)
+		snprintf(buf, cap, "%s%" PRIu64, v < 0 ? "-" : "", a);
+	else
+		snprintf(buf, cap, "%s%" PRIu64 ".%0*" PRIu64, v < 0 ? "-" : "", a / p,
+			 (int)decimals, a % p);
+}
+
+static void print_pulse(const struct pl_pulse *p)
+{
+	char t[32], w[32];
+
+	pl_trace_format_time(t, sizeof(t), p->t_us);
+	fixed(w, sizeof(w), p->width_us, 3);
+	printf("%s,%s,%" PRId32 ",%u,%s\n", t, w, p->amplitude, (unsigned)p->confidence,
+	       (p->flags & PL_PULSE_REJECTED) ? "rejected" : "ok");
+}
+
+static int print_record(struct detect *x, const struct pl_interval_record *r)
+{
+	x->records++;
+	if (x->opt.format == OUT_LP) {
+		size_t len = 0;
+		int rc = pl_lp_interval(x->lp, sizeof(x->lp), &len, NULL, x->opt.device, r,
+					x->opt.precision);
+		if (rc < 0) {
+			char t[32];
+
+			pl_trace_format_time(t, sizeof(t), r->start_us);
+			fprintf(stderr, PROG ": cannot write the interval at %s s as line protocol: %s\n",
+				t, pl_strerror(rc));
+			return rc == -PL_ERANGE || rc == -PL_EINVAL ? 2 : 1;
+		}
+		fwrite(x->lp, 1, len, stdout);
+	} else {
+		char start[32], e[32], avg[32], peak[32], reg[32];
+
+		if (x->records == 1)
+			puts("start_s,length_s,pulses,rejected,energy_wh,avg_w,peak_w,register_wh,flags");
+		/* The start is a multiple of the length: whole seconds. */
+		fixed(start, sizeof(start), r->start_us / PL_US_PER_S, 0);
+		fixed(e, sizeof(e), r->energy_uwh, 6);
+		fixed(avg, sizeof(avg), r->avg_mw, 3);
+		fixed(peak, sizeof(peak), r->peak_mw, 3);
+		fixed(reg, sizeof(reg), r->register_uwh, 6);
+		printf("%s,%" PRIu32 ",%" PRIu32 ",%" PRIu32 ",%s,%s,%s,%s,%" PRIu32 "\n", start,
+		       r->length_s, r->pulses, r->rejected, e, avg, peak, reg, r->flags);
+	}
+	return 0;
+}
+
+static int print_records(struct detect *x, size_t n)
+{
+	size_t i;
+
+	if (x->opt.format == OUT_PULSES)
+		return 0;
+	for (i = 0; i < n; i++) {
+		int rc = print_record(x, &x->recs[i]);
+
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* ---- the meter -------------------------------------------------------------------------- */
+
+static int meter_advance(struct detect *x, int64_t t)
+{
+	size_t n;
+	int rc;
+
+	do {
+		n = pl_meter_advance(&x->meter, t, x->recs, RECORD_CAP);
+		if ((rc = print_records(x, n)) != 0)
+			return rc;
+	} while (n == RECORD_CAP);
+	return 0;
+}
+
+/* The first interval boundary after t. */
+static int64_t next_boundary(int64_t t, int64_t len)
+{
+	int64_t q = t / len;
+
+	if (t % len != 0 && t < 0)
+		q--; /* floor */
+	return (q + 1) * len;
+}
+
+/*
+ * Applies the quality flags noted up to time upto to every interval their spans touch, by
+ * advancing the meter into each of those intervals in turn and flagging it.
+ */
+static int apply_notes(struct detect *x, int64_t upto)
+{
+	int64_t len = (int64_t)x->meter.cfg.interval_s * PL_US_PER_S;
+	size_t i = 0, k;
+	int rc;
+
+	while (i < x->nnotes && x->notes[i].from <= upto) {
+		struct flag_note *n = &x->notes[i];
+		int64_t t = n->from, stop = n->to < upto ? n->to : upto;
+
+		for (;;) {
+			if ((rc = meter_advance(x, t)) != 0)
+				return rc;
+			pl_meter_flag(&x->meter, n->flags);
+			t = next_boundary(t, len);
+			if (t > stop)
+				break;
+		}
+		if (n->to > upto && t <= n->to) {
+			n->from = t; /* the rest waits */
+			break;
+		}
+		i++;
+	}
+	for (k = 0; i < x->nnotes; i++, k++)
+		x->notes[k] = x->notes[i];
+	x->nnotes = k;
+	return 0;
+}
+
+/* Moves the meter's horizon to t: applies the notes up to t and closes the intervals. */
+static int meter_advance_to(struct detect *x, int64_t t)
+{
+	int rc;
+
+	if ((rc = apply_notes(x, t)) != 0)
+		return rc;
+	if (t > x->horizon)
+		x->horizon = t;
+	return meter_advance(x, t);
+}
+
+/*
+ * Notes flags seen from time `from` to `to`. A span that continues the latest one with the
+ * same flags extends it; when the queue is full, the latest span absorbs the new one.
+ */
+static void note_flags(struct detect *x, int64_t from, int64_t to, uint32_t flags)
+{
+	struct flag_note *last = x->nnotes ? &x->notes[x->nnotes - 1] : NULL;
+
+	if (flags == 0)
+		return;
+	if (last != NULL && ((last->flags == flags && last->to >= from) || x->nnotes == FLAG_QUEUE)) {
+		last->flags |= flags;
+		if (to > last->to)
+			last->to = to;
+		return;
+	}
+	x->notes[x->nnotes].from = from;
+	x->notes[x->nnotes].to = to;
+	x->notes[x->nnotes].flags = flags;
+	x->nnotes++;
+}
+
+/*
+ * After a batch of input that ended at time now: notes the detector's state over the batch
+ * and moves the meter's horizon on, trailing the input by the longest plausible pulse and a
+ * margin, so that every pulse the detector has yet to emit still finds its interval open.
+ */
+static int meter_catch_up(struct detect *x, int64_t now)
+{
+	struct pl_detector_status st;
+	uint32_t width, flags = 0;
+	int64_t horizon, since = x->last_look;
+
+	if (!x->use_meter)
+		return 0;
+	x->last_look = now;
+	pl_detector_status(&x->det, &st);
+	if (st.steady_events > x->steady_seen || st.state == PL_DET_STEADY)
+		flags |= PL_Q_STEADY;
+	x->steady_seen = st.steady_events;
+	if (st.state == PL_DET_NO_SIGNAL)
+		flags |= PL_Q_NO_SIGNAL;
+	note_flags(x, since, now, flags);
+	if (st.polarity == 0)
+		return 0; /* runs are held back until the polarity is known */
+	width = x->opt.det.max_width_us ? x->opt.det.max_width_us : DEFAULT_WIDTH_FOR_HORIZON_US;
+	horizon = now - (int64_t)width - HORIZON_MARGIN_US - 16 * (int64_t)st.bin_us;
+	if (horizon <= x->horizon)
+		return 0;
+	return meter_advance_to(x, horizon);
+}
+
+static int meter_pulse(struct detect *x, const struct pl_pulse *p)
+{
+	for (;;) {
+		size_t n = 0;
+		int rc = pl_meter_pulse(&x->meter, p, NULL, x->recs, RECORD_CAP, &n);
+		int out = print_records(x, n);
+
+		if (out != 0)
+			return out;
+		if (rc == -PL_ENOSPC) {
+			/* More than RECORD_CAP intervals to close first. */
+			out = meter_advance_to(x, p->t_us);
+			if (out != 0)
+				return out;
+			continue;
+		}
+		if (rc == -PL_EORDER) {
+			x->late_pulses++; /* should not happen: the horizon trails far enough */
+			return 0;
+		}
+		if (rc < 0) {
+			fprintf(stderr, PROG ": the meter refused a pulse: %s\n", pl_strerror(rc));
+			return 1;
+		}
+		return 0;
+	}
+}
+
+static int handle_pulses(struct detect *x, size_t n)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		const struct pl_pulse *p = &x->pulses[i];
+
+		if (x->opt.format == OUT_PULSES)
+			print_pulse(p);
+		if (x->use_meter) {
+			/* Flags noted before this pulse belong to intervals it may close. */
+			if ((rc = apply_notes(x, p->t_us)) != 0 || (rc = meter_pulse(x, p)) != 0)
+				return rc;
+		}
+	}
+	if (ferror(stdout)) {
+		x->out_failed = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- the input -------------------------------------------------------------------------- */
+
+static void saw_samples(struct detect *x, int64_t first, int64_t last, size_t n)
+{
+	if (x->samples == 0) {
+		x->t_first = first;
+		x->last_look = first;
+		if (x->use_meter)
+			pl_meter_start(&x->meter, first);
+	}
+	x->t_last = last;
+	x->samples += n;
+}
+
+static int no_progress(void)
+{
+	fprintf(stderr, PROG ": internal error: the detector consumed no samples\n");
+	return 1;
+}
+
+static int feed_samples(struct detect *x, const struct pl_sample *s, size_t n)
+{
+	saw_samples(x, s[0].t_us, s[n - 1].t_us, n);
+	if (x->opt.check_only)
+		return 0;
+	while (n > 0) {
+		size_t np = 0;
+		int rc;
+		size_t used = pl_detector_feed(&x->det, s, n, x->pulses, PULSE_CAP, &np);
+
+		if (used > n)
+			used = n;
+		if ((rc = handle_pulses(x, np)) != 0)
+			return rc;
+		if (used == 0 && np == 0)
+			return no_progress();
+		s += used;
+		n -= used;
+	}
+	return meter_catch_up(x, x->t_last);
+}
+
+static int feed_u16(struct detect *x, int64_t t0, const uint16_t *v, size_t n)
+{
+	uint32_t rate = pl_trace_rate(x->trace);
+	uint64_t index0 = pl_trace_count(x->trace) - n; /* the block's first sample */
+	size_t off = 0;
+
+	saw_samples(x, t0, pl_trace_index_us(index0 + n - 1, rate), n);
+	if (x->opt.check_only)
+		return 0;
+	while (off < n) {
+		size_t np = 0;
+		int rc;
+		/* After an early return, restart from the exact time of the next sample. */
+		int64_t t = off ? pl_trace_index_us(index0 + off, rate) : t0;
+		size_t used = pl_detector_feed_u16(&x->det, t, rate, v + off, n - off, x->pulses,
+						   PULSE_CAP, &np);
+
+		if (used > n - off)
+			used = n - off;
+		if ((rc = handle_pulses(x, np)) != 0)
+			return rc;
+		if (used == 0 && np == 0)
+			return no_progress();
+		off += used;
+	}
+	return meter_catch_up(x, x->t_last);
+}
+
+static int trace_failed(struct detect *x, int rc)
+{
+	fprintf(stderr, PROG ": %s\n", pl_trace_error(x->trace));
+	return rc == -PL_EIO || rc == -PL_ENOMEM ? 1 : 2;
+}
+
+static int read_all(struct detect *x)
+{
+	int raw = x->opt.trace.format != PL_TRACE_CSV;
+
+	for (;;) {
+		size_t n = 0;
+		int64_t t0 = 0;
+		int rc = raw ? pl_trace_read_u16(x->trace, x->u16, U16_BATCH, &n, &t0)
+			     : pl_trace_read(x->trace, x->samp, SAMPLE_BATCH, &n);
+
+		if (rc < 0)
+			return trace_failed(x, rc);
+		if (n == 0)
+			return 0;
+		rc = raw ? feed_u16(x, t0, x->u16, n) : feed_samples(x, x->samp, n);
+		if (rc)
+			return rc;
+	}
+}
+
+/* The end of the input: just after the last sample, one sample period on. */
+static int64_t end_time(const struct detect *x)
+{
+	uint32_t rate = pl_trace_rate(x->trace);
+
+	if (rate)
+		return pl_trace_index_us(x->samples, rate);
+	if (x->samples >= 2)
+		return x->t_last + (x->t_last - x->t_first) / (int64_t)(x->samples - 1);
+	return x->t_last;
+}
+
+static int finish(struct detect *x)
+{
+	size_t np = 0;
+	int64_t t_end = end_time(x);
+	struct pl_interval_record r;
+	int rc;
+
+	if (x->opt.check_only)
+		return 0;
+	pl_detector_finish(&x->det, x->pulses, PULSE_CAP, &np);
+	if ((rc = handle_pulses(x, np)) != 0)
+		return rc;
+	if (!x->use_meter)
+		return 0;
+	if ((rc = meter_advance_to(x, t_end)) != 0)
+		return rc;
+	while ((rc = pl_meter_flush(&x->meter, t_end, &r)) == 1)
+		if (x->opt.format != OUT_PULSES && (rc = print_record(x, &r)) != 0)
+			return rc;
+	if (rc < 0) {
+		fprintf(stderr, PROG ": cannot close the last interval: %s\n", pl_strerror(rc));
+		return 1;
+	}
+	return 0;
+}
+
+static void summary(struct detect *x)
+{
+	struct pl_detector_status st;
+	char first[32], dur[32];
+	int64_t span = x->t_last - x->t_first;
+
+	fprintf(stderr, "%s: %s\n", PROG, pl_trace_name(x->trace));
+	pl_trace_format_time(first, sizeof(first), x->t_first);
+	pl_trace_format_time(dur, sizeof(dur), span);
+	fprintf(stderr, "  samples:   %" PRIu64 " from %s s over %s s", x->samples, first, dur);
+	if (pl_trace_rate(x->trace))
+		fprintf(stderr, " (%" PRIu32 " Hz raw)\n", pl_trace_rate(x->trace));
+	else if (span > 0)
+		fprintf(stderr, " (%.1f Hz)\n", (double)(x->samples - 1) * 1e6 / (double)span);
+	else
+		fputc('\n', stderr);
+	if (x->opt.check_only)
+		return;
+	pl_detector_status(&x->det, &st);
+	fprintf(stderr, "  pulses:    %" PRIu64 " (%" PRIu64 " rejected), steady-LED events %" PRIu64
+		"\n", st.pulses, st.rejected, st.steady_events);
+	fprintf(stderr, "  detector:  %s, polarity %s, noise %" PRId32 ", amplitude %" PRId32,
+		pl_detector_state_name(st.state),
+		st.polarity > 0 ? "up" : st.polarity < 0 ? "down" : "undecided", st.noise,
+		st.amplitude);
+	if (st.bin_us)
+		fprintf(stderr, ", bin %" PRIu32 " us", st.bin_us);
+	fputc('\n', stderr);
+	if (st.backwards)
+		fprintf(stderr, "  warning:   %" PRIu64 " samples skipped: time went backwards\n",
+			st.backwards);
+	if (x->opt.det.imp_per_kwh) {
+		char wh[32];
+		uint64_t ok = st.pulses - st.rejected;
+
+		fixed(wh, sizeof(wh), pl_meter_register(&x->meter), 6);
+		fprintf(stderr, "  energy:    %s Wh (%" PRIu64 " pulses at %" PRIu32 " imp/kWh)\n", wh,
+			ok, x->opt.det.imp_per_kwh);
+	}
+	if (x->opt.interval_s)
+		fprintf(stderr, "  intervals: %" PRIu64 " records of %" PRIu32 " s\n", x->records,
+			x->opt.interval_s);
+	if (x->late_pulses)
+		fprintf(stderr, "  warning:   %" PRIu64 " pulses came too late for their interval "
+			"and are not in the records\n", x->late_pulses);
+}
+
+int pl_cmd_detect(int argc, char **argv)
+{
+	struct detect *x;
+	struct pl_meter_config mc;
+	char err[512];
+	int rc;
+
+	x = calloc(1, sizeof(*x));
+	if (x == NULL) {
+		fprintf(stderr, PROG ": out of memory\n");
+		return 1;
+	}
+	rc = parse_options(argc, argv, &x->opt);
+	if (rc)
+		goto out_free;
+
+	if (pl_detector_init(&x->det, &x->opt.det) != 0) {
+		rc = usage_error("the detector refused the options");
+		goto out_free;
+	}
+	x->use_meter = x->opt.det.imp_per_kwh || x->opt.interval_s;
+	pl_meter_config_default(&mc);
+	if (x->opt.det.imp_per_kwh)
+		mc.imp_per_kwh = x->opt.det.imp_per_kwh;
+	if (x->opt.interval_s)
+		mc.interval_s = x->opt.interval_s;
+	if (pl_meter_init(&x->meter, &mc) != 0) {
+		rc = usage_error("the meter refused the options");
+		goto out_free;
+	}
+	x->horizon = INT64_MIN;
+
+	rc = pl_trace_open(&x->trace, x->opt.path, &x->opt.trace, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, PROG ": %s\n", err);
+		rc = rc == -PL_ENOMEM ? 1 : 2;
+		goto out_free;
+	}
+	rc = read_all(x);
+	if (rc == 0)
+		rc = finish(x);
+	if (fflush(stdout) != 0 || ferror(stdout) || x->out_failed) {
+		fprintf(stderr, PROG ": cannot write the output: %s\n", strerror(errno));
+		rc = 1;
+	}
+	if (rc == 0 && !x->opt.quiet)
+		summary(x);
+	pl_trace_free(x->trace);
+out_free:
+	free(x);
+	return rc < 0 ? 0 : rc;
+}
