@@ -45,7 +45,7 @@ test-valgrind: build
 fuzz-build: deps
 	@$(CMAKE) -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=Debug -DPL_FUZZ=ON -DPL_TESTS=OFF \
 	  -DCMAKE_C_COMPILER=clang \
-	  -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link,address,undefined" >/dev/null
+	  -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" >/dev/null
 	@$(CMAKE) --build $(BUILD)-fuzz -j $(JOBS)
 
 fuzz: fuzz-build
