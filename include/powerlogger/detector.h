@@ -138,7 +138,7 @@ void pl_detector_config_default(struct pl_detector_config *cfg);
  */
 int pl_detector_init(struct pl_detector *d, const struct pl_detector_config *cfg);
 
-/* One input sample. */
+/* One input sample. Values beyond +-4194304 (2^22) are clamped: no ADC gives more. */
 struct pl_sample {
 	int64_t t_us;
 	int32_t v;

@@ -47,6 +47,20 @@ static int32_t clamp32(int64_t v)
 	return (int32_t)v;
 }
 
+/*
+ * Bin values are limited to +-2^22 input units (any ADC up to 23 bits), so that every sum and
+ * difference inside the detector stays far from int32 overflow whatever the input.
+ */
+#define VALUE_LIMIT (INT64_C(1) << 26) /* 2^22 units in Q4 */
+static int32_t clamp_value(int64_t v)
+{
+	if (v > VALUE_LIMIT)
+		return (int32_t)VALUE_LIMIT;
+	if (v < -VALUE_LIMIT)
+		return (int32_t)-VALUE_LIMIT;
+	return (int32_t)v;
+}
+
 static int32_t med3(int32_t a, int32_t b, int32_t c)
 {
 	if (a > b) {
@@ -572,7 +586,7 @@ static void close_bin(struct pl_detector *d, int64_t t_center, struct pl_pulse *
 		sum -= (int64_t)d->bin_min + d->bin_max;
 		n = 1;
 	}
-	y = n == 1 ? clamp32(sum * Q) : clamp32(sum * Q / (int64_t)n);
+	y = n == 1 ? clamp_value(sum * Q) : clamp_value(sum * Q / (int64_t)n);
 	if (d->nbins >= 1 && (d->nbins & 63) == 1)
 		adapt_pipeline(d, t_center - d->ty[d->nbins >= 2 ? 1 : 0]);
 	process_bin(d, t_center, y, out, n_out);

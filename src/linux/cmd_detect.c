@@ -103,7 +103,8 @@ static void usage(FILE *f)
 	      "                        pulse; default auto (learned from the signal)\n"
 	      "  --max-width-ms MS     longest plausible pulse; longer is a steadily lit LED\n"
 	      "  --interval SECONDS    print interval records of this length (1..86400) instead\n"
-	      "                        of pulses, aligned to multiples of the length\n"
+	      "                        of pulses, aligned to multiples of the length; energy\n"
+	      "                        from --imp-per-kwh (default 1000)\n"
 	      "  --format pulses|lp|csv   output: pulses (default), or with --interval csv\n"
 	      "                        (default then) or lp (InfluxDB line protocol)\n"
 	      "  --device NAME         the device tag of line protocol (default powerlogger)\n"
@@ -503,8 +504,8 @@ static int meter_catch_up(struct detect *x, int64_t now)
 	if (st.polarity == 0)
 		return 0; /* runs are held back until the polarity is known */
 	width = x->opt.det.max_width_us ? x->opt.det.max_width_us : DEFAULT_WIDTH_FOR_HORIZON_US;
-	horizon = now - (int64_t)width - HORIZON_MARGIN_US - 16 * (int64_t)st.bin_us;
-	if (horizon <= x->horizon)
+	if (__builtin_sub_overflow(now, (int64_t)width + HORIZON_MARGIN_US + 16 * (int64_t)st.bin_us,
+				   &horizon) || horizon <= x->horizon)
 		return 0;
 	return meter_advance_to(x, horizon);
 }
@@ -528,6 +529,11 @@ static int meter_pulse(struct detect *x, const struct pl_pulse *p)
 		if (rc == -PL_EORDER) {
 			x->late_pulses++; /* should not happen: the horizon trails far enough */
 			return 0;
+		}
+		if (rc == -PL_ERANGE) {
+			fprintf(stderr, PROG ": %s: times beyond the meter's range (about +-146,000 "
+				"years)\n", pl_trace_name(x->trace));
+			return 2;
 		}
 		if (rc < 0) {
 			fprintf(stderr, PROG ": the meter refused a pulse: %s\n", pl_strerror(rc));
@@ -656,16 +662,26 @@ static int read_all(struct detect *x)
 	}
 }
 
-/* The end of the input: just after the last sample, one sample period on. */
+/* Time from the first sample to the last; INT64_MAX if that does not fit. */
+static int64_t span_of(const struct detect *x)
+{
+	int64_t span;
+
+	return __builtin_sub_overflow(x->t_last, x->t_first, &span) ? INT64_MAX : span;
+}
+
+/* The end of the input: just after the last sample, one (mean) sample period on. */
 static int64_t end_time(const struct detect *x)
 {
 	uint32_t rate = pl_trace_rate(x->trace);
+	int64_t t = x->t_last;
 
 	if (rate)
 		return pl_trace_index_us(x->samples, rate);
-	if (x->samples >= 2)
-		return x->t_last + (x->t_last - x->t_first) / (int64_t)(x->samples - 1);
-	return x->t_last;
+	if (x->samples >= 2 &&
+	    __builtin_add_overflow(t, span_of(x) / (int64_t)(x->samples - 1), &t))
+		t = INT64_MAX;
+	return t;
 }
 
 static int finish(struct detect *x)
@@ -687,6 +703,11 @@ static int finish(struct detect *x)
 	while ((rc = pl_meter_flush(&x->meter, t_end, &r)) == 1)
 		if (x->opt.format != OUT_PULSES && (rc = print_record(x, &r)) != 0)
 			return rc;
+	if (rc == -PL_ERANGE) {
+		fprintf(stderr, PROG ": %s: times beyond the meter's range (about +-146,000 years)\n",
+			pl_trace_name(x->trace));
+		return 2;
+	}
 	if (rc < 0) {
 		fprintf(stderr, PROG ": cannot close the last interval: %s\n", pl_strerror(rc));
 		return 1;
@@ -698,7 +719,7 @@ static void summary(struct detect *x)
 {
 	struct pl_detector_status st;
 	char first[32], dur[32];
-	int64_t span = x->t_last - x->t_first;
+	int64_t span = span_of(x);
 
 	fprintf(stderr, "%s: %s\n", PROG, pl_trace_name(x->trace));
 	pl_trace_format_time(first, sizeof(first), x->t_first);

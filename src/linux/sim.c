@@ -1110,11 +1110,19 @@ int pl_sim_new(struct pl_sim **out, const struct pl_sim_config *cfg, char *err, 
 		s->y = ldr_target(l0);
 		/* Divider: the fixed resistor matches the LDR half way up the LED's swing; the
 		 * supply makes the settled swing at the initial ambient light `amplitude` LSB. */
-		double amb = room_light(s, 0);
+		/* The room's mean light at the start, flicker averaged, as its installer saw it. */
+		double amb = c->ambient + c->drift * sin(s->ph_drift);
+		if (amb < 0)
+			amb = 0;
+		amb += 0.5 * c->flicker;
 		s->ldr_gref = pow(amb + 0.5 + LDR_DARK, LDR_GAMMA);
 		double g0 = pow(amb + LDR_DARK, LDR_GAMMA), g1 = pow(amb + 1.0 + LDR_DARK, LDR_GAMMA);
 		double f0 = g0 / (g0 + s->ldr_gref), f1 = g1 / (g1 + s->ldr_gref);
 		s->ldr_vs = c->amplitude / (f1 - f0);
+		/* The divider's supply is the ADC's reference at most: in a bright room the LED's
+		 * share of the light is small and the swing stays below `amplitude`. */
+		if (s->ldr_vs > (double)s->fs)
+			s->ldr_vs = (double)s->fs;
 		s->st.ldr_supply_lsb = s->ldr_vs;
 	}
 	s->st.load_min_w = INFINITY;

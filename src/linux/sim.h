@@ -30,7 +30,8 @@
  *
  * Amplitude: for the photodiode, the LED's contribution in LSB (before dead zone and
  * compression). For the LDR, the divider supply is scaled so that a fully settled LED swing at
- * the initial ambient light is that many LSB; a short flash gives only part of it.
+ * the initial mean room light is that many LSB (a short flash gives only part of it), but never
+ * above the ADC's full scale: in a bright room the LED's share is small and so is the swing.
  *
  * Ownership: pl_sim_new() allocates; pl_sim_free() releases. A load (struct pl_sim_load)
  * belongs to the caller and must outlive the simulator that uses it. Not thread-safe.
