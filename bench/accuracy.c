@@ -2,7 +2,8 @@
  * Accuracy benchmark: the analog detector against the original sketch's method, over a matrix
  * of simulated conditions (bench/scenarios.h), entirely in memory.
  *
- *   accuracy [--quick] [--seeds N] [--duration S] [--data DIR] [--only NAME] [--events N]
+ *   accuracy [--quick] [--seeds N] [--duration S] [--data DIR | --shared DIR] [--only NAME]
+ *            [--events N] [--early-ms MS]
  *
  * For each scenario and seed the simulator (src/linux/sim.c) streams samples into the core
  * detector (pl_detector_feed) and into the baseline (bl_feed); the true pulses come from the
@@ -34,7 +35,7 @@
 
 #define EVAL_HEAD_US INT64_C(1000000) /* the unscored start of each run (warm-up) */
 #define EVAL_TAIL_US INT64_C(1000000) /* the unscored end of each run */
-#define EARLY_US INT64_C(5000)        /* a detection may lead the true edge by this much */
+static int64_t early_us = 5000;       /* a detection may lead the true edge by this much */
 #define CHUNK 4096
 
 struct vec64 {
@@ -114,6 +115,7 @@ struct opts {
 	const char *data_dir;
 	const char *only;
 	unsigned max_events;
+	double early_ms;
 };
 
 /* ---- loads: the shared data, or a synthetic stand-in when it is not there ---- */
@@ -391,17 +393,21 @@ static void match(const struct truth_vec *tv, const struct vec64 *det, const uin
 	size_t i = 0; /* first true pulse whose window has not closed */
 	for (size_t j = 0; j < det->n; j++) {
 		int64_t d = det->v[j];
-		if (rejected && rejected[j]) {
-			if (d >= EVAL_HEAD_US && d < eval_end)
-				ty->rejected++;
-			continue;
-		}
 		while (i < nt && tv->p[i].t_us + tv->p[i].width_us + settle < d)
 			i++;
+		if (rejected && rejected[j]) {
+			if (d >= EVAL_HEAD_US && d < eval_end) {
+				ty->rejected++;
+				/* Was it a true pulse (that the limit then cost)? */
+				if (res && i < nt && tv->p[i].t_us - early_us <= d)
+					res->det_rejected_true++;
+			}
+			continue;
+		}
 		size_t k = i;
-		while (k < nt && used[k] && tv->p[k].t_us - EARLY_US <= d)
+		while (k < nt && used[k] && tv->p[k].t_us - early_us <= d)
 			k++;
-		if (k < nt && !used[k] && tv->p[k].t_us - EARLY_US <= d &&
+		if (k < nt && !used[k] && tv->p[k].t_us - early_us <= d &&
 		    d <= tv->p[k].t_us + tv->p[k].width_us + settle) {
 			used[k] = 1;
 			if (k < t0)
@@ -412,7 +418,7 @@ static void match(const struct truth_vec *tv, const struct vec64 *det, const uin
 				ty->max_err_ms = err;
 			continue;
 		}
-		if (d >= eval_end - EARLY_US || d < EVAL_HEAD_US)
+		if (d >= eval_end - early_us || d < EVAL_HEAD_US)
 			continue; /* in the unscored tail or warm-up */
 		ty->detected++;
 		ty->extra++;
@@ -669,8 +675,8 @@ static void print_context(const struct bench_scenario *sc, double duration, stru
 
 static void usage(FILE *f)
 {
-	fputs("usage: accuracy [--quick] [--seeds N] [--duration S] [--data DIR] [--only NAME]\n"
-	      "                [--events N]\n"
+	fputs("usage: accuracy [--quick] [--seeds N] [--duration S] [--data DIR | --shared DIR]\n"
+	      "                [--only NAME] [--events N] [--early-ms MS]\n"
 	      "Runs the detector and the original sketch's method over the scenario matrix\n"
 	      "and prints a markdown table.\n"
 	      "  --quick        1 seed, 60 s per scenario (for tests)\n"
@@ -679,8 +685,10 @@ static void usage(FILE *f)
 	      "  --data DIR     the shared data directory (default: $PL_DATA_DIR, or\n"
 	      "                 ../shared/data and its parents' equivalents; a synthetic load\n"
 	      "                 stands in for a missing file, marked in the table)\n"
+	      "  --shared DIR   the same as --data DIR/data\n"
 	      "  --only NAME    run only the scenarios whose name contains NAME\n"
 	      "  --events N     detector errors shown per scenario, with their signal (default 6)\n"
+	      "  --early-ms MS  how far a detection may lead the true edge (default 5)\n"
 	      "Exit status: 0 the detector is exact wherever it must be; 1 it is not; 2 usage.\n",
 	      f);
 }
@@ -693,6 +701,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->data_dir = NULL;
 	o->only = NULL;
 	o->max_events = 6;
+	o->early_ms = 5;
 	int seeds_set = 0, dur_set = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -723,8 +732,21 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->duration_s = x;
 			dur_set = 1;
 			i++;
+		} else if (strcmp(a, "--early-ms") == 0 && v) {
+			double x = strtod(v, &end);
+			if (*end || !(x >= 0 && x <= 1000))
+				return -1;
+			o->early_ms = x;
+			i++;
 		} else if (strcmp(a, "--data") == 0 && v) {
 			o->data_dir = v;
+			i++;
+		} else if (strcmp(a, "--shared") == 0 && v) {
+			/* the shared directory (bench/run.sh): its data/ subdirectory */
+			static char buf[2048];
+			if (join(buf, sizeof(buf), v, "data") != 0)
+				return -1;
+			o->data_dir = buf;
 			i++;
 		} else if (strcmp(a, "--only") == 0 && v) {
 			o->only = v;
@@ -766,6 +788,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	early_us = llround(o.early_ms * 1000.0);
 	struct loads L;
 	loads_init(&L, o.data_dir);
 	size_t ns;
@@ -800,9 +823,11 @@ int main(int argc, char **argv)
 	       "original sketch, polling every 10 ms against a fixed cutoff set from the first "
 	       "%.0f s (half way between the idle level and idle + the pulses' swing, read off the samples as "
 	       "a user would), told the "
-	       "signal's direction. Timing error: detected minus true leading edge. The first "
-	       "and the last second of each run are not scored.\n\n",
-	       o.duration_s, o.seeds, fmin(60.0, o.duration_s / 3.0));
+	       "signal's direction. A detection matches a true pulse when its edge lies in "
+	       "[edge - %g ms, edge + width + sensor settling + one sample interval]; timing error: "
+	       "detected minus true leading edge. The first and the last second of each run are "
+	       "not scored.\n\n",
+	       o.duration_s, o.seeds, fmin(60.0, o.duration_s / 3.0), o.early_ms);
 	printf("| scenario | must be | seeds | true pulses | detected | missed | extra | "
 	       "rejected (plausibility) | max timing error ms | baseline detected | "
 	       "baseline missed | baseline extra | baseline max timing error ms |\n");
@@ -839,6 +864,9 @@ int main(int argc, char **argv)
 		printf(" (seed 1: idle %" PRId32 ", pulse %" PRId32 ")", r->idle1, r->pulse1);
 		if (r->steady)
 			printf("; detector saw the LED steadily lit %" PRIu64 " times", r->steady);
+		if (r->det.rejected)
+			printf("; %" PRIu64 " of the %" PRIu64 " rejected were true pulses",
+			       r->det_rejected_true, r->det.rejected);
 		printf(".");
 		if (sc[i].why)
 			printf(" Why not exact: %s.", sc[i].why);
