@@ -156,8 +156,12 @@ static void expect_exact(const struct pl_pulse *res, size_t nres, size_t ntrue, 
 			continue;
 		double t = (double)res[i].t_us / 1e6;
 		double err = (t - pulses[j]) * 1000;
-		if (err < -early_ms || err > tol_ms)
+		if (err < -early_ms || err > tol_ms) {
 			print_error("pulse %zu at %.4f, true %.4f\n", j, t, pulses[j]);
+			for (size_t k = 0; k < nres && k < 8; k++)
+				print_error("  detected %.4f w=%u a=%d\n", (double)res[k].t_us / 1e6,
+					    res[k].width_us, res[k].amplitude);
+		}
 		assert_true(err >= -early_ms && err <= tol_ms);
 		j++;
 	}

@@ -77,6 +77,9 @@ struct pl_detector {
 	int32_t z_prev, s;        /* smoothed value, its slow EMA */
 	int64_t tz_prev;
 	uint8_t use_median, use_smooth;
+	uint8_t smooth_len;       /* moving average length in bins (fine bins), 2..8 */
+	uint8_t wide_seen;        /* pulses seen spanning 3 bins or more */
+	int64_t sm_sum;
 	int32_t noise_m;          /* running median of |y[k] - y[k-1]| (Q4) */
 	int32_t q10, q25;         /* the same at lags of 10 and 25 bins (mains flicker) */
 	int32_t yring[32];        /* recent bins, for the lagged differences */

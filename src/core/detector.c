@@ -34,9 +34,12 @@
 #define DEFAULT_MAX_WIDTH_US 400000u
 #define BIN_US 1000u               /* target bin length */
 #define MIN_STEP (3 * Q)           /* never react to less than 3 LSB */
-#define NOISE_K 9                  /* step floor: 9 sigma of z */
+#define NOISE_K 8                  /* step floor: 8 sigma of z */
 #define WARM_BINS 15
 #define PULSING_HOLD_US (INT64_C(120) * PL_US_PER_S)
+
+/* 65536 / n, for moving averages of n = 1..8 bins */
+static const int64_t recip[9] = { 0, 65536, 32768, 21845, 16384, 13107, 10923, 9362, 8192 };
 
 static int32_t clamp32(int64_t v)
 {
@@ -108,6 +111,7 @@ int pl_detector_init(struct pl_detector *d, const struct pl_detector_config *cfg
 	d->last_accept_t = INT64_MIN;
 	d->use_median = 1;
 	d->use_smooth = 1;
+	d->smooth_len = 3;
 	d->leak_shift = 10;
 	return 0;
 }
@@ -115,17 +119,22 @@ int pl_detector_init(struct pl_detector *d, const struct pl_detector_config *cfg
 /* ---- emitting pulses -------------------------------------------------------------------- */
 
 /*
- * The noise (standard deviation) of the tracked signal z, Q4. The median of |difference| of
- * two independent samples of white noise is 0.954 sigma; the median-of-3 and the mean of two
- * bins take z's noise to about 0.65 of a bin's (measured); a box of B bins divides by sqrt(B).
+ * The noise (standard deviation) of the tracked signal z, Q4, from the running median of
+ * |difference| of bins (0.954 sigma for independent Gaussian bins) times a factor measured for
+ * each filter (the median of 3 correlates neighbouring bins, so the averages that follow
+ * reduce the noise less than 1/sqrt(length)).
  */
 static int32_t noise_sigma_q(const struct pl_detector *d)
 {
 	if (d->box == 10)
-		return clamp32((int64_t)d->q10 * 85 / 256);
+		return clamp32((int64_t)d->q10 * 90 / 256);
 	if (d->box == 8)
-		return clamp32((int64_t)d->q25 * 78 / 256);
-	return clamp32(d->use_smooth ? (int64_t)d->noise_m * 11 / 16 : (int64_t)d->noise_m * 21 / 20);
+		return clamp32((int64_t)d->q25 * 108 / 256);
+	/* sigma of z over median|diff| * 256, measured on white noise at 1 and 10 kHz (the
+	 * larger of the two) for each smoothing length */
+	static const int32_t by_len[9] = { 269, 269, 177, 148, 133, 123, 115, 108, 102 };
+	return clamp32(d->use_smooth ? (int64_t)d->noise_m * by_len[d->smooth_len] / 256
+				     : (int64_t)d->noise_m * 21 / 20);
 }
 
 static void emit(struct pl_detector *d, int64_t t0, uint32_t len, int32_t swing,
@@ -150,8 +159,11 @@ static void emit(struct pl_detector *d, int64_t t0, uint32_t len, int32_t swing,
 	}
 	d->n_pulses++;
 	d->last_pulse_t = t0;
-	/* The learned width decides whether a pulse spans enough bins for the spike filter. */
+	/* The learned width sets the smoothing, and at low rates whether a pulse spans enough
+	 * bins for the spike filter. */
 	d->width_avg_us = d->width_avg_us ? (uint32_t)(((uint64_t)d->width_avg_us * 3 + len) / 4) : len;
+	if (d->bin_dt_us > 0 && len >= 3u * (uint32_t)d->bin_dt_us && d->wide_seen < 255)
+		d->wide_seen++;
 }
 
 /* Decides the polarity from the pending runs once each side has two, and emits the pulses. */
@@ -246,19 +258,16 @@ static int32_t step_of(const struct pl_detector *d)
 	return clamp32(st > MIN_STEP ? st : MIN_STEP);
 }
 
-/* Linear interpolation of the time at which the signal crossed `level` between two bins. */
-static int64_t cross_time(int64_t t_prev, int32_t z_prev, int64_t t, int32_t z, int32_t level)
+/*
+ * The edge of a new run: the first bin at or past `level` (half a step from the extreme).
+ * Interpolating between bins would put it before the first sample that saw the change, up to
+ * a sample period early at low rates; this is at most a bin late.
+ */
+static int64_t edge_time(int64_t t_prev, int32_t z_prev, int64_t t, int32_t level, int rising)
 {
-	int64_t dz = (int64_t)z - z_prev;
-
-	if (dz == 0 || t <= t_prev)
-		return t;
-	int64_t num = (int64_t)level - z_prev;
-	if ((dz > 0 && num <= 0) || (dz < 0 && num >= 0))
+	if (rising ? z_prev >= level : z_prev <= level)
 		return t_prev;
-	if ((dz > 0 && num >= dz) || (dz < 0 && num <= dz))
-		return t;
-	return t_prev + (t - t_prev) * num / dz;
+	return t;
 }
 
 static void track(struct pl_detector *d, int64_t t, int32_t z, struct pl_pulse *out,
@@ -317,7 +326,8 @@ static void track(struct pl_detector *d, int64_t t, int32_t z, struct pl_pulse *
 		int8_t side = d->zz;
 		int32_t swing = abs32(d->ext - d->prev_ext);
 		int32_t half = side > 0 ? d->ext - step / 2 : d->ext + step / 2;
-		int64_t t_edge = cross_time(d->tz_prev, d->z_prev, t, z, half);
+		(void)z;
+		int64_t t_edge = edge_time(d->tz_prev, d->z_prev, t, half, side < 0);
 
 		if (t_edge < d->run_t0)
 			t_edge = d->run_t0;
@@ -417,6 +427,9 @@ static void process_bin(struct pl_detector *d, int64_t t, int32_t y, struct pl_p
 			d->run_is_init = 1;
 			for (unsigned i = 0; i < 32; i++)
 				d->yring[i] = y;
+			for (unsigned i = 0; i < 16; i++)
+				d->mring[i] = y;
+			d->sm_sum = (int64_t)y * d->smooth_len;
 		}
 		return;
 	}
@@ -484,8 +497,11 @@ static void process_bin(struct pl_detector *d, int64_t t, int32_t y, struct pl_p
 		z = clamp32(d->box2_sum / 9);
 		tz = tm - (int64_t)15 * d->bin_dt_us / 4;
 	} else if (d->use_smooth) {
-		z = (int32_t)(((int64_t)m + d->m_prev) / 2);
-		tz = (tm + d->tm_prev) / 2;
+		/* moving average of smooth_len bins; division by a reciprocal, exact enough */
+		unsigned mi = (d->mi - 1u) & 15u;
+		d->sm_sum += m - d->mring[(mi - d->smooth_len) & 15u];
+		z = (int32_t)((d->sm_sum * recip[d->smooth_len]) >> 16);
+		tz = tm - (int64_t)(d->smooth_len - 1) * d->bin_dt_us / 2;
 	} else {
 		z = m;
 		tz = tm;
@@ -502,6 +518,20 @@ static void process_bin(struct pl_detector *d, int64_t t, int32_t y, struct pl_p
 	}
 	d->z_prev = z;
 	d->tz_prev = tz;
+}
+
+/* Sets the length of the smoothing moving average (1..8 bins). */
+static void set_smooth(struct pl_detector *d, uint8_t len)
+{
+	int64_t sum = 0;
+
+	if (len == d->smooth_len)
+		return;
+	for (unsigned k = 1; k <= len; k++)
+		sum += d->mring[(d->mi - k) & 15u];
+	d->smooth_len = len;
+	d->sm_sum = sum;
+	d->step = step_of(d);
 }
 
 /* Switches the flicker filter on or off (box = 0, 8 or 10 bins). */
@@ -540,7 +570,10 @@ static void adapt_pipeline(struct pl_detector *d, int64_t bin_dt)
 {
 	uint8_t fine = bin_dt > 0 && bin_dt <= 1500;
 	uint32_t w = d->width_avg_us;
-	uint8_t median = fine || (w > 0 && bin_dt > 0 && (int64_t)w >= 3 * bin_dt);
+	/* At low rates a one-sample spike and a one-sample pulse look alike: filter spikes once
+	 * pulses have been seen to span three bins or more. */
+	uint8_t median = fine || d->wide_seen >= 2;
+	uint8_t len = 3;
 	uint8_t shift = 10;
 
 	/* leak time constant of about one second, whatever the bin length */
@@ -552,9 +585,16 @@ static void adapt_pipeline(struct pl_detector *d, int64_t bin_dt)
 		if (shift < 3)
 			shift = 3;
 	}
+	/* Smoothing over about half a pulse (2 to 8 bins) when bins are fine: the longer the
+	 * pulses, the weaker the signal that can be told from noise. */
+	if (fine && w > 0) {
+		int64_t half_w = (int64_t)w / 2 / bin_dt;
+		len = (uint8_t)(half_w < 3 ? 3 : half_w > 8 ? 8 : half_w);
+	}
 	d->leak_shift = shift;
 	d->use_median = median;
 	d->use_smooth = fine;
+	set_smooth(d, fine ? len : 1);
 	d->bin_dt_us = bin_dt > 0 && bin_dt < INT32_MAX ? (int32_t)bin_dt : 0;
 
 	/* Mains flicker: lag-10 or lag-25 differences at most half the lag-1 ones. */
