@@ -393,10 +393,10 @@ check_hold:
 	}
 }
 
-static void qtrack(int32_t *q, int32_t x)
+static void qtrack(int32_t *q, int32_t x, unsigned shift)
 {
-	/* Running median by stochastic approximation: step 1/32 of the estimate towards x. */
-	int32_t st = *q >> 5;
+	/* Running median by stochastic approximation: step 2^-shift of the estimate towards x. */
+	int32_t st = *q >> shift;
 
 	if (st < 1)
 		st = 1;
@@ -466,10 +466,14 @@ static void process_bin(struct pl_detector *d, int64_t t, int32_t y, struct pl_p
 		d->step = step_of(d);
 	} else if ((d->nbins & 3) == 0) {
 		/* every fourth bin is plenty for estimates that move 1/32 a step */
-		qtrack(&d->noise_m, abs32(y - d->yring[(yi - 1) & 31u]));
+		/* big steps to converge, then small ones: a running median's own jitter is about
+		 * the square root of its step, and the noise floor must not dip with it */
+		qtrack(&d->noise_m, abs32(y - d->yring[(yi - 1) & 31u]), d->nbins < 2048 ? 5 : 8);
 		if (d->use_smooth) {
-			qtrack(&d->q10, abs32(y - d->yring[(yi - 10) & 31u]));
-			qtrack(&d->q25, abs32(y - d->yring[(yi - 25) & 31u]));
+			/* slower: they only choose the flicker filter, which must not flap when a
+			 * slow LDR's tail briefly inflates the lagged differences */
+			qtrack(&d->q10, abs32(y - d->yring[(yi - 10) & 31u]), d->nbins < 2048 ? 6 : 8);
+			qtrack(&d->q25, abs32(y - d->yring[(yi - 25) & 31u]), d->nbins < 2048 ? 6 : 8);
 		}
 		if ((d->nbins & 15) == 0)
 			d->step = step_of(d);
@@ -546,22 +550,20 @@ static void set_box(struct pl_detector *d, uint8_t box)
 		sum += d->mring[(d->mi - k) & 15u];
 	d->box = box;
 	d->box_sum = sum;
-	z = box ? clamp32(sum / box) : d->m_prev;
+	z = box ? clamp32(sum / box) : clamp32(d->sm_sum * recip[d->smooth_len] >> 16);
 	for (unsigned k = 0; k < 16; k++)
 		d->ring2[k] = z;
 	d->box2_sum = (int64_t)z * 9;
-	/* The filtered signal jumps when the filter changes: restart the tracker on it. Runs
-	 * seen so far may have been flicker; drop those still waiting for the polarity. */
-	d->z_prev = d->s = d->ext_lo = d->ext_hi = d->ext = z;
-	d->zz = 0;
-	d->run_is_init = 1;
-	d->run_t0 = d->tz_prev;
-	d->held = 0;
-	if (d->pol == 0 || d->cfg.polarity == PL_POLARITY_AUTO)
-		d->npend = 0;
-	if (d->cfg.polarity == PL_POLARITY_AUTO && d->n_pulses == 0)
-		d->pol = 0;
 	d->step = step_of(d);
+	/* When strong flicker is filtered out (or back in), the signal jumps: restart the
+	 * tracker on it rather than take the jump for an edge. */
+	if (abs32(z - d->z_prev) > d->step / 2) {
+		d->z_prev = d->s = d->ext_lo = d->ext_hi = d->ext = z;
+		d->zz = 0;
+		d->run_is_init = 1;
+		d->run_t0 = d->tz_prev;
+		d->held = 0;
+	}
 }
 
 /* Chooses the bin pipeline from the spacing of the bins: smoothing and the median filter need
@@ -607,7 +609,7 @@ static void adapt_pipeline(struct pl_detector *d, int64_t bin_dt)
 			set_box(d, 8);
 	} else {
 		int32_t q = d->box == 10 ? d->q10 : d->q25;
-		if ((int64_t)q * 5 > (int64_t)d->noise_m * 4)
+		if ((int64_t)q * 20 > (int64_t)d->noise_m * 17)
 			set_box(d, 0);
 	}
 }
