@@ -41,7 +41,7 @@ __attribute__((noinline)) uint64_t detect_all(const struct pl_sample *s, const u
 					       size_t n, uint32_t rate, int use_u16)
 {
 	struct pl_detector d;
-	struct pl_pulse out[16];
+	struct pl_pulse out[PL_DETECTOR_MIN_OUT];
 	size_t off = 0, no;
 	uint64_t pulses = 0;
 
@@ -49,12 +49,12 @@ __attribute__((noinline)) uint64_t detect_all(const struct pl_sample *s, const u
 	while (off < n) {
 		if (use_u16)
 			off += pl_detector_feed_u16(&d, (int64_t)((uint64_t)off * 1000000u / rate), rate,
-						    u + off, n - off, out, 16, &no);
+						    u + off, n - off, out, PL_DETECTOR_MIN_OUT, &no);
 		else
-			off += pl_detector_feed(&d, s + off, n - off, out, 16, &no);
+			off += pl_detector_feed(&d, s + off, n - off, out, PL_DETECTOR_MIN_OUT, &no);
 		pulses += no;
 	}
-	pl_detector_finish(&d, out, 16, &no);
+	pl_detector_finish(&d, out, PL_DETECTOR_MIN_OUT, &no);
 	return pulses + no;
 }
 

@@ -57,7 +57,7 @@ static size_t run(const struct sig *g, const struct pl_detector_config *cfg,
 {
 	struct pl_detector d;
 	struct pl_sample buf[512];
-	struct pl_pulse out[16];
+	struct pl_pulse out[PL_DETECTOR_MIN_OUT];
 	size_t nres = 0, nb = 0, no;
 	double t = 0, x = 0, dt = 1.0 / g->rate_hz;
 	size_t pi = 0;
@@ -92,7 +92,7 @@ static size_t run(const struct sig *g, const struct pl_detector_config *cfg,
 		if (nb == 512) {
 			size_t off = 0;
 			while (off < nb) {
-				off += pl_detector_feed(&d, buf + off, nb - off, out, 16, &no);
+				off += pl_detector_feed(&d, buf + off, nb - off, out, PL_DETECTOR_MIN_OUT, &no);
 				for (size_t i = 0; i < no && nres < cap; i++)
 					res[nres++] = out[i];
 			}
@@ -105,11 +105,11 @@ static size_t run(const struct sig *g, const struct pl_detector_config *cfg,
 	}
 	size_t off = 0;
 	while (off < nb) {
-		off += pl_detector_feed(&d, buf + off, nb - off, out, 16, &no);
+		off += pl_detector_feed(&d, buf + off, nb - off, out, PL_DETECTOR_MIN_OUT, &no);
 		for (size_t i = 0; i < no && nres < cap; i++)
 			res[nres++] = out[i];
 	}
-	pl_detector_finish(&d, out, 16, &no);
+	pl_detector_finish(&d, out, PL_DETECTOR_MIN_OUT, &no);
 	for (size_t i = 0; i < no && nres < cap; i++)
 		res[nres++] = out[i];
 	if (dout)
@@ -454,11 +454,11 @@ static void test_checkpoint_bit_exact(void **st)
 		ns++;
 	}
 	struct pl_detector a, b;
-	struct pl_pulse oa[16], ob[16];
+	struct pl_pulse oa[PL_DETECTOR_MIN_OUT], ob[PL_DETECTOR_MIN_OUT];
 	size_t na, nb, off = 0;
 	pl_detector_init(&a, NULL);
 	while (off < 31337)
-		off += pl_detector_feed(&a, smp + off, 31337 - off, oa, 16, &na);
+		off += pl_detector_feed(&a, smp + off, 31337 - off, oa, PL_DETECTOR_MIN_OUT, &na);
 	unsigned char saved[sizeof(a)];
 	memcpy(saved, &a, sizeof(a));
 	memcpy(&b, saved, sizeof(b));
@@ -466,12 +466,12 @@ static void test_checkpoint_bit_exact(void **st)
 	uint64_t ha = 0, hb = 0;
 	size_t offa = off, offb = off;
 	while (offa < ns) {
-		offa += pl_detector_feed(&a, smp + offa, ns - offa, oa, 16, &na);
+		offa += pl_detector_feed(&a, smp + offa, ns - offa, oa, PL_DETECTOR_MIN_OUT, &na);
 		for (size_t i = 0; i < na; i++, oa_n++)
 			ha = ha * 31 + (uint64_t)oa[i].t_us + oa[i].width_us;
 	}
 	while (offb < ns) {
-		offb += pl_detector_feed(&b, smp + offb, ns - offb, ob, 16, &nb);
+		offb += pl_detector_feed(&b, smp + offb, ns - offb, ob, PL_DETECTOR_MIN_OUT, &nb);
 		for (size_t i = 0; i < nb; i++, ob_n++)
 			hb = hb * 31 + (uint64_t)ob[i].t_us + ob[i].width_us;
 	}
@@ -500,25 +500,25 @@ static void test_u16_path_matches(void **st)
 		smp[i].v = raw[i];
 	}
 	struct pl_detector a, b;
-	struct pl_pulse o[16];
+	struct pl_pulse o[PL_DETECTOR_MIN_OUT];
 	size_t no, cnt_a = 0, cnt_b = 0, off = 0;
 	pl_detector_init(&a, NULL);
 	pl_detector_init(&b, NULL);
 	/* odd chunk sizes exercise bins split across calls */
 	while (off < 200000) {
 		size_t len = 200000 - off < 777 ? 200000 - off : 777;
-		size_t used = pl_detector_feed_u16(&a, (int64_t)off * 50, 20000, raw + off, len, o, 16, &no);
+		size_t used = pl_detector_feed_u16(&a, (int64_t)off * 50, 20000, raw + off, len, o, PL_DETECTOR_MIN_OUT, &no);
 		cnt_a += no;
 		off += used;
 	}
-	pl_detector_finish(&a, o, 16, &no);
+	pl_detector_finish(&a, o, PL_DETECTOR_MIN_OUT, &no);
 	cnt_a += no;
 	off = 0;
 	while (off < 200000) {
-		off += pl_detector_feed(&b, smp + off, 200000 - off, o, 16, &no);
+		off += pl_detector_feed(&b, smp + off, 200000 - off, o, PL_DETECTOR_MIN_OUT, &no);
 		cnt_b += no;
 	}
-	pl_detector_finish(&b, o, 16, &no);
+	pl_detector_finish(&b, o, PL_DETECTOR_MIN_OUT, &no);
 	cnt_b += no;
 	assert_int_equal(cnt_a, n);
 	assert_int_equal(cnt_b, n);
@@ -573,10 +573,10 @@ static void test_time_backwards_skipped(void **st)
 	(void)st;
 	struct pl_detector d;
 	struct pl_sample s[3] = { { 1000, 5 }, { 500, 5 }, { 2000, 5 } };
-	struct pl_pulse o[8];
+	struct pl_pulse o[PL_DETECTOR_MIN_OUT];
 	size_t no;
 	pl_detector_init(&d, NULL);
-	assert_int_equal(pl_detector_feed(&d, s, 3, o, 8, &no), 3);
+	assert_int_equal(pl_detector_feed(&d, s, 3, o, PL_DETECTOR_MIN_OUT, &no), 3);
 	struct pl_detector_status stt;
 	pl_detector_status(&d, &stt);
 	assert_int_equal(stt.backwards, 1);

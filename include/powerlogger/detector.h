@@ -54,6 +54,7 @@ struct pl_det_run {
 };
 
 #define PL_DET_PENDING 6
+#define PL_DET_NARROW 16
 
 /* Internal state. Plain data: treat as opaque, but it may be copied, saved and restored. */
 struct pl_detector {
@@ -79,6 +80,11 @@ struct pl_detector {
 	uint8_t use_median, use_smooth;
 	uint8_t smooth_len;       /* moving average length in bins (fine bins), 2..8 */
 	uint8_t wide_seen;        /* pulses seen spanning 3 bins or more */
+	uint8_t nar_n[2];         /* one-bin excursions seen, down and up (low rates) */
+	uint8_t narrow_mode;      /* one-sample pulses established: no median filter */
+	int32_t nar_min[2], nar_max[2]; /* their smallest and largest height (Q4) */
+	int64_t nar_t[2][PL_DET_NARROW]; /* times of the last few of each */
+	int64_t t_adapt;          /* time of the bin when the pipeline was last chosen */
 	int64_t sm_sum;
 	int32_t noise_m;          /* running median of |y[k] - y[k-1]| (Q4) */
 	int32_t q10, q25;         /* the same at lags of 10 and 25 bins (mains flicker) */
@@ -154,7 +160,7 @@ struct pl_sample {
  * consumed; call again with the rest. out_cap must be at least PL_DETECTOR_MIN_OUT. A sample
  * whose time goes backwards is skipped and counted; use pl_detector_status to see.
  */
-#define PL_DETECTOR_MIN_OUT 8
+#define PL_DETECTOR_MIN_OUT 32
 size_t pl_detector_feed(struct pl_detector *d, const struct pl_sample *s, size_t n,
 			struct pl_pulse *out, size_t out_cap, size_t *n_out);
 

@@ -150,6 +150,15 @@ static void emit(struct pl_detector *d, int64_t t0, uint32_t len, int32_t swing,
 	/* SNR 20 or more is certain; below 8 the tracker cannot have seen it. */
 	p->confidence = (uint8_t)(snr100 >= 2000 ? 100 : snr100 <= 800 ? 0 : (snr100 - 800) / 12);
 	p->flags = 0;
+	/* At low rates (bins of 2 ms or more), once this meter's pulses are known to span three
+	 * bins or more, a run of one or two bins is ADC outliers, not the LED. */
+	if (d->bin_dt_us >= 2000 && d->n_pulses >= 8 &&
+	    d->width_avg_us >= 3u * (uint32_t)d->bin_dt_us && len <= 2u * (uint32_t)d->bin_dt_us) {
+		p->flags = PL_PULSE_REJECTED | PL_PULSE_NARROW;
+		d->n_rejected++;
+		d->n_pulses++;
+		return; /* and it teaches nothing about the width */
+	}
 	if (d->min_gap_us > 0 && d->last_accept_t != INT64_MIN &&
 	    t0 - d->last_accept_t < d->min_gap_us) {
 		p->flags |= PL_PULSE_REJECTED;
@@ -453,6 +462,23 @@ static void process_bin(struct pl_detector *d, int64_t t, int32_t y, struct pl_p
 	 */
 	yi = d->yi++ & 31u;
 	d->yring[yi] = y;
+	if (!d->use_smooth && d->nwarm >= WARM_BINS) {
+		/* one-bin excursions, for the choice of the median filter at low rates */
+		int32_t y0 = d->yring[(yi - 2) & 31u], y1 = d->yring[(yi - 1) & 31u];
+		int32_t up = y1 - (y0 > y ? y0 : y), dn = (y0 < y ? y0 : y) - y1;
+		int k = up > d->step ? 1 : dn > d->step ? 0 : -1;
+		if (k >= 0) {
+			int32_t h = k ? up : dn;
+			memmove(&d->nar_t[k][0], &d->nar_t[k][1], sizeof(d->nar_t[k][0]) * (PL_DET_NARROW - 1));
+			d->nar_t[k][PL_DET_NARROW - 1] = d->ty[0];
+			if (d->nar_n[k] == 0 || h < d->nar_min[k])
+				d->nar_min[k] = h;
+			if (d->nar_n[k] == 0 || h > d->nar_max[k])
+				d->nar_max[k] = h;
+			if (d->nar_n[k] < 255)
+				d->nar_n[k]++;
+		}
+	}
 	if (d->nwarm < WARM_BINS) {
 		/* insertion sort of the first differences; their median starts the trackers */
 		int32_t diff = abs32(y - d->yring[(yi - 1) & 31u]);
@@ -568,13 +594,29 @@ static void set_box(struct pl_detector *d, uint8_t box)
 
 /* Chooses the bin pipeline from the spacing of the bins: smoothing and the median filter need
  * a pulse to span several bins. */
-static void adapt_pipeline(struct pl_detector *d, int64_t bin_dt)
+static void adapt_pipeline(struct pl_detector *d, int64_t bin_dt, struct pl_pulse *out,
+			   size_t *n_out)
 {
 	uint8_t fine = bin_dt > 0 && bin_dt <= 1500;
 	uint32_t w = d->width_avg_us;
-	/* At low rates a one-sample spike and a one-sample pulse look alike: filter spikes once
-	 * pulses have been seen to span three bins or more. */
-	uint8_t median = fine || d->wide_seen >= 2;
+	/*
+	 * At low rates a one-sample spike and a one-sample pulse look alike. The median filter
+	 * (which removes both) stays on unless one-sample excursions have been seen going one
+	 * way only — pulses, since spikes go both ways — and no pulse has spanned 3 bins.
+	 */
+	int8_t narrow_dir = 0;
+	for (int k = 0; k < 2; k++) {
+		/* sixteen of one direction, none of the other, heights within 1.3x of each other
+		 * (an LED is equally bright every time; ADC outliers are not) */
+		if (d->nar_n[k] >= PL_DET_NARROW && d->nar_n[!k] == 0 &&
+		    (int64_t)d->nar_max[k] * 10 <= (int64_t)d->nar_min[k] * 13)
+			narrow_dir = k ? 1 : -1;
+	}
+	uint8_t median = fine || d->wide_seen >= 2 || (narrow_dir == 0 && !d->narrow_mode);
+
+	/* once one-sample pulses are established, stay with them unless wide ones appear */
+	if (!fine && narrow_dir != 0 && d->wide_seen < 2)
+		d->narrow_mode = 1;
 	uint8_t len = 3;
 	uint8_t shift = 10;
 
@@ -594,6 +636,16 @@ static void adapt_pipeline(struct pl_detector *d, int64_t bin_dt)
 		len = (uint8_t)(half_w < 3 ? 3 : half_w > 8 ? 8 : half_w);
 	}
 	d->leak_shift = shift;
+	if (d->use_median && !median && d->pol != -narrow_dir) {
+		/* The one-sample pulses the median filter hid so far: emit them. */
+		if (d->pol == 0)
+			d->pol = narrow_dir;
+		if (d->npend == 0) {
+			const int k = narrow_dir > 0;
+			for (unsigned i = 0; i < PL_DET_NARROW; i++)
+				emit(d, d->nar_t[k][i], (uint32_t)bin_dt, d->nar_min[k], out, n_out);
+		}
+	}
 	d->use_median = median;
 	d->use_smooth = fine;
 	set_smooth(d, fine ? len : 1);
@@ -629,8 +681,15 @@ static void close_bin(struct pl_detector *d, int64_t t_center, struct pl_pulse *
 		n = 1;
 	}
 	y = n == 1 ? clamp_value(sum * Q) : clamp_value(sum * Q / (int64_t)n);
-	if (d->nbins >= 1 && (d->nbins & 63) == 1)
-		adapt_pipeline(d, t_center - d->ty[d->nbins >= 2 ? 1 : 0]);
+	if (d->nbins == 1) {
+		adapt_pipeline(d, t_center - d->ty[0], out, n_out);
+	} else if ((d->nbins & 63) == 1) {
+		/* the mean spacing of the last 64 bins */
+		adapt_pipeline(d, (t_center - d->t_adapt) / 64, out, n_out);
+		d->t_adapt = t_center;
+	} else if (d->nbins == 0) {
+		d->t_adapt = t_center;
+	}
 	process_bin(d, t_center, y, out, n_out);
 	d->bin_n = 0;
 	d->bin_sum = 0;

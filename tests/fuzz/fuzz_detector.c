@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct pl_sample s[MAXS];
 	struct pl_detector a, b;
 	struct pl_detector_config cfg;
-	struct pl_pulse oa[64], ob[64];
+	struct pl_pulse oa[PL_DETECTOR_MIN_OUT + 16], ob[PL_DETECTOR_MIN_OUT + 16];
 	size_t n = 0, na, nb;
 	int64_t t = 0, last = INT64_MIN;
 
