@@ -206,13 +206,20 @@ static void test_csv_exact_epoch(void **state)
 	assert_string_equal(g.msg, "t.csv:5: time goes backwards: 1287538555.340000 after "
 				   "1420675207.000001");
 
-	/* Values a double cannot hold exactly: 2^53 + 1 microseconds and the int64 limit. */
-	read_csv("9007199254.740993,1\n9223372036854.775807,2\n", &g);
+	/* Values a double cannot hold exactly: 2^53 + 1 microseconds and the limit, 2^62 - 1. */
+	read_csv("9007199254.740993,1\n4611686018427.387903,2\n", &g);
 	assert_int_equal(g.rc, 0);
 	assert_int_equal(g.s[0].t_us, INT64_C(9007199254740993));
-	assert_int_equal(g.s[1].t_us, INT64_MAX);
+	assert_int_equal(g.s[1].t_us, PL_TRACE_TIME_LIMIT - 1);
+	read_csv("-4611686018427.387903,1\n", &g);
+	assert_int_equal(g.rc, 0);
+	assert_int_equal(g.s[0].t_us, -PL_TRACE_TIME_LIMIT + 1);
+	expect_error("4611686018427.387904,2\n", 0, -PL_ERANGE,
+		     "t.csv:1: time out of range (+-146,000 years): '4611686018427.387904'");
+	expect_error("0,1\n-4611686018427.387904,2\n", 1, -PL_ERANGE,
+		     "t.csv:2: time out of range (+-146,000 years): '-4611686018427.387904'");
 	expect_error("9223372036854.775808,2\n", 0, -PL_ERANGE,
-		     "t.csv:1: time out of range: '9223372036854.775808'");
+		     "t.csv:1: time out of range (+-146,000 years): '9223372036854.775808'");
 	/* Negative times are a time base like any other. */
 	read_csv("-1.5,1\n-0.000001,2\n0,3\n", &g);
 	assert_int_equal(g.rc, 0);

@@ -61,6 +61,7 @@ struct pl_detector {
 	struct pl_detector_config cfg;
 	int64_t min_gap_us;
 	uint32_t max_width_us;
+	uint32_t wmax_eff;        /* longest pulse, from the learned width (<= max_width_us) */
 
 	/* Bin accumulator: samples over about a millisecond, trimmed mean. */
 	int64_t bin_t0, bin_end, bin_sum;

@@ -103,6 +103,7 @@ int pl_detector_init(struct pl_detector *d, const struct pl_detector_config *cfg
 	d->cfg = *cfg;
 	d->min_gap_us = pl_min_gap_us(cfg->imp_per_kwh, cfg->max_power_w);
 	d->max_width_us = cfg->max_width_us ? cfg->max_width_us : DEFAULT_MAX_WIDTH_US;
+	d->wmax_eff = d->max_width_us;
 	d->pol = cfg->polarity;
 	d->bin_len_us = BIN_US;
 	d->bin_end = INT64_MIN;
@@ -152,7 +153,7 @@ static void emit(struct pl_detector *d, int64_t t0, uint32_t len, int32_t swing,
 	p->flags = 0;
 	/* At low rates (bins of 2 ms or more), once this meter's pulses are known to span three
 	 * bins or more, a run of one or two bins is ADC outliers, not the LED. */
-	if (d->bin_dt_us >= 2000 && d->n_pulses >= 8 &&
+	if (d->bin_dt_us >= 2000 && d->wide_seen >= 2 &&
 	    d->width_avg_us >= 3u * (uint32_t)d->bin_dt_us && len <= 2u * (uint32_t)d->bin_dt_us) {
 		p->flags = PL_PULSE_REJECTED | PL_PULSE_NARROW;
 		d->n_rejected++;
@@ -171,6 +172,15 @@ static void emit(struct pl_detector *d, int64_t t0, uint32_t len, int32_t swing,
 	/* The learned width sets the smoothing, and at low rates whether a pulse spans enough
 	 * bins for the spike filter. */
 	d->width_avg_us = d->width_avg_us ? (uint32_t)(((uint64_t)d->width_avg_us * 3 + len) / 4) : len;
+	/* A meter's flashes all last the same time: once it is known, a pulse-side run four
+	 * times longer is a lamp switched on or the LED held, so the pulse that may follow on
+	 * top of it is found as a pulse of its own. */
+	{
+		uint64_t w = (uint64_t)d->width_avg_us * 4 + 2u * (uint32_t)(d->bin_dt_us > 0 ? d->bin_dt_us : 0);
+		if (w < 30000)
+			w = 30000;
+		d->wmax_eff = w < d->max_width_us ? (uint32_t)w : d->max_width_us;
+	}
 	if (d->bin_dt_us > 0 && len >= 3u * (uint32_t)d->bin_dt_us && d->wide_seen < 255)
 		d->wide_seen++;
 }
@@ -231,7 +241,7 @@ static void run_ended(struct pl_detector *d, int8_t side, int64_t t_edge, int32_
 		return;
 	}
 	if (side == d->pol) {
-		if (len <= d->max_width_us)
+		if (len <= d->wmax_eff)
 			emit(d, d->run_t0, len, swing, out, n_out);
 		return;
 	}
@@ -368,7 +378,7 @@ check_hold:
 	}
 	/* A pulse-side run far longer than any pulse: the LED is held (or the room light
 	 * stepped). Not a pulse; its level becomes the rest level. */
-	if (d->pol != 0 && d->zz == d->pol && t - d->run_t0 > (int64_t)d->max_width_us) {
+	if (d->pol != 0 && d->zz == d->pol && t - d->run_t0 > (int64_t)d->wmax_eff) {
 		if (d->cfg.polarity == PL_POLARITY_AUTO && d->held_short >= 2) {
 			/* Held, short excursion, held, short excursion, held: the short excursions
 			 * are the pulses and the polarity was learned the wrong way round (at high

@@ -632,8 +632,9 @@ static int parse_line(struct pl_trace *t, const char *line, size_t len, struct p
 	rc = pl_trace_parse_decimal(ts, tl, 6, &tu);
 	if (rc == -PL_ERANGE && is_nan_inf(ts, tl))
 		return fail(t, rc, 1, "time is NaN or infinite: '%s'", quote(q, sizeof(q), ts, tl));
-	if (rc == -PL_ERANGE)
-		return fail(t, rc, 1, "time out of range: '%s'", quote(q, sizeof(q), ts, tl));
+	if (rc == -PL_ERANGE || (rc == 0 && (tu <= -PL_TRACE_TIME_LIMIT || tu >= PL_TRACE_TIME_LIMIT)))
+		return fail(t, -PL_ERANGE, 1, "time out of range (+-146,000 years): '%s'",
+			    quote(q, sizeof(q), ts, tl));
 	if (rc)
 		return fail(t, -PL_EPARSE, 1, "time is not a number: '%s'",
 			    quote(q, sizeof(q), ts, tl));

@@ -39,6 +39,11 @@ enum pl_trace_format {
 };
 
 #define PL_TRACE_MAX_LINE 4096     /* longest CSV line accepted, without its line end */
+/*
+ * CSV times must lie strictly within +-2^62 us (about +-146,000 years), as the meter requires
+ * (PL_METER_T_LIMIT), so that the sum of two times, or a time plus an interval, cannot overflow.
+ */
+#define PL_TRACE_TIME_LIMIT (INT64_C(1) << 62)
 #define PL_TRACE_MAX_RATE 10000000 /* highest raw sample rate, Hz */
 
 struct pl_trace_config {
