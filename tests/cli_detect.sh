@@ -74,7 +74,8 @@ expect 2 "$PL" detect --rate 1000 "$work/tiny.csv" && stderr_has "--rate applies
 expect 2 "$PL" detect --raw u16le --rate 10000001 "$work/tiny.csv" && stderr_has "out of range"
 expect 2 "$PL" detect --format lp "$work/tiny.csv" && stderr_has "needs --interval"
 expect 2 "$PL" detect --interval 0 "$work/tiny.csv" && stderr_has "out of range"
-expect 2 "$PL" detect --interval 1 --format pulses "$work/tiny.csv" && stderr_has "--format csv or lp"
+expect 2 "$PL" detect --interval 1 --format pulses "$work/tiny.csv" &&
+  stderr_has "--format csv or lp"
 expect 2 "$PL" detect --interval 1 --format lp --precision hours "$work/tiny.csv" &&
   stderr_has "--precision"
 expect 2 "$PL" detect --interval 1 --format lp --device "" "$work/tiny.csv" && stderr_has "--device"
@@ -127,7 +128,8 @@ if expect 0 "$PL" detect "$work/pulses.csv"; then
     BEGIN { split(want, w, " ") }
     {
       # (no {n} repetition: mawk lacks it)
-      if ($0 !~ /^[0-9]+\.[0-9][0-9][0-9][0-9][0-9][0-9],[0-9]+\.[0-9][0-9][0-9],-?[0-9]+,[0-9]+,(ok|rejected)$/) {
+      d6 = "[0-9][0-9][0-9][0-9][0-9][0-9]"; d3 = "[0-9][0-9][0-9]"
+      if ($0 !~ ("^[0-9]+\\." d6 ",[0-9]+\\." d3 ",-?[0-9]+,[0-9]+,(ok|rejected)$")) {
         print "bad pulse line: " $0; bad = 1; next
       }
       d = $1 - w[NR]; if (d < 0) d = -d
@@ -145,7 +147,8 @@ fi
 "$PL" detect --quiet - <"$work/pulses.csv" >"$work/out" 2>"$work/err"
 rc=$?
 checks=$((checks + 1))
-[ "$rc" = 0 ] && [ "$(wc -l <"$work/out")" = 3 ] || fail "stdin: rc $rc, $(wc -l <"$work/out") lines"
+[ "$rc" = 0 ] && [ "$(wc -l <"$work/out")" = 3 ] ||
+  fail "stdin: rc $rc, $(wc -l <"$work/out") lines"
 [ ! -s "$work/err" ] || fail "--quiet still wrote: $(head -c 200 "$work/err")"
 
 # Energy with the meter constant; implausible pulses rejected with a low maximum power
@@ -188,21 +191,37 @@ if expect 0 "$PL" detect --interval 1 --format lp --imp-per-kwh 1000 "$work/puls
       if (NR != 5) { print NR " lines, expected 5"; bad = 1 }
       if (total != 3) { print "values add up to " total ", expected 3"; bad = 1 }
       exit bad
-    }' "$work/out" >"$work/why" || fail "--format lp: $(cat "$work/why"); output: $(cat "$work/out")"
+    }' "$work/out" >"$work/why" ||
+    fail "--format lp: $(cat "$work/why"); output: $(cat "$work/out")"
 fi
 
-if expect 0 "$PL" detect --interval 1 --format lp --device "my house" --precision ms "$work/pulses.csv"; then
+if expect 0 "$PL" detect --interval 1 --format lp --device "my house" --precision ms \
+  "$work/pulses.csv"; then
   head -n1 "$work/out" | grep -q '^energy_meter_reading,device=my\\ house .* 0$' ||
     fail "--device/--precision: $(head -n1 "$work/out")"
   sed -n 2p "$work/out" | grep -q ' 1000$' || fail "--precision ms: $(sed -n 2p "$work/out")"
 fi
 
 if expect 0 "$PL" detect --interval 1 "$work/pulses.csv"; then
-  head -n1 "$work/out" | grep -q '^start_s,length_s,pulses,' || fail "csv header: $(head -n1 "$work/out")"
+  head -n1 "$work/out" | grep -q '^start_s,length_s,pulses,' ||
+    fail "csv header: $(head -n1 "$work/out")"
   pulses=$(awk -F, 'NR > 1 { n += $3 } END { print n + 0 }' "$work/out")
   [ "$pulses" = 3 ] || fail "csv intervals count $pulses pulses, expected 3"
   [ "$(wc -l <"$work/out")" = 6 ] || fail "csv intervals: $(wc -l <"$work/out") lines, expected 6"
 fi
+
+# A flat trace: no pulses, and every interval flagged "no signal" (PL_Q_NO_SIGNAL = 16); the
+# intervals with pulses above are not.
+awk 'BEGIN { for (i = 0; i < 3000; i++) printf "%d.%03d,100\n", i / 1000, i % 1000 }' \
+  >"$work/flat.csv"
+if expect 0 "$PL" detect --interval 1 "$work/flat.csv"; then
+  flags=$(awk -F, 'NR > 1 { printf "%s%s", sep, $3 "/" $9; sep = " " }' "$work/out")
+  [ "$flags" = "0/16 0/16 0/16" ] || fail "flat trace: pulses/flags $flags, expected 0/16 x3"
+  stderr_has "no-signal"
+fi
+expect 0 "$PL" detect --interval 1 "$work/pulses.csv" &&
+  awk -F, 'NR > 1 && $3 > 0 && $9 != 0 { bad = 1 } END { exit bad }' "$work/out" ||
+  fail "intervals with pulses carry flags: $(cat "$work/out")"
 
 # ---- check only ------------------------------------------------------------------------------
 

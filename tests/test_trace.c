@@ -583,8 +583,9 @@ static void test_raw_u16_alignment(void **state)
 				int exact = !first && rates[r] != 999983;
 
 				if (exact ? have != want : have > want || have < want - 1)
-					fail_msg("rate %u: time of %zu is %lld, not %lld", rates[r],
-						 (size_t)(index + i), (long long)have, (long long)want);
+					fail_msg("rate %u: time of %zu is %lld, not %lld",
+						 rates[r], (size_t)(index + i), (long long)have,
+						 (long long)want);
 			}
 			index += n;
 		}
@@ -608,7 +609,8 @@ static void test_raw_errors(void **state)
 	assert_int_equal(g.n, 2);
 	assert_int_equal(g.rc, -PL_EPARSE);
 	assert_string_equal(g.msg,
-			    "t.raw: odd byte count (5 bytes): raw 16-bit input needs an even number");
+			    "t.raw: odd byte count (5 bytes): raw 16-bit input needs an even "
+			    "number");
 	/* In a regular file: refused up front. */
 	path = write_tmp("odd.raw", raw4, 7);
 	assert_int_equal(pl_trace_open(&t, path, &s16, err, sizeof(err)), -PL_EPARSE);
@@ -721,8 +723,8 @@ static void test_parse_decimal_paths_agree(void **state)
 			int rb = pl_trace_parse_decimal(e0, len + 2, scale, &b);
 
 			if (ra != rb || (ra == 0 && a != b))
-				fail_msg("'%s' at scale %u: %d/%lld vs %d/%lld", texts[k], scale, ra,
-					 (long long)a, rb, (long long)b);
+				fail_msg("'%s' at scale %u: %d/%lld vs %d/%lld", texts[k], scale,
+					 ra, (long long)a, rb, (long long)b);
 		}
 	}
 }

@@ -122,6 +122,9 @@ struct pl_detector {
 	uint64_t n_pulses, n_rejected, n_steady, n_backwards, n_flips;
 	int64_t last_pulse_t;     /* last emitted pulse (accepted or not) */
 	int64_t last_accept_t;    /* last accepted pulse, for the plausibility limit */
+	struct pl_pulse hold;     /* a pulse waiting min_gap for a rival (plausibility limit) */
+	uint8_t has_hold;
+	int32_t amp_avg;          /* learned height of this meter's pulses (input units) */
 	int64_t t_last;
 };
 

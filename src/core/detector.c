@@ -138,40 +138,16 @@ static int32_t noise_sigma_q(const struct pl_detector *d)
 				     : (int64_t)d->noise_m * 21 / 20);
 }
 
-static void emit(struct pl_detector *d, int64_t t0, uint32_t len, int32_t swing,
-		 struct pl_pulse *out, size_t *n_out)
+/* Learns from an accepted pulse: its width and height are this meter's. */
+static void learn(struct pl_detector *d, const struct pl_pulse *p)
 {
-	struct pl_pulse *p = &out[(*n_out)++];
-	int32_t sigma = noise_sigma_q(d);
-	int64_t snr100 = sigma > 0 ? (int64_t)swing * 100 / sigma : 100 * 100;
+	uint32_t len = p->width_us;
 
-	p->t_us = t0;
-	p->width_us = len;
-	p->amplitude = swing / Q;
-	/* SNR 20 or more is certain; below 8 the tracker cannot have seen it. */
-	p->confidence = (uint8_t)(snr100 >= 2000 ? 100 : snr100 <= 800 ? 0 : (snr100 - 800) / 12);
-	p->flags = 0;
-	/* At low rates (bins of 2 ms or more), once this meter's pulses are known to span three
-	 * bins or more, a run of one or two bins is ADC outliers, not the LED. */
-	if (d->bin_dt_us >= 2000 && d->wide_seen >= 2 &&
-	    d->width_avg_us >= 3u * (uint32_t)d->bin_dt_us && len <= 2u * (uint32_t)d->bin_dt_us) {
-		p->flags = PL_PULSE_REJECTED | PL_PULSE_NARROW;
-		d->n_rejected++;
-		d->n_pulses++;
-		return; /* and it teaches nothing about the width */
-	}
-	if (d->min_gap_us > 0 && d->last_accept_t != INT64_MIN &&
-	    t0 - d->last_accept_t < d->min_gap_us) {
-		p->flags |= PL_PULSE_REJECTED;
-		d->n_rejected++;
-	} else {
-		d->last_accept_t = t0;
-	}
-	d->n_pulses++;
-	d->last_pulse_t = t0;
+	d->last_accept_t = p->t_us;
 	/* The learned width sets the smoothing, and at low rates whether a pulse spans enough
 	 * bins for the spike filter. */
 	d->width_avg_us = d->width_avg_us ? (uint32_t)(((uint64_t)d->width_avg_us * 3 + len) / 4) : len;
+	d->amp_avg = d->amp_avg ? (d->amp_avg * 3 + p->amplitude) / 4 : p->amplitude;
 	/* A meter's flashes all last the same time: once it is known, a pulse-side run four
 	 * times longer is a lamp switched on or the LED held, so the pulse that may follow on
 	 * top of it is found as a pulse of its own. */
@@ -183,6 +159,91 @@ static void emit(struct pl_detector *d, int64_t t0, uint32_t len, int32_t swing,
 	}
 	if (d->bin_dt_us > 0 && len >= 3u * (uint32_t)d->bin_dt_us && d->wide_seen < 255)
 		d->wide_seen++;
+}
+
+static void output(struct pl_detector *d, const struct pl_pulse *p, struct pl_pulse *out,
+		   size_t *n_out)
+{
+	out[(*n_out)++] = *p;
+	d->n_pulses++;
+	d->last_pulse_t = p->t_us;
+	if (p->flags & PL_PULSE_REJECTED)
+		d->n_rejected++;
+	else
+		learn(d, p);
+}
+
+/* How unlike this meter's pulses a pulse is: relative differences of width and height,
+ * in thousandths. */
+static int64_t unlikeness(const struct pl_detector *d, const struct pl_pulse *p)
+{
+	int64_t w = d->width_avg_us, a = d->amp_avg;
+	int64_t dw = (int64_t)p->width_us - w, da = (int64_t)p->amplitude - a;
+
+	if (w <= 0 || a <= 0)
+		return 0;
+	return (dw < 0 ? -dw : dw) * 1000 / w + (da < 0 ? -da : da) * 1000 / a;
+}
+
+/* The plausibility limit: of two pulses closer than the supply allows, the one less like
+ * this meter's pulses is rejected. Each pulse is held until min_gap has passed. */
+static void release_hold(struct pl_detector *d, int64_t now, struct pl_pulse *out, size_t *n_out)
+{
+	if (d->has_hold && now - d->hold.t_us >= d->min_gap_us) {
+		d->has_hold = 0;
+		output(d, &d->hold, out, n_out);
+	}
+}
+
+static void emit(struct pl_detector *d, int64_t t0, uint32_t len, int32_t swing,
+		 struct pl_pulse *out, size_t *n_out)
+{
+	struct pl_pulse p;
+	int32_t sigma = noise_sigma_q(d);
+	int64_t snr100 = sigma > 0 ? (int64_t)swing * 100 / sigma : 100 * 100;
+
+	p.t_us = t0;
+	p.width_us = len;
+	p.amplitude = swing / Q;
+	/* SNR 20 or more is certain; below 8 the tracker cannot have seen it. */
+	p.confidence = (uint8_t)(snr100 >= 2000 ? 100 : snr100 <= 800 ? 0 : (snr100 - 800) / 12);
+	p.flags = 0;
+	/* At low rates (bins of 2 ms or more), once this meter's pulses are known to span three
+	 * bins or more, a run of one or two bins is ADC outliers, not the LED. */
+	if (d->bin_dt_us >= 2000 && d->wide_seen >= 2 &&
+	    d->width_avg_us >= 3u * (uint32_t)d->bin_dt_us && len <= 2u * (uint32_t)d->bin_dt_us) {
+		p.flags = PL_PULSE_REJECTED | PL_PULSE_NARROW;
+		if (d->has_hold) { /* keep the output in time order */
+			d->has_hold = 0;
+			output(d, &d->hold, out, n_out);
+		}
+		output(d, &p, out, n_out);
+		return;
+	}
+	if (d->min_gap_us <= 0) {
+		output(d, &p, out, n_out);
+		return;
+	}
+	release_hold(d, t0, out, n_out);
+	if (!d->has_hold) {
+		if (d->last_accept_t != INT64_MIN && t0 - d->last_accept_t < d->min_gap_us) {
+			p.flags = PL_PULSE_REJECTED; /* too soon after one already given out */
+			output(d, &p, out, n_out);
+			return;
+		}
+		d->hold = p;
+		d->has_hold = 1;
+		return;
+	}
+	/* Two within min_gap: keep the one more like the meter's pulses (the first on a tie),
+	 * and give both out now, in time order. */
+	d->has_hold = 0;
+	if (unlikeness(d, &p) < unlikeness(d, &d->hold))
+		d->hold.flags = PL_PULSE_REJECTED;
+	else
+		p.flags = PL_PULSE_REJECTED;
+	output(d, &d->hold, out, n_out);
+	output(d, &p, out, n_out);
 }
 
 /* Decides the polarity from the pending runs once each side has two, and emits the pulses. */
@@ -294,6 +355,9 @@ static void track(struct pl_detector *d, int64_t t, int32_t z, struct pl_pulse *
 {
 	int32_t step = d->step;
 	int32_t s = d->s;
+
+	if (d->has_hold)
+		release_hold(d, t, out, n_out);
 
 	if (d->zz == 0) {
 		/* Initial run: no direction yet. */
@@ -825,6 +889,10 @@ void pl_detector_finish(struct pl_detector *d, struct pl_pulse *out, size_t out_
 	*n_out = 0;
 	if (out_cap < PL_DETECTOR_MIN_OUT)
 		return;
+	if (d->has_hold) {
+		d->has_hold = 0;
+		output(d, &d->hold, out, n_out);
+	}
 	if (d->pol == 0 && d->npend > 0) {
 		/* Decide with what was seen: the shorter side. Fewer than two runs a side means at
 		 * most a pulse or two; better counted by the rule than dropped. */

@@ -8,7 +8,11 @@
  * The detector emits a pulse only after its trailing edge, and while it learns the polarity
  * it holds the first few runs back; the meter refuses pulses older than a time it has been
  * advanced to. So the meter is advanced only to a horizon that trails the input by the
- * longest plausible pulse plus a margin, and not at all until the polarity is known.
+ * longest plausible pulse plus a margin, and not at all until the polarity is known. Quality
+ * flags (no signal, LED steadily lit) are noted as spans of input time and given to every
+ * interval a span touches once the horizon reaches it (no signal only where no pulse came). The input ends one sample period after
+ * its last sample (exact for raw input, the mean period for CSV), so a trace of whole
+ * intervals gives whole intervals.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -32,6 +36,7 @@
 #define FLAG_QUEUE 32
 /* Beyond the longest plausible pulse, how far the meter's horizon trails the input. */
 #define HORIZON_MARGIN_US (INT64_C(1) * PL_US_PER_S)
+/* Without --max-width-ms: a generous bound on the detector's own default (a few 100 ms). */
 #define DEFAULT_WIDTH_FOR_HORIZON_US 1000000u
 
 enum out_format { OUT_PULSES, OUT_LP, OUT_CSV };
@@ -96,7 +101,7 @@ static void usage(FILE *f)
 	      "Options:\n"
 	      "  --raw s16le|u16le     raw little-endian 16-bit samples (needs --rate)\n"
 	      "  --rate HZ             sample rate of raw input, 1..10000000\n"
-	      "  --imp-per-kwh N       meter constant (impulses per kWh); enables the energy total\n"
+	      "  --imp-per-kwh N       meter constant (impulses per kWh); adds the energy total\n"
 	      "  --max-power W         the supply's maximum power: pulses closer together than\n"
 	      "                        this allows are reported as rejected (needs --imp-per-kwh)\n"
 	      "  --polarity auto|up|down   whether the value rises (up) or falls (down) during a\n"
@@ -119,7 +124,8 @@ static void usage(FILE *f)
 	      "Examples:\n"
 	      "  powerlogger detect trace.csv\n"
 	      "  powerlogger detect --imp-per-kwh 1000 --max-power 17000 trace.csv\n"
-	      "  arecord -q -t raw -f S16_LE -r 48000 -c 1 | powerlogger detect --raw s16le --rate 48000 -\n"
+	      "  arecord -q -t raw -f S16_LE -r 48000 -c 1 |\n"
+	      "      powerlogger detect --raw s16le --rate 48000 -\n"
 	      "  powerlogger detect --interval 20 --format lp --device house trace.csv\n"
 	      "  powerlogger detect -n big-trace.csv     # validate only\n",
 	      f);
@@ -228,16 +234,19 @@ static int parse_options(int argc, char **argv, struct options *o)
 			else if (strcmp(optarg, "down") == 0)
 				o->det.polarity = PL_POLARITY_DOWN;
 			else
-				return usage_error("--polarity takes auto, up or down, not '%s'", optarg);
+				return usage_error("--polarity takes auto, up or down, not '%s'",
+						   optarg);
 			break;
 		case OPT_MAXWIDTH: {
 			int64_t us;
 
 			rc = pl_trace_parse_decimal(optarg, strlen(optarg), 3, &us);
 			if (rc == -PL_EPARSE)
-				return usage_error("--max-width-ms needs a number, not '%s'", optarg);
+				return usage_error("--max-width-ms needs a number, not '%s'",
+						   optarg);
 			if (rc != 0 || us < 1 || us > 10 * PL_US_PER_S)
-				return usage_error("--max-width-ms %s out of range (0.001..10000)", optarg);
+				return usage_error("--max-width-ms %s out of range (0.001..10000)",
+						   optarg);
 			o->det.max_width_us = (uint32_t)us;
 			break;
 		}
@@ -254,7 +263,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 			else if (strcmp(optarg, "csv") == 0)
 				o->format = OUT_CSV;
 			else
-				return usage_error("--format takes pulses, lp or csv, not '%s'", optarg);
+				return usage_error("--format takes pulses, lp or csv, not '%s'",
+						   optarg);
 			o->format_set = 1;
 			break;
 		case OPT_DEVICE:
@@ -272,7 +282,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 			else if (strcmp(optarg, "s") == 0)
 				o->precision = PL_PREC_S;
 			else
-				return usage_error("--precision takes ns, us, ms or s, not '%s'", optarg);
+				return usage_error("--precision takes ns, us, ms or s, not '%s'",
+						   optarg);
 			break;
 		case 'n':
 			o->check_only = 1;
@@ -339,8 +350,14 @@ static void print_pulse(const struct pl_pulse *p)
 	       (p->flags & PL_PULSE_REJECTED) ? "rejected" : "ok");
 }
 
-static int print_record(struct detect *x, const struct pl_interval_record *r)
+static int print_record(struct detect *x, const struct pl_interval_record *rec)
 {
+	struct pl_interval_record copy = *rec;
+	const struct pl_interval_record *r = &copy;
+
+	/* The detector reports no signal until its first pulse; an interval with pulses had one. */
+	if (copy.pulses || copy.rejected)
+		copy.flags &= ~(uint32_t)PL_Q_NO_SIGNAL;
 	x->records++;
 	if (x->opt.format == OUT_LP) {
 		size_t len = 0;
@@ -350,8 +367,8 @@ static int print_record(struct detect *x, const struct pl_interval_record *r)
 			char t[32];
 
 			pl_trace_format_time(t, sizeof(t), r->start_us);
-			fprintf(stderr, PROG ": cannot write the interval at %s s as line protocol: %s\n",
-				t, pl_strerror(rc));
+			fprintf(stderr, PROG ": cannot write the interval at %s s as line "
+				"protocol: %s\n", t, pl_strerror(rc));
 			return rc == -PL_ERANGE || rc == -PL_EINVAL ? 2 : 1;
 		}
 		fwrite(x->lp, 1, len, stdout);
@@ -359,7 +376,8 @@ static int print_record(struct detect *x, const struct pl_interval_record *r)
 		char start[32], e[32], avg[32], peak[32], reg[32];
 
 		if (x->records == 1)
-			puts("start_s,length_s,pulses,rejected,energy_wh,avg_w,peak_w,register_wh,flags");
+			puts("start_s,length_s,pulses,rejected,energy_wh,avg_w,peak_w,register_wh,"
+			     "flags");
 		/* The start is a multiple of the length: whole seconds. */
 		fixed(start, sizeof(start), r->start_us / PL_US_PER_S, 0);
 		fixed(e, sizeof(e), r->energy_uwh, 6);
@@ -468,7 +486,8 @@ static void note_flags(struct detect *x, int64_t from, int64_t to, uint32_t flag
 
 	if (flags == 0)
 		return;
-	if (last != NULL && ((last->flags == flags && last->to >= from) || x->nnotes == FLAG_QUEUE)) {
+	if (last != NULL &&
+	    ((last->flags == flags && last->to >= from) || x->nnotes == FLAG_QUEUE)) {
 		last->flags |= flags;
 		if (to > last->to)
 			last->to = to;
@@ -489,7 +508,7 @@ static int meter_catch_up(struct detect *x, int64_t now)
 {
 	struct pl_detector_status st;
 	uint32_t width, flags = 0;
-	int64_t horizon, since = x->last_look;
+	int64_t horizon, lag, since = x->last_look;
 
 	if (!x->use_meter)
 		return 0;
@@ -504,10 +523,17 @@ static int meter_catch_up(struct detect *x, int64_t now)
 	if (st.polarity == 0)
 		return 0; /* runs are held back until the polarity is known */
 	width = x->opt.det.max_width_us ? x->opt.det.max_width_us : DEFAULT_WIDTH_FOR_HORIZON_US;
-	if (__builtin_sub_overflow(now, (int64_t)width + HORIZON_MARGIN_US + 16 * (int64_t)st.bin_us,
-				   &horizon) || horizon <= x->horizon)
+	lag = (int64_t)width + HORIZON_MARGIN_US + 16 * (int64_t)st.bin_us;
+	if (__builtin_sub_overflow(now, lag, &horizon) || horizon <= x->horizon)
 		return 0;
 	return meter_advance_to(x, horizon);
+}
+
+static int meter_range_error(const struct detect *x)
+{
+	fprintf(stderr, PROG ": %s: times beyond the meter's range (about +-146,000 years)\n",
+		pl_trace_name(x->trace));
+	return 2;
 }
 
 static int meter_pulse(struct detect *x, const struct pl_pulse *p)
@@ -530,11 +556,8 @@ static int meter_pulse(struct detect *x, const struct pl_pulse *p)
 			x->late_pulses++; /* should not happen: the horizon trails far enough */
 			return 0;
 		}
-		if (rc == -PL_ERANGE) {
-			fprintf(stderr, PROG ": %s: times beyond the meter's range (about +-146,000 "
-				"years)\n", pl_trace_name(x->trace));
-			return 2;
-		}
+		if (rc == -PL_ERANGE)
+			return meter_range_error(x);
 		if (rc < 0) {
 			fprintf(stderr, PROG ": the meter refused a pulse: %s\n", pl_strerror(rc));
 			return 1;
@@ -703,11 +726,8 @@ static int finish(struct detect *x)
 	while ((rc = pl_meter_flush(&x->meter, t_end, &r)) == 1)
 		if (x->opt.format != OUT_PULSES && (rc = print_record(x, &r)) != 0)
 			return rc;
-	if (rc == -PL_ERANGE) {
-		fprintf(stderr, PROG ": %s: times beyond the meter's range (about +-146,000 years)\n",
-			pl_trace_name(x->trace));
-		return 2;
-	}
+	if (rc == -PL_ERANGE)
+		return meter_range_error(x);
 	if (rc < 0) {
 		fprintf(stderr, PROG ": cannot close the last interval: %s\n", pl_strerror(rc));
 		return 1;
@@ -734,8 +754,8 @@ static void summary(struct detect *x)
 	if (x->opt.check_only)
 		return;
 	pl_detector_status(&x->det, &st);
-	fprintf(stderr, "  pulses:    %" PRIu64 " (%" PRIu64 " rejected), steady-LED events %" PRIu64
-		"\n", st.pulses, st.rejected, st.steady_events);
+	fprintf(stderr, "  pulses:    %" PRIu64 " (%" PRIu64 " rejected), steady-LED events %"
+		PRIu64 "\n", st.pulses, st.rejected, st.steady_events);
 	fprintf(stderr, "  detector:  %s, polarity %s, noise %" PRId32 ", amplitude %" PRId32,
 		pl_detector_state_name(st.state),
 		st.polarity > 0 ? "up" : st.polarity < 0 ? "down" : "undecided", st.noise,
@@ -751,8 +771,8 @@ static void summary(struct detect *x)
 		uint64_t ok = st.pulses - st.rejected;
 
 		fixed(wh, sizeof(wh), pl_meter_register(&x->meter), 6);
-		fprintf(stderr, "  energy:    %s Wh (%" PRIu64 " pulses at %" PRIu32 " imp/kWh)\n", wh,
-			ok, x->opt.det.imp_per_kwh);
+		fprintf(stderr, "  energy:    %s Wh (%" PRIu64 " pulses at %" PRIu32 " imp/kWh)\n",
+			wh, ok, x->opt.det.imp_per_kwh);
 	}
 	if (x->opt.interval_s)
 		fprintf(stderr, "  intervals: %" PRIu64 " records of %" PRIu32 " s\n", x->records,

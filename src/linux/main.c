@@ -139,8 +139,10 @@ int main(int argc, char **argv)
 		return cmd->run(2, sub);
 	}
 	if (name[0] == '-') {
-		fprintf(stderr, "powerlogger: unknown option '%s' (options come after the command)\n"
-			"Run 'powerlogger --help' for the list of commands.\n", name);
+		fprintf(stderr,
+			"powerlogger: unknown option '%s' (options come after the command)\n"
+			"Run 'powerlogger --help' for the list of commands.\n",
+			name);
 		return 2;
 	}
 	cmd = find(name);

@@ -395,7 +395,8 @@ int pl_trace_open(struct pl_trace **out, const char *path, const struct pl_trace
 		}
 		if (S_ISREG(st.st_mode) && cfg->format != PL_TRACE_CSV && (st.st_size & 1)) {
 			set_err(err, errcap,
-				"%s: odd byte count (%lld bytes): raw 16-bit input needs an even number",
+				"%s: odd byte count (%lld bytes): raw 16-bit input needs an even "
+				"number",
 				name, (long long)st.st_size);
 			rc = -PL_EPARSE;
 			goto err_close;
@@ -632,7 +633,9 @@ static int parse_line(struct pl_trace *t, const char *line, size_t len, struct p
 	rc = pl_trace_parse_decimal(ts, tl, 6, &tu);
 	if (rc == -PL_ERANGE && is_nan_inf(ts, tl))
 		return fail(t, rc, 1, "time is NaN or infinite: '%s'", quote(q, sizeof(q), ts, tl));
-	if (rc == -PL_ERANGE || (rc == 0 && (tu <= -PL_TRACE_TIME_LIMIT || tu >= PL_TRACE_TIME_LIMIT)))
+	if (rc == 0 && (tu <= -PL_TRACE_TIME_LIMIT || tu >= PL_TRACE_TIME_LIMIT))
+		rc = -PL_ERANGE;
+	if (rc == -PL_ERANGE)
 		return fail(t, -PL_ERANGE, 1, "time out of range (+-146,000 years): '%s'",
 			    quote(q, sizeof(q), ts, tl));
 	if (rc)
@@ -641,7 +644,8 @@ static int parse_line(struct pl_trace *t, const char *line, size_t len, struct p
 
 	rc = pl_trace_parse_decimal(vs, vl, 0, &v);
 	if (rc == -PL_ERANGE && is_nan_inf(vs, vl))
-		return fail(t, rc, 1, "value is NaN or infinite: '%s'", quote(q, sizeof(q), vs, vl));
+		return fail(t, rc, 1, "value is NaN or infinite: '%s'",
+			    quote(q, sizeof(q), vs, vl));
 	if (rc == -PL_ERANGE || (rc == 0 && (v < INT32_MIN || v > INT32_MAX)))
 		return fail(t, -PL_ERANGE, 1, "value out of int32 range: '%s'",
 			    quote(q, sizeof(q), vs, vl));
