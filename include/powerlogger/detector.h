@@ -87,6 +87,7 @@ struct pl_detector {
 	int64_t nar_t[2][PL_DET_NARROW]; /* times of the last few of each */
 	int64_t t_adapt;          /* time of the bin when the pipeline was last chosen */
 	int64_t sm_sum;
+	int64_t sm_delay;         /* how far the moving average's output lags, us */
 	int32_t noise_m;          /* running median of |y[k] - y[k-1]| (Q4) */
 	int32_t q10, q25;         /* the same at lags of 10 and 25 bins (mains flicker) */
 	int32_t yring[32];        /* recent bins, for the lagged differences */
@@ -151,7 +152,8 @@ void pl_detector_config_default(struct pl_detector_config *cfg);
  */
 int pl_detector_init(struct pl_detector *d, const struct pl_detector_config *cfg);
 
-/* One input sample. Values beyond +-4194304 (2^22) are clamped: no ADC gives more. */
+/* One input sample. Values beyond +-4194304 (2^22) are clamped: no ADC gives more. Times
+ * must lie within +-2^62 microseconds (+-146,000 years), like the meter's. */
 struct pl_sample {
 	int64_t t_us;
 	int32_t v;

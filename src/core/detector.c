@@ -383,7 +383,7 @@ static void track(struct pl_detector *d, int64_t t, int32_t z, struct pl_pulse *
 	} else if (d->zz > 0) {
 		if (s > d->ext)
 			d->ext = s;
-		else
+		else if ((d->nbins & 3) == 0) /* the leak, every fourth bin */
 			d->ext -= (d->ext - s) >> d->leak_shift;
 		if (d->held && s > d->hold_level + step) {
 			d->held = 0; /* left the held level: the run really starts here */
@@ -394,7 +394,7 @@ static void track(struct pl_detector *d, int64_t t, int32_t z, struct pl_pulse *
 	} else {
 		if (s < d->ext)
 			d->ext = s;
-		else
+		else if ((d->nbins & 3) == 0)
 			d->ext += (s - d->ext) >> d->leak_shift;
 		if (d->held && s < d->hold_level - step) {
 			d->held = 0;
@@ -605,7 +605,7 @@ static void process_bin(struct pl_detector *d, int64_t t, int32_t y, struct pl_p
 		unsigned mi = (d->mi - 1u) & 15u;
 		d->sm_sum += m - d->mring[(mi - d->smooth_len) & 15u];
 		z = (int32_t)((d->sm_sum * recip[d->smooth_len]) >> 16);
-		tz = tm - (int64_t)(d->smooth_len - 1) * d->bin_dt_us / 2;
+		tz = tm - d->sm_delay;
 	} else {
 		z = m;
 		tz = tm;
@@ -635,6 +635,7 @@ static void set_smooth(struct pl_detector *d, uint8_t len)
 		sum += d->mring[(d->mi - k) & 15u];
 	d->smooth_len = len;
 	d->sm_sum = sum;
+	d->sm_delay = (int64_t)(len - 1) * d->bin_dt_us / 2;
 	d->step = step_of(d);
 }
 
@@ -694,14 +695,15 @@ static void adapt_pipeline(struct pl_detector *d, int64_t bin_dt, struct pl_puls
 	uint8_t len = 3;
 	uint8_t shift = 10;
 
-	/* leak time constant of about one second, whatever the bin length */
+	/* leak time constant of about one second, whatever the bin length (applied every fourth
+	 * bin) */
 	if (bin_dt > 0) {
-		int64_t bins_per_s = PL_US_PER_S / bin_dt;
+		int64_t bins_per_s = PL_US_PER_S / bin_dt / 4;
 		shift = 0;
 		while (shift < 16 && (INT64_C(1) << (shift + 1)) <= bins_per_s)
 			shift++;
-		if (shift < 3)
-			shift = 3;
+		if (shift < 1)
+			shift = 1;
 	}
 	/* Smoothing over about half a pulse (2 to 8 bins) when bins are fine: the longer the
 	 * pulses, the weaker the signal that can be told from noise. */
@@ -724,6 +726,7 @@ static void adapt_pipeline(struct pl_detector *d, int64_t bin_dt, struct pl_puls
 	d->use_smooth = fine;
 	set_smooth(d, fine ? len : 1);
 	d->bin_dt_us = bin_dt > 0 && bin_dt < INT32_MAX ? (int32_t)bin_dt : 0;
+	d->sm_delay = (int64_t)(d->smooth_len - 1) * d->bin_dt_us / 2;
 
 	/* Mains flicker: lag-10 or lag-25 differences at most half the lag-1 ones. */
 	if (!fine || d->nbins < 256) {
@@ -856,7 +859,7 @@ size_t pl_detector_feed_u16(struct pl_detector *d, int64_t t0_us, uint32_t rate_
 		if (d->bin_n >= per_bin) {
 			if (out_cap - *n_out < PL_DETECTOR_MIN_OUT)
 				return i; /* the full bin closes on the next call */
-			close_bin(d, (d->bin_t0 + d->t_last) / 2, out, n_out);
+			close_bin(d, d->bin_t0 + (d->t_last - d->bin_t0) / 2, out, n_out);
 		}
 		if (i >= n)
 			break;
