@@ -590,7 +590,7 @@ static void process_bin(struct pl_detector *d, int64_t t, int32_t y, struct pl_p
 	if (d->box == 10) {
 		/* 100 Hz flicker: a moving average over exactly one period (10 bins) */
 		z = clamp32(d->box_sum / 10);
-		tz = tm - (int64_t)9 * d->bin_dt_us / 2;
+		tz = tm - d->bin_dt_us; /* see sm_delay */
 	} else if (d->box == 8) {
 		/* 120 Hz flicker: 8.33 bins a period, so two moving averages, of 8 and of 9 bins
 		 * (each leaves 4 to 7 % of the flicker, together 0.3 %) */
@@ -599,7 +599,7 @@ static void process_bin(struct pl_detector *d, int64_t t, int32_t y, struct pl_p
 		d->box2_sum += v1 - d->ring2[(ri - 9) & 15u];
 		d->ring2[ri] = v1;
 		z = clamp32(d->box2_sum / 9);
-		tz = tm - (int64_t)15 * d->bin_dt_us / 4;
+		tz = tm - (int64_t)2 * d->bin_dt_us;
 	} else if (d->use_smooth) {
 		/* moving average of smooth_len bins; division by a reciprocal, exact enough */
 		unsigned mi = (d->mi - 1u) & 15u;
@@ -635,7 +635,11 @@ static void set_smooth(struct pl_detector *d, uint8_t len)
 		sum += d->mring[(d->mi - k) & 15u];
 	d->smooth_len = len;
 	d->sm_sum = sum;
-	d->sm_delay = (int64_t)(len - 1) * d->bin_dt_us / 2;
+	/* Edges are found where the average first moves a small part of a swing (half a step,
+	 * about a tenth): when the first bins of the pulse have entered its window, not when it
+	 * is centred on the edge. So the time of a bin is that of its newest bins, less a tenth
+	 * of the window. */
+	d->sm_delay = (int64_t)(len - 1) * d->bin_dt_us / 10;
 	d->step = step_of(d);
 }
 
@@ -726,7 +730,7 @@ static void adapt_pipeline(struct pl_detector *d, int64_t bin_dt, struct pl_puls
 	d->use_smooth = fine;
 	set_smooth(d, fine ? len : 1);
 	d->bin_dt_us = bin_dt > 0 && bin_dt < INT32_MAX ? (int32_t)bin_dt : 0;
-	d->sm_delay = (int64_t)(d->smooth_len - 1) * d->bin_dt_us / 2;
+	d->sm_delay = (int64_t)(d->smooth_len - 1) * d->bin_dt_us / 10;
 
 	/* Mains flicker: lag-10 or lag-25 differences at most half the lag-1 ones. */
 	if (!fine || d->nbins < 256) {
