@@ -16,11 +16,16 @@
 static void check_pulses(const struct pl_pulse *p, size_t n, int64_t *last)
 {
 	for (size_t i = 0; i < n; i++) {
+		/* pulses come out in time order (also across calls) */
+		if (p[i].t_us < *last)
+			abort();
+		*last = p[i].t_us;
 		if (p[i].confidence > 100)
 			abort();
-		if (p[i].flags & ~PL_PULSE_REJECTED)
+		if (p[i].flags & ~(PL_PULSE_REJECTED | PL_PULSE_NARROW))
 			abort();
-		(void)last;
+		if ((p[i].flags & PL_PULSE_NARROW) && !(p[i].flags & PL_PULSE_REJECTED))
+			abort();
 	}
 }
 
