@@ -2,7 +2,7 @@
  * Analog pulse detector: samples of a light sensor over a meter's LED in, pulses out.
  *
  * There is no threshold to tune. The detector averages samples into bins of about a
- * millisecond (trimmed mean: one outlier per bin is dropped), removes single-bin spikes,
+ * millisecond, removes spikes with a median of three bins,
  * estimates the noise from the data, and follows the signal with a hysteresis "zig-zag"
  * tracker whose step adapts to the swing of recent pulses (never below a multiple of the
  * measured noise). Each state run is classified: the shorter of the two alternating states is
@@ -63,9 +63,8 @@ struct pl_detector {
 	uint32_t max_width_us;
 	uint32_t wmax_eff;        /* longest pulse, from the learned width (<= max_width_us) */
 
-	/* Bin accumulator: samples over about a millisecond, trimmed mean. */
+	/* Bin accumulator: the mean of the samples over about a millisecond. */
 	int64_t bin_t0, bin_end, bin_sum;
-	int32_t bin_min, bin_max;
 	uint32_t bin_n;
 	uint32_t bin_len_us;      /* time-based bins (pl_detector_feed) */
 	uint32_t bin_samples;     /* sample-count bins (pl_detector_feed_u16), 0 = unset */

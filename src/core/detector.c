@@ -3,9 +3,9 @@
  *
  * The pipeline, per sample and then per bin of about a millisecond:
  *
- *   samples -> bin (trimmed mean: min and max dropped once there are 4 samples, which removes
- *   a single-sample ADC spike) -> median of 3 bins (removes a spike that filled a whole bin;
- *   only when a pulse spans several bins) -> mean of 2 bins (z) -> slow EMA of z (s)
+ *   samples -> bin (mean) -> median of 3 bins (removes an ADC spike, which disturbs one bin;
+ *   at low rates only when pulses span several bins) -> moving average over half a pulse or
+ *   over one mains flicker period (z) -> slow EMA of z (s)
  *
  * Noise: a running median of |difference of consecutive bins|, which ignores the rare large
  * differences at pulse edges and includes flicker, so the step never drops into it.
@@ -350,7 +350,7 @@ static int64_t edge_time(int64_t t_prev, int32_t z_prev, int64_t t, int32_t leve
 	return t;
 }
 
-static void track(struct pl_detector *d, int64_t t, int32_t z, struct pl_pulse *out,
+static inline void track(struct pl_detector *d, int64_t t, int32_t z, struct pl_pulse *out,
 		  size_t *n_out)
 {
 	int32_t step = d->step;
@@ -476,7 +476,7 @@ check_hold:
 	}
 }
 
-static void qtrack(int32_t *q, int32_t x, unsigned shift)
+static inline void qtrack(int32_t *q, int32_t x, unsigned shift)
 {
 	/* Running median by stochastic approximation: step 2^-shift of the estimate towards x. */
 	int32_t st = *q >> shift;
@@ -489,7 +489,7 @@ static void qtrack(int32_t *q, int32_t x, unsigned shift)
 }
 
 /* One bin value (Q4) centred at time t. */
-static void process_bin(struct pl_detector *d, int64_t t, int32_t y, struct pl_pulse *out,
+static inline void process_bin(struct pl_detector *d, int64_t t, int32_t y, struct pl_pulse *out,
 			size_t *n_out)
 {
 	int32_t m, z;
@@ -754,13 +754,6 @@ static void close_bin(struct pl_detector *d, int64_t t_center, struct pl_pulse *
 	uint32_t n = d->bin_n;
 	int32_t y;
 
-	if (n >= 4) {
-		sum -= (int64_t)d->bin_min + d->bin_max;
-		n -= 2;
-	} else if (n == 3) {
-		sum -= (int64_t)d->bin_min + d->bin_max;
-		n = 1;
-	}
 	y = n == 1 ? clamp_value(sum * Q) : clamp_value(sum * Q / (int64_t)n);
 	if (d->nbins == 1) {
 		adapt_pipeline(d, t_center - d->ty[0], out, n_out);
@@ -786,7 +779,6 @@ size_t pl_detector_feed(struct pl_detector *d, const struct pl_sample *s, size_t
 	 */
 	int64_t bin_t0 = d->bin_t0, sum = d->bin_sum;
 	uint64_t bin_len = d->bin_n ? d->bin_len_us : 0; /* 0: no bin open */
-	int32_t mn = d->bin_min, mx = d->bin_max;
 	const struct pl_sample *p = s, *end = s + n, *p0 = s;
 	uint32_t carry = d->bin_n;
 	int64_t t_prev = d->t_last;
@@ -815,29 +807,22 @@ size_t pl_detector_feed(struct pl_detector *d, const struct pl_sample *s, size_t
 					break;
 				}
 				d->bin_sum = sum;
-				d->bin_min = mn;
-				d->bin_max = mx;
 				d->bin_n = cnt;
 				close_bin(d, bin_t0 + (t_prev - bin_t0) / 2, out, n_out);
 			}
 			bin_t0 = t;
 			bin_len = d->bin_len_us;
 			sum = 0;
-			mn = mx = v;
 			p0 = p;
 			carry = 0;
 		}
 		sum += v;
-		mn = v < mn ? v : mn;
-		mx = v > mx ? v : mx;
 	}
 	if (p > p0)
 		t_prev = p[-1].t_us;
 	d->t_last = t_prev;
 	d->bin_t0 = bin_t0;
 	d->bin_sum = sum;
-	d->bin_min = mn;
-	d->bin_max = mx;
 	d->bin_n = carry + (uint32_t)(p - p0);
 	return (size_t)(p - s);
 }
@@ -857,7 +842,7 @@ size_t pl_detector_feed_u16(struct pl_detector *d, int64_t t0_us, uint32_t rate_
 		per_bin = 1;
 	d->bin_samples = per_bin;
 	for (;;) {
-		uint32_t take, mn, mx;
+		uint32_t take;
 		uint64_t sum = 0;
 
 		if (d->bin_n >= per_bin) {
@@ -872,17 +857,9 @@ size_t pl_detector_feed_u16(struct pl_detector *d, int64_t t0_us, uint32_t rate_
 			take = (uint32_t)(n - i);
 		if (d->bin_n == 0)
 			d->bin_t0 = t0_us + (int64_t)((uint64_t)i * 1000000u / rate_hz);
-		mn = d->bin_n ? (uint32_t)d->bin_min : 0xffffu;
-		mx = d->bin_n ? (uint32_t)d->bin_max : 0u;
-		for (uint32_t k = 0; k < take; k++) {
-			uint32_t x = v[i + k];
-			sum += x;
-			mn = x < mn ? x : mn;
-			mx = x > mx ? x : mx;
-		}
+		for (uint32_t k = 0; k < take; k++)
+			sum += v[i + k];
 		d->bin_sum += (int64_t)sum;
-		d->bin_min = (int32_t)mn;
-		d->bin_max = (int32_t)mx;
 		d->bin_n += take;
 		i += take;
 		d->t_last = t0_us + (int64_t)((uint64_t)(i - 1) * 1000000u / rate_hz);
