@@ -15,6 +15,7 @@
 
 #include "powerlogger/edges.h"
 #include "powerlogger/meter.h"
+#include "testutil.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Helpers */
@@ -581,16 +582,6 @@ static void test_extreme_times(void **state)
 /* ------------------------------------------------------------------------------------------ */
 /* Property test: random pulse trains with chatter, against a run-by-run reference. */
 
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-	/* xorshift64* */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * UINT64_C(2685821657736338717);
-}
 
 static int64_t rnd_range(int64_t lo, int64_t hi) /* inclusive */
 {

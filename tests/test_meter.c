@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "powerlogger/meter.h"
+#include "testutil.h"
 
 #define S(x) ((int64_t)(x) * PL_US_PER_S)
 #define REC_MAX 4096
@@ -782,16 +783,6 @@ static void test_power_bound_decays(void **state)
 /* ------------------------------------------------------------------------------------------ */
 /* Property test: random pulse trains against an independent reference model. */
 
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-	/* xorshift64* */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * UINT64_C(2685821657736338717);
-}
 
 static int64_t rnd_range(int64_t lo, int64_t hi) /* inclusive */
 {

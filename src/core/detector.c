@@ -246,6 +246,18 @@ static void emit(struct pl_detector *d, int64_t t0, uint32_t len, int32_t swing,
 	output(d, &p, out, n_out);
 }
 
+/* The polarity is known: the waiting runs of the pulse side are pulses. */
+static void decided(struct pl_detector *d, int8_t pol, struct pl_pulse *out, size_t *n_out)
+{
+	d->pol = pol;
+	for (unsigned i = 0; i < d->npend; i++) {
+		const struct pl_det_run *r = &d->pend[i];
+		if (r->side == pol && r->len_us <= d->max_width_us)
+			emit(d, r->t0, r->len_us, r->swing, out, n_out);
+	}
+	d->npend = 0;
+}
+
 /* Decides the polarity from the pending runs once each side has two, and emits the pulses. */
 static void try_decide(struct pl_detector *d, struct pl_pulse *out, size_t *n_out)
 {
@@ -270,13 +282,7 @@ static void try_decide(struct pl_detector *d, struct pl_pulse *out, size_t *n_ou
 	} else {
 		return;
 	}
-	d->pol = pol;
-	for (unsigned i = 0; i < d->npend; i++) {
-		const struct pl_det_run *r = &d->pend[i];
-		if (r->side == pol && r->len_us <= d->max_width_us)
-			emit(d, r->t0, r->len_us, r->swing, out, n_out);
-	}
-	d->npend = 0;
+	decided(d, pol, out, n_out);
 }
 
 /*
@@ -892,13 +898,7 @@ void pl_detector_finish(struct pl_detector *d, struct pl_pulse *out, size_t out_
 			pol = sum[1] * n[0] <= sum[0] * n[1] ? 1 : -1;
 		else
 			pol = n[1] ? 1 : -1; /* only runs of one side completed: those were pulses */
-		d->pol = pol;
-		for (unsigned i = 0; i < d->npend; i++) {
-			const struct pl_det_run *r = &d->pend[i];
-			if (r->side == pol && r->len_us <= d->max_width_us)
-				emit(d, r->t0, r->len_us, r->swing, out, n_out);
-		}
-		d->npend = 0;
+		decided(d, pol, out, n_out);
 	}
 }
 

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "powerlogger/lineproto.h"
+#include "../testutil.h"
 
 struct reader {
 	const uint8_t *p;
@@ -95,40 +96,6 @@ static int want_timestamp(int64_t t_us, int prec, int64_t *ts)
 	return 1;
 }
 
-/* Where InfluxDB 1.x's batch splitter ends the line that starts at buf[0] (see the test). */
-static size_t influx_line_end(const char *buf, size_t len)
-{
-	size_t i = 0, equals = 0, commas = 0;
-	int quoted = 0, fields = 0;
-
-	while (i < len) {
-		if (buf[i] == '\\' && i + 2 < len) {
-			i += 2;
-			continue;
-		}
-		if (buf[i] == ' ')
-			fields = 1;
-		if (fields) {
-			if (!quoted && buf[i] == '=') {
-				equals++;
-				i++;
-				continue;
-			} else if (!quoted && buf[i] == ',') {
-				commas++;
-				i++;
-				continue;
-			} else if (buf[i] == '"' && equals > commas) {
-				quoted = !quoted;
-				i++;
-				continue;
-			}
-		}
-		if (buf[i] == '\n' && !quoted)
-			break;
-		i++;
-	}
-	return i;
-}
 
 static const struct pl_lp_field *field(const struct pl_lp_line *l, size_t i, const char *key,
 				       enum pl_lp_ftype type, const char *line)
