@@ -73,42 +73,6 @@ static int64_t int_of(const struct pl_lp_line *l, const char *key)
 	return f->i;
 }
 
-/*
- * What a name, key or tag value reads as after the round trip, computed the way the documents
- * state the rules: '\n', '\r', '\t' become two-character texts, then every run of backslashes
- * right before ',', '=', ' ', '"' or the end is dropped.
- */
-static void expected_name(const char *raw, char *out)
-{
-	char tmp[1024];
-	size_t n = 0, i, j, o = 0;
-
-	for (i = 0; raw[i] != '\0'; i++) {
-		char c = raw[i];
-
-		if (c == '\n' || c == '\r' || c == '\t') {
-			tmp[n++] = '\\';
-			tmp[n++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
-		} else {
-			tmp[n++] = c;
-		}
-	}
-	tmp[n] = '\0';
-	for (i = 0; i < n; i = j) {
-		if (tmp[i] != '\\') {
-			out[o++] = tmp[i];
-			j = i + 1;
-			continue;
-		}
-		for (j = i; tmp[j] == '\\'; j++) {
-		}
-		if (tmp[j] == '\0' || strchr(",= \"", tmp[j]) != NULL)
-			continue;
-		for (; i < j; i++)
-			out[o++] = '\\';
-	}
-	out[o] = '\0';
-}
 
 
 

@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* A small, repeatable generator (xorshift64*). */
 static uint64_t rng_state;
@@ -59,6 +61,46 @@ static inline size_t influx_line_end(const char *buf, size_t len)
 		i++;
 	}
 	return i;
+}
+
+/*
+ * What a name, key or tag value reads as after the round trip, computed the way the documents
+ * state the rules: '\n', '\r', '\t' become two-character texts, then every run of backslashes
+ * right before ',', '=', ' ', '"' or the end is dropped.
+ */
+static inline void expected_name(const char *raw, char *out)
+{
+	size_t n = strlen(raw), i, j, o = 0, t = 0;
+	char *tmp = malloc(2 * n + 1);
+
+	if (tmp == NULL)
+		abort();
+	for (i = 0; i < n; i++) {
+		char c = raw[i];
+
+		if (c == '\n' || c == '\r' || c == '\t') {
+			tmp[t++] = '\\';
+			tmp[t++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+		} else {
+			tmp[t++] = c;
+		}
+	}
+	tmp[t] = '\0';
+	for (i = 0; i < t; i = j) {
+		if (tmp[i] != '\\') {
+			out[o++] = tmp[i];
+			j = i + 1;
+			continue;
+		}
+		for (j = i; tmp[j] == '\\'; j++) {
+		}
+		if (tmp[j] == '\0' || strchr(",= \"", tmp[j]) != NULL)
+			continue;
+		for (; i < j; i++)
+			out[o++] = '\\';
+	}
+	out[o] = '\0';
+	free(tmp);
 }
 
 #endif

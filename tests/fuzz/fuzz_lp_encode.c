@@ -42,41 +42,6 @@ static void fail(const char *what, const char *line)
 	abort();
 }
 
-/* The documented reading of a name after the round trip. out needs 2 * strlen(raw) + 1. */
-static void expected_name(const char *raw, char *out)
-{
-	size_t n = strlen(raw), i, j, o = 0, t = 0;
-	char *tmp = malloc(2 * n + 1);
-
-	if (tmp == NULL)
-		abort();
-	for (i = 0; i < n; i++) {
-		char c = raw[i];
-
-		if (c == '\n' || c == '\r' || c == '\t') {
-			tmp[t++] = '\\';
-			tmp[t++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
-		} else {
-			tmp[t++] = c;
-		}
-	}
-	tmp[t] = '\0';
-	for (i = 0; i < t; i = j) {
-		if (tmp[i] != '\\') {
-			out[o++] = tmp[i];
-			j = i + 1;
-			continue;
-		}
-		for (j = i; tmp[j] == '\\'; j++) {
-		}
-		if (tmp[j] == '\0' || strchr(",= \"", tmp[j]) != NULL)
-			continue;
-		for (; i < j; i++)
-			out[o++] = '\\';
-	}
-	out[o] = '\0';
-	free(tmp);
-}
 
 /* The timestamp in 128-bit arithmetic; 0 when InfluxDB could not store it. */
 static int want_timestamp(int64_t t_us, int prec, int64_t *ts)
