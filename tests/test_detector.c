@@ -98,9 +98,13 @@ static size_t run(const struct sig *g, const struct pl_detector_config *cfg,
 		if (nb == 512) {
 			size_t off = 0;
 			while (off < nb) {
+				int64_t h = pl_detector_horizon(&d);
 				off += pl_detector_feed(&d, buf + off, nb - off, out, PL_DETECTOR_MIN_OUT, &no);
-				for (size_t i = 0; i < no && nres < cap; i++)
+				for (size_t i = 0; i < no && nres < cap; i++) {
+					/* every test also checks the horizon's promise */
+					assert_true(out[i].t_us >= h);
 					res[nres++] = out[i];
+				}
 			}
 			nb = 0;
 		}

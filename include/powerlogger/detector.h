@@ -119,7 +119,7 @@ struct pl_detector {
 	uint8_t npend;
 	uint16_t nlong[2];        /* runs too long for a pulse before the polarity was known */
 
-	uint64_t n_pulses, n_rejected, n_steady, n_backwards, n_flips;
+	uint64_t n_pulses, n_rejected, n_steady, n_backwards, n_flips, n_unordered;
 	int64_t last_pulse_t;     /* last emitted pulse (accepted or not) */
 	int64_t last_accept_t;    /* last accepted pulse, for the plausibility limit */
 	struct pl_pulse hold;     /* a pulse waiting min_gap for a rival (plausibility limit) */
@@ -139,6 +139,8 @@ struct pl_detector_status {
 	uint64_t steady_events;  /* times the LED was held steadily in the pulse state */
 	uint64_t backwards;      /* samples skipped because their time went backwards */
 	uint64_t polarity_flips; /* times the learned polarity was found wrong and corrected */
+	uint64_t unordered;      /* recovered pulses older than one given out: not given out
+				  * (only input that no meter makes produces them) */
 	int64_t last_pulse_us;   /* leading edge of the last pulse; INT64_MIN before any */
 };
 
@@ -185,6 +187,15 @@ void pl_detector_finish(struct pl_detector *d, struct pl_pulse *out, size_t out_
 			size_t *n_out);
 
 void pl_detector_status(const struct pl_detector *d, struct pl_detector_status *st);
+
+/*
+ * The detector's horizon: no pulse it emits from now on will have a leading edge earlier than
+ * this time. Pulses come out after their trailing edge, runs wait while the polarity is
+ * learned, and the plausibility limit holds a pulse for min_gap; a caller that closes
+ * intervals (pl_meter_advance) only up to the horizon never has to refuse a late pulse.
+ * INT64_MIN before the first sample.
+ */
+int64_t pl_detector_horizon(const struct pl_detector *d);
 
 /* Returns a short lower-case name ("dark", "pulsing", "steady", "no-signal"). */
 const char *pl_detector_state_name(enum pl_detector_state s);

@@ -202,6 +202,13 @@ static void emit(struct pl_detector *d, int64_t t0, uint32_t len, int32_t swing,
 	int32_t sigma = noise_sigma_q(d);
 	int64_t snr100 = sigma > 0 ? (int64_t)swing * 100 / sigma : 100 * 100;
 
+	/* Pulses go out in time order. A recovered one (a wrong polarity corrected, one-sample
+	 * pulses established) older than one already given out can only come from input that no
+	 * meter makes; it is counted, not given out. */
+	if (d->n_pulses > 0 && t0 < d->last_pulse_t) {
+		d->n_unordered++;
+		return;
+	}
 	p.t_us = t0;
 	p.width_us = len;
 	p.amplitude = swing / Q;
@@ -242,8 +249,13 @@ static void emit(struct pl_detector *d, int64_t t0, uint32_t len, int32_t swing,
 		d->hold.flags = PL_PULSE_REJECTED;
 	else
 		p.flags = PL_PULSE_REJECTED;
-	output(d, &d->hold, out, n_out);
-	output(d, &p, out, n_out);
+	if (p.t_us < d->hold.t_us) {
+		output(d, &p, out, n_out);
+		output(d, &d->hold, out, n_out);
+	} else {
+		output(d, &d->hold, out, n_out);
+		output(d, &p, out, n_out);
+	}
 }
 
 /* The polarity is known: the waiting runs of the pulse side are pulses. */
@@ -616,6 +628,8 @@ static inline void process_bin(struct pl_detector *d, int64_t t, int32_t y, stru
 		z = m;
 		tz = tm;
 	}
+	if (tz < d->tz_prev)
+		tz = d->tz_prev; /* when the filter's delay changes, time must not go back */
 	d->m_prev = m;
 	d->tm_prev = tm;
 	d->s += (z - d->s) / 4;
@@ -728,8 +742,13 @@ static void adapt_pipeline(struct pl_detector *d, int64_t bin_dt, struct pl_puls
 			d->pol = narrow_dir;
 		if (d->npend == 0) {
 			const int k = narrow_dir > 0;
-			for (unsigned i = 0; i < PL_DET_NARROW; i++)
-				emit(d, d->nar_t[k][i], (uint32_t)bin_dt, d->nar_min[k], out, n_out);
+			int64_t after = d->has_hold ? d->hold.t_us : d->last_pulse_t;
+			for (unsigned i = 0; i < PL_DET_NARROW; i++) {
+				/* only those not already given out some other way, in order */
+				if (d->nar_t[k][i] > after)
+					emit(d, d->nar_t[k][i], (uint32_t)(bin_dt > 0 ? bin_dt : 0),
+					     d->nar_min[k], out, n_out);
+			}
 		}
 	}
 	d->use_median = median;
@@ -902,6 +921,41 @@ void pl_detector_finish(struct pl_detector *d, struct pl_pulse *out, size_t out_
 	}
 }
 
+static int64_t min64(int64_t a, int64_t b)
+{
+	return a < b ? a : b;
+}
+
+int64_t pl_detector_horizon(const struct pl_detector *d)
+{
+	/* New runs start at or after the newest tracked bin, which lags the input by the
+	 * pipeline; everything older that may still come out is listed in the state. */
+	int64_t h = d->nbins ? d->tz_prev : d->t_last;
+
+	if (d->nbins == 0)
+		return INT64_MIN;
+	if (d->zz != 0 && (d->pol == 0 || d->zz == d->pol))
+		h = min64(h, d->run_t0); /* a run that may turn out to be a pulse */
+	else if (d->zz != 0 && d->cfg.polarity == PL_POLARITY_AUTO &&
+		 h - d->run_t0 <= (int64_t)d->max_width_us / 2)
+		h = min64(h, d->run_t0); /* a short rest run: a pulse if the polarity flips */
+	if (d->has_hold)
+		h = min64(h, d->hold.t_us);
+	for (unsigned i = 0; i < d->npend; i++)
+		h = min64(h, d->pend[i].t0); /* waiting for the polarity, or a flip */
+	if (d->pol != 0 && d->cfg.polarity == PL_POLARITY_AUTO && d->npend == 0 &&
+	    d->last_rest.len_us <= d->max_width_us / 2 && d->last_rest.len_us > 0)
+		h = min64(h, d->last_rest.t0); /* kept if the next run is held (see check_hold) */
+	if (!d->use_smooth && !d->narrow_mode && d->wide_seen < 2) {
+		for (int k = 0; k < 2; k++) {
+			unsigned have = d->nar_n[k] < PL_DET_NARROW ? d->nar_n[k] : PL_DET_NARROW;
+			if (have > 0)
+				h = min64(h, d->nar_t[k][PL_DET_NARROW - have]);
+		}
+	}
+	return h;
+}
+
 void pl_detector_status(const struct pl_detector *d, struct pl_detector_status *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -914,6 +968,7 @@ void pl_detector_status(const struct pl_detector *d, struct pl_detector_status *
 	st->steady_events = d->n_steady;
 	st->backwards = d->n_backwards;
 	st->polarity_flips = d->n_flips;
+	st->unordered = d->n_unordered;
 	st->last_pulse_us = d->last_pulse_t;
 	if (d->n_pulses == 0 && d->npend == 0 && !d->held)
 		st->state = PL_DET_NO_SIGNAL;

@@ -5,10 +5,10 @@
  * pulse is printed as it is found, or, with --interval, fed to the meter, whose interval
  * records are printed as CSV or InfluxDB line protocol. A summary goes to stderr.
  *
- * The detector emits a pulse only after its trailing edge, and while it learns the polarity
- * it holds the first few runs back; the meter refuses pulses older than a time it has been
- * advanced to. So the meter is advanced only to a horizon that trails the input by the
- * longest plausible pulse plus a margin, and not at all until the polarity is known. Quality
+ * The detector emits a pulse only after its trailing edge, holds the first few runs back while
+ * it learns the polarity, and holds a pulse for the plausibility limit; the meter refuses
+ * pulses older than a time it has been advanced to. So the meter is advanced only to the
+ * detector's horizon (pl_detector_horizon), before which no pulse can come any more. Quality
  * flags (no signal, LED steadily lit) are noted as spans of input time and given to every
  * interval a span touches once the horizon reaches it (no signal only where no pulse came). The input ends one sample period after
  * its last sample (exact for raw input, the mean period for CSV), so a trace of whole
@@ -34,10 +34,6 @@
 #define PULSE_CAP 256
 #define RECORD_CAP 64
 #define FLAG_QUEUE 32
-/* Beyond the longest plausible pulse, how far the meter's horizon trails the input. */
-#define HORIZON_MARGIN_US (INT64_C(1) * PL_US_PER_S)
-/* Without --max-width-ms: a generous bound on the detector's own default (a few 100 ms). */
-#define DEFAULT_WIDTH_FOR_HORIZON_US 1000000u
 
 enum out_format { OUT_PULSES, OUT_LP, OUT_CSV };
 
@@ -501,14 +497,14 @@ static void note_flags(struct detect *x, int64_t from, int64_t to, uint32_t flag
 
 /*
  * After a batch of input that ended at time now: notes the detector's state over the batch
- * and moves the meter's horizon on, trailing the input by the longest plausible pulse and a
- * margin, so that every pulse the detector has yet to emit still finds its interval open.
+ * and moves the meter's horizon on to the detector's, so that every pulse the detector has
+ * yet to emit still finds its interval open.
  */
 static int meter_catch_up(struct detect *x, int64_t now)
 {
 	struct pl_detector_status st;
-	uint32_t width, flags = 0;
-	int64_t horizon, lag, since = x->last_look;
+	uint32_t flags = 0;
+	int64_t horizon, since = x->last_look;
 
 	if (!x->use_meter)
 		return 0;
@@ -520,11 +516,10 @@ static int meter_catch_up(struct detect *x, int64_t now)
 	if (st.state == PL_DET_NO_SIGNAL)
 		flags |= PL_Q_NO_SIGNAL;
 	note_flags(x, since, now, flags);
-	if (st.polarity == 0)
-		return 0; /* runs are held back until the polarity is known */
-	width = x->opt.det.max_width_us ? x->opt.det.max_width_us : DEFAULT_WIDTH_FOR_HORIZON_US;
-	lag = (int64_t)width + HORIZON_MARGIN_US + 16 * (int64_t)st.bin_us;
-	if (__builtin_sub_overflow(now, lag, &horizon) || horizon <= x->horizon)
+	/* The detector says how far back its next pulse can lie (runs wait for the polarity,
+	 * the plausibility limit holds a pulse, a pulse comes out after its trailing edge). */
+	horizon = pl_detector_horizon(&x->det);
+	if (horizon == INT64_MIN || horizon <= x->horizon)
 		return 0;
 	return meter_advance_to(x, horizon);
 }

@@ -2,7 +2,8 @@
  * Fuzzes the analog detector with arbitrary sample streams: times that jump, stall and go
  * backwards, extreme values, odd chunk sizes and output capacities. Checks the contract:
  * no undefined behaviour, consumed counts within bounds, never more pulses than the output
- * capacity, pulses in time order with sane fields, and that a state copied mid-stream
+ * capacity, pulses in time order with sane fields and never before the horizon the detector
+ * gave before the call, and that a state copied mid-stream
  * continues exactly like the original.
  */
 #include <stdint.h>
@@ -77,10 +78,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	size_t off = 0, half = n / 2;
 	while (off < half) {
+		int64_t h = pl_detector_horizon(&a);
 		size_t used = pl_detector_feed(&a, s + off, half - off, oa, cap, &na);
 		if (used > half - off || na > cap)
 			abort();
 		check_pulses(oa, na, &last);
+		for (size_t i = 0; i < na; i++)
+			if (oa[i].t_us < h)
+				abort(); /* the horizon promised no pulse before h */
 		off += used;
 	}
 	memcpy(&b, &a, sizeof(a));
