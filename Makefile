@@ -24,7 +24,8 @@ $(BUILD)/Makefile: CMakeLists.txt | deps
 	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 
 build: deps $(BUILD)/Makefile
-	@$(CMAKE) --build $(BUILD) -j $(JOBS)
+	@echo "build: compiling into $(BUILD)/ (log: $(BUILD)/build.log)"
+	@$(CMAKE) --build $(BUILD) -j $(JOBS) -- --no-print-directory >$(BUILD)/build.log || { cat $(BUILD)/build.log; exit 1; }
 
 run: build
 	@bash scripts/demo.sh $(BUILD)/powerlogger "$(SHARED)"
