@@ -88,6 +88,8 @@ struct pl_detector {
 	int64_t sm_sum;
 	int64_t sm_delay;         /* how far the moving average's output lags, us */
 	int32_t noise_m;          /* running median of |y[k] - y[k-1]| (Q4) */
+	int32_t sigma_mem;        /* recent peak of the noise of z, decaying slowly (Q4) */
+	uint64_t hold_from;       /* bin count from which sigma_mem is held */
 	int32_t q10, q25;         /* the same at lags of 10 and 25 bins (mains flicker) */
 	int32_t yring[32];        /* recent bins, for the lagged differences */
 	int32_t mring[16];        /* recent median outputs, for the flicker box filter */

@@ -36,6 +36,7 @@
 #define MIN_STEP (3 * Q)           /* never react to less than 3 LSB */
 #define NOISE_K 8                  /* step floor: 8 sigma of z */
 #define WARM_BINS 15
+#define HOLD_SETTLE 2048           /* bins before the noise estimate is held (see hold_noise) */
 #define PULSING_HOLD_US (INT64_C(120) * PL_US_PER_S)
 
 /* 65536 / n, for moving averages of n = 1..8 bins */
@@ -113,6 +114,7 @@ int pl_detector_init(struct pl_detector *d, const struct pl_detector_config *cfg
 	d->use_median = 1;
 	d->use_smooth = 1;
 	d->smooth_len = 3;
+	d->hold_from = HOLD_SETTLE;
 	d->leak_shift = 10;
 	return 0;
 }
@@ -125,17 +127,47 @@ int pl_detector_init(struct pl_detector *d, const struct pl_detector_config *cfg
  * each filter (the median of 3 correlates neighbouring bins, so the averages that follow
  * reduce the noise less than 1/sqrt(length)).
  */
-static int32_t noise_sigma_q(const struct pl_detector *d)
+/* sigma of z over median|diff| * 256, measured on white noise at 1 and 10 kHz (the larger of
+ * the two) for each smoothing length */
+static const int32_t by_len[9] = { 269, 269, 177, 148, 133, 123, 115, 108, 102 };
+
+static int32_t noise_sigma_now(const struct pl_detector *d)
 {
 	if (d->box == 10)
 		return clamp32((int64_t)d->q10 * 90 / 256);
 	if (d->box == 8)
 		return clamp32((int64_t)d->q25 * 108 / 256);
-	/* sigma of z over median|diff| * 256, measured on white noise at 1 and 10 kHz (the
-	 * larger of the two) for each smoothing length */
-	static const int32_t by_len[9] = { 269, 269, 177, 148, 133, 123, 115, 108, 102 };
 	return clamp32(d->use_smooth ? (int64_t)d->noise_m * by_len[d->smooth_len] / 256
 				     : (int64_t)d->noise_m * 21 / 20);
+}
+
+/*
+ * The noise the step floor uses: never much less than recently seen. An ADC that drifts into
+ * its dead zone reads 0 without noise for minutes; on the way out its first clipped wiggles
+ * would otherwise pass for pulses. So the estimate is held at its recent peak, which decays
+ * with a time constant of about nine minutes of bins (and restarts when the filter changes).
+ */
+static int32_t noise_sigma_q(const struct pl_detector *d)
+{
+	int32_t now = noise_sigma_now(d);
+	if (d->nbins < d->hold_from)
+		return now;
+	return now > d->sigma_mem ? now : d->sigma_mem;
+}
+
+/* Updates the held noise; called with the step, every 16 bins. */
+static void hold_noise(struct pl_detector *d)
+{
+	int32_t now = noise_sigma_now(d);
+
+	if (d->nbins < d->hold_from) {
+		d->sigma_mem = now; /* still settling: follow, do not hold */
+		return;
+	}
+	if (now >= d->sigma_mem)
+		d->sigma_mem = now;
+	else
+		d->sigma_mem -= (d->sigma_mem >> 15) + ((d->nbins & 0x7fff) == 0);
 }
 
 /* Learns from an accepted pulse: its width and height are this meter's. */
@@ -593,8 +625,10 @@ static inline void process_bin(struct pl_detector *d, int64_t t, int32_t y, stru
 			qtrack(&d->q10, abs32(y - d->yring[(yi - 10) & 31u]), d->nbins < 2048 ? 6 : 8);
 			qtrack(&d->q25, abs32(y - d->yring[(yi - 25) & 31u]), d->nbins < 2048 ? 6 : 8);
 		}
-		if ((d->nbins & 15) == 0)
+		if ((d->nbins & 15) == 0) {
+			hold_noise(d);
 			d->step = step_of(d);
+		}
 	}
 
 	/* the ring always holds the last 16 median outputs, so the flicker filter can start
@@ -648,6 +682,7 @@ static inline void process_bin(struct pl_detector *d, int64_t t, int32_t y, stru
 static void set_smooth(struct pl_detector *d, uint8_t len)
 {
 	int64_t sum = 0;
+	uint8_t old_len = d->smooth_len;
 
 	if (len == d->smooth_len)
 		return;
@@ -660,6 +695,9 @@ static void set_smooth(struct pl_detector *d, uint8_t len)
 	 * is centred on the edge. So the time of a bin is that of its newest bins, less a tenth
 	 * of the window. */
 	d->sm_delay = (int64_t)(len - 1) * d->bin_dt_us / 10;
+	/* the held noise, as this filter would have seen it */
+	if (old_len >= 1 && old_len <= 8)
+		d->sigma_mem = clamp32((int64_t)d->sigma_mem * by_len[len] / by_len[old_len]);
 	d->step = step_of(d);
 }
 
@@ -679,6 +717,8 @@ static void set_box(struct pl_detector *d, uint8_t box)
 	for (unsigned k = 0; k < 16; k++)
 		d->ring2[k] = z;
 	d->box2_sum = (int64_t)z * 9;
+	d->sigma_mem = 0; /* flicker in or out of the noise: a new noise, let it settle */
+	d->hold_from = d->nbins + HOLD_SETTLE;
 	d->step = step_of(d);
 	/* When strong flicker is filtered out (or back in), the signal jumps: restart the
 	 * tracker on it rather than take the jump for an edge. */
@@ -757,9 +797,13 @@ static void adapt_pipeline(struct pl_detector *d, int64_t bin_dt, struct pl_puls
 	d->bin_dt_us = bin_dt > 0 && bin_dt < INT32_MAX ? (int32_t)bin_dt : 0;
 	d->sm_delay = (int64_t)(d->smooth_len - 1) * d->bin_dt_us / 10;
 
-	/* Mains flicker: lag-10 or lag-25 differences at most half the lag-1 ones. */
+	/* Mains flicker: lag-10 or lag-25 differences at most half the lag-1 ones. Decided
+	 * only when the lag-1 differences are a few LSB at least: in an ADC's dead zone, which
+	 * reads 0 with rare clipped wiggles, the lagged estimates mean nothing. */
 	if (!fine || d->nbins < 256) {
 		set_box(d, 0);
+	} else if (d->noise_m < 4 * Q) {
+		/* too little to go on (an ADC's dead zone, a clean signal): keep the filter */
 	} else if (d->box == 0) {
 		if ((int64_t)d->q10 * 2 < d->noise_m)
 			set_box(d, 10);
