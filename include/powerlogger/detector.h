@@ -90,7 +90,11 @@ struct pl_detector {
 	int32_t noise_m;          /* running median of |y[k] - y[k-1]| (Q4) */
 	int32_t sigma_mem;        /* recent peak of the noise of z, decaying slowly (Q4) */
 	uint64_t hold_from;       /* bin count from which sigma_mem is held */
-	int32_t q10, q25;         /* the same at lags of 10 and 25 bins (mains flicker) */
+	int32_t q5, q10, q25;     /* the same at lags of 5, 10 and 25 bins (mains flicker) */
+	int32_t qz;               /* running median of |z[k] - z[k-box]| under the flicker filter */
+	int32_t zring[16];
+	uint8_t zi;
+	int64_t t_first;          /* time of the first bin */
 	int32_t yring[32];        /* recent bins, for the lagged differences */
 	int32_t mring[16];        /* recent median outputs, for the flicker box filter */
 	int32_t ring2[16];        /* second stage of the 120 Hz filter */

@@ -133,10 +133,14 @@ static const int32_t by_len[9] = { 269, 269, 177, 148, 133, 123, 115, 108, 102 }
 
 static int32_t noise_sigma_now(const struct pl_detector *d)
 {
-	if (d->box == 10)
-		return clamp32((int64_t)d->q10 * 90 / 256);
-	if (d->box == 8)
-		return clamp32((int64_t)d->q25 * 108 / 256);
+	if (d->box) {
+		/* Under the flicker filter, also measure z itself: a flicker that an ADC's dead
+		 * zone clips to a square wave leaves the lagged bin differences at zero half the
+		 * time, and their median says too little. */
+		int64_t by_bins = d->box == 10 ? (int64_t)d->q10 * 90 / 256 : (int64_t)d->q25 * 108 / 256;
+		int64_t by_z = (int64_t)d->qz * 268 / 256;
+		return clamp32(by_bins > by_z ? by_bins : by_z);
+	}
 	return clamp32(d->use_smooth ? (int64_t)d->noise_m * by_len[d->smooth_len] / 256
 				     : (int64_t)d->noise_m * 21 / 20);
 }
@@ -384,6 +388,11 @@ static int32_t step_of(const struct pl_detector *d)
 {
 	int64_t floor_ = (int64_t)noise_sigma_q(d) * NOISE_K;
 	int64_t frac = (int64_t)d->swing * 3 / 16;
+
+	/* for the first half second or so the noise estimate is still settling: twice the
+	 * margin, so that it cannot make a pulse of the noise it has not measured yet */
+	if (d->tz_prev - d->t_first < 512000)
+		floor_ *= 2;
 	int64_t st = floor_ > frac ? floor_ : frac;
 	return clamp32(st > MIN_STEP ? st : MIN_STEP);
 }
@@ -526,13 +535,14 @@ check_hold:
 	}
 }
 
-static inline void qtrack(int32_t *q, int32_t x, unsigned shift)
+static inline void qtrack(int32_t *q, int32_t x, unsigned shift, int32_t min_step)
 {
-	/* Running median by stochastic approximation: step 2^-shift of the estimate towards x. */
+	/* Running median by stochastic approximation: step 2^-shift of the estimate towards x,
+	 * but at least min_step. */
 	int32_t st = *q >> shift;
 
-	if (st < 1)
-		st = 1;
+	if (st < min_step)
+		st = min_step;
 	*q += x > *q ? st : -st;
 	if (*q < 0)
 		*q = 0;
@@ -557,6 +567,7 @@ static inline void process_bin(struct pl_detector *d, int64_t t, int32_t y, stru
 			d->tz_prev = t;
 			d->ext_lo = d->ext_hi = y;
 			d->run_t0 = t;
+			d->t_first = t;
 			d->run_is_init = 1;
 			for (unsigned i = 0; i < 32; i++)
 				d->yring[i] = y;
@@ -612,18 +623,28 @@ static inline void process_bin(struct pl_detector *d, int64_t t, int32_t y, stru
 			i--;
 		}
 		d->warm[i] = diff;
-		d->noise_m = d->q10 = d->q25 = d->warm[d->nwarm / 2];
+		d->noise_m = d->q5 = d->q10 = d->q25 = d->warm[d->nwarm / 2];
 		d->step = step_of(d);
 	} else if ((d->nbins & 3) == 0) {
 		/* every fourth bin is plenty for estimates that move 1/32 a step */
 		/* big steps to converge, then small ones: a running median's own jitter is about
 		 * the square root of its step, and the noise floor must not dip with it */
-		qtrack(&d->noise_m, abs32(y - d->yring[(yi - 1) & 31u]), d->nbins < 2048 ? 5 : 8);
+		int32_t diff1 = abs32(y - d->yring[(yi - 1) & 31u]);
+		qtrack(&d->noise_m, diff1, d->nbins < 2048 ? 5 : 8, 1);
+		/* An estimate under an LSB has seen no noise at all (an ADC's dead zone reads 0):
+		 * a difference of two LSB or more pulls it up at once by a sixteenth of the gap,
+		 * so that the signal coming out of the dead zone does not pass its clipped noise
+		 * for pulses while the estimate creeps up a sixteenth of an LSB at a time. */
+		if (d->noise_m < Q && diff1 >= 2 * Q)
+			d->noise_m += (diff1 - d->noise_m) >> 4;
 		if (d->use_smooth) {
 			/* slower: they only choose the flicker filter, which must not flap when a
-			 * slow LDR's tail briefly inflates the lagged differences */
-			qtrack(&d->q10, abs32(y - d->yring[(yi - 10) & 31u]), d->nbins < 2048 ? 6 : 8);
-			qtrack(&d->q25, abs32(y - d->yring[(yi - 25) & 31u]), d->nbins < 2048 ? 6 : 8);
+			 * slow LDR's tail briefly inflates the lagged differences; and at least half
+			 * an LSB a step, so that from 0 (an ADC's dead zone) they climb back in a
+			 * second, not in minutes */
+			qtrack(&d->q5, abs32(y - d->yring[(yi - 5) & 31u]), d->nbins < 2048 ? 6 : 8, 1);
+			qtrack(&d->q10, abs32(y - d->yring[(yi - 10) & 31u]), d->nbins < 2048 ? 6 : 8, 1);
+			qtrack(&d->q25, abs32(y - d->yring[(yi - 25) & 31u]), d->nbins < 2048 ? 6 : 8, 1);
 		}
 		if ((d->nbins & 15) == 0) {
 			hold_noise(d);
@@ -674,6 +695,13 @@ static inline void process_bin(struct pl_detector *d, int64_t t, int32_t y, stru
 		d->ext_lo = d->ext_hi = d->s;
 		d->run_t0 = tz;
 	}
+	if (d->box) {
+		/* z's own noise, from z a filter length apart (see noise_sigma_now) */
+		unsigned zi = d->zi++ & 15u;
+		d->zring[zi] = z;
+		if ((d->nbins & 3) == 0)
+			qtrack(&d->qz, abs32(z - d->zring[(zi - (d->box == 10 ? 10u : 15u)) & 15u]), 7, 1);
+	}
 	d->z_prev = z;
 	d->tz_prev = tz;
 }
@@ -717,6 +745,9 @@ static void set_box(struct pl_detector *d, uint8_t box)
 	for (unsigned k = 0; k < 16; k++)
 		d->ring2[k] = z;
 	d->box2_sum = (int64_t)z * 9;
+	for (unsigned k = 0; k < 16; k++)
+		d->zring[k] = z;
+	d->qz = 0;
 	d->sigma_mem = 0; /* flicker in or out of the noise: a new noise, let it settle */
 	d->hold_from = d->nbins + HOLD_SETTLE;
 	d->step = step_of(d);
@@ -797,21 +828,28 @@ static void adapt_pipeline(struct pl_detector *d, int64_t bin_dt, struct pl_puls
 	d->bin_dt_us = bin_dt > 0 && bin_dt < INT32_MAX ? (int32_t)bin_dt : 0;
 	d->sm_delay = (int64_t)(d->smooth_len - 1) * d->bin_dt_us / 10;
 
-	/* Mains flicker: lag-10 or lag-25 differences at most half the lag-1 ones. Decided
-	 * only when the lag-1 differences are a few LSB at least: in an ADC's dead zone, which
-	 * reads 0 with rare clipped wiggles, the lagged estimates mean nothing. */
+	/*
+	 * Mains flicker. Half a period apart (5 bins) flicker adds up; one period (10 bins, 100 Hz)
+	 * or three (25 bins, 120 Hz) apart it cancels; noise is the same at every lag. So the
+	 * flicker filter goes on when the lag-5 differences are at least twice the lag-10 (or
+	 * lag-25) ones, and off when they fall under 1.5 times. This also holds when an ADC's dead
+	 * zone clips the flicker into a square wave. Nothing is decided on differences of under
+	 * a few LSB.
+	 */
 	if (!fine || d->nbins < 256) {
 		set_box(d, 0);
-	} else if (d->noise_m < 4 * Q) {
-		/* too little to go on (an ADC's dead zone, a clean signal): keep the filter */
+	} else if (d->q5 < 4 * Q) {
+		/* too little to go on: keep the filter as it is */
 	} else if (d->box == 0) {
-		if ((int64_t)d->q10 * 2 < d->noise_m)
+		/* and the lag-1 ones clearly above the lag-10 (lag-25) ones too: a fast train of
+		 * pulses is periodic as well, but its neighbouring bins agree */
+		if ((int64_t)d->q10 * 2 < d->q5 && (int64_t)d->q10 * 7 < (int64_t)d->noise_m * 5)
 			set_box(d, 10);
-		else if ((int64_t)d->q25 * 2 < d->noise_m)
+		else if ((int64_t)d->q25 * 2 < d->q5 && (int64_t)d->q25 * 7 < (int64_t)d->noise_m * 5)
 			set_box(d, 8);
 	} else {
 		int32_t q = d->box == 10 ? d->q10 : d->q25;
-		if ((int64_t)q * 20 > (int64_t)d->noise_m * 17)
+		if ((int64_t)q * 3 > (int64_t)d->q5 * 2)
 			set_box(d, 0);
 	}
 }
