@@ -15,4 +15,18 @@ for t in "$build"/test_*; do
   n=$((n + 1))
 done
 [ "$n" -gt 0 ] || { echo "valgrind-tests: no test binaries in $build" >&2; exit 1; }
-echo "valgrind: $n test programs clean"
+
+# The program itself: simulate a short trace, detect it (pulses and interval records).
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+vg=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect)
+if ! { "${vg[@]}" "$build/powerlogger" simulate --duration 20 --power 3000 --sensor ldr \
+         --noise 20 --flicker 0.3 --out "$tmp/t.csv" --truth "$tmp/truth.csv" --quiet &&
+       "${vg[@]}" "$build/powerlogger" detect --quiet "$tmp/t.csv" >/dev/null &&
+       "${vg[@]}" "$build/powerlogger" detect --quiet --interval 5 --format lp \
+         --imp-per-kwh 1000 --max-power 15000 "$tmp/t.csv" >/dev/null; } 2>"$tmp/vg.log"; then
+  echo "valgrind-tests: powerlogger failed under valgrind:" >&2
+  tail -n 40 "$tmp/vg.log" >&2
+  exit 1
+fi
+echo "valgrind: $n test programs and powerlogger simulate/detect clean"
