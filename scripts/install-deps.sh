@@ -10,6 +10,8 @@ pkgs=(
   valgrind                           # memcheck in tests, callgrind in the bench
   clang libclang-rt-14-dev           # libFuzzer + sanitizers
   gcc-arm-none-eabi libnewlib-arm-none-eabi  # freestanding Cortex-M4 build of the core
+  libsqlite3-dev libcurl4-openssl-dev libinih-dev libsystemd-dev  # the daemon's libraries
+  sqlite3 influxdb curl              # the daemon's tests: a real InfluxDB 1.x, curl as a yardstick
 )
 
 missing=()
