@@ -23,6 +23,7 @@ struct command {
 static const struct command commands[] = {
 	{ "detect", pl_cmd_detect, "find the meter's pulses in a recorded sensor trace" },
 	{ "simulate", pl_cmd_simulate, "simulate a meter's LED and sensor, write a trace" },
+	{ "check-config", pl_cmd_check_config, "check a configuration file and exit" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

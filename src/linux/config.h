@@ -1,0 +1,145 @@
+/*
+ * The daemon's configuration: an INI file parsed with libinih into struct pl_config.
+ *
+ * Sections: [store], [meter NAME] (several; NAME is the device tag), [influxdb NAME] (several
+ * sinks), [mqtt NAME] (recognised, refused: not yet supported) and [http]. Every problem is
+ * collected, not only the first, as a diagnostic "FILE:LINE: [section] key: problem (hint)";
+ * a missing required key is reported at its section's line. Secrets (passwords, tokens) may
+ * come from the file, from a file named in it (*_file) or from the environment (*_env); they
+ * are never printed: pl_config_dump() shows only where a secret came from.
+ *
+ * Line numbers: Debian's libinih 55 is built with INI_HANDLER_LINENO (its handler calls pass
+ * the line number; checked in the disassembly), but its header defaults the macro to 0, and
+ * other builds differ. So config.c defines INI_HANDLER_LINENO 1 to match the Debian ABI but
+ * never trusts that argument: it parses through ini_parse_stream() with its own line reader,
+ * which counts the lines, checks their syntax (so that every bad line is reported, not only
+ * the first as libinih does), removes leading blanks (libinih would take an indented line for
+ * the continuation of the previous value) and refuses over-long lines.
+ */
+#ifndef PL_CONFIG_H
+#define PL_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define PL_CONFIG_NAME_MAX 64 /* longest meter or sink name, bytes */
+
+enum pl_config_source { PL_CONFIG_SOURCE_SIM = 0, PL_CONFIG_SOURCE_FILE };
+
+/* Where a secret came from; the secret itself is in the value (NULL if none). */
+enum pl_config_secret_from {
+	PL_CONFIG_SECRET_NONE = 0,
+	PL_CONFIG_SECRET_INLINE, /* written in the configuration file */
+	PL_CONFIG_SECRET_FILE,   /* read from the file named by *_file */
+	PL_CONFIG_SECRET_ENV,    /* read from the environment variable named by *_env */
+};
+
+struct pl_config_secret {
+	char *value;                  /* NUL-terminated; never print it */
+	enum pl_config_secret_from from;
+	char *origin;                 /* the file path or variable name; NULL for INLINE */
+};
+
+struct pl_config_store {
+	char *path;              /* default "./powerlogger.db" */
+	uint32_t retention_days; /* delivered records older than this are removed; 0: keep */
+	uint32_t max_size_mb;    /* size bound of the database; 0: none */
+};
+
+struct pl_config_meter {
+	char *name;                  /* the section's NAME, the device tag */
+	unsigned line;               /* line of the section header */
+	enum pl_config_source source; /* default sim */
+	char *file;                  /* file source: the trace; NULL for sim */
+	int format;                  /* enum pl_trace_format; default csv */
+	uint32_t rate_hz;            /* raw formats: sample rate (required for them) */
+	double speed;                /* replay factor; 0: as fast as possible; default 1 */
+	uint32_t imp_per_kwh;        /* meter constant; default 1000 */
+	uint32_t max_power_w;        /* the supply's maximum power; 0: not set */
+	uint32_t interval_s;         /* interval record length; default 20 */
+	int64_t start_register_uwh;  /* start_register_kwh in micro-watt-hours; default 0 */
+	int polarity;                /* enum pl_polarity; default auto */
+	char *profile;               /* sim: load profile file; NULL: the built-in one */
+};
+
+struct pl_config_influx {
+	char *name;                 /* the section's NAME, the sink's id */
+	unsigned line;              /* line of the section header */
+	char *url;                  /* http:// or https://, required */
+	int api;                    /* 1, 2 or 3; default 1 */
+	char *database;             /* v1, v3 */
+	char *retention_policy;     /* v1, optional */
+	char *org, *bucket;         /* v2 */
+	char *username;             /* v1, optional (with a password) */
+	struct pl_config_secret password; /* v1 */
+	struct pl_config_secret token;    /* v2, v3 */
+	int precision;              /* enum pl_precision; default s */
+	int gzip;                   /* default 0 */
+	char *ca_file;              /* NULL: the system's CA store */
+	uint32_t timeout_s;         /* default 10 */
+	uint32_t batch_max_records; /* default 5000 */
+	uint32_t batch_max_age_s;   /* default 10 */
+	int create_database;        /* v1: create the database when it is missing; default 0 */
+};
+
+struct pl_config_http {
+	char *listen; /* "HOST:PORT" as written; NULL: no HTTP server */
+	char *host;   /* HOST without brackets */
+	uint16_t port;
+};
+
+struct pl_config {
+	char *path; /* the file's name as given */
+	struct pl_config_store store;
+	struct pl_config_meter *meters; /* in file order */
+	size_t nmeters;
+	struct pl_config_influx *influx; /* in file order */
+	size_t ninflux;
+	struct pl_config_http http;
+};
+
+struct pl_config_diag {
+	unsigned line;  /* 0 when about the whole file */
+	int warning;    /* 1: a warning, the configuration is still usable */
+	char *text;     /* "FILE:LINE: [section] key: problem (hint)", no newline */
+};
+
+/* Diagnostics, sorted by line. Zero-initialise; free with pl_config_diags_free(). */
+struct pl_config_diags {
+	struct pl_config_diag *v;
+	size_t n;
+	size_t errors, warnings;
+};
+
+/*
+ * Parses the configuration file at path. On success (no errors; warnings allowed) returns 0
+ * and stores a new configuration in *out, to be freed by the caller with pl_config_free().
+ * Otherwise returns -PL_EINVAL (problems in the file), -PL_EIO (cannot read it) or
+ * -PL_ENOMEM, with *out NULL. Every problem is appended to diags (which may be NULL).
+ */
+int pl_config_load(const char *path, struct pl_config **out, struct pl_config_diags *diags);
+
+/* Same as pl_config_load() for text in memory; name is used in the diagnostics. */
+int pl_config_parse_string(const char *name, const char *text, struct pl_config **out,
+			   struct pl_config_diags *diags);
+
+/* Frees a configuration; NULL is allowed. */
+void pl_config_free(struct pl_config *cfg);
+
+/* Frees the diagnostics' storage and zeroes *d; NULL is allowed. */
+void pl_config_diags_free(struct pl_config_diags *d);
+
+/* Prints every diagnostic, one per line. */
+void pl_config_diags_print(const struct pl_config_diags *d, FILE *f);
+
+/*
+ * Prints a short summary of the configuration (store, meters with their sources, sinks).
+ * Secrets are never printed, only where they come from. Returns 0 or -PL_EIO.
+ */
+int pl_config_dump(const struct pl_config *cfg, FILE *f);
+
+/* Returns the name of a source, "sim" or "file". */
+const char *pl_config_source_name(enum pl_config_source s);
+
+#endif

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Tests of `powerlogger check-config`, run by ctest as
+#   bash tests/cli_check_config.sh /path/to/powerlogger
+# The annotated example configuration must pass with a summary; a broken file must exit 2
+# with every problem as FILE:LINE: [section] key: problem (hint); secrets never appear.
+set -u
+
+PL=${1:?usage: cli_check_config.sh /path/to/powerlogger}
+SRC=${PL_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
+work=$(mktemp -d "${TMPDIR:-/tmp}/cli_check_config.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+checks=0
+fails=0
+
+fail() {
+  echo "FAIL: $*" >&2
+  fails=$((fails + 1))
+}
+
+run() {
+  "$@" >"$work/out" 2>"$work/err" </dev/null
+  rc=$?
+  checks=$((checks + 1))
+}
+
+expect() {
+  local want=$1
+  shift
+  run "$@"
+  [ "$rc" = "$want" ] || fail "'$*' exited $rc, expected $want; stderr: $(head -c 300 "$work/err")"
+}
+
+has() { # FILE TEXT
+  grep -qF -- "$2" "$1" || fail "$(basename "$1") lacks '$2'; it was: $(head -c 400 "$1")"
+}
+
+lacks() { # FILE TEXT
+  ! grep -qF -- "$2" "$1" || fail "$(basename "$1") shows '$2'"
+}
+
+# Help and usage.
+expect 0 "$PL" check-config --help
+has "$work/out" "usage: powerlogger check-config"
+expect 2 "$PL" check-config
+has "$work/err" "powerlogger check-config: missing FILE"
+expect 2 "$PL" check-config --bogus x.ini
+has "$work/err" "unknown option '--bogus'"
+expect 2 "$PL" check-config "$work/none.ini"
+has "$work/err" "$work/none.ini:0: cannot open: No such file or directory"
+
+# The example passes.
+expect 0 "$PL" check-config "$SRC/docs/powerlogger.example.ini"
+has "$work/out" "meters: 1"
+has "$work/out" "house: source sim"
+has "$work/out" "local: influxdb api 1 http://localhost:8086, database powerlogger"
+
+# A broken file: every problem, exit 2.
+cat >"$work/bad.ini" <<'INI'
+[store]
+retention_dayz = 3
+[meter house]
+source = file
+interval_s = 0
+interval_s = 20
+[influxdb db]
+api = 2
+password = hunter2
+password_env = HOME
+[mqtt ha]
+nonsense line
+INI
+expect 2 "$PL" check-config "$work/bad.ini"
+b="$work/bad.ini"
+has "$work/err" "$b:2: [store] retention_dayz: unknown key (did you mean retention_days?)"
+has "$work/err" "$b:3: [meter house]: missing key 'file' (source = file needs file = PATH)"
+has "$work/err" "$b:5: [meter house] interval_s: 0 is out of range (1..86400)"
+has "$work/err" "$b:6: [meter house] interval_s: duplicate key (first set at line 5)"
+has "$work/err" "$b:7: [influxdb db]: missing key 'url' (e.g. url = http://localhost:8086)"
+has "$work/err" "$b:7: [influxdb db]: missing key 'token' (api = 2 needs token, token_file or token_env)"
+has "$work/err" "$b:10: [influxdb db] password_env: conflicts with password at line 9"
+has "$work/err" "$b:11: [mqtt ha]: MQTT sinks are not yet supported (remove the section)"
+has "$work/err" "$b:12: expected 'key = value' or '[section]', not 'nonsense line'"
+has "$work/err" "$b:3: warning: [meter house]: imp_per_kwh not set: assuming 1000"
+has "$work/err" "powerlogger check-config: $b: 13 errors, 1 warning"
+lacks "$work/err" "hunter2"
+
+# Secrets from a file and the environment: accepted, never shown.
+printf 'pw-from-file\n' >"$work/pw"
+chmod 600 "$work/pw"
+cat >"$work/secret.ini" <<INI
+[influxdb a]
+url = http://localhost:8086
+database = d
+username = u
+password_file = $work/pw
+[influxdb b]
+url = http://localhost:8181
+api = 3
+database = d
+token_env = PL_CLI_TOKEN
+INI
+expect 0 env PL_CLI_TOKEN=tok-from-env "$PL" check-config "$work/secret.ini"
+has "$work/out" "password (redacted, from file $work/pw)"
+has "$work/out" "token (redacted, from \$PL_CLI_TOKEN)"
+lacks "$work/out" "pw-from-file"
+lacks "$work/out" "tok-from-env"
+chmod 644 "$work/pw"
+expect 0 env PL_CLI_TOKEN=tok-from-env "$PL" check-config "$work/secret.ini"
+has "$work/err" "$work/secret.ini:5: warning: [influxdb a] password_file: '$work/pw' is readable by everyone"
+
+echo "cli_check_config: $checks commands, $fails failures"
+[ "$fails" = 0 ]

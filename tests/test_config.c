@@ -1,0 +1,391 @@
+/*
+ * Tests of the configuration parser (src/linux/config.c): defaults, several meters and sinks,
+ * every class of problem with its exact FILE:LINE text, all problems collected in one pass,
+ * secrets from files and the environment, and that no dump ever shows a secret.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "powerlogger/common.h"
+#include "powerlogger/detector.h"
+#include "powerlogger/lineproto.h"
+#include "trace.h"
+
+/* Parses text named "t.ini"; the diagnostics stay in *d for the caller to free. */
+static int parse(const char *text, struct pl_config **cfg, struct pl_config_diags *d)
+{
+	memset(d, 0, sizeof(*d));
+	return pl_config_parse_string("t.ini", text, cfg, d);
+}
+
+/* The diagnostics contain exactly this line. */
+static void has(const struct pl_config_diags *d, const char *want)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++)
+		if (strcmp(d->v[i].text, want) == 0)
+			return;
+	for (i = 0; i < d->n; i++)
+		print_message("  got: %s\n", d->v[i].text);
+	fail_msg("missing diagnostic: %s", want);
+}
+
+/* One bad input gives exactly one error, with this text. */
+static void one_error(const char *text, const char *want)
+{
+	struct pl_config_diags d;
+	struct pl_config *cfg = (struct pl_config *)1;
+
+	assert_int_equal(parse(text, &cfg, &d), -PL_EINVAL);
+	assert_null(cfg);
+	has(&d, want);
+	if (d.errors != 1)
+		has(&d, "(exactly one error expected)");
+	pl_config_diags_free(&d);
+}
+
+static void test_defaults(void **state)
+{
+	struct pl_config_diags d;
+	struct pl_config *cfg;
+
+	(void)state;
+	assert_int_equal(parse("", &cfg, &d), 0);
+	assert_int_equal(d.n, 0);
+	assert_string_equal(cfg->store.path, "./powerlogger.db");
+	assert_int_equal(cfg->store.retention_days, 0);
+	assert_int_equal(cfg->nmeters, 0);
+	assert_int_equal(cfg->ninflux, 0);
+	assert_null(cfg->http.listen);
+	pl_config_free(cfg);
+
+	assert_int_equal(parse("[meter house]\n[influxdb db]\nurl = http://localhost:8086\n"
+			       "database = power\n", &cfg, &d), 0);
+	assert_int_equal(d.n, 0);
+	assert_int_equal(cfg->nmeters, 1);
+	assert_string_equal(cfg->meters[0].name, "house");
+	assert_int_equal(cfg->meters[0].line, 1);
+	assert_int_equal(cfg->meters[0].source, PL_CONFIG_SOURCE_SIM);
+	assert_int_equal(cfg->meters[0].imp_per_kwh, 1000);
+	assert_int_equal(cfg->meters[0].interval_s, 20);
+	assert_int_equal(cfg->meters[0].polarity, PL_POLARITY_AUTO);
+	assert_true(cfg->meters[0].speed == 1.0);
+	assert_null(cfg->meters[0].profile);
+	assert_int_equal(cfg->influx[0].api, 1);
+	assert_int_equal(cfg->influx[0].precision, PL_PREC_S);
+	assert_int_equal(cfg->influx[0].timeout_s, 10);
+	assert_int_equal(cfg->influx[0].batch_max_records, 5000);
+	assert_int_equal(cfg->influx[0].gzip, 0);
+	assert_int_equal(cfg->influx[0].password.from, PL_CONFIG_SECRET_NONE);
+	pl_config_free(cfg);
+}
+
+static void test_several(void **state)
+{
+	static const char text[] =
+		"; comment\n"
+		"[store]\n"
+		"path = /tmp/x.db\n"
+		"retention_days = 30\n"
+		"[meter a]\n"
+		"  source = sim   ; indented, with a comment\n"
+		"speed = 0\n"
+		"start_register_kwh = 12345.678\n"
+		"polarity = down\n"
+		"[meter b]\n"
+		"source = file\n"
+		"file = " PL_SOURCE_DIR "/CMakeLists.txt\n"
+		"format = s16le\n"
+		"rate = 48000\n"
+		"imp_per_kwh = 800\n"
+		"speed = 2.5\n"
+		"[influxdb one]\n"
+		"url = http://localhost:8086\n"
+		"database = power\n"
+		"precision = ms\n"
+		"gzip = yes\n"
+		"[influxdb two]\n"
+		"url = https://example.com\n"
+		"api = 2\n"
+		"org = home\n"
+		"bucket = power\n"
+		"token = abc\n"
+		"[influxdb three]\n"
+		"url = http://localhost:8181\n"
+		"api = 3\n"
+		"database = power\n"
+		"token = def\n"
+		"[http]\n"
+		"listen = [::1]:8080\n";
+	struct pl_config_diags d;
+	struct pl_config *cfg;
+
+	(void)state;
+	assert_int_equal(parse(text, &cfg, &d), 0);
+	assert_int_equal(d.n, 0);
+	assert_string_equal(cfg->store.path, "/tmp/x.db");
+	assert_int_equal(cfg->store.retention_days, 30);
+	assert_int_equal(cfg->nmeters, 2);
+	assert_true(cfg->meters[0].speed == 0.0);
+	assert_int_equal(cfg->meters[0].start_register_uwh, INT64_C(12345678000000));
+	assert_int_equal(cfg->meters[0].polarity, PL_POLARITY_DOWN);
+	assert_string_equal(cfg->meters[1].name, "b");
+	assert_int_equal(cfg->meters[1].line, 10);
+	assert_int_equal(cfg->meters[1].source, PL_CONFIG_SOURCE_FILE);
+	assert_int_equal(cfg->meters[1].format, PL_TRACE_S16LE);
+	assert_int_equal(cfg->meters[1].rate_hz, 48000);
+	assert_int_equal(cfg->meters[1].imp_per_kwh, 800);
+	assert_true(cfg->meters[1].speed == 2.5);
+	assert_int_equal(cfg->ninflux, 3);
+	assert_int_equal(cfg->influx[0].precision, PL_PREC_MS);
+	assert_int_equal(cfg->influx[0].gzip, 1);
+	assert_int_equal(cfg->influx[1].api, 2);
+	assert_string_equal(cfg->influx[1].bucket, "power");
+	assert_string_equal(cfg->influx[1].token.value, "abc");
+	assert_int_equal(cfg->influx[1].token.from, PL_CONFIG_SECRET_INLINE);
+	assert_int_equal(cfg->influx[2].api, 3);
+	assert_string_equal(cfg->http.host, "::1");
+	assert_int_equal(cfg->http.port, 8080);
+	pl_config_free(cfg);
+}
+
+static void test_unknown(void **state)
+{
+	(void)state;
+	one_error("[metre house]\n", "t.ini:1: [metre house]: unknown section (did you mean "
+		  "[meter NAME]?)");
+	one_error("\n[stor]\n", "t.ini:2: [stor]: unknown section (did you mean [store]?)");
+	one_error("[zzzzzz]\n", "t.ini:1: [zzzzzz]: unknown section (sections are [store], "
+		  "[meter NAME], [influxdb NAME], [mqtt NAME] and [http])");
+	one_error("[store]\nretension_days = 3\n",
+		  "t.ini:2: [store] retension_days: unknown key (did you mean retention_days?)");
+	one_error("[meter m]\n\nimp_per_kw = 3\n",
+		  "t.ini:3: [meter m] imp_per_kw: unknown key (did you mean imp_per_kwh?)");
+	one_error("[meter m]\nxyzzy = 3\n", "t.ini:2: [meter m] xyzzy: unknown key");
+	one_error("path = x\n", "t.ini:1: path: key outside any section (put it under "
+		  "[store], [meter NAME], ...)");
+	one_error("[meter]\n", "t.ini:1: [meter]: needs a name (write [meter NAME], e.g. "
+		  "[meter house])");
+	one_error("[store x]\n", "t.ini:1: [store x]: takes no name (write [store])");
+	one_error("[meter a]\n[meter a]\n",
+		  "t.ini:2: [meter a]: duplicate section (first at line 1; give each its own name)");
+	one_error("[mqtt ha]\nhost = x\n",
+		  "t.ini:1: [mqtt ha]: MQTT sinks are not yet supported (remove the section)");
+}
+
+static void test_syntax(void **state)
+{
+	(void)state;
+	one_error("[store]\njunk\n", "t.ini:2: expected 'key = value' or '[section]', not 'junk'");
+	one_error("[store\npath = x\n", "t.ini:1: missing ']' in the section header");
+	one_error("[store] x\n", "t.ini:1: text after the section header: 'x'");
+	one_error("[store]\npath =\n", "t.ini:2: [store] path: needs a value");
+}
+
+static void test_values(void **state)
+{
+	(void)state;
+	one_error("[store]\npath = a\npath = b\n",
+		  "t.ini:3: [store] path: duplicate key (first set at line 2)");
+	one_error("[meter m]\ninterval_s = 2x\n",
+		  "t.ini:2: [meter m] interval_s: '2x' is not a whole number (1..86400)");
+	one_error("[meter m]\ninterval_s = 0\n",
+		  "t.ini:2: [meter m] interval_s: 0 is out of range (1..86400)");
+	one_error("[meter m]\npolarity = sideways\n",
+		  "t.ini:2: [meter m] polarity: 'sideways' is not one of auto|up|down");
+	one_error("[meter m]\nspeed = -1\n",
+		  "t.ini:2: [meter m] speed: '-1' is not a factor 0..1000000 (0: as fast as "
+		  "possible)");
+	one_error("[meter m]\nstart_register_kwh = lots\n",
+		  "t.ini:2: [meter m] start_register_kwh: 'lots' is not an energy in kWh >= 0 "
+		  "(e.g. 12345.678)");
+	one_error("[influxdb x]\nurl = localhost\ndatabase = d\n",
+		  "t.ini:2: [influxdb x] url: 'localhost' is not an http:// or https:// URL "
+		  "(e.g. http://localhost:8086)");
+	one_error("[influxdb x]\nurl = http://h\ndatabase = d\ngzip = maybe\n",
+		  "t.ini:4: [influxdb x] gzip: 'maybe' is not yes or no");
+	one_error("[http]\nlisten = 8080\n",
+		  "t.ini:2: [http] listen: '8080' is not HOST:PORT (e.g. 127.0.0.1:8080)");
+}
+
+static void test_required(void **state)
+{
+	(void)state;
+	one_error("[meter m]\nsource = file\n",
+		  "t.ini:1: [meter m]: missing key 'file' (source = file needs file = PATH)");
+	one_error("[meter m]\nsource = file\nfile = /nonexistent/x.csv\n",
+		  "t.ini:3: [meter m] file: cannot read '/nonexistent/x.csv': No such file or "
+		  "directory");
+	one_error("[meter m]\nsource = sim\nformat = csv\n",
+		  "t.ini:3: [meter m] format: applies to source = file only");
+	one_error("\n[influxdb x]\ndatabase = d\n",
+		  "t.ini:2: [influxdb x]: missing key 'url' (e.g. url = http://localhost:8086)");
+	one_error("[influxdb x]\nurl = http://h\n",
+		  "t.ini:1: [influxdb x]: missing key 'database' (api = 1 needs database)");
+	one_error("[influxdb x]\nurl = http://h\napi = 3\ntoken = t\n",
+		  "t.ini:1: [influxdb x]: missing key 'database' (api = 3 needs database and a "
+		  "token)");
+	one_error("[influxdb x]\nurl = http://h\napi = 3\ndatabase = d\n",
+		  "t.ini:1: [influxdb x]: missing key 'token' (api = 3 needs token, token_file or "
+		  "token_env)");
+	one_error("[influxdb x]\nurl = http://h\ndatabase = d\ntoken = t\n",
+		  "t.ini:4: [influxdb x] token: applies to api = 2 or 3 (api = 1 uses "
+		  "username/password)");
+	one_error("[influxdb x]\nurl = http://h\ndatabase = d\nusername = u\n",
+		  "t.ini:1: [influxdb x]: missing key 'password' (username needs password, "
+		  "password_file or password_env)");
+}
+
+/* Many problems at once: all reported, sorted by line, v2's three requirements included. */
+static void test_all_collected(void **state)
+{
+	struct pl_config_diags d;
+	struct pl_config *cfg;
+
+	(void)state;
+	assert_int_equal(parse("[influxdb x]\nurl = http://h\napi = 2\nbogus = 1\n"
+			       "[meter m]\ninterval_s = 0\n", &cfg, &d), -PL_EINVAL);
+	assert_int_equal(d.errors, 5);
+	has(&d, "t.ini:1: [influxdb x]: missing key 'org' (api = 2 needs org, bucket and a "
+	    "token)");
+	has(&d, "t.ini:1: [influxdb x]: missing key 'bucket' (api = 2 needs org, bucket and a "
+	    "token)");
+	has(&d, "t.ini:1: [influxdb x]: missing key 'token' (api = 2 needs token, token_file or "
+	    "token_env)");
+	has(&d, "t.ini:4: [influxdb x] bogus: unknown key");
+	has(&d, "t.ini:6: [meter m] interval_s: 0 is out of range (1..86400)");
+	assert_int_equal(d.v[0].line, 1);
+	assert_int_equal(d.v[d.n - 1].line, 6);
+	pl_config_diags_free(&d);
+}
+
+static char *secret_file(const char *content, mode_t mode)
+{
+	static char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/tmp/pl_test_secret.XXXXXX");
+	close(mkstemp(path));
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(content, f);
+	fclose(f);
+	chmod(path, mode);
+	return path;
+}
+
+/* The dump of cfg does not contain s. */
+static void dump_hides(const struct pl_config *cfg, const char *s)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	assert_int_equal(pl_config_dump(cfg, f), 0);
+	fclose(f);
+	assert_non_null(strstr(buf, "redacted"));
+	assert_null(strstr(buf, s));
+	free(buf);
+}
+
+static void test_secrets(void **state)
+{
+	char text[512], *path;
+	struct pl_config_diags d;
+	struct pl_config *cfg;
+
+	(void)state;
+	path = secret_file("s3cr3t-pw\n", 0600);
+	setenv("PL_TEST_TOKEN", "t0k3n-value", 1);
+	snprintf(text, sizeof(text),
+		 "[influxdb a]\nurl = http://h\ndatabase = d\nusername = u\npassword_file = %s\n"
+		 "[influxdb b]\nurl = http://h\napi = 3\ndatabase = d\ntoken_env = PL_TEST_TOKEN\n"
+		 "[influxdb c]\nurl = http://h\ndatabase = d\nusername = u\npassword = inline-pw\n",
+		 path);
+	assert_int_equal(parse(text, &cfg, &d), 0);
+	assert_int_equal(d.n, 0);
+	assert_string_equal(cfg->influx[0].password.value, "s3cr3t-pw");
+	assert_int_equal(cfg->influx[0].password.from, PL_CONFIG_SECRET_FILE);
+	assert_string_equal(cfg->influx[0].password.origin, path);
+	assert_string_equal(cfg->influx[1].token.value, "t0k3n-value");
+	assert_int_equal(cfg->influx[1].token.from, PL_CONFIG_SECRET_ENV);
+	assert_string_equal(cfg->influx[2].password.value, "inline-pw");
+	dump_hides(cfg, "s3cr3t");
+	dump_hides(cfg, "t0k3n");
+	dump_hides(cfg, "inline-pw");
+	pl_config_free(cfg);
+
+	/* World-readable: a warning, still usable. */
+	chmod(path, 0644);
+	assert_int_equal(parse(text, &cfg, &d), 0);
+	assert_int_equal(d.warnings, 1);
+	assert_int_equal(d.v[0].line, 5);
+	assert_true(d.v[0].warning);
+	assert_non_null(strstr(d.v[0].text, "t.ini:5: warning: [influxdb a] password_file: '"));
+	assert_non_null(strstr(d.v[0].text, "is readable by everyone (chmod o-rwx"));
+	pl_config_free(cfg);
+	pl_config_diags_free(&d);
+
+	/* Conflicts, unset variables and unreadable files are errors. */
+	one_error("[influxdb x]\nurl = http://h\ndatabase = d\nusername = u\npassword = p\n"
+		  "password_env = PL_TEST_TOKEN\n",
+		  "t.ini:6: [influxdb x] password_env: conflicts with password at line 5 (give the "
+		  "password one way only)");
+	unsetenv("PL_TEST_UNSET");
+	one_error("[influxdb x]\nurl = http://h\napi = 3\ndatabase = d\ntoken_env = PL_TEST_UNSET\n",
+		  "t.ini:5: [influxdb x] token_env: environment variable PL_TEST_UNSET is not set");
+	one_error("[influxdb x]\nurl = http://h\napi = 3\ndatabase = d\n"
+		  "token_file = /nonexistent/token\n",
+		  "t.ini:5: [influxdb x] token_file: cannot read '/nonexistent/token': No such "
+		  "file or directory");
+	unlink(path);
+}
+
+static void test_load_file(void **state)
+{
+	struct pl_config_diags d = { 0 };
+	struct pl_config *cfg;
+
+	(void)state;
+	assert_int_equal(pl_config_load(PL_SOURCE_DIR "/docs/powerlogger.example.ini", &cfg, &d),
+			 0);
+	assert_int_equal(d.n, 0);
+	assert_int_equal(cfg->nmeters, 1);
+	assert_int_equal(cfg->ninflux, 1);
+	assert_string_equal(cfg->influx[0].url, "http://localhost:8086");
+	pl_config_free(cfg);
+
+	assert_int_equal(pl_config_load("/nonexistent/pl.ini", &cfg, &d), -PL_EIO);
+	assert_null(cfg);
+	has(&d, "/nonexistent/pl.ini:0: cannot open: No such file or directory");
+	pl_config_diags_free(&d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_several),
+		cmocka_unit_test(test_unknown),
+		cmocka_unit_test(test_syntax),
+		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_required),
+		cmocka_unit_test(test_all_collected),
+		cmocka_unit_test(test_secrets),
+		cmocka_unit_test(test_load_file),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
