@@ -7,4 +7,5 @@ set(PL_CORE_SOURCES
   edges.c
   meter.c
   lineproto.c
+  retry.c
 )

@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""A FAKE InfluxDB write endpoint for the sink's tests, for what the real server cannot show.
+
+Debian's influxd 1.6 has no /api/v2/write or /api/v3/write_lp and never answers 429 or sends
+Retry-After, so those cases are scripted here; everything 1.6 can answer is tested against the
+real influxd. Loopback only.
+
+  fake_influx.py PORTFILE            HTTP/1.1 server (keep-alive). Control endpoints:
+      POST /_next   body: JSON {"status":N,"headers":{...},"body":"..."} queued for the next
+                    write (FIFO; with nothing queued a write gets 204)
+      GET  /_last   JSON of the last write: method, path, headers, body, peer port
+  fake_influx.py PORTFILE --hang     accepts connections and never answers (timeouts)
+
+The chosen port is written to PORTFILE once the socket listens, the process id to PORTFILE.pid
+(python3 may be a wrapper script, so the caller's $! is not necessarily this process).
+"""
+import http.server
+import json
+import os
+import socket
+import sys
+import threading
+import time
+
+queue = []
+last = {}
+lock = threading.Lock()
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _read_body(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        return self.rfile.read(n) if n else b""
+
+    def _reply(self, status, body=b"", headers=None):
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        if self.path == "/_last":
+            with lock:
+                data = json.dumps(last).encode()
+            self._reply(200, data, {"Content-Type": "application/json"})
+        else:
+            self._reply(404, b"404 page not found")
+
+    def do_POST(self):
+        body = self._read_body()
+        if self.path == "/_next":
+            with lock:
+                queue.append(json.loads(body))
+            self._reply(204)
+            return
+        with lock:
+            last.clear()
+            last.update(method="POST", path=self.path, headers=dict(self.headers),
+                        body=body.decode("utf-8", "replace"),
+                        peer_port=self.client_address[1])
+            step = queue.pop(0) if queue else {"status": 204}
+        self._reply(step["status"], step.get("body", "").encode(), step.get("headers"))
+
+
+def announce(port_file, port):
+    with open(port_file + ".pid", "w") as f:
+        f.write(str(os.getpid()))
+    with open(port_file + ".tmp", "w") as f:
+        f.write(str(port))
+    os.rename(port_file + ".tmp", port_file)
+
+
+def hang(port_file):
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    announce(port_file, srv.getsockname()[1])
+    held = []
+    while True:
+        conn, _ = srv.accept()
+        held.append(conn)  # never read, never answer, never close
+
+
+def main():
+    port_file = sys.argv[1]
+    if len(sys.argv) > 2 and sys.argv[2] == "--hang":
+        hang(port_file)
+        return
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    announce(port_file, srv.server_address[1])
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
