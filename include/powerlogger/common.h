@@ -21,7 +21,7 @@ extern "C" {
 enum pl_error {
 	PL_OK = 0,
 	PL_EINVAL = 1,   /* an argument or configuration value is out of range */
-	PL_ENOSPC = 2,   /* the caller's buffer is too small; nothing was written */
+	PL_ENOSPC = 2,   /* no space: the caller's buffer (nothing was written), the disk, a size limit */
 	PL_ERANGE = 3,   /* a value cannot be represented (overflow, NaN, Inf) */
 	PL_EPARSE = 4,   /* malformed input text */
 	PL_EORDER = 5,   /* time went backwards */

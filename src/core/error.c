@@ -6,7 +6,7 @@
 static const char *const messages[PL_E_COUNT] = {
 	[PL_OK] = "success",
 	[PL_EINVAL] = "invalid argument",
-	[PL_ENOSPC] = "buffer too small",
+	[PL_ENOSPC] = "no space (buffer too small, disk full or store at its size limit)",
 	[PL_ERANGE] = "value out of range",
 	[PL_EPARSE] = "malformed input",
 	[PL_EORDER] = "time went backwards",

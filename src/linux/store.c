@@ -1,0 +1,965 @@
+/*
+ * The daemon's store on SQLite (see store.h for the guarantees and the retention policy).
+ *
+ * Why it is built this way:
+ *  - WAL with synchronous=FULL: every commit syncs the WAL, so "returned 0" means "survives a
+ *    power cut". NORMAL would only guarantee consistency, and could lose the last intervals.
+ *  - records.seq is INTEGER PRIMARY KEY AUTOINCREMENT, not a plain rowid: a plain rowid may be
+ *    reused after the newest rows were deleted (prune can delete every delivered row), and a
+ *    reused seq at or below a cursor would never be delivered.
+ *  - The natural key UNIQUE(meter_id, start_us) with INSERT OR IGNORE makes a re-commit after a
+ *    crash or a replay harmless and invisible to the sinks.
+ *  - Nothing is written to a file before it has been recognised as ours: the SQLite magic is
+ *    checked by hand before SQLite opens the file, then application_id, user_version and
+ *    quick_check are read, and only then is the journal mode switched or the schema created.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+#define BUSY_TIMEOUT_MS 5000
+
+enum stmt_id {
+	ST_INS_REC,
+	ST_PUT_CP,
+	ST_GET_CP,
+	ST_METER_EXISTS,
+	ST_SINK_CURSOR,
+	ST_BATCH,
+	ST_ACK,
+	ST_MAXSEQ,
+	ST_REC_BY_SEQ,
+	ST_QUAR_INS,
+	ST_BACKLOG,
+	ST_QCOUNT,
+	ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_INS_REC] = "INSERT OR IGNORE INTO records(meter_id, start_us, length_s, pulses, "
+		       "rejected, flags, energy_uwh, avg_mw, peak_mw, register_uwh, stored_us) "
+		       "VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+	[ST_PUT_CP] = "INSERT OR REPLACE INTO checkpoints(meter_id, state, crc, stored_us) "
+		      "VALUES(?,?,?,?)",
+	[ST_GET_CP] = "SELECT state, crc FROM checkpoints WHERE meter_id = ?",
+	[ST_METER_EXISTS] = "SELECT 1 FROM meters WHERE id = ?",
+	[ST_SINK_CURSOR] = "SELECT cursor FROM sinks WHERE id = ?",
+	[ST_BATCH] = "SELECT seq, meter_id, start_us, length_s, pulses, rejected, flags, "
+		     "energy_uwh, avg_mw, peak_mw, register_uwh FROM records WHERE seq > ? "
+		     "ORDER BY seq LIMIT ?",
+	[ST_ACK] = "UPDATE sinks SET cursor = MAX(cursor, ?2) WHERE id = ?1",
+	[ST_MAXSEQ] = "SELECT seq FROM sqlite_sequence WHERE name = 'records'",
+	[ST_REC_BY_SEQ] = "SELECT meter_id, start_us FROM records WHERE seq = ?",
+	[ST_QUAR_INS] = "INSERT INTO quarantine(sink_id, seq, meter_id, start_us, message, at_us) "
+			"VALUES(?,?,?,?,?,?)",
+	[ST_BACKLOG] = "SELECT COUNT(*), MIN(start_us) FROM records WHERE seq > ?",
+	[ST_QCOUNT] = "SELECT COUNT(*) FROM quarantine WHERE sink_id = ?",
+};
+
+static const char schema_sql[] =
+	"CREATE TABLE meters("
+	" id INTEGER PRIMARY KEY,"
+	" name TEXT NOT NULL UNIQUE,"
+	" imp_per_kwh INTEGER NOT NULL,"
+	" interval_s INTEGER NOT NULL);"
+	"CREATE TABLE records("
+	" seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" meter_id INTEGER NOT NULL REFERENCES meters(id),"
+	" start_us INTEGER NOT NULL,"
+	" length_s INTEGER NOT NULL,"
+	" pulses INTEGER NOT NULL,"
+	" rejected INTEGER NOT NULL,"
+	" flags INTEGER NOT NULL,"
+	" energy_uwh INTEGER NOT NULL,"
+	" avg_mw INTEGER NOT NULL,"
+	" peak_mw INTEGER NOT NULL,"
+	" register_uwh INTEGER NOT NULL,"
+	" stored_us INTEGER NOT NULL," /* wall clock at commit, for retention */
+	" UNIQUE(meter_id, start_us));"
+	"CREATE TABLE sinks("
+	" id INTEGER PRIMARY KEY,"
+	" name TEXT NOT NULL UNIQUE,"
+	" cursor INTEGER NOT NULL DEFAULT 0);" /* highest seq delivered */
+	"CREATE TABLE quarantine("
+	" id INTEGER PRIMARY KEY,"
+	" sink_id INTEGER NOT NULL REFERENCES sinks(id),"
+	" seq INTEGER NOT NULL,"      /* the record may be pruned later: */
+	" meter_id INTEGER NOT NULL," /* its key is copied here */
+	" start_us INTEGER NOT NULL,"
+	" message TEXT NOT NULL,"
+	" at_us INTEGER NOT NULL);"
+	"CREATE INDEX quarantine_sink ON quarantine(sink_id);"
+	"CREATE TABLE checkpoints("
+	" meter_id INTEGER PRIMARY KEY REFERENCES meters(id),"
+	" state BLOB NOT NULL,"
+	" crc INTEGER NOT NULL," /* CRC-32 of state */
+	" stored_us INTEGER NOT NULL);";
+
+struct pl_store {
+	sqlite3 *db;
+	char *path;
+	int over_limit; /* set by pl_store_prune(): refuse commits */
+	uint64_t over_bytes, over_max;
+	sqlite3_stmt *st[ST_COUNT];
+	char msg[1024];
+};
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * PL_US_PER_S + ts.tv_nsec / 1000;
+}
+
+static uint32_t crc32_of(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint32_t crc = 0xFFFFFFFFu;
+
+	for (size_t i = 0; i < len; i++) {
+		crc ^= p[i];
+		for (int k = 0; k < 8; k++)
+			crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+	}
+	return ~crc;
+}
+
+static int map_sqlite(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_ROW:
+	case SQLITE_DONE:
+		return 0;
+	case SQLITE_FULL:
+		return -PL_ENOSPC;
+	case SQLITE_NOMEM:
+		return -PL_ENOMEM;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return -PL_ECORRUPT;
+	case SQLITE_MISUSE:
+	case SQLITE_RANGE:
+		return -PL_EINVAL;
+	default: /* IOERR, READONLY, CANTOPEN, PERM, BUSY, LOCKED, ... */
+		return -PL_EIO;
+	}
+}
+
+/* Records "PATH: what: SQLite's message" and returns the PL code for rc. */
+static int fail_db(struct pl_store *s, int rc, const char *what)
+{
+	int sys = s->db != NULL ? sqlite3_system_errno(s->db) : 0;
+	const char *detail = s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
+	int err = map_sqlite(rc);
+
+	if ((rc & 0xff) == SQLITE_FULL)
+		detail = "disk full (nothing of this operation was stored)";
+	else if ((rc & 0xff) == SQLITE_READONLY)
+		detail = "read-only (the file or its directory is not writable)";
+	if (sys != 0 && (rc & 0xff) != SQLITE_FULL)
+		snprintf(s->msg, sizeof(s->msg), "%s: %s: %s (%s)", s->path, what, detail,
+			 strerror(sys));
+	else
+		snprintf(s->msg, sizeof(s->msg), "%s: %s: %s", s->path, what, detail);
+	return err != 0 ? err : -PL_EIO;
+}
+
+static int fail(struct pl_store *s, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct pl_store *s, int err, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(s->msg, sizeof(s->msg), "%s: ", s->path);
+
+	if (n < 0 || (size_t)n >= sizeof(s->msg))
+		n = 0;
+	va_start(ap, fmt);
+	vsnprintf(s->msg + n, sizeof(s->msg) - (size_t)n, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+static int exec(struct pl_store *s, const char *sql, const char *what)
+{
+	int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : fail_db(s, rc, what);
+}
+
+/* Rolls back a transaction that is still open after a failure; keeps the first message. */
+static void rollback(struct pl_store *s)
+{
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static sqlite3_stmt *stmt(struct pl_store *s, enum stmt_id id)
+{
+	sqlite3_stmt *st = s->st[id];
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return st;
+}
+
+/*
+ * Runs a query that returns at most one row of integers. *found gets whether a row came (may
+ * be NULL); out gets the first ncol columns (a NULL column reads as `dflt`).
+ */
+static int query_ints(struct pl_store *s, sqlite3_stmt *st, int64_t *out, int ncol, int64_t dflt,
+		      int *found, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	if (found != NULL)
+		*found = rc == SQLITE_ROW;
+	if (rc == SQLITE_ROW) {
+		for (int i = 0; i < ncol; i++)
+			out[i] = sqlite3_column_type(st, i) == SQLITE_NULL ?
+					 dflt :
+					 sqlite3_column_int64(st, i);
+		rc = SQLITE_DONE;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : fail_db(s, rc, what);
+}
+
+/* Same with SQL text, for the statements that run rarely. */
+static int query_sql(struct pl_store *s, const char *sql, int64_t *out, int ncol, int64_t dflt,
+		     int *found, const char *what)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return fail_db(s, rc, what);
+	rc = query_ints(s, st, out, ncol, dflt, found, what);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int refuse_foreign(struct pl_store *s)
+{
+	snprintf(s->msg, sizeof(s->msg), "not a PowerLogger store (or damaged): %s", s->path);
+	return -PL_ECORRUPT;
+}
+
+/* A new store: say plainly when its directory is missing or not writable. */
+static int check_dir(struct pl_store *s)
+{
+	char *dir = strdup(s->path), *slash;
+	int rc = 0;
+
+	if (dir == NULL)
+		return fail(s, -PL_ENOMEM, "out of memory");
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash != NULL)
+		*slash = '\0';
+	else
+		strcpy(dir, ".");
+	if (access(dir, W_OK | X_OK) != 0)
+		rc = fail(s, -PL_EIO, "cannot create the store in %s: %s", dir, strerror(errno));
+	free(dir);
+	return rc;
+}
+
+/*
+ * Checks the file at path before SQLite touches it: *exists gets whether it has content, and
+ * a file with content must begin with SQLite's magic.
+ */
+static int check_file(struct pl_store *s, unsigned flags, int *exists)
+{
+	static const char magic[16] = "SQLite format 3";
+	char head[100];
+	struct stat sb;
+	ssize_t got;
+	int fd;
+
+	*exists = 0;
+	if (stat(s->path, &sb) != 0) {
+		if (errno == ENOENT && (flags & PL_STORE_CREATE))
+			return check_dir(s);
+		if (errno == ENOENT)
+			return fail(s, -PL_ENOENT, "no such store (not created: %s)", strerror(errno));
+		return fail(s, -PL_EIO, "cannot open: %s", strerror(errno));
+	}
+	if (S_ISDIR(sb.st_mode))
+		return fail(s, -PL_EIO, "cannot open: is a directory");
+	if (sb.st_size == 0) {
+		/* What a crash during creation leaves behind; nothing to lose. */
+		if (!(flags & PL_STORE_CREATE))
+			return fail(s, -PL_ENOENT, "empty file (not created)");
+		return 0;
+	}
+	fd = open(s->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(s, -PL_EIO, "cannot open: %s", strerror(errno));
+	got = read(fd, head, sizeof(head));
+	close(fd);
+	if (got != (ssize_t)sizeof(head) || memcmp(head, magic, sizeof(magic)) != 0)
+		return refuse_foreign(s);
+	*exists = 1;
+	return 0;
+}
+
+static int create_schema(struct pl_store *s)
+{
+	char sql[sizeof(schema_sql) + 128];
+	int rc;
+
+	snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE;%sPRAGMA application_id = %d;"
+		 "PRAGMA user_version = %d;COMMIT;", schema_sql, PL_STORE_APPLICATION_ID,
+		 PL_STORE_SCHEMA_VERSION);
+	rc = exec(s, sql, "cannot create the store");
+	if (rc < 0)
+		rollback(s);
+	return rc;
+}
+
+/* Recognises the file as ours (or as new), then configures the connection. */
+static int setup(struct pl_store *s, int exists)
+{
+	int64_t v[3];
+	int fresh, rc;
+
+	sqlite3_extended_result_codes(s->db, 1);
+	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+	rc = query_sql(s, "SELECT (SELECT application_id FROM pragma_application_id), "
+			  "(SELECT user_version FROM pragma_user_version), "
+			  "(SELECT COUNT(*) FROM sqlite_master)", v, 3, 0, NULL, "cannot read");
+	if (rc == -PL_ECORRUPT)
+		return refuse_foreign(s);
+	if (rc < 0)
+		return rc;
+	fresh = v[2] == 0 && v[1] == 0 && (v[0] == 0 || v[0] == PL_STORE_APPLICATION_ID);
+	if (!fresh && v[0] != PL_STORE_APPLICATION_ID)
+		return refuse_foreign(s);
+	if (v[1] > PL_STORE_SCHEMA_VERSION)
+		return fail(s, -PL_EINVAL, "store schema version %" PRId64 " is newer than this "
+			    "program's (%d): use a newer PowerLogger", v[1], PL_STORE_SCHEMA_VERSION);
+	if (!fresh && v[1] < 1)
+		return refuse_foreign(s);
+	if (exists && !fresh) {
+		sqlite3_stmt *st;
+
+		rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check", -1, &st, NULL);
+		if (rc != SQLITE_OK)
+			return fail_db(s, rc, "cannot check");
+		rc = sqlite3_step(st);
+		if (rc != SQLITE_ROW ||
+		    strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0) {
+			sqlite3_finalize(st);
+			return refuse_foreign(s);
+		}
+		sqlite3_finalize(st);
+	}
+	if (sqlite3_db_readonly(s->db, "main") == 1)
+		return fail(s, -PL_EIO,
+			    "cannot write: read-only (the file or its directory is not writable)");
+	if (fresh) {
+		rc = exec(s, "PRAGMA auto_vacuum = INCREMENTAL", "cannot create the store");
+		if (rc < 0)
+			return rc;
+	}
+	{
+		sqlite3_stmt *st;
+		int ok;
+
+		rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+		if (rc != SQLITE_OK)
+			return fail_db(s, rc, "cannot switch to WAL");
+		rc = sqlite3_step(st);
+		ok = rc == SQLITE_ROW &&
+		     strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+		if (rc == SQLITE_ROW)
+			rc = SQLITE_OK;
+		sqlite3_finalize(st);
+		if (rc != SQLITE_OK)
+			return fail_db(s, rc, "cannot switch to WAL");
+		if (!ok)
+			return fail(s, -PL_EIO, "cannot switch to WAL (is the directory writable?)");
+	}
+	rc = exec(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON",
+		  "cannot configure");
+	if (rc < 0)
+		return rc;
+	if (fresh) {
+		rc = create_schema(s);
+		if (rc < 0)
+			return rc;
+	}
+	for (int i = 0; i < ST_COUNT; i++) {
+		rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+					&s->st[i], NULL);
+		if (rc != SQLITE_OK)
+			return fail_db(s, rc, "cannot prepare");
+	}
+	return 0;
+}
+
+int pl_store_open(const char *path, unsigned flags, struct pl_store **out, char *err,
+		  size_t errlen)
+{
+	struct pl_store *s;
+	int exists, rc;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (out == NULL)
+		return -PL_EINVAL;
+	*out = NULL;
+	if (path == NULL || path[0] == '\0' || (flags & ~(unsigned)PL_STORE_CREATE)) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "store: invalid arguments");
+		return -PL_EINVAL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (s == NULL || (s->path = strdup(path)) == NULL) {
+		free(s);
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "%s: out of memory", path);
+		return -PL_ENOMEM;
+	}
+	rc = check_file(s, flags, &exists);
+	if (rc == 0) {
+		int o = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+
+		if (flags & PL_STORE_CREATE)
+			o |= SQLITE_OPEN_CREATE;
+		rc = sqlite3_open_v2(path, &s->db, o, NULL);
+		rc = rc == SQLITE_OK ? 0 : fail_db(s, rc, "cannot open");
+	}
+	if (rc == 0)
+		rc = setup(s, exists);
+	if (rc < 0) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "%s", s->msg);
+		pl_store_close(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void pl_store_close(struct pl_store *s)
+{
+	if (s == NULL)
+		return;
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(s->st[i]);
+	sqlite3_close(s->db);
+	free(s->path);
+	free(s);
+}
+
+const char *pl_store_error(const struct pl_store *s)
+{
+	return s != NULL ? s->msg : "store: NULL";
+}
+
+void *pl_store_sqlite(struct pl_store *s)
+{
+	return s->db;
+}
+
+/* Gets or creates a row in a name-keyed table (meters, sinks). */
+static int get_or_create(struct pl_store *s, const char *select_sql, const char *insert_sql,
+			 const char *name, int64_t *id, const char *what)
+{
+	sqlite3_stmt *st;
+	int found = 0, rc;
+
+	rc = sqlite3_prepare_v2(s->db, select_sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail_db(s, rc, what);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = query_ints(s, st, id, 1, 0, &found, what);
+	sqlite3_finalize(st);
+	if (rc < 0 || found)
+		return rc;
+	rc = sqlite3_prepare_v2(s->db, insert_sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail_db(s, rc, what);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return fail_db(s, rc, what);
+	*id = sqlite3_last_insert_rowid(s->db);
+	return 0;
+}
+
+int pl_store_meter(struct pl_store *s, const char *name, uint32_t imp_per_kwh,
+		   uint32_t interval_s, int64_t *id)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (s == NULL || name == NULL || name[0] == '\0' || id == NULL)
+		return -PL_EINVAL;
+	rc = get_or_create(s, "SELECT id FROM meters WHERE name = ?",
+			   "INSERT INTO meters(name, imp_per_kwh, interval_s) VALUES(?, 0, 0)",
+			   name, id, "cannot register the meter");
+	if (rc < 0)
+		return rc;
+	rc = sqlite3_prepare_v2(s->db, "UPDATE meters SET imp_per_kwh = ?, interval_s = ? "
+				"WHERE id = ? AND (imp_per_kwh, interval_s) IS NOT (?1, ?2)",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail_db(s, rc, "cannot register the meter");
+	sqlite3_bind_int64(st, 1, imp_per_kwh);
+	sqlite3_bind_int64(st, 2, interval_s);
+	sqlite3_bind_int64(st, 3, *id);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : fail_db(s, rc, "cannot register the meter");
+}
+
+int pl_store_meter_name(struct pl_store *s, int64_t id, char *buf, size_t cap)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (s == NULL || buf == NULL || cap == 0)
+		return -PL_EINVAL;
+	rc = sqlite3_prepare_v2(s->db, "SELECT name FROM meters WHERE id = ?", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail_db(s, rc, "cannot read the meter");
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		size_t len = strlen(name);
+
+		if (len >= cap) {
+			rc = fail(s, -PL_ENOSPC, "meter name longer than %zu bytes", cap - 1);
+		} else {
+			memcpy(buf, name, len + 1);
+			rc = 0;
+		}
+	} else if (rc == SQLITE_DONE) {
+		rc = fail(s, -PL_ENOENT, "no meter %" PRId64, id);
+	} else {
+		rc = fail_db(s, rc, "cannot read the meter");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int pl_store_sink(struct pl_store *s, const char *name, int64_t *id)
+{
+	if (s == NULL || name == NULL || name[0] == '\0' || id == NULL)
+		return -PL_EINVAL;
+	return get_or_create(s, "SELECT id FROM sinks WHERE name = ?",
+			     "INSERT INTO sinks(name) VALUES(?)", name, id,
+			     "cannot register the sink");
+}
+
+static int meter_exists(struct pl_store *s, int64_t meter_id)
+{
+	sqlite3_stmt *st = stmt(s, ST_METER_EXISTS);
+	int64_t one;
+	int found, rc;
+
+	sqlite3_bind_int64(st, 1, meter_id);
+	rc = query_ints(s, st, &one, 1, 0, &found, "cannot read the meter");
+	if (rc < 0)
+		return rc;
+	return found ? 0 : fail(s, -PL_ENOENT, "no meter %" PRId64, meter_id);
+}
+
+int pl_store_commit_interval(struct pl_store *s, int64_t meter_id,
+			     const struct pl_interval_record *recs, size_t n, const void *state,
+			     size_t state_len)
+{
+	const char *what = "cannot commit the interval";
+	int64_t t = now_us();
+	sqlite3_stmt *st;
+	int rc;
+
+	if (s == NULL || (recs == NULL && n > 0) || state == NULL || state_len == 0 ||
+	    state_len > PL_STORE_MAX_STATE)
+		return s != NULL ? fail(s, -PL_EINVAL, "commit: invalid arguments") : -PL_EINVAL;
+	if (s->over_limit)
+		return fail(s, -PL_ENOSPC, "store over its size bound (%" PRIu64 " bytes used, "
+			    "limit %" PRIu64 ") with only undelivered records left: refusing new "
+			    "records until the sinks catch up", s->over_bytes, s->over_max);
+	rc = exec(s, "BEGIN IMMEDIATE", what);
+	if (rc < 0)
+		return rc;
+	rc = meter_exists(s, meter_id);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const struct pl_interval_record *r = &recs[i];
+
+		st = stmt(s, ST_INS_REC);
+		sqlite3_bind_int64(st, 1, meter_id);
+		sqlite3_bind_int64(st, 2, r->start_us);
+		sqlite3_bind_int64(st, 3, r->length_s);
+		sqlite3_bind_int64(st, 4, r->pulses);
+		sqlite3_bind_int64(st, 5, r->rejected);
+		sqlite3_bind_int64(st, 6, r->flags);
+		sqlite3_bind_int64(st, 7, r->energy_uwh);
+		sqlite3_bind_int64(st, 8, r->avg_mw);
+		sqlite3_bind_int64(st, 9, r->peak_mw);
+		sqlite3_bind_int64(st, 10, r->register_uwh);
+		sqlite3_bind_int64(st, 11, t);
+		rc = sqlite3_step(st);
+		rc = rc == SQLITE_DONE ? 0 : fail_db(s, rc, what);
+		sqlite3_reset(st);
+	}
+	if (rc == 0) {
+		st = stmt(s, ST_PUT_CP);
+		sqlite3_bind_int64(st, 1, meter_id);
+		sqlite3_bind_blob(st, 2, state, (int)state_len, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, crc32_of(state, state_len));
+		sqlite3_bind_int64(st, 4, t);
+		rc = sqlite3_step(st);
+		rc = rc == SQLITE_DONE ? 0 : fail_db(s, rc, what);
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st); /* it pointed at the caller's state */
+	}
+	if (rc == 0)
+		rc = exec(s, "COMMIT", what);
+	if (rc < 0)
+		rollback(s);
+	return rc;
+}
+
+int pl_store_load_checkpoint(struct pl_store *s, int64_t meter_id, void *buf, size_t cap,
+			     size_t *len)
+{
+	sqlite3_stmt *st;
+	const void *blob;
+	size_t blen;
+	int rc;
+
+	if (s == NULL || len == NULL || (buf == NULL && cap > 0))
+		return -PL_EINVAL;
+	*len = 0;
+	st = stmt(s, ST_GET_CP);
+	sqlite3_bind_int64(st, 1, meter_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		rc = fail(s, -PL_ENOENT, "no checkpoint for meter %" PRId64, meter_id);
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		rc = fail_db(s, rc, "cannot read the checkpoint");
+		goto out;
+	}
+	blob = sqlite3_column_blob(st, 0);
+	blen = (size_t)sqlite3_column_bytes(st, 0);
+	*len = blen;
+	if (blob == NULL || (uint32_t)sqlite3_column_int64(st, 1) != crc32_of(blob, blen)) {
+		*len = 0;
+		rc = fail(s, -PL_ECORRUPT, "checkpoint of meter %" PRId64 " fails its CRC",
+			  meter_id);
+	} else if (blen > cap) {
+		rc = fail(s, -PL_ENOSPC, "checkpoint of %zu bytes, buffer of %zu", blen, cap);
+	} else {
+		memcpy(buf, blob, blen);
+		rc = 0;
+	}
+out:
+	sqlite3_reset(st);
+	return rc;
+}
+
+static int sink_cursor(struct pl_store *s, int64_t sink_id, int64_t *cursor)
+{
+	sqlite3_stmt *st = stmt(s, ST_SINK_CURSOR);
+	int found, rc;
+
+	sqlite3_bind_int64(st, 1, sink_id);
+	rc = query_ints(s, st, cursor, 1, 0, &found, "cannot read the sink");
+	if (rc < 0)
+		return rc;
+	return found ? 0 : fail(s, -PL_ENOENT, "no sink %" PRId64, sink_id);
+}
+
+int pl_store_next_batch(struct pl_store *s, int64_t sink_id, size_t max,
+			struct pl_store_record *out, size_t *n)
+{
+	sqlite3_stmt *st;
+	int64_t cursor;
+	int rc;
+
+	if (n != NULL)
+		*n = 0;
+	if (s == NULL || n == NULL || (out == NULL && max > 0))
+		return -PL_EINVAL;
+	rc = sink_cursor(s, sink_id, &cursor);
+	if (rc < 0 || max == 0)
+		return rc;
+	st = stmt(s, ST_BATCH);
+	sqlite3_bind_int64(st, 1, cursor);
+	sqlite3_bind_int64(st, 2, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct pl_store_record *r = &out[*n];
+
+		r->seq = sqlite3_column_int64(st, 0);
+		r->meter_id = sqlite3_column_int64(st, 1);
+		r->rec.start_us = sqlite3_column_int64(st, 2);
+		r->rec.length_s = (uint32_t)sqlite3_column_int64(st, 3);
+		r->rec.pulses = (uint32_t)sqlite3_column_int64(st, 4);
+		r->rec.rejected = (uint32_t)sqlite3_column_int64(st, 5);
+		r->rec.flags = (uint32_t)sqlite3_column_int64(st, 6);
+		r->rec.energy_uwh = sqlite3_column_int64(st, 7);
+		r->rec.avg_mw = sqlite3_column_int64(st, 8);
+		r->rec.peak_mw = sqlite3_column_int64(st, 9);
+		r->rec.register_uwh = sqlite3_column_int64(st, 10);
+		(*n)++;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		*n = 0;
+		return fail_db(s, rc, "cannot read records");
+	}
+	return 0;
+}
+
+static int max_seq(struct pl_store *s, int64_t *seq)
+{
+	*seq = 0;
+	return query_ints(s, stmt(s, ST_MAXSEQ), seq, 1, 0, NULL, "cannot read records");
+}
+
+static int advance(struct pl_store *s, int64_t sink_id, int64_t upto_seq)
+{
+	sqlite3_stmt *st = stmt(s, ST_ACK);
+	int rc;
+
+	sqlite3_bind_int64(st, 1, sink_id);
+	sqlite3_bind_int64(st, 2, upto_seq);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : fail_db(s, rc, "cannot move the cursor");
+}
+
+int pl_store_ack(struct pl_store *s, int64_t sink_id, int64_t upto_seq)
+{
+	int64_t cursor, top;
+	int rc;
+
+	if (s == NULL)
+		return -PL_EINVAL;
+	rc = sink_cursor(s, sink_id, &cursor);
+	if (rc == 0)
+		rc = max_seq(s, &top);
+	if (rc < 0)
+		return rc;
+	if (upto_seq > top)
+		return fail(s, -PL_EINVAL, "ack of seq %" PRId64 ", never assigned (highest %"
+			    PRId64 ")", upto_seq, top);
+	if (upto_seq <= cursor)
+		return 0;
+	return advance(s, sink_id, upto_seq);
+}
+
+int pl_store_quarantine(struct pl_store *s, int64_t sink_id, int64_t seq, const char *message)
+{
+	const char *what = "cannot quarantine";
+	char msg[PL_STORE_MAX_MESSAGE + 1];
+	int64_t cursor, key[2] = { 0, 0 };
+	sqlite3_stmt *st;
+	int found, rc;
+
+	if (s == NULL)
+		return -PL_EINVAL;
+	snprintf(msg, sizeof(msg), "%s", message != NULL ? message : "");
+	if (message != NULL && strlen(message) > PL_STORE_MAX_MESSAGE) {
+		/* Cut at a character boundary, so that the text stays valid UTF-8. */
+		size_t len = PL_STORE_MAX_MESSAGE;
+
+		while (len > 0 && ((unsigned char)message[len] & 0xC0) == 0x80)
+			len--;
+		msg[len] = '\0';
+	}
+	rc = exec(s, "BEGIN IMMEDIATE", what);
+	if (rc < 0)
+		return rc;
+	rc = sink_cursor(s, sink_id, &cursor);
+	if (rc == 0) {
+		st = stmt(s, ST_REC_BY_SEQ);
+		sqlite3_bind_int64(st, 1, seq);
+		rc = query_ints(s, st, key, 2, 0, &found, what);
+		if (rc == 0 && !found)
+			rc = fail(s, -PL_ENOENT, "no record with seq %" PRId64, seq);
+	}
+	if (rc == 0) {
+		st = stmt(s, ST_QUAR_INS);
+		sqlite3_bind_int64(st, 1, sink_id);
+		sqlite3_bind_int64(st, 2, seq);
+		sqlite3_bind_int64(st, 3, key[0]);
+		sqlite3_bind_int64(st, 4, key[1]);
+		sqlite3_bind_text(st, 5, msg, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 6, now_us());
+		rc = sqlite3_step(st);
+		rc = rc == SQLITE_DONE ? 0 : fail_db(s, rc, what);
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
+	if (rc == 0)
+		rc = advance(s, sink_id, seq);
+	if (rc == 0)
+		rc = exec(s, "COMMIT", what);
+	if (rc < 0)
+		rollback(s);
+	return rc;
+}
+
+int pl_store_backlog(struct pl_store *s, int64_t sink_id, uint64_t *count,
+		     int64_t *oldest_start_us)
+{
+	int64_t cursor, v[2] = { 0, 0 };
+	sqlite3_stmt *st;
+	int rc;
+
+	if (s == NULL || count == NULL || oldest_start_us == NULL)
+		return -PL_EINVAL;
+	rc = sink_cursor(s, sink_id, &cursor);
+	if (rc < 0)
+		return rc;
+	st = stmt(s, ST_BACKLOG);
+	sqlite3_bind_int64(st, 1, cursor);
+	rc = query_ints(s, st, v, 2, INT64_MIN, NULL, "cannot count records");
+	if (rc < 0)
+		return rc;
+	*count = (uint64_t)v[0];
+	*oldest_start_us = v[0] > 0 ? v[1] : INT64_MIN;
+	return 0;
+}
+
+int pl_store_quarantined(struct pl_store *s, int64_t sink_id, uint64_t *count)
+{
+	int64_t cursor, c = 0;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (s == NULL || count == NULL)
+		return -PL_EINVAL;
+	rc = sink_cursor(s, sink_id, &cursor);
+	if (rc < 0)
+		return rc;
+	st = stmt(s, ST_QCOUNT);
+	sqlite3_bind_int64(st, 1, sink_id);
+	rc = query_ints(s, st, &c, 1, 0, NULL, "cannot count the quarantine");
+	*count = (uint64_t)c;
+	return rc;
+}
+
+static int used_bytes(struct pl_store *s, uint64_t *bytes)
+{
+	int64_t v[2] = { 0, 0 };
+	int rc = query_sql(s, "SELECT (SELECT page_count FROM pragma_page_count) - "
+			      "(SELECT freelist_count FROM pragma_freelist_count), "
+			      "(SELECT page_size FROM pragma_page_size)", v, 2, 0, NULL,
+			   "cannot measure");
+
+	*bytes = rc == 0 && v[0] > 0 && v[1] > 0 ? (uint64_t)v[0] * (uint64_t)v[1] : 0;
+	return rc;
+}
+
+/* Deletes delivered records (seq <= upto) by a condition; *deleted gets how many. */
+static int delete_delivered(struct pl_store *s, const char *sql, int64_t a, int64_t b,
+			    uint64_t *deleted)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return fail_db(s, rc, "cannot prune");
+	sqlite3_bind_int64(st, 1, a);
+	sqlite3_bind_int64(st, 2, b);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return fail_db(s, rc, "cannot prune");
+	*deleted += (uint64_t)sqlite3_changes(s->db);
+	return 0;
+}
+
+int pl_store_prune(struct pl_store *s, int64_t keep_delivered_s, uint64_t max_bytes,
+		   struct pl_store_prune_result *res)
+{
+	struct pl_store_prune_result r = { 0 };
+	int64_t delivered = 0, cutoff;
+	int found, rc;
+
+	if (res != NULL)
+		*res = r;
+	if (s == NULL || keep_delivered_s < 0)
+		return -PL_EINVAL;
+	/* With no sink, MIN() is NULL: nothing counts as delivered. */
+	rc = query_sql(s, "SELECT MIN(cursor) FROM sinks", &delivered, 1, 0, &found, "cannot prune");
+	if (rc < 0)
+		return rc;
+	cutoff = keep_delivered_s > INT64_MAX / PL_US_PER_S ? INT64_MIN :
+							       now_us() - keep_delivered_s * PL_US_PER_S;
+	rc = delete_delivered(s, "DELETE FROM records WHERE seq <= ?1 AND stored_us < ?2",
+			      delivered, cutoff, &r.deleted_by_age);
+	if (rc == 0)
+		rc = used_bytes(s, &r.bytes);
+	while (rc == 0 && max_bytes > 0 && r.bytes > max_bytes) {
+		int64_t v[2] = { 0, 0 }; /* delivered records left, all records */
+		uint64_t per, k;
+		sqlite3_stmt *st;
+
+		rc = sqlite3_prepare_v2(s->db, "SELECT (SELECT COUNT(*) FROM records WHERE seq <= ?),"
+					" (SELECT COUNT(*) FROM records)", -1, &st, NULL);
+		if (rc != SQLITE_OK) {
+			rc = fail_db(s, rc, "cannot prune");
+			break;
+		}
+		sqlite3_bind_int64(st, 1, delivered);
+		rc = query_ints(s, st, v, 2, 0, NULL, "cannot prune");
+		sqlite3_finalize(st);
+		if (rc < 0)
+			break;
+		if (v[0] == 0)
+			break;
+		/* Estimate how many rows make up the excess; at least a useful chunk. */
+		per = v[1] > 0 ? r.bytes / (uint64_t)v[1] : 1;
+		k = (r.bytes - max_bytes) / (per > 0 ? per : 1) + 1;
+		if (k < 64)
+			k = 64;
+		if (k > (uint64_t)v[0])
+			k = (uint64_t)v[0];
+		rc = delete_delivered(s, "DELETE FROM records WHERE seq IN (SELECT seq FROM records "
+				      "WHERE seq <= ?1 ORDER BY seq LIMIT ?2)", delivered,
+				      (int64_t)k, &r.deleted_by_size);
+		if (rc == 0)
+			rc = used_bytes(s, &r.bytes);
+	}
+	if (rc == 0 && (r.deleted_by_age > 0 || r.deleted_by_size > 0))
+		rc = exec(s, "PRAGMA incremental_vacuum", "cannot vacuum");
+	if (rc < 0)
+		return rc;
+	r.over_limit = max_bytes > 0 && r.bytes > max_bytes;
+	s->over_limit = r.over_limit;
+	s->over_bytes = r.bytes;
+	s->over_max = max_bytes;
+	if (res != NULL)
+		*res = r;
+	if (r.over_limit)
+		return fail(s, -PL_ENOSPC, "store over its size bound (%" PRIu64 " bytes used, "
+			    "limit %" PRIu64 ") with only undelivered records left: refusing new "
+			    "records until the sinks catch up", r.bytes, max_bytes);
+	return 0;
+}

@@ -1,0 +1,190 @@
+/*
+ * The daemon's store: interval records, per-meter checkpoints and per-sink delivery cursors in
+ * one SQLite database in WAL mode.
+ *
+ * Exactly once. Records are keyed by (meter, interval start), so committing an interval twice
+ * is harmless: the insert is INSERT OR IGNORE, the first copy stays with its sequence number
+ * and is delivered once. (INSERT OR REPLACE was rejected: it would give the copy a new sequence
+ * number behind every cursor, and deliver it a second time.) Every record also gets a sequence
+ * number (seq) from an AUTOINCREMENT key: strictly increasing and never reused, even after the
+ * newest records were pruned, so a sink's delivery cursor is just the highest seq it delivered.
+ *
+ * Durable before acknowledged. pl_store_commit_interval() writes the records and replaces the
+ * meter's checkpoint (opaque bytes: the caller's core state and source position) in one
+ * transaction, with synchronous=FULL: when it returns 0 the data survive a power cut, and a
+ * crash at any moment leaves either the whole interval with its checkpoint or none of it.
+ *
+ * Retention (pl_store_prune()), an explicit policy:
+ *  1. Records delivered to every sink (seq at or below the lowest cursor) and stored more than
+ *     keep_delivered_s ago are deleted. With no sink registered nothing counts as delivered.
+ *  2. If the store is still larger than max_bytes, delivered records are deleted oldest first,
+ *     regardless of age, until it fits.
+ *  3. If it is still too large, only undelivered records are left: they are never dropped.
+ *     Instead the store refuses new commits with -PL_ENOSPC (and a message saying why) until a
+ *     later prune finds it within the bound again, e.g. after the sinks caught up. The caller
+ *     keeps its source where it was and reports the condition.
+ * The bound is checked when pl_store_prune() runs: the daemon calls it periodically and at
+ * start (the refusal is not persistent across a reopen until the next prune).
+ * "Size" is the space the database uses, (pages - free pages) x page size; the WAL file comes
+ * on top of it, up to about 4 MB between checkpoints. Free pages are returned to the file
+ * system by incremental vacuum after a prune.
+ *
+ * Errors. Every call returns 0 or a negative PL_E* code and leaves a message in
+ * pl_store_error(): -PL_ENOSPC for a full disk (SQLITE_FULL) or a store over its size bound,
+ * -PL_EIO for an unwritable file or directory and other I/O errors, -PL_ECORRUPT for a damaged
+ * database, -PL_ENOMEM, -PL_ENOENT for an unknown meter or sink or a missing checkpoint,
+ * -PL_EINVAL for bad arguments. A failed commit is rolled back: the database stays as it was.
+ * A file that is not a PowerLogger store (wrong header or application id, failed quick_check,
+ * tables of another program) is refused on open: every check runs before the store writes
+ * anything, and a file without SQLite's magic is not even handed to SQLite. quick_check reads
+ * the whole file, a fraction of a second for a year of 20 s records.
+ *
+ * A store is not thread-safe: use one per thread. Several processes may open the same file
+ * (SQLite locking, busy timeout 5 s). Linux-side code: it allocates.
+ */
+#ifndef PL_STORE_H
+#define PL_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "powerlogger/meter.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Schema version written to PRAGMA user_version. A store with a higher one is refused. */
+#define PL_STORE_SCHEMA_VERSION 1
+/* PRAGMA application_id of a PowerLogger store: "PLOG". */
+#define PL_STORE_APPLICATION_ID 0x504C4F47
+/* Longest checkpoint accepted, bytes. */
+#define PL_STORE_MAX_STATE (1024 * 1024)
+/* Quarantine messages are cut to this many bytes. */
+#define PL_STORE_MAX_MESSAGE 4096
+
+enum pl_store_flags {
+	PL_STORE_CREATE = 1u << 0, /* create the file if it does not exist (or is empty) */
+};
+
+/* A stored record as delivered to a sink. */
+struct pl_store_record {
+	int64_t seq;      /* sequence number: the cursor value that acknowledges it */
+	int64_t meter_id; /* see pl_store_meter() */
+	struct pl_interval_record rec;
+};
+
+/* What pl_store_prune() did. */
+struct pl_store_prune_result {
+	uint64_t deleted_by_age;  /* delivered records older than keep_delivered_s */
+	uint64_t deleted_by_size; /* delivered records deleted to fit max_bytes */
+	uint64_t bytes;           /* space used afterwards */
+	int over_limit;           /* 1: still over max_bytes; commits are refused */
+};
+
+struct pl_store;
+
+/*
+ * Opens (and with PL_STORE_CREATE creates) the store at path. On success *out receives a store
+ * that must be closed with pl_store_close(). Returns 0, or with *out NULL and a message
+ * "PATH: what is wrong" in err (errlen bytes, may be NULL): -PL_ENOENT (no such file and no
+ * PL_STORE_CREATE), -PL_ECORRUPT ("not a PowerLogger store (or damaged): PATH"; the file is
+ * left untouched), -PL_EINVAL (a newer schema version, or bad arguments), -PL_EIO (cannot
+ * open, read-only file or directory), -PL_ENOSPC (disk full while creating), -PL_ENOMEM.
+ */
+int pl_store_open(const char *path, unsigned flags, struct pl_store **out, char *err,
+		  size_t errlen);
+
+/* Closes the store (NULL is fine). Everything committed is already durable. */
+void pl_store_close(struct pl_store *s);
+
+/* The message of the last failed call, "PATH: what is wrong"; "" if none. Owned by s. */
+const char *pl_store_error(const struct pl_store *s);
+
+/*
+ * Gets the id of the meter called name, creating it if need be; its constant and interval are
+ * updated to the values given. Returns 0, -PL_EINVAL (empty name), or a store error.
+ */
+int pl_store_meter(struct pl_store *s, const char *name, uint32_t imp_per_kwh,
+		   uint32_t interval_s, int64_t *id);
+
+/* Copies the name of meter id to buf (cap bytes, NUL-terminated). -PL_ENOENT, -PL_ENOSPC. */
+int pl_store_meter_name(struct pl_store *s, int64_t id, char *buf, size_t cap);
+
+/*
+ * Gets the id of the sink called name, creating it if need be. A new sink's cursor is 0: it
+ * will be offered every record still stored.
+ */
+int pl_store_sink(struct pl_store *s, const char *name, int64_t *id);
+
+/*
+ * In one durable transaction: inserts the n records (INSERT OR IGNORE on (meter, start): a
+ * record already stored is kept as it is) and replaces the meter's checkpoint with the
+ * state_len bytes at state (1..PL_STORE_MAX_STATE; state must not be NULL). Callers should
+ * begin their state with their own version tag; the store keeps a CRC-32 of it and checks it on
+ * load. Returns 0 once durable, -PL_ENOENT (unknown meter), -PL_EINVAL, -PL_ENOSPC (disk full,
+ * or the store over its size bound, see pl_store_prune()), -PL_EIO; on error nothing changed.
+ */
+int pl_store_commit_interval(struct pl_store *s, int64_t meter_id,
+			     const struct pl_interval_record *recs, size_t n, const void *state,
+			     size_t state_len);
+
+/*
+ * Copies the meter's checkpoint to buf (cap bytes); *len gets its length. Returns 0,
+ * -PL_ENOENT (no checkpoint yet), -PL_ENOSPC (cap too small: *len still gets the length,
+ * nothing is copied), -PL_ECORRUPT (CRC mismatch).
+ */
+int pl_store_load_checkpoint(struct pl_store *s, int64_t meter_id, void *buf, size_t cap,
+			     size_t *len);
+
+/*
+ * Writes up to max records not yet delivered to the sink, oldest (lowest seq) first, to out;
+ * *n gets how many (0 when the sink is up to date). Does not move the cursor.
+ */
+int pl_store_next_batch(struct pl_store *s, int64_t sink_id, size_t max,
+			struct pl_store_record *out, size_t *n);
+
+/*
+ * Marks every record up to and including upto_seq as delivered to the sink. The cursor only
+ * moves forward (an older seq is accepted and changes nothing). -PL_EINVAL if upto_seq was
+ * never assigned (acknowledging the future would skip records), -PL_ENOENT unknown sink.
+ */
+int pl_store_ack(struct pl_store *s, int64_t sink_id, int64_t upto_seq);
+
+/*
+ * Records that the sink's server permanently rejected record seq, with its message (cut to
+ * PL_STORE_MAX_MESSAGE bytes at a UTF-8 character boundary; may be NULL), and moves the cursor
+ * to at least seq, so delivery continues past it, in one transaction. This treats the records
+ * before it as delivered too: call it for the rejected lines of a batch whose other lines were
+ * accepted, then ack the batch. -PL_ENOENT if the record or sink is unknown.
+ */
+int pl_store_quarantine(struct pl_store *s, int64_t sink_id, int64_t seq, const char *message);
+
+/*
+ * How many records wait for the sink, and the earliest interval start among them
+ * (INT64_MIN when none wait).
+ */
+int pl_store_backlog(struct pl_store *s, int64_t sink_id, uint64_t *count,
+		     int64_t *oldest_start_us);
+
+/* How many records of the sink are in quarantine. */
+int pl_store_quarantined(struct pl_store *s, int64_t sink_id, uint64_t *count);
+
+/*
+ * Applies the retention policy described at the top of this file. res may be NULL. Returns 0,
+ * -PL_ENOSPC when the store is still over max_bytes (0 means no bound) with only undelivered
+ * records left (commits are refused until a later prune fits), or a store error.
+ */
+int pl_store_prune(struct pl_store *s, int64_t keep_delivered_s, uint64_t max_bytes,
+		   struct pl_store_prune_result *res);
+
+/*
+ * The underlying SQLite connection (a `sqlite3 *`), for tests and diagnostics only, e.g. to set
+ * PRAGMA max_page_count and simulate a full disk. Owned by s.
+ */
+void *pl_store_sqlite(struct pl_store *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,931 @@
+/*
+ * Tests of the store (src/linux/store.c): checkpoints, exactly-once records, per-sink cursors,
+ * quarantine, backlog, the retention policy, refusal of foreign or damaged files, unwritable
+ * files, a full disk, and a writer killed with SIGKILL at random moments.
+ *
+ * Every test works in its own directory made by mkdtemp() under /tmp and removes it.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "store.h"
+#include "testutil.h"
+
+#define T0 (INT64_C(1700000000) * PL_US_PER_S) /* an epoch-based start, on a 20 s boundary */
+#define STATE_LEN 200
+#define STATE_VERSION 0x53543031u /* "ST01" */
+
+struct tmp {
+	char dir[64];
+	char path[128];
+};
+
+static void tmp_make(struct tmp *t)
+{
+	snprintf(t->dir, sizeof(t->dir), "/tmp/pl_store_XXXXXX");
+	assert_non_null(mkdtemp(t->dir));
+	snprintf(t->path, sizeof(t->path), "%s/store.db", t->dir);
+}
+
+static void tmp_remove(struct tmp *t)
+{
+	DIR *d;
+	struct dirent *e;
+	char p[400];
+
+	chmod(t->dir, 0700);
+	d = opendir(t->dir);
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", t->dir, e->d_name);
+		unlink(p);
+	}
+	closedir(d);
+	assert_int_equal(rmdir(t->dir), 0);
+}
+
+/* The record of interval k: every field depends on k. */
+static struct pl_interval_record rec_of(int64_t k)
+{
+	struct pl_interval_record r = {
+		.start_us = T0 + k * 20 * PL_US_PER_S,
+		.length_s = 20,
+		.pulses = (uint32_t)(k % 7),
+		.rejected = (uint32_t)(k % 3 == 0),
+		.flags = (uint32_t)(k % 5 == 0 ? PL_Q_GAP : 0),
+		.energy_uwh = (k % 7) * 1000,
+		.avg_mw = (k % 7) * 180,
+		.peak_mw = INT64_C(5000000000) + k,
+		.register_uwh = INT64_C(123456789012) + k * 1000,
+	};
+	return r;
+}
+
+/* The checkpoint after interval k: a version tag, k, and bytes that depend on k. */
+static void state_of(int64_t k, unsigned char *buf)
+{
+	uint32_t v = STATE_VERSION;
+
+	memcpy(buf, &v, 4);
+	memcpy(buf + 4, &k, 8);
+	for (size_t i = 12; i < STATE_LEN; i++)
+		buf[i] = (unsigned char)(k * 31 + (int64_t)i);
+}
+
+static int64_t state_k(const unsigned char *buf)
+{
+	int64_t k;
+
+	memcpy(&k, buf + 4, 8);
+	return k;
+}
+
+static void assert_rec_equal(const struct pl_interval_record *a, const struct pl_interval_record *b)
+{
+	assert_true(a->start_us == b->start_us);
+	assert_int_equal(a->length_s, b->length_s);
+	assert_int_equal(a->pulses, b->pulses);
+	assert_int_equal(a->rejected, b->rejected);
+	assert_int_equal(a->flags, b->flags);
+	assert_true(a->energy_uwh == b->energy_uwh);
+	assert_true(a->avg_mw == b->avg_mw);
+	assert_true(a->peak_mw == b->peak_mw);
+	assert_true(a->register_uwh == b->register_uwh);
+}
+
+static struct pl_store *open_ok(const char *path, unsigned flags)
+{
+	struct pl_store *s = NULL;
+	char err[512];
+	int rc = pl_store_open(path, flags, &s, err, sizeof(err));
+
+	if (rc != 0)
+		fail_msg("open %s: %d %s", path, rc, err);
+	assert_non_null(s);
+	return s;
+}
+
+static void commit_k(struct pl_store *s, int64_t meter, int64_t k)
+{
+	struct pl_interval_record r = rec_of(k);
+	unsigned char st[STATE_LEN];
+	int rc;
+
+	state_of(k, st);
+	rc = pl_store_commit_interval(s, meter, &r, 1, st, sizeof(st));
+	if (rc != 0)
+		fail_msg("commit %lld: %d %s", (long long)k, rc, pl_store_error(s));
+}
+
+static int64_t sql_int(struct pl_store *s, const char *sql)
+{
+	sqlite3 *db = pl_store_sqlite(s);
+	sqlite3_stmt *st;
+	int64_t v;
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static char *read_all(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	rewind(f);
+	buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+/* FNV-1a of a file's bytes, to check that it was left untouched (no heap: forked children
+ * must not inherit an allocation that looks leaked). */
+static uint64_t file_digest(const char *path, size_t *len)
+{
+	uint64_t h = UINT64_C(14695981039346656037);
+	FILE *f = fopen(path, "rb");
+	int c;
+
+	assert_non_null(f);
+	*len = 0;
+	while ((c = getc(f)) != EOF) {
+		h = (h ^ (uint64_t)(unsigned char)c) * UINT64_C(1099511628211);
+		(*len)++;
+	}
+	fclose(f);
+	return h;
+}
+
+static void write_all(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void test_checkpoint_round_trip(void **state)
+{
+	unsigned char st[STATE_LEN], got[STATE_LEN + 10];
+	struct pl_store_record out[4];
+	struct pl_interval_record r = rec_of(3);
+	struct pl_store *s;
+	struct tmp t;
+	int64_t meter, meter2, sink;
+	size_t len, n;
+	char name[32], err[512];
+
+	(void)state;
+	tmp_make(&t);
+	/* Not there, and not asked to create it. */
+	assert_int_equal(pl_store_open(t.path, 0, &s, err, sizeof(err)), -PL_ENOENT);
+	assert_null(s);
+	assert_non_null(strstr(err, t.path));
+
+	s = open_ok(t.path, PL_STORE_CREATE);
+	assert_int_equal(pl_store_meter(s, "house", 1000, 20, &meter), 0);
+	assert_int_equal(pl_store_meter(s, "house", 1000, 20, &meter2), 0);
+	assert_true(meter == meter2);
+	/* A changed meter constant is taken over, same id. */
+	assert_int_equal(pl_store_meter(s, "house", 800, 10, &meter2), 0);
+	assert_true(meter == meter2);
+	assert_int_equal(sql_int(s, "SELECT imp_per_kwh * 1000 + interval_s FROM meters"), 800010);
+	assert_int_equal(pl_store_meter_name(s, meter, name, sizeof(name)), 0);
+	assert_string_equal(name, "house");
+	assert_int_equal(pl_store_meter_name(s, meter, name, 3), -PL_ENOSPC);
+	assert_int_equal(pl_store_meter_name(s, meter + 99, name, sizeof(name)), -PL_ENOENT);
+	assert_int_equal(pl_store_load_checkpoint(s, meter, got, sizeof(got), &len), -PL_ENOENT);
+
+	state_of(3, st);
+	assert_int_equal(pl_store_commit_interval(s, meter, &r, 1, st, sizeof(st)), 0);
+	assert_int_equal(pl_store_load_checkpoint(s, meter, got, sizeof(got), &len), 0);
+	assert_int_equal(len, STATE_LEN);
+	assert_memory_equal(got, st, STATE_LEN);
+	/* Too small a buffer: the length, nothing copied. */
+	memset(got, 0xAA, sizeof(got));
+	assert_int_equal(pl_store_load_checkpoint(s, meter, got, 10, &len), -PL_ENOSPC);
+	assert_int_equal(len, STATE_LEN);
+	assert_int_equal(got[0], 0xAA);
+	/* Bad arguments and an unknown meter change nothing. */
+	assert_int_equal(pl_store_commit_interval(s, meter, &r, 1, st, 0), -PL_EINVAL);
+	assert_int_equal(pl_store_commit_interval(s, meter + 99, &r, 1, st, sizeof(st)),
+			 -PL_ENOENT);
+	/* A checkpoint without records (an interval-less state update) is fine. */
+	state_of(4, st);
+	assert_int_equal(pl_store_commit_interval(s, meter, NULL, 0, st, sizeof(st)), 0);
+	pl_store_close(s);
+
+	/* Reopened: the checkpoint and every field of the record are back. */
+	s = open_ok(t.path, 0);
+	assert_int_equal(pl_store_load_checkpoint(s, meter, got, sizeof(got), &len), 0);
+	assert_int_equal(len, STATE_LEN);
+	assert_memory_equal(got, st, STATE_LEN);
+	assert_int_equal(pl_store_sink(s, "influx", &sink), 0);
+	assert_int_equal(pl_store_next_batch(s, sink, 4, out, &n), 0);
+	assert_int_equal(n, 1);
+	assert_true(out[0].meter_id == meter);
+	assert_rec_equal(&out[0].rec, &r);
+
+	/* A damaged checkpoint (its bytes changed behind the CRC) is reported. */
+	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), "UPDATE checkpoints SET state = "
+				      "zeroblob(200)", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(pl_store_load_checkpoint(s, meter, got, sizeof(got), &len),
+			 -PL_ECORRUPT);
+	/* A store from a newer program is refused with a clear message. */
+	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), "PRAGMA user_version = 99", NULL, NULL,
+				      NULL), SQLITE_OK);
+	pl_store_close(s);
+	assert_int_equal(pl_store_open(t.path, 0, &s, err, sizeof(err)), -PL_EINVAL);
+	assert_non_null(strstr(err, "newer"));
+	tmp_remove(&t);
+}
+
+static void test_recommit_is_harmless(void **state)
+{
+	struct pl_store_record out[16];
+	struct pl_interval_record r[2];
+	unsigned char st[STATE_LEN], got[STATE_LEN];
+	struct pl_store *s;
+	struct tmp t;
+	int64_t meter, sink;
+	size_t n, len;
+	uint64_t count;
+	int64_t oldest;
+
+	(void)state;
+	tmp_make(&t);
+	s = open_ok(t.path, PL_STORE_CREATE);
+	assert_int_equal(pl_store_meter(s, "m", 1000, 20, &meter), 0);
+	assert_int_equal(pl_store_sink(s, "a", &sink), 0);
+	for (int64_t k = 0; k < 5; k++)
+		commit_k(s, meter, k);
+	/* Intervals 3 and 4 again, as after a crash before the checkpoint moved on. */
+	commit_k(s, meter, 3);
+	commit_k(s, meter, 4);
+	/* And 4 twice in one commit, with a newer state. */
+	r[0] = rec_of(4);
+	r[1] = rec_of(4);
+	state_of(5, st);
+	assert_int_equal(pl_store_commit_interval(s, meter, r, 2, st, sizeof(st)), 0);
+	assert_int_equal(pl_store_load_checkpoint(s, meter, got, sizeof(got), &len), 0);
+	assert_int_equal(state_k(got), 5);
+	assert_int_equal(sql_int(s, "SELECT COUNT(*) FROM records"), 5);
+
+	/* One delivery each, in order. */
+	assert_int_equal(pl_store_next_batch(s, sink, 16, out, &n), 0);
+	assert_int_equal(n, 5);
+	for (size_t i = 0; i < n; i++) {
+		struct pl_interval_record want = rec_of((int64_t)i);
+
+		assert_rec_equal(&out[i].rec, &want);
+		if (i > 0)
+			assert_true(out[i].seq > out[i - 1].seq);
+	}
+	assert_int_equal(pl_store_ack(s, sink, out[4].seq), 0);
+	/* A re-commit of delivered intervals does not deliver them again. */
+	commit_k(s, meter, 2);
+	commit_k(s, meter, 4);
+	assert_int_equal(pl_store_backlog(s, sink, &count, &oldest), 0);
+	assert_int_equal(count, 0);
+	assert_true(oldest == INT64_MIN);
+	assert_int_equal(pl_store_next_batch(s, sink, 16, out, &n), 0);
+	assert_int_equal(n, 0);
+	pl_store_close(s);
+	tmp_remove(&t);
+}
+
+static void test_cursors_per_sink(void **state)
+{
+	struct pl_store_record out[16];
+	struct pl_store *s;
+	struct tmp t;
+	int64_t meter, a, b, a2;
+	size_t n;
+
+	(void)state;
+	tmp_make(&t);
+	s = open_ok(t.path, PL_STORE_CREATE);
+	assert_int_equal(pl_store_meter(s, "m", 1000, 20, &meter), 0);
+	assert_int_equal(pl_store_sink(s, "a", &a), 0);
+	assert_int_equal(pl_store_sink(s, "b", &b), 0);
+	assert_int_equal(pl_store_sink(s, "a", &a2), 0);
+	assert_true(a == a2 && a != b);
+	for (int64_t k = 0; k < 10; k++)
+		commit_k(s, meter, k);
+
+	assert_int_equal(pl_store_next_batch(s, a, 3, out, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(pl_store_ack(s, a, out[2].seq), 0);
+	/* Backwards is a no-op; the future is refused; unknown sinks are refused. */
+	assert_int_equal(pl_store_ack(s, a, out[0].seq), 0);
+	assert_int_equal(pl_store_ack(s, a, 1000), -PL_EINVAL);
+	assert_int_equal(pl_store_ack(s, 999, 1), -PL_ENOENT);
+	assert_int_equal(pl_store_next_batch(s, 999, 3, out, &n), -PL_ENOENT);
+	pl_store_close(s);
+
+	/* Cursors survive a reopen, each on its own. */
+	s = open_ok(t.path, 0);
+	assert_int_equal(pl_store_next_batch(s, a, 16, out, &n), 0);
+	assert_int_equal(n, 7);
+	assert_true(out[0].rec.start_us == rec_of(3).start_us);
+	assert_int_equal(pl_store_next_batch(s, b, 16, out, &n), 0);
+	assert_int_equal(n, 10);
+	assert_true(out[0].rec.start_us == rec_of(0).start_us);
+	assert_int_equal(pl_store_ack(s, b, out[9].seq), 0);
+	assert_int_equal(pl_store_next_batch(s, b, 16, out, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(pl_store_next_batch(s, a, 16, out, &n), 0);
+	assert_int_equal(n, 7);
+	pl_store_close(s);
+	tmp_remove(&t);
+}
+
+static void test_quarantine_advances(void **state)
+{
+	struct pl_store_record out[16];
+	struct pl_store *s;
+	struct tmp t;
+	int64_t meter, a, b;
+	size_t n;
+	uint64_t q;
+	char big[PL_STORE_MAX_MESSAGE + 100];
+
+	(void)state;
+	tmp_make(&t);
+	s = open_ok(t.path, PL_STORE_CREATE);
+	assert_int_equal(pl_store_meter(s, "m", 1000, 20, &meter), 0);
+	assert_int_equal(pl_store_sink(s, "a", &a), 0);
+	assert_int_equal(pl_store_sink(s, "b", &b), 0);
+	for (int64_t k = 0; k < 5; k++)
+		commit_k(s, meter, k);
+	assert_int_equal(pl_store_next_batch(s, a, 16, out, &n), 0);
+	assert_int_equal(n, 5);
+	/* The server rejected the third line and took the others before it. */
+	assert_int_equal(pl_store_quarantine(s, a, out[2].seq,
+					     "partial write: field type conflict"), 0);
+	assert_int_equal(pl_store_quarantined(s, a, &q), 0);
+	assert_int_equal(q, 1);
+	assert_int_equal(pl_store_quarantined(s, b, &q), 0);
+	assert_int_equal(q, 0);
+	assert_int_equal(pl_store_next_batch(s, a, 16, out, &n), 0);
+	assert_int_equal(n, 2);
+	assert_true(out[0].rec.start_us == rec_of(3).start_us);
+	/* An unknown record, an unknown sink. */
+	assert_int_equal(pl_store_quarantine(s, a, 12345, "x"), -PL_ENOENT);
+	assert_int_equal(pl_store_quarantine(s, 77, out[0].seq, "x"), -PL_ENOENT);
+	/* A huge message is cut, not refused. */
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(pl_store_quarantine(s, a, out[1].seq, big), 0);
+	assert_int_equal(sql_int(s, "SELECT MAX(LENGTH(message)) FROM quarantine"),
+			 PL_STORE_MAX_MESSAGE);
+	/* Cut between characters: 'e' with an accent is two bytes; 4096 is even, one 'x' first. */
+	big[0] = 'x';
+	for (size_t i = 1; i + 1 < sizeof(big); i += 2)
+		memcpy(big + i, "\xc3\xa9", 2);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(pl_store_quarantine(s, a, out[1].seq, big), 0);
+	assert_int_equal(sql_int(s, "SELECT MIN(LENGTH(CAST(message AS BLOB))) FROM quarantine "
+				    "WHERE id = 3"), PL_STORE_MAX_MESSAGE - 1);
+	assert_int_equal(pl_store_quarantined(s, a, &q), 0);
+	assert_int_equal(q, 3);
+	assert_int_equal(pl_store_next_batch(s, a, 16, out, &n), 0);
+	assert_int_equal(n, 0);
+	/* The other sink still gets everything. */
+	assert_int_equal(pl_store_next_batch(s, b, 16, out, &n), 0);
+	assert_int_equal(n, 5);
+	pl_store_close(s);
+	tmp_remove(&t);
+}
+
+static void test_backlog(void **state)
+{
+	struct pl_store_record out[16];
+	struct pl_store *s;
+	struct tmp t;
+	int64_t m1, m2, a, oldest;
+	uint64_t count;
+	size_t n;
+
+	(void)state;
+	tmp_make(&t);
+	s = open_ok(t.path, PL_STORE_CREATE);
+	assert_int_equal(pl_store_meter(s, "m1", 1000, 20, &m1), 0);
+	assert_int_equal(pl_store_meter(s, "m2", 800, 20, &m2), 0);
+	assert_int_equal(pl_store_sink(s, "a", &a), 0);
+	assert_int_equal(pl_store_backlog(s, a, &count, &oldest), 0);
+	assert_int_equal(count, 0);
+	assert_true(oldest == INT64_MIN);
+	for (int64_t k = 10; k < 20; k++)
+		commit_k(s, m1, k);
+	for (int64_t k = 5; k < 8; k++) /* a second meter, behind in time */
+		commit_k(s, m2, k);
+	assert_int_equal(pl_store_backlog(s, a, &count, &oldest), 0);
+	assert_int_equal(count, 13);
+	assert_true(oldest == rec_of(5).start_us);
+	assert_int_equal(pl_store_next_batch(s, a, 12, out, &n), 0);
+	assert_int_equal(n, 12);
+	assert_int_equal(pl_store_ack(s, a, out[11].seq), 0);
+	assert_int_equal(pl_store_backlog(s, a, &count, &oldest), 0);
+	assert_int_equal(count, 1);
+	assert_true(oldest == rec_of(7).start_us);
+	assert_int_equal(pl_store_backlog(s, 42, &count, &oldest), -PL_ENOENT);
+	pl_store_close(s);
+	tmp_remove(&t);
+}
+
+static void test_prune_policy(void **state)
+{
+	struct pl_store_prune_result res;
+	struct pl_store_record out[64];
+	struct pl_store *s;
+	struct tmp t;
+	int64_t meter, a, b, oldest, last = 0;
+	uint64_t count, before;
+	size_t n;
+	int rc;
+
+	(void)state;
+	tmp_make(&t);
+	s = open_ok(t.path, PL_STORE_CREATE);
+	assert_int_equal(pl_store_meter(s, "m", 1000, 20, &meter), 0);
+	/* With no sink, nothing counts as delivered. */
+	for (int64_t k = 0; k < 10; k++)
+		commit_k(s, meter, k);
+	assert_int_equal(pl_store_prune(s, 0, 0, &res), 0);
+	assert_int_equal(res.deleted_by_age, 0);
+
+	assert_int_equal(pl_store_sink(s, "a", &a), 0);
+	assert_int_equal(pl_store_sink(s, "b", &b), 0);
+	assert_int_equal(pl_store_next_batch(s, a, 6, out, &n), 0);
+	assert_int_equal(pl_store_ack(s, a, out[5].seq), 0);
+	assert_int_equal(pl_store_next_batch(s, b, 3, out, &n), 0);
+	assert_int_equal(pl_store_ack(s, b, out[2].seq), 0);
+	/* Stored just now: an hour's retention keeps them all. */
+	assert_int_equal(pl_store_prune(s, 3600, 0, &res), 0);
+	assert_int_equal(res.deleted_by_age, 0);
+	/* Made two hours old: only those delivered to both sinks go. */
+	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), "UPDATE records SET stored_us = "
+				      "stored_us - 7200000000", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(pl_store_prune(s, 3600, 0, &res), 0);
+	assert_int_equal(res.deleted_by_age, 3);
+	assert_int_equal(res.over_limit, 0);
+	assert_int_equal(sql_int(s, "SELECT COUNT(*) FROM records"), 7);
+	assert_int_equal(pl_store_backlog(s, a, &count, &oldest), 0);
+	assert_int_equal(count, 4);
+	assert_int_equal(pl_store_backlog(s, b, &count, &oldest), 0);
+	assert_int_equal(count, 7);
+
+	/* Size bound: many records, sink a has all, sink b half. */
+	for (int64_t k = 10; k < 3000; k++)
+		commit_k(s, meter, k);
+	do {
+		assert_int_equal(pl_store_next_batch(s, a, 64, out, &n), 0);
+		if (n > 0) {
+			last = out[n - 1].seq;
+			assert_int_equal(pl_store_ack(s, a, last), 0);
+		}
+	} while (n > 0);
+	for (int i = 0; i < 23; i++) {
+		assert_int_equal(pl_store_next_batch(s, b, 64, out, &n), 0);
+		assert_int_equal(pl_store_ack(s, b, out[n - 1].seq), 0);
+	}
+	assert_int_equal(pl_store_backlog(s, b, &before, &oldest), 0);
+	/* A bound that the delivered records' deletion can meet. */
+	assert_int_equal(pl_store_prune(s, 1000000, 1, &res), -PL_ENOSPC);
+	assert_true(res.deleted_by_size > 0);
+	assert_int_equal(res.deleted_by_age, 0);
+	assert_int_equal(res.over_limit, 1);
+	assert_non_null(strstr(pl_store_error(s), "undelivered"));
+	/* Nothing undelivered was dropped: b's backlog is whole, and it is all that is left. */
+	assert_int_equal(pl_store_backlog(s, b, &count, &oldest), 0);
+	assert_int_equal(count, before);
+	assert_int_equal(sql_int(s, "SELECT COUNT(*) FROM records"), (int64_t)before);
+	/* New commits are refused while over the bound, and change nothing. */
+	{
+		struct pl_interval_record r = rec_of(5000);
+		unsigned char st[STATE_LEN];
+
+		state_of(5000, st);
+		assert_int_equal(pl_store_commit_interval(s, meter, &r, 1, st, sizeof(st)),
+				 -PL_ENOSPC);
+		assert_non_null(strstr(pl_store_error(s), "size bound"));
+	}
+	assert_int_equal(sql_int(s, "SELECT COUNT(*) FROM records"), (int64_t)before);
+
+	/* Sink b catches up: a prune to a bound of a few pages fits, commits resume. */
+	assert_int_equal(pl_store_ack(s, b, last), 0);
+	rc = pl_store_prune(s, 1000000, 64 * 1024, &res);
+	if (rc != 0)
+		fail_msg("prune: %d %s", rc, pl_store_error(s));
+	assert_int_equal(res.over_limit, 0);
+	assert_true(res.bytes <= 64 * 1024);
+	assert_true(res.deleted_by_size > 0);
+	commit_k(s, meter, 5000);
+	/* The sequence goes on past the pruned records: the new one is delivered. */
+	assert_int_equal(pl_store_backlog(s, a, &count, &oldest), 0);
+	assert_int_equal(count, 1);
+	assert_true(oldest == rec_of(5000).start_us);
+	pl_store_close(s);
+	/* The file shrank with the records (incremental vacuum). */
+	{
+		struct stat sb;
+
+		assert_int_equal(stat(t.path, &sb), 0);
+		assert_true(sb.st_size <= 64 * 1024);
+	}
+	tmp_remove(&t);
+}
+
+/* Opening must fail with the exact message and leave the file as it was. */
+static void assert_refused(const char *path)
+{
+	struct pl_store *s = (struct pl_store *)1;
+	char err[512], want[512];
+	size_t len0, len1;
+	uint64_t before = file_digest(path, &len0);
+
+	assert_int_equal(pl_store_open(path, PL_STORE_CREATE, &s, err, sizeof(err)), -PL_ECORRUPT);
+	assert_null(s);
+	snprintf(want, sizeof(want), "not a PowerLogger store (or damaged): %s", path);
+	assert_string_equal(err, want);
+	assert_true(file_digest(path, &len1) == before);
+	assert_int_equal(len0, len1);
+}
+
+static void test_foreign_files_refused(void **state)
+{
+	unsigned char junk[8192];
+	struct pl_store *s;
+	struct tmp t;
+	sqlite3 *db;
+	char *good;
+	size_t len;
+	int64_t meter;
+
+	(void)state;
+	tmp_make(&t);
+	rng_state = 42;
+	/* Random bytes. */
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (unsigned char)rnd();
+	write_all(t.path, junk, sizeof(junk));
+	assert_refused(t.path);
+	/* Text (a configuration file given by mistake). */
+	write_all(t.path, "[meter]\nname = house\n", 21);
+	assert_refused(t.path);
+	/* SQLite's magic with garbage after it. */
+	memcpy(junk, "SQLite format 3", 16);
+	write_all(t.path, junk, sizeof(junk));
+	assert_refused(t.path);
+	unlink(t.path);
+	/* Another program's SQLite database. */
+	assert_int_equal(sqlite3_open(t.path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE x(a); INSERT INTO x VALUES(1)", NULL,
+				      NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_refused(t.path);
+	unlink(t.path);
+
+	/* A store of ours with a damaged page: quick_check refuses it. */
+	s = open_ok(t.path, PL_STORE_CREATE);
+	assert_int_equal(pl_store_meter(s, "m", 1000, 20, &meter), 0);
+	for (int64_t k = 0; k < 400; k++)
+		commit_k(s, meter, k);
+	pl_store_close(s); /* the last close checkpoints the WAL into the file */
+	good = read_all(t.path, &len);
+	assert_true(len > 5 * 4096);
+	memset(good + 3 * 4096 + 8, 0x5A, 2000); /* inside a b-tree page, past its header */
+	write_all(t.path, good, len);
+	free(good);
+	assert_refused(t.path);
+	tmp_remove(&t);
+}
+
+/* In a child: tries to open path (as `nobody` when run as root); exits with -rc. */
+static int open_in_child(const char *path, char *msg, size_t cap)
+{
+	int fds[2], status;
+	pid_t pid;
+	ssize_t got;
+
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct pl_store *s;
+		char err[512];
+		int rc;
+
+		close(fds[0]);
+		if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+			_exit(100);
+		rc = pl_store_open(path, PL_STORE_CREATE, &s, err, sizeof(err));
+		if (rc == 0)
+			pl_store_close(s);
+		if (write(fds[1], err, strlen(err) + 1) < 0)
+			_exit(101);
+		_exit(-rc);
+	}
+	close(fds[1]);
+	got = read(fds[0], msg, cap - 1);
+	msg[got > 0 ? got : 0] = '\0';
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return -WEXITSTATUS(status);
+}
+
+static void test_unwritable(void **state)
+{
+	struct pl_store *s;
+	struct tmp t;
+	char path[300], msg[600], err[512];
+	int64_t meter;
+	size_t len0, len1;
+	uint64_t before;
+
+	(void)state;
+	tmp_make(&t);
+	/* A directory that does not exist, and a directory given as the store. */
+	snprintf(path, sizeof(path), "%s/no/such/dir/store.db", t.dir);
+	assert_int_equal(pl_store_open(path, PL_STORE_CREATE, &s, err, sizeof(err)), -PL_EIO);
+	assert_non_null(strstr(err, path));
+	assert_non_null(strstr(err, "No such file or directory"));
+	assert_int_equal(pl_store_open(t.dir, PL_STORE_CREATE, &s, err, sizeof(err)), -PL_EIO);
+	assert_non_null(strstr(err, "is a directory"));
+
+	/* A store made, then made read-only (file and directory; the child is not root). */
+	s = open_ok(t.path, PL_STORE_CREATE);
+	assert_int_equal(pl_store_meter(s, "m", 1000, 20, &meter), 0);
+	commit_k(s, meter, 0);
+	pl_store_close(s);
+	assert_int_equal(chmod(t.dir, 0755), 0);
+	assert_int_equal(chmod(t.path, 0444), 0);
+	before = file_digest(t.path, &len0);
+	assert_int_equal(open_in_child(t.path, msg, sizeof(msg)), -PL_EIO);
+	assert_non_null(strstr(msg, t.path));
+	assert_non_null(strstr(msg, "read-only"));
+	assert_true(file_digest(t.path, &len1) == before);
+	assert_int_equal(len0, len1);
+	/* Writable file in a read-only directory: SQLite cannot make its WAL index. */
+	assert_int_equal(chmod(t.path, 0666), 0);
+	assert_int_equal(chmod(t.dir, 0555), 0);
+	assert_int_equal(open_in_child(t.path, msg, sizeof(msg)), -PL_EIO);
+	assert_non_null(strstr(msg, t.path));
+	assert_non_null(strstr(msg, "read-only"));
+	/* A new store in a read-only directory. */
+	snprintf(path, sizeof(path), "%s/new.db", t.dir);
+	assert_int_equal(open_in_child(path, msg, sizeof(msg)), -PL_EIO);
+	assert_non_null(strstr(msg, path));
+	assert_non_null(strstr(msg, "Permission denied"));
+	assert_int_equal(chmod(t.dir, 0700), 0);
+
+	/* Still intact for its owner. */
+	s = open_ok(t.path, 0);
+	assert_int_equal(sql_int(s, "SELECT COUNT(*) FROM records"), 1);
+	pl_store_close(s);
+	tmp_remove(&t);
+}
+
+static void test_disk_full(void **state)
+{
+	unsigned char big[3000], got[3000];
+	struct pl_interval_record r;
+	struct pl_store *s;
+	struct tmp t;
+	int64_t meter, k, pages;
+	size_t len;
+	char sql[100];
+	int rc = 0;
+
+	(void)state;
+	tmp_make(&t);
+	s = open_ok(t.path, PL_STORE_CREATE);
+	assert_int_equal(pl_store_meter(s, "m", 1000, 20, &meter), 0);
+	commit_k(s, meter, 0);
+	/* The disk is full at the current size plus a few pages. */
+	pages = sql_int(s, "PRAGMA page_count");
+	snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld", (long long)pages + 4);
+	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), sql, NULL, NULL, NULL), SQLITE_OK);
+	for (k = 1; k < 1000; k++) {
+		r = rec_of(k);
+		memset(big, (int)k, sizeof(big));
+		rc = pl_store_commit_interval(s, meter, &r, 1, big, sizeof(big));
+		if (rc != 0)
+			break;
+	}
+	assert_int_equal(rc, -PL_ENOSPC);
+	assert_true(k > 1);
+	assert_non_null(strstr(pl_store_error(s), "disk full"));
+	assert_non_null(strstr(pl_store_error(s), t.path));
+	/* The failed interval left nothing: records and checkpoint are those of k - 1. */
+	assert_int_equal(sql_int(s, "SELECT COUNT(*) FROM records"), k);
+	assert_int_equal(pl_store_load_checkpoint(s, meter, got, sizeof(got), &len), 0);
+	assert_int_equal(len, sizeof(big));
+	assert_int_equal(got[0], (unsigned char)(k - 1));
+	/* It fails the same way again, and recovers when space comes back. */
+	assert_int_equal(pl_store_commit_interval(s, meter, &r, 1, big, sizeof(big)), -PL_ENOSPC);
+	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), "PRAGMA max_page_count = 1000000", NULL,
+				      NULL, NULL), SQLITE_OK);
+	assert_int_equal(pl_store_commit_interval(s, meter, &r, 1, big, sizeof(big)), 0);
+	pl_store_close(s);
+	s = open_ok(t.path, 0);
+	assert_int_equal(sql_int(s, "SELECT COUNT(*) FROM records"), k + 1);
+	assert_int_equal(pl_store_load_checkpoint(s, meter, got, sizeof(got), &len), 0);
+	assert_int_equal(got[0], (unsigned char)k);
+	pl_store_close(s);
+	tmp_remove(&t);
+}
+
+/* Progress messages from the writer child: before and after each commit. */
+struct progress {
+	int32_t after; /* 0 before the commit of k, 1 after it returned 0 */
+	int32_t k;
+};
+
+/* The writer: resumes from its checkpoint (committing that interval again) and goes on. */
+static void writer(const char *path, int fd)
+{
+	unsigned char st[STATE_LEN];
+	struct pl_interval_record r[2];
+	struct pl_store *s;
+	int64_t meter, k = 0;
+	size_t len;
+	int rc;
+
+	if (pl_store_open(path, 0, &s, NULL, 0) != 0 || pl_store_meter(s, "m", 1000, 20, &meter))
+		_exit(2);
+	rc = pl_store_load_checkpoint(s, meter, st, sizeof(st), &len);
+	if (rc == 0 && len == STATE_LEN)
+		k = state_k(st);
+	else if (rc != -PL_ENOENT)
+		_exit(3);
+	for (;; k++) {
+		struct progress p = { 0, (int32_t)k };
+		size_t n = 1;
+
+		r[0] = rec_of(k);
+		if (k > 0 && k % 4 == 0) /* sometimes the previous one again in the same commit */
+			r[n++] = rec_of(k - 1);
+		state_of(k, st);
+		if (write(fd, &p, sizeof(p)) != (ssize_t)sizeof(p))
+			_exit(4);
+		if (pl_store_commit_interval(s, meter, r, n, st, sizeof(st)) != 0)
+			_exit(5);
+		p.after = 1;
+		if (write(fd, &p, sizeof(p)) != (ssize_t)sizeof(p))
+			_exit(4);
+	}
+}
+
+#define MAX_K 100000
+
+static void test_crash_exactly_once(void **state)
+{
+	unsigned char st[STATE_LEN], want[STATE_LEN];
+	static uint8_t delivered[MAX_K];
+	struct pl_store_record out[37];
+	struct pl_store *s;
+	struct tmp t;
+	int64_t meter, sink, cp = -1;
+	int rounds = getenv("PL_VALGRIND") != NULL ? 4 : 20;
+	int mid_commit = 0, before_ack = 0; /* where the kills landed */
+
+	(void)state;
+	memset(delivered, 0, sizeof(delivered));
+	rng_state = getenv("PL_STORE_SEED") != NULL ?
+			    strtoull(getenv("PL_STORE_SEED"), NULL, 0) :
+			    (uint64_t)time(NULL);
+	rng_state |= 1;
+	print_message("crash test seed %llu\n", (unsigned long long)rng_state);
+	tmp_make(&t);
+	s = open_ok(t.path, PL_STORE_CREATE);
+	assert_int_equal(pl_store_meter(s, "m", 1000, 20, &meter), 0);
+	assert_int_equal(pl_store_sink(s, "influx", &sink), 0);
+	pl_store_close(s);
+
+	for (int round = 0; round < rounds; round++) {
+		int fds[2], status, afters = 0, target = 1 + (int)(rnd() % 12);
+		int64_t last_before = -1, last_after = -1;
+		struct progress p;
+		size_t len, n;
+		pid_t pid;
+
+		assert_int_equal(pipe(fds), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			close(fds[0]);
+			writer(t.path, fds[1]);
+			_exit(1);
+		}
+		close(fds[1]);
+		/* Let it make some progress, then kill it at a random moment. */
+		while (afters < target && read(fds[0], &p, sizeof(p)) == (ssize_t)sizeof(p)) {
+			if (p.after) {
+				last_after = p.k;
+				afters++;
+			} else {
+				last_before = p.k;
+			}
+		}
+		usleep((useconds_t)(rnd() % 4000));
+		assert_int_equal(kill(pid, SIGKILL), 0);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL))
+			fail_msg("writer ended by itself: status %d", status);
+		while (read(fds[0], &p, sizeof(p)) == (ssize_t)sizeof(p)) {
+			if (p.after)
+				last_after = p.k;
+			else
+				last_before = p.k;
+		}
+		close(fds[0]);
+		assert_true(last_after >= 0);
+
+		/* Everything acknowledged is there; the checkpoint is the last interval. */
+		s = open_ok(t.path, 0);
+		assert_int_equal(pl_store_load_checkpoint(s, meter, st, sizeof(st), &len), 0);
+		assert_int_equal(len, STATE_LEN);
+		cp = state_k(st);
+		if (cp < last_after || cp > last_before)
+			fail_msg("checkpoint %lld, acknowledged %lld, attempted %lld",
+				 (long long)cp, (long long)last_after, (long long)last_before);
+		mid_commit += cp < last_before;
+		before_ack += cp > last_after;
+		state_of(cp, want);
+		assert_memory_equal(st, want, STATE_LEN);
+		assert_true(cp < MAX_K);
+		/* Exactly the intervals 0..cp, each once, each with its fields. */
+		assert_int_equal(sql_int(s, "SELECT COUNT(*) FROM records"), cp + 1);
+		do {
+			assert_int_equal(pl_store_next_batch(s, sink, 1 + rnd() % 37, out, &n), 0);
+			for (size_t i = 0; i < n; i++) {
+				int64_t k = (out[i].rec.start_us - T0) / (20 * PL_US_PER_S);
+				struct pl_interval_record r = rec_of(k);
+
+				assert_true(k >= 0 && k <= cp);
+				assert_rec_equal(&out[i].rec, &r);
+				assert_int_equal(delivered[k], 0);
+				delivered[k] = 1;
+			}
+			if (n > 0)
+				assert_int_equal(pl_store_ack(s, sink, out[n - 1].seq), 0);
+		} while (n > 0);
+		pl_store_close(s);
+	}
+	for (int64_t k = 0; k <= cp; k++)
+		assert_int_equal(delivered[k], 1);
+	print_message("%d kills, %lld intervals; killed in a commit: %d rolled back, %d kept "
+		      "though not yet acknowledged\n", rounds, (long long)cp + 1,
+		      mid_commit, before_ack);
+	tmp_remove(&t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_checkpoint_round_trip),
+		cmocka_unit_test(test_recommit_is_harmless),
+		cmocka_unit_test(test_cursors_per_sink),
+		cmocka_unit_test(test_quarantine_advances),
+		cmocka_unit_test(test_backlog),
+		cmocka_unit_test(test_prune_policy),
+		cmocka_unit_test(test_foreign_files_refused),
+		cmocka_unit_test(test_unwritable),
+		cmocka_unit_test(test_disk_full),
+		cmocka_unit_test(test_crash_exactly_once),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
