@@ -1,0 +1,796 @@
+/*
+ * `powerlogger run`: the long-running logger (first version, see docs/daemon-design.md).
+ *
+ * For each meter: a source (the simulator, or a trace file replayed at a speed factor) feeds
+ * the analog detector; pulses feed the meter; the meter is advanced only to the detector's
+ * horizon, so an interval is closed only when no pulse can still arrive for it; closed records
+ * and the checkpoint (the detector's and the meter's plain-data state, and the number of
+ * samples consumed) are committed to the store in one transaction. A restart loads the
+ * checkpoint: a file source skips the samples already consumed, so the records of a replay are
+ * those of an uninterrupted run.
+ *
+ * For each InfluxDB sink: the store's undelivered records, oldest first, encoded as line
+ * protocol at send time, posted, and acknowledged (cursor moved) only on 2xx. Failures are
+ * classified by the core's retry policy: retry with backoff, split a batch, quarantine a line
+ * the server will never take. A record written twice overwrites itself in InfluxDB (same
+ * series and timestamp), so a lost acknowledgement cannot double-count.
+ *
+ * One thread, one loop; SIGINT/SIGTERM stop it cleanly (checkpoint, last delivery attempt).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <systemd/sd-daemon.h>
+
+#include "commands.h"
+#include "config.h"
+#include "influx.h"
+#include "sim.h"
+#include "store.h"
+#include "trace.h"
+#include "powerlogger/detector.h"
+#include "powerlogger/lineproto.h"
+#include "powerlogger/meter.h"
+#include "powerlogger/retry.h"
+
+#define PROG "powerlogger run"
+#define BLOCK 1024
+#define RECS 256
+#define CKPT_MAGIC 0x4b43504cu /* "PLCK" */
+#define CKPT_VERSION 1u
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+/* What a restart needs, stored with every commit. Plain data. */
+struct checkpoint {
+	uint32_t magic, version;
+	uint32_t det_size, meter_size;
+	struct pl_detector det;
+	struct pl_meter meter;
+	uint64_t consumed;   /* samples of the source consumed */
+	int64_t epoch_us;    /* sim: wall time of its sample 0 */
+	uint8_t started;     /* the meter has seen its first sample */
+	int64_t first_t;     /* time of the first sample */
+};
+
+struct meter_run {
+	const struct pl_config_meter *cfg;
+	int64_t id;
+	struct checkpoint ck;
+	struct pl_trace *trace;
+	struct pl_sim *sim;
+	struct pl_sim_load load;
+	int have_load;
+	struct pl_sample buf[BLOCK];
+	size_t pos, len;
+	int eof, eof_done;
+	int64_t wall0_us, input0_us; /* pacing: wall time and input time at the start */
+	struct pl_interval_record recs[RECS];
+	size_t nrecs;
+	int64_t power_mw, last_t;
+	struct pl_interval_record last;
+	int have_last;
+};
+
+struct sink_run {
+	const struct pl_config_influx *cfg;
+	int64_t id;
+	struct pl_influx *influx;
+	struct pl_backoff backoff;
+	int64_t next_try_us;
+	size_t batch_cap;
+	int failing;
+	uint64_t delivered, quarantined;
+	char last_error[320];
+};
+
+struct run {
+	struct pl_config *cfg;
+	struct pl_config *owned_cfg;
+	struct pl_store *store;
+	struct meter_run *meters;
+	size_t nmeters;
+	struct sink_run *sinks;
+	size_t nsinks;
+	double speed_override;
+	int have_speed_override;
+	double duration_s;
+	int until_drained, quiet, tty;
+	int64_t started_us;
+	uint64_t rng;
+};
+
+static int64_t now_us(clockid_t c)
+{
+	struct timespec ts;
+	clock_gettime(c, &ts);
+	return (int64_t)ts.tv_sec * PL_US_PER_S + ts.tv_nsec / 1000;
+}
+
+static uint32_t rand32(struct run *r)
+{
+	r->rng ^= r->rng << 13;
+	r->rng ^= r->rng >> 7;
+	r->rng ^= r->rng << 17;
+	return (uint32_t)(r->rng >> 16);
+}
+
+static void logmsg(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logmsg(const char *level, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s: %s: ", PROG, level);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static double speed_of(const struct run *r, const struct meter_run *m)
+{
+	return r->have_speed_override ? r->speed_override : m->cfg->speed;
+}
+
+/* ---- sources ---------------------------------------------------------------------------- */
+
+static int source_open(struct run *r, struct meter_run *m)
+{
+	char err[256];
+	const struct pl_config_meter *c = m->cfg;
+
+	if (c->source == PL_CONFIG_SOURCE_FILE) {
+		struct pl_trace_config tc = { .format = (enum pl_trace_format)c->format,
+					      .rate_hz = c->rate_hz };
+		if (pl_trace_open(&m->trace, c->file, &tc, err, sizeof(err)) != 0) {
+			logmsg("error", "meter %s: %s", c->name, err);
+			return -1;
+		}
+		/* Skip what the checkpoint says was consumed: the replay resumes exactly. */
+		uint64_t skip = m->ck.consumed;
+		while (skip > 0) {
+			size_t n = 0, want = skip < BLOCK ? (size_t)skip : BLOCK;
+			if (pl_trace_read(m->trace, m->buf, want, &n) != 0 || n == 0) {
+				logmsg("error", "meter %s: %s is shorter than its checkpoint says",
+				       c->name, c->file);
+				return -1;
+			}
+			skip -= n;
+		}
+		return 0;
+	}
+	struct pl_sim_config sc;
+	pl_sim_config_default(&sc);
+	sc.duration_s = 1e7; /* the simulator's longest: 115 days, then the source ends */
+	sc.rate_hz = 1000;
+	sc.noise = 10;
+	sc.imp_per_kwh = c->imp_per_kwh;
+	sc.seed = (uint64_t)now_us(CLOCK_REALTIME);
+	if (c->profile) {
+		if (pl_sim_load_read(c->profile, &m->load, err, sizeof(err)) != 0) {
+			logmsg("error", "meter %s: %s", c->name, err);
+			return -1;
+		}
+		m->have_load = 1;
+		sc.load = &m->load;
+		/* start at the profile's time of day now */
+		sc.load_start_s = (double)((now_us(CLOCK_REALTIME) / PL_US_PER_S) % 86400);
+	}
+	if (pl_sim_new(&m->sim, &sc, err, sizeof(err)) != 0) {
+		logmsg("error", "meter %s: %s", c->name, err);
+		return -1;
+	}
+	/* A simulated meter lives in wall-clock time from now on. */
+	m->ck.epoch_us = now_us(CLOCK_REALTIME);
+	(void)r;
+	return 0;
+}
+
+/* Refills the buffer; returns the number of samples available (0 at the end). */
+static size_t source_fill(struct meter_run *m)
+{
+	if (m->pos < m->len)
+		return m->len - m->pos;
+	m->pos = m->len = 0;
+	if (m->eof)
+		return 0;
+	if (m->trace) {
+		size_t n = 0;
+		int rc = pl_trace_read(m->trace, m->buf, BLOCK, &n);
+		if (rc != 0) {
+			logmsg("error", "meter %s: %s", m->cfg->name, pl_trace_error(m->trace));
+			m->eof = 1;
+			return 0;
+		}
+		if (n == 0)
+			m->eof = 1;
+		m->len = n;
+	} else {
+		size_t n = pl_sim_read(m->sim, m->buf, BLOCK);
+		for (size_t i = 0; i < n; i++)
+			m->buf[i].t_us += m->ck.epoch_us;
+		if (n == 0)
+			m->eof = 1;
+		m->len = n;
+	}
+	return m->len;
+}
+
+/* ---- meters ----------------------------------------------------------------------------- */
+
+static int commit(struct run *r, struct meter_run *m)
+{
+	int rc = pl_store_commit_interval(r->store, m->id, m->recs, m->nrecs, &m->ck, sizeof(m->ck));
+	if (rc != 0) {
+		logmsg("error", "store: %s", pl_store_error(r->store));
+		return -1;
+	}
+	if (m->nrecs > 0) {
+		m->last = m->recs[m->nrecs - 1];
+		m->have_last = 1;
+	}
+	m->nrecs = 0;
+	return 0;
+}
+
+static int take_records(struct run *r, struct meter_run *m, size_t n)
+{
+	m->nrecs += n;
+	if (m->nrecs > RECS - 8)
+		return commit(r, m);
+	return 0;
+}
+
+static int meter_pulse(struct run *r, struct meter_run *m, const struct pl_pulse *p)
+{
+	for (;;) {
+		size_t n = 0;
+		int rc = pl_meter_pulse(&m->ck.meter, p, &m->power_mw, m->recs + m->nrecs,
+					RECS - m->nrecs, &n);
+		if (take_records(r, m, n) != 0)
+			return -1;
+		if (rc == -PL_ENOSPC) {
+			if (commit(r, m) != 0)
+				return -1;
+			continue;
+		}
+		return 0; /* -PL_EORDER cannot happen below the horizon; ignore it otherwise */
+	}
+}
+
+/* Processes the samples due now; returns 1 if it did work, 0 if idle, -1 on failure. */
+static int meter_step(struct run *r, struct meter_run *m)
+{
+	struct pl_pulse pulses[PL_DETECTOR_MIN_OUT * 2];
+	int64_t limit = INT64_MAX;
+	double speed = speed_of(r, m);
+	int worked = 0;
+
+	if (source_fill(m) == 0) {
+		if (!m->eof)
+			return 0;
+		return 0;
+	}
+	if (m->wall0_us == 0) {
+		m->wall0_us = now_us(CLOCK_MONOTONIC);
+		m->input0_us = m->buf[m->pos].t_us;
+	}
+	if (speed > 0)
+		limit = m->input0_us + (int64_t)((double)(now_us(CLOCK_MONOTONIC) - m->wall0_us) * speed);
+	while (source_fill(m) > 0 && m->buf[m->pos].t_us <= limit) {
+		size_t avail = m->len - m->pos, take = 0;
+		while (take < avail && m->buf[m->pos + take].t_us <= limit)
+			take++;
+		if (!m->ck.started) {
+			pl_meter_start(&m->ck.meter, m->buf[m->pos].t_us);
+			m->ck.started = 1;
+			m->ck.first_t = m->buf[m->pos].t_us;
+		}
+		size_t off = 0;
+		while (off < take) {
+			size_t np = 0;
+			size_t used = pl_detector_feed(&m->ck.det, m->buf + m->pos + off, take - off,
+						      pulses, sizeof(pulses) / sizeof(pulses[0]), &np);
+			for (size_t i = 0; i < np; i++)
+				if (meter_pulse(r, m, &pulses[i]) != 0)
+					return -1;
+			off += used;
+		}
+		m->last_t = m->buf[m->pos + take - 1].t_us;
+		m->pos += take;
+		m->ck.consumed += take;
+		worked = 1;
+		/* close the intervals no pulse can reach any more */
+		int64_t h = pl_detector_horizon(&m->ck.det);
+		if (h != INT64_MIN) {
+			size_t n;
+			do {
+				n = pl_meter_advance(&m->ck.meter, h, m->recs + m->nrecs, RECS - m->nrecs);
+				if (take_records(r, m, n) != 0)
+					return -1;
+			} while (n > 0 && m->nrecs > RECS - 16);
+		}
+		if (m->nrecs > 0 && commit(r, m) != 0)
+			return -1;
+		if (r->duration_s > 0 && m->last_t - m->input0_us >= (int64_t)(r->duration_s * 1e6))
+			break;
+	}
+	return worked;
+}
+
+/* The end of a file: the detector's last pulses, every interval closed. */
+static int meter_finish(struct run *r, struct meter_run *m)
+{
+	struct pl_pulse pulses[PL_DETECTOR_MIN_OUT * 2];
+	size_t np = 0;
+	struct pl_interval_record rec;
+
+	pl_detector_finish(&m->ck.det, pulses, sizeof(pulses) / sizeof(pulses[0]), &np);
+	for (size_t i = 0; i < np; i++)
+		if (meter_pulse(r, m, &pulses[i]) != 0)
+			return -1;
+	/* the input ends one (mean) sample period after its last sample, as in detect */
+	int64_t end = m->last_t + 1;
+	if (m->ck.consumed > 1 && m->trace && pl_trace_rate(m->trace) > 0)
+		end = m->last_t + pl_trace_index_us(1, pl_trace_rate(m->trace));
+	else if (m->ck.consumed > 1 && m->ck.first_t < m->last_t)
+		end = m->last_t + (m->last_t - m->ck.first_t) / (int64_t)(m->ck.consumed - 1);
+	for (;;) {
+		int rc = pl_meter_flush(&m->ck.meter, end, &rec);
+		if (rc <= 0)
+			break;
+		m->recs[m->nrecs++] = rec;
+		if (m->nrecs > RECS - 8 && commit(r, m) != 0)
+			return -1;
+	}
+	return commit(r, m);
+}
+
+/* ---- sinks ------------------------------------------------------------------------------ */
+
+static int sink_step(struct run *r, struct sink_run *s)
+{
+	static struct pl_store_record batch[5000];
+	static char body[5000 * 300];
+	size_t n = 0, len = 0;
+	int64_t now = now_us(CLOCK_MONOTONIC);
+
+	if (now < s->next_try_us)
+		return 0;
+	if (pl_store_next_batch(r->store, s->id, s->batch_cap, batch, &n) != 0) {
+		logmsg("error", "store: %s", pl_store_error(r->store));
+		return -1;
+	}
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char dev[128];
+		if (pl_store_meter_name(r->store, batch[i].meter_id, dev, sizeof(dev)) != 0)
+			snprintf(dev, sizeof(dev), "meter%" PRId64, batch[i].meter_id);
+		if (pl_lp_interval(body, sizeof(body), &len, NULL, dev, &batch[i].rec,
+				   (enum pl_precision)s->cfg->precision) != 0) {
+			n = i; /* the rest next time */
+			break;
+		}
+	}
+	if (n == 0)
+		return 0;
+	struct pl_influx_result res;
+	struct pl_sink_response resp;
+	unsigned flags = 0;
+	pl_influx_write(s->influx, body, len, &res);
+	pl_influx_response(&res, (uint32_t)n, &resp);
+	enum pl_sink_action act = pl_sink_classify(&resp, &flags);
+	switch (act) {
+	case PL_SINK_OK:
+		if (pl_store_ack(r->store, s->id, batch[n - 1].seq) != 0) {
+			logmsg("error", "store: %s", pl_store_error(r->store));
+			return -1;
+		}
+		s->delivered += n;
+		pl_backoff_reset(&s->backoff);
+		s->batch_cap = s->cfg->batch_max_records;
+		if (s->failing)
+			logmsg("info", "sink %s: delivering again", s->cfg->name);
+		s->failing = 0;
+		return 1;
+	case PL_SINK_SPLIT:
+		s->batch_cap = n / 2 > 0 ? n / 2 : 1;
+		return 1;
+	case PL_SINK_QUARANTINE:
+		if (pl_store_quarantine(r->store, s->id, batch[0].seq, res.message) != 0) {
+			logmsg("error", "store: %s", pl_store_error(r->store));
+			return -1;
+		}
+		s->quarantined++;
+		logmsg("warning", "sink %s: record of %" PRId64 " quarantined: %s", s->cfg->name,
+		       batch[0].rec.start_us, res.message);
+		return 1;
+	default: {
+		char what[320];
+		if (res.status)
+			snprintf(what, sizeof(what), "HTTP %ld %s", res.status, res.message);
+		else
+			snprintf(what, sizeof(what), "%s: %s", pl_sink_transport_name(res.transport),
+				 res.message);
+		s->backoff.slow = (flags & PL_SINK_F_AUTH) != 0;
+		uint32_t ms = pl_backoff_next(&s->backoff, rand32(r), res.retry_after_s);
+		s->next_try_us = now + (int64_t)ms * 1000;
+		if (!s->failing || strcmp(what, s->last_error) != 0)
+			logmsg(flags & PL_SINK_F_LOUD ? "error" : "warning",
+			       "sink %s: %s; keeping %zu records, retrying in %.1f s", s->cfg->name,
+			       what, n, ms / 1000.0);
+		snprintf(s->last_error, sizeof(s->last_error), "%s", what);
+		s->failing = 1;
+		return 0;
+	}
+	}
+}
+
+static int sinks_idle(struct run *r)
+{
+	for (size_t i = 0; i < r->nsinks; i++) {
+		uint64_t count = 0;
+		int64_t oldest;
+		if (pl_store_backlog(r->store, r->sinks[i].id, &count, &oldest) != 0 || count > 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* ---- status ----------------------------------------------------------------------------- */
+
+static void status_line(struct run *r)
+{
+	char line[512];
+	size_t o = 0;
+
+	for (size_t i = 0; i < r->nmeters && o < sizeof(line) - 100; i++) {
+		struct meter_run *m = &r->meters[i];
+		int64_t bound;
+		int64_t p = pl_meter_power(&m->ck.meter, m->last_t, &bound);
+		o += (size_t)snprintf(line + o, sizeof(line) - o, "%s%s %.0f W, %.3f kWh", i ? " | " : "",
+				      m->cfg->name, (double)p / 1000.0,
+				      (double)pl_meter_register(&m->ck.meter) / 1e9);
+	}
+	for (size_t i = 0; i < r->nsinks && o < sizeof(line) - 100; i++) {
+		uint64_t count = 0;
+		int64_t oldest;
+		pl_store_backlog(r->store, r->sinks[i].id, &count, &oldest);
+		o += (size_t)snprintf(line + o, sizeof(line) - o, " | %s: %s, backlog %" PRIu64,
+				      r->sinks[i].cfg->name, r->sinks[i].failing ? "failing" : "ok",
+				      count);
+	}
+	if (r->tty)
+		fprintf(stderr, "\r%s\033[K", line);
+	else
+		fprintf(stderr, "%s: %s\n", PROG, line);
+}
+
+/* ---- set-up ----------------------------------------------------------------------------- */
+
+static const char *default_profile(void)
+{
+	static const char *const candidates[] = {
+		"../shared/data/refit-house1-2015-01-08.csv",
+		"shared/data/refit-house1-2015-01-08.csv",
+	};
+	const char *env = getenv("PL_PROFILE");
+	if (env)
+		return env;
+	for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++)
+		if (access(candidates[i], R_OK) == 0)
+			return candidates[i];
+	return NULL;
+}
+
+static int default_config(struct run *r, const char *store_path)
+{
+	char text[1024];
+	struct pl_config_diags diags = { 0 };
+	const char *profile = default_profile();
+
+	snprintf(text, sizeof(text),
+		 "[store]\npath = %s\n\n[meter house]\nsource = sim\nimp_per_kwh = 1000\n%s%s%s",
+		 store_path ? store_path : "powerlogger.db", profile ? "profile = " : "",
+		 profile ? profile : "", profile ? "\n" : "");
+	if (pl_config_parse_string("(built-in)", text, &r->owned_cfg, &diags) != 0) {
+		pl_config_diags_print(&diags, stderr);
+		pl_config_diags_free(&diags);
+		return -1;
+	}
+	pl_config_diags_free(&diags);
+	r->cfg = r->owned_cfg;
+	return 0;
+}
+
+static int setup(struct run *r)
+{
+	char err[256];
+	int rc = pl_store_open(r->cfg->store.path, PL_STORE_CREATE, &r->store, err, sizeof(err));
+	if (rc != 0) {
+		logmsg("error", "%s", err);
+		return -1;
+	}
+	r->nmeters = r->cfg->nmeters;
+	r->meters = calloc(r->nmeters ? r->nmeters : 1, sizeof(*r->meters));
+	r->nsinks = r->cfg->ninflux;
+	r->sinks = calloc(r->nsinks ? r->nsinks : 1, sizeof(*r->sinks));
+	if (!r->meters || !r->sinks) {
+		logmsg("error", "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < r->nmeters; i++) {
+		struct meter_run *m = &r->meters[i];
+		const struct pl_config_meter *c = &r->cfg->meters[i];
+		size_t len = 0;
+		m->cfg = c;
+		if (pl_store_meter(r->store, c->name, c->imp_per_kwh, c->interval_s, &m->id) != 0) {
+			logmsg("error", "store: %s", pl_store_error(r->store));
+			return -1;
+		}
+		rc = pl_store_load_checkpoint(r->store, m->id, &m->ck, sizeof(m->ck), &len);
+		if (rc == 0 && len == sizeof(m->ck) && m->ck.magic == CKPT_MAGIC &&
+		    m->ck.version == CKPT_VERSION && m->ck.det_size == sizeof(m->ck.det) &&
+		    m->ck.meter_size == sizeof(m->ck.meter)) {
+			if (!r->quiet)
+				logmsg("info", "meter %s: resuming from its checkpoint (%" PRIu64
+				       " samples in, register %.3f kWh)", c->name, m->ck.consumed,
+				       (double)pl_meter_register(&m->ck.meter) / 1e9);
+		} else {
+			if (rc == 0 || rc == -PL_ENOSPC)
+				logmsg("warning", "meter %s: checkpoint of another version ignored",
+				       c->name);
+			else if (rc != -PL_ENOENT) {
+				logmsg("error", "store: %s", pl_store_error(r->store));
+				return -1;
+			}
+			struct pl_detector_config dc;
+			struct pl_meter_config mc = { .imp_per_kwh = c->imp_per_kwh,
+						      .interval_s = c->interval_s };
+			memset(&m->ck, 0, sizeof(m->ck));
+			m->ck.magic = CKPT_MAGIC;
+			m->ck.version = CKPT_VERSION;
+			m->ck.det_size = sizeof(m->ck.det);
+			m->ck.meter_size = sizeof(m->ck.meter);
+			pl_detector_config_default(&dc);
+			dc.imp_per_kwh = c->imp_per_kwh;
+			dc.max_power_w = c->max_power_w;
+			dc.polarity = (int8_t)c->polarity;
+			if (pl_detector_init(&m->ck.det, &dc) != 0 || pl_meter_init(&m->ck.meter, &mc) != 0) {
+				logmsg("error", "meter %s: bad detector or meter settings", c->name);
+				return -1;
+			}
+			pl_meter_set_register(&m->ck.meter, c->start_register_uwh);
+		}
+		if (source_open(r, m) != 0)
+			return -1;
+		/* a simulated meter restarts in wall-clock time: a new detector, the register kept */
+		if (m->sim && m->ck.consumed > 0) {
+			pl_detector_init(&m->ck.det, NULL);
+			m->ck.started = 0;
+		}
+	}
+	for (size_t i = 0; i < r->nsinks; i++) {
+		struct sink_run *s = &r->sinks[i];
+		const struct pl_config_influx *c = &r->cfg->influx[i];
+		struct pl_influx_config ic = {
+			.url = c->url, .api = (enum pl_influx_api)c->api, .db = c->database,
+			.rp = c->retention_policy, .org = c->org, .bucket = c->bucket,
+			.user = c->username, .password = c->password.value, .token = c->token.value,
+			.precision = (enum pl_precision)c->precision, .gzip = c->gzip,
+			.ca_file = c->ca_file, .timeout_ms = (long)c->timeout_s * 1000,
+		};
+		s->cfg = c;
+		s->batch_cap = c->batch_max_records ? c->batch_max_records : 5000;
+		if (s->batch_cap > 5000)
+			s->batch_cap = 5000;
+		if (pl_store_sink(r->store, c->name, &s->id) != 0) {
+			logmsg("error", "store: %s", pl_store_error(r->store));
+			return -1;
+		}
+		if (pl_influx_new(&ic, &s->influx) != 0) {
+			logmsg("error", "sink %s: cannot set up the InfluxDB writer", c->name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void teardown(struct run *r)
+{
+	for (size_t i = 0; i < r->nmeters; i++) {
+		struct meter_run *m = &r->meters[i];
+		pl_trace_free(m->trace);
+		pl_sim_free(m->sim);
+		if (m->have_load)
+			pl_sim_load_free(&m->load);
+	}
+	for (size_t i = 0; i < r->nsinks; i++)
+		pl_influx_free(r->sinks[i].influx);
+	free(r->meters);
+	free(r->sinks);
+	if (r->store)
+		pl_store_close(r->store);
+	pl_config_free(r->owned_cfg);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: powerlogger run [-c FILE] [options]\n"
+		"\n"
+		"Logs every configured meter into the store and delivers the interval records to every\n"
+		"configured InfluxDB, exactly once, across outages, restarts and power cuts. Without -c,\n"
+		"a simulated meter (a real household's load profile when ../shared/data is there) is\n"
+		"logged into ./powerlogger.db.\n"
+		"\n"
+		"Options:\n"
+		"  -c, --config FILE    configuration (see docs/powerlogger.example.ini;\n"
+		"                       check it with `powerlogger check-config FILE`)\n"
+		"      --store PATH     store file when running without -c (default powerlogger.db)\n"
+		"      --speed X        replay speed for every meter (0: as fast as possible)\n"
+		"      --duration S     stop after S seconds of input\n"
+		"      --until-drained  with file sources: stop once every file is read and every\n"
+		"                       record delivered\n"
+		"  -q, --quiet          no status line\n"
+		"  -h, --help           this help\n"
+		"\n"
+		"SIGINT/SIGTERM stop it cleanly: the state is checkpointed, a restart resumes.\n");
+}
+
+int pl_cmd_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "store", required_argument, NULL, 's' },
+		{ "speed", required_argument, NULL, 'x' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "until-drained", no_argument, NULL, 'u' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct run r;
+	const char *config = NULL, *store_path = NULL;
+	int c, status = 0;
+
+	memset(&r, 0, sizeof(r));
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:qh", opts, NULL)) != -1) {
+		char *end;
+		switch (c) {
+		case 'c':
+			config = optarg;
+			break;
+		case 's':
+			store_path = optarg;
+			break;
+		case 'x':
+			r.speed_override = strtod(optarg, &end);
+			if (*end || r.speed_override < 0) {
+				fprintf(stderr, PROG ": --speed wants a number >= 0\n");
+				return 2;
+			}
+			r.have_speed_override = 1;
+			break;
+		case 'd':
+			r.duration_s = strtod(optarg, &end);
+			if (*end || r.duration_s <= 0) {
+				fprintf(stderr, PROG ": --duration wants seconds > 0\n");
+				return 2;
+			}
+			break;
+		case 'u':
+			r.until_drained = 1;
+			break;
+		case 'q':
+			r.quiet = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, PROG ": unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (config) {
+		struct pl_config_diags diags = { 0 };
+		if (pl_config_load(config, &r.owned_cfg, &diags) != 0) {
+			pl_config_diags_print(&diags, stderr);
+			pl_config_diags_free(&diags);
+			fprintf(stderr, PROG ": %s: not started (check it with `powerlogger check-config`)\n",
+				config);
+			return 2;
+		}
+		pl_config_diags_print(&diags, stderr); /* warnings */
+		pl_config_diags_free(&diags);
+		r.cfg = r.owned_cfg;
+	} else if (default_config(&r, store_path) != 0) {
+		return 1;
+	}
+	r.tty = isatty(STDERR_FILENO) && !r.quiet;
+	r.rng = (uint64_t)now_us(CLOCK_REALTIME) | 1;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	if (setup(&r) != 0) {
+		teardown(&r);
+		return 1;
+	}
+	sd_notify(0, "READY=1");
+	int64_t last_status = 0;
+	while (!stop_requested) {
+		int worked = 0, all_eof = 1, all_duration = r.duration_s > 0;
+		for (size_t i = 0; i < r.nmeters; i++) {
+			struct meter_run *m = &r.meters[i];
+			int w = meter_step(&r, m);
+			if (w < 0) {
+				status = 1;
+				goto out;
+			}
+			worked |= w;
+			if (m->eof && m->pos >= m->len && m->ck.consumed > 0 && !m->have_load &&
+			    m->trace && !m->eof_done) {
+				if (meter_finish(&r, m) != 0) {
+					status = 1;
+					goto out;
+				}
+				m->eof_done = 1;
+			}
+			if (!(m->trace && m->eof_done))
+				all_eof = 0;
+			if (!(r.duration_s > 0 && m->last_t - m->input0_us >= (int64_t)(r.duration_s * 1e6)))
+				all_duration = 0;
+		}
+		for (size_t i = 0; i < r.nsinks; i++) {
+			int w = sink_step(&r, &r.sinks[i]);
+			if (w < 0) {
+				status = 1;
+				goto out;
+			}
+			worked |= w;
+		}
+		int64_t now = now_us(CLOCK_MONOTONIC);
+		if (!r.quiet && now - last_status >= PL_US_PER_S) {
+			status_line(&r);
+			last_status = now;
+		}
+		sd_notify(0, "WATCHDOG=1");
+		if (all_duration)
+			break;
+		if (r.until_drained && all_eof && sinks_idle(&r))
+			break;
+		if (!worked) {
+			struct timespec ts = { 0, 10 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+out:
+	sd_notify(0, "STOPPING=1");
+	/* Checkpoint where each meter stands, so a restart resumes exactly here. */
+	for (size_t i = 0; i < r.nmeters && r.store; i++)
+		if (!r.meters[i].eof_done && commit(&r, &r.meters[i]) != 0)
+			status = 1;
+	if (r.tty)
+		fputc('\n', stderr);
+	teardown(&r);
+	return status;
+}
