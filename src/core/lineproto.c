@@ -346,12 +346,36 @@ static int emit_pulse(struct out *o, const void *ctx)
 }
 
 /* Counts, checks, then writes one line at buf + *len. */
+/* Length of a NUL-terminated string (the core links no C library). */
+static size_t slen(const char *s)
+{
+	size_t n = 0;
+
+	while (s[n] != '\0')
+		n++;
+	return n;
+}
+
+/*
+ * Appends one line. When the line certainly fits (bound, an upper limit of its length, is
+ * below the room left), it is written in one pass; otherwise it is measured first, so that a
+ * line that does not fit leaves the buffer untouched.
+ */
 static int append(char *buf, size_t cap, size_t *len, int (*emit)(struct out *, const void *),
-		  const void *ctx)
+		  const void *ctx, size_t bound)
 {
 	struct out o = { NULL, 0, 0 };
-	int err = emit(&o, ctx);
+	int err;
 
+	if (bound < cap - *len && bound < INFLUX_MAX_KEY) {
+		/* (under the series-key limit nothing in emit can fail) */
+		o = (struct out){ buf + *len, cap - *len, 0 };
+		(void)emit(&o, ctx);
+		buf[*len + o.n] = '\0';
+		*len += o.n;
+		return 0;
+	}
+	err = emit(&o, ctx);
 	if (err != 0)
 		return err;
 	if (o.n >= cap - *len)
@@ -397,7 +421,8 @@ int pl_lp_interval(char *buf, size_t cap, size_t *len, const char *measurement,
 	l.measurement = measurement;
 	l.device = device;
 	l.r = r;
-	return append(buf, cap, len, emit_interval, &l);
+	return append(buf, cap, len, emit_interval, &l,
+		      2 * (slen(measurement) + slen(device)) + 512);
 }
 
 int pl_lp_pulse(char *buf, size_t cap, size_t *len, const char *measurement,
@@ -424,7 +449,8 @@ int pl_lp_pulse(char *buf, size_t cap, size_t *len, const char *measurement,
 	l.device = device;
 	l.p = p;
 	l.power_mw = power_mw;
-	return append(buf, cap, len, emit_pulse, &l);
+	return append(buf, cap, len, emit_pulse, &l,
+		      2 * (slen(l.measurement) + slen(device)) + 512);
 }
 
 /* ---------------------------------------------------------------- decimal numbers */

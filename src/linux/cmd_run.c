@@ -375,10 +375,14 @@ static int sink_step(struct run *r, struct sink_run *s)
 	}
 	if (n == 0)
 		return 0;
+	static int64_t dev_id = -1;
+	static char dev[128];
 	for (size_t i = 0; i < n; i++) {
-		char dev[128];
-		if (pl_store_meter_name(r->store, batch[i].meter_id, dev, sizeof(dev)) != 0)
-			snprintf(dev, sizeof(dev), "meter%" PRId64, batch[i].meter_id);
+		if (batch[i].meter_id != dev_id) { /* the device tag: the meter's name */
+			if (pl_store_meter_name(r->store, batch[i].meter_id, dev, sizeof(dev)) != 0)
+				snprintf(dev, sizeof(dev), "meter%" PRId64, batch[i].meter_id);
+			dev_id = batch[i].meter_id;
+		}
 		if (pl_lp_interval(body, sizeof(body), &len, NULL, dev, &batch[i].rec,
 				   (enum pl_precision)s->cfg->precision) != 0) {
 			n = i; /* the rest next time */
