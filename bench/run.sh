@@ -45,3 +45,7 @@ for fmt in raw csv; do
         "$build/powerlogger" detect --quiet "${args[@]}" 2>&1 >/dev/null | awk '/Collected/ {print $4}')
   printf '%-4s input: %12d instructions, %7.1f per sample\n' $fmt "$ir" "$(echo "$ir / $n" | bc -l)"
 done
+
+echo
+echo "== drain speed: bench/drain.sh (100,000 stored records to a local influxd, against curl)"
+bash "$here/bench/drain.sh" "$build"
