@@ -49,3 +49,7 @@ done
 echo
 echo "== drain speed: bench/drain.sh (100,000 stored records to a local influxd, against curl)"
 bash "$here/bench/drain.sh" "$build"
+
+echo
+echo "== footprint: bench/footprint.sh (run with one meter, 1 kHz at real-time pace, 20 s)"
+PL_FOOTPRINT_SECONDS=${PL_FOOTPRINT_SECONDS:-20} bash "$here/bench/footprint.sh" "$build"

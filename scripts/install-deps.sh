@@ -11,7 +11,7 @@ pkgs=(
   clang libclang-rt-14-dev           # libFuzzer + sanitizers
   gcc-arm-none-eabi libnewlib-arm-none-eabi  # freestanding Cortex-M4 build of the core
   libsqlite3-dev libcurl4-openssl-dev libinih-dev libsystemd-dev  # the daemon's libraries
-  sqlite3 influxdb curl              # the daemon's tests: a real InfluxDB 1.x, curl as a yardstick
+  sqlite3 influxdb curl time         # the daemon's tests: a real InfluxDB 1.x, curl as a yardstick, /usr/bin/time
 )
 
 missing=()
