@@ -401,7 +401,11 @@ static int32_t step_of(const struct pl_detector *d)
 	if (d->tz_prev - d->t_first < 512000)
 		floor_ *= 2;
 	int64_t st = floor_ > frac ? floor_ : frac;
-	return clamp32(st > MIN_STEP ? st : MIN_STEP);
+	/* values stay within +-2^26 (clamp_value), so a step over 2^28 means "never": cap it there
+	 * and ext +- step cannot overflow */
+	if (st > (INT64_C(1) << 28))
+		st = INT64_C(1) << 28;
+	return (int32_t)(st > MIN_STEP ? st : MIN_STEP);
 }
 
 /*
