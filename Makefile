@@ -50,7 +50,7 @@ fuzz-build: deps
 	@$(CMAKE) --build $(BUILD)-fuzz -j $(JOBS)
 
 fuzz: fuzz-build
-	@bash scripts/run-fuzzers.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
+	@FUZZ_SEED=$${FUZZ_SEED:-0} bash scripts/run-fuzzers.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
 
 fuzz-check: fuzz-build
 	@bash scripts/run-fuzzers.sh $(BUILD)-fuzz 20
