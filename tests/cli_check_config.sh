@@ -9,26 +9,7 @@ PL=${1:?usage: cli_check_config.sh /path/to/powerlogger}
 SRC=${PL_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 work=$(mktemp -d "${TMPDIR:-/tmp}/cli_check_config.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-checks=0
-fails=0
-
-fail() {
-  echo "FAIL: $*" >&2
-  fails=$((fails + 1))
-}
-
-run() {
-  "$@" >"$work/out" 2>"$work/err" </dev/null
-  rc=$?
-  checks=$((checks + 1))
-}
-
-expect() {
-  local want=$1
-  shift
-  run "$@"
-  [ "$rc" = "$want" ] || fail "'$*' exited $rc, expected $want; stderr: $(head -c 300 "$work/err")"
-}
+. "$(dirname "$0")/lib_cli.sh"
 
 has() { # FILE TEXT
   grep -qF -- "$2" "$1" || fail "$(basename "$1") lacks '$2'; it was: $(head -c 400 "$1")"

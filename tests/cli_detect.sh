@@ -9,31 +9,7 @@ set -u
 PL=${1:?usage: cli_detect.sh /path/to/powerlogger}
 work=$(mktemp -d "${TMPDIR:-/tmp}/cli_detect.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-checks=0
-fails=0
-
-fail() {
-  echo "FAIL: $*" >&2
-  fails=$((fails + 1))
-}
-
-# run CMD...: runs it with stdout in $work/out, stderr in $work/err; sets $rc.
-run() {
-  "$@" >"$work/out" 2>"$work/err" </dev/null
-  rc=$?
-  checks=$((checks + 1))
-}
-
-# expect STATUS CMD...: runs the command and checks its exit status.
-expect() {
-  local want=$1
-  shift
-  run "$@"
-  if [ "$rc" != "$want" ]; then
-    fail "'$*' exited $rc, expected $want; stderr: $(head -c 300 "$work/err")"
-    return 1
-  fi
-}
+. "$(dirname "$0")/lib_cli.sh"
 
 # stderr_has TEXT: the last command's stderr contains TEXT.
 stderr_has() {

@@ -127,23 +127,6 @@ static void rnd_name(char *out, size_t max)
 	}
 }
 
-/* The timestamp the encoder should write, computed in 128-bit arithmetic; 0 if out of range. */
-static int want_timestamp(int64_t t_us, enum pl_precision prec, int64_t *ts)
-{
-	static const int64_t unit_ns[] = { 1, 1000, 1000000, 1000000000 };
-	__int128 v = t_us;
-
-	if (prec == PL_PREC_NS)
-		v *= 1000;
-	else if (prec == PL_PREC_MS)
-		v = (v - (((v % 1000) + 1000) % 1000)) / 1000;
-	else if (prec == PL_PREC_S)
-		v = (v - (((v % 1000000) + 1000000) % 1000000)) / 1000000;
-	if (v * unit_ns[prec] < (__int128)INT64_MIN + 2 || v * unit_ns[prec] > (__int128)INT64_MAX - 1)
-		return 0;
-	*ts = (int64_t)v;
-	return 1;
-}
 
 /* 2^1024 - 2^970, halfway between the largest float64 and 2^1024: from here on a decimal
  * number rounds to infinity. */

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "powerlogger/lineproto.h"
+
 /* A small, repeatable generator (xorshift64*). */
 static uint64_t rng_state;
 
@@ -101,6 +103,24 @@ static inline void expected_name(const char *raw, char *out)
 	}
 	out[o] = '\0';
 	free(tmp);
+}
+
+/* The timestamp the encoder should write, computed in 128-bit arithmetic; 0 if out of range. */
+static inline int want_timestamp(int64_t t_us, int prec, int64_t *ts)
+{
+	static const int64_t unit_ns[] = { 1, 1000, 1000000, 1000000000 };
+	__int128 v = t_us;
+
+	if (prec == PL_PREC_NS)
+		v *= 1000;
+	else if (prec == PL_PREC_MS)
+		v = (v - (((v % 1000) + 1000) % 1000)) / 1000;
+	else if (prec == PL_PREC_S)
+		v = (v - (((v % 1000000) + 1000000) % 1000000)) / 1000000;
+	if (v * unit_ns[prec] < (__int128)INT64_MIN + 2 || v * unit_ns[prec] > (__int128)INT64_MAX - 1)
+		return 0;
+	*ts = (int64_t)v;
+	return 1;
 }
 
 #endif

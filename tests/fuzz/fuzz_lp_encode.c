@@ -43,23 +43,6 @@ static void fail(const char *what, const char *line)
 }
 
 
-/* The timestamp in 128-bit arithmetic; 0 when InfluxDB could not store it. */
-static int want_timestamp(int64_t t_us, int prec, int64_t *ts)
-{
-	static const int64_t unit_ns[] = { 1, 1000, 1000000, 1000000000 };
-	__int128 v = t_us;
-
-	if (prec == PL_PREC_NS)
-		v *= 1000;
-	else if (prec == PL_PREC_MS)
-		v = (v - (((v % 1000) + 1000) % 1000)) / 1000;
-	else if (prec == PL_PREC_S)
-		v = (v - (((v % 1000000) + 1000000) % 1000000)) / 1000000;
-	if (v * unit_ns[prec] < (__int128)INT64_MIN + 2 || v * unit_ns[prec] > (__int128)INT64_MAX - 1)
-		return 0;
-	*ts = (int64_t)v;
-	return 1;
-}
 
 
 static const struct pl_lp_field *field(const struct pl_lp_line *l, size_t i, const char *key,
