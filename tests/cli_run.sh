@@ -91,6 +91,10 @@ if ! cmp -s "$work/want.txt" "$work/got1.txt"; then
   exit 1
 fi
 echo "cli_run: uninterrupted replay: $(wc -l <"$work/got1.txt") points, equal to detect's records"
+# status, from the stopped logger's store
+"$bin" status -c "$work/one.ini" >"$work/status.txt"
+grep -q "house: register" "$work/status.txt" && grep -q "local: backlog 0 records; 0 quarantined" "$work/status.txt" ||
+  { echo "cli_run: status says:" >&2; cat "$work/status.txt" >&2; exit 1; }
 
 # 2. killed with SIGKILL at random moments, influxd stopped and started in between. The replay
 # runs at 100x, so a run lasts 9 s and every kill lands mid-stream.

@@ -10,5 +10,6 @@ int pl_cmd_detect(int argc, char **argv);
 int pl_cmd_simulate(int argc, char **argv);
 int pl_cmd_check_config(int argc, char **argv);
 int pl_cmd_run(int argc, char **argv);
+int pl_cmd_status(int argc, char **argv);
 
 #endif

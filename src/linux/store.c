@@ -963,3 +963,70 @@ int pl_store_prune(struct pl_store *s, int64_t keep_delivered_s, uint64_t max_by
 			    "records until the sinks catch up", r.bytes, max_bytes);
 	return 0;
 }
+
+/* ---- listing, for `powerlogger status` ------------------------------------------------- */
+
+static void copy_name(char *dst, size_t cap, const unsigned char *src)
+{
+	snprintf(dst, cap, "%s", src ? (const char *)src : "");
+}
+
+int pl_store_list(struct pl_store *s, int sinks, struct pl_store_entry *out, size_t cap,
+		  size_t *n)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (s == NULL || n == NULL || (out == NULL && cap > 0))
+		return -PL_EINVAL;
+	*n = 0;
+	rc = sqlite3_prepare_v2(s->db, sinks ? "SELECT id, name FROM sinks ORDER BY id"
+					     : "SELECT id, name FROM meters ORDER BY id",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail_db(s, rc, "cannot list");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < cap) {
+		out[*n].id = sqlite3_column_int64(st, 0);
+		copy_name(out[*n].name, sizeof(out[*n].name), sqlite3_column_text(st, 1));
+		(*n)++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fail_db(s, rc, "cannot list");
+	return 0;
+}
+
+int pl_store_last_record(struct pl_store *s, int64_t meter_id, struct pl_interval_record *r)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (s == NULL || r == NULL)
+		return -PL_EINVAL;
+	rc = sqlite3_prepare_v2(s->db,
+				"SELECT start_us, length_s, pulses, rejected, flags, energy_uwh, avg_mw, "
+				"peak_mw, register_uwh FROM records WHERE meter_id = ? "
+				"ORDER BY start_us DESC LIMIT 1", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail_db(s, rc, "cannot read records");
+	sqlite3_bind_int64(st, 1, meter_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		memset(r, 0, sizeof(*r));
+		r->start_us = sqlite3_column_int64(st, 0);
+		r->length_s = (uint32_t)sqlite3_column_int64(st, 1);
+		r->pulses = (uint32_t)sqlite3_column_int64(st, 2);
+		r->rejected = (uint32_t)sqlite3_column_int64(st, 3);
+		r->flags = (uint32_t)sqlite3_column_int64(st, 4);
+		r->energy_uwh = sqlite3_column_int64(st, 5);
+		r->avg_mw = sqlite3_column_int64(st, 6);
+		r->peak_mw = sqlite3_column_int64(st, 7);
+		r->register_uwh = sqlite3_column_int64(st, 8);
+		sqlite3_finalize(st);
+		return 0;
+	}
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return -PL_ENOENT;
+	return fail_db(s, rc, "cannot read records");
+}

@@ -187,4 +187,20 @@ void *pl_store_sqlite(struct pl_store *s);
 #ifdef __cplusplus
 }
 #endif
+/* A meter or a sink as the store knows it. */
+struct pl_store_entry {
+	int64_t id;
+	char name[128];
+};
+
+/*
+ * Lists the meters (sinks = 0) or the sinks (sinks = 1), in the order they were first seen:
+ * at most cap entries into out, *n gets how many. Returns 0 or -PL_E*.
+ */
+int pl_store_list(struct pl_store *s, int sinks, struct pl_store_entry *out, size_t cap,
+		  size_t *n);
+
+/* The newest record of a meter. Returns 0, -PL_ENOENT (none yet) or -PL_E*. */
+int pl_store_last_record(struct pl_store *s, int64_t meter_id, struct pl_interval_record *r);
+
 #endif
