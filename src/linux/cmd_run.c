@@ -716,16 +716,8 @@ int pl_cmd_run(int argc, char **argv)
 		return 2;
 	}
 	if (config) {
-		struct pl_config_diags diags = { 0 };
-		if (pl_config_load(config, &r.owned_cfg, &diags) != 0) {
-			pl_config_diags_print(&diags, stderr);
-			pl_config_diags_free(&diags);
-			fprintf(stderr, PROG ": %s: not started (check it with `powerlogger check-config`)\n",
-				config);
+		if (pl_config_load_for(config, PROG, &r.owned_cfg) != 0)
 			return 2;
-		}
-		pl_config_diags_print(&diags, stderr); /* warnings */
-		pl_config_diags_free(&diags);
 		r.cfg = r.owned_cfg;
 	} else if (default_config(&r, store_path) != 0) {
 		return 1;

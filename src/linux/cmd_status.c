@@ -77,13 +77,8 @@ int pl_cmd_status(int argc, char **argv)
 		return 2;
 	}
 	if (config) {
-		struct pl_config_diags diags = { 0 };
-		if (pl_config_load(config, &cfg, &diags) != 0) {
-			pl_config_diags_print(&diags, stderr);
-			pl_config_diags_free(&diags);
+		if (pl_config_load_for(config, PROG, &cfg) != 0)
 			return 2;
-		}
-		pl_config_diags_free(&diags);
 		path = cfg->store.path;
 	}
 	if (pl_store_open(path, 0, &st, err, sizeof(err)) != 0) {

@@ -1232,3 +1232,18 @@ int pl_config_dump(const struct pl_config *cfg, FILE *f)
 		fputs("http: off\n", f);
 	return ferror(f) ? -PL_EIO : 0;
 }
+
+int pl_config_load_for(const char *path, const char *prog, struct pl_config **out)
+{
+	struct pl_config_diags diags = { 0 };
+	int rc = pl_config_load(path, out, &diags);
+
+	pl_config_diags_print(&diags, stderr); /* the errors, or the warnings */
+	pl_config_diags_free(&diags);
+	if (rc != 0) {
+		fprintf(stderr, "%s: %s: not used (check it with `powerlogger check-config`)\n", prog,
+			path);
+		return 2;
+	}
+	return 0;
+}

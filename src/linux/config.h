@@ -142,4 +142,10 @@ int pl_config_dump(const struct pl_config *cfg, FILE *f);
 /* Returns the name of a source, "sim" or "file". */
 const char *pl_config_source_name(enum pl_config_source s);
 
+/*
+ * For a command that needs a configuration: loads it, prints every diagnostic (errors or
+ * warnings) on stderr, and returns 0, or 2 (the exit status for bad input) with *out NULL.
+ */
+int pl_config_load_for(const char *path, const char *prog, struct pl_config **out);
+
 #endif
