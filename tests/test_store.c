@@ -463,6 +463,163 @@ static void test_backlog(void **state)
 	tmp_remove(&t);
 }
 
+/* pl_store_pending and pl_store_next_batch_after: what a sink with a batch in flight uses. */
+static void test_pending_and_after(void **state)
+{
+	struct pl_store_record out[16];
+	struct pl_store *s;
+	struct tmp t;
+	int64_t m, a;
+	size_t n;
+	int any;
+
+	(void)state;
+	tmp_make(&t);
+	s = open_ok(t.path, PL_STORE_CREATE);
+	assert_int_equal(pl_store_meter(s, "m", 1000, 20, &m), 0);
+	assert_int_equal(pl_store_sink(s, "a", &a), 0);
+	assert_int_equal(pl_store_pending(s, a, &any), 0);
+	assert_int_equal(any, 0);
+	for (int64_t k = 0; k < 10; k++)
+		commit_k(s, m, k);
+	assert_int_equal(pl_store_pending(s, a, &any), 0);
+	assert_int_equal(any, 1);
+	/* a batch in flight: the next one starts after it, the cursor stays */
+	assert_int_equal(pl_store_next_batch(s, a, 4, out, &n), 0);
+	assert_int_equal(n, 4);
+	int64_t last = out[3].seq;
+	assert_int_equal(pl_store_next_batch_after(s, a, last, 16, out, &n), 0);
+	assert_int_equal(n, 6);
+	struct pl_interval_record r4 = rec_of(4);
+	assert_rec_equal(&out[0].rec, &r4);
+	/* after_seq below the cursor changes nothing: never before the cursor */
+	assert_int_equal(pl_store_ack(s, a, out[1].seq), 0);
+	assert_int_equal(pl_store_next_batch_after(s, a, 0, 16, out, &n), 0);
+	assert_int_equal(n, 4);
+	struct pl_interval_record r6 = rec_of(6);
+	assert_rec_equal(&out[0].rec, &r6);
+	assert_int_equal(pl_store_ack(s, a, out[3].seq), 0);
+	assert_int_equal(pl_store_pending(s, a, &any), 0);
+	assert_int_equal(any, 0);
+	assert_int_equal(pl_store_pending(s, 42, &any), -PL_ENOENT);
+	pl_store_close(s);
+	tmp_remove(&t);
+}
+
+/* A sink's state (failing, last error, last delivery) is kept in the store for `status`. */
+static void test_sink_state(void **state)
+{
+	struct pl_store_sink_info info;
+	struct pl_store_record out[4];
+	struct pl_store *s;
+	struct tmp t;
+	int64_t m, a, b;
+	size_t n;
+
+	(void)state;
+	tmp_make(&t);
+	s = open_ok(t.path, PL_STORE_CREATE);
+	assert_int_equal(pl_store_meter(s, "m", 1000, 20, &m), 0);
+	assert_int_equal(pl_store_sink(s, "a", &a), 0);
+	assert_int_equal(pl_store_sink(s, "b", &b), 0);
+	assert_int_equal(pl_store_sink_info(s, a, &info), 0);
+	assert_int_equal(info.failing, 0);
+	assert_string_equal(info.last_error, "");
+	assert_true(info.ok_us == 0 && info.error_us == 0);
+	assert_int_equal(pl_store_sink_report(s, a, 1, "HTTP 500 internal error"), 0);
+	pl_store_close(s);
+	s = open_ok(t.path, 0); /* survives a restart */
+	assert_int_equal(pl_store_sink_info(s, a, &info), 0);
+	assert_int_equal(info.failing, 1);
+	assert_string_equal(info.last_error, "HTTP 500 internal error");
+	assert_true(info.error_us > T0 && info.ok_us == 0);
+	assert_int_equal(pl_store_sink_info(s, b, &info), 0); /* the other sink untouched */
+	assert_int_equal(info.failing, 0);
+	/* a delivery ends the failure; the last error stays visible */
+	commit_k(s, m, 0);
+	assert_int_equal(pl_store_next_batch(s, a, 4, out, &n), 0);
+	assert_int_equal(pl_store_ack(s, a, out[0].seq), 0);
+	assert_int_equal(pl_store_sink_info(s, a, &info), 0);
+	assert_int_equal(info.failing, 0);
+	assert_string_equal(info.last_error, "HTTP 500 internal error");
+	assert_true(info.ok_us >= info.error_us);
+	/* a quarantine is not a delivery */
+	assert_int_equal(pl_store_sink_report(s, b, 1, "timeout"), 0);
+	assert_int_equal(pl_store_quarantine(s, b, out[0].seq, "bad line"), 0);
+	assert_int_equal(pl_store_sink_info(s, b, &info), 0);
+	assert_int_equal(info.failing, 1);
+	assert_true(info.ok_us == 0);
+	assert_int_equal(pl_store_sink_report(s, 42, 0, NULL), -PL_ENOENT);
+	assert_int_equal(pl_store_sink_info(s, 42, &info), -PL_ENOENT);
+	pl_store_close(s);
+	tmp_remove(&t);
+}
+
+/* A store written by schema version 1 (before the sinks' state) is upgraded in place, and
+ * keeps its records, cursors and checkpoints. */
+static void test_upgrade_from_v1(void **state)
+{
+	static const char v1[] =
+		"PRAGMA journal_mode = WAL;"
+		"CREATE TABLE meters(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+		" imp_per_kwh INTEGER NOT NULL, interval_s INTEGER NOT NULL);"
+		"CREATE TABLE records(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+		" meter_id INTEGER NOT NULL REFERENCES meters(id), start_us INTEGER NOT NULL,"
+		" length_s INTEGER NOT NULL, pulses INTEGER NOT NULL, rejected INTEGER NOT NULL,"
+		" flags INTEGER NOT NULL, energy_uwh INTEGER NOT NULL, avg_mw INTEGER NOT NULL,"
+		" peak_mw INTEGER NOT NULL, register_uwh INTEGER NOT NULL,"
+		" stored_us INTEGER NOT NULL, UNIQUE(meter_id, start_us));"
+		"CREATE TABLE sinks(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+		" cursor INTEGER NOT NULL DEFAULT 0);"
+		"CREATE TABLE quarantine(id INTEGER PRIMARY KEY,"
+		" sink_id INTEGER NOT NULL REFERENCES sinks(id), seq INTEGER NOT NULL,"
+		" meter_id INTEGER NOT NULL, start_us INTEGER NOT NULL, message TEXT NOT NULL,"
+		" at_us INTEGER NOT NULL);"
+		"CREATE INDEX quarantine_sink ON quarantine(sink_id);"
+		"CREATE TABLE checkpoints(meter_id INTEGER PRIMARY KEY REFERENCES meters(id),"
+		" state BLOB NOT NULL, crc INTEGER NOT NULL, stored_us INTEGER NOT NULL);"
+		"INSERT INTO meters VALUES(1, 'house', 1000, 20);"
+		"INSERT INTO records(meter_id, start_us, length_s, pulses, rejected, flags,"
+		" energy_uwh, avg_mw, peak_mw, register_uwh, stored_us)"
+		" VALUES(1, 1700000000000000, 20, 3, 0, 0, 3000000, 540000, 600000, 5000000, 1);"
+		"INSERT INTO records(meter_id, start_us, length_s, pulses, rejected, flags,"
+		" energy_uwh, avg_mw, peak_mw, register_uwh, stored_us)"
+		" VALUES(1, 1700000020000000, 20, 2, 0, 0, 2000000, 360000, 400000, 7000000, 1);"
+		"INSERT INTO sinks VALUES(1, 'influx', 1);"
+		"PRAGMA application_id = 1347178311;" /* "PLOG" */
+		"PRAGMA user_version = 1;";
+	struct pl_store_sink_info info;
+	struct pl_store_record out[4];
+	struct pl_store *s;
+	sqlite3 *db;
+	struct tmp t;
+	int64_t id;
+	size_t n;
+
+	(void)state;
+	tmp_make(&t);
+	assert_int_equal(sqlite3_open(t.path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, v1, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	s = open_ok(t.path, 0);
+	assert_int_equal(sql_int(s, "PRAGMA user_version"), PL_STORE_SCHEMA_VERSION);
+	assert_int_equal(pl_store_sink(s, "influx", &id), 0);
+	assert_int_equal(id, 1);
+	assert_int_equal(pl_store_sink_info(s, id, &info), 0);
+	assert_int_equal(info.failing, 0);
+	assert_int_equal(pl_store_next_batch(s, id, 4, out, &n), 0); /* the cursor kept */
+	assert_int_equal(n, 1);
+	assert_true(out[0].rec.start_us == INT64_C(1700000020000000));
+	assert_int_equal(out[0].rec.pulses, 2);
+	assert_int_equal(pl_store_sink_report(s, id, 1, "refused"), 0);
+	pl_store_close(s);
+	s = open_ok(t.path, 0); /* and opens again as a current store */
+	assert_int_equal(pl_store_sink_info(s, id, &info), 0);
+	assert_string_equal(info.last_error, "refused");
+	pl_store_close(s);
+	tmp_remove(&t);
+}
+
 static void test_prune_policy(void **state)
 {
 	struct pl_store_prune_result res;
@@ -920,6 +1077,9 @@ int main(void)
 		cmocka_unit_test(test_cursors_per_sink),
 		cmocka_unit_test(test_quarantine_advances),
 		cmocka_unit_test(test_backlog),
+		cmocka_unit_test(test_pending_and_after),
+		cmocka_unit_test(test_sink_state),
+		cmocka_unit_test(test_upgrade_from_v1),
 		cmocka_unit_test(test_prune_policy),
 		cmocka_unit_test(test_foreign_files_refused),
 		cmocka_unit_test(test_unwritable),

@@ -43,6 +43,9 @@ enum stmt_id {
 	ST_QUAR_INS,
 	ST_BACKLOG,
 	ST_QCOUNT,
+	ST_PENDING,
+	ST_SINK_STATE,
+	ST_SINK_INFO,
 	ST_COUNT
 };
 
@@ -58,14 +61,36 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BATCH] = "SELECT seq, meter_id, start_us, length_s, pulses, rejected, flags, "
 		     "energy_uwh, avg_mw, peak_mw, register_uwh FROM records WHERE seq > ? "
 		     "ORDER BY seq LIMIT ?",
-	[ST_ACK] = "UPDATE sinks SET cursor = MAX(cursor, ?2) WHERE id = ?1",
+	/* ?3: the wall clock of a delivery (which ends a failure), NULL for a quarantine */
+	[ST_ACK] = "UPDATE sinks SET cursor = MAX(cursor, ?2), ok_us = COALESCE(?3, ok_us), "
+		   "failing = CASE WHEN ?3 IS NULL THEN failing ELSE 0 END WHERE id = ?1",
 	[ST_MAXSEQ] = "SELECT seq FROM sqlite_sequence WHERE name = 'records'",
 	[ST_REC_BY_SEQ] = "SELECT meter_id, start_us FROM records WHERE seq = ?",
 	[ST_QUAR_INS] = "INSERT INTO quarantine(sink_id, seq, meter_id, start_us, message, at_us) "
 			"VALUES(?,?,?,?,?,?)",
 	[ST_BACKLOG] = "SELECT COUNT(*), MIN(start_us) FROM records WHERE seq > ?",
 	[ST_QCOUNT] = "SELECT COUNT(*) FROM quarantine WHERE sink_id = ?",
+	[ST_PENDING] = "SELECT seq FROM records WHERE seq > ? ORDER BY seq LIMIT 1",
+	[ST_SINK_STATE] = "UPDATE sinks SET failing = ?2, "
+			  "last_error = CASE WHEN ?2 THEN ?3 ELSE last_error END, "
+			  "error_us = CASE WHEN ?2 THEN ?4 ELSE error_us END, "
+			  "ok_us = CASE WHEN ?2 THEN ok_us ELSE ?4 END WHERE id = ?1",
+	[ST_SINK_INFO] = "SELECT failing, last_error, error_us, ok_us FROM sinks WHERE id = ?",
 };
+
+/* Added in schema version 2: what `powerlogger status` shows of a sink, running or not. The
+ * migration from version 1 adds the same columns (ALTER TABLE takes one at a time). */
+#define SINK_FAILING " failing INTEGER NOT NULL DEFAULT 0" /* 1: the last attempt failed */
+#define SINK_LAST_ERROR " last_error TEXT NOT NULL DEFAULT ''" /* never holds a secret */
+#define SINK_ERROR_US " error_us INTEGER NOT NULL DEFAULT 0" /* wall clock of the last failure */
+#define SINK_OK_US " ok_us INTEGER NOT NULL DEFAULT 0" /* wall clock of the last delivery */
+#define SINK_STATE_COLUMNS SINK_FAILING "," SINK_LAST_ERROR "," SINK_ERROR_US "," SINK_OK_US
+
+static const char migrate_v2_sql[] =
+	"ALTER TABLE sinks ADD COLUMN" SINK_FAILING ";"
+	"ALTER TABLE sinks ADD COLUMN" SINK_LAST_ERROR ";"
+	"ALTER TABLE sinks ADD COLUMN" SINK_ERROR_US ";"
+	"ALTER TABLE sinks ADD COLUMN" SINK_OK_US ";";
 
 static const char schema_sql[] =
 	"CREATE TABLE meters("
@@ -90,7 +115,8 @@ static const char schema_sql[] =
 	"CREATE TABLE sinks("
 	" id INTEGER PRIMARY KEY,"
 	" name TEXT NOT NULL UNIQUE,"
-	" cursor INTEGER NOT NULL DEFAULT 0);" /* highest seq delivered */
+	" cursor INTEGER NOT NULL DEFAULT 0," /* highest seq delivered */
+	SINK_STATE_COLUMNS ");"
 	"CREATE TABLE quarantine("
 	" id INTEGER PRIMARY KEY,"
 	" sink_id INTEGER NOT NULL REFERENCES sinks(id),"
@@ -332,8 +358,25 @@ static int create_schema(struct pl_store *s)
 	return rc;
 }
 
+/* Brings a store of an older schema version up to this program's, in one transaction. */
+static int migrate(struct pl_store *s, int64_t version)
+{
+	char sql[sizeof(migrate_v2_sql) + 128];
+	int rc;
+
+	if (version >= PL_STORE_SCHEMA_VERSION)
+		return 0;
+	/* version 1 -> 2: the sinks' state */
+	snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE;%sPRAGMA user_version = %d;COMMIT;",
+		 migrate_v2_sql, PL_STORE_SCHEMA_VERSION);
+	rc = exec(s, sql, "cannot upgrade the store's schema");
+	if (rc < 0)
+		rollback(s);
+	return rc;
+}
+
 /* Recognises the file as ours (or as new), then configures the connection. */
-static int setup(struct pl_store *s, int exists)
+static int setup(struct pl_store *s, int exists, unsigned flags)
 {
 	int64_t v[3];
 	int fresh, rc;
@@ -355,7 +398,7 @@ static int setup(struct pl_store *s, int exists)
 			    "program's (%d): use a newer PowerLogger", v[1], PL_STORE_SCHEMA_VERSION);
 	if (!fresh && v[1] < 1)
 		return refuse_foreign(s);
-	if (exists && !fresh) {
+	if (exists && !fresh && !(flags & PL_STORE_NOCHECK)) {
 		sqlite3_stmt *st;
 
 		rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check", -1, &st, NULL);
@@ -399,11 +442,9 @@ static int setup(struct pl_store *s, int exists)
 		  "cannot configure");
 	if (rc < 0)
 		return rc;
-	if (fresh) {
-		rc = create_schema(s);
-		if (rc < 0)
-			return rc;
-	}
+	rc = fresh ? create_schema(s) : migrate(s, v[1]);
+	if (rc < 0)
+		return rc;
 	for (int i = 0; i < ST_COUNT; i++) {
 		rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
 					&s->st[i], NULL);
@@ -424,7 +465,7 @@ int pl_store_open(const char *path, unsigned flags, struct pl_store **out, char 
 	if (out == NULL)
 		return -PL_EINVAL;
 	*out = NULL;
-	if (path == NULL || path[0] == '\0' || (flags & ~(unsigned)PL_STORE_CREATE)) {
+	if (path == NULL || path[0] == '\0' || (flags & ~(unsigned)(PL_STORE_CREATE | PL_STORE_NOCHECK))) {
 		if (err != NULL && errlen > 0)
 			snprintf(err, errlen, "store: invalid arguments");
 		return -PL_EINVAL;
@@ -446,7 +487,7 @@ int pl_store_open(const char *path, unsigned flags, struct pl_store **out, char 
 		rc = rc == SQLITE_OK ? 0 : fail_db(s, rc, "cannot open");
 	}
 	if (rc == 0)
-		rc = setup(s, exists);
+		rc = setup(s, exists, flags);
 	if (rc < 0) {
 		if (err != NULL && errlen > 0)
 			snprintf(err, errlen, "%s", s->msg);
@@ -696,6 +737,12 @@ static int sink_cursor(struct pl_store *s, int64_t sink_id, int64_t *cursor)
 int pl_store_next_batch(struct pl_store *s, int64_t sink_id, size_t max,
 			struct pl_store_record *out, size_t *n)
 {
+	return pl_store_next_batch_after(s, sink_id, 0, max, out, n);
+}
+
+int pl_store_next_batch_after(struct pl_store *s, int64_t sink_id, int64_t after_seq,
+			      size_t max, struct pl_store_record *out, size_t *n)
+{
 	sqlite3_stmt *st;
 	int64_t cursor;
 	int rc;
@@ -707,6 +754,8 @@ int pl_store_next_batch(struct pl_store *s, int64_t sink_id, size_t max,
 	rc = sink_cursor(s, sink_id, &cursor);
 	if (rc < 0 || max == 0)
 		return rc;
+	if (after_seq > cursor)
+		cursor = after_seq;
 	st = stmt(s, ST_BATCH);
 	sqlite3_bind_int64(st, 1, cursor);
 	sqlite3_bind_int64(st, 2, max > INT64_MAX ? INT64_MAX : (int64_t)max);
@@ -740,13 +789,17 @@ static int max_seq(struct pl_store *s, int64_t *seq)
 	return query_ints(s, stmt(s, ST_MAXSEQ), seq, 1, 0, NULL, "cannot read records");
 }
 
-static int advance(struct pl_store *s, int64_t sink_id, int64_t upto_seq)
+static int advance(struct pl_store *s, int64_t sink_id, int64_t upto_seq, int delivered)
 {
 	sqlite3_stmt *st = stmt(s, ST_ACK);
 	int rc;
 
 	sqlite3_bind_int64(st, 1, sink_id);
 	sqlite3_bind_int64(st, 2, upto_seq);
+	if (delivered)
+		sqlite3_bind_int64(st, 3, now_us());
+	else
+		sqlite3_bind_null(st, 3);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : fail_db(s, rc, "cannot move the cursor");
@@ -769,7 +822,7 @@ int pl_store_ack(struct pl_store *s, int64_t sink_id, int64_t upto_seq)
 			    PRId64 ")", upto_seq, top);
 	if (upto_seq <= cursor)
 		return 0;
-	return advance(s, sink_id, upto_seq);
+	return advance(s, sink_id, upto_seq, 1);
 }
 
 int pl_store_quarantine(struct pl_store *s, int64_t sink_id, int64_t seq, const char *message)
@@ -816,7 +869,7 @@ int pl_store_quarantine(struct pl_store *s, int64_t sink_id, int64_t seq, const 
 		sqlite3_clear_bindings(st);
 	}
 	if (rc == 0)
-		rc = advance(s, sink_id, seq);
+		rc = advance(s, sink_id, seq, 0);
 	if (rc == 0)
 		rc = exec(s, "COMMIT", what);
 	if (rc < 0)
@@ -844,6 +897,72 @@ int pl_store_backlog(struct pl_store *s, int64_t sink_id, uint64_t *count,
 	*count = (uint64_t)v[0];
 	*oldest_start_us = v[0] > 0 ? v[1] : INT64_MIN;
 	return 0;
+}
+
+int pl_store_pending(struct pl_store *s, int64_t sink_id, int *any)
+{
+	int64_t cursor, seq;
+	int found = 0, rc;
+	sqlite3_stmt *st;
+
+	if (s == NULL || any == NULL)
+		return -PL_EINVAL;
+	*any = 0;
+	rc = sink_cursor(s, sink_id, &cursor);
+	if (rc < 0)
+		return rc;
+	st = stmt(s, ST_PENDING);
+	sqlite3_bind_int64(st, 1, cursor);
+	rc = query_ints(s, st, &seq, 1, 0, &found, "cannot read records");
+	if (rc < 0)
+		return rc;
+	*any = found;
+	return 0;
+}
+
+int pl_store_sink_report(struct pl_store *s, int64_t sink_id, int failing, const char *error)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (s == NULL || (failing && error == NULL))
+		return -PL_EINVAL;
+	st = stmt(s, ST_SINK_STATE);
+	sqlite3_bind_int64(st, 1, sink_id);
+	sqlite3_bind_int(st, 2, failing != 0);
+	sqlite3_bind_text(st, 3, failing ? error : "", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 4, now_us());
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+		return fail_db(s, rc, "cannot record the sink's state");
+	return sqlite3_changes(s->db) == 1 ? 0 : fail(s, -PL_ENOENT, "no sink %" PRId64, sink_id);
+}
+
+int pl_store_sink_info(struct pl_store *s, int64_t sink_id, struct pl_store_sink_info *info)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (s == NULL || info == NULL)
+		return -PL_EINVAL;
+	memset(info, 0, sizeof(*info));
+	st = stmt(s, ST_SINK_INFO);
+	sqlite3_bind_int64(st, 1, sink_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const unsigned char *e = sqlite3_column_text(st, 1);
+
+		info->failing = sqlite3_column_int(st, 0);
+		snprintf(info->last_error, sizeof(info->last_error), "%s", e ? (const char *)e : "");
+		info->error_us = sqlite3_column_int64(st, 2);
+		info->ok_us = sqlite3_column_int64(st, 3);
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return fail(s, -PL_ENOENT, "no sink %" PRId64, sink_id);
+	return rc == SQLITE_ROW ? 0 : fail_db(s, rc, "cannot read the sink");
 }
 
 int pl_store_quarantined(struct pl_store *s, int64_t sink_id, uint64_t *count)

@@ -55,7 +55,7 @@ extern "C" {
 #endif
 
 /* Schema version written to PRAGMA user_version. A store with a higher one is refused. */
-#define PL_STORE_SCHEMA_VERSION 1
+#define PL_STORE_SCHEMA_VERSION 2
 /* PRAGMA application_id of a PowerLogger store: "PLOG". */
 #define PL_STORE_APPLICATION_ID 0x504C4F47
 /* Longest checkpoint accepted, bytes. */
@@ -65,6 +65,9 @@ extern "C" {
 
 enum pl_store_flags {
 	PL_STORE_CREATE = 1u << 0, /* create the file if it does not exist (or is empty) */
+	/* skip the integrity check (quick_check) of an existing file: for a further connection
+	 * of a process that has just opened the same store with the check */
+	PL_STORE_NOCHECK = 1u << 1,
 };
 
 /* A stored record as delivered to a sink. */
@@ -145,6 +148,13 @@ int pl_store_next_batch(struct pl_store *s, int64_t sink_id, size_t max,
 			struct pl_store_record *out, size_t *n);
 
 /*
+ * Same as pl_store_next_batch(), but starting after max(cursor, after_seq): a sink with a
+ * batch in flight prepares the next one from there.
+ */
+int pl_store_next_batch_after(struct pl_store *s, int64_t sink_id, int64_t after_seq,
+			      size_t max, struct pl_store_record *out, size_t *n);
+
+/*
  * Marks every record up to and including upto_seq as delivered to the sink. The cursor only
  * moves forward (an older seq is accepted and changes nothing). -PL_EINVAL if upto_seq was
  * never assigned (acknowledging the future would skip records), -PL_ENOENT unknown sink.
@@ -166,6 +176,27 @@ int pl_store_quarantine(struct pl_store *s, int64_t sink_id, int64_t seq, const 
  */
 int pl_store_backlog(struct pl_store *s, int64_t sink_id, uint64_t *count,
 		     int64_t *oldest_start_us);
+
+/* *any = 1 when at least one record waits for the sink. Cheap (one index probe), unlike
+ * pl_store_backlog() which counts. */
+int pl_store_pending(struct pl_store *s, int64_t sink_id, int *any);
+
+/* A sink's state as the daemon last recorded it (schema version 2). */
+struct pl_store_sink_info {
+	int failing;          /* 1: the last attempt failed */
+	char last_error[320]; /* the last failure, "" if none yet */
+	int64_t error_us;     /* wall clock of the last failure, 0: none */
+	int64_t ok_us;        /* wall clock of the last successful delivery, 0: none */
+};
+
+/*
+ * Records the outcome of a delivery attempt: failing with its error text (never a secret), or
+ * working again. Call on a change of state, not on every attempt.
+ */
+int pl_store_sink_report(struct pl_store *s, int64_t sink_id, int failing, const char *error);
+
+/* Reads what pl_store_sink_report() recorded. -PL_ENOENT for an unknown sink. */
+int pl_store_sink_info(struct pl_store *s, int64_t sink_id, struct pl_store_sink_info *info);
 
 /* How many records of the sink are in quarantine. */
 int pl_store_quarantined(struct pl_store *s, int64_t sink_id, uint64_t *count);
