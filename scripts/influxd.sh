@@ -2,9 +2,15 @@
 # Starts and stops a private InfluxDB 1.x (Debian's influxd) for the tests: loopback only, a
 # temporary configuration and data directory, the current user, never the system service.
 #
-#   influxd.sh start [--auth] [--max-body-size BYTES]   prints the base URL
+#   influxd.sh start [--auth] [--max-body-size BYTES] [--https CERT KEY]
+#                                                       prints the base URL
 #   influxd.sh stop                                     stops it and waits
 #   influxd.sh url                                      prints the base URL
+#
+# --https serves HTTPS only (https://127.0.0.1:PORT) with the PEM certificate CERT and its key
+# KEY (tests/tls_certs.sh makes a throwaway pair). The script's own requests (the readiness
+# ping, creating the admin) verify the server against CERT itself: curl accepts a certificate
+# in --cacert as a trust anchor even when it is not a CA's.
 #
 # Environment:
 #   PL_INFLUX_DIR   state directory (config, meta/data/wal, log, pid, url). `start` creates one
@@ -47,10 +53,13 @@ running_pid() {
 }
 
 do_start() {
-	local auth=false max_body=25000000
+	local auth=false max_body=25000000 https=false cert="" key="" scheme=http
+	local tls=() # curl's options for the script's own requests
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--auth) auth=true ;;
+		--https) [ $# -ge 3 ] || die "--https needs a certificate and a key file"
+			https=true; cert=$2; key=$3; shift 2 ;;
 		--max-body-size) [ $# -ge 2 ] || die "--max-body-size needs a number"
 			max_body=$2; shift ;;
 		--max-body-size=*) max_body=${1#*=} ;;
@@ -59,6 +68,13 @@ do_start() {
 		shift
 	done
 	[[ $max_body =~ ^[0-9]+$ ]] || die "--max-body-size: not a number: $max_body"
+	if [ "$https" = true ]; then
+		[ -r "$cert" ] && [ -r "$key" ] || die "--https: cannot read $cert or $key"
+		cert=$(cd "$(dirname "$cert")" && pwd)/$(basename "$cert")
+		key=$(cd "$(dirname "$key")" && pwd)/$(basename "$key")
+		scheme=https
+		tls=(--cacert "$cert")
+	fi
 	[ -x "$influxd_bin" ] || die "$influxd_bin not found (bash scripts/install-deps.sh installs influxdb)"
 	command -v curl >/dev/null || die "curl not found"
 
@@ -102,12 +118,15 @@ bind-address = "127.0.0.1:$rpc_port"
   auth-enabled = $auth
   log-enabled = false
   max-body-size = $max_body
+  https-enabled = $https
+  https-certificate = "$cert"
+  https-private-key = "$key"
 [subscriber]
   enabled = false
 [continuous_queries]
   enabled = false
 EOF
-	local url="http://127.0.0.1:$port"
+	local url="$scheme://127.0.0.1:$port"
 	rm -f "$d/url" "$d/pid"
 	# setsid: the server must not die with the shell that started it, nor get its signals.
 	setsid "$influxd_bin" run -config "$d/influxdb.conf" </dev/null >"$d/influxd.log" 2>&1 &
@@ -116,7 +135,7 @@ EOF
 
 	local deadline=$((SECONDS + 30)) code
 	while :; do
-		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url/ping" || true)
+		code=$(curl -s "${tls[@]}" -o /dev/null -w '%{http_code}' --max-time 2 "$url/ping" || true)
 		[ "$code" = 204 ] && break
 		if ! kill -0 "$pid" 2>/dev/null; then
 			echo "influxd.sh: influxd exited during startup; the end of $d/influxd.log:" >&2
@@ -143,7 +162,8 @@ EOF
 		(umask 077; printf 'user=%s\npassword=%s\n' "$user" "$pass" >"$d/admin"
 		 printf "CREATE USER \"%s\" WITH PASSWORD '%s' WITH ALL PRIVILEGES" "$user" "$pass" >"$d/.create-admin")
 		local out
-		out=$(curl -s -w '\n%{http_code}' -XPOST "$url/query" --data-urlencode "q@$d/.create-admin" || true)
+		out=$(curl -s "${tls[@]}" -w '\n%{http_code}' -XPOST "$url/query" \
+			--data-urlencode "q@$d/.create-admin" || true)
 		rm -f "$d/.create-admin"
 		if [ "${out##*$'\n'}" != 200 ] || [[ $out == *'"error"'* ]]; then
 			echo "influxd.sh: creating the admin user failed: ${out%$'\n'*}" >&2
@@ -180,5 +200,5 @@ start) do_start "$@" ;;
 stop) do_stop ;;
 url) need_dir; [ -f "$PL_INFLUX_DIR/url" ] || die "not started in $PL_INFLUX_DIR"
 	cat "$PL_INFLUX_DIR/url" ;;
-*) die "usage: influxd.sh start [--auth] [--max-body-size BYTES] | stop | url" ;;
+*) die "usage: influxd.sh start [--auth] [--max-body-size BYTES] [--https CERT KEY] | stop | url" ;;
 esac

@@ -8,12 +8,17 @@ real influxd. Loopback only.
   fake_influx.py PORTFILE            HTTP/1.1 server (keep-alive). Control endpoints:
       POST /_next   body: JSON {"status":N,"headers":{...},"body":"..."} queued for the next
                     write (FIFO; with nothing queued a write gets 204)
-      GET  /_last   JSON of the last write: method, path, headers, body, peer port
+      GET  /_last   JSON of the last write: method, path, headers, body, peer port, and
+                    raw_len (bytes on the wire). A body sent with Content-Encoding: gzip
+                    is checked and unpacked here (magic, CRC and length, by Python's gzip
+                    module): "gzip" is "ok" and body the unpacked text, or "gzip" says
+                    what was wrong.
   fake_influx.py PORTFILE --hang     accepts connections and never answers (timeouts)
 
 The chosen port is written to PORTFILE once the socket listens, the process id to PORTFILE.pid
 (python3 may be a wrapper script, so the caller's $! is not necessarily this process).
 """
+import gzip
 import http.server
 import json
 import os
@@ -21,6 +26,7 @@ import socket
 import sys
 import threading
 import time
+import zlib
 
 queue = []
 last = {}
@@ -60,11 +66,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 queue.append(json.loads(body))
             self._reply(204)
             return
+        info = dict(method="POST", path=self.path, headers=dict(self.headers),
+                    raw_len=len(body), peer_port=self.client_address[1])
+        if self.headers.get("Content-Encoding") == "gzip":
+            try:
+                body = gzip.decompress(body)
+                info["gzip"] = "ok"
+            except (OSError, EOFError, zlib.error) as e:
+                info["gzip"] = "bad gzip: %s" % e
+        info["body"] = body.decode("utf-8", "replace")
         with lock:
             last.clear()
-            last.update(method="POST", path=self.path, headers=dict(self.headers),
-                        body=body.decode("utf-8", "replace"),
-                        peer_port=self.client_address[1])
+            last.update(info)
             step = queue.pop(0) if queue else {"status": 204}
         self._reply(step["status"], step.get("body", "").encode(), step.get("headers"))
 

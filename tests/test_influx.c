@@ -1,12 +1,15 @@
 /*
  * The InfluxDB sink against a REAL influxd (Debian's 1.6, started by scripts/influxd.sh with
  * auth on and a 4 KiB max-body-size): every response class 1.6 can give is provoked and run
- * through the retry policy, and what was written is read back with GET /query. A server that
- * cannot be started fails the test; nothing is skipped.
+ * through the retry policy, and what was written is read back with GET /query; gzip bodies,
+ * the asynchronous calls with keep-alive, and create_database are shown on it too. A second
+ * REAL influxd serves HTTPS with a throwaway CA and certificate made at test time by
+ * tests/tls_certs.sh (no key is committed). A server that cannot be started fails the test;
+ * nothing is skipped.
  *
  * What 1.6 cannot answer (the 2.x and 3.x endpoints, 429 and 503 with Retry-After, 2.x JSON
- * errors) is shown against tests/fake_influx.py, a scripted FAKE server, and so is a listener
- * that accepts and never answers (the timeout).
+ * errors) is shown against tests/fake_influx.py, a scripted FAKE server, and so are the exact
+ * bytes of a gzip body and a listener that accepts and never answers (the timeouts).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -28,9 +32,10 @@
 
 static char dir[64];     /* state directory of influxd and the fakes */
 static char url[128];    /* the real influxd */
+static char tls_url[128]; /* the real influxd over HTTPS (no auth) */
 static char fake_url[64];
 static char hang_url[64];
-static bool influx_up;
+static bool influx_up, tls_up;
 
 static int sh(const char *fmt, ...)
 {
@@ -77,6 +82,21 @@ static const char *select_db(const char *db, const char *q)
 {
 	return capture("curl -s -G -u " ADMIN " '%s/query' --data-urlencode 'db=%s' "
 		       "--data-urlencode \"q=%s\"", url, db, q);
+}
+
+/* The HTTPS server, verified with the test CA. */
+static const char *tls_query(const char *db, const char *q)
+{
+	return capture("curl -s --cacert '%s/certs/ca.pem' -XPOST '%s/query' "
+		       "--data-urlencode 'db=%s' --data-urlencode \"q=%s\"", dir, tls_url, db, q);
+}
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* Starts a fake (mode "" or "--hang") and fills base with its URL. */
@@ -127,6 +147,25 @@ static int setup_servers(void)
 		fprintf(stderr, "test_influx: FAILED to create the test database and users\n");
 		return -1;
 	}
+	/* The HTTPS server: a throwaway CA and a certificate for 127.0.0.1 it signs. */
+	out = capture("bash '%s/tests/tls_certs.sh' '%s/certs' 2>&1", PL_SOURCE_DIR, dir);
+	if (out[0] != '\0') {
+		fprintf(stderr, "test_influx: FAILED to make the test certificates:\n%s\n", out);
+		return -1;
+	}
+	out = capture("mkdir -p '%s/tls' && PL_INFLUX_DIR='%s/tls' bash '%s/scripts/influxd.sh' "
+		      "start --https '%s/certs/server.pem' '%s/certs/server.key' 2>&1", dir, dir,
+		      PL_SOURCE_DIR, dir, dir);
+	if (strncmp(out, "https://", 8) != 0) {
+		fprintf(stderr, "test_influx: FAILED to start influxd with --https:\n%s\n", out);
+		return -1;
+	}
+	snprintf(tls_url, sizeof tls_url, "%s", out);
+	tls_up = true;
+	if (!strstr(tls_query("", "CREATE DATABASE t"), "statement_id")) {
+		fprintf(stderr, "test_influx: FAILED to create the database on the HTTPS server\n");
+		return -1;
+	}
 	if (start_fake("fake", "", fake_url, sizeof fake_url) != 0 ||
 	    start_fake("hang", "--hang", hang_url, sizeof hang_url) != 0)
 		return -1;
@@ -148,6 +187,8 @@ static int teardown(void **state)
 	   "true", dir);
 	if (influx_up)
 		sh("PL_INFLUX_DIR='%s' bash '%s/scripts/influxd.sh' stop", dir, PL_SOURCE_DIR);
+	if (tls_up)
+		sh("PL_INFLUX_DIR='%s/tls' bash '%s/scripts/influxd.sh' stop", dir, PL_SOURCE_DIR);
 	sh("rm -rf '%s'", dir);
 	return 0;
 }
@@ -156,6 +197,12 @@ static void expect_prefix(const char *s, const char *prefix)
 {
 	if (strncmp(s, prefix, strlen(prefix)) != 0)
 		fail_msg("\"%s\" does not start with \"%s\"", s, prefix);
+}
+
+static void expect_in(const char *hay, const char *needle)
+{
+	if (strstr(hay, needle) == NULL)
+		fail_msg("\"%s\" not in %s", needle, hay);
 }
 
 /* A v1 sink on the real server with the given database and credentials. */
@@ -308,6 +355,152 @@ static void test_body_too_large(void **state)
 	pl_influx_free(s);
 }
 
+/* gzip on the real server: the points arrive, and a body over max-body-size (4 KiB) when
+ * plain passes compressed, because 1.x checks the size of what is on the wire. */
+static void test_gzip_real(void **state)
+{
+	struct pl_influx_config cfg = {
+		.url = url, .api = PL_INFLUX_V1, .db = "pl", .user = "writer", .password = "w-secret",
+		.precision = PL_PREC_S, .gzip = 1, .timeout_ms = 5000,
+	};
+	struct pl_influx *s = NULL;
+	struct pl_influx_result res;
+	unsigned flags;
+	static char big[8192];
+	size_t n = 0;
+	uint32_t lines = 0;
+	const char *q;
+
+	(void)state;
+	assert_int_equal(pl_influx_new(&cfg, &s), 0);
+	assert_int_equal(write_classify(s, "gz,device=a v=1.5 1000\ngz,device=a v=2.5 1010\n", 2,
+					&res, &flags), PL_SINK_OK);
+	assert_int_equal(res.status, 204);
+	q = select_db("pl", "SELECT sum(v), count(v) FROM gz WHERE device='a'");
+	if (!strstr(q, "\"values\":[[\"1970-01-01T00:00:00Z\",4,2]]"))
+		fail_msg("read back: %s", q);
+	while (n < 6000) {
+		n += (size_t)snprintf(big + n, sizeof big - n, "gzbig,device=x v=%u %u\n", lines,
+				      1000 + lines);
+		lines++;
+	}
+	assert_int_equal(write_classify(s, big, lines, &res, &flags), PL_SINK_OK);
+	assert_int_equal(res.status, 204);
+	q = select_db("pl", "SELECT count(v) FROM gzbig");
+	{
+		char want[32];
+
+		snprintf(want, sizeof want, ",%u]]", lines);
+		if (!strstr(q, want))
+			fail_msg("read back %u lines: %s", lines, q);
+	}
+	pl_influx_free(s);
+}
+
+/* start/poll on the real server: the connection is reused from one request to the next
+ * (curl reports no new connection), the caller's buffer is free as soon as start returns, and
+ * one request at a time. */
+static void test_async_keepalive(void **state)
+{
+	struct pl_influx *s = v1("pl", "writer", "w-secret");
+	struct pl_influx_result res;
+	char buf[64];
+	const char *q;
+	int rc;
+
+	(void)state;
+	assert_int_equal(pl_influx_poll(s, 0, &res), -PL_EINVAL); /* nothing in flight */
+	snprintf(buf, sizeof buf, "ka v=1 1\n");
+	assert_int_equal(pl_influx_start(s, buf, strlen(buf)), 0);
+	memset(buf, 'x', sizeof buf); /* the sink has its own copy */
+	assert_int_equal(pl_influx_start(s, "ka v=9 9\n", 9), -PL_EBUSY);
+	assert_int_equal(pl_influx_write(s, "ka v=9 9\n", 9, &res), -PL_EBUSY);
+	assert_int_equal(res.transport, PL_XPORT_OTHER); /* reads as "retry", not as success */
+	while ((rc = pl_influx_poll(s, 10, &res)) == 0)
+		; /* the caller would prepare its next batch here */
+	assert_int_equal(rc, 1);
+	assert_int_equal(res.status, 204);
+	assert_int_equal(res.connects, 1);
+	assert_int_equal(pl_influx_poll(s, 0, &res), -PL_EINVAL); /* collected: idle again */
+
+	snprintf(buf, sizeof buf, "ka v=2 2\n");
+	assert_int_equal(pl_influx_start(s, buf, strlen(buf)), 0);
+	assert_int_equal(pl_influx_poll(s, -1, &res), 1);
+	assert_int_equal(res.status, 204);
+	assert_int_equal(res.connects, 0); /* kept alive */
+	/* The blocking call is start + poll(-1) on the same connection. */
+	assert_int_equal(pl_influx_write(s, "ka v=3 3\n", 9, &res), 0);
+	assert_int_equal(res.status, 204);
+	assert_int_equal(res.connects, 0);
+	q = select_db("pl", "SELECT sum(v), count(v) FROM ka");
+	if (!strstr(q, ",6,3]]"))
+		fail_msg("read back: %s", q);
+	pl_influx_free(s);
+}
+
+/* create_database on the real server: a write to a missing database creates it (same
+ * credentials, POST /query) and is written; the next write is plain. Off, the 404 stays. */
+static void test_create_database(void **state)
+{
+	const char *db = "pl new \"db\"";
+	struct pl_influx_config cfg = {
+		.url = url, .api = PL_INFLUX_V1, .db = db, .user = "admin",
+		.password = "admin-secret", .precision = PL_PREC_S, .timeout_ms = 5000,
+	};
+	struct pl_influx *s = NULL;
+	struct pl_influx_result res;
+	unsigned flags;
+	const char *q;
+
+	(void)state;
+	/* Off (the default): 404, kept and reported, as before. */
+	assert_int_equal(pl_influx_new(&cfg, &s), 0);
+	assert_int_equal(write_classify(s, "cd v=1 1\n", 1, &res, &flags), PL_SINK_NOTFOUND);
+	assert_int_equal(res.status, 404);
+	assert_int_equal(res.created_database, 0);
+	pl_influx_free(s);
+
+	cfg.create_database = 1;
+	assert_int_equal(pl_influx_new(&cfg, &s), 0);
+	assert_int_equal(write_classify(s, "cd v=1 1\ncd v=2 2\n", 2, &res, &flags), PL_SINK_OK);
+	assert_int_equal(res.status, 204);
+	assert_int_equal(res.created_database, 1);
+	assert_int_equal(res.connects, 1); /* write, CREATE, write: one connection */
+	assert_string_equal(res.message, "");
+	assert_int_equal(write_classify(s, "cd v=3 3\n", 1, &res, &flags), PL_SINK_OK);
+	assert_int_equal(res.created_database, 0);
+	q = select_db(db, "SELECT sum(v), count(v) FROM cd");
+	if (!strstr(q, ",6,3]]"))
+		fail_msg("read back: %s", q);
+	pl_influx_free(s);
+}
+
+/* create_database with a user that may write but not create: the write's 404 is reported,
+ * with why the database could not be created, and classified as before. */
+static void test_create_database_refused(void **state)
+{
+	struct pl_influx_config cfg = {
+		.url = url, .api = PL_INFLUX_V1, .db = "pl_missing", .user = "writer",
+		.password = "w-secret", .precision = PL_PREC_S, .create_database = 1,
+	};
+	struct pl_influx *s = NULL;
+	struct pl_influx_result res;
+	unsigned flags;
+
+	(void)state;
+	assert_int_equal(pl_influx_new(&cfg, &s), 0);
+	assert_int_equal(write_classify(s, "cd v=1 1\n", 1, &res, &flags), PL_SINK_NOTFOUND);
+	assert_int_equal(res.status, 404);
+	assert_true(res.body & PL_BODY_DB_NOT_FOUND);
+	assert_int_equal(res.created_database, 0);
+	expect_prefix(res.message, "database not found");
+	if (!strstr(res.message, "CREATE DATABASE failed: HTTP 403"))
+		fail_msg("message: %s", res.message);
+	assert_null(strstr(res.message, "w-secret"));
+	assert_true(flags & PL_SINK_F_LOUD);
+	pl_influx_free(s);
+}
+
 /* Last on the real server: stop it, and the next write is refused at once. */
 static void test_server_stopped(void **state)
 {
@@ -325,6 +518,95 @@ static void test_server_stopped(void **state)
 	assert_int_equal(res.status, 0);
 	assert_true(res.message[0] != '\0');
 	assert_true(res.elapsed_us < 2000000);
+	pl_influx_free(s);
+}
+
+/* ------------------------------------------------------------------ real influxd over HTTPS */
+
+static struct pl_influx *tls_sink(const char *ca_file)
+{
+	struct pl_influx_config cfg = {
+		.url = tls_url, .api = PL_INFLUX_V1, .db = "t", .precision = PL_PREC_S,
+		.ca_file = ca_file, .connect_timeout_ms = 5000, .timeout_ms = 10000,
+	};
+	struct pl_influx *s = NULL;
+
+	assert_int_equal(pl_influx_new(&cfg, &s), 0);
+	return s;
+}
+
+/* The private CA is not in the system's store: not trusted, a loud retry, and the message
+ * says what to configure. */
+static void test_https_untrusted(void **state)
+{
+	struct pl_influx *s = tls_sink(NULL);
+	struct pl_influx_result res;
+	unsigned flags;
+
+	(void)state;
+	expect_prefix(pl_influx_write_url(s), "https://127.0.0.1:");
+	assert_int_equal(write_classify(s, "tls v=1 1\n", 1, &res, &flags), PL_SINK_RETRY);
+	assert_int_equal(res.transport, PL_XPORT_TLS);
+	assert_int_equal(res.status, 0);
+	assert_true(flags & PL_SINK_F_LOUD);
+	expect_prefix(res.message, "server certificate not trusted (ca_file must name the CA");
+	expect_in(res.message, "SSL certificate problem");
+	pl_influx_free(s);
+}
+
+static void test_https_ca_file(void **state)
+{
+	char ca[128];
+	struct pl_influx *s;
+	struct pl_influx_result res;
+	unsigned flags;
+	const char *q;
+
+	(void)state;
+	snprintf(ca, sizeof ca, "%s/certs/ca.pem", dir);
+	s = tls_sink(ca);
+	assert_int_equal(write_classify(s, "tls v=1 1\ntls v=2 2\n", 2, &res, &flags), PL_SINK_OK);
+	assert_int_equal(res.status, 204);
+	assert_int_equal(res.connects, 1);
+	assert_int_equal(write_classify(s, "tls v=3 3\n", 1, &res, &flags), PL_SINK_OK);
+	assert_int_equal(res.connects, 0); /* the TLS session is kept alive as well */
+	q = tls_query("t", "SELECT sum(v), count(v) FROM tls");
+	if (!strstr(q, ",6,3]]"))
+		fail_msg("read back: %s", q);
+	pl_influx_free(s);
+}
+
+/* A CA that did not sign the server's certificate, and no system CA to fall back on. */
+static void test_https_other_ca(void **state)
+{
+	char ca[128];
+	struct pl_influx *s;
+	struct pl_influx_result res;
+	unsigned flags;
+
+	(void)state;
+	snprintf(ca, sizeof ca, "%s/certs/other-ca.pem", dir);
+	s = tls_sink(ca);
+	assert_int_equal(write_classify(s, "tls v=1 1\n", 1, &res, &flags), PL_SINK_RETRY);
+	assert_int_equal(res.transport, PL_XPORT_TLS);
+	expect_prefix(res.message, "server certificate not trusted");
+	pl_influx_free(s);
+}
+
+/* A ca_file that is not there: a TLS error that names the file (not a secret). */
+static void test_https_missing_ca_file(void **state)
+{
+	char ca[128];
+	struct pl_influx *s;
+	struct pl_influx_result res;
+	unsigned flags;
+
+	(void)state;
+	snprintf(ca, sizeof ca, "%s/certs/no-such-ca.pem", dir);
+	s = tls_sink(ca);
+	assert_int_equal(write_classify(s, "tls v=1 1\n", 1, &res, &flags), PL_SINK_RETRY);
+	assert_int_equal(res.transport, PL_XPORT_TLS);
+	expect_in(res.message, "no-such-ca.pem");
 	pl_influx_free(s);
 }
 
@@ -349,6 +631,50 @@ static void test_timeout(void **state)
 	pl_influx_free(s);
 }
 
+/* start/poll against the listener that never answers: a short poll comes back promptly with 0
+ * and leaves res alone, the total timeout still ends the request, and abort frees the sink for
+ * the next one (free with a request in flight is clean too, under valgrind). */
+static void test_poll_timeout_and_abort(void **state)
+{
+	struct pl_influx_config cfg = {
+		.url = hang_url, .api = PL_INFLUX_V1, .db = "pl", .precision = PL_PREC_S,
+		.connect_timeout_ms = 500, .timeout_ms = 1000,
+	};
+	struct pl_influx *s = NULL;
+	struct pl_influx_result res;
+	int64_t t0, dt;
+
+	(void)state;
+	assert_int_equal(pl_influx_new(&cfg, &s), 0);
+	assert_int_equal(pl_influx_start(s, "m v=1 1\n", 8), 0);
+	memset(&res, 0x5a, sizeof res);
+	t0 = mono_us();
+	assert_int_equal(pl_influx_poll(s, 50, &res), 0);
+	dt = mono_us() - t0;
+	if (dt < 40000 || dt > 300000)
+		fail_msg("poll(50 ms) took %lld us", (long long)dt);
+	assert_int_equal(res.status, 0x5a5a5a5a5a5a5a5a); /* untouched */
+	t0 = mono_us();
+	assert_int_equal(pl_influx_poll(s, 0, &res), 0);
+	dt = mono_us() - t0;
+	if (dt > 100000)
+		fail_msg("poll(0) took %lld us", (long long)dt);
+	assert_int_equal(pl_influx_poll(s, -1, &res), 1);
+	assert_int_equal(res.transport, PL_XPORT_TIMEOUT);
+	assert_true(res.elapsed_us >= 900000);
+	assert_true(res.elapsed_us < 1500000);
+
+	assert_int_equal(pl_influx_start(s, "m v=2 2\n", 8), 0);
+	assert_int_equal(pl_influx_poll(s, 20, &res), 0);
+	pl_influx_abort(s);
+	assert_int_equal(pl_influx_poll(s, 0, &res), -PL_EINVAL);
+	pl_influx_abort(s); /* nothing in flight: nothing happens */
+	assert_int_equal(pl_influx_start(s, "m v=3 3\n", 8), 0);
+	assert_int_equal(pl_influx_poll(s, 0, &res), 0);
+	pl_influx_free(s); /* with the request in flight */
+	pl_influx_abort(NULL);
+}
+
 /* ------------------------------------------------------------------ the FAKE server */
 
 static void fake_next(const char *json)
@@ -359,12 +685,6 @@ static void fake_next(const char *json)
 static const char *fake_last(void)
 {
 	return capture("curl -sf '%s/_last'", fake_url);
-}
-
-static void expect_in(const char *hay, const char *needle)
-{
-	if (strstr(hay, needle) == NULL)
-		fail_msg("\"%s\" not in %s", needle, hay);
 }
 
 static void test_v1_escaping_and_basic_auth(void **state)
@@ -480,6 +800,54 @@ static void test_v3_bearer(void **state)
 	pl_influx_free(s);
 }
 
+/* The exact bytes of a gzip write: the header, and a body that is valid gzip (magic, CRC and
+ * length checked by the fake) of the text, smaller than the text. */
+static void test_gzip_fake(void **state)
+{
+	struct pl_influx_config cfg = {
+		.url = fake_url, .api = PL_INFLUX_V2, .org = "o", .bucket = "b", .token = "t",
+		.precision = PL_PREC_S, .gzip = 1,
+	};
+	struct pl_influx *s = NULL;
+	struct pl_influx_result res;
+	static char big[4096];
+	char want[64];
+	size_t n = 0;
+	const char *last;
+
+	(void)state;
+	assert_int_equal(pl_influx_new(&cfg, &s), 0);
+	assert_int_equal(pl_influx_write(s, "m v=1 1\n", 8, &res), 0);
+	assert_int_equal(res.status, 204);
+	last = fake_last();
+	expect_in(last, "\"Content-Encoding\": \"gzip\"");
+	expect_in(last, "\"Content-Type\": \"text/plain; charset=utf-8\"");
+	expect_in(last, "\"gzip\": \"ok\"");
+	expect_in(last, "\"body\": \"m v=1 1\\n\"");
+
+	for (unsigned i = 0; n < 3000; i++)
+		n += (size_t)snprintf(big + n, sizeof big - n, "m,device=x v=%u %u\n", i, i);
+	assert_int_equal(pl_influx_start(s, big, n), 0);
+	assert_int_equal(pl_influx_poll(s, -1, &res), 1);
+	assert_int_equal(res.status, 204);
+	last = fake_last();
+	expect_in(last, "\"gzip\": \"ok\"");
+	expect_in(last, "m,device=x v=0 0\\nm,device=x v=1 1\\n");
+	{
+		const char *p = strstr(last, "\"raw_len\": ");
+
+		assert_non_null(p);
+		if ((size_t)atol(p + 11) * 3 > n)
+			fail_msg("%zu bytes compressed to only %ld", n, atol(p + 11));
+	}
+	/* An empty body is a valid (empty) gzip member. */
+	assert_int_equal(pl_influx_write(s, "", 0, &res), 0);
+	expect_in(fake_last(), "\"gzip\": \"ok\"");
+	snprintf(want, sizeof want, "\"body\": \"\"");
+	expect_in(fake_last(), want);
+	pl_influx_free(s);
+}
+
 static void test_config_errors(void **state)
 {
 	struct pl_influx *s = NULL;
@@ -497,12 +865,23 @@ static void test_config_errors(void **state)
 	assert_int_equal(pl_influx_new(&c, &s), -PL_EINVAL);
 	c = ok, c.precision = (enum pl_precision)9;
 	assert_int_equal(pl_influx_new(&c, &s), -PL_EINVAL);
-	c = ok, c.gzip = 1; /* not implemented yet */
+	c = ok, c.api = PL_INFLUX_V3, c.create_database = 1; /* v1 only */
+	assert_int_equal(pl_influx_new(&c, &s), -PL_EINVAL);
+	c = ok, c.api = PL_INFLUX_V2, c.org = "o", c.bucket = "b", c.create_database = 1;
 	assert_int_equal(pl_influx_new(&c, &s), -PL_EINVAL);
 	assert_null(s);
+	c = ok, c.gzip = 1, c.create_database = 1;
+	assert_int_equal(pl_influx_new(&c, &s), 0);
+	pl_influx_free(s);
+	s = NULL;
 	assert_int_equal(pl_influx_new(&ok, &s), 0);
 	assert_string_equal(pl_influx_write_url(s), "http://x/write?db=d&precision=n");
 	assert_int_equal(pl_influx_write(s, NULL, 3, NULL), -PL_EINVAL);
+	assert_int_equal(pl_influx_start(s, NULL, 3), -PL_EINVAL);
+	assert_int_equal(pl_influx_start(NULL, "m v=1 1\n", 8), -PL_EINVAL);
+	assert_int_equal(pl_influx_poll(s, 0, NULL), -PL_EINVAL);
+	assert_int_equal(pl_influx_poll(NULL, 0, NULL), -PL_EINVAL);
+	assert_string_equal(pl_strerror(-PL_EBUSY), "busy (an operation is already in progress)");
 	pl_influx_free(s);
 	pl_influx_free(NULL);
 }
@@ -517,11 +896,21 @@ int main(void)
 		cmocka_unit_test(test_wrong_password),
 		cmocka_unit_test(test_read_only_user),
 		cmocka_unit_test(test_body_too_large),
+		cmocka_unit_test(test_gzip_real),
+		cmocka_unit_test(test_async_keepalive),
+		cmocka_unit_test(test_create_database),
+		cmocka_unit_test(test_create_database_refused),
 		cmocka_unit_test(test_server_stopped),
+		cmocka_unit_test(test_https_untrusted),
+		cmocka_unit_test(test_https_ca_file),
+		cmocka_unit_test(test_https_other_ca),
+		cmocka_unit_test(test_https_missing_ca_file),
 		cmocka_unit_test(test_timeout),
+		cmocka_unit_test(test_poll_timeout_and_abort),
 		cmocka_unit_test(test_v1_escaping_and_basic_auth),
 		cmocka_unit_test(test_v2_token_and_errors),
 		cmocka_unit_test(test_v3_bearer),
+		cmocka_unit_test(test_gzip_fake),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -30,6 +30,7 @@ enum pl_error {
 	PL_ECORRUPT = 8, /* stored data failed its integrity check */
 	PL_ENOMEM = 9,   /* out of memory (platform seams only; the core never allocates) */
 	PL_ETIMEDOUT = 10,
+	PL_EBUSY = 11,   /* one operation at a time: the previous one is still in progress */
 	PL_E_COUNT
 };
 

@@ -15,6 +15,7 @@ static const char *const messages[PL_E_COUNT] = {
 	[PL_ECORRUPT] = "stored data is corrupt",
 	[PL_ENOMEM] = "out of memory",
 	[PL_ETIMEDOUT] = "timed out",
+	[PL_EBUSY] = "busy (an operation is already in progress)",
 };
 
 const char *pl_strerror(int err)

@@ -1,30 +1,62 @@
 /*
- * InfluxDB writes over libcurl: one reused easy handle per sink (keep-alive), the write URL
- * built once with escaped query values, credentials set through curl's own options or one
- * Authorization header, and every outcome reduced to struct pl_influx_result.
+ * InfluxDB writes over libcurl: one easy handle in one multi handle per sink, so that a write
+ * can be started, driven a little at a time and collected while the caller prepares the next
+ * batch, and so that the connection is kept alive across requests (the multi handle holds the
+ * connection cache; removing the finished easy handle and adding it again reuses it). The
+ * write URL is built once with escaped query values, credentials go through curl's own
+ * options or one Authorization header, and every outcome is reduced to struct
+ * pl_influx_result.
  *
- * gzip is not implemented yet: zlib is not among the libraries the build links (libcurl only
- * decompresses responses; it does not compress request bodies), so pl_influx_new refuses
- * gzip = 1 rather than silently sending plain text.
+ * Bodies are copied, and with gzip compressed, into a buffer the sink owns and reuses: libcurl
+ * only decompresses responses, it does not compress request bodies, so zlib does that here.
+ *
+ * A v1 sink with create_database answers a 404 "database not found" by POSTing CREATE
+ * DATABASE to /query and then the write again, all within the one request the caller started
+ * and within its total timeout (stage below).
  */
 #include "influx.h"
 
+#define ZLIB_CONST /* next_in is const: the caller's body is never written to */
 #include <curl/curl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <zlib.h>
 
 #define BODY_MAX 4096 /* how much of an error body we keep; messages are short */
 
+/* Where the request in flight is. */
+enum stage {
+	IDLE,     /* nothing in flight */
+	WRITING,  /* the write the caller started */
+	CREATING, /* CREATE DATABASE after that write's 404 */
+	REWRITING /* the same write again, after the database was created */
+};
+
 struct pl_influx {
+	CURLM *multi;
 	CURL *curl;
-	struct curl_slist *headers;
+	struct curl_slist *headers;       /* the write's */
+	struct curl_slist *query_headers; /* CREATE DATABASE's (no Content-Encoding) */
 	char *url;
+	char *query_url;   /* v1 with create_database: base URL + "/query", else NULL */
+	char *create_body; /* its form body, q=CREATE DATABASE "db" escaped */
 	char *user, *password; /* secrets: wiped on free */
 	char *auth_header;     /* "Authorization: Token ..." (secret) */
 	long connect_timeout_ms, timeout_ms;
+	bool gzip;
+	z_stream z; /* kept between requests: deflateReset is far cheaper than deflateInit */
+	bool z_ready;
+	char *req; /* the body in flight, owned (plain copy or gzip) */
+	size_t req_len, req_cap;
+	enum stage stage;
+	int64_t t0_us;   /* when pl_influx_start was called */
+	CURLcode rc;     /* curl's result of the last finished transfer */
+	uint32_t connects; /* new connections made by this request's transfers so far */
+	struct pl_influx_result first; /* the 404 that prompted CREATE DATABASE */
 	char body[BODY_MAX];
 	size_t body_len;
 	char errbuf[CURL_ERROR_SIZE];
@@ -68,6 +100,14 @@ static bool empty(const char *s)
 	return s == NULL || s[0] == '\0';
 }
 
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* Appends "&key=escaped(value)" (or "?key=..." for the first) to the URL being built. */
 static int add_query(CURL *c, char *url, size_t cap, const char *key, const char *value)
 {
@@ -80,6 +120,37 @@ static int add_query(CURL *c, char *url, size_t cap, const char *key, const char
 	w = snprintf(url + n, cap - n, "%c%s=%s", strchr(url, '?') ? '&' : '?', key, esc);
 	curl_free(esc);
 	return (w < 0 || (size_t)w >= cap - n) ? -PL_EINVAL : 0;
+}
+
+/*
+ * The form body of CREATE DATABASE "db" for POST /query. InfluxQL takes a double-quoted
+ * identifier with \" and \\ escaped, so any database name the write accepts can be created.
+ */
+static int build_create(struct pl_influx *s, const char *db)
+{
+	size_t n = strlen(db), k;
+	char *stmt = malloc(2 * n + sizeof "CREATE DATABASE \"\"");
+	char *esc;
+
+	if (stmt == NULL)
+		return -PL_ENOMEM;
+	k = (size_t)sprintf(stmt, "CREATE DATABASE \"");
+	for (size_t i = 0; i < n; i++) {
+		if (db[i] == '"' || db[i] == '\\')
+			stmt[k++] = '\\';
+		stmt[k++] = db[i];
+	}
+	stmt[k++] = '"';
+	stmt[k] = '\0';
+	esc = curl_easy_escape(s->curl, stmt, (int)k);
+	free(stmt);
+	if (esc == NULL)
+		return -PL_ENOMEM;
+	s->create_body = malloc(strlen(esc) + 3);
+	if (s->create_body != NULL)
+		sprintf(s->create_body, "q=%s", esc);
+	curl_free(esc);
+	return s->create_body ? 0 : -PL_ENOMEM;
 }
 
 static int build_url(struct pl_influx *s, const struct pl_influx_config *cfg)
@@ -122,6 +193,14 @@ static int build_url(struct pl_influx *s, const struct pl_influx_config *cfg)
 	}
 	if (!err)
 		err = add_query(s->curl, s->url, cap, "precision", prec);
+	if (!err && cfg->api == PL_INFLUX_V1 && cfg->create_database) {
+		s->query_url = malloc(base_len + sizeof "/query");
+		if (s->query_url == NULL)
+			return -PL_ENOMEM;
+		snprintf(s->query_url, base_len + sizeof "/query", "%.*s/query", (int)base_len,
+			 cfg->url);
+		err = build_create(s, cfg->db);
+	}
 	return err;
 }
 
@@ -135,39 +214,72 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
 	return n; /* keep reading (and discard) the rest, so the connection stays usable */
 }
 
+void pl_influx_abort(struct pl_influx *s)
+{
+	if (s == NULL || s->stage == IDLE)
+		return;
+	/* curl closes a connection whose transfer was cut short; the next request opens one. */
+	curl_multi_remove_handle(s->multi, s->curl);
+	s->stage = IDLE;
+}
+
 void pl_influx_free(struct pl_influx *s)
 {
 	if (s == NULL)
 		return;
+	pl_influx_abort(s);
 	if (s->curl)
 		curl_easy_cleanup(s->curl);
+	if (s->multi)
+		curl_multi_cleanup(s->multi); /* closes the kept-alive connection */
+	if (s->z_ready)
+		deflateEnd(&s->z);
 	curl_slist_free_all(s->headers); /* holds a copy of the auth header */
+	curl_slist_free_all(s->query_headers);
 	wipe_free(s->auth_header);
 	wipe_free(s->user);
 	wipe_free(s->password);
+	free(s->req);
+	free(s->create_body);
+	free(s->query_url);
 	free(s->url);
 	free(s);
+}
+
+/* Appends each header to *list; false when curl ran out of memory (the list stays valid). */
+static bool add_headers(struct curl_slist **list, const char *const *lines)
+{
+	for (; *lines != NULL; lines++) {
+		struct curl_slist *h = curl_slist_append(*list, *lines);
+
+		if (h == NULL)
+			return false;
+		*list = h;
+	}
+	return true;
 }
 
 int pl_influx_new(const struct pl_influx_config *cfg, struct pl_influx **out)
 {
 	struct pl_influx *s;
-	struct curl_slist *h;
 	bool oom = false;
 	int err;
 
-	if (cfg == NULL || out == NULL || empty(cfg->url) || cfg->gzip)
+	if (cfg == NULL || out == NULL || empty(cfg->url))
 		return -PL_EINVAL;
 	if (pl_precision_v1(cfg->precision) == NULL)
 		return -PL_EINVAL;
 	switch (cfg->api) {
 	case PL_INFLUX_V1:
-	case PL_INFLUX_V3:
 		if (empty(cfg->db))
 			return -PL_EINVAL;
 		break;
+	case PL_INFLUX_V3:
+		if (empty(cfg->db) || cfg->create_database)
+			return -PL_EINVAL;
+		break;
 	case PL_INFLUX_V2:
-		if (empty(cfg->org) || empty(cfg->bucket))
+		if (empty(cfg->org) || empty(cfg->bucket) || cfg->create_database)
 			return -PL_EINVAL;
 		break;
 	default:
@@ -182,7 +294,8 @@ int pl_influx_new(const struct pl_influx_config *cfg, struct pl_influx **out)
 	if (s == NULL)
 		return -PL_ENOMEM;
 	s->curl = curl_easy_init();
-	if (s->curl == NULL) {
+	s->multi = curl_multi_init();
+	if (s->curl == NULL || s->multi == NULL) {
 		err = -PL_ENOMEM;
 		goto err_free;
 	}
@@ -204,39 +317,64 @@ int pl_influx_new(const struct pl_influx_config *cfg, struct pl_influx **out)
 			snprintf(s->auth_header, n, "Authorization: %s %s",
 				 cfg->api == PL_INFLUX_V2 ? "Token" : "Bearer", cfg->token);
 	}
+	if (cfg->gzip) {
+		/* Level 1: line protocol repeats its measurement and tags on every line, so the
+		 * fastest level already shrinks a batch several times over, at a fraction of the
+		 * CPU of the default level (which matters on a small board draining a backlog).
+		 * 15 + 16: a 32 KiB window with a gzip header and trailer, as Content-Encoding:
+		 * gzip means. */
+		if (deflateInit2(&s->z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8,
+				 Z_DEFAULT_STRATEGY) != Z_OK)
+			oom = true;
+		else
+			s->z_ready = true;
+		s->gzip = true;
+	}
 	if (oom) {
 		err = -PL_ENOMEM;
 		goto err_free;
 	}
 	/* "Expect:" turns off curl's 100-continue wait on bodies over 1 KiB: a round trip per
 	 * batch for nothing, and 1.x answers 413 without reading the body anyway. */
-	h = curl_slist_append(NULL, "Content-Type: text/plain; charset=utf-8");
-	if (h)
-		s->headers = h, h = curl_slist_append(s->headers, "Expect:");
-	if (h && s->auth_header)
-		h = curl_slist_append(s->headers, s->auth_header);
-	if (h == NULL) {
-		err = -PL_ENOMEM;
-		goto err_free;
+	{
+		const char *const write_lines[] = {
+			"Content-Type: text/plain; charset=utf-8", "Expect:",
+			cfg->gzip ? "Content-Encoding: gzip" : NULL, NULL,
+		};
+		const char *const query_lines[] = {
+			"Content-Type: application/x-www-form-urlencoded", "Expect:", NULL,
+		};
+
+		if (!add_headers(&s->headers, write_lines) ||
+		    (s->auth_header && !add_headers(&s->headers,
+						    (const char *const[]){s->auth_header, NULL})) ||
+		    (s->query_url && !add_headers(&s->query_headers, query_lines))) {
+			err = -PL_ENOMEM;
+			goto err_free;
+		}
 	}
 
 	CURL *c = s->curl;
-	curl_easy_setopt(c, CURLOPT_URL, s->url);
 	curl_easy_setopt(c, CURLOPT_POST, 1L);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, s->headers);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, s->errbuf);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, s->timeout_ms);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "powerlogger");
-	if (!empty(cfg->ca_file))
-		curl_easy_setopt(c, CURLOPT_CAINFO, cfg->ca_file);
+	if (!empty(cfg->ca_file)) {
+		/* ca_file replaces the system's trust store rather than adding to it: Debian's
+		 * libcurl also reads the directory /etc/ssl/certs unless told not to. */
+		if (curl_easy_setopt(c, CURLOPT_CAINFO, cfg->ca_file) != CURLE_OK) {
+			err = -PL_ENOMEM;
+			goto err_free;
+		}
+		curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+	}
 	if (s->user != NULL) {
 		curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
 		curl_easy_setopt(c, CURLOPT_USERNAME, s->user);
@@ -340,46 +478,46 @@ static bool json_string(const char *body, size_t len, const char *key, char *dst
 	return true;
 }
 
-static int64_t now_us(void)
+/* The description of a failed transfer. curl's messages name the host and port, never the
+ * credentials. A certificate from an unknown CA gets a hint at the fix, because curl's text
+ * ("unable to get local issuer certificate") does not say what to configure. */
+static void transport_message(const struct pl_influx *s, CURLcode rc, char *dst)
 {
-	struct timespec ts;
+	const char *what = s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc);
+	char text[CURL_ERROR_SIZE + 128];
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	if (rc == CURLE_PEER_FAILED_VERIFICATION) {
+		bool unknown_ca = strstr(what, "local issuer") || strstr(what, "self-signed") ||
+				  strstr(what, "self signed");
+
+		snprintf(text, sizeof text, "server certificate not %s: %s",
+			 unknown_ca ? "trusted (ca_file must name the CA that signed it)" :
+				      "accepted", what);
+	} else {
+		snprintf(text, sizeof text, "%s", what);
+	}
+	put_text(dst, text, strlen(text));
 }
 
-int pl_influx_write(struct pl_influx *s, const char *body, size_t len,
-		    struct pl_influx_result *res)
+/* Fills res from the transfer that just finished with rc. */
+static void collect(struct pl_influx *s, CURLcode rc, struct pl_influx_result *res)
 {
-	CURLcode rc;
-	int64_t t0;
+	long connects = 0;
+	curl_off_t ra = 0;
 
-	if (s == NULL || res == NULL || (body == NULL && len > 0))
-		return -PL_EINVAL;
 	memset(res, 0, sizeof *res);
-	s->body_len = 0;
-	s->errbuf[0] = '\0';
-	curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, body ? body : "");
-	curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	t0 = now_us();
-	rc = curl_easy_perform(s->curl);
-	res->elapsed_us = now_us() - t0;
+	s->rc = rc;
+	if (curl_easy_getinfo(s->curl, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK &&
+	    connects > 0)
+		s->connects += (uint32_t)connects;
 	res->transport = transport_of(rc);
-	if (rc == CURLE_OUT_OF_MEMORY)
-		return -PL_ENOMEM;
 	if (rc != CURLE_OK) {
-		/* curl's messages name the host and port, never the credentials. */
-		put_text(res->message, s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc),
-			 strlen(s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc)));
-		return 0;
+		transport_message(s, rc, res->message);
+		return;
 	}
 	curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &res->status);
-	{
-		curl_off_t ra = 0;
-
-		if (curl_easy_getinfo(s->curl, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
-			res->retry_after_s = ra > UINT32_MAX ? UINT32_MAX : (uint32_t)ra;
-	}
+	if (curl_easy_getinfo(s->curl, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+		res->retry_after_s = ra > UINT32_MAX ? UINT32_MAX : (uint32_t)ra;
 	if (res->status < 200 || res->status > 299) {
 		s->body[s->body_len] = '\0';
 		if (!json_string(s->body, s->body_len, "error", res->message) &&
@@ -387,7 +525,265 @@ int pl_influx_write(struct pl_influx *s, const char *body, size_t len,
 			put_text(res->message, s->body, s->body_len);
 		res->body = pl_sink_body_flags(s->body, s->body_len);
 	}
+}
+
+/*
+ * Points the easy handle at one transfer and hands it to the multi handle. timeout_ms is what
+ * is left of the request's total, so that CREATE DATABASE and the second write stay within it.
+ */
+static CURLMcode launch(struct pl_influx *s, const char *url, struct curl_slist *headers,
+			const char *body, size_t len, long timeout_ms)
+{
+	s->body_len = 0;
+	s->errbuf[0] = '\0';
+	curl_easy_setopt(s->curl, CURLOPT_URL, url);
+	curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(s->curl, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 1L);
+	return curl_multi_add_handle(s->multi, s->curl);
+}
+
+static long time_left_ms(const struct pl_influx *s)
+{
+	return s->timeout_ms - (long)((now_us() - s->t0_us) / 1000);
+}
+
+/* Makes room for n bytes of request body. */
+static int reserve(struct pl_influx *s, size_t n)
+{
+	char *p;
+
+	if (n <= s->req_cap)
+		return 0;
+	p = realloc(s->req, n);
+	if (p == NULL)
+		return -PL_ENOMEM;
+	s->req = p;
+	s->req_cap = n;
 	return 0;
+}
+
+/* Compresses len bytes of body into s->req as one gzip member. */
+static int compress_body(struct pl_influx *s, const char *body, size_t len)
+{
+	uLong bound;
+	int zr, err;
+
+	/* zlib counts in uInt (32 bits); 2 GiB leaves room for the growth below, and no sane
+	 * batch comes near it. */
+	if (len > UINT_MAX / 2)
+		return -PL_EINVAL;
+	/* Reset first: deflateBound reads the stream's state, and a finished gzip stream no
+	 * longer counts its header and trailer. */
+	if (deflateReset(&s->z) != Z_OK)
+		return -PL_EINVAL;
+	bound = deflateBound(&s->z, (uLong)len);
+	err = reserve(s, bound);
+	if (err)
+		return err;
+	s->z.next_in = (const Bytef *)body;
+	s->z.avail_in = (uInt)len;
+	s->z.next_out = (Bytef *)s->req;
+	s->z.avail_out = (uInt)s->req_cap;
+	/* With a deflateBound-sized buffer one call finishes; grow anyway should it not. */
+	while ((zr = deflate(&s->z, Z_FINISH)) == Z_OK || zr == Z_BUF_ERROR) {
+		size_t done = s->z.total_out;
+
+		if (s->req_cap > UINT_MAX / 2)
+			return -PL_EINVAL;
+		err = reserve(s, 2 * s->req_cap);
+		if (err)
+			return err;
+		s->z.next_out = (Bytef *)s->req + done;
+		s->z.avail_out = (uInt)(s->req_cap - done);
+	}
+	if (zr != Z_STREAM_END)
+		return -PL_EINVAL;
+	s->req_len = s->z.total_out;
+	return 0;
+}
+
+static int mcode_error(CURLMcode mc)
+{
+	return mc == CURLM_OUT_OF_MEMORY ? -PL_ENOMEM : -PL_EINVAL;
+}
+
+int pl_influx_start(struct pl_influx *s, const char *body, size_t len)
+{
+	CURLMcode mc;
+	int err, running;
+
+	if (s == NULL || (body == NULL && len > 0))
+		return -PL_EINVAL;
+	if (s->stage != IDLE)
+		return -PL_EBUSY;
+	if (s->gzip) {
+		err = compress_body(s, body ? body : "", len);
+	} else {
+		err = reserve(s, len > 0 ? len : 1);
+		if (!err && len > 0)
+			memcpy(s->req, body, len);
+		s->req_len = len;
+	}
+	if (err)
+		return err;
+	s->t0_us = now_us();
+	s->connects = 0;
+	mc = launch(s, s->url, s->headers, s->req, s->req_len, s->timeout_ms);
+	if (mc != CURLM_OK)
+		return mcode_error(mc);
+	s->stage = WRITING;
+	/* Get the request onto the wire now, without waiting: on a kept-alive connection the
+	 * headers and (socket buffers permitting) the body go out here, so the server works
+	 * while the caller prepares its next batch. Errors surface in pl_influx_poll. */
+	curl_multi_perform(s->multi, &running);
+	return 0;
+}
+
+/*
+ * What follows a finished transfer whose outcome is in *res: returns true when another
+ * transfer of the same request was launched (CREATE DATABASE, or the write after it), false
+ * when *res is the request's outcome.
+ */
+static bool next_transfer(struct pl_influx *s, struct pl_influx_result *res)
+{
+	char why[PL_INFLUX_MSG_MAX + 32]; /* room for "HTTP 403: " and a message */
+	CURLMcode mc;
+
+	switch (s->stage) {
+	case WRITING:
+		if (s->query_url == NULL || res->status != 404 ||
+		    !(res->body & PL_BODY_DB_NOT_FOUND))
+			return false;
+		s->first = *res;
+		mc = launch(s, s->query_url, s->query_headers, s->create_body,
+			    strlen(s->create_body), time_left_ms(s));
+		if (mc != CURLM_OK) {
+			snprintf(why, sizeof why, "%s", curl_multi_strerror(mc));
+			break;
+		}
+		s->stage = CREATING;
+		return true;
+	case CREATING:
+		/* 1.x answers 200 with {"results":[{"statement_id":0}]} when it created the
+		 * database (or it existed already); errors come as an "error" member, with 200
+		 * (a statement that failed) or with 4xx (not allowed, not parsed). */
+		if (res->transport != PL_XPORT_NONE) {
+			snprintf(why, sizeof why, "%s", res->message);
+		} else if (res->status != 200) {
+			snprintf(why, sizeof why, "HTTP %ld%s%s", res->status,
+				 res->message[0] ? ": " : "", res->message);
+		} else if (!json_string(s->body, s->body_len, "error", why)) {
+			mc = launch(s, s->url, s->headers, s->req, s->req_len, time_left_ms(s));
+			if (mc == CURLM_OK) {
+				s->stage = REWRITING;
+				return true;
+			}
+			snprintf(why, sizeof why, "%s", curl_multi_strerror(mc));
+		}
+		break;
+	default:
+		return false;
+	}
+	/* The database could not be created: report the write's 404, and why. */
+	*res = s->first;
+	{
+		char msg[2 * PL_INFLUX_MSG_MAX + 64];
+
+		snprintf(msg, sizeof msg, "%s (CREATE DATABASE failed: %s)", s->first.message, why);
+		put_text(res->message, msg, strlen(msg));
+	}
+	return false;
+}
+
+/* Ends the request after the multi handle failed (out of memory, or a broken handle): the
+ * outcome is a transport error, to be retried like any other. Returns 1, as poll does. */
+static int give_up(struct pl_influx *s, CURLMcode mc, struct pl_influx_result *res)
+{
+	const char *what = curl_multi_strerror(mc);
+
+	pl_influx_abort(s);
+	memset(res, 0, sizeof *res);
+	res->transport = PL_XPORT_OTHER;
+	put_text(res->message, what, strlen(what));
+	res->connects = s->connects;
+	res->elapsed_us = now_us() - s->t0_us;
+	s->rc = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT;
+	return 1;
+}
+
+int pl_influx_poll(struct pl_influx *s, int timeout_ms, struct pl_influx_result *res)
+{
+	int64_t deadline;
+
+	/* Each transfer's outcome lands here; *res is written only when the request is over. */
+	struct pl_influx_result r;
+
+	if (s == NULL || res == NULL || s->stage == IDLE)
+		return -PL_EINVAL;
+	deadline = timeout_ms < 0 ? INT64_MAX : now_us() + (int64_t)timeout_ms * 1000;
+	for (;;) {
+		CURLMcode mc;
+		CURLMsg *msg;
+		int running, left;
+		int64_t now;
+
+		mc = curl_multi_perform(s->multi, &running);
+		while (mc == CURLM_OK && (msg = curl_multi_info_read(s->multi, &left)) != NULL) {
+			CURLcode rc;
+
+			if (msg->msg != CURLMSG_DONE || msg->easy_handle != s->curl)
+				continue;
+			rc = msg->data.result;
+			/* Detached from the multi handle, the connection stays in its cache. */
+			curl_multi_remove_handle(s->multi, s->curl);
+			collect(s, rc, &r);
+			if (next_transfer(s, &r))
+				break; /* perform again: the next transfer has just been added */
+			r.created_database = s->stage == REWRITING;
+			r.connects = s->connects;
+			r.elapsed_us = now_us() - s->t0_us;
+			s->stage = IDLE;
+			*res = r;
+			return 1;
+		}
+		if (mc != CURLM_OK)
+			return give_up(s, mc, res);
+		now = now_us();
+		if (now >= deadline)
+			return 0;
+		/* curl_multi_poll also wakes for curl's own timers (the timeouts), whichever is
+		 * sooner; a request with nothing to do is looked at again within a second. */
+		{
+			int64_t wait_ms = (deadline - now + 999) / 1000;
+
+			mc = curl_multi_poll(s->multi, NULL, 0, wait_ms > 1000 ? 1000 : (int)wait_ms,
+					     NULL);
+		}
+		if (mc != CURLM_OK)
+			return give_up(s, mc, res);
+	}
+}
+
+int pl_influx_write(struct pl_influx *s, const char *body, size_t len,
+		    struct pl_influx_result *res)
+{
+	int err;
+
+	if (s == NULL || res == NULL || (body == NULL && len > 0))
+		return -PL_EINVAL;
+	memset(res, 0, sizeof *res);
+	err = pl_influx_start(s, body, len);
+	if (err == 0)
+		err = pl_influx_poll(s, -1, res) == 1 ? 0 : -PL_EINVAL;
+	if (err) {
+		/* Nothing was sent: a caller that only reads res still sees a failure to retry. */
+		res->transport = PL_XPORT_OTHER;
+		put_text(res->message, pl_strerror(err), strlen(pl_strerror(err)));
+		return err;
+	}
+	return s->rc == CURLE_OUT_OF_MEMORY ? -PL_ENOMEM : 0;
 }
 
 void pl_influx_response(const struct pl_influx_result *res, uint32_t batch_lines,
