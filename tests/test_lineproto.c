@@ -1,9 +1,12 @@
 /*
  * Tests of the line-protocol encoder and parser: every escaping rule with its exact output,
  * exact decimals, precisions, the error contract (nothing written on failure), the parser's
- * acceptance and rejection of InfluxDB's grammar, and a seeded encode -> parse round trip of
- * many random records with hostile device names.
+ * acceptance and rejection of InfluxDB's grammar, a seeded encode -> parse round trip of
+ * many random records with hostile device names, and random lines and numbers held to
+ * references built another way (names through the general escaper, numbers through printf),
+ * at every buffer size too small.
  */
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1072,6 +1075,406 @@ static void test_round_trip_escape(void **state)
 	}
 }
 
+/* ------------------------------------------------------------------ against references */
+
+/*
+ * The encoder copies names with nothing to escape as they are and prints numbers its own way;
+ * these tests hold it to references built independently: names through pl_lp_escape() (the
+ * general escaper, character by character), numbers through printf.
+ */
+
+/* v / 10^decimals: all digits from printf (at least decimals + 1 of them), then the point put
+ * in and the fraction's trailing zeros trimmed. */
+static void ref_fixed(char *out, int64_t v, unsigned decimals)
+{
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	char d[32];
+	int n = snprintf(d, sizeof d, "%0*" PRIu64, (int)decimals + 1, u);
+	int point = n - (int)decimals, last = n;
+
+	while (last > point && d[last - 1] == '0')
+		last--;
+	sprintf(out, "%s%.*s%s%.*s", v < 0 ? "-" : "", point, d, last > point ? "." : "",
+		last - point, d + point);
+}
+
+/* A name that needs no escaping: no ',', '=', ' ', backslash or control character (but '"',
+ * '#', quotes and UTF-8, which are plain in a measurement and a tag value). */
+static void rnd_plain_name(char *out, size_t max)
+{
+	static const char *const atoms[] = { "a", "Z", "0", "_", "-", ".", "\"", "#", "'", "/",
+					     "i", "x9", "\xc3\xa9", "\xe2\x82\xac",
+					     "\xf0\x9f\x92\xa1", "energy_meter_reading" };
+	size_t n = 1 + rnd_below(max), len = 0, k;
+
+	for (k = 0; k < n; k++) {
+		const char *a = atoms[rnd_below(sizeof atoms / sizeof atoms[0])];
+
+		strcpy(out + len, a);
+		len += strlen(a);
+	}
+}
+
+/* Half the names plain, half with anything in them. */
+static void rnd_any_name(char *out, size_t max)
+{
+	if (rnd_below(2) == 0)
+		rnd_plain_name(out, max);
+	else
+		rnd_name(out, max);
+}
+
+static struct pl_interval_record rnd_record(void)
+{
+	struct pl_interval_record r;
+
+	r.start_us = rnd_below(4) == 0 ? rnd_i64()
+				       : (int64_t)rnd_below(UINT64_C(4000000000000000)) -
+					       INT64_C(1000000000000000);
+	r.length_s = rnd_u32();
+	r.pulses = rnd_u32();
+	r.rejected = rnd_u32();
+	r.flags = rnd_u32();
+	r.energy_uwh = rnd_i64();
+	r.avg_mw = rnd_i64();
+	r.peak_mw = rnd_i64();
+	r.register_uwh = rnd_i64();
+	return r;
+}
+
+/* Escapes a measurement or tag value with the general escaper; 0 if it is refused. */
+static int ref_escape(char *out, size_t cap, const char *src, enum pl_lp_kind kind)
+{
+	return pl_lp_escape(out, cap, src, kind) > 0;
+}
+
+/* The line pl_lp_interval() must write; 0 if it must refuse the names. */
+static int ref_interval(char *out, const char *meas, const char *dev,
+			const struct pl_interval_record *r, int64_t ts)
+{
+	char m[1100], d[1100], f[5][32];
+
+	if (!ref_escape(m, sizeof m, meas != NULL ? meas : PL_LP_MEASUREMENT,
+			PL_LP_MEASUREMENT_NAME) ||
+	    !ref_escape(d, sizeof d, dev, PL_LP_TAG_VALUE))
+		return 0;
+	ref_fixed(f[0], r->energy_uwh, 6);
+	ref_fixed(f[1], r->avg_mw, 3);
+	ref_fixed(f[2], r->peak_mw, 3);
+	ref_fixed(f[3], r->register_uwh, 6);
+	ref_fixed(f[4], ts, 0);
+	sprintf(out,
+		"%s,device=%s value=%" PRIu32 ",energy_wh=%s,power_w=%s,peak_w=%s,register_wh=%s,"
+		"rejected=%" PRIu32 "i,flags=%" PRIu32 "i,interval_s=%" PRIu32 "i %s\n",
+		m, d, r->pulses, f[0], f[1], f[2], f[3], r->rejected, r->flags, r->length_s, f[4]);
+	return 1;
+}
+
+/* The line pl_lp_pulse() must write; 0 if it must refuse the names. The suffix follows the
+ * measurement in the same element, so the general escaper sees them joined. */
+static int ref_pulse(char *out, const char *meas, const char *dev, const struct pl_pulse *p,
+		     int64_t power_mw, int64_t ts)
+{
+	char m[1100], d[1100], joined[600], f[3][32];
+
+	if (meas != NULL) {
+		if (!ref_escape(m, sizeof m, meas, PL_LP_MEASUREMENT_NAME))
+			return 0;
+		snprintf(joined, sizeof joined, "%s_pulse", meas);
+		if (!ref_escape(m, sizeof m, joined, PL_LP_MEASUREMENT_NAME))
+			return 0;
+	} else {
+		strcpy(m, "energy_meter_pulse");
+	}
+	if (!ref_escape(d, sizeof d, dev, PL_LP_TAG_VALUE))
+		return 0;
+	ref_fixed(f[0], power_mw, 3);
+	ref_fixed(f[1], p->width_us, 3);
+	ref_fixed(f[2], ts, 0);
+	sprintf(out, "%s,device=%s power_w=%s,width_ms=%s,rejected=%s %s\n", m, d, f[0], f[1],
+		(p->flags & PL_PULSE_REJECTED) != 0 ? "true" : "false", f[2]);
+	return 1;
+}
+
+static void test_fixed_random(void **state)
+{
+	char buf[48], want[48];
+	size_t iter, cap;
+
+	(void)state;
+	rng_state = 77;
+	for (iter = 0; iter < 20000; iter++) {
+		int64_t v = rnd_i64();
+		unsigned decimals = (unsigned)rnd_below(19);
+		int n;
+
+		ref_fixed(want, v, decimals);
+		n = pl_lp_fixed(buf, sizeof buf, v, decimals);
+		if (n != (int)strlen(want) || strcmp(buf, want) != 0)
+			fail_msg("fixed(%lld, %u) = \"%s\", want \"%s\"", (long long)v, decimals,
+				 buf, want);
+		if (iter % 16 != 0)
+			continue;
+		/* every buffer too small by any amount: refused, untouched */
+		for (cap = 0; cap <= (size_t)n; cap++) {
+			memset(buf, 'X', sizeof buf);
+			assert_int_equal(pl_lp_fixed(buf, cap, v, decimals), -PL_ENOSPC);
+			for (size_t i = 0; i < sizeof buf; i++)
+				assert_int_equal(buf[i], 'X');
+		}
+		memset(buf, 'X', sizeof buf);
+		assert_int_equal(pl_lp_fixed(buf, cap, v, decimals), n);
+		assert_memory_equal(buf, want, (size_t)n + 1);
+		assert_int_equal(buf[n + 1], 'X');
+	}
+}
+
+static void test_lines_match_general_path(void **state)
+{
+	char buf[2048], want[2048], scratch[2048], dev[512], meas[512], name[1100];
+	size_t iter, plain_lines = 0, escaped_lines = 0;
+
+	(void)state;
+	rng_state = 4242;
+	for (iter = 0; iter < 6000; iter++) {
+		struct pl_interval_record r = rnd_record();
+		struct pl_pulse p = { .t_us = r.start_us, .width_us = r.pulses,
+				      .flags = (uint8_t)(r.flags & PL_PULSE_REJECTED) };
+		enum pl_precision prec = (enum pl_precision)rnd_below(4);
+		int64_t ts = 0, power = rnd_i64();
+		const char *m = NULL;
+		struct pl_lp_line l;
+		size_t len = 0;
+		int err, ok, ok_ts;
+
+		rnd_any_name(dev, 24);
+		if (rnd_below(3) == 0) {
+			rnd_any_name(meas, 12);
+			m = meas;
+		}
+		ok_ts = want_timestamp(r.start_us, prec, &ts);
+
+		ok = ref_interval(want, m, dev, &r, ts);
+		err = pl_lp_interval(buf, sizeof buf, &len, m, dev, &r, prec);
+		if (!ok) {
+			assert_int_equal(err, -PL_EINVAL);
+		} else if (!ok_ts) {
+			assert_int_equal(err, -PL_ERANGE);
+		} else {
+			if (err != 0 || strcmp(buf, want) != 0)
+				fail_msg("interval (%d):\n got  %s want %s", err, buf, want);
+			assert_int_equal(len, strlen(want));
+			if (strpbrk(dev, ",= \\\n\r\t") == NULL)
+				plain_lines++;
+			else
+				escaped_lines++;
+			/* and it reads back as the documented names */
+			assert_int_equal(pl_lp_parse(buf, len - 1, scratch, sizeof scratch, &l), 0);
+			expected_name(dev, name);
+			assert_string_equal(l.tag_val[0], name);
+			expected_name(m != NULL ? m : PL_LP_MEASUREMENT, name);
+			assert_string_equal(l.measurement, name);
+			/* the default measurement written out is the same as NULL */
+			if (m == NULL) {
+				len = 0;
+				assert_int_equal(pl_lp_interval(buf, sizeof buf, &len,
+								 PL_LP_MEASUREMENT, dev, &r, prec),
+						 0);
+				assert_string_equal(buf, want);
+			}
+		}
+
+		ok = ref_pulse(want, m, dev, &p, power, ts);
+		len = 0;
+		err = pl_lp_pulse(buf, sizeof buf, &len, m, dev, &p, power, prec);
+		if (!ok) {
+			assert_int_equal(err, -PL_EINVAL);
+		} else if (!ok_ts) {
+			assert_int_equal(err, -PL_ERANGE);
+		} else {
+			if (err != 0 || strcmp(buf, want) != 0)
+				fail_msg("pulse (%d):\n got  %s want %s", err, buf, want);
+			assert_int_equal(len, strlen(want));
+			assert_int_equal(pl_lp_parse(buf, len - 1, scratch, sizeof scratch, &l), 0);
+		}
+	}
+	/* both kinds of name must have been tried often */
+	assert_true(plain_lines > 1500 && escaped_lines > 1000);
+}
+
+/*
+ * A line at every buffer size from nothing to one byte short (after some earlier lines, or
+ * none): refused with -PL_ENOSPC, and not a byte of the buffer touched; with one byte more
+ * (for the NUL) written, and nothing after the NUL touched.
+ */
+static void check_every_cap(int pulse_line, const char *m, const char *dev,
+			    const struct pl_interval_record *r, const struct pl_pulse *p,
+			    int64_t power, enum pl_precision prec, const char *want)
+{
+	static char buf[4096], copy[4096];
+	size_t need = strlen(want), before, cap;
+
+	for (before = 0; before <= 7; before += 7) {
+		for (cap = before; cap <= before + need + 1; cap++) {
+			size_t len = before;
+			int err;
+
+			memset(buf, 'X', sizeof buf);
+			memcpy(buf, "line 1\n", before);
+			memcpy(copy, buf, sizeof buf);
+			if (pulse_line)
+				err = pl_lp_pulse(buf, cap, &len, m, dev, p, power, prec);
+			else
+				err = pl_lp_interval(buf, cap, &len, m, dev, r, prec);
+			if (cap <= before + need) {
+				int kept = memcmp(buf, copy, sizeof buf) == 0;
+
+				if (err != -PL_ENOSPC || len != before || !kept)
+					fail_msg("cap %zu (line of %zu after %zu): err %d, len %zu, "
+						 "buffer %s", cap, need, before, err, len,
+						 kept ? "kept" : "changed");
+				continue;
+			}
+			assert_int_equal(err, 0);
+			assert_int_equal(len, before + need);
+			assert_memory_equal(buf, copy, before);
+			assert_memory_equal(buf + before, want, need + 1);
+			assert_memory_equal(buf + len + 1, copy + len + 1, sizeof buf - len - 1);
+		}
+	}
+}
+
+static void test_lines_every_cap(void **state)
+{
+	char want[2048], dev[512], meas[512];
+	size_t iter, checked = 0;
+
+	(void)state;
+	rng_state = 99;
+	for (iter = 0; iter < 400; iter++) {
+		struct pl_interval_record r = rnd_record();
+		struct pl_pulse p = { .t_us = r.start_us, .width_us = r.pulses,
+				      .flags = (uint8_t)(r.flags & PL_PULSE_REJECTED) };
+		enum pl_precision prec = (enum pl_precision)rnd_below(4);
+		int64_t ts = 0, power = rnd_i64();
+		const char *m = NULL;
+
+		rnd_any_name(dev, 16);
+		if (rnd_below(3) == 0) {
+			rnd_any_name(meas, 8);
+			m = meas;
+		}
+		if (!want_timestamp(r.start_us, prec, &ts))
+			continue;
+		if (ref_interval(want, m, dev, &r, ts)) {
+			check_every_cap(0, m, dev, &r, &p, power, prec, want);
+			checked++;
+		}
+		if (ref_pulse(want, m, dev, &p, power, ts))
+			check_every_cap(1, m, dev, &r, &p, power, prec, want);
+	}
+	assert_true(checked > 200);
+}
+
+/* InfluxDB's series key limit, reached with names that are copied and names that are escaped;
+ * the limit is checked before the room, so a tiny buffer still gets -PL_EINVAL. */
+static void test_series_key_limit_both_paths(void **state)
+{
+	/* measurement + ",device=" + device <= 65535 - 4 - longest field key */
+	const size_t interval_key = 65535 - 4 - 11, pulse_key = 65535 - 4 - 8;
+	static char dev[70000], big[140000];
+	struct pl_pulse p = { .t_us = 0 };
+	size_t len, n;
+	char tiny[8];
+
+	(void)state;
+	/* copied: plain letters */
+	n = interval_key - 28;
+	memset(dev, 'h', n + 1);
+	dev[n] = '\0';
+	len = 0;
+	assert_int_equal(pl_lp_interval(big, sizeof big, &len, NULL, dev, &sample, PL_PREC_S), 0);
+	assert_int_equal(len, n + 28 + strlen(" value=12,energy_wh=12,power_w=2160,peak_w=2400.5,"
+					       "register_wh=123456789.012345,rejected=1i,flags=4i,"
+					       "interval_s=20i 1561852800\n"));
+	dev[n] = 'h';
+	dev[n + 1] = '\0';
+	len = 0;
+	assert_int_equal(pl_lp_interval(big, sizeof big, &len, NULL, dev, &sample, PL_PREC_S),
+			 -PL_EINVAL);
+	assert_int_equal(len, 0);
+	memset(tiny, 'X', sizeof tiny);
+	assert_int_equal(pl_lp_interval(tiny, sizeof tiny, &len, NULL, dev, &sample, PL_PREC_S),
+			 -PL_EINVAL);
+	assert_memory_equal(tiny, "XXXXXXXX", sizeof tiny);
+
+	/* escaped: every space takes a backslash, so half as many characters reach the limit */
+	n = (interval_key - 28) / 2;
+	memset(dev, ' ', n + 1);
+	dev[n] = '\0';
+	len = 0;
+	assert_int_equal(pl_lp_interval(big, sizeof big, &len, NULL, dev, &sample, PL_PREC_S), 0);
+	assert_memory_equal(big + 28, "\\ \\ \\ ", 6);
+	dev[n] = ' ';
+	dev[n + 1] = '\0';
+	assert_int_equal(pl_lp_interval(big, sizeof big, &len, NULL, dev, &sample, PL_PREC_S),
+			 -PL_EINVAL);
+	assert_int_equal(pl_lp_interval(tiny, sizeof tiny, &len, NULL, dev, &sample, PL_PREC_S),
+			 -PL_EINVAL);
+	assert_memory_equal(tiny, "XXXXXXXX", sizeof tiny);
+
+	/* a pulse line: the suffix counts, and a backslash kept before it */
+	n = pulse_key - strlen("m\\_pulse,device=");
+	memset(dev, 'h', n + 1);
+	dev[n] = '\0';
+	len = 0;
+	assert_int_equal(pl_lp_pulse(big, sizeof big, &len, "m\\", dev, &p, 0, PL_PREC_S), 0);
+	assert_memory_equal(big, "m\\_pulse,device=hhh", 19);
+	dev[n] = 'h';
+	dev[n + 1] = '\0';
+	assert_int_equal(pl_lp_pulse(big, sizeof big, &len, "m\\", dev, &p, 0, PL_PREC_S),
+			 -PL_EINVAL);
+	n = pulse_key - strlen("energy_meter_pulse,device=");
+	dev[n] = '\0';
+	len = 0;
+	assert_int_equal(pl_lp_pulse(big, sizeof big, &len, NULL, dev, &p, 0, PL_PREC_S), 0);
+	dev[n] = 'h';
+	dev[n + 1] = '\0';
+	assert_int_equal(pl_lp_pulse(big, sizeof big, &len, NULL, dev, &p, 0, PL_PREC_S),
+			 -PL_EINVAL);
+}
+
+/* Which error wins when there are several: the names, then the record and the time, then the
+ * series key, then the room. */
+static void test_line_error_order(void **state)
+{
+	struct pl_interval_record r = sample;
+	char buf[8];
+	size_t len = 0;
+
+	(void)state;
+	memset(buf, 'X', sizeof buf);
+	r.start_us = INT64_MAX;
+	/* an out-of-range time in a buffer far too small */
+	assert_int_equal(pl_lp_interval(buf, sizeof buf, &len, NULL, "d", &r, PL_PREC_S),
+			 -PL_ERANGE);
+	/* a refused name before the time, the record and the precision */
+	assert_int_equal(pl_lp_interval(buf, sizeof buf, &len, NULL, "\\", &r, PL_PREC_S),
+			 -PL_EINVAL);
+	assert_int_equal(pl_lp_interval(buf, sizeof buf, &len, "#x", "d", &r, PL_PREC_S),
+			 -PL_EINVAL);
+	assert_int_equal(pl_lp_interval(buf, sizeof buf, &len, NULL, "", NULL,
+					 (enum pl_precision)7), -PL_EINVAL);
+	/* plain and escaped names in a buffer too small: the room */
+	r.start_us = 0;
+	assert_int_equal(pl_lp_interval(buf, sizeof buf, &len, NULL, "d", &r, PL_PREC_S),
+			 -PL_ENOSPC);
+	assert_int_equal(pl_lp_interval(buf, sizeof buf, &len, "a b", "c,d", &r, PL_PREC_S),
+			 -PL_ENOSPC);
+	assert_int_equal(len, 0);
+	assert_memory_equal(buf, "XXXXXXXX", sizeof buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1099,6 +1502,11 @@ int main(void)
 		cmocka_unit_test(test_parse_limits),
 		cmocka_unit_test(test_round_trip_random),
 		cmocka_unit_test(test_round_trip_escape),
+		cmocka_unit_test(test_fixed_random),
+		cmocka_unit_test(test_lines_match_general_path),
+		cmocka_unit_test(test_lines_every_cap),
+		cmocka_unit_test(test_series_key_limit_both_paths),
+		cmocka_unit_test(test_line_error_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

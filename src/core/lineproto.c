@@ -3,16 +3,26 @@
  * integer units, and a strict parser that accepts what InfluxDB 1.x accepts (minus a few
  * ambiguous corners, see lineproto.h) so that tests and fuzzers can hold the encoder to it.
  *
- * Every encoder runs twice over the same emitter: once only counting, once writing. So a line
- * that does not fit leaves the caller's buffer exactly as it was, and the validity checks
- * (empty names, out-of-range times) happen before a single byte is written.
+ * An encoder learns the exact length of a line before it writes a byte of it to the caller's
+ * buffer: the names are checked and measured first (so the validity checks, such as empty
+ * names, the series key's length or out-of-range times, come before any output) and the field
+ * set is printed into a local buffer. Only a line that fits is then written out; one that does
+ * not leaves the caller's buffer exactly as it was.
  *
- * Freestanding C11: no libc calls, integer arithmetic only.
+ * The daemon encodes every record it sends, so the common case is kept cheap: a name with
+ * nothing to escape (most are plain ASCII) is scanned once and copied as it is, literal texts
+ * are copied whole, and the field set is printed from its end backwards, which is the order in
+ * which numbers come out of division by ten and spares measuring them first. Names that do need
+ * escaping go through the general escaper, character by character.
+ *
+ * Freestanding C11: integer arithmetic only, and no library call but memcpy(), which GCC and
+ * clang require of a freestanding target anyway (and mostly expand inline, see copy_bytes).
  */
 #include "powerlogger/lineproto.h"
 
 #include <limits.h>
 #include <stdbool.h>
+#include <string.h>
 
 /* InfluxDB keeps times as int64 nanoseconds; it reserves the two lowest values as sentinels
  * and the highest as an exclusive bound, and refuses points there. */
@@ -24,7 +34,8 @@
 
 /* ---------------------------------------------------------------- output */
 
-/* A place to emit characters to. With p == NULL it only counts. */
+/* A place to emit characters to one at a time, for the general escaper. With p == NULL it only
+ * counts. */
 struct out {
 	char *p;
 	size_t cap;
@@ -38,45 +49,156 @@ static void put(struct out *o, char c)
 	o->n++;
 }
 
-static void put_str(struct out *o, const char *s)
+/*
+ * memcpy(), expanded inline where the length is known (a field's name, a pair of digits).
+ * Under -ffreestanding, as the core is built, memcpy() is an ordinary function that compilers
+ * do not expand, but GCC and clang still expand their builtin.
+ */
+#ifdef __GNUC__
+#define copy_bytes(dst, src, n) __builtin_memcpy((dst), (src), (n))
+#else
+#define copy_bytes(dst, src, n) memcpy((dst), (src), (n))
+#endif
+
+/* Copies n bytes to dst, which has room for them; returns the end. */
+static char *copy(char *dst, const char *src, size_t n)
 {
-	while (*s != '\0')
-		put(o, *s++);
+	copy_bytes(dst, src, n);
+	return dst + n;
 }
+
+/* Copies n bytes so that they end at e; returns their start. */
+static char *copy_before(char *e, const char *src, size_t n)
+{
+	e -= n;
+	copy_bytes(e, src, n);
+	return e;
+}
+
+/* Copies a string literal (without its NUL) so that it ends at e; returns its start. */
+#define LITERAL_BEFORE(e, lit) copy_before((e), (lit), sizeof(lit) - 1)
 
 static bool is_digit(char c)
 {
 	return c >= '0' && c <= '9';
 }
 
-/* Prints v / 10^decimals with trailing fraction zeros trimmed; decimals <= MAX_DECIMALS. */
-static void put_fixed(struct out *o, int64_t v, unsigned decimals)
+/* ---------------------------------------------------------------- numbers */
+
+/*
+ * Numbers are printed from the last digit backwards, the order in which division by ten yields
+ * the digits, so that none needs measuring first: the "..._before" functions take the end of
+ * their text and return its start.
+ */
+
+static const uint64_t pow10_u64[MAX_DECIMALS + 1] = {
+	UINT64_C(1),
+	UINT64_C(10),
+	UINT64_C(100),
+	UINT64_C(1000),
+	UINT64_C(10000),
+	UINT64_C(100000),
+	UINT64_C(1000000),
+	UINT64_C(10000000),
+	UINT64_C(100000000),
+	UINT64_C(1000000000),
+	UINT64_C(10000000000),
+	UINT64_C(100000000000),
+	UINT64_C(1000000000000),
+	UINT64_C(10000000000000),
+	UINT64_C(100000000000000),
+	UINT64_C(1000000000000000),
+	UINT64_C(10000000000000000),
+	UINT64_C(100000000000000000),
+	UINT64_C(1000000000000000000),
+};
+
+/* "00" to "99": digits come off two at a time, halving the divisions. */
+static const char digit_pairs[201] = "00010203040506070809"
+				     "10111213141516171819"
+				     "20212223242526272829"
+				     "30313233343536373839"
+				     "40414243444546474849"
+				     "50515253545556575859"
+				     "60616263646566676869"
+				     "70717273747576777879"
+				     "80818283848586878889"
+				     "90919293949596979899";
+
+/* Prints u. */
+static char *put_u32_before(char *e, uint32_t u)
 {
-	char d[20]; /* digits of |v|, least significant first */
-	size_t nd = 0, skip = 0, pos;
+	while (u >= 100u) {
+		uint32_t q = u / 100u;
+
+		e -= 2;
+		copy_bytes(e, &digit_pairs[(u - q * 100u) * 2u], 2);
+		u = q;
+	}
+	if (u < 10u) {
+		*--e = (char)('0' + u);
+	} else {
+		e -= 2;
+		copy_bytes(e, &digit_pairs[u * 2u], 2);
+	}
+	return e;
+}
+
+/* Fills the room from start to e with '0's (a number's leading zeros). */
+static char *put_zeros_before(char *e, char *start)
+{
+	while (e > start)
+		*--e = '0';
+	return e;
+}
+
+/* Prints u. */
+static char *put_uint_before(char *e, uint64_t u)
+{
+	/* 64-bit division is a library call on the small targets: a number beyond 32 bits is
+	 * cut into pieces of eight digits, with one such division a piece, and the pieces are
+	 * printed in 32-bit arithmetic. */
+	while (u > UINT32_MAX) {
+		char *start = e - 8;
+
+		e = put_zeros_before(put_u32_before(e, (uint32_t)(u % 100000000u)), start);
+		u /= 100000000u;
+	}
+	return put_u32_before(e, (uint32_t)u);
+}
+
+/* The longest text put_fixed_before() writes: "-9223372036854775808" with a '.' in it (or "-0."
+ * and 18 decimals). */
+#define FIXED_MAX 21
+
+/* Prints v / 10^decimals (decimals <= MAX_DECIMALS) with trailing fraction zeros trimmed. */
+static char *put_fixed_before(char *e, int64_t v, unsigned decimals)
+{
 	/* Negating in unsigned arithmetic keeps INT64_MIN exact. */
 	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
 
-	do {
-		d[nd++] = (char)('0' + (int)(u % 10u));
-		u /= 10u;
-	} while (u != 0);
-	/* Fraction digits that are zero from the right end; for v == 0 that is all of them. */
-	while (skip < decimals && (skip >= nd || d[skip] == '0'))
-		skip++;
+	if (decimals > 0) {
+		uint64_t frac = u % pow10_u64[decimals];
+
+		u /= pow10_u64[decimals];
+		/* Fraction digits that are zero from the right end are left out; for a whole
+		 * number that is all of them. */
+		if (frac != 0) {
+			char *start;
+
+			while (frac % 10u == 0) {
+				frac /= 10u;
+				decimals--;
+			}
+			start = e - decimals;
+			e = put_zeros_before(put_uint_before(e, frac), start);
+			*--e = '.';
+		}
+	}
+	e = put_uint_before(e, u);
 	if (v < 0)
-		put(o, '-');
-	if (nd > decimals) {
-		for (pos = nd; pos-- > decimals;)
-			put(o, d[pos]);
-	} else {
-		put(o, '0');
-	}
-	if (decimals > skip) {
-		put(o, '.');
-		for (pos = decimals; pos-- > skip;)
-			put(o, pos < nd ? d[pos] : '0');
-	}
+		*--e = '-';
+	return e;
 }
 
 /* ---------------------------------------------------------------- escaping */
@@ -173,6 +295,62 @@ static int check_name(const char *src, enum pl_lp_kind kind)
 	return 0;
 }
 
+/*
+ * Whether a character keeps a measurement or tag value from being its own escape: the
+ * specials of both kinds, the backslash (whose meaning depends on what follows) and the
+ * characters that are replaced. ('=' needs no escape in a measurement; such a measurement
+ * merely takes the general path.)
+ */
+static bool needs_care(char c)
+{
+	return c == ',' || c == ' ' || c == '=' || c == '\\' || c == '\n' || c == '\r' ||
+	       c == '\t';
+}
+
+/* A measurement or tag value, checked and measured once for the line it goes into. */
+struct name {
+	const char *s;
+	size_t n;            /* length once escaped */
+	enum pl_lp_kind kind;
+	bool more;           /* other text follows it in the same element (see put_escaped) */
+	bool plain;          /* nothing to escape: n == strlen(s), written as it is */
+};
+
+/* Checks src as check_name() does and measures it as it will be written with `more`. */
+static int name_init(struct name *nm, const char *src, enum pl_lp_kind kind, bool more)
+{
+	struct out count = { NULL, 0, 0 };
+	size_t n = 0;
+
+	if (src == NULL)
+		return -PL_EINVAL;
+	while (src[n] != '\0' && !needs_care(src[n]))
+		n++;
+	*nm = (struct name){ .s = src, .n = n, .kind = kind, .more = more,
+			     .plain = src[n] == '\0' };
+	if (!nm->plain)
+		nm->n = put_escaped(&count, src, kind, false);
+	/* the checks of check_name(), on the length without what follows */
+	if (nm->n == 0 || (kind == PL_LP_MEASUREMENT_NAME && src[0] == '#'))
+		return -PL_EINVAL;
+	if (!nm->plain && more) {
+		count.n = 0;
+		nm->n = put_escaped(&count, src, kind, true);
+	}
+	return 0;
+}
+
+/* Writes a name measured by name_init() to p, which has room for it; returns the end. */
+static char *put_name(char *p, const struct name *nm)
+{
+	struct out o = { p, nm->n, 0 };
+
+	if (nm->plain)
+		return copy(p, nm->s, nm->n);
+	put_escaped(&o, nm->s, nm->kind, nm->more);
+	return p + o.n;
+}
+
 int pl_lp_escape(char *dst, size_t cap, const char *src, enum pl_lp_kind kind)
 {
 	struct out o = { NULL, 0, 0 };
@@ -194,17 +372,17 @@ int pl_lp_escape(char *dst, size_t cap, const char *src, enum pl_lp_kind kind)
 
 int pl_lp_fixed(char *dst, size_t cap, int64_t v, unsigned decimals)
 {
-	struct out o = { NULL, 0, 0 };
+	char text[FIXED_MAX], *start;
+	size_t n;
 
 	if (dst == NULL || decimals > MAX_DECIMALS)
 		return -PL_EINVAL;
-	put_fixed(&o, v, decimals);
-	if (o.n >= cap)
+	start = put_fixed_before(text + FIXED_MAX, v, decimals);
+	n = (size_t)(text + FIXED_MAX - start);
+	if (n >= cap)
 		return -PL_ENOSPC;
-	o = (struct out){ dst, cap, 0 };
-	put_fixed(&o, v, decimals);
-	dst[o.n] = '\0';
-	return (int)o.n;
+	copy(dst, start, n)[0] = '\0';
+	return (int)n;
 }
 
 /* ---------------------------------------------------------------- precision and time */
@@ -268,189 +446,168 @@ int pl_lp_timestamp(int64_t t_us, enum pl_precision prec, int64_t *ts)
 
 /* ---------------------------------------------------------------- records */
 
-/* Emits "<measurement><suffix>,device=<device> " and checks the series key's length. */
-static int put_head(struct out *o, const char *measurement, const char *suffix,
-		    const char *device, size_t longest_field_key)
-{
-	size_t start = o->n;
+/*
+ * The longest field set (from the space after the tags to the '\n') of either kind of line:
+ * an interval line's has 82 characters of text, four put_fixed_before() numbers, four uint32
+ * ones of at most 10 digits and a timestamp of at most 20 characters (226 in all); a pulse
+ * line's is shorter.
+ */
+#define FIELDS_MAX (82 + 4 * FIXED_MAX + 4 * 10 + 20)
 
-	put_escaped(o, measurement, PL_LP_MEASUREMENT_NAME, suffix != NULL);
-	if (suffix != NULL)
-		put_str(o, suffix);
-	put_str(o, ",device=");
-	put_escaped(o, device, PL_LP_TAG_VALUE, false);
-	if (o->n - start > INFLUX_MAX_KEY - 4u - longest_field_key)
-		return -PL_EINVAL;
-	put(o, ' ');
-	return 0;
-}
+/* The field sets are written backwards (see "numbers"): read these from the bottom up. */
 
-struct interval_line {
-	const char *measurement, *device;
+struct interval_fields {
 	const struct pl_interval_record *r;
 	int64_t ts;
 };
 
-static int emit_interval(struct out *o, const void *ctx)
+static char *put_interval_fields_before(char *e, const void *ctx)
 {
-	const struct interval_line *l = ctx;
-	const struct pl_interval_record *r = l->r;
-	int err = put_head(o, l->measurement, NULL, l->device, sizeof "register_wh" - 1);
+	const struct interval_fields *f = ctx;
+	const struct pl_interval_record *r = f->r;
 
-	if (err != 0)
-		return err;
-	put_str(o, "value=");
-	put_fixed(o, r->pulses, 0);
-	put_str(o, ",energy_wh=");
-	put_fixed(o, r->energy_uwh, 6);
-	put_str(o, ",power_w=");
-	put_fixed(o, r->avg_mw, 3);
-	put_str(o, ",peak_w=");
-	put_fixed(o, r->peak_mw, 3);
-	put_str(o, ",register_wh=");
-	put_fixed(o, r->register_uwh, 6);
-	put_str(o, ",rejected=");
-	put_fixed(o, r->rejected, 0);
-	put_str(o, "i,flags=");
-	put_fixed(o, r->flags, 0);
-	put_str(o, "i,interval_s=");
-	put_fixed(o, r->length_s, 0);
-	put_str(o, "i ");
-	put_fixed(o, l->ts, 0);
-	put(o, '\n');
-	return 0;
+	*--e = '\n';
+	e = put_fixed_before(e, f->ts, 0);
+	e = LITERAL_BEFORE(e, "i ");
+	e = put_uint_before(e, r->length_s);
+	e = LITERAL_BEFORE(e, "i,interval_s=");
+	e = put_uint_before(e, r->flags);
+	e = LITERAL_BEFORE(e, "i,flags=");
+	e = put_uint_before(e, r->rejected);
+	e = LITERAL_BEFORE(e, ",rejected=");
+	e = put_fixed_before(e, r->register_uwh, 6);
+	e = LITERAL_BEFORE(e, ",register_wh=");
+	e = put_fixed_before(e, r->peak_mw, 3);
+	e = LITERAL_BEFORE(e, ",peak_w=");
+	e = put_fixed_before(e, r->avg_mw, 3);
+	e = LITERAL_BEFORE(e, ",power_w=");
+	e = put_fixed_before(e, r->energy_uwh, 6);
+	e = LITERAL_BEFORE(e, ",energy_wh=");
+	e = put_uint_before(e, r->pulses);
+	return LITERAL_BEFORE(e, " value=");
 }
 
-struct pulse_line {
-	const char *measurement, *suffix, *device;
+struct pulse_fields {
 	const struct pl_pulse *p;
 	int64_t power_mw, ts;
 };
 
-static int emit_pulse(struct out *o, const void *ctx)
+static char *put_pulse_fields_before(char *e, const void *ctx)
 {
-	const struct pulse_line *l = ctx;
-	int err = put_head(o, l->measurement, l->suffix, l->device, sizeof "width_ms" - 1);
+	const struct pulse_fields *f = ctx;
 
-	if (err != 0)
-		return err;
-	put_str(o, "power_w=");
-	put_fixed(o, l->power_mw, 3);
-	put_str(o, ",width_ms=");
-	put_fixed(o, l->p->width_us, 3);
-	put_str(o, ",rejected=");
-	put_str(o, (l->p->flags & PL_PULSE_REJECTED) != 0 ? "true " : "false ");
-	put_fixed(o, l->ts, 0);
-	put(o, '\n');
-	return 0;
+	*--e = '\n';
+	e = put_fixed_before(e, f->ts, 0);
+	if ((f->p->flags & PL_PULSE_REJECTED) != 0)
+		e = LITERAL_BEFORE(e, ",rejected=true ");
+	else
+		e = LITERAL_BEFORE(e, ",rejected=false ");
+	e = put_fixed_before(e, f->p->width_us, 3);
+	e = LITERAL_BEFORE(e, ",width_ms=");
+	e = put_fixed_before(e, f->power_mw, 3);
+	return LITERAL_BEFORE(e, " power_w=");
 }
 
-/* Counts, checks, then writes one line at buf + *len. */
-/* Length of a NUL-terminated string (the core links no C library). */
-static size_t slen(const char *s)
-{
-	size_t n = 0;
-
-	while (s[n] != '\0')
-		n++;
-	return n;
-}
+/* The parts of a line: "<measurement><suffix>,device=<device>", then the field set. */
+struct line {
+	const struct name *measurement;
+	const char *suffix; /* or NULL */
+	size_t suffix_len;
+	const struct name *device;
+	size_t longest_field_key;
+	/* writes the field set, at most FIELDS_MAX characters, to end at e; returns its start */
+	char *(*put_fields_before)(char *e, const void *ctx);
+	const void *ctx;
+};
 
 /*
- * Appends one line. When the line certainly fits (bound, an upper limit of its length, is
- * below the room left), it is written in one pass; otherwise it is measured first, so that a
- * line that does not fit leaves the buffer untouched.
+ * Appends one line at buf + *len, or returns -PL_EINVAL for a series key InfluxDB refuses or
+ * -PL_ENOSPC, leaving buf as it was.
  */
-static int append(char *buf, size_t cap, size_t *len, int (*emit)(struct out *, const void *),
-		  const void *ctx, size_t bound)
+static int append(char *buf, size_t cap, size_t *len, const struct line *l)
 {
-	struct out o = { NULL, 0, 0 };
-	int err;
+	char fields[FIELDS_MAX], *f, *p;
+	size_t key = l->measurement->n + l->suffix_len + (sizeof(",device=") - 1) + l->device->n;
+	size_t nfields;
 
-	if (bound < cap - *len && bound < INFLUX_MAX_KEY) {
-		/* (under the series-key limit nothing in emit can fail) */
-		o = (struct out){ buf + *len, cap - *len, 0 };
-		(void)emit(&o, ctx);
-		buf[*len + o.n] = '\0';
-		*len += o.n;
-		return 0;
-	}
-	err = emit(&o, ctx);
-	if (err != 0)
-		return err;
-	if (o.n >= cap - *len)
+	if (key > INFLUX_MAX_KEY - 4u - l->longest_field_key)
+		return -PL_EINVAL;
+	f = l->put_fields_before(fields + FIELDS_MAX, l->ctx);
+	nfields = (size_t)(fields + FIELDS_MAX - f);
+	if (key + nfields >= cap - *len)
 		return -PL_ENOSPC;
-	o = (struct out){ buf + *len, cap - *len, 0 };
-	(void)emit(&o, ctx);
-	buf[*len + o.n] = '\0';
-	*len += o.n;
+	p = put_name(buf + *len, l->measurement);
+	if (l->suffix != NULL)
+		p = copy(p, l->suffix, l->suffix_len);
+	p = copy(p, ",device=", sizeof(",device=") - 1);
+	p = put_name(p, l->device);
+	copy(p, f, nfields)[0] = '\0';
+	*len += key + nfields;
 	return 0;
 }
 
-static int check_line_args(const char *buf, size_t cap, const size_t *len,
-			   const char *measurement, const char *device)
+static int check_buffer(const char *buf, size_t cap, const size_t *len)
 {
-	int err;
-
-	if (buf == NULL || len == NULL || *len > cap)
-		return -PL_EINVAL;
-	err = check_name(measurement, PL_LP_MEASUREMENT_NAME);
-	if (err == 0)
-		err = check_name(device, PL_LP_TAG_VALUE);
-	return err;
+	return buf == NULL || len == NULL || *len > cap ? -PL_EINVAL : 0;
 }
 
 int pl_lp_interval(char *buf, size_t cap, size_t *len, const char *measurement,
 		   const char *device, const struct pl_interval_record *r,
 		   enum pl_precision prec)
 {
-	struct interval_line l;
-	int err;
+	/* the default needs neither checking nor scanning */
+	struct name m = { .s = PL_LP_MEASUREMENT, .n = sizeof(PL_LP_MEASUREMENT) - 1,
+			  .kind = PL_LP_MEASUREMENT_NAME, .plain = true };
+	struct name d;
+	struct interval_fields f = { .r = r };
+	struct line l = { .measurement = &m, .device = &d,
+			  .longest_field_key = sizeof("register_wh") - 1,
+			  .put_fields_before = put_interval_fields_before, .ctx = &f };
+	int err = check_buffer(buf, cap, len);
 
-	if (measurement == NULL)
-		measurement = PL_LP_MEASUREMENT;
-	err = check_line_args(buf, cap, len, measurement, device);
-
+	if (err == 0 && measurement != NULL)
+		err = name_init(&m, measurement, PL_LP_MEASUREMENT_NAME, false);
+	if (err == 0)
+		err = name_init(&d, device, PL_LP_TAG_VALUE, false);
 	if (err != 0)
 		return err;
 	if (r == NULL)
 		return -PL_EINVAL;
-	err = pl_lp_timestamp(r->start_us, prec, &l.ts);
+	err = pl_lp_timestamp(r->start_us, prec, &f.ts);
 	if (err != 0)
 		return err;
-	l.measurement = measurement;
-	l.device = device;
-	l.r = r;
-	return append(buf, cap, len, emit_interval, &l,
-		      2 * (slen(measurement) + slen(device)) + 512);
+	return append(buf, cap, len, &l);
 }
 
 int pl_lp_pulse(char *buf, size_t cap, size_t *len, const char *measurement,
 		const char *device, const struct pl_pulse *p, int64_t power_mw,
 		enum pl_precision prec)
 {
-	struct pulse_line l = { .suffix = "_pulse" };
-	int err;
+	struct name m = { .s = "energy_meter_pulse", .n = sizeof("energy_meter_pulse") - 1,
+			  .kind = PL_LP_MEASUREMENT_NAME, .plain = true };
+	struct name d;
+	struct pulse_fields f = { .p = p, .power_mw = power_mw };
+	struct line l = { .measurement = &m, .device = &d,
+			  .longest_field_key = sizeof("width_ms") - 1,
+			  .put_fields_before = put_pulse_fields_before, .ctx = &f };
+	int err = check_buffer(buf, cap, len);
 
-	if (measurement == NULL) {
-		measurement = "energy_meter_pulse";
-		l.suffix = NULL;
+	/* "<measurement>_pulse": the suffix follows the name directly (see put_escaped) */
+	if (err == 0 && measurement != NULL) {
+		err = name_init(&m, measurement, PL_LP_MEASUREMENT_NAME, true);
+		l.suffix = "_pulse";
+		l.suffix_len = sizeof("_pulse") - 1;
 	}
-	err = check_line_args(buf, cap, len, measurement, device);
-
+	if (err == 0)
+		err = name_init(&d, device, PL_LP_TAG_VALUE, false);
 	if (err != 0)
 		return err;
 	if (p == NULL)
 		return -PL_EINVAL;
-	err = pl_lp_timestamp(p->t_us, prec, &l.ts);
+	err = pl_lp_timestamp(p->t_us, prec, &f.ts);
 	if (err != 0)
 		return err;
-	l.measurement = measurement;
-	l.device = device;
-	l.p = p;
-	l.power_mw = power_mw;
-	return append(buf, cap, len, emit_pulse, &l,
-		      2 * (slen(l.measurement) + slen(device)) + 512);
+	return append(buf, cap, len, &l);
 }
 
 /* ---------------------------------------------------------------- decimal numbers */
