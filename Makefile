@@ -1,8 +1,11 @@
 # PowerLogger — the two commands a newcomer needs:
-#   make run     build (installing missing Debian packages) and run the main job
+#   make run     build (installing missing Debian packages) and run the main job: the logger
+#                with a simulated meter (a real household's load), its store in
+#                ./powerlogger.db and a live status line; Ctrl-C stops it, a rerun resumes
 #   make check   build and pass every test: unit, property, CLI, sanitizers, valgrind,
 #                fuzzers (briefly), and the freestanding Cortex-M4 build of the core
 # and for the team:
+#   make demo    simulate ten minutes of a sensor, detect the pulses, print line protocol
 #   make bench   accuracy matrix against the original's method, callgrind cost, core size
 #   make fuzz    run every fuzzer for FUZZ_SECONDS (default 60)
 
@@ -12,7 +15,7 @@ CMAKE   ?= cmake
 FUZZ_SECONDS ?= 60
 SHARED  ?= $(abspath ../shared)
 
-.PHONY: all deps build run check test test-asan test-valgrind fuzz fuzz-check \
+.PHONY: all deps build run demo check test test-asan test-valgrind fuzz fuzz-check \
         freestanding bench clean
 
 all: build
@@ -27,7 +30,12 @@ build: deps $(BUILD)/Makefile
 	@echo "build: compiling into $(BUILD)/ (log: $(BUILD)/build.log)"
 	@$(CMAKE) --build $(BUILD) -j $(JOBS) -- --no-print-directory >$(BUILD)/build.log || { cat $(BUILD)/build.log; exit 1; }
 
+RUN_ARGS ?=
 run: build
+	@echo "run: powerlogger run $(RUN_ARGS) (store ./powerlogger.db; Ctrl-C stops, a rerun resumes)"
+	@PL_PROFILE="$(SHARED)/data/refit-house1-2015-01-08.csv" $(BUILD)/powerlogger run $(RUN_ARGS)
+
+demo: build
 	@bash scripts/demo.sh $(BUILD)/powerlogger "$(SHARED)"
 
 test: build

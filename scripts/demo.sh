@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make run`: the main job for now. Simulates ten minutes of a real household's load (REFIT
+# `make demo`: Simulates ten minutes of a real household's load (REFIT
 # house 1, replayed 6x faster) seen by an LDR taped over a 1000 imp/kWh meter, sampled at 1 kHz
 # with ESP32-like noise, room-light flicker and drift; then detects the pulses and prints the
 # interval records (as InfluxDB line protocol) and a comparison with the simulator's truth.

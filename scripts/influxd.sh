@@ -17,7 +17,8 @@
 #                   with mktemp when unset and prints `export PL_INFLUX_DIR=...` on stderr; the
 #                   other commands need it.
 #   PL_INFLUX_PORT  HTTP port (default: the first free port from 18086 up; when set, it must
-#                   be free). The RPC (backup) listener takes the next free port.
+#                   be free; a restart in the same PL_INFLUX_DIR reuses the port of the
+#                   first start). The RPC (backup) listener takes the next free port.
 #   PL_INFLUX_ADMIN_USER / PL_INFLUX_ADMIN_PASSWORD  the admin `--auth` creates
 #                   (default admin / admin-secret). Written to $PL_INFLUX_DIR/admin, mode 600.
 set -euo pipefail
@@ -92,9 +93,14 @@ do_start() {
 	if [ -n "${PL_INFLUX_PORT:-}" ]; then
 		port=$PL_INFLUX_PORT
 		port_free "$port" || die "port $port is in use (PL_INFLUX_PORT)"
+	elif [ -s "$d/port" ]; then
+		# a restart: the same URL as before, or clients configured with it would be lost
+		port=$(cat "$d/port")
+		port_free "$port" || die "port $port of the previous start is in use now"
 	else
 		port=$(pick_port 18086)
 	fi
+	echo "$port" >"$d/port"
 	rpc_port=$(pick_port $((port + 1)))
 	mkdir -p "$d/meta" "$d/data" "$d/wal"
 	cat >"$d/influxdb.conf" <<EOF

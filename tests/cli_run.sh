@@ -129,3 +129,64 @@ if ! cmp -s "$work/want.txt" "$work/got2.txt"; then
   exit 1
 fi
 echo "cli_run: $kills SIGKILLs, $restarts influxd restarts: $(wc -l <"$work/got2.txt") points, equal, none missing, none doubled"
+
+# 3. Two more sinks beside the real one: a listener that accepts and never answers (every
+# request times out) and a port with no listener at all (refused). The real sink gets
+# everything; the others keep all of it, say why in `status`, and a stop does not hang on the
+# request in flight. Then the same two sinks (same names: same cursors) pointed at the real
+# server receive every point, exactly once.
+python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0)); s.listen(64)
+print(s.getsockname()[1], flush=True)
+held = []
+while True:
+    c, _ = s.accept(); held.append(c)   # read nothing, answer nothing
+' >"$work/silent.port" &
+silent_pid=$!
+trap 'kill $silent_pid 2>/dev/null; cleanup' EXIT
+for _ in $(seq 50); do [ -s "$work/silent.port" ] && break; sleep 0.1; done
+silent=$(cat "$work/silent.port")
+absent=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+for db in pl3 late_silent late_absent; do
+  curl -sS -XPOST "$url/query" --data-urlencode "q=CREATE DATABASE $db" >/dev/null
+done
+sinks() { # $1 URL of "silent", $2 URL of "absent"
+  printf '\n[influxdb silent]\nurl = %s\ndatabase = late_silent\ntimeout_s = 1\n' "$1"
+  printf '\n[influxdb absent]\nurl = %s\ndatabase = late_absent\ntimeout_s = 1\n' "$2"
+}
+{ config pl3 "$work/three.db"; sinks "http://127.0.0.1:$silent" "http://127.0.0.1:$absent"; } \
+  >"$work/three.ini"
+"$bin" run -c "$work/three.ini" --quiet 2>"$work/three.log" &
+pid=$!
+for _ in $(seq 100); do # until the real sink has it all
+  [ "$(dump pl3 | wc -l)" -ge "$nexp" ] && break
+  sleep 0.2
+done
+sleep 1.5 # at least one timeout on the silent sink
+t0=$(date +%s.%N)
+kill -TERM $pid
+rc=0; wait $pid || rc=$?
+t1=$(date +%s.%N)
+stop_s=$(python3 -c "print(round($t1 - $t0, 2))")
+[ $rc -eq 0 ] || { echo "cli_run: SIGTERM exit status $rc" >&2; cat "$work/three.log" >&2; exit 1; }
+python3 -c "import sys; sys.exit(0 if $stop_s < 5 else 1)" ||
+  { echo "cli_run: SIGTERM took $stop_s s with a request hanging" >&2; exit 1; }
+dump pl3 | norm | cmp -s "$work/want.txt" - ||
+  { echo "cli_run: the real sink beside two dead ones did not get every point" >&2; exit 1; }
+"$bin" status -c "$work/three.ini" >"$work/status3.txt"
+grep -A1 "silent: backlog $nexp records" "$work/status3.txt" | grep -q "FAILING.*timeout" &&
+  grep -A1 "absent: backlog $nexp records" "$work/status3.txt" | grep -q "FAILING.*refused" ||
+  { echo "cli_run: status of the dead sinks says:" >&2; cat "$work/status3.txt" >&2; exit 1; }
+grep -q "sink silent: .*timeout" "$work/three.log" && grep -q "sink absent: .*refused" "$work/three.log" ||
+  { echo "cli_run: the log does not say why the sinks fail:" >&2; cat "$work/three.log" >&2; exit 1; }
+{ config pl3 "$work/three.db"; sinks "$url" "$url"; } >"$work/three.ini"
+"$bin" run -c "$work/three.ini" --until-drained --quiet 2>>"$work/three.log"
+for db in late_silent late_absent; do
+  dump $db | norm | cmp -s "$work/want.txt" - ||
+    { echo "cli_run: $db differs after the sink came back" >&2; exit 1; }
+done
+echo "cli_run: silent listener and no listener: the real sink got all $nexp points, the dead" \
+  "ones kept theirs (status: timeout, refused), SIGTERM with a request hanging took $stop_s s," \
+  "and every point arrived once they pointed at a live server"

@@ -9,13 +9,12 @@
  * checkpoint: a file source skips the samples already consumed, so the records of a replay are
  * those of an uninterrupted run.
  *
- * For each InfluxDB sink: the store's undelivered records, oldest first, encoded as line
- * protocol at send time, posted, and acknowledged (cursor moved) only on 2xx. Failures are
- * classified by the core's retry policy: retry with backoff, split a batch, quarantine a line
- * the server will never take. A record written twice overwrites itself in InfluxDB (same
- * series and timestamp), so a lost acknowledgement cannot double-count.
+ * For each InfluxDB sink, a thread of its own (deliver.c) reads the store's undelivered
+ * records, oldest first, posts them and moves its cursor only on a 2xx, following the core's
+ * retry policy; this thread only commits and kicks, so sampling never waits for the network.
  *
- * One thread, one loop; SIGINT/SIGTERM stop it cleanly (checkpoint, last delivery attempt).
+ * SIGINT/SIGTERM stop it cleanly: a checkpoint of every meter, a request in flight gets a
+ * short grace time, and the process exits 0.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -30,21 +29,22 @@
 #include <systemd/sd-daemon.h>
 
 #include "commands.h"
+#include "checkpoint.h"
 #include "config.h"
-#include "influx.h"
+#include "deliver.h"
 #include "sim.h"
 #include "store.h"
 #include "trace.h"
 #include "powerlogger/detector.h"
-#include "powerlogger/lineproto.h"
 #include "powerlogger/meter.h"
-#include "powerlogger/retry.h"
 
 #define PROG "powerlogger run"
 #define BLOCK 1024
-#define RECS 256
-#define CKPT_MAGIC 0x4b43504cu /* "PLCK" */
-#define CKPT_VERSION 1u
+#define RECS 256            /* records taken from the meter between commits, normally */
+#define PENDING_MAX 65536   /* records held in memory while the store refuses (15 days at 20 s) */
+#define STORE_RETRY_US (5 * PL_US_PER_S)
+#define PRUNE_EVERY_US (60 * PL_US_PER_S)
+#define STOP_GRACE_MS 2000 /* a request in flight at a stop gets this long to finish */
 
 static volatile sig_atomic_t stop_requested;
 
@@ -54,22 +54,11 @@ static void on_signal(int sig)
 	stop_requested = 1;
 }
 
-/* What a restart needs, stored with every commit. Plain data. */
-struct checkpoint {
-	uint32_t magic, version;
-	uint32_t det_size, meter_size;
-	struct pl_detector det;
-	struct pl_meter meter;
-	uint64_t consumed;   /* samples of the source consumed */
-	int64_t epoch_us;    /* sim: wall time of its sample 0 */
-	uint8_t started;     /* the meter has seen its first sample */
-	int64_t first_t;     /* time of the first sample */
-};
 
 struct meter_run {
 	const struct pl_config_meter *cfg;
 	int64_t id;
-	struct checkpoint ck;
+	struct pl_checkpoint ck;
 	struct pl_trace *trace;
 	struct pl_sim *sim;
 	struct pl_sim_load load;
@@ -78,8 +67,8 @@ struct meter_run {
 	size_t pos, len;
 	int eof, eof_done;
 	int64_t wall0_us, input0_us; /* pacing: wall time and input time at the start */
-	struct pl_interval_record recs[RECS];
-	size_t nrecs;
+	struct pl_interval_record *recs; /* closed, not yet committed */
+	size_t nrecs, rcap;
 	int64_t power_mw, last_t;
 	struct pl_interval_record last;
 	int have_last;
@@ -88,13 +77,9 @@ struct meter_run {
 struct sink_run {
 	const struct pl_config_influx *cfg;
 	int64_t id;
-	struct pl_influx *influx;
-	struct pl_backoff backoff;
-	int64_t next_try_us;
-	size_t batch_cap;
-	int failing;
-	uint64_t delivered, quarantined;
-	char last_error[320];
+	struct pl_deliver *d;
+	uint64_t backlog;        /* for the status line */
+	int64_t backlog_at_us, backlog_cost_us;
 };
 
 struct run {
@@ -110,7 +95,11 @@ struct run {
 	double duration_s;
 	int until_drained, quiet, tty;
 	int64_t started_us;
-	uint64_t rng;
+	uint64_t gen;    /* commits so far: what the sinks are kicked with */
+	int store_failing;          /* commits fail: records wait in memory */
+	int64_t store_retry_us;     /* monotonic time of the next attempt */
+	int64_t next_prune_us;
+	int flushing;    /* every source has ended: sinks send partial batches at once */
 };
 
 static int64_t now_us(clockid_t c)
@@ -118,14 +107,6 @@ static int64_t now_us(clockid_t c)
 	struct timespec ts;
 	clock_gettime(c, &ts);
 	return (int64_t)ts.tv_sec * PL_US_PER_S + ts.tv_nsec / 1000;
-}
-
-static uint32_t rand32(struct run *r)
-{
-	r->rng ^= r->rng << 13;
-	r->rng ^= r->rng >> 7;
-	r->rng ^= r->rng << 17;
-	return (uint32_t)(r->rng >> 16);
 }
 
 static void logmsg(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -230,26 +211,92 @@ static size_t source_fill(struct meter_run *m)
 
 /* ---- meters ----------------------------------------------------------------------------- */
 
+/* Applies the store's retention policy (see store.h). */
+static void prune(struct run *r)
+{
+	struct pl_store_prune_result res;
+	const struct pl_config_store *c = &r->cfg->store;
+	int64_t keep = c->retention_days ? (int64_t)c->retention_days * 86400 : INT64_MAX;
+	int rc = pl_store_prune(r->store, keep, (uint64_t)c->max_size_mb << 20, &res);
+
+	if (rc != 0 && rc != -PL_ENOSPC)
+		logmsg("warning", "store: %s", pl_store_error(r->store));
+	else if (res.deleted_by_age + res.deleted_by_size > 0 && !r->quiet)
+		logmsg("info", "store: %" PRIu64 " delivered records removed by the retention policy"
+		       " (%" PRIu64 " by age, %" PRIu64 " by size)",
+		       res.deleted_by_age + res.deleted_by_size, res.deleted_by_age,
+		       res.deleted_by_size);
+}
+
+/*
+ * Commits the meter's pending records with its checkpoint. Returns 0, 1 when the store refuses
+ * (full disk, size bound, I/O error: the records stay pending in memory and are retried every
+ * STORE_RETRY_US, reported once), or -1 on a failure that ends the daemon (a damaged store).
+ */
 static int commit(struct run *r, struct meter_run *m)
 {
-	int rc = pl_store_commit_interval(r->store, m->id, m->recs, m->nrecs, &m->ck, sizeof(m->ck));
-	if (rc != 0) {
+	int64_t now = now_us(CLOCK_MONOTONIC);
+	int rc;
+
+	if (r->store_failing && now < r->store_retry_us)
+		return 1;
+	if (r->store_failing)
+		prune(r); /* the sinks may have caught up: room again within the size bound */
+	rc = pl_store_commit_interval(r->store, m->id, m->recs, m->nrecs, &m->ck, sizeof(m->ck));
+	if (rc == -PL_ECORRUPT || rc == -PL_EINVAL) {
 		logmsg("error", "store: %s", pl_store_error(r->store));
 		return -1;
 	}
+	if (rc != 0) {
+		if (!r->store_failing)
+			logmsg("error", "store: %s; new records wait in memory (at most %d per meter),"
+			       " retrying every %d s", pl_store_error(r->store), PENDING_MAX,
+			       (int)(STORE_RETRY_US / PL_US_PER_S));
+		r->store_failing = 1;
+		r->store_retry_us = now + STORE_RETRY_US;
+		return 1;
+	}
+	if (r->store_failing)
+		logmsg("info", "store: writing again (%zu records of meter %s were waiting)",
+		       m->nrecs, m->cfg->name);
+	r->store_failing = 0;
 	if (m->nrecs > 0) {
 		m->last = m->recs[m->nrecs - 1];
 		m->have_last = 1;
+		r->gen++;
+		for (size_t i = 0; i < r->nsinks; i++)
+			pl_deliver_kick(r->sinks[i].d, r->gen, r->flushing);
 	}
 	m->nrecs = 0;
 	return 0;
 }
 
+/* Room for at least `room` more records; -1 when out of memory or at PENDING_MAX. */
+static int reserve(struct meter_run *m, size_t room)
+{
+	size_t want = m->nrecs + room, cap = m->rcap ? m->rcap : RECS;
+	struct pl_interval_record *p;
+
+	if (want <= m->rcap)
+		return 0;
+	while (cap < want)
+		cap *= 2;
+	if (cap > PENDING_MAX)
+		return -1;
+	p = realloc(m->recs, cap * sizeof(*p));
+	if (p == NULL)
+		return -1;
+	m->recs = p;
+	m->rcap = cap;
+	return 0;
+}
+
+/* Commits when enough records are pending; a refusing store only delays it. */
 static int take_records(struct run *r, struct meter_run *m, size_t n)
 {
 	m->nrecs += n;
-	if (m->nrecs > RECS - 8)
-		return commit(r, m);
+	if (m->nrecs >= RECS / 2)
+		return commit(r, m) < 0 ? -1 : 0;
 	return 0;
 }
 
@@ -257,16 +304,18 @@ static int meter_pulse(struct run *r, struct meter_run *m, const struct pl_pulse
 {
 	for (;;) {
 		size_t n = 0;
-		int rc = pl_meter_pulse(&m->ck.meter, p, &m->power_mw, m->recs + m->nrecs,
-					RECS - m->nrecs, &n);
+		int rc;
+
+		if (reserve(m, 8) != 0) {
+			logmsg("error", "meter %s: out of memory for pending records", m->cfg->name);
+			return -1;
+		}
+		rc = pl_meter_pulse(&m->ck.meter, p, &m->power_mw, m->recs + m->nrecs,
+				    m->rcap - m->nrecs, &n);
 		if (take_records(r, m, n) != 0)
 			return -1;
-		if (rc == -PL_ENOSPC) {
-			if (commit(r, m) != 0)
-				return -1;
-			continue;
-		}
-		return 0; /* -PL_EORDER cannot happen below the horizon; ignore it otherwise */
+		if (rc != -PL_ENOSPC)
+			return 0; /* -PL_EORDER cannot happen below the horizon; ignore it otherwise */
 	}
 }
 
@@ -278,11 +327,14 @@ static int meter_step(struct run *r, struct meter_run *m)
 	double speed = speed_of(r, m);
 	int worked = 0;
 
-	if (source_fill(m) == 0) {
-		if (!m->eof)
-			return 0;
+	if (m->nrecs + 2 * RECS > PENDING_MAX) {
+		/* the store has refused for long: stop taking samples rather than drop records */
+		if (m->nrecs > 0 && commit(r, m) < 0)
+			return -1;
 		return 0;
 	}
+	if (source_fill(m) == 0)
+		return 0;
 	if (m->wall0_us == 0) {
 		m->wall0_us = now_us(CLOCK_MONOTONIC);
 		m->input0_us = m->buf[m->pos].t_us;
@@ -317,12 +369,14 @@ static int meter_step(struct run *r, struct meter_run *m)
 		if (h != INT64_MIN) {
 			size_t n;
 			do {
-				n = pl_meter_advance(&m->ck.meter, h, m->recs + m->nrecs, RECS - m->nrecs);
+				if (reserve(m, RECS) != 0)
+					break; /* at PENDING_MAX: the rest when the store takes them */
+				n = pl_meter_advance(&m->ck.meter, h, m->recs + m->nrecs, RECS);
 				if (take_records(r, m, n) != 0)
 					return -1;
-			} while (n > 0 && m->nrecs > RECS - 16);
+			} while (n == RECS);
 		}
-		if (m->nrecs > 0 && commit(r, m) != 0)
+		if (m->nrecs > 0 && commit(r, m) < 0)
 			return -1;
 		if (r->duration_s > 0 && m->last_t - m->input0_us >= (int64_t)(r->duration_s * 1e6))
 			break;
@@ -351,107 +405,43 @@ static int meter_finish(struct run *r, struct meter_run *m)
 		int rc = pl_meter_flush(&m->ck.meter, end, &rec);
 		if (rc <= 0)
 			break;
+		if (reserve(m, 1) != 0) {
+			logmsg("error", "meter %s: out of memory for pending records", m->cfg->name);
+			return -1;
+		}
 		m->recs[m->nrecs++] = rec;
-		if (m->nrecs > RECS - 8 && commit(r, m) != 0)
+		if (take_records(r, m, 0) != 0)
 			return -1;
 	}
-	return commit(r, m);
+	return commit(r, m) < 0 ? -1 : 0;
 }
 
 /* ---- sinks ------------------------------------------------------------------------------ */
 
-static int sink_step(struct run *r, struct sink_run *s)
-{
-	static struct pl_store_record batch[5000];
-	static char body[5000 * 300];
-	size_t n = 0, len = 0;
-	int64_t now = now_us(CLOCK_MONOTONIC);
-
-	if (now < s->next_try_us)
-		return 0;
-	if (pl_store_next_batch(r->store, s->id, s->batch_cap, batch, &n) != 0) {
-		logmsg("error", "store: %s", pl_store_error(r->store));
-		return -1;
-	}
-	if (n == 0)
-		return 0;
-	static int64_t dev_id = -1;
-	static char dev[128];
-	for (size_t i = 0; i < n; i++) {
-		if (batch[i].meter_id != dev_id) { /* the device tag: the meter's name */
-			if (pl_store_meter_name(r->store, batch[i].meter_id, dev, sizeof(dev)) != 0)
-				snprintf(dev, sizeof(dev), "meter%" PRId64, batch[i].meter_id);
-			dev_id = batch[i].meter_id;
-		}
-		if (pl_lp_interval(body, sizeof(body), &len, NULL, dev, &batch[i].rec,
-				   (enum pl_precision)s->cfg->precision) != 0) {
-			n = i; /* the rest next time */
-			break;
-		}
-	}
-	if (n == 0)
-		return 0;
-	struct pl_influx_result res;
-	struct pl_sink_response resp;
-	unsigned flags = 0;
-	pl_influx_write(s->influx, body, len, &res);
-	pl_influx_response(&res, (uint32_t)n, &resp);
-	enum pl_sink_action act = pl_sink_classify(&resp, &flags);
-	switch (act) {
-	case PL_SINK_OK:
-		if (pl_store_ack(r->store, s->id, batch[n - 1].seq) != 0) {
-			logmsg("error", "store: %s", pl_store_error(r->store));
-			return -1;
-		}
-		s->delivered += n;
-		pl_backoff_reset(&s->backoff);
-		s->batch_cap = s->cfg->batch_max_records;
-		if (s->failing)
-			logmsg("info", "sink %s: delivering again", s->cfg->name);
-		s->failing = 0;
-		return 1;
-	case PL_SINK_SPLIT:
-		s->batch_cap = n / 2 > 0 ? n / 2 : 1;
-		return 1;
-	case PL_SINK_QUARANTINE:
-		if (pl_store_quarantine(r->store, s->id, batch[0].seq, res.message) != 0) {
-			logmsg("error", "store: %s", pl_store_error(r->store));
-			return -1;
-		}
-		s->quarantined++;
-		logmsg("warning", "sink %s: record of %" PRId64 " quarantined: %s", s->cfg->name,
-		       batch[0].rec.start_us, res.message);
-		return 1;
-	default: {
-		char what[320];
-		if (res.status)
-			snprintf(what, sizeof(what), "HTTP %ld %s", res.status, res.message);
-		else
-			snprintf(what, sizeof(what), "%s: %s", pl_sink_transport_name(res.transport),
-				 res.message);
-		s->backoff.slow = (flags & PL_SINK_F_AUTH) != 0;
-		uint32_t ms = pl_backoff_next(&s->backoff, rand32(r), res.retry_after_s);
-		s->next_try_us = now + (int64_t)ms * 1000;
-		if (!s->failing || strcmp(what, s->last_error) != 0)
-			logmsg(flags & PL_SINK_F_LOUD ? "error" : "warning",
-			       "sink %s: %s; keeping %zu records, retrying in %.1f s", s->cfg->name,
-			       what, n, ms / 1000.0);
-		snprintf(s->last_error, sizeof(s->last_error), "%s", what);
-		s->failing = 1;
-		return 0;
-	}
-	}
-}
-
+/* 1 when every sink has delivered everything committed so far. */
 static int sinks_idle(struct run *r)
 {
 	for (size_t i = 0; i < r->nsinks; i++) {
-		uint64_t count = 0;
-		int64_t oldest;
-		if (pl_store_backlog(r->store, r->sinks[i].id, &count, &oldest) != 0 || count > 0)
+		struct pl_deliver_status st;
+
+		pl_deliver_status(r->sinks[i].d, &st);
+		if (st.idle_gen != r->gen)
 			return 0;
 	}
 	return 1;
+}
+
+/* 1 when a sink's thread has stopped on a store failure. */
+static int sinks_broken(struct run *r)
+{
+	for (size_t i = 0; i < r->nsinks; i++) {
+		struct pl_deliver_status st;
+
+		pl_deliver_status(r->sinks[i].d, &st);
+		if (st.broken)
+			return 1;
+	}
+	return 0;
 }
 
 /* ---- status ----------------------------------------------------------------------------- */
@@ -470,12 +460,21 @@ static void status_line(struct run *r)
 				      (double)pl_meter_register(&m->ck.meter) / 1e9);
 	}
 	for (size_t i = 0; i < r->nsinks && o < sizeof(line) - 100; i++) {
-		uint64_t count = 0;
-		int64_t oldest;
-		pl_store_backlog(r->store, r->sinks[i].id, &count, &oldest);
+		struct sink_run *k = &r->sinks[i];
+		struct pl_deliver_status st;
+		int64_t now = now_us(CLOCK_MONOTONIC), oldest;
+
+		/* Counting a backlog is a scan: a long one is counted less often. */
+		if (now - k->backlog_at_us >= 100 * k->backlog_cost_us) {
+			uint64_t count = 0;
+			if (pl_store_backlog(r->store, k->id, &count, &oldest) == 0)
+				k->backlog = count;
+			k->backlog_at_us = now_us(CLOCK_MONOTONIC);
+			k->backlog_cost_us = k->backlog_at_us - now;
+		}
+		pl_deliver_status(k->d, &st);
 		o += (size_t)snprintf(line + o, sizeof(line) - o, " | %s: %s, backlog %" PRIu64,
-				      r->sinks[i].cfg->name, r->sinks[i].failing ? "failing" : "ok",
-				      count);
+				      k->cfg->name, st.failing ? "failing" : "ok", k->backlog);
 	}
 	if (r->tty)
 		fprintf(stderr, "\r%s\033[K", line);
@@ -546,9 +545,7 @@ static int setup(struct run *r)
 			return -1;
 		}
 		rc = pl_store_load_checkpoint(r->store, m->id, &m->ck, sizeof(m->ck), &len);
-		if (rc == 0 && len == sizeof(m->ck) && m->ck.magic == CKPT_MAGIC &&
-		    m->ck.version == CKPT_VERSION && m->ck.det_size == sizeof(m->ck.det) &&
-		    m->ck.meter_size == sizeof(m->ck.meter)) {
+		if (rc == 0 && pl_checkpoint_valid(&m->ck, len)) {
 			if (!r->quiet)
 				logmsg("info", "meter %s: resuming from its checkpoint (%" PRIu64
 				       " samples in, register %.3f kWh)", c->name, m->ck.consumed,
@@ -565,8 +562,8 @@ static int setup(struct run *r)
 			struct pl_meter_config mc = { .imp_per_kwh = c->imp_per_kwh,
 						      .interval_s = c->interval_s };
 			memset(&m->ck, 0, sizeof(m->ck));
-			m->ck.magic = CKPT_MAGIC;
-			m->ck.version = CKPT_VERSION;
+			m->ck.magic = PL_CKPT_MAGIC;
+			m->ck.version = PL_CKPT_VERSION;
 			m->ck.det_size = sizeof(m->ck.det);
 			m->ck.meter_size = sizeof(m->ck.meter);
 			pl_detector_config_default(&dc);
@@ -590,25 +587,14 @@ static int setup(struct run *r)
 	for (size_t i = 0; i < r->nsinks; i++) {
 		struct sink_run *s = &r->sinks[i];
 		const struct pl_config_influx *c = &r->cfg->influx[i];
-		struct pl_influx_config ic = {
-			.url = c->url, .api = (enum pl_influx_api)c->api, .db = c->database,
-			.rp = c->retention_policy, .org = c->org, .bucket = c->bucket,
-			.user = c->username, .password = c->password.value, .token = c->token.value,
-			.precision = (enum pl_precision)c->precision, .gzip = c->gzip,
-			.ca_file = c->ca_file, .timeout_ms = (long)c->timeout_s * 1000,
-		};
+
 		s->cfg = c;
-		s->batch_cap = c->batch_max_records ? c->batch_max_records : 5000;
-		if (s->batch_cap > 5000)
-			s->batch_cap = 5000;
 		if (pl_store_sink(r->store, c->name, &s->id) != 0) {
 			logmsg("error", "store: %s", pl_store_error(r->store));
 			return -1;
 		}
-		if (pl_influx_new(&ic, &s->influx) != 0) {
-			logmsg("error", "sink %s: cannot set up the InfluxDB writer", c->name);
+		if (pl_deliver_start(r->cfg->store.path, c, s->id, PROG, &s->d) != 0)
 			return -1;
-		}
 	}
 	return 0;
 }
@@ -619,11 +605,12 @@ static void teardown(struct run *r)
 		struct meter_run *m = &r->meters[i];
 		pl_trace_free(m->trace);
 		pl_sim_free(m->sim);
+		free(m->recs);
 		if (m->have_load)
 			pl_sim_load_free(&m->load);
 	}
 	for (size_t i = 0; i < r->nsinks; i++)
-		pl_influx_free(r->sinks[i].influx);
+		pl_deliver_stop(r->sinks[i].d, STOP_GRACE_MS);
 	free(r->meters);
 	free(r->sinks);
 	if (r->store)
@@ -723,7 +710,6 @@ int pl_cmd_run(int argc, char **argv)
 		return 1;
 	}
 	r.tty = isatty(STDERR_FILENO) && !r.quiet;
-	r.rng = (uint64_t)now_us(CLOCK_REALTIME) | 1;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
@@ -751,20 +737,30 @@ int pl_cmd_run(int argc, char **argv)
 				}
 				m->eof_done = 1;
 			}
-			if (!(m->trace && m->eof_done))
+			if (m->eof_done && m->nrecs > 0 && commit(&r, m) < 0) {
+				status = 1; /* the end of a file, not yet in the store */
+				goto out;
+			}
+			if (!(m->trace && m->eof_done && m->nrecs == 0))
 				all_eof = 0;
 			if (!(r.duration_s > 0 && m->last_t - m->input0_us >= (int64_t)(r.duration_s * 1e6)))
 				all_duration = 0;
 		}
-		for (size_t i = 0; i < r.nsinks; i++) {
-			int w = sink_step(&r, &r.sinks[i]);
-			if (w < 0) {
-				status = 1;
-				goto out;
-			}
-			worked |= w;
+		if (all_eof && !r.flushing) {
+			/* every file read: no record is coming to fill a partial batch */
+			r.flushing = 1;
+			for (size_t i = 0; i < r.nsinks; i++)
+				pl_deliver_kick(r.sinks[i].d, r.gen, 1);
+		}
+		if (sinks_broken(&r)) {
+			status = 1;
+			goto out;
 		}
 		int64_t now = now_us(CLOCK_MONOTONIC);
+		if (now >= r.next_prune_us) {
+			prune(&r);
+			r.next_prune_us = now + PRUNE_EVERY_US;
+		}
 		if (!r.quiet && now - last_status >= PL_US_PER_S) {
 			status_line(&r);
 			last_status = now;
@@ -782,9 +778,18 @@ int pl_cmd_run(int argc, char **argv)
 out:
 	sd_notify(0, "STOPPING=1");
 	/* Checkpoint where each meter stands, so a restart resumes exactly here. */
-	for (size_t i = 0; i < r.nmeters && r.store; i++)
-		if (!r.meters[i].eof_done && commit(&r, &r.meters[i]) != 0)
+	r.store_retry_us = 0; /* a last attempt, whenever the previous one was */
+	for (size_t i = 0; i < r.nmeters && r.store; i++) {
+		struct meter_run *m = &r.meters[i];
+		if (m->eof_done && m->nrecs == 0)
+			continue;
+		if (commit(&r, m) != 0) {
+			logmsg("error", "meter %s: %zu interval records could not be stored and are "
+			       "lost%s", m->cfg->name, m->nrecs,
+			       m->trace ? " (a restart replays them from the file)" : "");
 			status = 1;
+		}
+	}
 	if (r.tty)
 		fputc('\n', stderr);
 	teardown(&r);

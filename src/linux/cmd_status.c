@@ -1,7 +1,9 @@
 /*
  * `powerlogger status`: what the store says, from a running or a stopped logger (SQLite in WAL
- * mode lets a reader in beside the writer). Per meter: the register and the newest interval
- * record; per sink: the backlog, the oldest undelivered interval and the quarantined count.
+ * mode lets a reader in beside the writer). Per meter: the register, the newest interval
+ * record, and from the last checkpoint the power and the detector's state; per sink: whether
+ * it is failing and its last error, the last delivery, the backlog, the oldest undelivered
+ * interval and the quarantined count.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "checkpoint.h"
 #include "commands.h"
 #include "config.h"
 #include "store.h"
@@ -30,13 +33,53 @@ static void print_time(int64_t us)
 		printf("%.3f s", (double)us / 1e6); /* a trace's own time base */
 }
 
+/* The power and the detector's state as of the last checkpoint (at time t_us, the end of the
+ * newest record). */
+static void print_checkpoint(struct pl_store *st, int64_t meter_id, int64_t t_us)
+{
+	struct pl_checkpoint ck;
+	struct pl_detector_status ds;
+	size_t len = 0;
+
+	if (pl_store_load_checkpoint(st, meter_id, &ck, sizeof(ck), &len) != 0 ||
+	    !pl_checkpoint_valid(&ck, len))
+		return;
+	pl_detector_status(&ck.det, &ds);
+	printf("    power %.1f W; detector %s, polarity %s, %" PRIu64 " pulses (%" PRIu64
+	       " rejected), noise %" PRId32 ", swing %" PRId32 "\n",
+	       (double)pl_meter_power(&ck.meter, t_us, NULL) / 1000.0,
+	       pl_detector_state_name(ds.state),
+	       ds.polarity > 0 ? "rising" : ds.polarity < 0 ? "falling" : "not yet known",
+	       ds.pulses, ds.rejected, ds.noise, ds.amplitude);
+}
+
+static void print_sink_state(struct pl_store *st, int64_t sink_id)
+{
+	struct pl_store_sink_info info;
+
+	if (pl_store_sink_info(st, sink_id, &info) != 0)
+		return;
+	printf("    %s", info.failing ? "FAILING" : info.ok_us ? "delivering" : "nothing delivered yet");
+	if (info.ok_us) {
+		printf("; last delivery ");
+		print_time(info.ok_us);
+	}
+	if (info.last_error[0]) {
+		printf("; last error ");
+		print_time(info.error_us);
+		printf(": %s", info.last_error);
+	}
+	putchar('\n');
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: powerlogger status [-c FILE | --store PATH]\n"
 		   "\n"
-		   "Shows each meter's register and newest interval record and each sink's backlog,\n"
-		   "oldest undelivered record and quarantined count, from the store of a running or a\n"
-		   "stopped logger. Without options: ./powerlogger.db.\n");
+		   "Shows each meter's register, newest interval record, power and detector state, and\n"
+		   "each sink's state, last error, backlog, oldest undelivered record and quarantined\n"
+		   "count, from the store of a running or a stopped logger. Without options:\n"
+		   "./powerlogger.db.\n");
 }
 
 int pl_cmd_status(int argc, char **argv)
@@ -112,6 +155,7 @@ int pl_cmd_status(int argc, char **argv)
 		       r.length_s, r.pulses, (double)r.avg_mw / 1000.0, (double)r.peak_mw / 1000.0,
 		       r.rejected ? ", implausible pulses rejected" : "",
 		       r.flags & PL_Q_STEADY ? ", LED steadily lit" : "");
+		print_checkpoint(st, e[i].id, r.start_us + (int64_t)r.length_s * PL_US_PER_S);
 	}
 	if (pl_store_list(st, 1, e, MAXN, &n) != 0) {
 		fprintf(stderr, PROG ": %s\n", pl_store_error(st));
@@ -134,6 +178,7 @@ int pl_cmd_status(int argc, char **argv)
 			print_time(oldest);
 		}
 		printf("; %" PRIu64 " quarantined\n", quarantined);
+		print_sink_state(st, e[i].id);
 	}
 out:
 	pl_store_close(st);

@@ -1,0 +1,58 @@
+/*
+ * Delivery of stored interval records to one InfluxDB sink, on a thread of its own.
+ *
+ * The sampling side never waits for the network: it commits records to the store and kicks
+ * the sink; the sink's thread reads them back through its own store connection (WAL lets a
+ * reader and the writer work at once), posts them oldest first, and moves its cursor only on
+ * a 2xx. While one batch is in flight the next is already read and encoded, and the cursor of
+ * the previous one is committed, so a backlog drains at the server's pace.
+ *
+ * Failures follow the core's retry policy (powerlogger/retry.h). A change of state (failing,
+ * delivering again) is logged once and recorded in the store for `powerlogger status`.
+ */
+#ifndef PL_LINUX_DELIVER_H
+#define PL_LINUX_DELIVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct pl_deliver;
+
+/* What the sink's thread reports to the rest of the daemon. */
+struct pl_deliver_status {
+	int failing;            /* the last attempt failed */
+	char last_error[320];   /* the last failure, "" if none in this run */
+	uint64_t delivered;     /* records delivered in this run */
+	uint64_t quarantined;   /* records quarantined in this run */
+	uint64_t idle_gen;      /* the generation (see pl_deliver_kick) found fully delivered */
+	int broken;             /* the store failed under the sink: it has stopped */
+};
+
+/*
+ * Opens the store at store_path a second time (it must exist), connects the writer for cfg and
+ * starts the thread. log_prefix starts every log line. Returns 0, or -1 with a message
+ * printed.
+ */
+int pl_deliver_start(const char *store_path, const struct pl_config_influx *cfg,
+		     int64_t sink_id, const char *log_prefix, struct pl_deliver **out);
+
+/*
+ * Tells the sink that records up to generation gen are committed (gen only grows). With
+ * flush set, partial batches are sent at once instead of waiting for batch_max_age_s: the
+ * sources have ended.
+ */
+void pl_deliver_kick(struct pl_deliver *d, uint64_t gen, int flush);
+
+/* A consistent copy of the sink's state. */
+void pl_deliver_status(struct pl_deliver *d, struct pl_deliver_status *st);
+
+/*
+ * Stops the thread: a request in flight gets at most grace_ms to finish (and is acknowledged
+ * if it succeeds), then is abandoned; nothing unacknowledged is lost, it is sent again on the
+ * next start. Frees d. NULL is fine.
+ */
+void pl_deliver_stop(struct pl_deliver *d, int grace_ms);
+
+#endif
