@@ -785,6 +785,63 @@ static void test_foreign_files_refused(void **state)
 	write_all(t.path, good, len);
 	free(good);
 	assert_refused(t.path);
+	/* With the check deferred (the daemon reads while it runs), the first write runs it:
+	 * refused, and the file is still untouched. */
+	{
+		size_t len0, len1;
+		uint64_t before = file_digest(t.path, &len0);
+		struct pl_store_record out[4];
+		size_t n;
+		int64_t sink;
+		int rc;
+
+		s = open_ok(t.path, PL_STORE_DEFER_CHECK);
+		assert_int_equal(pl_store_sink(s, "new sink", &sink), -PL_ECORRUPT);
+		assert_int_equal(pl_store_check(s), -PL_ECORRUPT);
+		assert_int_equal(pl_store_sink_report(s, 1, 1, "x"), -PL_ECORRUPT);
+		/* (this store has no sink: refused either way) */
+		rc = pl_store_ack(s, 1, 1);
+		assert_true(rc == -PL_ECORRUPT || rc == -PL_ENOENT);
+		rc = pl_store_quarantine(s, 1, 1, "x");
+		assert_true(rc == -PL_ECORRUPT || rc == -PL_ENOENT);
+		assert_int_equal(pl_store_prune(s, 0, 0, NULL), -PL_ECORRUPT);
+		(void)pl_store_next_batch(s, 1, 4, out, &n); /* a read may go either way */
+		pl_store_close(s);
+		assert_true(file_digest(t.path, &len1) == before);
+		assert_int_equal(len0, len1);
+	}
+	tmp_remove(&t);
+}
+
+/* A deferred check passes on a sound store: reads at once, writes after the check. */
+static void test_deferred_check(void **state)
+{
+	struct pl_store_record out[4];
+	struct pl_store *s;
+	struct tmp t;
+	int64_t m, a;
+	size_t n;
+
+	(void)state;
+	tmp_make(&t);
+	s = open_ok(t.path, PL_STORE_CREATE | PL_STORE_DEFER_CHECK); /* new: nothing to check */
+	assert_int_equal(pl_store_meter(s, "m", 1000, 20, &m), 0);
+	assert_int_equal(pl_store_sink(s, "a", &a), 0);
+	for (int64_t k = 0; k < 3; k++)
+		commit_k(s, m, k);
+	pl_store_close(s);
+	s = open_ok(t.path, PL_STORE_DEFER_CHECK);
+	assert_int_equal(pl_store_next_batch(s, a, 4, out, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(pl_store_check(s), 0);
+	assert_int_equal(pl_store_ack(s, a, out[2].seq), 0);
+	commit_k(s, m, 3);
+	pl_store_close(s);
+	s = open_ok(t.path, PL_STORE_DEFER_CHECK); /* and a write without an explicit check */
+	commit_k(s, m, 4);
+	assert_int_equal(pl_store_next_batch(s, a, 4, out, &n), 0);
+	assert_int_equal(n, 2);
+	pl_store_close(s);
 	tmp_remove(&t);
 }
 
@@ -1082,6 +1139,7 @@ int main(void)
 		cmocka_unit_test(test_upgrade_from_v1),
 		cmocka_unit_test(test_prune_policy),
 		cmocka_unit_test(test_foreign_files_refused),
+		cmocka_unit_test(test_deferred_check),
 		cmocka_unit_test(test_unwritable),
 		cmocka_unit_test(test_disk_full),
 		cmocka_unit_test(test_crash_exactly_once),

@@ -522,7 +522,10 @@ static int default_config(struct run *r, const char *store_path)
 static int setup(struct run *r)
 {
 	char err[256];
-	int rc = pl_store_open(r->cfg->store.path, PL_STORE_CREATE, &r->store, err, sizeof(err));
+	/* The integrity check of an existing store reads the whole file: the sinks start
+	 * reading and posting meanwhile, and nothing is written before it has passed. */
+	int rc = pl_store_open(r->cfg->store.path, PL_STORE_CREATE | PL_STORE_DEFER_CHECK,
+			       &r->store, err, sizeof(err));
 	if (rc != 0) {
 		logmsg("error", "%s", err);
 		return -1;
@@ -535,6 +538,26 @@ static int setup(struct run *r)
 		logmsg("error", "out of memory");
 		return -1;
 	}
+	for (size_t i = 0; i < r->nsinks; i++) {
+		struct sink_run *s = &r->sinks[i];
+		const struct pl_config_influx *c = &r->cfg->influx[i];
+
+		s->cfg = c;
+		if (pl_store_sink(r->store, c->name, &s->id) != 0) { /* a new one: checks first */
+			logmsg("error", "store: %s", pl_store_error(r->store));
+			return -1;
+		}
+		if (pl_deliver_start(r->cfg->store.path, c, s->id, PROG, &s->d) != 0)
+			return -1;
+	}
+	if (pl_store_check(r->store) != 0) {
+		logmsg("error", "%s", pl_store_error(r->store));
+		return -1;
+	}
+	for (size_t i = 0; i < r->nsinks; i++)
+		pl_deliver_allow_writes(r->sinks[i].d);
+	prune(r); /* before the first commit: the size bound may already be reached */
+	r->next_prune_us = now_us(CLOCK_MONOTONIC) + PRUNE_EVERY_US;
 	for (size_t i = 0; i < r->nmeters; i++) {
 		struct meter_run *m = &r->meters[i];
 		const struct pl_config_meter *c = &r->cfg->meters[i];
@@ -583,18 +606,6 @@ static int setup(struct run *r)
 			pl_detector_init(&m->ck.det, NULL);
 			m->ck.started = 0;
 		}
-	}
-	for (size_t i = 0; i < r->nsinks; i++) {
-		struct sink_run *s = &r->sinks[i];
-		const struct pl_config_influx *c = &r->cfg->influx[i];
-
-		s->cfg = c;
-		if (pl_store_sink(r->store, c->name, &s->id) != 0) {
-			logmsg("error", "store: %s", pl_store_error(r->store));
-			return -1;
-		}
-		if (pl_deliver_start(r->cfg->store.path, c, s->id, PROG, &s->d) != 0)
-			return -1;
 	}
 	return 0;
 }
@@ -771,7 +782,8 @@ int pl_cmd_run(int argc, char **argv)
 		if (r.until_drained && all_eof && sinks_idle(&r))
 			break;
 		if (!worked) {
-			struct timespec ts = { 0, 10 * 1000 * 1000 };
+			/* waiting for the sinks to drain: look often, the end is near */
+			struct timespec ts = { 0, (r.until_drained && all_eof ? 1 : 10) * 1000 * 1000 };
 			nanosleep(&ts, NULL);
 		}
 	}

@@ -57,6 +57,7 @@ struct pl_deliver {
 	pthread_cond_t cond;
 	uint64_t gen;
 	int flush, stop;
+	int writable; /* the store's integrity check has passed: acks may be written */
 	struct pl_deliver_status st;
 
 	/* the thread's own */
@@ -65,6 +66,8 @@ struct pl_deliver {
 	struct pl_backoff backoff;
 	uint64_t rng;
 	int64_t partial_since_us;
+	long fail_status;                  /* the kind of the current failure: */
+	enum pl_sink_transport fail_transport; /* a new kind is logged, a repeat is not */
 	struct {
 		int64_t id;
 		char name[128];
@@ -117,6 +120,8 @@ static const char *device_of(struct pl_deliver *d, int64_t meter_id)
 	return d->dev[i].name;
 }
 
+static int wait_writable(struct pl_deliver *d);
+
 /* Reads and encodes the records after after_seq (0: after the cursor). -1: store failure. */
 static int prepare(struct pl_deliver *d, struct batch *b, int64_t after_seq)
 {
@@ -134,6 +139,8 @@ static int prepare(struct pl_deliver *d, struct batch *b, int64_t after_seq)
 			if (i == 0) {
 				/* cannot be encoded at all (a name InfluxDB cannot take): keep it
 				 * out of the way, with the reason */
+				if (!wait_writable(d))
+					return 0;
 				pl_store_quarantine(d->store, d->sink_id, b->rec[0].seq,
 						    "cannot be encoded as line protocol");
 				logd(d, "warning", "record of %" PRId64 " cannot be encoded; "
@@ -161,6 +168,19 @@ static void wait_locked(struct pl_deliver *d, int64_t deadline_us)
 	ts.tv_sec = (time_t)(until / PL_US_PER_S);
 	ts.tv_nsec = (long)(until % PL_US_PER_S) * 1000;
 	pthread_cond_timedwait(&d->cond, &d->lock, &ts);
+}
+
+/* Waits until writes are allowed (pl_deliver_allow_writes); 0 when stopping instead. */
+static int wait_writable(struct pl_deliver *d)
+{
+	int ok;
+
+	pthread_mutex_lock(&d->lock);
+	while (!d->writable && !d->stop)
+		wait_locked(d, 0);
+	ok = d->writable && !d->stop;
+	pthread_mutex_unlock(&d->lock);
+	return ok;
 }
 
 static int stopping(struct pl_deliver *d)
@@ -246,16 +266,18 @@ static void failed(struct pl_deliver *d, const struct pl_influx_result *res, uns
 	*next_try_us = mono_us() + (int64_t)ms * 1000;
 	pthread_mutex_lock(&d->lock);
 	was_failing = d->st.failing;
-	int same = strcmp(what, d->st.last_error) == 0;
 	pthread_mutex_unlock(&d->lock);
-	if (!was_failing || !same) {
-		/* one line per change of state, not one per retry */
+	/* one line per change of state (a new kind of failure), not one per retry: the text of
+	 * the same failure varies (timings, addresses) */
+	if (!was_failing || res->status != d->fail_status || res->transport != d->fail_transport) {
 		logd(d, flags & PL_SINK_F_LOUD ? "error" : "warning",
-		     "%s; keeping %zu records, retrying with backoff (first in %.1f s)", what, n,
-		     ms / 1000.0);
+		     "%s; keeping the %zu records of this batch and all after it, retrying with "
+		     "backoff (first in %.1f s)", what, n, ms / 1000.0);
 		if (pl_store_sink_report(d->store, d->sink_id, 1, what) != 0)
 			logd(d, "warning", "store: %s", pl_store_error(d->store));
 	}
+	d->fail_status = res->status;
+	d->fail_transport = res->transport;
 	set_status(d, 1, what, 0, 0);
 }
 
@@ -355,6 +377,9 @@ static void *sink_main(void *arg)
 		if (!finish(d, &res, grace_ms_of(d)))
 			break; /* stopping; nothing acknowledged, all of it is sent next time */
 		inflight = 0;
+		/* everything below writes to the store: not before its integrity check passed */
+		if (!wait_writable(d))
+			break;
 		pl_influx_response(&res, (uint32_t)b->n, &resp);
 		switch (pl_sink_classify(&resp, &flags)) {
 		case PL_SINK_OK:
@@ -478,6 +503,14 @@ void pl_deliver_kick(struct pl_deliver *d, uint64_t gen, int flush)
 		d->gen = gen;
 	if (flush)
 		d->flush = 1;
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+}
+
+void pl_deliver_allow_writes(struct pl_deliver *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->writable = 1;
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);
 }

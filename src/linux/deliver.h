@@ -45,6 +45,13 @@ int pl_deliver_start(const char *store_path, const struct pl_config_influx *cfg,
  */
 void pl_deliver_kick(struct pl_deliver *d, uint64_t gen, int flush);
 
+/*
+ * Lets the sink write to the store (acknowledgements, quarantine, its state). Until then it
+ * reads and posts, and waits before its first write: the daemon starts the sinks while the
+ * store's integrity check runs, and allows writes once it has passed.
+ */
+void pl_deliver_allow_writes(struct pl_deliver *d);
+
 /* A consistent copy of the sink's state. */
 void pl_deliver_status(struct pl_deliver *d, struct pl_deliver_status *st);
 

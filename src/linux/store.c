@@ -136,6 +136,7 @@ struct pl_store {
 	sqlite3 *db;
 	char *path;
 	int over_limit; /* set by pl_store_prune(): refuse commits */
+	int unchecked;  /* PL_STORE_DEFER_CHECK: quick_check before the first write */
 	uint64_t over_bytes, over_max;
 	sqlite3_stmt *st[ST_COUNT];
 	char msg[1024];
@@ -358,6 +359,37 @@ static int create_schema(struct pl_store *s)
 	return rc;
 }
 
+/* SQLite's structural check of the whole file: a damaged store is refused, never written. */
+static int quick_check(struct pl_store *s)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check", -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return fail_db(s, rc, "cannot check");
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW || strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0) {
+		sqlite3_finalize(st);
+		return refuse_foreign(s);
+	}
+	sqlite3_finalize(st);
+	s->unchecked = 0;
+	return 0;
+}
+
+/* Every write goes through here first: a deferred check runs before the first one. */
+static int ensure_checked(struct pl_store *s)
+{
+	return s->unchecked ? quick_check(s) : 0;
+}
+
+int pl_store_check(struct pl_store *s)
+{
+	if (s == NULL)
+		return -PL_EINVAL;
+	return quick_check(s);
+}
+
 /* Brings a store of an older schema version up to this program's, in one transaction. */
 static int migrate(struct pl_store *s, int64_t version)
 {
@@ -398,19 +430,16 @@ static int setup(struct pl_store *s, int exists, unsigned flags)
 			    "program's (%d): use a newer PowerLogger", v[1], PL_STORE_SCHEMA_VERSION);
 	if (!fresh && v[1] < 1)
 		return refuse_foreign(s);
-	if (exists && !fresh && !(flags & PL_STORE_NOCHECK)) {
-		sqlite3_stmt *st;
-
-		rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check", -1, &st, NULL);
-		if (rc != SQLITE_OK)
-			return fail_db(s, rc, "cannot check");
-		rc = sqlite3_step(st);
-		if (rc != SQLITE_ROW ||
-		    strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0) {
-			sqlite3_finalize(st);
-			return refuse_foreign(s);
+	if (exists && !fresh) {
+		/* an older schema is upgraded below: that is a write, so check first */
+		if (!(flags & (PL_STORE_NOCHECK | PL_STORE_DEFER_CHECK)) ||
+		    v[1] < PL_STORE_SCHEMA_VERSION) {
+			rc = quick_check(s);
+			if (rc < 0)
+				return rc;
+		} else if (flags & PL_STORE_DEFER_CHECK) {
+			s->unchecked = 1;
 		}
-		sqlite3_finalize(st);
 	}
 	if (sqlite3_db_readonly(s->db, "main") == 1)
 		return fail(s, -PL_EIO,
@@ -465,7 +494,7 @@ int pl_store_open(const char *path, unsigned flags, struct pl_store **out, char 
 	if (out == NULL)
 		return -PL_EINVAL;
 	*out = NULL;
-	if (path == NULL || path[0] == '\0' || (flags & ~(unsigned)(PL_STORE_CREATE | PL_STORE_NOCHECK))) {
+	if (path == NULL || path[0] == '\0' || (flags & ~(unsigned)(PL_STORE_CREATE | PL_STORE_NOCHECK | PL_STORE_DEFER_CHECK))) {
 		if (err != NULL && errlen > 0)
 			snprintf(err, errlen, "store: invalid arguments");
 		return -PL_EINVAL;
@@ -534,6 +563,9 @@ static int get_or_create(struct pl_store *s, const char *select_sql, const char 
 	sqlite3_finalize(st);
 	if (rc < 0 || found)
 		return rc;
+	rc = ensure_checked(s);
+	if (rc < 0)
+		return rc;
 	rc = sqlite3_prepare_v2(s->db, insert_sql, -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return fail_db(s, rc, what);
@@ -557,6 +589,8 @@ int pl_store_meter(struct pl_store *s, const char *name, uint32_t imp_per_kwh,
 	rc = get_or_create(s, "SELECT id FROM meters WHERE name = ?",
 			   "INSERT INTO meters(name, imp_per_kwh, interval_s) VALUES(?, 0, 0)",
 			   name, id, "cannot register the meter");
+	if (rc == 0)
+		rc = ensure_checked(s);
 	if (rc < 0)
 		return rc;
 	rc = sqlite3_prepare_v2(s->db, "UPDATE meters SET imp_per_kwh = ?, interval_s = ? "
@@ -641,7 +675,9 @@ int pl_store_commit_interval(struct pl_store *s, int64_t meter_id,
 		return fail(s, -PL_ENOSPC, "store over its size bound (%" PRIu64 " bytes used, "
 			    "limit %" PRIu64 ") with only undelivered records left: refusing new "
 			    "records until the sinks catch up", s->over_bytes, s->over_max);
-	rc = exec(s, "BEGIN IMMEDIATE", what);
+	rc = ensure_checked(s);
+	if (rc == 0)
+		rc = exec(s, "BEGIN IMMEDIATE", what);
 	if (rc < 0)
 		return rc;
 	rc = meter_exists(s, meter_id);
@@ -792,8 +828,10 @@ static int max_seq(struct pl_store *s, int64_t *seq)
 static int advance(struct pl_store *s, int64_t sink_id, int64_t upto_seq, int delivered)
 {
 	sqlite3_stmt *st = stmt(s, ST_ACK);
-	int rc;
+	int rc = ensure_checked(s);
 
+	if (rc < 0)
+		return rc;
 	sqlite3_bind_int64(st, 1, sink_id);
 	sqlite3_bind_int64(st, 2, upto_seq);
 	if (delivered)
@@ -844,7 +882,9 @@ int pl_store_quarantine(struct pl_store *s, int64_t sink_id, int64_t seq, const 
 			len--;
 		msg[len] = '\0';
 	}
-	rc = exec(s, "BEGIN IMMEDIATE", what);
+	rc = ensure_checked(s);
+	if (rc == 0)
+		rc = exec(s, "BEGIN IMMEDIATE", what);
 	if (rc < 0)
 		return rc;
 	rc = sink_cursor(s, sink_id, &cursor);
@@ -927,6 +967,9 @@ int pl_store_sink_report(struct pl_store *s, int64_t sink_id, int failing, const
 
 	if (s == NULL || (failing && error == NULL))
 		return -PL_EINVAL;
+	rc = ensure_checked(s);
+	if (rc < 0)
+		return rc;
 	st = stmt(s, ST_SINK_STATE);
 	sqlite3_bind_int64(st, 1, sink_id);
 	sqlite3_bind_int(st, 2, failing != 0);
@@ -1025,6 +1068,9 @@ int pl_store_prune(struct pl_store *s, int64_t keep_delivered_s, uint64_t max_by
 		*res = r;
 	if (s == NULL || keep_delivered_s < 0)
 		return -PL_EINVAL;
+	rc = ensure_checked(s);
+	if (rc < 0)
+		return rc;
 	/* With no sink, MIN() is NULL: nothing counts as delivered. */
 	rc = query_sql(s, "SELECT MIN(cursor) FROM sinks", &delivered, 1, 0, &found, "cannot prune");
 	if (rc < 0)

@@ -66,8 +66,12 @@ extern "C" {
 enum pl_store_flags {
 	PL_STORE_CREATE = 1u << 0, /* create the file if it does not exist (or is empty) */
 	/* skip the integrity check (quick_check) of an existing file: for a further connection
-	 * of a process that has just opened the same store with the check */
+	 * of a process that checks the store through another one (the caller must not write
+	 * through this one before that check passed) */
 	PL_STORE_NOCHECK = 1u << 1,
+	/* check an existing file later: by pl_store_check(), or before this connection's first
+	 * write, whichever comes first; reads may start at once */
+	PL_STORE_DEFER_CHECK = 1u << 2,
 };
 
 /* A stored record as delivered to a sink. */
@@ -97,6 +101,12 @@ struct pl_store;
  */
 int pl_store_open(const char *path, unsigned flags, struct pl_store **out, char *err,
 		  size_t errlen);
+
+/*
+ * Runs the integrity check (SQLite's quick_check, which reads the whole file) now. Returns 0, or
+ * -PL_ECORRUPT with the same message as pl_store_open() for a damaged store.
+ */
+int pl_store_check(struct pl_store *s);
 
 /* Closes the store (NULL is fine). Everything committed is already durable. */
 void pl_store_close(struct pl_store *s);
