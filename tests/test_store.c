@@ -620,6 +620,35 @@ static void test_upgrade_from_v1(void **state)
 	tmp_remove(&t);
 }
 
+/* The register at a time, for "energy today". */
+static void test_register_at(void **state)
+{
+	struct pl_store *s;
+	struct tmp t;
+	int64_t m, reg;
+
+	(void)state;
+	tmp_make(&t);
+	s = open_ok(t.path, PL_STORE_CREATE);
+	assert_int_equal(pl_store_meter(s, "m", 1000, 20, &m), 0);
+	assert_int_equal(pl_store_register_at(s, m, T0, &reg), -PL_ENOENT);
+	for (int64_t k = 10; k < 20; k++)
+		commit_k(s, m, k);
+	/* before every record: the register at the start of the oldest */
+	assert_int_equal(pl_store_register_at(s, m, T0, &reg), 0);
+	assert_true(reg == rec_of(10).register_uwh - rec_of(10).energy_uwh);
+	/* within: the end of the newest record starting before t */
+	assert_int_equal(pl_store_register_at(s, m, rec_of(15).start_us, &reg), 0);
+	assert_true(reg == rec_of(14).register_uwh);
+	assert_int_equal(pl_store_register_at(s, m, rec_of(15).start_us + 1, &reg), 0);
+	assert_true(reg == rec_of(15).register_uwh);
+	assert_int_equal(pl_store_register_at(s, m, INT64_MAX, &reg), 0);
+	assert_true(reg == rec_of(19).register_uwh);
+	assert_int_equal(pl_store_register_at(s, 42, INT64_MAX, &reg), -PL_ENOENT);
+	pl_store_close(s);
+	tmp_remove(&t);
+}
+
 static void test_prune_policy(void **state)
 {
 	struct pl_store_prune_result res;
@@ -1134,6 +1163,7 @@ int main(void)
 		cmocka_unit_test(test_cursors_per_sink),
 		cmocka_unit_test(test_quarantine_advances),
 		cmocka_unit_test(test_backlog),
+		cmocka_unit_test(test_register_at),
 		cmocka_unit_test(test_pending_and_after),
 		cmocka_unit_test(test_sink_state),
 		cmocka_unit_test(test_upgrade_from_v1),

@@ -72,6 +72,7 @@ struct meter_run {
 	int64_t power_mw, last_t;
 	struct pl_interval_record last;
 	int have_last;
+	int64_t day_start_us, day_base_uwh; /* local midnight of the day shown, register then */
 };
 
 struct sink_run {
@@ -446,6 +447,19 @@ static int sinks_broken(struct run *r)
 
 /* ---- status ----------------------------------------------------------------------------- */
 
+/* Local midnight before t_us (the day "today" counts from). */
+static int64_t local_midnight_us(int64_t t_us)
+{
+	time_t t = (time_t)(t_us / PL_US_PER_S);
+	struct tm tm;
+
+	if (localtime_r(&t, &tm) == NULL)
+		return t_us;
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	tm.tm_isdst = -1;
+	return (int64_t)mktime(&tm) * PL_US_PER_S;
+}
+
 static void status_line(struct run *r)
 {
 	char line[512];
@@ -453,11 +467,19 @@ static void status_line(struct run *r)
 
 	for (size_t i = 0; i < r->nmeters && o < sizeof(line) - 100; i++) {
 		struct meter_run *m = &r->meters[i];
-		int64_t bound;
+		int64_t bound, reg = pl_meter_register(&m->ck.meter);
 		int64_t p = pl_meter_power(&m->ck.meter, m->last_t, &bound);
-		o += (size_t)snprintf(line + o, sizeof(line) - o, "%s%s %.0f W, %.3f kWh", i ? " | " : "",
+		int64_t midnight = local_midnight_us(m->last_t);
+
+		if (midnight != m->day_start_us) { /* a new day, or the first line */
+			m->day_start_us = midnight;
+			if (pl_store_register_at(r->store, m->id, midnight, &m->day_base_uwh) != 0)
+				m->day_base_uwh = reg;
+		}
+		o += (size_t)snprintf(line + o, sizeof(line) - o,
+				      "%s%s %.0f W, today %.3f kWh, register %.3f kWh", i ? " | " : "",
 				      m->cfg->name, (double)p / 1000.0,
-				      (double)pl_meter_register(&m->ck.meter) / 1e9);
+				      (double)(reg - m->day_base_uwh) / 1e9, (double)reg / 1e9);
 	}
 	for (size_t i = 0; i < r->nsinks && o < sizeof(line) - 100; i++) {
 		struct sink_run *k = &r->sinks[i];

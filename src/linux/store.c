@@ -1195,3 +1195,36 @@ int pl_store_last_record(struct pl_store *s, int64_t meter_id, struct pl_interva
 		return -PL_ENOENT;
 	return fail_db(s, rc, "cannot read records");
 }
+
+int pl_store_register_at(struct pl_store *s, int64_t meter_id, int64_t t_us, int64_t *reg_uwh)
+{
+	int64_t v = 0;
+	int found = 0, rc;
+	sqlite3_stmt *st;
+
+	if (s == NULL || reg_uwh == NULL)
+		return -PL_EINVAL;
+	/* the register at the end of the newest interval before t, else at the start of the
+	 * oldest one (a meter that began after t) */
+	rc = sqlite3_prepare_v2(s->db,
+				"SELECT COALESCE((SELECT register_uwh FROM records WHERE meter_id = ?1"
+				" AND start_us < ?2 ORDER BY start_us DESC LIMIT 1),"
+				" (SELECT register_uwh - energy_uwh FROM records WHERE meter_id = ?1"
+				" ORDER BY start_us LIMIT 1))", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail_db(s, rc, "cannot read records");
+	sqlite3_bind_int64(st, 1, meter_id);
+	sqlite3_bind_int64(st, 2, t_us);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		v = sqlite3_column_int64(st, 0);
+		found = 1;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return fail_db(s, rc, "cannot read records");
+	if (!found)
+		return fail(s, -PL_ENOENT, "no records of meter %" PRId64, meter_id);
+	*reg_uwh = v;
+	return 0;
+}

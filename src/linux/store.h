@@ -241,6 +241,13 @@ struct pl_store_entry {
 int pl_store_list(struct pl_store *s, int sinks, struct pl_store_entry *out, size_t cap,
 		  size_t *n);
 
+/*
+ * The meter's register at time t_us as the records say: at the end of the newest record that
+ * starts before t_us, or at the start of the oldest record when all are later (for "energy
+ * today": the register now minus the register at midnight). -PL_ENOENT without records.
+ */
+int pl_store_register_at(struct pl_store *s, int64_t meter_id, int64_t t_us, int64_t *reg_uwh);
+
 /* The newest record of a meter. Returns 0, -PL_ENOENT (none yet) or -PL_E*. */
 int pl_store_last_record(struct pl_store *s, int64_t meter_id, struct pl_interval_record *r);
 
