@@ -89,5 +89,11 @@ chmod 644 "$work/pw"
 expect 0 env PL_CLI_TOKEN=tok-from-env "$PL" check-config "$work/secret.ini"
 has "$work/err" "$work/secret.ini:5: warning: [influxdb a] password_file: '$work/pw' is readable by everyone"
 
+# Credentials inside the URL: refused (URLs appear in logs), and not echoed.
+printf '[influxdb a]\nurl = http://admin:s3cret@localhost:8086/\ndatabase = d\n' >"$work/url.ini"
+expect 2 "$PL" check-config "$work/url.ini"
+has "$work/err" "$work/url.ini:2: [influxdb a] url: credentials in the URL are not accepted"
+lacks "$work/err" "s3cret"
+
 echo "cli_check_config: $checks commands, $fails failures"
 [ "$fails" = 0 ]

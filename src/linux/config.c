@@ -760,6 +760,18 @@ static void set_value(struct parser *p, const struct section *s, const struct ke
 			     v);
 			return;
 		}
+		{
+			/* user:password@ in the URL would end up in logs: the URL is not a secret */
+			const char *host = strstr(v, "://") + 3;
+			size_t hostlen = strcspn(host, "/?#");
+
+			if (memchr(host, '@', hostlen) != NULL) {
+				diag(p, 0, p->line, s, k->name,
+				     "credentials in the URL are not accepted (URLs are logged): use "
+				     "username and password, or token, and their _file or _env forms");
+				return;
+			}
+		}
 		set_string(p, (char **)(void *)field, v);
 		break;
 	case K_UINT: {
