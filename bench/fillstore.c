@@ -2,7 +2,10 @@
  * fillstore: fills a PowerLogger store with N interval records, as a meter that logged while
  * its sinks were away would have left them, and writes the same records as line protocol.
  *
- *   fillstore STORE LPFILE N [--meter NAME] [--interval S] [--start UNIX_S] [--precision s]
+ *   fillstore STORE LPFILE N [--meter NAME] [--sink NAME] [--interval S] [--start UNIX_S]
+ *
+ * --sink registers a sink that has delivered none of them: the logger was configured with it
+ * all along and it was away (without it the first run registers the sink itself).
  *
  * For the outage test (a week at 20 s is 30240 records) and the drain benchmark (the same line
  * protocol posted by curl in the same batch sizes). Records: 20 s intervals ending now-ish by
@@ -20,14 +23,14 @@
 
 int main(int argc, char **argv)
 {
-	const char *meter = "house";
+	const char *meter = "house", *sink = NULL;
 	uint32_t interval_s = 20;
 	int64_t start_s = -1;
 	enum pl_precision prec = PL_PREC_S;
 
 	if (argc < 4) {
-		fprintf(stderr, "usage: fillstore STORE LPFILE N [--meter NAME] [--interval S] "
-				"[--start UNIX_S]\n");
+		fprintf(stderr, "usage: fillstore STORE LPFILE N [--meter NAME] [--sink NAME] "
+				"[--interval S] [--start UNIX_S]\n");
 		return 2;
 	}
 	const char *path = argv[1], *lp_path = argv[2];
@@ -35,6 +38,8 @@ int main(int argc, char **argv)
 	for (int i = 4; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--meter"))
 			meter = argv[i + 1];
+		else if (!strcmp(argv[i], "--sink"))
+			sink = argv[i + 1];
 		else if (!strcmp(argv[i], "--interval"))
 			interval_s = (uint32_t)strtoul(argv[i + 1], NULL, 10);
 		else if (!strcmp(argv[i], "--start"))
@@ -57,6 +62,11 @@ int main(int argc, char **argv)
 	int64_t id;
 	if (pl_store_open(path, PL_STORE_CREATE, &st, err, sizeof(err)) != 0) {
 		fprintf(stderr, "fillstore: %s\n", err);
+		return 1;
+	}
+	int64_t sink_id;
+	if (sink != NULL && pl_store_sink(st, sink, &sink_id) != 0) {
+		fprintf(stderr, "fillstore: %s\n", pl_store_error(st));
 		return 1;
 	}
 	if (pl_store_meter(st, meter, 1000, interval_s, &id) != 0) {

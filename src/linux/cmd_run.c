@@ -642,8 +642,20 @@ static void teardown(struct run *r)
 		if (m->have_load)
 			pl_sim_load_free(&m->load);
 	}
-	for (size_t i = 0; i < r->nsinks; i++)
-		pl_deliver_stop(r->sinks[i].d, STOP_GRACE_MS);
+	for (size_t i = 0; i < r->nsinks; i++) {
+		struct pl_deliver_status st;
+
+		if (r->sinks[i].d == NULL)
+			continue;
+		pl_deliver_stop(r->sinks[i].d, STOP_GRACE_MS, &st);
+		if (st.delivered > 0 && st.last_ack_us > st.first_post_us) {
+			double s = (double)(st.last_ack_us - st.first_post_us) / 1e6;
+			logmsg("info", "sink %s: %" PRIu64 " records delivered in this run, %.3f s from "
+			       "the first request to the last acknowledgement (%.0f records/s)%s",
+			       r->sinks[i].cfg->name, st.delivered, s, (double)st.delivered / s,
+			       st.quarantined ? "; some quarantined" : "");
+		}
+	}
 	free(r->meters);
 	free(r->sinks);
 	if (r->store)

@@ -234,6 +234,8 @@ static void set_status(struct pl_deliver *d, int failing, const char *error, uin
 	if (error)
 		snprintf(d->st.last_error, sizeof(d->st.last_error), "%s", error);
 	d->st.delivered += delivered;
+	if (delivered > 0)
+		d->st.last_ack_us = mono_us();
 	d->st.quarantined += quarantined;
 	pthread_mutex_unlock(&d->lock);
 }
@@ -369,12 +371,22 @@ static void *sink_main(void *arg)
 				goto broken;
 			}
 			inflight = 1;
+			if (d->st.first_post_us == 0) {
+				pthread_mutex_lock(&d->lock);
+				d->st.first_post_us = mono_us();
+				pthread_mutex_unlock(&d->lock);
+			}
 		}
-		/* while the server works: the next batch, if there is a full one behind this */
+		/* while the server works: the next batch, if there is a full one behind this. But
+		 * first the whole body onto the wire: what is left in curl's hands would wait for
+		 * the next poll, and the server with it. */
+		int done = 0;
+		while (pl_influx_sending(d->influx) && !done && !stopping(d))
+			done = pl_influx_poll(d->influx, 5, &res) != 0;
 		nx->n = 0;
 		if (b->n == d->cap && prepare(d, nx, b->rec[b->n - 1].seq) != 0)
 			goto broken;
-		if (!finish(d, &res, grace_ms_of(d)))
+		if (!done && !finish(d, &res, grace_ms_of(d)))
 			break; /* stopping; nothing acknowledged, all of it is sent next time */
 		inflight = 0;
 		/* everything below writes to the store: not before its integrity check passed */
@@ -522,7 +534,7 @@ void pl_deliver_status(struct pl_deliver *d, struct pl_deliver_status *st)
 	pthread_mutex_unlock(&d->lock);
 }
 
-void pl_deliver_stop(struct pl_deliver *d, int grace_ms)
+void pl_deliver_stop(struct pl_deliver *d, int grace_ms, struct pl_deliver_status *final)
 {
 	if (d == NULL)
 		return;
@@ -532,5 +544,7 @@ void pl_deliver_stop(struct pl_deliver *d, int grace_ms)
 	pthread_mutex_unlock(&d->lock);
 	if (d->started)
 		pthread_join(d->thread, NULL);
+	if (final != NULL)
+		*final = d->st;
 	free_deliver(d);
 }

@@ -27,6 +27,8 @@ struct pl_deliver_status {
 	uint64_t delivered;     /* records delivered in this run */
 	uint64_t quarantined;   /* records quarantined in this run */
 	uint64_t idle_gen;      /* the generation (see pl_deliver_kick) found fully delivered */
+	int64_t first_post_us;  /* monotonic: the first POST of this run started, 0: none */
+	int64_t last_ack_us;    /* monotonic: the last delivery of this run was acknowledged */
 	int broken;             /* the store failed under the sink: it has stopped */
 };
 
@@ -58,8 +60,8 @@ void pl_deliver_status(struct pl_deliver *d, struct pl_deliver_status *st);
 /*
  * Stops the thread: a request in flight gets at most grace_ms to finish (and is acknowledged
  * if it succeeds), then is abandoned; nothing unacknowledged is lost, it is sent again on the
- * next start. Frees d. NULL is fine.
+ * next start. *final (may be NULL) gets the last status. Frees d. NULL is fine.
  */
-void pl_deliver_stop(struct pl_deliver *d, int grace_ms);
+void pl_deliver_stop(struct pl_deliver *d, int grace_ms, struct pl_deliver_status *final);
 
 #endif

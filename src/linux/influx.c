@@ -604,6 +604,17 @@ static int compress_body(struct pl_influx *s, const char *body, size_t len)
 	return 0;
 }
 
+int pl_influx_sending(struct pl_influx *s)
+{
+	curl_off_t up = 0;
+
+	if (s == NULL || s->stage != WRITING)
+		return 0;
+	if (curl_easy_getinfo(s->curl, CURLINFO_SIZE_UPLOAD_T, &up) != CURLE_OK)
+		return 0;
+	return up < (curl_off_t)s->req_len;
+}
+
 static int mcode_error(CURLMcode mc)
 {
 	return mc == CURLM_OUT_OF_MEMORY ? -PL_ENOMEM : -PL_EINVAL;

@@ -109,6 +109,13 @@ int pl_influx_start(struct pl_influx *s, const char *body, size_t len);
 int pl_influx_poll(struct pl_influx *s, int timeout_ms, struct pl_influx_result *res);
 
 /*
+ * 1 while the body of the write in flight has not all been handed to the network yet. A
+ * caller that has work to do meanwhile polls with short timeouts until this is 0 first:
+ * otherwise the rest of the body waits for its next poll and the server with it.
+ */
+int pl_influx_sending(struct pl_influx *s);
+
+/*
  * Abandons the request in flight, if any (at shutdown): nothing is acknowledged, and the
  * server may or may not have written the points (a later retry of the batch overwrites them
  * with the same values). The connection of an abandoned request is closed. NULL is fine.
