@@ -57,8 +57,18 @@ struct key {
 	enum pl_config_secret_from how; /* K_SECRET */
 };
 
-static const char *const source_names[] = { "sim", "file", NULL };
-static const int source_values[] = { PL_CONFIG_SOURCE_SIM, PL_CONFIG_SOURCE_FILE };
+static const char *const source_names[] = { "sim", "file", "iio", "gpio", "serial", NULL };
+static const int source_values[] = { PL_CONFIG_SOURCE_SIM, PL_CONFIG_SOURCE_FILE,
+				     PL_CONFIG_SOURCE_IIO, PL_CONFIG_SOURCE_GPIO,
+				     PL_CONFIG_SOURCE_SERIAL };
+static const char *const mode_names[] = { "poll", "buffer", NULL };
+static const int mode_values[] = { PL_CONFIG_IIO_POLL, PL_CONFIG_IIO_BUFFER };
+static const char *const bias_names[] = { "as-is", "pull-up", "pull-down", "disable", NULL };
+static const int bias_values[] = { PL_CONFIG_BIAS_AS_IS, PL_CONFIG_BIAS_PULL_UP,
+				   PL_CONFIG_BIAS_PULL_DOWN, PL_CONFIG_BIAS_DISABLE };
+static const char *const pin_names[] = { "cts", "dcd", "dsr", "ri", NULL };
+static const int pin_values[] = { PL_CONFIG_LINE_CTS, PL_CONFIG_LINE_DCD, PL_CONFIG_LINE_DSR,
+				  PL_CONFIG_LINE_RI };
 static const char *const format_names[] = { "csv", "s16le", "u16le", NULL };
 static const int format_values[] = { PL_TRACE_CSV, PL_TRACE_S16LE, PL_TRACE_U16LE };
 static const char *const polarity_names[] = { "auto", "up", "down", NULL };
@@ -91,6 +101,17 @@ static const struct key meter_keys[] = {
 	{ "start_register_kwh", K_KWH, METER(start_register_uwh), 0, 0, NULL, NULL, 0 },
 	{ "polarity", K_ENUM, METER(polarity), 0, 0, polarity_names, polarity_values, 0 },
 	{ "profile", K_RFILE, METER(profile), 0, 0, NULL, NULL, 0 },
+	{ "device", K_STR, METER(device), 0, 0, NULL, NULL, 0 },
+	{ "channel", K_UINT, METER(channel), 0, 1023, NULL, NULL, 0 },
+	{ "line", K_UINT, METER(channel), 0, 1023, NULL, NULL, 0 },
+	{ "mode", K_ENUM, METER(iio_mode), 0, 0, mode_names, mode_values, 0 },
+	{ "trigger", K_STR, METER(trigger), 0, 0, NULL, NULL, 0 },
+	{ "sysfs_root", K_STR, METER(sysfs_root), 0, 0, NULL, NULL, 0 },
+	{ "dev_root", K_STR, METER(dev_root), 0, 0, NULL, NULL, 0 },
+	{ "bias", K_ENUM, METER(bias), 0, 0, bias_names, bias_values, 0 },
+	{ "active_low", K_BOOL, METER(active_low), 0, 0, NULL, NULL, 0 },
+	{ "pin", K_ENUM, METER(modem_line), 0, 0, pin_names, pin_values, 0 },
+	{ "debounce_ms", K_UINT, METER(debounce_us), 0, 1000, NULL, NULL, 0 },
 	{ NULL, 0, 0, 0, 0, NULL, NULL, 0 },
 };
 
@@ -909,26 +930,74 @@ static void not_here(struct parser *p, const struct section *s, const char *key,
 		diag(p, 0, at, s, key, "%s", why);
 }
 
+/* Keys of one kind of source only: set elsewhere, they are reported. */
+static void only_for(struct parser *p, const struct section *s, int ok, const char *const *keys,
+		     const char *why)
+{
+	if (ok)
+		return;
+	for (; *keys; keys++)
+		not_here(p, s, *keys, why);
+}
+
 static void check_meter(struct parser *p, const struct section *s)
 {
-	const struct pl_config_meter *m = &p->cfg->meters[s->index];
+	struct pl_config_meter *m = &p->cfg->meters[s->index];
+	enum pl_config_source src = m->source;
+	int live = src == PL_CONFIG_SOURCE_IIO || src == PL_CONFIG_SOURCE_GPIO ||
+		   src == PL_CONFIG_SOURCE_SERIAL;
+	int edges = src == PL_CONFIG_SOURCE_GPIO || src == PL_CONFIG_SOURCE_SERIAL;
+	static const char *const file_keys[] = { "file", "format", NULL };
+	static const char *const live_keys[] = { "device", "sysfs_root", "dev_root", NULL };
+	static const char *const iio_keys[] = { "channel", "mode", "trigger", NULL };
+	static const char *const edge_keys[] = { "active_low", "debounce_ms", NULL };
+	static const char *const gpio_keys[] = { "line", "bias", NULL };
+	static const char *const serial_keys[] = { "pin", NULL };
+	static const char *const sim_keys[] = { "profile", NULL };
 
-	if (m->source == PL_CONFIG_SOURCE_FILE) {
+	only_for(p, s, src == PL_CONFIG_SOURCE_FILE, file_keys, "applies to source = file only");
+	only_for(p, s, src == PL_CONFIG_SOURCE_SIM, sim_keys, "applies to source = sim only");
+	only_for(p, s, live, live_keys, "applies to source = iio, gpio or serial only");
+	only_for(p, s, src == PL_CONFIG_SOURCE_IIO, iio_keys, "applies to source = iio only");
+	only_for(p, s, edges, edge_keys, "applies to source = gpio or serial only");
+	only_for(p, s, src == PL_CONFIG_SOURCE_GPIO, gpio_keys, "applies to source = gpio only");
+	only_for(p, s, src == PL_CONFIG_SOURCE_SERIAL, serial_keys,
+		 "applies to source = serial only");
+	if (live) {
+		if (!key_line(s, "device"))
+			missing(p, s, "device", src == PL_CONFIG_SOURCE_IIO ?
+				"the ADC, e.g. device = ads1015 (its name in /sys/bus/iio/devices)" :
+				src == PL_CONFIG_SOURCE_GPIO ? "the GPIO chip, e.g. device = gpiochip0" :
+				"the serial port, e.g. device = /dev/ttyUSB0");
+		not_here(p, s, "speed", "applies to source = file or sim only (live sources run "
+			 "at the pace of the world)");
+	}
+	if (src == PL_CONFIG_SOURCE_GPIO && !key_line(s, "line"))
+		missing(p, s, "line", "the line offset on the chip, e.g. line = 17 for GPIO17 on a "
+			"Raspberry Pi");
+	if (src == PL_CONFIG_SOURCE_IIO && !key_line(s, "rate"))
+		m->rate_hz = 1000;
+	if (src == PL_CONFIG_SOURCE_FILE) {
 		if (!key_line(s, "file"))
 			missing(p, s, "file", "source = file needs file = PATH");
 		if (m->format != PL_TRACE_CSV && !key_line(s, "rate"))
 			missing(p, s, "rate", "raw formats need rate = HZ");
 		if (m->format == PL_TRACE_CSV)
 			not_here(p, s, "rate", "applies to raw formats only (format = s16le|u16le)");
-		not_here(p, s, "profile", "applies to source = sim only");
-		if (!key_line(s, "imp_per_kwh"))
-			diag(p, 1, s->line, s, NULL, "imp_per_kwh not set: assuming 1000 "
-			     "(set your meter's constant, printed on it as imp/kWh)");
-	} else {
-		not_here(p, s, "file", "applies to source = file only");
-		not_here(p, s, "format", "applies to source = file only");
-		not_here(p, s, "rate", "applies to source = file only");
+	} else if (src != PL_CONFIG_SOURCE_IIO) {
+		not_here(p, s, "rate", "applies to source = file or iio only");
 	}
+	if (src != PL_CONFIG_SOURCE_SIM && !key_line(s, "imp_per_kwh"))
+		diag(p, 1, s->line, s, NULL, "imp_per_kwh not set: assuming 1000 "
+		     "(set your meter's constant, printed on it as imp/kWh)");
+	if (edges && !key_line(s, "debounce_ms"))
+		m->debounce_us = 2000;
+	else
+		m->debounce_us *= 1000;
+	if (!m->sysfs_root)
+		set_string(p, &m->sysfs_root, "/sys");
+	if (!m->dev_root)
+		set_string(p, &m->dev_root, "/dev");
 }
 
 static void check_influx(struct parser *p, const struct section *s)
@@ -1022,6 +1091,10 @@ void pl_config_free(struct pl_config *cfg)
 		free(cfg->meters[i].name);
 		free(cfg->meters[i].file);
 		free(cfg->meters[i].profile);
+		free(cfg->meters[i].device);
+		free(cfg->meters[i].trigger);
+		free(cfg->meters[i].sysfs_root);
+		free(cfg->meters[i].dev_root);
 	}
 	free(cfg->meters);
 	for (i = 0; i < cfg->ninflux; i++) {
@@ -1150,7 +1223,8 @@ int pl_config_load(const char *path, struct pl_config **out, struct pl_config_di
 
 const char *pl_config_source_name(enum pl_config_source s)
 {
-	return s == PL_CONFIG_SOURCE_FILE ? "file" : "sim";
+	return (unsigned)s < sizeof(source_values) / sizeof(source_values[0]) ? source_names[s]
+									       : "?";
 }
 
 static const char *enum_name(const char *const *names, const int *values, int v)
@@ -1201,8 +1275,19 @@ int pl_config_dump(const struct pl_config *cfg, FILE *f)
 			if (m->rate_hz)
 				fprintf(f, ", %" PRIu32 " Hz", m->rate_hz);
 			fputc(')', f);
-		} else {
+		} else if (m->source == PL_CONFIG_SOURCE_SIM) {
 			fprintf(f, " (profile %s)", m->profile ? m->profile : "built-in");
+		} else if (m->source == PL_CONFIG_SOURCE_IIO) {
+			fprintf(f, " %s channel %" PRIu32 " (%s, %" PRIu32 " Hz)", m->device, m->channel,
+				m->iio_mode == PL_CONFIG_IIO_BUFFER ? "buffered" : "polled", m->rate_hz);
+		} else if (m->source == PL_CONFIG_SOURCE_GPIO) {
+			fprintf(f, " %s line %" PRIu32 " (bias %s%s, debounce %" PRIu32 " ms)",
+				m->device, m->channel, enum_name(bias_names, bias_values, m->bias),
+				m->active_low ? ", active low" : "", m->debounce_us / 1000);
+		} else {
+			fprintf(f, " %s %s (%sdebounce %" PRIu32 " ms)", m->device,
+				enum_name(pin_names, pin_values, m->modem_line),
+				m->active_low ? "active low, " : "", m->debounce_us / 1000);
 		}
 		if (m->speed == 0)
 			fputs(", as fast as possible", f);

@@ -25,7 +25,19 @@
 
 #define PL_CONFIG_NAME_MAX 64 /* longest meter or sink name, bytes */
 
-enum pl_config_source { PL_CONFIG_SOURCE_SIM = 0, PL_CONFIG_SOURCE_FILE };
+enum pl_config_source {
+	PL_CONFIG_SOURCE_SIM = 0,
+	PL_CONFIG_SOURCE_FILE,
+	PL_CONFIG_SOURCE_IIO,    /* a Linux IIO ADC: photodiode or LDR divider (analog) */
+	PL_CONFIG_SOURCE_GPIO,   /* a GPIO line through libgpiod: comparator module, S0 (edges) */
+	PL_CONFIG_SOURCE_SERIAL, /* a serial port's modem-status line: S0 (edges) */
+};
+
+enum pl_config_iio_mode { PL_CONFIG_IIO_POLL = 0, PL_CONFIG_IIO_BUFFER };
+enum pl_config_bias { PL_CONFIG_BIAS_AS_IS = 0, PL_CONFIG_BIAS_PULL_UP, PL_CONFIG_BIAS_PULL_DOWN,
+		      PL_CONFIG_BIAS_DISABLE };
+enum pl_config_modem_line { PL_CONFIG_LINE_CTS = 0, PL_CONFIG_LINE_DCD, PL_CONFIG_LINE_DSR,
+			    PL_CONFIG_LINE_RI };
 
 /* Where a secret came from; the secret itself is in the value (NULL if none). */
 enum pl_config_secret_from {
@@ -61,6 +73,18 @@ struct pl_config_meter {
 	int64_t start_register_uwh;  /* start_register_kwh in micro-watt-hours; default 0 */
 	int polarity;                /* enum pl_polarity; default auto */
 	char *profile;               /* sim: load profile file; NULL: the built-in one */
+	/* live sources */
+	char *device;       /* iio: device name (e.g. "ads1015") or its sysfs directory; gpio: chip
+			     * name or path ("gpiochip0", "/dev/gpiochip0"); serial: the tty */
+	uint32_t channel;   /* iio: N of in_voltageN (key channel); gpio: line offset (key line) */
+	int iio_mode;       /* enum pl_config_iio_mode; default poll */
+	char *trigger;      /* iio buffer: trigger name; NULL: the device's current trigger */
+	char *sysfs_root;   /* default "/sys"; tests point it at a fake tree */
+	char *dev_root;     /* default "/dev"; likewise */
+	int bias;           /* gpio: enum pl_config_bias; default as-is */
+	int active_low;     /* gpio, serial: 1 = the pulse is the low level; default 0 */
+	int modem_line;     /* serial: enum pl_config_modem_line; default cts */
+	uint32_t debounce_us; /* gpio, serial: shortest accepted level (key debounce_ms); 2000 */
 };
 
 struct pl_config_influx {
@@ -139,7 +163,7 @@ void pl_config_diags_print(const struct pl_config_diags *d, FILE *f);
  */
 int pl_config_dump(const struct pl_config *cfg, FILE *f);
 
-/* Returns the name of a source, "sim" or "file". */
+/* Returns the name of a source: "sim", "file", "iio", "gpio" or "serial". */
 const char *pl_config_source_name(enum pl_config_source s);
 
 /*
