@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -32,10 +33,13 @@
 #include "checkpoint.h"
 #include "config.h"
 #include "deliver.h"
+#include "live.h"
 #include "sim.h"
 #include "store.h"
 #include "trace.h"
 #include "powerlogger/detector.h"
+#include "powerlogger/edges.h"
+#include "powerlogger/retry.h"
 #include "powerlogger/meter.h"
 
 #define PROG "powerlogger run"
@@ -44,6 +48,10 @@
 #define PENDING_MAX 65536   /* records held in memory while the store refuses (15 days at 20 s) */
 #define STORE_RETRY_US (5 * PL_US_PER_S)
 #define PRUNE_EVERY_US (60 * PL_US_PER_S)
+#define LIVE_SLACK_US (50 * 1000)  /* an edge or sample may reach us this late after its time */
+#define LIVE_RETRY_CAP_MS 30000    /* a vanished device is looked for at least this often */
+#define LIVE_BUF 1024
+#define MIN64(a, b) ((a) < (b) ? (a) : (b))
 #define STOP_GRACE_MS 2000 /* a request in flight at a stop gets this long to finish */
 
 static volatile sig_atomic_t stop_requested;
@@ -73,6 +81,17 @@ struct meter_run {
 	struct pl_interval_record last;
 	int have_last;
 	int64_t day_start_us, day_base_uwh; /* local midnight of the day shown, register then */
+	/* live sources (live.h) */
+	const struct pl_live_ops *live;
+	void *live_self;             /* NULL while closed */
+	struct pl_edges edges;       /* edge sources: the filter (not checkpointed: a restart
+				      * of a live source is a gap anyway) */
+	int64_t live_retry_us;       /* monotonic: when to open again */
+	struct pl_backoff live_backoff;
+	int live_failing;
+	char live_error[256];
+	uint64_t lost;               /* samples or edges the source lost in this run */
+	int64_t next_close_us;       /* monotonic: when to look for intervals to close */
 };
 
 struct sink_run {
@@ -101,6 +120,7 @@ struct run {
 	int64_t store_retry_us;     /* monotonic time of the next attempt */
 	int64_t next_prune_us;
 	int flushing;    /* every source has ended: sinks send partial batches at once */
+	uint64_t wakeups; /* of the main loop (PL_REPORT_WAKEUPS=1 prints them at exit) */
 };
 
 static int64_t now_us(clockid_t c)
@@ -385,6 +405,203 @@ static int meter_step(struct run *r, struct meter_run *m)
 	return worked;
 }
 
+/*
+ * A meter that goes on in wall-clock time after a pause (a restart of the daemon, a source
+ * that was gone): if the open interval is over, it is closed where observation stopped
+ * (PL_Q_PARTIAL, PL_Q_GAP) and a new observation starts now, so the pause gives no records
+ * rather than records of zero pulses; within the same interval it just goes on, flagged.
+ */
+static int resume_meter(struct run *r, struct meter_run *m, int64_t now)
+{
+	struct pl_meter *mt = &m->ck.meter;
+	int64_t iv = (int64_t)mt->cfg.interval_s * PL_US_PER_S;
+	struct pl_interval_record rec;
+
+	if (!m->ck.started || mt->cur_start == INT64_MIN) {
+		if (pl_meter_start(mt, now) == 0) {
+			m->ck.started = 1;
+			m->ck.first_t = now;
+		}
+		return 0;
+	}
+	pl_meter_flag(mt, PL_Q_GAP);
+	if (mt->cur_start + iv > now)
+		return 0;
+	while (pl_meter_flush(mt, mt->t_last, &rec) == 1) {
+		if (reserve(m, 1) != 0)
+			return -1;
+		m->recs[m->nrecs++] = rec;
+	}
+	pl_meter_start(mt, now);
+	return take_records(r, m, 0);
+}
+
+/* ---- live sources ----------------------------------------------------------------------- */
+
+static int64_t real_us(void)
+{
+	return now_us(CLOCK_REALTIME);
+}
+
+/* The next time to look for closed intervals: just after the open interval's end. */
+static void live_schedule_close(struct meter_run *m)
+{
+	int64_t iv = (int64_t)m->cfg->interval_s * PL_US_PER_S, t = real_us();
+	int64_t end = (t / iv + 1) * iv;
+
+	m->next_close_us = now_us(CLOCK_MONOTONIC) + (end - t) + LIVE_SLACK_US +
+			   (int64_t)m->cfg->debounce_us + 10000;
+}
+
+/* Closes what no late sample or edge can still reach, and commits it. */
+static int live_close(struct run *r, struct meter_run *m)
+{
+	int64_t upto = real_us() - LIVE_SLACK_US, h;
+	struct pl_pulse p;
+
+	if (!m->ck.started)
+		return 0;
+	if (m->live_self == NULL)
+		return 0; /* gone: no records while nothing is seen, the gap shows as a gap */
+	if (m->live->kind == PL_LIVE_EDGES) {
+		if (pl_edges_advance(&m->edges, upto, &p) == 1 && meter_pulse(r, m, &p) != 0)
+			return -1;
+		h = pl_edges_horizon(&m->edges);
+	} else {
+		h = pl_detector_horizon(&m->ck.det);
+	}
+	if (h == INT64_MIN)
+		return 0;
+	if (h > upto)
+		h = upto;
+	for (;;) {
+		size_t n;
+
+		if (reserve(m, RECS) != 0)
+			break;
+		n = pl_meter_advance(&m->ck.meter, h, m->recs + m->nrecs, RECS);
+		if (take_records(r, m, n) != 0)
+			return -1;
+		if (n < RECS)
+			break;
+	}
+	m->last_t = upto;
+	return m->nrecs > 0 && commit(r, m) < 0 ? -1 : 0;
+}
+
+static void live_failed(struct run *r, struct meter_run *m, const char *why)
+{
+	uint32_t ms = pl_backoff_next(&m->live_backoff, (uint32_t)now_us(CLOCK_REALTIME), 0);
+
+	if (ms > LIVE_RETRY_CAP_MS)
+		ms = LIVE_RETRY_CAP_MS;
+	if (!m->live_failing || strcmp(why, m->live_error) != 0)
+		logmsg("error", "meter %s: %s; trying again with backoff (first in %.1f s), the "
+		       "other meters carry on", m->cfg->name, why, ms / 1000.0);
+	snprintf(m->live_error, sizeof(m->live_error), "%s", why);
+	m->live_failing = 1;
+	m->live_retry_us = now_us(CLOCK_MONOTONIC) + (int64_t)ms * 1000;
+	if (m->ck.started)
+		pl_meter_flag(&m->ck.meter, PL_Q_GAP);
+	(void)r;
+}
+
+static int live_open(struct run *r, struct meter_run *m)
+{
+	char err[256];
+	int rc = m->live->open(&m->live_self, m->cfg, err, sizeof(err));
+
+	if (rc != 0) {
+		m->live_self = NULL;
+		live_failed(r, m, err);
+		return 0;
+	}
+	if (m->live_failing)
+		logmsg("info", "meter %s: source is back", m->cfg->name);
+	m->live_failing = 0;
+	pl_backoff_reset(&m->live_backoff);
+	if (resume_meter(r, m, real_us()) != 0)
+		return -1;
+	if (m->live->kind == PL_LIVE_EDGES) {
+		struct pl_edges_config ec;
+		int level = m->live->level ? m->live->level(m->live_self) : -1;
+
+		pl_edges_config_default(&ec);
+		ec.min_high_us = ec.min_low_us = m->cfg->debounce_us;
+		ec.active_low = (uint8_t)(m->cfg->active_low != 0);
+		ec.imp_per_kwh = m->cfg->imp_per_kwh;
+		ec.max_power_w = m->cfg->max_power_w;
+		pl_edges_init(&m->edges, &ec);
+		/* the level the line has now is the state it was already in */
+		if (level >= 0)
+			pl_edges_feed(&m->edges, real_us(), level, &(struct pl_pulse){ 0 });
+	}
+	live_schedule_close(m);
+	return 1;
+}
+
+static void live_close_source(struct meter_run *m)
+{
+	if (m->live && m->live_self)
+		m->live->close(m->live_self);
+	m->live_self = NULL;
+}
+
+/* Reads everything the source has now and feeds it on. -1 on a failure of the daemon. */
+static int live_read(struct run *r, struct meter_run *m)
+{
+	static union {
+		struct pl_sample s[LIVE_BUF];
+		struct pl_live_edge e[LIVE_BUF];
+	} buf;
+	struct pl_pulse pulses[PL_DETECTOR_MIN_OUT * 2];
+	char err[256];
+
+	for (;;) {
+		struct pl_live_info info = { 0 };
+		int n = m->live->read(m->live_self, &buf, LIVE_BUF, &info, err, sizeof(err));
+
+		if (info.lost > 0) {
+			m->lost += info.lost;
+			pl_meter_flag(&m->ck.meter, PL_Q_GAP);
+		}
+		if (n < 0) {
+			live_close_source(m);
+			live_failed(r, m, err);
+			return 0;
+		}
+		if (n == 0)
+			return 0;
+		if (m->live->kind == PL_LIVE_EDGES) {
+			for (int i = 0; i < n; i++) {
+				struct pl_pulse p;
+
+				if (pl_edges_feed(&m->edges, buf.e[i].t_us, buf.e[i].level, &p) == 1 &&
+				    meter_pulse(r, m, &p) != 0)
+					return -1;
+				m->last_t = buf.e[i].t_us;
+			}
+		} else {
+			size_t off = 0;
+
+			while (off < (size_t)n) {
+				size_t np = 0;
+
+				off += pl_detector_feed(&m->ck.det, buf.s + off, (size_t)n - off,
+							pulses, sizeof(pulses) / sizeof(pulses[0]),
+							&np);
+				for (size_t i = 0; i < np; i++)
+					if (meter_pulse(r, m, &pulses[i]) != 0)
+						return -1;
+			}
+			m->last_t = buf.s[n - 1].t_us;
+			m->ck.consumed += (uint64_t)n;
+		}
+		if (n < LIVE_BUF)
+			return 0;
+	}
+}
+
 /* The end of a file: the detector's last pulses, every interval closed. */
 static int meter_finish(struct run *r, struct meter_run *m)
 {
@@ -621,13 +838,23 @@ static int setup(struct run *r)
 			}
 			pl_meter_set_register(&m->ck.meter, c->start_register_uwh);
 		}
-		if (source_open(r, m) != 0)
+		m->live = pl_live_ops_for(c->source);
+		if (m->live == NULL && c->source != PL_CONFIG_SOURCE_SIM &&
+		    c->source != PL_CONFIG_SOURCE_FILE) {
+			logmsg("error", "meter %s: source %s is not built into this program",
+			       c->name, pl_config_source_name(c->source));
 			return -1;
-		/* a simulated meter restarts in wall-clock time: a new detector, the register kept */
-		if (m->sim && m->ck.consumed > 0) {
-			pl_detector_init(&m->ck.det, NULL);
-			m->ck.started = 0;
 		}
+		if (!m->live && source_open(r, m) != 0)
+			return -1;
+		/* A simulated or live meter goes on in wall-clock time after a restart: a new
+		 * detector (what it learned may no longer hold), the register kept. */
+		if ((m->sim || m->live) && m->ck.consumed > 0)
+			pl_detector_init(&m->ck.det, NULL);
+		if (m->sim && m->ck.consumed > 0 && resume_meter(r, m, m->ck.epoch_us) != 0)
+			return -1;
+		if (m->live && live_open(r, m) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -638,6 +865,7 @@ static void teardown(struct run *r)
 		struct meter_run *m = &r->meters[i];
 		pl_trace_free(m->trace);
 		pl_sim_free(m->sim);
+		live_close_source(m);
 		free(m->recs);
 		if (m->have_load)
 			pl_sim_load_free(&m->load);
@@ -763,11 +991,91 @@ int pl_cmd_run(int argc, char **argv)
 		return 1;
 	}
 	sd_notify(0, "READY=1");
-	int64_t last_status = 0;
+	uint64_t wd_usec = 0;
+	int64_t last_status = 0, last_wd = 0;
+	int have_paced = 0; /* sim or file meters: paced by the loop itself */
+	/* the status line: live on a terminal, a log line a minute otherwise (the journal) */
+	int64_t status_every = r.tty ? PL_US_PER_S : 60 * PL_US_PER_S;
+	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
+		wd_usec = 0;
+	for (size_t i = 0; i < r.nmeters; i++)
+		have_paced |= r.meters[i].live == NULL;
+	struct pollfd *pfd = calloc(r.nmeters + 1, sizeof(*pfd));
+	size_t *pidx = calloc(r.nmeters + 1, sizeof(*pidx));
+	if (!pfd || !pidx) {
+		logmsg("error", "out of memory");
+		status = 1;
+		goto out;
+	}
+	int worked = 1;
 	while (!stop_requested) {
-		int worked = 0, all_eof = 1, all_duration = r.duration_s > 0;
+		int all_eof = 1, all_duration = r.duration_s > 0, np = 0;
+		int64_t now = now_us(CLOCK_MONOTONIC), wake = INT64_MAX;
+
+		/* When to wake: the paced sources' next look, a live source's interval close or
+		 * retry, the status line, the watchdog; and any live fd that becomes readable.
+		 * Pruning rides on other wake-ups: with one GPIO meter and no pulse, the loop
+		 * wakes once per interval. */
 		for (size_t i = 0; i < r.nmeters; i++) {
 			struct meter_run *m = &r.meters[i];
+
+			if (!m->live) {
+				if (!m->eof_done)
+					wake = MIN64(wake, now + (worked ? 0 : 10000));
+			} else if (m->live_self) {
+				pfd[np].fd = m->live->fd(m->live_self);
+				pfd[np].events = POLLIN;
+				pidx[np++] = i;
+				wake = MIN64(wake, m->next_close_us);
+			} else {
+				wake = MIN64(wake, m->live_retry_us);
+			}
+		}
+		if (!r.quiet)
+			wake = MIN64(wake, last_status + status_every);
+		if (wd_usec)
+			wake = MIN64(wake, last_wd + (int64_t)wd_usec / 2);
+		if (r.until_drained && r.flushing)
+			wake = MIN64(wake, now + 1000); /* the end is near: look often */
+		if (r.nsinks > 0 && (r.until_drained || r.duration_s > 0))
+			wake = MIN64(wake, now + 100000); /* sinks' state for the exit checks */
+		int timeout = wake == INT64_MAX ? -1 :
+			      wake <= now ? 0 : (int)MIN64((wake - now + 999) / 1000, 60000);
+		if (poll(pfd, (nfds_t)np, timeout) < 0 && errno != EINTR) {
+			logmsg("error", "poll: %s", strerror(errno));
+			status = 1;
+			goto out;
+		}
+		r.wakeups++;
+		worked = 0;
+		for (int k = 0; k < np; k++) {
+			struct meter_run *m = &r.meters[pidx[k]];
+
+			if (pfd[k].revents && m->live_self && live_read(&r, m) != 0) {
+				status = 1;
+				goto out;
+			}
+		}
+		now = now_us(CLOCK_MONOTONIC);
+		for (size_t i = 0; i < r.nmeters; i++) {
+			struct meter_run *m = &r.meters[i];
+
+			if (m->live) {
+				if (m->live_self && now >= m->next_close_us) {
+					if (live_close(&r, m) != 0) {
+						status = 1;
+						goto out;
+					}
+					live_schedule_close(m);
+				} else if (!m->live_self && now >= m->live_retry_us &&
+					   live_open(&r, m) < 0) {
+					status = 1;
+					goto out;
+				}
+				all_eof = 0;
+				all_duration = 0;
+				continue;
+			}
 			int w = meter_step(&r, m);
 			if (w < 0) {
 				status = 1;
@@ -801,28 +1109,30 @@ int pl_cmd_run(int argc, char **argv)
 			status = 1;
 			goto out;
 		}
-		int64_t now = now_us(CLOCK_MONOTONIC);
 		if (now >= r.next_prune_us) {
 			prune(&r);
 			r.next_prune_us = now + PRUNE_EVERY_US;
 		}
-		if (!r.quiet && now - last_status >= PL_US_PER_S) {
+		if (!r.quiet && now - last_status >= status_every) {
 			status_line(&r);
 			last_status = now;
 		}
-		sd_notify(0, "WATCHDOG=1");
+		if (wd_usec && now - last_wd >= (int64_t)wd_usec / 2) {
+			sd_notify(0, "WATCHDOG=1");
+			last_wd = now;
+		}
 		if (all_duration)
 			break;
 		if (r.until_drained && all_eof && sinks_idle(&r))
 			break;
-		if (!worked) {
-			/* waiting for the sinks to drain: look often, the end is near */
-			struct timespec ts = { 0, (r.until_drained && all_eof ? 1 : 10) * 1000 * 1000 };
-			nanosleep(&ts, NULL);
-		}
+		(void)have_paced;
 	}
 out:
 	sd_notify(0, "STOPPING=1");
+	free(pfd);
+	free(pidx);
+	if (getenv("PL_REPORT_WAKEUPS"))
+		logmsg("info", "main loop: %" PRIu64 " wake-ups", r.wakeups);
 	/* Checkpoint where each meter stands, so a restart resumes exactly here. */
 	r.store_retry_us = 0; /* a last attempt, whenever the previous one was */
 	for (size_t i = 0; i < r.nmeters && r.store; i++) {
