@@ -53,6 +53,23 @@ static void print_checkpoint(struct pl_store *st, int64_t meter_id, int64_t t_us
 	       ds.pulses, ds.rejected, ds.noise, ds.amplitude);
 }
 
+/* Sampling gaps and overruns the sources reported (PL_Q_GAP), over the day before newest_us. */
+static void print_gaps(struct pl_store *st, int64_t meter_id, int64_t newest_us)
+{
+	uint64_t n = 0;
+	int64_t last;
+
+	if (pl_store_flagged(st, meter_id, PL_Q_GAP, newest_us - 86400 * PL_US_PER_S, &n,
+			     &last) != 0)
+		return;
+	printf("    sampling gaps: %" PRIu64 " interval%s in the last 24 h", n, n == 1 ? "" : "s");
+	if (n > 0) {
+		printf(", newest ");
+		print_time(last);
+	}
+	putchar('\n');
+}
+
 static void print_sink_state(struct pl_store *st, int64_t sink_id)
 {
 	struct pl_store_sink_info info;
@@ -156,6 +173,7 @@ int pl_cmd_status(int argc, char **argv)
 		       r.rejected ? ", implausible pulses rejected" : "",
 		       r.flags & PL_Q_STEADY ? ", LED steadily lit" : "");
 		print_checkpoint(st, e[i].id, r.start_us + (int64_t)r.length_s * PL_US_PER_S);
+		print_gaps(st, e[i].id, r.start_us);
 	}
 	if (pl_store_list(st, 1, e, MAXN, &n) != 0) {
 		fprintf(stderr, PROG ": %s\n", pl_store_error(st));

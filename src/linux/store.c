@@ -1228,3 +1228,28 @@ int pl_store_register_at(struct pl_store *s, int64_t meter_id, int64_t t_us, int
 	*reg_uwh = v;
 	return 0;
 }
+
+int pl_store_flagged(struct pl_store *s, int64_t meter_id, uint32_t flags, int64_t since_us,
+		     uint64_t *count, int64_t *newest_start_us)
+{
+	int64_t v[2] = { 0, 0 };
+	sqlite3_stmt *st;
+	int rc;
+
+	if (s == NULL || count == NULL || newest_start_us == NULL)
+		return -PL_EINVAL;
+	rc = sqlite3_prepare_v2(s->db, "SELECT COUNT(*), MAX(start_us) FROM records WHERE "
+				"meter_id = ? AND start_us >= ? AND (flags & ?) != 0", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail_db(s, rc, "cannot read records");
+	sqlite3_bind_int64(st, 1, meter_id);
+	sqlite3_bind_int64(st, 2, since_us);
+	sqlite3_bind_int64(st, 3, flags);
+	rc = query_ints(s, st, v, 2, INT64_MIN, NULL, "cannot read records");
+	sqlite3_finalize(st);
+	if (rc < 0)
+		return rc;
+	*count = (uint64_t)v[0];
+	*newest_start_us = v[0] > 0 ? v[1] : INT64_MIN;
+	return 0;
+}

@@ -248,6 +248,14 @@ int pl_store_list(struct pl_store *s, int sinks, struct pl_store_entry *out, siz
  */
 int pl_store_register_at(struct pl_store *s, int64_t meter_id, int64_t t_us, int64_t *reg_uwh);
 
+/*
+ * How many of the meter's records since since_us (interval start) carry any of flags (enum
+ * pl_quality), and the newest one's start (INT64_MIN if none). A scan of the meter's records
+ * since since_us: for `status`, not for a loop.
+ */
+int pl_store_flagged(struct pl_store *s, int64_t meter_id, uint32_t flags, int64_t since_us,
+		     uint64_t *count, int64_t *newest_start_us);
+
 /* The newest record of a meter. Returns 0, -PL_ENOENT (none yet) or -PL_E*. */
 int pl_store_last_record(struct pl_store *s, int64_t meter_id, struct pl_interval_record *r);
 
