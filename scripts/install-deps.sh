@@ -12,6 +12,7 @@ pkgs=(
   gcc-arm-none-eabi libnewlib-arm-none-eabi  # freestanding Cortex-M4 build of the core
   libsqlite3-dev libcurl4-openssl-dev libinih-dev libsystemd-dev  # the daemon's libraries
   zlib1g-dev                         # gzip request bodies for InfluxDB
+  libgpiod-dev                       # GPIO edge sources (libgpiod 1.6)
   sqlite3 influxdb curl time         # the daemon's tests: a real InfluxDB 1.x, curl as a yardstick, /usr/bin/time
   python3 openssl                    # the sink's tests: the fake server, throwaway TLS certificates
 )

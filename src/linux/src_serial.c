@@ -1,0 +1,806 @@
+/*
+ * The serial edge source (live.h): an S0 output wired to a serial port's modem-status input
+ * (CTS, DCD, DSR or RI), typically powered from RTS or DTR.
+ *
+ * The kernel offers no fd to poll for modem-status changes, only TIOCMIWAIT, which blocks.
+ * So a thread of the source's own waits in it, reads the lines (TIOCMGET), stamps the wall
+ * clock and hands each edge to the loop through a pipe whose read end is the source's fd.
+ * TIOCMIWAIT only returns for changes after it was entered: a transition between two waits
+ * is seen only at the next one. The port's interrupt counters (TIOCGICOUNT) count every
+ * transition, so a counter that advanced by more than the level changes we saw is a loss,
+ * reported in info->lost. Drivers without TIOCGICOUNT give edges without loss detection.
+ *
+ * RI on 8250-type UARTs counts only the trailing edge (the TERI bit): there one pulse is one
+ * wake at the same level, so CTS, DSR or DCD are the inputs to wire.
+ *
+ * Stopping the thread: TIOCMIWAIT sleeps interruptibly, so close() signals the thread
+ * (SIGURG, with a handler that does nothing, installed without SA_RESTART) until it has
+ * left; the ioctl returns EINTR and the thread sees the stop flag. The signal is sent again
+ * every few milliseconds because one sent just before the thread enters the ioctl would be
+ * lost. Bounded: if the thread has not left after two seconds (a driver that waits
+ * uninterruptibly), it is detached and frees the source itself when it leaves.
+ *
+ * The ioctls are reached through a tiny backend table so that a fake (src_serial.h) can
+ * stand in for the hardware that CI does not have.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/serial.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "live.h"
+#include "src_serial.h"
+
+#define WAKE_SIGNAL SIGURG     /* ignored by default: harmless if it ever strays */
+#define STOP_POLL_NS 5000000L  /* how often close() signals the thread */
+#define STOP_TRIES 400         /* 400 x 5 ms: two seconds */
+#define READ_CHUNK 64          /* records per read() of the pipe */
+
+enum open_stage { STAGE_OPEN, STAGE_TTY };
+
+/* The few tty calls the source needs; errors are -1 with errno. */
+struct serial_backend {
+	/* Opens the tty at path. Returns 0 with *h, or -errno with *stage (open, or not a tty). */
+	int (*open)(void **h, const char *path, enum open_stage *stage);
+	int (*wait)(void *h, int mask);      /* blocks until a line in mask changes (TIOCMIWAIT) */
+	int (*get_lines)(void *h, int *bits); /* TIOCM_* bits (TIOCMGET) */
+	int (*get_counts)(void *h, struct serial_icounter_struct *c); /* TIOCGICOUNT */
+	void (*close)(void *h);
+};
+
+/* ---- the tty ---------------------------------------------------------------------------- */
+
+struct real_handle {
+	int fd;
+};
+
+static int real_open(void **h, const char *path, enum open_stage *stage)
+{
+	struct real_handle *r = malloc(sizeof(*r));
+	struct termios tio;
+	int bits = TIOCM_DTR | TIOCM_RTS, e;
+
+	if (!r)
+		return -ENOMEM;
+	*stage = STAGE_OPEN;
+	r->fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (r->fd < 0)
+		goto err_free;
+	*stage = STAGE_TTY;
+	if (tcgetattr(r->fd, &tio) != 0)
+		goto err_close;
+	/* Without CLOCAL a falling DCD hangs the port up, and every later ioctl fails with EIO. */
+	tio.c_cflag |= CLOCAL;
+	if (tcsetattr(r->fd, TCSANOW, &tio) != 0)
+		goto err_close;
+	/* An S0 output is often powered from RTS or DTR: assert both (not every tty has them). */
+	(void)ioctl(r->fd, TIOCMBIS, &bits);
+	*h = r;
+	return 0;
+
+err_close:
+	e = errno;
+	close(r->fd);
+	errno = e;
+err_free:
+	e = errno;
+	free(r);
+	return -e;
+}
+
+static int real_wait(void *h, int mask)
+{
+	return ioctl(((struct real_handle *)h)->fd, TIOCMIWAIT, (unsigned long)mask);
+}
+
+static int real_get_lines(void *h, int *bits)
+{
+	return ioctl(((struct real_handle *)h)->fd, TIOCMGET, bits);
+}
+
+static int real_get_counts(void *h, struct serial_icounter_struct *c)
+{
+	return ioctl(((struct real_handle *)h)->fd, TIOCGICOUNT, c);
+}
+
+static void real_close(void *h)
+{
+	struct real_handle *r = h;
+
+	close(r->fd);
+	free(r);
+}
+
+static const struct serial_backend real_backend = {
+	.open = real_open,
+	.wait = real_wait,
+	.get_lines = real_get_lines,
+	.get_counts = real_get_counts,
+	.close = real_close,
+};
+
+/* ---- the FAKE tty (src_serial.h): changes from a FIFO, for CI without serial hardware --- */
+
+static struct pl_serial_fake *test_fake;   /* set by pl_serial_use_fake() */
+static struct pl_serial_fake env_fake;     /* PL_FAKE_SERIAL */
+static struct pl_serial_fake *active_fake; /* the one the next fake_open() serves */
+
+#define ALL_LINES (TIOCM_CTS | TIOCM_CAR | TIOCM_DSR | TIOCM_RNG)
+
+struct fake_handle {
+	struct pl_serial_fake *fake;
+	int fd;
+	pthread_mutex_t lock; /* bits, counts and vanished: the thread writes, level() reads */
+	int bits;
+	struct serial_icounter_struct counts;
+	int vanished;
+	char line[128];       /* the wait's partial line (kept across EINTR) */
+	size_t len;
+};
+
+void pl_serial_use_fake(struct pl_serial_fake *fake)
+{
+	test_fake = fake;
+}
+
+static int fake_open(void **h, const char *path, enum open_stage *stage)
+{
+	struct pl_serial_fake *f = active_fake;
+	struct fake_handle *k;
+	struct stat st;
+	int e;
+
+	snprintf(f->device, sizeof(f->device), "%s", path);
+	*stage = STAGE_OPEN;
+	if (f->must_exist && stat(path, &st) != 0)
+		return -errno;
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	k->fd = open(f->fifo, O_RDWR | O_CLOEXEC);
+	if (k->fd < 0) {
+		e = errno;
+		free(k);
+		return -e;
+	}
+	pthread_mutex_init(&k->lock, NULL);
+	k->fake = f;
+	k->bits = f->initial_level ? ALL_LINES : 0;
+	f->opens++;
+	*h = k;
+	return 0;
+}
+
+static int *counter_of(struct serial_icounter_struct *c, int mask)
+{
+	switch (mask) {
+	case TIOCM_CAR:
+		return &c->dcd;
+	case TIOCM_DSR:
+		return &c->dsr;
+	case TIOCM_RNG:
+		return &c->rng;
+	default:
+		return &c->cts;
+	}
+}
+
+/* Applies one line of the FIFO: 1 when it was a change, 0 to skip, -1 with errno. */
+static int fake_apply(struct fake_handle *k, int mask)
+{
+	char *s = k->line, *end;
+	long level, n = 1;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s == '\0' || *s == '#')
+		return 0;
+	if (strcmp(s, "vanish") == 0) {
+		pthread_mutex_lock(&k->lock);
+		k->vanished = 1;
+		pthread_mutex_unlock(&k->lock);
+		errno = EIO;
+		return -1;
+	}
+	level = strtol(s, &end, 10);
+	if (end == s || (level != 0 && level != 1))
+		goto bad;
+	s = end;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s) {
+		n = strtol(s, &end, 10);
+		if (end == s || *end || n < 0 || n > 1000000)
+			goto bad;
+	}
+	pthread_mutex_lock(&k->lock);
+	k->bits = level ? k->bits | mask : k->bits & ~mask;
+	*counter_of(&k->counts, mask) += (int)n;
+	pthread_mutex_unlock(&k->lock);
+	return 1;
+bad:
+	fprintf(stderr, "powerlogger: error: serial FAKE: malformed line \"%s\" (want \"LEVEL\", "
+		"\"LEVEL N\" or \"vanish\")\n", k->line);
+	errno = EINVAL;
+	return -1;
+}
+
+/* Blocks in read() on the FIFO, as the real one does in TIOCMIWAIT; EINTR wakes it alike. */
+static int fake_wait(void *h, int mask)
+{
+	struct fake_handle *k = h;
+
+	k->fake->mask = mask;
+	for (;;) {
+		char c;
+		ssize_t r;
+		int rc;
+
+		pthread_mutex_lock(&k->lock);
+		rc = k->vanished;
+		pthread_mutex_unlock(&k->lock);
+		if (rc) {
+			errno = EIO;
+			return -1;
+		}
+		r = read(k->fd, &c, 1);
+		if (r < 0)
+			return -1; /* EINTR included: close() is waking us */
+		if (r == 0) {
+			errno = EIO;
+			return -1;
+		}
+		if (c != '\n') {
+			if (k->len + 1 < sizeof(k->line))
+				k->line[k->len++] = c;
+			continue;
+		}
+		k->line[k->len] = '\0';
+		k->len = 0;
+		rc = fake_apply(k, mask);
+		if (rc != 0)
+			return rc > 0 ? 0 : -1;
+	}
+}
+
+static int fake_get_lines(void *h, int *bits)
+{
+	struct fake_handle *k = h;
+	int rc = 0;
+
+	pthread_mutex_lock(&k->lock);
+	if (k->vanished) {
+		errno = EIO;
+		rc = -1;
+	} else {
+		*bits = k->bits;
+	}
+	pthread_mutex_unlock(&k->lock);
+	return rc;
+}
+
+static int fake_get_counts(void *h, struct serial_icounter_struct *c)
+{
+	struct fake_handle *k = h;
+	int rc = 0;
+
+	pthread_mutex_lock(&k->lock);
+	if (k->fake->no_counts || k->vanished) {
+		errno = k->vanished ? EIO : ENOTTY;
+		rc = -1;
+	} else {
+		*c = k->counts;
+	}
+	pthread_mutex_unlock(&k->lock);
+	return rc;
+}
+
+static void fake_close(void *h)
+{
+	struct fake_handle *k = h;
+
+	k->fake->closes++;
+	close(k->fd);
+	pthread_mutex_destroy(&k->lock);
+	free(k);
+}
+
+static const struct serial_backend fake_backend = {
+	.open = fake_open,
+	.wait = fake_wait,
+	.get_lines = fake_get_lines,
+	.get_counts = fake_get_counts,
+	.close = fake_close,
+};
+
+/* ---- the source ------------------------------------------------------------------------- */
+
+enum rec_kind { REC_EDGE = 1, REC_LOST, REC_FAIL };
+enum fail_op { OP_WAIT = 1, OP_LINES, OP_COUNTS };
+
+/* What the thread tells the loop: whole records, written atomically (< PIPE_BUF). */
+struct record {
+	int64_t t_us;        /* REC_EDGE: wall clock */
+	int64_t gap_from_us; /* lost > 0: the span of the loss */
+	int64_t gap_to_us;
+	uint32_t lost;       /* transitions missed before this record */
+	int32_t err;         /* REC_FAIL: errno */
+	int8_t kind;
+	int8_t level;        /* REC_EDGE */
+	int8_t op;           /* REC_FAIL: enum fail_op */
+};
+
+struct serial_src {
+	const struct serial_backend *be;
+	void *h;
+	const char *device;  /* the configuration's, for messages (it outlives the source) */
+	const char *line_name;
+	int mask;            /* TIOCM_CTS, TIOCM_CAR, TIOCM_DSR or TIOCM_RNG */
+	int pipe_r, pipe_w;
+	pthread_t thread;
+	atomic_int stop;
+	atomic_int failed;   /* the thread's errno when it failed (set before its REC_FAIL) */
+	atomic_int failed_op;
+	/* the thread's own */
+	int have_counts;
+	int level;
+	uint32_t accounted;  /* counter value explained by the edges and losses so far */
+	int64_t last_t_us;
+	uint32_t pending_lost; /* not yet told (the pipe was full) */
+	int64_t pending_from, pending_to;
+	/* close() against a thread that will not leave */
+	pthread_mutex_t lock;
+	int exited, orphaned;
+	/* the reader's own */
+	int read_failed;     /* a failure met after edges that were returned first */
+	int read_err, read_op;
+};
+
+static void on_wake(int sig)
+{
+	(void)sig; /* only there to make TIOCMIWAIT return EINTR */
+}
+
+static pthread_once_t wake_once = PTHREAD_ONCE_INIT;
+static int wake_installed;
+
+static void install_wake(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_wake;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0; /* no SA_RESTART: the ioctl must return EINTR */
+	wake_installed = sigaction(WAKE_SIGNAL, &sa, NULL) == 0;
+}
+
+static int64_t real_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * PL_US_PER_S + ts.tv_nsec / 1000;
+}
+
+static void free_source(struct serial_src *s)
+{
+	s->be->close(s->h);
+	close(s->pipe_r);
+	close(s->pipe_w);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+/* Sends a record; 0, or -1 when the pipe is full (the loop is behind). */
+static int send_record(struct serial_src *s, struct record *r)
+{
+	ssize_t w;
+
+	do
+		w = write(s->pipe_w, r, sizeof(*r));
+	while (w < 0 && errno == EINTR);
+	return w == (ssize_t)sizeof(*r) ? 0 : -1;
+}
+
+static void fail(struct serial_src *s, int op, int e)
+{
+	struct record r = { .kind = REC_FAIL, .err = e, .op = (int8_t)op };
+
+	atomic_store(&s->failed_op, op);
+	atomic_store(&s->failed, e ? e : EIO);
+	/* full pipe: the loop will drain it and then find s->failed */
+	(void)send_record(s, &r);
+}
+
+/* One wake: the level now, the counter's advance, the edge and what was missed. */
+static int on_change(struct serial_src *s)
+{
+	struct serial_icounter_struct c;
+	struct record r = { 0 };
+	int64_t t = real_now_us();
+	uint32_t advance, missed, changed;
+	int bits, level;
+
+	/* counters first: a transition after them shows in the level, and is accounted below */
+	if (s->have_counts && s->be->get_counts(s->h, &c) != 0) {
+		fail(s, OP_COUNTS, errno);
+		return -1;
+	}
+	if (s->be->get_lines(s->h, &bits) != 0) {
+		fail(s, OP_LINES, errno);
+		return -1;
+	}
+	level = (bits & s->mask) != 0;
+	changed = level != s->level;
+	if (s->have_counts) {
+		uint32_t now = (uint32_t)*counter_of(&c, s->mask);
+
+		advance = now - s->accounted;
+		/* a change not counted yet (in flight) must not count as lost when it is */
+		s->accounted = advance >= changed ? now : s->accounted + changed;
+	} else {
+		advance = changed;
+	}
+	missed = advance > changed ? advance - changed : 0;
+	if (missed) {
+		if (s->pending_lost == 0)
+			s->pending_from = s->last_t_us ? s->last_t_us : t;
+		s->pending_lost += missed;
+		s->pending_to = t;
+	}
+	s->level = level;
+	s->last_t_us = t;
+	if (!changed && !s->pending_lost)
+		return 0;
+	r.kind = changed ? REC_EDGE : REC_LOST;
+	r.t_us = t;
+	r.level = (int8_t)level;
+	r.lost = s->pending_lost;
+	r.gap_from_us = s->pending_from;
+	r.gap_to_us = s->pending_to;
+	if (send_record(s, &r) == 0) {
+		s->pending_lost = 0;
+	} else if (changed) {
+		/* the loop is far behind: this edge is lost too */
+		if (s->pending_lost == 0)
+			s->pending_from = t;
+		s->pending_lost++;
+		s->pending_to = t;
+	}
+	return 0;
+}
+
+static void *watch(void *arg)
+{
+	struct serial_src *s = arg;
+	sigset_t wake;
+	int orphaned;
+
+	sigemptyset(&wake);
+	sigaddset(&wake, WAKE_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
+	while (!atomic_load(&s->stop)) {
+		if (s->be->wait(s->h, s->mask) != 0) {
+			if (errno == EINTR)
+				continue;
+			fail(s, OP_WAIT, errno);
+			break;
+		}
+		if (on_change(s) != 0)
+			break;
+	}
+	pthread_mutex_lock(&s->lock);
+	s->exited = 1;
+	orphaned = s->orphaned;
+	pthread_mutex_unlock(&s->lock);
+	if (orphaned)
+		free_source(s);
+	return NULL;
+}
+
+static int line_mask(int line, const char **name)
+{
+	switch (line) {
+	case PL_CONFIG_LINE_DCD:
+		*name = "DCD";
+		return TIOCM_CAR;
+	case PL_CONFIG_LINE_DSR:
+		*name = "DSR";
+		return TIOCM_DSR;
+	case PL_CONFIG_LINE_RI:
+		*name = "RI";
+		return TIOCM_RNG;
+	default:
+		*name = "CTS";
+		return TIOCM_CTS;
+	}
+}
+
+/* The backend to use: a test's fake, PL_FAKE_SERIAL's, or the tty. */
+static const struct serial_backend *pick_backend(const struct pl_config_meter *cfg)
+{
+	const char *env = getenv("PL_FAKE_SERIAL"), *level = getenv("PL_FAKE_SERIAL_LEVEL");
+
+	if (test_fake) {
+		active_fake = test_fake;
+		return &fake_backend;
+	}
+	if (env && *env) {
+		env_fake = (struct pl_serial_fake){ .fifo = env };
+		if (level && strcmp(level, "1") == 0)
+			env_fake.initial_level = 1;
+		active_fake = &env_fake;
+		fprintf(stderr, "powerlogger: warning: meter %s: serial source is a FAKE for tests "
+			"(PL_FAKE_SERIAL=%s): modem-line changes come from that FIFO, not from a "
+			"serial port\n", cfg->name ? cfg->name : "?", env);
+		return &fake_backend;
+	}
+	return &real_backend;
+}
+
+static int open_error(char *err, size_t errlen, const char *dev, const char *path, int e,
+		      enum open_stage stage, int fake)
+{
+	if (stage == STAGE_OPEN && fake && e == ENOENT && active_fake == &env_fake)
+		snprintf(err, errlen, "device %s: no such serial port (the FAKE's FIFO %s does "
+			 "not exist)", dev, active_fake->fifo);
+	else if (stage == STAGE_OPEN && e == ENOENT)
+		snprintf(err, errlen, "device %s: no such serial port (%s does not exist)", dev,
+			 path);
+	else if (stage == STAGE_OPEN && (e == EACCES || e == EPERM))
+		snprintf(err, errlen, "device %s: permission denied on %s (run as root or join the "
+			 "group that owns it, often dialout)", dev, path);
+	else if (stage == STAGE_OPEN && e == EBUSY)
+		snprintf(err, errlen, "device %s: %s is busy (opened exclusively by another "
+			 "program)", dev, path);
+	else if (stage == STAGE_OPEN)
+		snprintf(err, errlen, "device %s: cannot open %s: %s", dev, path, strerror(e));
+	else
+		snprintf(err, errlen, "device %s: %s is not a serial port (%s)", dev, path,
+			 strerror(e));
+	if (e == ENOMEM)
+		return -PL_ENOMEM;
+	return stage == STAGE_OPEN && e == ENOENT ? -PL_ENOENT : -PL_EIO;
+}
+
+static int serial_open(void **self, const struct pl_config_meter *cfg, char *err, size_t errlen)
+{
+	const char *root = cfg->dev_root && *cfg->dev_root ? cfg->dev_root : "/dev";
+	struct serial_icounter_struct c;
+	enum open_stage stage = STAGE_OPEN;
+	sigset_t all, old;
+	char path[4096];
+	struct serial_src *s;
+	int rc, bits, p[2];
+
+	*self = NULL;
+	if (!cfg->device || !*cfg->device) {
+		snprintf(err, errlen, "no serial port configured (key device, e.g. ttyUSB0)");
+		return -PL_EINVAL;
+	}
+	if (cfg->device[0] == '/')
+		rc = snprintf(path, sizeof(path), "%s", cfg->device);
+	else
+		rc = snprintf(path, sizeof(path), "%s/%s", root, cfg->device);
+	if (rc < 0 || (size_t)rc >= sizeof(path)) {
+		snprintf(err, errlen, "device %s: path too long", cfg->device);
+		return -PL_EINVAL;
+	}
+	pthread_once(&wake_once, install_wake);
+	if (!wake_installed) {
+		snprintf(err, errlen, "device %s: cannot install the handler of signal %d: %s",
+			 cfg->device, WAKE_SIGNAL, strerror(errno));
+		return -PL_EIO;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		snprintf(err, errlen, "device %s: out of memory", cfg->device);
+		return -PL_ENOMEM;
+	}
+	s->device = cfg->device;
+	s->mask = line_mask(cfg->modem_line, &s->line_name);
+	s->be = pick_backend(cfg);
+	rc = s->be->open(&s->h, path, &stage);
+	if (rc != 0) {
+		rc = open_error(err, errlen, cfg->device, path, -rc, stage,
+				s->be == &fake_backend);
+		goto err_free;
+	}
+	if (s->be->get_lines(s->h, &bits) != 0) {
+		snprintf(err, errlen, "device %s: %s has no modem-status lines (TIOCMGET: %s; a "
+			 "pseudo-terminal or a driver without them)", cfg->device, path,
+			 strerror(errno));
+		rc = -PL_EIO;
+		goto err_close;
+	}
+	s->level = (bits & s->mask) != 0;
+	if (s->be->get_counts(s->h, &c) == 0) {
+		s->have_counts = 1;
+		s->accounted = (uint32_t)*counter_of(&c, s->mask);
+	} else if (errno != ENOTTY && errno != EINVAL) {
+		snprintf(err, errlen, "device %s: cannot read the interrupt counters (TIOCGICOUNT: "
+			 "%s)", cfg->device, strerror(errno));
+		rc = -PL_EIO;
+		goto err_close;
+	}
+	if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) {
+		snprintf(err, errlen, "device %s: pipe: %s", cfg->device, strerror(errno));
+		rc = -PL_EIO;
+		goto err_close;
+	}
+	s->pipe_r = p[0];
+	s->pipe_w = p[1];
+	pthread_mutex_init(&s->lock, NULL);
+	/* the thread starts with every signal blocked and lets only its wake-up in */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&s->thread, NULL, watch, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "device %s: cannot start its thread: %s", cfg->device,
+			 strerror(rc));
+		rc = -PL_EIO;
+		goto err_close_pipe;
+	}
+	*self = s;
+	return 0;
+
+err_close_pipe:
+	pthread_mutex_destroy(&s->lock);
+	close(s->pipe_r);
+	close(s->pipe_w);
+err_close:
+	s->be->close(s->h);
+err_free:
+	free(s);
+	return rc;
+}
+
+static int serial_fd(void *self)
+{
+	return ((struct serial_src *)self)->pipe_r;
+}
+
+static int failure(struct serial_src *s, int e, int op, char *err, size_t errlen)
+{
+	static const char *const call[] = { "?", "TIOCMIWAIT", "TIOCMGET", "TIOCGICOUNT" };
+	const char *what = call[op >= OP_WAIT && op <= OP_COUNTS ? op : 0];
+
+	if (op == OP_WAIT && (e == ENOTTY || e == EINVAL))
+		snprintf(err, errlen, "device %s: the serial driver cannot wait for %s changes "
+			 "(%s: %s)", s->device, s->line_name, what, strerror(e));
+	else
+		snprintf(err, errlen, "device %s: the serial port failed or vanished (%s: %s; a "
+			 "USB adapter unplugged?)", s->device, what, strerror(e));
+	return -PL_EIO;
+}
+
+static int serial_read(void *self, void *buf, size_t cap, struct pl_live_info *info,
+		       char *err, size_t errlen)
+{
+	struct serial_src *s = self;
+	struct pl_live_edge *out = buf;
+	struct record rec[READ_CHUNK];
+	/* loaded before draining: every record the thread sent before failing is then read */
+	int failed = atomic_load(&s->failed), op = atomic_load(&s->failed_op);
+	int drained = 0;
+	size_t n = 0;
+
+	*info = (struct pl_live_info){ 0 };
+	if (s->read_failed)
+		return failure(s, s->read_err, s->read_op, err, errlen);
+	while (n < cap) {
+		size_t want = cap - n < READ_CHUNK ? cap - n : READ_CHUNK;
+		ssize_t r = read(s->pipe_r, rec, want * sizeof(rec[0]));
+		size_t got;
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN) {
+			drained = 1;
+			break;
+		}
+		if (r <= 0 || r % (ssize_t)sizeof(rec[0]) != 0) {
+			snprintf(err, errlen, "device %s: reading the source's pipe: %s", s->device,
+				 r < 0 ? strerror(errno) : "short record");
+			return -PL_EIO;
+		}
+		got = (size_t)r / sizeof(rec[0]);
+		for (size_t i = 0; i < got; i++) {
+			if (rec[i].lost) {
+				if (info->lost == 0)
+					info->gap_from_us = rec[i].gap_from_us;
+				info->lost += rec[i].lost;
+				info->gap_to_us = rec[i].gap_to_us;
+			}
+			if (rec[i].kind == REC_EDGE) {
+				out[n].t_us = rec[i].t_us;
+				out[n].level = rec[i].level;
+				n++;
+			} else if (rec[i].kind == REC_FAIL) {
+				failed = rec[i].err;
+				op = rec[i].op;
+				drained = 1; /* the thread has stopped: nothing follows */
+			}
+		}
+		if (got < want) {
+			drained = 1;
+			break;
+		}
+	}
+	if (!failed || !drained)
+		return (int)n;
+	if (n > 0) {
+		s->read_failed = 1;
+		s->read_err = failed;
+		s->read_op = op;
+		return (int)n;
+	}
+	return failure(s, failed, op, err, errlen);
+}
+
+static int serial_level(void *self)
+{
+	struct serial_src *s = self;
+	int bits;
+
+	if (s->be->get_lines(s->h, &bits) != 0)
+		return -1;
+	return (bits & s->mask) != 0;
+}
+
+static void serial_close(void *self)
+{
+	struct serial_src *s = self;
+	int joined = 0, orphan = 0;
+
+	if (!s)
+		return;
+	atomic_store(&s->stop, 1);
+	for (int i = 0; i < STOP_TRIES && !joined; i++) {
+		struct timespec until;
+
+		pthread_kill(s->thread, WAKE_SIGNAL);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += STOP_POLL_NS;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		joined = pthread_timedjoin_np(s->thread, NULL, &until) == 0;
+	}
+	if (!joined) {
+		pthread_mutex_lock(&s->lock);
+		orphan = !s->exited;
+		s->orphaned = orphan;
+		pthread_mutex_unlock(&s->lock);
+		if (orphan) {
+			/* it frees the source when it leaves */
+			pthread_detach(s->thread);
+			return;
+		}
+		pthread_join(s->thread, NULL);
+	}
+	free_source(s);
+}
+
+const struct pl_live_ops pl_live_serial = {
+	.name = "serial",
+	.kind = PL_LIVE_EDGES,
+	.open = serial_open,
+	.fd = serial_fd,
+	.read = serial_read,
+	.level = serial_level,
+	.close = serial_close,
+};
