@@ -75,7 +75,8 @@ static int64_t now_ns(clockid_t c)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static void msg(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void msg(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 static void msg(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -317,8 +318,8 @@ static int find_by_path(struct iio *s, const char *path, char *err, size_t errle
 		int e = errno;
 
 		msg(err, errlen, "iio device %s: %s%s", path, strerror(e),
-		    e == ENOENT ? " (no such directory: give a directory such as "
-				  "/sys/bus/iio/devices/iio:device0, or the device's name)" : hint(e));
+		    e == ENOENT ? " (no such directory: give a directory such as /sys/bus/iio/"
+		    "devices/iio:device0, or the device's name)" : hint(e));
 		return e == ENOENT ? -PL_ENOENT : -PL_EIO;
 	}
 	/* /sys/bus/iio/devices/iio:deviceN is a link into /sys/devices/...; the real directory
@@ -447,7 +448,8 @@ static void list_channels(const char *dir, const char *prefix, const char *suffi
 		const char *p = de->d_name, *q;
 		size_t nl = strlen(p);
 
-		if (nl <= pl + sl || strncmp(p, prefix, pl) != 0 || strcmp(p + nl - sl, suffix) != 0)
+		if (nl <= pl + sl || strncmp(p, prefix, pl) != 0 ||
+		    strcmp(p + nl - sl, suffix) != 0)
 			continue;
 		for (q = p + pl; q < p + nl - sl && *q >= '0' && *q <= '9'; q++)
 			;
@@ -490,29 +492,46 @@ static int check_present(struct iio *s, char *err, size_t errlen)
 
 /* ---- poll mode ---------------------------------------------------------------------------- */
 
-/* Reads the channel's raw value now. 0, -PL_EIO (gone) or -PL_EPARSE (not a number). */
-static int read_raw(struct iio *s, int32_t *v, char *err, size_t errlen)
+/* Reads the channel's raw value now: 0; -1 when the read failed (errno in *e); -2 when the
+ * text is not a number (or the file was removed: *e = 0). */
+static int raw_value(struct iio *s, int32_t *v, char *text, size_t len, int *e)
 {
-	char text[32], *end;
-	ssize_t n = pread(s->raw_fd, text, sizeof(text) - 1, 0);
+	ssize_t n = pread(s->raw_fd, text, len - 1, 0);
+	struct stat st;
 	long long x;
+	char *end;
 
-	if (n < 0)
-		return gone(s, "reading its value", errno, err, errlen);
+	*e = 0;
+	if (n < 0) {
+		*e = errno;
+		return -1;
+	}
 	text[n] = '\0';
 	errno = 0;
 	x = strtoll(text, &end, 10);
-	if (end == text || (*end != '\0' && *end != '\n') || errno != 0 || x < INT32_MIN ||
-	    x > INT32_MAX) {
-		struct stat st;
-
-		if (fstat(s->raw_fd, &st) == 0 && st.st_nlink == 0)
-			return gone(s, "its sysfs files were removed", 0, err, errlen);
-		msg(err, errlen, "%s: channel value is not a number: \"%.20s\"", s->label, text);
-		return -PL_EIO;
+	if (end != text && (*end == '\0' || *end == '\n') && errno == 0 && x >= INT32_MIN &&
+	    x <= INT32_MAX) {
+		*v = (int32_t)x;
+		return 0;
 	}
-	*v = (int32_t)x;
-	return 0;
+	/* a regular file that was unlinked (a fake tree removed) reads as it was, or empty */
+	if (fstat(s->raw_fd, &st) == 0 && st.st_nlink == 0)
+		*e = ENODEV;
+	return -2;
+}
+
+/* raw_value() for read(): 0 or -PL_EIO with the message. */
+static int read_raw(struct iio *s, int32_t *v, char *err, size_t errlen)
+{
+	char text[32];
+	int e, rc = raw_value(s, v, text, sizeof(text), &e);
+
+	if (rc == 0)
+		return 0;
+	if (rc == -1 || e != 0)
+		return gone(s, "reading its value", e, err, errlen);
+	msg(err, errlen, "%s: channel value is not a number: \"%.20s\"", s->label, text);
+	return -PL_EIO;
 }
 
 static int open_poll(struct iio *s, const struct pl_config_meter *cfg, char *err, size_t errlen)
@@ -520,34 +539,35 @@ static int open_poll(struct iio *s, const struct pl_config_meter *cfg, char *err
 	char path[PATH_MAX + 32], there[256];
 	struct itimerspec its = { 0 };
 	int32_t v;
-	int rc;
+	int rc, e;
 
 	if ((rc = path_fmt(path, sizeof(path), err, errlen, "%s/in_voltage%u_raw", s->dir,
 			   cfg->channel)) != 0)
 		return rc;
 	s->raw_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (s->raw_fd < 0) {
-		int e = errno;
-
+		e = errno;
 		if (e == ENOENT) {
 			list_channels(s->dir, "in_voltage", "_raw", there, sizeof(there));
-			msg(err, errlen, "%s: no channel %u: %s does not exist (channels there: %s)",
-			    s->label, cfg->channel, path, there[0] ? there : "none");
+			msg(err, errlen, "%s: no channel %u: %s does not exist "
+			    "(channels there: %s)", s->label, cfg->channel, path,
+			    there[0] ? there : "none");
 			return -PL_ENOENT;
 		}
 		msg(err, errlen, "%s: cannot open %s: %s%s", s->label, path, strerror(e), hint(e));
 		return -PL_EIO;
 	}
-	/* One read now, so that a device that cannot be read says so at once. */
-	if (pread(s->raw_fd, path, 1, 0) < 0) {
-		int e = errno;
-
-		msg(err, errlen, "%s: cannot read channel %u: %s%s", s->label, cfg->channel,
-		    strerror(e), hint(e));
+	/* One read now, so that a device that cannot be read says so at once (EBUSY while a
+	 * buffered capture runs, EIO from a chip that does not answer on its bus). */
+	rc = raw_value(s, &v, there, sizeof(there), &e);
+	if (rc == -1) {
+		msg(err, errlen, "%s: cannot read %s: %s%s", s->label, path, strerror(e), hint(e));
 		return -PL_EIO;
 	}
-	if ((rc = read_raw(s, &v, err, errlen)) != 0)
-		return rc;
+	if (rc == -2) {
+		msg(err, errlen, "%s: %s holds no number: \"%.20s\"", s->label, path, there);
+		return -PL_EIO;
+	}
 	s->fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (s->fd < 0) {
 		msg(err, errlen, "%s: timerfd_create: %s", s->label, strerror(errno));
@@ -625,7 +645,7 @@ static int setup_scan(struct iio *s, uint32_t channel, char *err, size_t errlen)
 {
 	char scan[PATH_MAX], file[PATH_MAX + 300], text[64], ours[48];
 	struct pl_iio_elem *e;
-	size_t ne = 0, ours_i = SIZE_MAX, ts_i = SIZE_MAX;
+	size_t ne = 0, ours_index = SIZE_MAX, ts_i = SIZE_MAX;
 	struct dirent *de;
 	DIR *d;
 	int rc;
@@ -637,8 +657,8 @@ static int setup_scan(struct iio *s, uint32_t channel, char *err, size_t errlen)
 		return rc;
 	if (access(file, F_OK) != 0) {
 		if (access(scan, F_OK) != 0) {
-			msg(err, errlen, "%s: no buffered capture: %s does not exist (the driver has "
-			    "no buffer support; use mode = poll)", s->label, scan);
+			msg(err, errlen, "%s: no buffered capture: %s does not exist "
+			    "(the driver has no buffer support; use mode = poll)", s->label, scan);
 		} else {
 			char there[256];
 
@@ -668,8 +688,8 @@ static int setup_scan(struct iio *s, uint32_t channel, char *err, size_t errlen)
 			continue;
 		rc = write_text(file, want ? "1" : "0");
 		if (rc != 0 && want) {
-			msg(err, errlen, "%s: cannot enable %s: %s%s", s->label, file, strerror(-rc),
-			    hint(-rc));
+			msg(err, errlen, "%s: cannot enable %s: %s%s", s->label, file,
+			    strerror(-rc), hint(-rc));
 			closedir(d);
 			return -PL_EIO;
 		}
@@ -711,12 +731,12 @@ static int setup_scan(struct iio *s, uint32_t channel, char *err, size_t errlen)
 		e[ne].is_timestamp = strcmp(de->d_name, "in_timestamp_en") == 0;
 		/* the index tells which one is ours after the sort */
 		if (strcmp(de->d_name, ours) == 0)
-			ours_i = idx;
+			ours_index = idx;
 		ne++;
 	}
-	if (ours_i == SIZE_MAX) {
-		msg(err, errlen, "%s: channel %u stayed disabled after writing 1 to scan_elements/%s",
-		    s->label, channel, ours);
+	if (ours_index == SIZE_MAX) {
+		msg(err, errlen, "%s: channel %u stayed disabled after writing 1 to "
+		    "scan_elements/%s", s->label, channel, ours);
 		rc = -PL_EIO;
 		goto out;
 	}
@@ -724,7 +744,7 @@ static int setup_scan(struct iio *s, uint32_t channel, char *err, size_t errlen)
 	for (size_t i = 0; i < ne; i++) {
 		if (e[i].is_timestamp) {
 			ts_i = i;
-		} else if (e[i].index == ours_i) {
+		} else if (e[i].index == ours_index) {
 			s->val_off = e[i].offset;
 			s->vtype = e[i].type;
 		}
@@ -884,7 +904,7 @@ static int open_buffer(struct iio *s, const struct pl_config_meter *cfg, char *e
 		       size_t errlen)
 {
 	char dev[PATH_MAX], enable[PATH_MAX + 32], text[16];
-	uint64_t rate = 1000000000 / (uint64_t)s->period_ns, length;
+	uint64_t rate, length;
 	int rc;
 
 	/* The character device first: only one reader may hold it, so a busy device is refused
@@ -917,7 +937,9 @@ static int open_buffer(struct iio *s, const struct pl_config_meter *cfg, char *e
 		return rc;
 	/* A second of capture, so a loop held up by a slow disk loses nothing; a watermark so it
 	 * is woken about WAKEUPS_PER_S times a second, not once per scan (10 kHz). */
-	length = rate * BUFFER_SECONDS > BUFFER_MIN_SCANS ? rate * BUFFER_SECONDS : BUFFER_MIN_SCANS;
+	length = rate * BUFFER_SECONDS;
+	if (length < BUFFER_MIN_SCANS)
+		length = BUFFER_MIN_SCANS;
 	buffer_setting(s, "length", length);
 	buffer_setting(s, "watermark", rate / WAKEUPS_PER_S > 1 ? rate / WAKEUPS_PER_S : 1);
 	rc = write_text(enable, "1");
@@ -1001,14 +1023,18 @@ static int read_buffer(struct iio *s, struct pl_sample *out, size_t cap,
 			int64_t ts = pl_iio_decode(&s->ttype, scan + s->ts_off);
 
 			t = ts / 1000 + offset;
-			if (s->have_last_ts && (ts - s->last_ts_ns) * 2 > s->period_ns * 3) {
-				int64_t d = ts - s->last_ts_ns;
+			/* unsigned: a garbage timestamp must not overflow */
+			uint64_t d = (uint64_t)ts - (uint64_t)s->last_ts_ns;
+
+			if (s->have_last_ts && ts > s->last_ts_ns &&
+			    d > (uint64_t)s->period_ns + (uint64_t)s->period_ns / 2) {
 
 				/* more than one and a half periods: the scans between were lost
 				 * (kernel buffer full, device hiccup) */
 				if (info->lost == 0)
 					info->gap_from_us = s->last_t_us;
-				info->lost += (uint64_t)((d + s->period_ns / 2) / s->period_ns - 1);
+				info->lost += (d + (uint64_t)s->period_ns / 2) /
+					      (uint64_t)s->period_ns - 1;
 				info->gap_to_us = t < s->last_t_us ? s->last_t_us : t;
 			}
 			s->last_ts_ns = ts;
