@@ -4,6 +4,7 @@
  *
  *   iiofeed [--dir DIR] [--seconds S] [--rate HZ] [--imp-per-kwh N] [--power-w W]
  *           [--pulse-ms MS] [--noise LSB] [--clock realtime|monotonic] [--name NAME]
+ *           [--truth FILE]
  *
  * Makes (or takes, when DIR already holds one) a fake kernel interface like the one
  * tests/test_iio.c builds: DIR/sys/bus/iio/devices/iio:device0 with in_voltage0_raw and
@@ -18,6 +19,9 @@
  * scans of those 10 ms into the FIFO (buffer mode reads them), as a kernel with a watermark
  * of 10 ms would wake its reader. When the reader falls behind and the FIFO is full, scans
  * are dropped as a kernel buffer drops them, and counted; the reader sees the timestamp gap.
+ * --truth FILE gets the time of every pulse's first sample, one per line, in microseconds of
+ * the timestamp clock (wall-clock time with --clock realtime): the end-to-end test counts the
+ * pulses of each interval from it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -175,6 +179,7 @@ int main(int argc, char **argv)
 {
 	const char *dir = NULL, *name = "iiofeed", *clock_name = "realtime";
 	double seconds = 60, power_w = 2000, pulse_ms = 10, sigma = 30;
+	FILE *truth = NULL;
 	uint32_t rate = 10000, imp = 1000;
 	char root[PATH_MAX], devdir[PATH_MAX], path[PATH_MAX + 64], text[64];
 	int created = 0, fifo, raw, enabled = 0;
@@ -202,6 +207,14 @@ int main(int argc, char **argv)
 			power_w = atof(v);
 		else if (strcmp(a, "--pulse-ms") == 0)
 			pulse_ms = atof(v);
+		else if (strcmp(a, "--truth") == 0 && v != NULL) {
+			truth = fopen(v, "w");
+			if (truth == NULL) {
+				perror(v);
+				return 1;
+			}
+			setvbuf(truth, NULL, _IOLBF, 0);
+		}
 		else if (strcmp(a, "--noise") == 0)
 			sigma = atof(v);
 		else if (strcmp(a, "--clock") == 0)
@@ -292,8 +305,11 @@ int main(int argc, char **argv)
 
 			if (in_cycle < pulse_ns) {
 				v += 1500;
-				if (in_cycle < period_ns)
+				if (in_cycle < period_ns) {
 					pulses++;
+					if (truth != NULL)
+						fprintf(truth, "%" PRId64 "\n", (ts0 + t) / 1000);
+				}
 			}
 			value = v < -2048 ? -2048 : v > 2047 ? 2047 : (int)v;
 			if (enabled && npending == cap)
@@ -359,6 +375,8 @@ int main(int argc, char **argv)
 		" scans fed, %" PRIu64 " dropped (FIFO full)\n",
 		(double)(now_ns(CLOCK_MONOTONIC) - start) / 1e9, made, pulses, fed, dropped);
 	free(pending);
+	if (truth != NULL)
+		fclose(truth);
 	close(raw);
 	close(fifo);
 	if (created && dir == NULL)

@@ -92,6 +92,7 @@ struct meter_run {
 	char live_error[256];
 	uint64_t lost;               /* samples or edges the source lost in this run */
 	int64_t next_close_us;       /* monotonic: when to look for intervals to close */
+	int64_t last_read_us;        /* monotonic: the last read of a sample source */
 };
 
 struct sink_run {
@@ -516,10 +517,8 @@ static int live_open(struct run *r, struct meter_run *m)
 		live_failed(r, m, err);
 		return 0;
 	}
-	if (m->live_failing)
-		logmsg("info", "meter %s: source is back", m->cfg->name);
-	m->live_failing = 0;
-	pl_backoff_reset(&m->live_backoff);
+	/* "back" only once data flows again (live_read): a device that opens and fails at once
+	 * (an unplugged ADC's buffer) must not reset the backoff or log twice per attempt */
 	if (resume_meter(r, m, real_us()) != 0)
 		return -1;
 	if (m->live->kind == PL_LIVE_EDGES) {
@@ -572,6 +571,11 @@ static int live_read(struct run *r, struct meter_run *m)
 		}
 		if (n == 0)
 			return 0;
+		if (m->live_failing) {
+			logmsg("info", "meter %s: source is back", m->cfg->name);
+			m->live_failing = 0;
+			pl_backoff_reset(&m->live_backoff);
+		}
 		if (m->live->kind == PL_LIVE_EDGES) {
 			for (int i = 0; i < n; i++) {
 				struct pl_pulse p;
@@ -879,7 +883,7 @@ static void teardown(struct run *r)
 		if (st.delivered > 0 && st.last_ack_us > st.first_post_us) {
 			double s = (double)(st.last_ack_us - st.first_post_us) / 1e6;
 			logmsg("info", "sink %s: %" PRIu64 " records delivered in this run, %.3f s from "
-			       "the first request to the last acknowledgement (%.0f records/s)%s",
+			       "the first request to the last acknowledgement (%.1f records/s)%s",
 			       r->sinks[i].cfg->name, st.delivered, s, (double)st.delivered / s,
 			       st.quarantined ? "; some quarantined" : "");
 		}
@@ -1027,6 +1031,11 @@ int pl_cmd_run(int argc, char **argv)
 				pfd[np].events = POLLIN;
 				pidx[np++] = i;
 				wake = MIN64(wake, m->next_close_us);
+				/* An IIO buffer gives no poll event once its device is gone: a
+				 * sample source that falls silent is read anyway, once a second,
+				 * for the read to notice. (Edge sources are silent by nature.) */
+				if (m->live->kind == PL_LIVE_SAMPLES)
+					wake = MIN64(wake, m->last_read_us + PL_US_PER_S);
 			} else {
 				wake = MIN64(wake, m->live_retry_us);
 			}
@@ -1051,7 +1060,13 @@ int pl_cmd_run(int argc, char **argv)
 		for (int k = 0; k < np; k++) {
 			struct meter_run *m = &r.meters[pidx[k]];
 
-			if (pfd[k].revents && m->live_self && live_read(&r, m) != 0) {
+			int silent = m->live->kind == PL_LIVE_SAMPLES &&
+				     now_us(CLOCK_MONOTONIC) - m->last_read_us >= PL_US_PER_S;
+
+			if (!pfd[k].revents && !silent)
+				continue;
+			m->last_read_us = now_us(CLOCK_MONOTONIC);
+			if (m->live_self && live_read(&r, m) != 0) {
 				status = 1;
 				goto out;
 			}

@@ -5,11 +5,6 @@
 
 #include "live.h"
 
-/* Weak: a source file that is not built leaves its ops NULL instead of breaking the link, so
- * the daemon says "not built" (kept for builds without libgpiod, for instance). */
-extern const struct pl_live_ops pl_live_iio __attribute__((weak));
-extern const struct pl_live_ops pl_live_gpio __attribute__((weak));
-extern const struct pl_live_ops pl_live_serial __attribute__((weak));
 
 const struct pl_live_ops *pl_live_ops_for(enum pl_config_source src)
 {
