@@ -294,7 +294,7 @@ static void test_unknown_chip_or_line_is_a_clear_error(void **state)
 	fd = open(chip, O_CREAT | O_WRONLY, 0600);
 	assert_true(fd >= 0);
 	close(fd);
-	assert_int_equal(pl_live_gpio.open(&s, &cfg, err, sizeof(err)), -PL_EIO);
+	assert_int_equal(pl_live_gpio.open(&s, &cfg, err, sizeof(err)), -PL_ENOENT);
 	assert_string_equal(err, "device gpiochip7: no line 9 (the chip has 8 lines, 0 to 7; "
 			    "gpioinfo lists them)");
 

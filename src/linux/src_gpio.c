@@ -466,7 +466,12 @@ static int gpio_open(void **self, const struct pl_config_meter *cfg, char *err, 
 	if (rc != 0) {
 		open_error(err, errlen, cfg, path, -rc, stage, nlines, s->be == &fake_backend);
 		free(s);
-		return rc == -ENOMEM ? -PL_ENOMEM : rc == -ENOENT ? -PL_ENOENT : -PL_EIO;
+		if (rc == -ENOMEM)
+			return -PL_ENOMEM;
+		/* no such chip, no such line on it: not found */
+		if ((stage == STAGE_CHIP && rc == -ENOENT) || (stage == STAGE_LINE && rc == -EINVAL))
+			return -PL_ENOENT;
+		return -PL_EIO;
 	}
 	*self = s;
 	return 0;
