@@ -34,6 +34,12 @@ feed_pid=$!
 for _ in $(seq 100); do [ -p "$work/fake/dev/iio:device0" ] && break; sleep 0.05; done
 [ -p "$work/fake/dev/iio:device0" ] || fail "the fake ADC did not appear"
 
+# The fake GPIO line (a comparator module: 25 ms flashes every 0.4 s, each leading edge
+# chattering) and the fake serial port (an S0 output on CTS: 40 ms pulses every 0.7 s).
+mkfifo "$work/gpio.fifo" "$work/serial.fifo"
+export PL_FAKE_GPIO="$work/gpio.fifo" PL_FAKE_GPIO_LEVEL=0
+export PL_FAKE_SERIAL="$work/serial.fifo" PL_FAKE_SERIAL_LEVEL=0
+
 cat >"$work/live.ini" <<INI
 [store]
 path = $work/live.db
@@ -60,6 +66,22 @@ interval_s = $iv
 sysfs_root = $work/fake/sys
 dev_root = $work/fake/dev
 
+[meter comparator]
+source = gpio
+device = gpiochip0
+line = 17
+bias = pull-up
+imp_per_kwh = 1000
+interval_s = $iv
+
+[meter s0]
+source = serial
+device = /dev/ttyUSB0
+pin = cts
+debounce_ms = 10
+imp_per_kwh = 2000
+interval_s = $iv
+
 [influxdb local]
 url = $url
 database = live
@@ -69,7 +91,65 @@ INI
 "$bin" run -c "$work/live.ini" --quiet 2>"$work/run.log" &
 pids+=($!)
 run_pid=$!
+sleep 1 # the sources have opened their FIFOs
+python3 - "$work" "$secs" "$iv" <<'PY' &
+import os, sys, time, threading
+work, secs, iv = sys.argv[1], float(sys.argv[2]) - 2, int(sys.argv[3])
+off = time.time_ns() - time.monotonic_ns()   # monotonic -> wall clock, as the source does
+def near_boundary(wall_ns):
+    x = (wall_ns // 1000) % (iv * 10**6)
+    return x < 80000 or x > iv * 10**6 - 80000
+def gpio():
+    f = os.open(f"{work}/gpio.fifo", os.O_WRONLY)
+    truth = open(f"{work}/truth.gpio", "w")
+    t = time.monotonic_ns() + 200 * 10**6
+    end = time.monotonic_ns() + int(secs * 1e9)
+    vanished = False
+    while t < end:
+        if near_boundary(t + off):
+            t += 150 * 10**6
+            continue
+        if not vanished and t > end - int(secs * 1e9) // 2:
+            # the chip goes away (unplugged) and comes back 2.5 s later, no pulse between
+            time.sleep(max(0, (t - time.monotonic_ns()) / 1e9))
+            os.write(f, b"vanish\n")
+            open(f"{work}/vanish.gpio", "w").write(f"{(time.monotonic_ns() + off) // 1000}\n")
+            vanished = True
+            time.sleep(2.5)
+            t = time.monotonic_ns() + 100 * 10**6
+            continue
+        time.sleep(max(0, (t - time.monotonic_ns()) / 1e9))
+        # a chattering leading edge: up, down after 0.3 ms, up again after 0.5 ms
+        ev = [(t, 1), (t + 300000, 0), (t + 800000, 1), (t + 25 * 10**6, 0)]
+        os.write(f, "".join(f"{a} {b}\n" for a, b in ev[:3]).encode())
+        time.sleep(0.026)
+        os.write(f, f"{ev[3][0]} {ev[3][1]}\n".encode())
+        truth.write(f"{(t + off) // 1000}\n")
+        t += 400 * 10**6
+    truth.close()
+def serial():
+    f = os.open(f"{work}/serial.fifo", os.O_WRONLY)
+    truth = open(f"{work}/truth.serial", "w")
+    t = time.time_ns() + 300 * 10**6
+    end = time.time_ns() + int(secs * 1e9)
+    while t < end:
+        if near_boundary(t):
+            t += 150 * 10**6
+            continue
+        time.sleep(max(0, (t - time.time_ns()) / 1e9))
+        truth.write(f"{time.time_ns() // 1000}\n")
+        os.write(f, b"1\n")
+        time.sleep(0.040)
+        os.write(f, b"0\n")
+        t += 700 * 10**6
+    truth.close()
+a, b = threading.Thread(target=gpio), threading.Thread(target=serial)
+a.start(); b.start(); a.join(); b.join()
+PY
+gen_pid=$!
+pids+=($gen_pid)
 wait "$feed_pid" || fail "the fake ADC failed: $(cat "$work/feed.err")"
+wait "$gen_pid" || fail "the GPIO/serial generator failed"
 sleep $((iv + 2))   # the last intervals close, and are delivered
 kill -TERM "$run_pid" 2>/dev/null || { cat "$work/run.log" >&2; fail "run had already stopped"; }
 rc=0; wait "$run_pid" || rc=$?
@@ -87,7 +167,7 @@ d = json.load(open(sys.argv[1]))["results"][0]
 truth = [int(l) for l in open(sys.argv[2]) if l.strip()]
 iv = int(sys.argv[3]) * 10**6
 rows = {r[0]: (r[1], r[2]) for r in d["series"][0]["values"]} if "series" in d else {}
-lo, hi = truth[0] + 6 * 10**6, truth[-1]
+lo, hi = truth[0] + (6 if "adc" in sys.argv[4] else 1) * 10**6, truth[-1]
 checked = bad = 0
 for start in sorted(rows):
     if start < lo or start + iv > hi:
@@ -109,6 +189,20 @@ PY
 ok=1
 check adc_buffered "$work/truth.iio" || ok=0
 check adc_polled "$work/truth.iio" || ok=0
+check comparator "$work/truth.gpio" || ok=0
+check s0 "$work/truth.serial" || ok=0
 [ $ok -eq 1 ] || { cat "$work/run.log" >&2; exit 1; }
+# the vanished GPIO chip: reported, its interval flagged as a gap (and still exact), back
+python3 - "$work/comparator.json" "$work/vanish.gpio" "$iv" <<'PY' || { cat "$work/run.log" >&2; fail "the GPIO chip's absence is not flagged"; }
+import json, sys
+rows = json.load(open(sys.argv[1]))["results"][0]["series"][0]["values"]
+t = int(open(sys.argv[2]).read()); iv = int(sys.argv[3]) * 10**6
+start = t - t % iv
+flags = {r[0]: r[2] for r in rows}
+sys.exit(0 if flags.get(start, 0) & 2 else 1)   # PL_Q_GAP
+PY
+grep -q "meter comparator: .*trying again with backoff" "$work/run.log" &&
+  grep -q "meter comparator: source is back" "$work/run.log" ||
+  { cat "$work/run.log" >&2; fail "the GPIO chip's absence and return were not logged"; }
 grep -q "meter adc_buffered: .*gone" "$work/run.log" ||
   { cat "$work/run.log" >&2; fail "the fake ADC's end was not reported as the device going away"; }
