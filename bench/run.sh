@@ -53,3 +53,7 @@ bash "$here/bench/drain.sh" "$build"
 echo
 echo "== footprint: bench/footprint.sh (run with one meter, 1 kHz at real-time pace, 20 s)"
 PL_FOOTPRINT_SECONDS=${PL_FOOTPRINT_SECONDS:-20} bash "$here/bench/footprint.sh" "$build"
+
+echo
+echo "== live sources: bench/live.sh (fake IIO 1 kHz polled, 10 kHz buffered; idle GPIO line)"
+bash "$here/bench/live.sh" "$build"

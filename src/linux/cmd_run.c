@@ -1012,6 +1012,7 @@ int pl_cmd_run(int argc, char **argv)
 		goto out;
 	}
 	int worked = 1;
+	r.started_us = now_us(CLOCK_MONOTONIC);
 	while (!stop_requested) {
 		int all_eof = 1, all_duration = r.duration_s > 0, np = 0;
 		int64_t now = now_us(CLOCK_MONOTONIC), wake = INT64_MAX;
@@ -1048,6 +1049,8 @@ int pl_cmd_run(int argc, char **argv)
 			wake = MIN64(wake, now + 1000); /* the end is near: look often */
 		if (r.nsinks > 0 && (r.until_drained || r.duration_s > 0))
 			wake = MIN64(wake, now + 100000); /* sinks' state for the exit checks */
+		if (r.duration_s > 0)
+			wake = MIN64(wake, r.started_us + (int64_t)(r.duration_s * 1e6));
 		int timeout = wake == INT64_MAX ? -1 :
 			      wake <= now ? 0 : (int)MIN64((wake - now + 999) / 1000, 60000);
 		if (poll(pfd, (nfds_t)np, timeout) < 0 && errno != EINTR) {
@@ -1088,7 +1091,10 @@ int pl_cmd_run(int argc, char **argv)
 					goto out;
 				}
 				all_eof = 0;
-				all_duration = 0;
+				/* --duration: of wall time, for a source that lives in it */
+				if (!(r.duration_s > 0 &&
+				      now - r.started_us >= (int64_t)(r.duration_s * 1e6)))
+					all_duration = 0;
 				continue;
 			}
 			int w = meter_step(&r, m);
