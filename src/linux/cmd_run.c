@@ -539,6 +539,21 @@ static int live_open(struct run *r, struct meter_run *m)
 	return 1;
 }
 
+/* An edge source about to close: the pulse whose end the filter has seen but not yet
+ * accepted (the rest level is accepted only as time passes) would be lost with the filter; the
+ * line was watched until now, so let that time pass first. */
+static int live_settle_edges(struct run *r, struct meter_run *m)
+{
+	struct pl_pulse p;
+	int64_t upto = real_us() - LIVE_SLACK_US;
+
+	if (!m->live || m->live->kind != PL_LIVE_EDGES || !m->live_self || !m->ck.started)
+		return 0;
+	if (upto > m->last_t && pl_edges_advance(&m->edges, upto, &p) == 1)
+		return meter_pulse(r, m, &p);
+	return 0;
+}
+
 static void live_close_source(struct meter_run *m)
 {
 	if (m->live && m->live_self)
@@ -565,6 +580,8 @@ static int live_read(struct run *r, struct meter_run *m)
 			pl_meter_flag(&m->ck.meter, PL_Q_GAP);
 		}
 		if (n < 0) {
+			if (live_settle_edges(r, m) != 0)
+				return -1;
 			live_close_source(m);
 			live_failed(r, m, err);
 			return 0;
@@ -1158,6 +1175,9 @@ out:
 	r.store_retry_us = 0; /* a last attempt, whenever the previous one was */
 	for (size_t i = 0; i < r.nmeters && r.store; i++) {
 		struct meter_run *m = &r.meters[i];
+
+		if (live_settle_edges(&r, m) != 0)
+			status = 1;
 		if (m->eof_done && m->nrecs == 0)
 			continue;
 		if (commit(&r, m) != 0) {
