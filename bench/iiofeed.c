@@ -190,7 +190,7 @@ int main(int argc, char **argv)
 	int64_t start, ts0, period_ns, pulse_every_ns, pulse_ns, next;
 	struct stat st;
 
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) { /* every option takes a value */
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (v == NULL)
@@ -223,7 +223,6 @@ int main(int argc, char **argv)
 			name = v;
 		else
 			usage();
-		i++;
 	}
 	if (rate == 0 || rate > 1000000 || imp == 0 || power_w <= 0 || seconds <= 0)
 		usage();
