@@ -95,5 +95,29 @@ expect 2 "$PL" check-config "$work/url.ini"
 has "$work/err" "$work/url.ini:2: [influxdb a] url: credentials in the URL are not accepted"
 lacks "$work/err" "s3cret"
 
+# Live sources: keys of another kind of source are refused where they would do nothing.
+cat >"$work/live.ini" <<'INI'
+[meter a]
+source = gpio
+device = gpiochip0
+line = 17
+polarity = up
+imp_per_kwh = 1000
+[meter b]
+source = iio
+device = ads1015
+trigger = t0
+imp_per_kwh = 1000
+[meter c]
+source = serial
+imp_per_kwh = 1000
+channel = 2
+INI
+expect 2 "$PL" check-config "$work/live.ini"
+has "$work/err" "$work/live.ini:5: [meter a] polarity: applies to analog sources only"
+has "$work/err" "$work/live.ini:10: [meter b] trigger: applies to mode = buffer only"
+has "$work/err" "[meter c]: missing key 'device' (the serial port, e.g. device = /dev/ttyUSB0)"
+has "$work/err" "$work/live.ini:15: [meter c] channel: applies to source = iio only"
+
 echo "cli_check_config: $checks commands, $fails failures"
 [ "$fails" = 0 ]

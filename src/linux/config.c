@@ -972,6 +972,11 @@ static void check_meter(struct parser *p, const struct section *s)
 		not_here(p, s, "speed", "applies to source = file or sim only (live sources run "
 			 "at the pace of the world)");
 	}
+	if (edges)
+		not_here(p, s, "polarity", "applies to analog sources only (sim, file, iio); for "
+			 "gpio and serial use active_low");
+	if (src == PL_CONFIG_SOURCE_IIO && m->iio_mode != PL_CONFIG_IIO_BUFFER)
+		not_here(p, s, "trigger", "applies to mode = buffer only");
 	if (src == PL_CONFIG_SOURCE_GPIO && !key_line(s, "line"))
 		missing(p, s, "line", "the line offset on the chip, e.g. line = 17 for GPIO17 on a "
 			"Raspberry Pi");
