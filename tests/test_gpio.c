@@ -20,28 +20,17 @@
 
 #include <cmocka.h>
 
+#include "fifo_fake.h"
 #include "live.h"
 #include "src_gpio.h"
 
-static char dir[64], fifo[96];
 static struct pl_gpio_fake fake;
-
-static int64_t now_us(clockid_t c)
-{
-	struct timespec ts;
-
-	clock_gettime(c, &ts);
-	return (int64_t)ts.tv_sec * PL_US_PER_S + ts.tv_nsec / 1000;
-}
 
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/pl_gpio_XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	snprintf(fifo, sizeof(fifo), "%s/events", dir);
-	assert_int_equal(mkfifo(fifo, 0600), 0);
-	fake = (struct pl_gpio_fake){ .fifo = fifo };
+	fifo_make("pl_gpio", "events");
+	fake = (struct pl_gpio_fake){ .fifo = fifo_path };
 	pl_gpio_use_fake(&fake);
 	unsetenv("PL_FAKE_GPIO");
 	return 0;
@@ -49,13 +38,10 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
 	pl_gpio_use_fake(NULL);
 	assert_int_equal(fake.opens, fake.releases); /* every open released */
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	assert_int_equal(system(cmd), 0);
+	fifo_remove();
 	return 0;
 }
 
@@ -63,7 +49,7 @@ static struct pl_config_meter meter(const char *device, uint32_t line)
 {
 	return (struct pl_config_meter){ .name = "m", .source = PL_CONFIG_SOURCE_GPIO,
 					 .device = (char *)device, .channel = line,
-					 .dev_root = dir };
+					 .dev_root = fifo_dir };
 }
 
 static void *open_ok(const struct pl_config_meter *cfg)
@@ -75,21 +61,6 @@ static void *open_ok(const struct pl_config_meter *cfg)
 	assert_non_null(s);
 	assert_true(pl_live_gpio.fd(s) >= 0);
 	return s;
-}
-
-/* Writes text into the FIFO (the source holds it open, so it stays there). */
-static void feed(const char *fmt, ...)
-{
-	char text[4096];
-	va_list ap;
-	int fd = open(fifo, O_WRONLY | O_NONBLOCK);
-
-	assert_true(fd >= 0);
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
 }
 
 static int readn(void *s, struct pl_live_edge *e, size_t cap, struct pl_live_info *info)
@@ -260,7 +231,7 @@ static void test_chip_by_name_or_path(void **state)
 	(void)state;
 	cfg = meter("gpiochip3", 0);
 	s = open_ok(&cfg);
-	snprintf(want, sizeof(want), "%s/gpiochip3", dir);
+	snprintf(want, sizeof(want), "%s/gpiochip3", fifo_dir);
 	assert_string_equal(fake.chip, want);
 	pl_live_gpio.close(s);
 
@@ -290,7 +261,7 @@ static void test_unknown_chip_or_line_is_a_clear_error(void **state)
 	assert_null(s);
 	assert_non_null(strstr(err, "device gpiochip7: no such GPIO chip"));
 
-	snprintf(chip, sizeof(chip), "%s/gpiochip7", dir);
+	snprintf(chip, sizeof(chip), "%s/gpiochip7", fifo_dir);
 	fd = open(chip, O_CREAT | O_WRONLY, 0600);
 	assert_true(fd >= 0);
 	close(fd);
@@ -385,7 +356,7 @@ static void test_fake_selected_by_environment(void **state)
 
 	(void)state;
 	pl_gpio_use_fake(NULL);
-	setenv("PL_FAKE_GPIO", fifo, 1);
+	setenv("PL_FAKE_GPIO", fifo_path, 1);
 	s = open_ok(&cfg);
 	assert_int_equal(pl_live_gpio.level(s), -1);
 	feed("now 1\n");
@@ -412,11 +383,11 @@ static void test_real_libgpiod_without_a_chip(void **state)
 	assert_int_equal(pl_live_gpio.open(&s, &cfg, err, sizeof(err)), -PL_ENOENT);
 	assert_null(s);
 	snprintf(want, sizeof(want), "device gpiochip0: no such GPIO chip (%s/gpiochip0 does not "
-		 "exist; gpiodetect lists the chips)", dir);
+		 "exist; gpiodetect lists the chips)", fifo_dir);
 	assert_string_equal(err, want);
 
 	/* a file that is not a GPIO character device */
-	snprintf(path, sizeof(path), "%s/gpiochip0", dir);
+	snprintf(path, sizeof(path), "%s/gpiochip0", fifo_dir);
 	fd = open(path, O_CREAT | O_WRONLY, 0600);
 	assert_true(fd >= 0);
 	close(fd);

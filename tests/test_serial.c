@@ -22,28 +22,17 @@
 
 #include <cmocka.h>
 
+#include "fifo_fake.h"
 #include "live.h"
 #include "src_serial.h"
 
-static char dir[64], fifo[96];
 static struct pl_serial_fake fake;
-
-static int64_t now_us(clockid_t c)
-{
-	struct timespec ts;
-
-	clock_gettime(c, &ts);
-	return (int64_t)ts.tv_sec * PL_US_PER_S + ts.tv_nsec / 1000;
-}
 
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/pl_serial_XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	snprintf(fifo, sizeof(fifo), "%s/changes", dir);
-	assert_int_equal(mkfifo(fifo, 0600), 0);
-	fake = (struct pl_serial_fake){ .fifo = fifo };
+	fifo_make("pl_serial", "changes");
+	fake = (struct pl_serial_fake){ .fifo = fifo_path };
 	pl_serial_use_fake(&fake);
 	unsetenv("PL_FAKE_SERIAL");
 	return 0;
@@ -51,13 +40,10 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
 	pl_serial_use_fake(NULL);
 	assert_int_equal(fake.opens, fake.closes); /* every open closed */
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	assert_int_equal(system(cmd), 0);
+	fifo_remove();
 	return 0;
 }
 
@@ -65,7 +51,7 @@ static struct pl_config_meter meter(const char *device, int line)
 {
 	return (struct pl_config_meter){ .name = "m", .source = PL_CONFIG_SOURCE_SERIAL,
 					 .device = (char *)device, .modem_line = line,
-					 .dev_root = dir };
+					 .dev_root = fifo_dir };
 }
 
 static void *open_ok(const struct pl_config_meter *cfg)
@@ -77,21 +63,6 @@ static void *open_ok(const struct pl_config_meter *cfg)
 	assert_non_null(s);
 	assert_true(pl_live_serial.fd(s) >= 0);
 	return s;
-}
-
-/* Writes text into the FIFO (the source holds it open, so it stays there). */
-static void feed(const char *fmt, ...)
-{
-	static char text[16384];
-	va_list ap;
-	int fd = open(fifo, O_WRONLY | O_NONBLOCK);
-
-	assert_true(fd >= 0);
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
 }
 
 /*
@@ -270,7 +241,7 @@ static void test_full_pipe_counts_as_lost(void **state)
 	/* all read by the thread (the FIFO empty) and the pipe full */
 	for (int i = 0; i < 200; i++) {
 		int avail = -1;
-		int fd = open(fifo, O_RDONLY | O_NONBLOCK);
+		int fd = open(fifo_path, O_RDONLY | O_NONBLOCK);
 
 		assert_int_equal(ioctl(fd, FIONREAD, &avail), 0);
 		close(fd);
@@ -302,7 +273,7 @@ static void test_device_by_name_or_path(void **state)
 	(void)state;
 	cfg = meter("ttyUSB0", 0);
 	s = open_ok(&cfg);
-	snprintf(want, sizeof(want), "%s/ttyUSB0", dir);
+	snprintf(want, sizeof(want), "%s/ttyUSB0", fifo_dir);
 	assert_string_equal(fake.device, want);
 	pl_live_serial.close(s);
 
@@ -323,7 +294,7 @@ static void test_unknown_device_is_a_clear_error(void **state)
 	assert_int_equal(pl_live_serial.open(&s, &cfg, err, sizeof(err)), -PL_ENOENT);
 	assert_null(s);
 	snprintf(want, sizeof(want), "device ttyUSB7: no such serial port (%s/ttyUSB7 does not "
-		 "exist)", dir);
+		 "exist)", fifo_dir);
 	assert_string_equal(err, want);
 	cfg.device = NULL;
 	assert_int_equal(pl_live_serial.open(&s, &cfg, err, sizeof(err)), -PL_EINVAL);
@@ -343,7 +314,7 @@ static void test_real_tty_errors(void **state)
 	assert_int_equal(pl_live_serial.open(&s, &cfg, err, sizeof(err)), -PL_ENOENT);
 	assert_null(s);
 	snprintf(want, sizeof(want), "device ttyUSB0: no such serial port (%s/ttyUSB0 does not "
-		 "exist)", dir);
+		 "exist)", fifo_dir);
 	assert_string_equal(err, want);
 
 	cfg.device = "/dev/null";
@@ -444,7 +415,7 @@ static void test_fake_selected_by_environment(void **state)
 
 	(void)state;
 	pl_serial_use_fake(NULL);
-	setenv("PL_FAKE_SERIAL", fifo, 1);
+	setenv("PL_FAKE_SERIAL", fifo_path, 1);
 	setenv("PL_FAKE_SERIAL_LEVEL", "1", 1);
 	s = open_ok(&cfg);
 	assert_int_equal(pl_live_serial.level(s), 1);
