@@ -1,0 +1,210 @@
+/*
+ * Delivery state machine (see fw_delivery.h).
+ */
+#include "fw_delivery.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "powerlogger/common.h"
+
+static uint32_t max_batch(const struct fw_delivery *d)
+{
+	return d->cfg.max_batch;
+}
+
+int fw_delivery_init(struct fw_delivery *d, const struct fw_delivery_config *cfg,
+		     struct fw_store *store, struct fw_time *time, fw_post_fn post, void *post_ctx)
+{
+	if (d == NULL || cfg == NULL || cfg->device == NULL || store == NULL || time == NULL ||
+	    post == NULL || cfg->max_batch > FW_DELIVERY_MAX_BATCH ||
+	    pl_precision_v2(cfg->precision) == NULL)
+		return -PL_EINVAL;
+	memset(d, 0, sizeof(*d));
+	d->cfg = *cfg;
+	if (d->cfg.max_batch == 0)
+		d->cfg.max_batch = FW_DELIVERY_MAX_BATCH;
+	d->store = store;
+	d->time = time;
+	d->post = post;
+	d->post_ctx = post_ctx;
+	d->limit = d->cfg.max_batch;
+	d->rng = cfg->seed ? cfg->seed : UINT32_C(0x9e3779b9);
+	return 0;
+}
+
+static uint32_t next_rand(struct fw_delivery *d)
+{
+	uint32_t x = d->rng; /* xorshift32 */
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	d->rng = x;
+	return x;
+}
+
+/* The limit after k lines of the suspect range left the outbox. */
+static void cleared(struct fw_delivery *d, uint32_t k)
+{
+	d->suspect = d->suspect > k ? d->suspect - k : 0;
+	d->limit = d->suspect ? d->suspect : max_batch(d);
+}
+
+/* Quarantines the oldest record unsent (it cannot be stamped or encoded). */
+static int quarantine_unsent(struct fw_delivery *d, struct fw_delivery_event *ev)
+{
+	int rc = fw_store_quarantine(d->store, d->why);
+
+	if (rc < 0)
+		return rc;
+	d->quarantined++;
+	cleared(d, 1);
+	memset(ev, 0, sizeof(*ev));
+	ev->action = PL_SINK_QUARANTINE;
+	ev->flags = PL_SINK_F_LOUD;
+	ev->lines = 1;
+	ev->msg = d->why;
+	return 1;
+}
+
+/* Reads, stamps and encodes the next batch; returns its number of lines (0: nothing to send,
+ * and *stop tells why: 0 nothing or waiting, 1 the first record must be quarantined). */
+static size_t build(struct fw_delivery *d, size_t *len, int *stop)
+{
+	size_t n = 0, i;
+
+	*stop = 0;
+	*len = 0;
+	if (fw_store_peek(d->store, d->batch, d->limit, &n) < 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		enum fw_stamp st = fw_time_stamp(d->time, &d->batch[i]);
+		int rc;
+
+		if (st == FW_STAMP_WAIT)
+			break;
+		if (st == FW_STAMP_NEVER) {
+			if (i == 0) {
+				snprintf(d->why, sizeof(d->why),
+					 "no wall-clock time known for boot %lu (never synced)",
+					 (unsigned long)d->batch[0].boot);
+				*stop = 1;
+			}
+			break;
+		}
+		rc = pl_lp_interval(d->body, sizeof(d->body), len, NULL, d->cfg.device,
+				    &d->batch[i].rec, d->cfg.precision);
+		if (rc < 0) {
+			if (i == 0) {
+				snprintf(d->why, sizeof(d->why), "cannot encode: %s",
+					 pl_strerror(rc));
+				*stop = 1;
+			}
+			break;
+		}
+	}
+	return i;
+}
+
+int fw_delivery_step(struct fw_delivery *d, int64_t now_ms, int net_up,
+		     struct fw_delivery_event *ev)
+{
+	struct fw_delivery_event dummy;
+	struct pl_sink_response resp;
+	enum pl_sink_action act;
+	unsigned flags = 0;
+	size_t len, n;
+	int stop, rc;
+
+	if (ev == NULL)
+		ev = &dummy;
+	if (d->state == FW_DELIVERY_BACKOFF) {
+		if (now_ms < d->due_ms)
+			return 0;
+		d->state = FW_DELIVERY_IDLE;
+	}
+	if (!net_up || fw_store_count(d->store) == 0)
+		return 0;
+	n = build(d, &len, &stop);
+	if (n == 0)
+		return stop ? quarantine_unsent(d, ev) : 0;
+
+	d->state = FW_DELIVERY_SENDING;
+	memset(&d->res, 0, sizeof(d->res));
+	rc = d->post(d->post_ctx, d->body, len, &d->res);
+	d->state = FW_DELIVERY_IDLE;
+	if (rc < 0)
+		return rc;
+	d->res.msg[sizeof(d->res.msg) - 1] = '\0';
+	d->requests++;
+
+	memset(&resp, 0, sizeof(resp));
+	resp.transport = d->res.transport;
+	resp.status = d->res.status;
+	resp.retry_after_s = d->res.retry_after_s;
+	resp.body = pl_sink_body_flags(d->res.msg, strlen(d->res.msg));
+	resp.batch_lines = (uint32_t)n;
+	act = pl_sink_classify(&resp, &flags);
+
+	memset(ev, 0, sizeof(*ev));
+	ev->action = act;
+	ev->flags = flags;
+	ev->lines = (uint32_t)n;
+	ev->transport = d->res.transport;
+	ev->status = d->res.status;
+	ev->msg = d->res.msg;
+
+	switch (act) {
+	case PL_SINK_OK:
+		rc = fw_store_drop(d->store, n);
+		if (rc < 0)
+			return rc;
+		d->delivered += (uint32_t)n;
+		pl_backoff_reset(&d->backoff);
+		cleared(d, (uint32_t)n);
+		break;
+	case PL_SINK_SPLIT:
+		/* bisect: the first half next, at once; the rest when that is settled */
+		d->suspect = (uint32_t)n;
+		d->limit = (uint32_t)n / 2;
+		break;
+	case PL_SINK_QUARANTINE:
+		rc = fw_store_quarantine(d->store, d->res.msg[0] ? d->res.msg : "refused");
+		if (rc < 0)
+			return rc;
+		d->quarantined++;
+		cleared(d, 1);
+		break;
+	case PL_SINK_RETRY:
+	case PL_SINK_NOTFOUND:
+	default:
+		d->backoff.slow = (flags & PL_SINK_F_AUTH) ? 1 : 0;
+		ev->delay_ms = pl_backoff_next(&d->backoff, next_rand(d), d->res.retry_after_s);
+		d->due_ms = now_ms + ev->delay_ms;
+		d->state = FW_DELIVERY_BACKOFF;
+		d->retries++;
+		break;
+	}
+	return 1;
+}
+
+int64_t fw_delivery_wait_ms(const struct fw_delivery *d, int64_t now_ms)
+{
+	if (d->state == FW_DELIVERY_BACKOFF && d->due_ms > now_ms)
+		return d->due_ms - now_ms;
+	return 0;
+}
+
+const char *fw_delivery_state_name(enum fw_delivery_state s)
+{
+	switch (s) {
+	case FW_DELIVERY_IDLE:
+		return "idle";
+	case FW_DELIVERY_SENDING:
+		return "sending";
+	case FW_DELIVERY_BACKOFF:
+		return "backoff";
+	}
+	return "?";
+}

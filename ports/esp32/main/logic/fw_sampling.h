@@ -1,0 +1,121 @@
+/*
+ * The sampling task's work, without the hardware: raw ADC samples (or GPIO edges) in,
+ * interval records out into the ring to the network task.
+ *
+ * ADC path: the ESP32's ADC1 in continuous (DMA) mode cannot run slower than about 20 kHz,
+ * and its samples are noisy (sigma 25-40 LSB). Blocks of `block` raw samples are averaged (4
+ * gives 5 kHz and halves the noise) before the core's detector sees them - still far finer
+ * than a 10 ms flash needs. Each DMA frame comes with the monotonic time it was read; sample
+ * times run on the nominal rate and follow that clock gently (a sixteenth of the difference per
+ * frame), because the read time jitters with task scheduling while the ADC's own rate is off
+ * by a few per cent; a difference beyond FW_SAMPLING_SNAP_US is a lost stretch: the clock
+ * jumps and the interval is flagged PL_Q_GAP.
+ *
+ * GPIO path: timestamped edges from the interrupt (comparator module or S0) go through the
+ * core's edge filter.
+ *
+ * Both feed the core's meter, which closes intervals only up to the detector's (or edge
+ * filter's) horizon, so no late pulse ever finds its interval closed. Time base: the detector
+ * always works in monotonic time; the meter works in record time = monotonic + offset, with
+ * offset 0 (records unstamped) until the clock is set. fw_sampling_timebase() moves to a new
+ * offset: it closes the open interval (PL_Q_PARTIAL) in the old base, and starts afresh in
+ * the new one with the energy register carried over exactly.
+ *
+ * Not thread-safe: the sampling task owns it. Never allocates.
+ */
+#ifndef FW_SAMPLING_H
+#define FW_SAMPLING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fw_record.h"
+#include "fw_ring.h"
+#include "powerlogger/detector.h"
+#include "powerlogger/edges.h"
+#include "powerlogger/meter.h"
+
+#define FW_SAMPLING_CHUNK 128          /* averaged samples fed to the detector per call */
+#define FW_SAMPLING_PENDING 8          /* records waiting for room in the ring */
+#define FW_SAMPLING_SNAP_US INT64_C(50000) /* frame clock error taken as a gap */
+#define FW_SAMPLING_EDGE_SLACK_US INT64_C(10000) /* edges may still be in the ISR ring */
+
+struct fw_sampling_config {
+	uint8_t digital;                 /* 0: ADC samples, 1: GPIO edges */
+	uint32_t adc_rate_hz;            /* raw sample rate (ADC path), e.g. 20000 */
+	uint32_t block;                  /* raw samples averaged into one, 1..64 */
+	struct pl_detector_config det;
+	struct pl_edges_config edges;
+	struct pl_meter_config meter;
+};
+
+struct fw_sampling_stats {
+	uint64_t raw_samples, samples, pulses, rejected, records, gaps, dropped_frames;
+	int64_t power_mw;                /* from the last gap between pulses */
+};
+
+struct fw_sampling {
+	struct fw_sampling_config cfg;
+	struct pl_detector det;
+	struct pl_edges edges;
+	struct pl_meter meter;
+	struct fw_ring *out;
+	uint32_t boot;
+	int64_t offset_us;               /* record time - monotonic time */
+	uint8_t stamped;                 /* offset is a real wall-clock offset */
+	uint8_t started;
+	uint8_t have_clock;
+	int64_t raw_t;                   /* time of the last raw sample (ADC path) */
+	int64_t last_sample_t;           /* time of the last averaged sample given out */
+	uint32_t acc_n;                  /* raw samples in the block being averaged */
+	uint32_t acc_sum;
+	uint64_t steady_seen;
+	uint32_t npend;
+	struct fw_sampling_stats stats;
+	struct pl_sample chunk[FW_SAMPLING_CHUNK];
+	struct fw_record pend[FW_SAMPLING_PENDING];
+};
+
+/* Fills cfg with defaults: ADC at 20 kHz in blocks of 4, core defaults elsewhere. */
+void fw_sampling_config_default(struct fw_sampling_config *cfg);
+
+/*
+ * Sets up s; records go to `out` (a ring of struct fw_record, borrowed) tagged with `boot`.
+ * Returns 0 or -PL_EINVAL (a bad configuration, from the core or here).
+ */
+int fw_sampling_init(struct fw_sampling *s, const struct fw_sampling_config *cfg,
+		     struct fw_ring *out, uint32_t boot);
+
+/*
+ * One DMA frame: n raw ADC values (12-bit, already taken out of the DMA words), the last of
+ * which was read at monotonic time t_end_us. Returns the number of accepted pulses detected
+ * (for the status LED), or -PL_ENOSPC when the frame was dropped because the ring is full
+ * (the interval is flagged PL_Q_GAP).
+ */
+int fw_sampling_adc(struct fw_sampling *s, const uint16_t *raw, size_t n, int64_t t_end_us);
+
+/* The ADC driver reported lost samples (pool overflow): flags the interval PL_Q_GAP. */
+void fw_sampling_gap(struct fw_sampling *s);
+
+/*
+ * One edge from the GPIO interrupt: raw level 0/1 (before active-low) at t_us (monotonic).
+ * Returns 1 if it completed an accepted pulse, 0 if not, -PL_EORDER for an edge older than the
+ * previous one (ignored), -PL_ENOSPC as for fw_sampling_adc.
+ */
+int fw_sampling_edge(struct fw_sampling *s, int level, int64_t t_us);
+
+/*
+ * Time now_us (monotonic) has come: lets the edge filter accept held levels, closes the
+ * intervals no pulse can reach any more and moves records into the ring. Call after every
+ * frame and every ~100 ms. Returns the number of records put into the ring.
+ */
+int fw_sampling_tick(struct fw_sampling *s, int64_t now_us);
+
+/*
+ * From now on record time = monotonic + offset_us and records are stamped (wall-clock). Call
+ * with the offset the network task learned (fw_time.h). Returns 0 or -PL_ENOSPC if the
+ * records of the closed interval did not all fit (they wait in the pending list).
+ */
+int fw_sampling_timebase(struct fw_sampling *s, int64_t offset_us, int64_t now_us);
+
+#endif

@@ -1,0 +1,91 @@
+/*
+ * The RAM outbox (see fw_store.h): a circular array of records. Not durable - the host's
+ * stand-in for the flash log, with the same first-in-first-out contract.
+ */
+#include "fw_store.h"
+
+#include <string.h>
+
+#include "powerlogger/common.h"
+
+static int ram_append(void *ctx, const struct fw_record *r)
+{
+	struct fw_store_ram *s = ctx;
+
+	if (s->n == s->cap)
+		return -PL_ENOSPC;
+	s->buf[(s->head + s->n) % s->cap] = *r;
+	s->n++;
+	return 0;
+}
+
+static int ram_peek(void *ctx, struct fw_record *out, size_t cap, size_t *n)
+{
+	struct fw_store_ram *s = ctx;
+	size_t i, k = cap < s->n ? cap : s->n;
+
+	for (i = 0; i < k; i++)
+		out[i] = s->buf[(s->head + i) % s->cap];
+	*n = k;
+	return 0;
+}
+
+static int ram_drop(void *ctx, size_t n)
+{
+	struct fw_store_ram *s = ctx;
+
+	if (n > s->n)
+		return -PL_EINVAL;
+	s->head = (s->head + n) % s->cap;
+	s->n -= n;
+	return 0;
+}
+
+static int ram_quarantine(void *ctx, const char *why)
+{
+	struct fw_store_ram *s = ctx;
+	size_t slot;
+
+	if (s->n == 0)
+		return -PL_EINVAL;
+	slot = s->quarantined % FW_QUARANTINE_KEEP;
+	s->q[slot] = s->buf[s->head];
+	strncpy(s->q_why[slot], why ? why : "", sizeof(s->q_why[slot]) - 1);
+	s->q_why[slot][sizeof(s->q_why[slot]) - 1] = '\0';
+	s->quarantined++;
+	return ram_drop(ctx, 1);
+}
+
+static int ram_anchor(void *ctx, uint32_t boot, int64_t offset_us)
+{
+	struct fw_store_ram *s = ctx;
+
+	s->anchor_boot = boot;
+	s->anchor_offset_us = offset_us;
+	s->has_anchor = 1;
+	return 0;
+}
+
+static size_t ram_count(void *ctx)
+{
+	return ((struct fw_store_ram *)ctx)->n;
+}
+
+static const struct fw_store_ops ram_ops = {
+	.append = ram_append,
+	.peek = ram_peek,
+	.drop = ram_drop,
+	.quarantine = ram_quarantine,
+	.anchor = ram_anchor,
+	.count = ram_count,
+};
+
+void fw_store_ram_init(struct fw_store_ram *ram, struct fw_record *storage, size_t cap,
+		       struct fw_store *s)
+{
+	memset(ram, 0, sizeof(*ram));
+	ram->buf = storage;
+	ram->cap = cap;
+	s->ops = &ram_ops;
+	s->ctx = ram;
+}

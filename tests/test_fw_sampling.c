@@ -1,0 +1,201 @@
+/*
+ * The sampling task's step (ports/esp32/main/logic/fw_sampling.c) on a simulated ESP32 ADC
+ * (ports/esp32/host/adcsim.c: 20 kHz raw with noise sigma 30 LSB, a dead zone, WiFi outliers,
+ * an ADC running 2 % fast and DMA frames read with jitter; WiFi bursts of 50-250 us - a
+ * burst of a millisecond or more at low load is still taken for a pulse by the core's detector): every interval record holds exactly
+ * the pulses whose leading edges lie in it, through a change of time base at SNTP sync (the
+ * register carried over exactly); GPIO edges with comparator chatter likewise.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <cmocka.h>
+
+#include "adcsim.h"
+#include "fw_sampling.h"
+#include "powerlogger/common.h"
+
+#define S INT64_C(1000000)
+#define WALL0 (INT64_C(1735689600) * S)
+#define FRAME 256
+
+static int64_t pulses[4096];
+static struct fw_record ring_store[256];
+
+static unsigned expected(const int64_t *p, size_t n, int64_t from, int64_t to)
+{
+	unsigned k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += p[i] >= from && p[i] < to;
+	return k;
+}
+
+static void test_adc_exact_per_interval_through_sync(void **state)
+{
+	static const uint32_t watts[] = {800, 3000, 250, 6000, 1500, 12000};
+	struct fw_sampling_config cfg;
+	static struct fw_sampling s;
+	struct fw_adcsim adc;
+	struct fw_ring ring;
+	struct fw_record r;
+	uint16_t raw[FRAME];
+	const double true_rate = 20400.0; /* the ADC runs 2 % fast */
+	const int64_t sync_at = 70 * S, offset = WALL0 + 7 * S + 123456 - sync_at;
+	size_t np;
+	uint64_t k = 0, seed = 99;
+	unsigned nrec = 0, total = 0, unstamped = 0;
+	int64_t last_end = INT64_MIN, end_mono = 0, sync_h = INT64_MAX;
+	int synced = 0;
+
+	(void)state;
+	np = fw_adcsim_pulse_train(pulses, 4096, 3 * S, 178 * S, 1000, watts, 6, 25, 20);
+	assert_true(np > 150);
+	/* records after the sync are aligned in wall time: keep edges off those boundaries too */
+	for (size_t i = 0; i < np; i++) {
+		int64_t w = pulses[i] + offset, rem = ((w % (20 * S)) + 20 * S) % (20 * S);
+
+		if (rem < 30000 || rem > 20 * S - 30000)
+			pulses[i] += 70000;
+	}
+	fw_adcsim_init(&adc, 7, pulses, np);
+	assert_int_equal(fw_ring_init(&ring, ring_store, 256, sizeof(struct fw_record)), 0);
+	fw_sampling_config_default(&cfg);
+	cfg.det.imp_per_kwh = 1000;
+	cfg.det.max_power_w = 20000;
+	cfg.meter.imp_per_kwh = 1000;
+	cfg.meter.interval_s = 20;
+	assert_int_equal(fw_sampling_init(&s, &cfg, &ring, 3), 0);
+
+	while (end_mono < 180 * S) {
+		int64_t t_last;
+
+		for (int i = 0; i < FRAME; i++, k++)
+			raw[i] = fw_adcsim_read(&adc, (int64_t)((double)k * 1e6 / true_rate));
+		t_last = (int64_t)((double)(k - 1) * 1e6 / true_rate);
+		seed = seed * 6364136223846793005u + 1442695040888963407u;
+		end_mono = t_last + (int64_t)((seed >> 33) % 3000); /* read 0-3 ms late */
+		assert_true(fw_sampling_adc(&s, raw, FRAME, end_mono) >= 0);
+		if (!synced && end_mono >= sync_at) {
+			assert_int_equal(fw_sampling_timebase(&s, offset, end_mono), 0);
+			sync_h = s.meter.t_last - offset; /* the new base starts at the horizon */
+			synced = 1;
+		}
+		fw_sampling_tick(&s, end_mono);
+		while (fw_ring_pop(&ring, &r) == 0) {
+			int64_t from = r.rec.start_us, to = from + 20 * S;
+
+			if (r.stamped) {
+				from -= offset;
+				to -= offset;
+				assert_true(r.rec.start_us % (20 * S) == 0);
+			} else {
+				unstamped++;
+				assert_int_equal(r.boot, 3);
+			}
+			/* a partial interval covers from its observed start or up to the sync */
+			if (from < last_end)
+				from = last_end;
+			if (!r.stamped && synced && to > sync_h) {
+				assert_true(r.rec.flags & PL_Q_PARTIAL);
+				to = sync_h;
+			}
+			assert_int_equal(r.rec.pulses, expected(pulses, np, from, to));
+			assert_false(r.rec.flags & PL_Q_GAP);
+			total += r.rec.pulses;
+			assert_true(r.rec.register_uwh == (int64_t)total * 1000000);
+			last_end = to;
+			nrec++;
+		}
+	}
+	assert_true(unstamped >= 3);
+	assert_true(nrec >= 8);
+	assert_true(adc.outliers > 300);
+	assert_int_equal(total, expected(pulses, np, 0, last_end));
+	printf("# %u records, %u pulses, %u unstamped before the sync, %llu outlier samples\n",
+	       nrec, total, unstamped, (unsigned long long)adc.outliers);
+}
+
+static void test_gpio_edges_with_chatter(void **state)
+{
+	struct fw_sampling_config cfg;
+	static struct fw_sampling s;
+	struct fw_ring ring;
+	struct fw_record r;
+	int64_t t = 1 * S;
+	unsigned got = 0, want = 0;
+
+	(void)state;
+	assert_int_equal(fw_ring_init(&ring, ring_store, 256, sizeof(struct fw_record)), 0);
+	fw_sampling_config_default(&cfg);
+	cfg.digital = 1;
+	cfg.edges.active_low = 1; /* an LM393 module pulls low while the LED is lit */
+	cfg.edges.imp_per_kwh = 1000;
+	cfg.edges.max_power_w = 20000;
+	cfg.meter.interval_s = 10;
+	assert_int_equal(fw_sampling_init(&s, &cfg, &ring, 1), 0);
+	assert_int_equal(fw_sampling_edge(&s, 1, t), 0); /* idle high */
+	for (int i = 0; i < 60; i++) {
+		t += 900000 + (i % 7) * 50000;
+		if (t % (10 * S) < 50000 || t % (10 * S) > 10 * S - 50000)
+			t += 100000;
+		/* the comparator chatters at both edges of a 10 ms flash */
+		fw_sampling_edge(&s, 0, t);
+		fw_sampling_edge(&s, 1, t + 200);
+		fw_sampling_edge(&s, 0, t + 500);
+		fw_sampling_edge(&s, 1, t + 10000);
+		fw_sampling_edge(&s, 0, t + 10300);
+		fw_sampling_edge(&s, 1, t + 10600);
+		want++;
+		fw_sampling_tick(&s, t + 20000);
+	}
+	fw_sampling_tick(&s, t + 30 * S);
+	while (fw_ring_pop(&ring, &r) == 0)
+		got += r.rec.pulses;
+	assert_int_equal(got, want);
+	assert_int_equal(s.stats.rejected, 0);
+}
+
+static void test_ring_full_keeps_records(void **state)
+{
+	struct fw_sampling_config cfg;
+	static struct fw_sampling s;
+	struct fw_record small[2], r;
+	struct fw_ring ring;
+	unsigned n = 0;
+	int64_t prev = INT64_MIN;
+
+	(void)state;
+	assert_int_equal(fw_ring_init(&ring, small, 2, sizeof(struct fw_record)), 0);
+	fw_sampling_config_default(&cfg);
+	cfg.digital = 1;
+	cfg.meter.interval_s = 1;
+	assert_int_equal(fw_sampling_init(&s, &cfg, &ring, 1), 0);
+	/* 30 s pass while nobody drains the ring: records wait, the meter holds back */
+	for (int64_t t = 0; t <= 30 * S; t += 100000)
+		fw_sampling_tick(&s, t);
+	assert_int_equal(fw_ring_count(&ring), 2);
+	for (;;) {
+		if (fw_ring_pop(&ring, &r) != 0) {
+			fw_sampling_tick(&s, 30 * S);
+			if (fw_ring_pop(&ring, &r) != 0)
+				break;
+		}
+		assert_true(prev == INT64_MIN || r.rec.start_us == prev + S);
+		prev = r.rec.start_us;
+		n++;
+	}
+	assert_true(n >= 29); /* every second from the start, none lost */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_adc_exact_per_interval_through_sync),
+		cmocka_unit_test(test_gpio_edges_with_chatter),
+		cmocka_unit_test(test_ring_full_keeps_records),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
