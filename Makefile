@@ -16,7 +16,7 @@ FUZZ_SECONDS ?= 60
 SHARED  ?= $(abspath ../shared)
 
 .PHONY: all deps build run demo check test test-asan test-valgrind fuzz fuzz-check \
-        freestanding bench clean
+        freestanding firmware bench clean
 
 all: build
 
@@ -66,7 +66,11 @@ fuzz-check: fuzz-build
 freestanding: deps
 	@bash scripts/check-freestanding.sh
 
-check: test test-asan test-valgrind fuzz-check freestanding
+# The ESP32 firmware with the user's ESP-IDF; prints "skipped" where IDF_PATH is unset.
+firmware:
+	@bash scripts/build-firmware.sh
+
+check: test test-asan test-valgrind fuzz-check freestanding firmware
 	@echo "make check: all stages passed"
 
 bench: build freestanding

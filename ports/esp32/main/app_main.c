@@ -1,0 +1,75 @@
+/*
+ * PowerLogger firmware: boot, then two tasks. The sampling task (core 1) turns the sensor into
+ * interval records; the network task (core 0) keeps them in the flash outbox and delivers them
+ * to InfluxDB. They share only two lock-free rings (fw_ring), never a lock held across I/O.
+ */
+#include <stdio.h>
+
+#include "esp_log.h"
+#include "esp_system.h"
+#include "freertos/FreeRTOS.h"
+#include "freertos/task.h"
+#include "nvs_flash.h"
+
+#include "fw_port.h"
+#include "fw_record.h"
+
+static const char *TAG = "powerlogger";
+
+struct fw_ring g_records, g_timebase;
+static struct fw_record records_store[64];          /* 64 intervals: 21 min at 20 s */
+static struct fw_timebase_msg timebase_store[4];
+static struct fw_store store;
+static struct fw_time clock_state;
+static struct fw_net_args net_args;
+
+static const char *reset_name(esp_reset_reason_t r)
+{
+	switch (r) {
+	case ESP_RST_POWERON: return "power-on";
+	case ESP_RST_EXT: return "external pin";
+	case ESP_RST_SW: return "software restart";
+	case ESP_RST_PANIC: return "panic";
+	case ESP_RST_INT_WDT: return "interrupt watchdog";
+	case ESP_RST_TASK_WDT: return "task watchdog";
+	case ESP_RST_WDT: return "other watchdog";
+	case ESP_RST_DEEPSLEEP: return "deep sleep";
+	case ESP_RST_BROWNOUT: return "brownout (power failing)";
+	case ESP_RST_SDIO: return "SDIO";
+	default: return "unknown";
+	}
+}
+
+void app_main(void)
+{
+	esp_err_t err = nvs_flash_init();
+	TaskHandle_t sampling = NULL;
+	uint32_t boot = 0;
+	int rc;
+
+	if (err == ESP_ERR_NVS_NO_FREE_PAGES || err == ESP_ERR_NVS_NEW_VERSION_FOUND) {
+		ESP_ERROR_CHECK(nvs_flash_erase());
+		err = nvs_flash_init();
+	}
+	ESP_ERROR_CHECK(err);
+	ESP_LOGI(TAG, "last reset: %s (%d)", reset_name(esp_reset_reason()), (int)esp_reset_reason());
+
+	rc = fw_store_flash_open(&store, &clock_state, &boot);
+	if (rc < 0) {
+		ESP_LOGE(TAG, "outbox: cannot open (%d); restarting in 10 s", rc);
+		vTaskDelay(pdMS_TO_TICKS(10000));
+		esp_restart();
+	}
+	ESP_LOGI(TAG, "PowerLogger firmware, boot %lu, %u record(s) waiting", (unsigned long)boot,
+		 (unsigned)fw_store_count(&store));
+
+	fw_ring_init(&g_records, records_store, 64, sizeof(records_store[0]));
+	fw_ring_init(&g_timebase, timebase_store, 4, sizeof(timebase_store[0]));
+
+	xTaskCreatePinnedToCore(fw_sampling_task, "sampling", 6144, (void *)(uintptr_t)boot, 10,
+				&sampling, 1);
+	net_args = (struct fw_net_args){
+		.store = &store, .time = &clock_state, .boot = boot, .sampling_task = sampling,
+	};
+	xTaskCreatePinnedToCore(fw_net_task, "network", 8192, &net_args, 5, NULL, 0);
+}

@@ -1,0 +1,41 @@
+/*
+ * What the firmware's platform files share: the two rings between the tasks, the store, and
+ * the task entry points. Everything here runs on the ESP32 only; the logic it drives is in
+ * logic/ and is tested on the host.
+ */
+#ifndef FW_PORT_H
+#define FW_PORT_H
+
+#include <stdint.h>
+
+#include "fw_ring.h"
+#include "fw_store.h"
+#include "fw_time.h"
+
+/* A new time base, from the network task (which owns fw_time) to the sampling task. */
+struct fw_timebase_msg {
+	int64_t offset_us;  /* record time = esp_timer_get_time() + offset_us */
+	uint32_t epoch;
+	uint32_t reserved;
+};
+
+extern struct fw_ring g_records;   /* struct fw_record: sampling task -> network task */
+extern struct fw_ring g_timebase;  /* struct fw_timebase_msg: network task -> sampling task */
+
+/*
+ * Opens the outbox on the "pllog" partition, counts this boot (NVS) and loads the earlier
+ * boots' time anchors into *t. Returns 0 or a negative PL_E* code.
+ */
+int fw_store_flash_open(struct fw_store *s, struct fw_time *t, uint32_t *boot);
+
+void fw_sampling_task(void *arg);  /* pinned to core 1 */
+void fw_net_task(void *arg);       /* pinned to core 0; arg: struct fw_net_args */
+
+struct fw_net_args {
+	struct fw_store *store;
+	struct fw_time *time;
+	uint32_t boot;
+	void *sampling_task;            /* TaskHandle_t, for its stack high-water mark */
+};
+
+#endif
