@@ -8,4 +8,5 @@ set(PL_CORE_SOURCES
   meter.c
   lineproto.c
   retry.c
+  flashlog.c
 )
