@@ -472,13 +472,13 @@ static void test_power_cuts(void **state)
 
 	(void)state;
 	/* ESP32-like: 4 KiB sectors, 4-byte program unit, a small ring that laps several times */
-	a = cut_everywhere(4096, 4, 4, 0x1234567u, 900, stride, 0);
+	a = cut_everywhere(4096, 4, 4, 0x1234567u, 700, stride, 0);
 	/* byte-programmable, the smallest ring */
-	b = cut_everywhere(pl_flashlog_min_sector(1), 3, 1, 0x7654321u, 500, stride, 0);
+	b = cut_everywhere(pl_flashlog_min_sector(1), 3, 1, 0x7654321u, 400, stride, 0);
 	/* 16-byte program unit */
-	c = cut_everywhere(pl_flashlog_min_sector(16), 3, 16, 0xC0FFEEu, 400, stride, 0);
+	c = cut_everywhere(pl_flashlog_min_sector(16), 3, 16, 0xC0FFEEu, 300, stride, 0);
 	/* a consumer that falls behind: the log runs full, acks come one or two at a time */
-	d = cut_everywhere(pl_flashlog_min_sector(4), 3, 4, 0xFEEDu, 500, stride, 1);
+	d = cut_everywhere(pl_flashlog_min_sector(4), 3, 4, 0xFEEDu, 400, stride, 1);
 	printf("flashlog power cuts: %ld cut points tested (%ld + %ld + %ld + %ld of %ld + %ld + "
 	       "%ld + %ld steps), every one recovered exactly; ENOSPC seen %ld/%ld/%ld/%ld times\n",
 	       a.cuts + b.cuts + c.cuts + d.cuts, a.cuts, b.cuts, c.cuts, d.cuts, a.steps, b.steps,
