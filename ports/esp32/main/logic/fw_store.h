@@ -2,11 +2,14 @@
  * The firmware's outbox: where interval records wait, durably, until InfluxDB acknowledged
  * them. A small interface so the delivery logic does not care what keeps the records.
  *
- * Two implementations: fw_store_ram.c (a RAM queue: the host tests and the simulator, and the
- * device's stand-in until the flash log is wired) and, on the device, the core's pl_flashlog on
- * the "pllog" data partition (ports/esp32/main/store_flash.c). Records leave only through
- * drop() (after a 2xx) or quarantine() (a line the server will never take); the order is
- * first in, first out. Each call may block on flash I/O: call from the network task only.
+ * Two implementations: fw_store_ram.c (a RAM queue for tests: nothing survives a reboot) and
+ * fw_store_flashlog.c (the core's pl_flashlog over a flash given by the caller: the "pllog"
+ * data partition on the device, see ports/esp32/main/store_flash.c; a RAM-backed fake flash in
+ * fwsim and the tests). Records leave only through drop() (after a 2xx) or quarantine() (a
+ * line the server will never take); the order is first in, first out. Next to the records the
+ * store keeps what the next boot needs: the energy register (the newest meter state saved) and
+ * the time anchors of the boots (fw_time.h). Each call may block on flash I/O: call from the
+ * network task only.
  */
 #ifndef FW_STORE_H
 #define FW_STORE_H
@@ -15,6 +18,18 @@
 #include <stdint.h>
 
 #include "fw_record.h"
+#include "fw_time.h"
+
+/*
+ * What the meter must find again after a reboot: the energy register. Saved each time an
+ * interval closes (fw_store_put_record), restored into the meter at boot (fw_store_restore).
+ * Plain data without padding (16 bytes).
+ */
+struct fw_meter_state {
+	int64_t register_uwh;  /* energy register, uWh */
+	uint32_t boot;         /* the boot that saved it */
+	uint32_t reserved;     /* 0 */
+};
 
 struct fw_store_ops {
 	/* Appends one record durably. 0, -PL_ENOSPC (full: nothing written), -PL_EIO. */
@@ -25,8 +40,17 @@ struct fw_store_ops {
 	int (*drop)(void *ctx, size_t n);
 	/* Moves the oldest record to the quarantine, with the reason (the server's message). */
 	int (*quarantine)(void *ctx, const char *why);
-	/* Saves the wall-minus-monotonic offset of a boot (see fw_time.h). */
+	/* Saves the wall-minus-monotonic offset of a boot (see fw_time.h). 0, -PL_ENOSPC, -PL_EIO. */
 	int (*anchor)(void *ctx, uint32_t boot, int64_t offset_us);
+	/*
+	 * Copies up to cap of the saved anchors of earlier and this boot into out, oldest first
+	 * (at most FW_TIME_ANCHORS + 1 are kept); *n receives how many. 0 or -PL_EIO.
+	 */
+	int (*anchors)(void *ctx, struct fw_time_anchor *out, size_t cap, size_t *n);
+	/* Saves the meter state; only the newest one counts. 0, -PL_ENOSPC, -PL_EIO. */
+	int (*save_meter)(void *ctx, const struct fw_meter_state *m);
+	/* The newest meter state saved. 0, -PL_ENOENT (none ever), -PL_EIO. */
+	int (*load_meter)(void *ctx, struct fw_meter_state *m);
 	/* Records waiting. */
 	size_t (*count)(void *ctx);
 };
@@ -56,10 +80,40 @@ static inline int fw_store_anchor(struct fw_store *s, uint32_t boot, int64_t off
 {
 	return s->ops->anchor(s->ctx, boot, offset_us);
 }
+static inline int fw_store_anchors(struct fw_store *s, struct fw_time_anchor *out, size_t cap,
+				   size_t *n)
+{
+	return s->ops->anchors(s->ctx, out, cap, n);
+}
+static inline int fw_store_save_meter(struct fw_store *s, const struct fw_meter_state *m)
+{
+	return s->ops->save_meter(s->ctx, m);
+}
+static inline int fw_store_load_meter(struct fw_store *s, struct fw_meter_state *m)
+{
+	return s->ops->load_meter(s->ctx, m);
+}
 static inline size_t fw_store_count(struct fw_store *s)
 {
 	return s->ops->count(s->ctx);
 }
+
+/*
+ * An interval record closed: saves the register it ends with (r->rec.register_uwh), then the
+ * record. The register goes first so that a power cut between the two writes leaves the
+ * register ahead of the records, never behind: the record in flight is lost (it was only in
+ * RAM) but its energy is not counted twice or taken back - the next record's register simply
+ * includes it. Returns 0 (both durable), or the first error (-PL_ENOSPC: keep the record and
+ * try again later; saving the same register again costs nothing).
+ */
+int fw_store_put_record(struct fw_store *s, const struct fw_record *r);
+
+/*
+ * At boot: loads the saved anchors of earlier boots into t (fw_time_add_anchor; t must be
+ * initialised for this boot) and the newest meter state into *m (m->boot = 0 and register 0 if
+ * none was ever saved). Returns 0 or -PL_EIO.
+ */
+int fw_store_restore(struct fw_store *s, struct fw_time *t, struct fw_meter_state *m);
 
 /* ---- the RAM store ---------------------------------------------------------------------- */
 
@@ -74,9 +128,14 @@ struct fw_store_ram {
 	uint32_t anchor_boot;      /* the last anchor saved */
 	int64_t anchor_offset_us;
 	uint8_t has_anchor;
+	uint8_t has_meter;
+	struct fw_meter_state meter; /* the last meter state saved */
 };
 
-/* Sets up a RAM store over storage (cap records, caller-owned) and fills *s to reach it. */
+/*
+ * Sets up a RAM store over storage (cap records, caller-owned) and fills *s to reach it. It
+ * keeps only the last anchor and the last meter state, and nothing survives a reboot.
+ */
 void fw_store_ram_init(struct fw_store_ram *ram, struct fw_record *storage, size_t cap,
 		       struct fw_store *s);
 

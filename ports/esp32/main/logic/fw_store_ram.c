@@ -66,6 +66,38 @@ static int ram_anchor(void *ctx, uint32_t boot, int64_t offset_us)
 	return 0;
 }
 
+static int ram_anchors(void *ctx, struct fw_time_anchor *out, size_t cap, size_t *n)
+{
+	struct fw_store_ram *s = ctx;
+
+	*n = 0;
+	if (s->has_anchor && cap > 0) {
+		out[0] = (struct fw_time_anchor){.boot = s->anchor_boot,
+						 .offset_us = s->anchor_offset_us};
+		*n = 1;
+	}
+	return 0;
+}
+
+static int ram_save_meter(void *ctx, const struct fw_meter_state *m)
+{
+	struct fw_store_ram *s = ctx;
+
+	s->meter = *m;
+	s->has_meter = 1;
+	return 0;
+}
+
+static int ram_load_meter(void *ctx, struct fw_meter_state *m)
+{
+	struct fw_store_ram *s = ctx;
+
+	if (!s->has_meter)
+		return -PL_ENOENT;
+	*m = s->meter;
+	return 0;
+}
+
 static size_t ram_count(void *ctx)
 {
 	return ((struct fw_store_ram *)ctx)->n;
@@ -77,6 +109,9 @@ static const struct fw_store_ops ram_ops = {
 	.drop = ram_drop,
 	.quarantine = ram_quarantine,
 	.anchor = ram_anchor,
+	.anchors = ram_anchors,
+	.save_meter = ram_save_meter,
+	.load_meter = ram_load_meter,
 	.count = ram_count,
 };
 
