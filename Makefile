@@ -65,6 +65,7 @@ fuzz-check: fuzz-build
 
 freestanding: deps
 	@bash scripts/check-freestanding.sh
+	@bash scripts/fw-footprint.sh
 
 # The ESP32 firmware with the user's ESP-IDF; prints "skipped" where IDF_PATH is unset.
 firmware:

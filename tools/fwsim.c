@@ -1,10 +1,14 @@
 /*
- * fwsim: the ESP32 firmware's logic (ports/esp32/main/logic) run on the host for a simulated
- * minute, printing what the device prints on its serial console. The hardware is replaced by
+ * fwsim: the ESP32 firmware's logic (ports/esp32/main/logic) run on the host through two
+ * boots, printing what the device prints on its serial console. The hardware is replaced by
  * fakes: the ADC by ports/esp32/host/adcsim.c (a 2.5 kW load on a 1000 imp/kWh meter), WiFi by
- * a script (the first association fails), SNTP by a sync 4.2 s after boot, InfluxDB by a
- * transport that answers 204 except for a 503 outage from 25 s to 35 s. The flash log is the
- * RAM store here, as on the device until pl_flashlog is wired. Used for the README capture:
+ * a script (the first association of the first boot fails), SNTP by a sync 4.2 s after boot,
+ * the "pllog" partition by 256 KB of RAM under the same outbox as on the device
+ * (fw_store_flashlog over pl_flashlog), InfluxDB by a transport that answers 204 except for a
+ * 503 outage from 25 s into the first boot until 8 s into the second. The power fails 42 s into
+ * the first boot: the record the outage kept waits on flash and goes out after the reboot, and
+ * the energy register goes on from the value saved with the last interval. Used for the README
+ * capture:
  *   build/fwsim
  */
 #include <inttypes.h>
@@ -17,6 +21,7 @@
 #include "fw_ring.h"
 #include "fw_sampling.h"
 #include "fw_store.h"
+#include "fw_store_flashlog.h"
 #include "fw_time.h"
 
 #define S INT64_C(1000000)
@@ -26,7 +31,12 @@
 #define DEVICE "esp32-hall"
 #define T0 INT64_C(350000) /* the sampling task starts 350 ms after boot */
 
-static int64_t mono; /* the simulated esp_timer_get_time() */
+#define PART_SECTOR 4096
+#define PART_SECTORS 64 /* "pllog": 256 KB at 0x210000 */
+
+static int64_t mono;     /* the simulated esp_timer_get_time() */
+static uint32_t boot;    /* the NVS boot counter */
+static uint8_t part[PART_SECTORS * PART_SECTOR]; /* the partition, kept across the reboot */
 
 static void logi(char lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -56,13 +66,39 @@ static int fake_influx(void *ctx, const char *body, size_t len, struct fw_http_r
 	(void)ctx;
 	(void)body;
 	(void)len;
-	if (mono >= 25 * S && mono < 35 * S) {
+	if ((boot == 12 && mono >= 25 * S) || (boot == 13 && mono < 8 * S)) {
 		res->status = 503;
 		res->retry_after_s = 5;
 		snprintf(res->msg, sizeof(res->msg), "{\"code\":\"unavailable\",\"message\":\"request throttled\"}");
 	} else {
 		res->status = 204;
 	}
+	return 0;
+}
+
+/* ---- the "pllog" partition: NOR flash in RAM (program ANDs, erase sets 0xFF) ---- */
+
+static int part_read(void *ctx, uint32_t addr, void *buf, size_t len)
+{
+	(void)ctx;
+	memcpy(buf, part + addr, len);
+	return 0;
+}
+
+static int part_program(void *ctx, uint32_t addr, const void *buf, size_t len)
+{
+	const uint8_t *b = buf;
+
+	(void)ctx;
+	for (size_t i = 0; i < len; i++)
+		part[addr + i] &= b[i];
+	return 0;
+}
+
+static int part_erase(void *ctx, uint32_t sector)
+{
+	(void)ctx;
+	memset(part + (size_t)sector * PART_SECTOR, 0xFF, PART_SECTOR);
 	return 0;
 }
 
@@ -84,16 +120,22 @@ static void print_record(const struct fw_record *r)
 	     r->stamped ? "" : " (unstamped: kept until the clock is set)");
 }
 
-int main(void)
+/* One boot, from reset until `until` us of monotonic time (the power fails there). */
+static void run_boot(uint32_t n_boot, int64_t until, int wifi_fails)
 {
 	static const uint32_t watts[] = {2500, 2500, 900, 4200};
 	static int64_t pulses[512];
-	static struct fw_record ring_store[64], outbox[256];
+	static struct fw_record ring_store[64];
 	static struct fw_sampling smp;
 	static struct fw_delivery dl;
+	static struct fw_store_flashlog outbox;
+	const struct pl_flash flash = {
+		.sector_size = PART_SECTOR, .sector_count = PART_SECTORS, .write_align = 4,
+		.read = part_read, .program = part_program, .erase = part_erase,
+	};
 	struct fw_sampling_config scfg;
-	struct fw_delivery_config dcfg = {.device = DEVICE, .precision = PL_PREC_S, .seed = 1};
-	struct fw_store_ram ram;
+	struct fw_delivery_config dcfg = {.device = DEVICE, .precision = PL_PREC_S, .seed = n_boot};
+	struct fw_meter_state meter;
 	struct fw_store store;
 	struct fw_ring ring;
 	struct fw_time clock;
@@ -103,48 +145,56 @@ int main(void)
 	size_t np;
 	int net_up = 0, synced = 0, wifi_tries = 0;
 	int64_t next_wifi = 400000, next_health = 30 * S;
-	const uint32_t boot = 12;
 
-	np = fw_adcsim_pulse_train(pulses, 512, 1500000, 60 * S, 1000, watts, 4, 15, 20);
-	fw_adcsim_init(&adc, 2025, pulses, np);
+	boot = n_boot;
+	mono = 312000;
+	np = fw_adcsim_pulse_train(pulses, 512, 1500000, until, 1000, watts, 4, 15, 20);
+	fw_adcsim_init(&adc, 2025 + n_boot, pulses, np);
 	fw_ring_init(&ring, ring_store, 64, sizeof(struct fw_record));
-	fw_store_ram_init(&ram, outbox, 256, &store);
 	fw_time_init(&clock, boot);
 	fw_sampling_config_default(&scfg);
 	scfg.det.imp_per_kwh = scfg.meter.imp_per_kwh = 1000;
 	scfg.det.max_power_w = 17250;
 	scfg.meter.interval_s = 20;
 	fw_sampling_init(&smp, &scfg, &ring, boot);
-	fw_delivery_init(&dl, &dcfg, &store, &clock, fake_influx, NULL);
 
-	mono = 312000;
 	logi('I', "PowerLogger firmware (host simulation of the ESP32 build), boot %" PRIu32, boot);
-	logi('I', "last reset: power-on (ESP_RST_POWERON)");
-	logi('I', "outbox \"pllog\": 256 KB at 0x%x; flash log not wired yet: records kept in "
-	     "RAM (lost at reboot), 0 waiting", 0x210000);
+	logi('I', "last reset: %s", boot == 12 ? "power-on (ESP_RST_POWERON)" :
+	     "brownout (power failing) (ESP_RST_BROWNOUT)");
+	logi('I', "outbox \"pllog\": %d KB at 0x%x, %d sectors of %d B", PART_SECTORS * PART_SECTOR /
+	     1024, 0x210000, PART_SECTORS, PART_SECTOR);
+	if (fw_store_flashlog_open(&outbox, &flash, &store) != 0 ||
+	    fw_store_restore(&store, &clock, &meter) != 0) {
+		logi('E', "outbox: cannot open");
+		return;
+	}
+	logi('I', "flash log: %s, %zu record(s) waiting", outbox.log.formatted ?
+	     "formatted (blank partition)" : "mounted", fw_store_count(&store));
+	if (meter.boot != 0) {
+		pl_meter_set_register(&smp.meter, meter.register_uwh);
+		logi('I', "energy register restored: %.3f Wh (saved in boot %" PRIu32 "); anchors of "
+		     "%" PRIu32 " earlier boot(s)", (double)meter.register_uwh / 1e6, meter.boot,
+		     clock.nold);
+	}
+	fw_delivery_init(&dl, &dcfg, &store, &clock, fake_influx, NULL);
 	logi('I', "input: ADC1 channel 6, continuous %d Hz in blocks of %" PRIu32 " -> %" PRIu32
 	     " Hz; meter 1000 imp/kWh, max 17250 W, interval 20 s", RATE, scfg.block,
 	     RATE / scfg.block);
 	logi('I', "tasks: sampling on core 1, network on core 0; task watchdog 10 s");
 	logi('I', "wifi: connecting to \"home\"");
 
-	while (mono < 60 * S) {
+	while (mono < until) {
 		struct fw_record r;
 		struct fw_delivery_event ev;
 		int64_t t_last;
-		int pc;
 
 		/* sampling task: one DMA frame */
 		for (int i = 0; i < FRAME; i++, k++)
 			raw[i] = fw_adcsim_read(&adc, T0 + (int64_t)(k * 1000000 / RATE));
 		t_last = T0 + (int64_t)((k - 1) * 1000000 / RATE);
 		mono = t_last + 700;
-		pc = fw_sampling_adc(&smp, raw, FRAME, mono);
-		(void)pc;
+		fw_sampling_adc(&smp, raw, FRAME, mono);
 		if (synced == 1) {
-			int64_t now_wall;
-
-			fw_time_now(&clock, mono, &now_wall);
 			fw_sampling_timebase(&smp, clock.offset_us, mono);
 			synced = 2;
 		}
@@ -153,12 +203,12 @@ int main(void)
 		/* network task, every ~100 ms */
 		if (k % (RATE / 10) >= FRAME)
 			continue;
-		while (fw_ring_pop(&ring, &r) == 0) {
+		while (fw_ring_peek(&ring, &r) == 0 && fw_store_put_record(&store, &r) == 0) {
+			fw_ring_pop(&ring, &r);
 			print_record(&r);
-			fw_store_append(&store, &r);
 		}
 		if (!net_up && mono >= next_wifi) {
-			if (wifi_tries++ == 0) {
+			if (wifi_tries++ < wifi_fails) {
 				logi('W', "wifi: disconnected (reason 201 NO_AP_FOUND), retry in 1.0 s");
 				next_wifi = mono + 1 * S;
 			} else {
@@ -169,10 +219,11 @@ int main(void)
 		}
 		if (net_up && !synced && mono >= 4200000) {
 			char t[32];
+			int64_t wall = WALL_AT_SYNC + (boot - 12) * 50 * S;
 
-			fw_time_sync(&clock, mono, WALL_AT_SYNC);
+			fw_time_sync(&clock, mono, wall);
 			fw_store_anchor(&store, boot, clock.anchor_us);
-			iso(t, sizeof(t), WALL_AT_SYNC);
+			iso(t, sizeof(t), wall);
 			logi('I', "sntp: time set to %s (offset anchored for boot %" PRIu32 ")", t, boot);
 			synced = 1;
 		}
@@ -187,15 +238,24 @@ int main(void)
 				logi('W', "influx: %s: %s", pl_sink_action_name(ev.action), ev.msg);
 		}
 		if (mono >= next_health) {
-			logi('I', "health: static RAM sampling %zu B, delivery %zu B, ring %zu B; "
-			     "records %" PRIu64 ", pulses %" PRIu64 ", power %.1f W, outbox %zu",
-			     sizeof(smp), sizeof(dl), sizeof(ring_store), smp.stats.records,
-			     smp.stats.pulses, (double)smp.stats.power_mw / 1e3, fw_store_count(&store));
+			logi('I', "health: static RAM sampling %zu B, delivery %zu B, ring %zu B, outbox "
+			     "%zu B; records %" PRIu64 ", pulses %" PRIu64 ", power %.1f W, outbox %zu",
+			     sizeof(smp), sizeof(dl), sizeof(ring_store), sizeof(outbox),
+			     smp.stats.records, smp.stats.pulses, (double)smp.stats.power_mw / 1e3,
+			     fw_store_count(&store));
 			next_health += 30 * S;
 		}
 	}
-	logi('I', "simulation ends after 60 s: %zu record(s) in the outbox, %" PRIu32
-	     " delivered, %" PRIu32 " retries, %" PRIu32 " quarantined",
-	     fw_store_count(&store), dl.delivered, dl.retries, dl.quarantined);
+	logi('I', "%s after %.0f s: %zu record(s) in the outbox, %" PRIu32 " delivered, %" PRIu32
+	     " retries, %" PRIu32 " quarantined", boot == 12 ? "power fails" : "simulation ends",
+	     (double)until / 1e6, fw_store_count(&store), dl.delivered, dl.retries, dl.quarantined);
+}
+
+int main(void)
+{
+	memset(part, 0xFF, sizeof(part)); /* a new device: the partition is erased */
+	run_boot(12, 42 * S, 1);
+	putchar('\n');
+	run_boot(13, 30 * S, 0);
 	return 0;
 }

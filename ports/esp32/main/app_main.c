@@ -22,6 +22,7 @@ static struct fw_timebase_msg timebase_store[4];
 static struct fw_store store;
 static struct fw_time clock_state;
 static struct fw_net_args net_args;
+static struct fw_sampling_args sampling_args;
 
 static const char *reset_name(esp_reset_reason_t r)
 {
@@ -44,6 +45,7 @@ void app_main(void)
 {
 	esp_err_t err = nvs_flash_init();
 	TaskHandle_t sampling = NULL;
+	struct fw_meter_state meter;
 	uint32_t boot = 0;
 	int rc;
 
@@ -54,7 +56,7 @@ void app_main(void)
 	ESP_ERROR_CHECK(err);
 	ESP_LOGI(TAG, "last reset: %s (%d)", reset_name(esp_reset_reason()), (int)esp_reset_reason());
 
-	rc = fw_store_flash_open(&store, &clock_state, &boot);
+	rc = fw_store_flash_open(&store, &clock_state, &boot, &meter);
 	if (rc < 0) {
 		ESP_LOGE(TAG, "outbox: cannot open (%d); restarting in 10 s", rc);
 		vTaskDelay(pdMS_TO_TICKS(10000));
@@ -66,8 +68,9 @@ void app_main(void)
 	fw_ring_init(&g_records, records_store, 64, sizeof(records_store[0]));
 	fw_ring_init(&g_timebase, timebase_store, 4, sizeof(timebase_store[0]));
 
-	xTaskCreatePinnedToCore(fw_sampling_task, "sampling", 6144, (void *)(uintptr_t)boot, 10,
-				&sampling, 1);
+	sampling_args = (struct fw_sampling_args){.boot = boot, .meter = meter};
+	xTaskCreatePinnedToCore(fw_sampling_task, "sampling", 6144, &sampling_args, 10, &sampling,
+				1);
 	net_args = (struct fw_net_args){
 		.store = &store, .time = &clock_state, .boot = boot, .sampling_task = sampling,
 	};

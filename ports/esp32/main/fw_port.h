@@ -23,13 +23,21 @@ extern struct fw_ring g_records;   /* struct fw_record: sampling task -> network
 extern struct fw_ring g_timebase;  /* struct fw_timebase_msg: network task -> sampling task */
 
 /*
- * Opens the outbox on the "pllog" partition, counts this boot (NVS) and loads the earlier
- * boots' time anchors into *t. Returns 0 or a negative PL_E* code.
+ * Opens the outbox on the "pllog" partition (mounting the flash log: the recovery after a
+ * power cut), counts this boot (NVS), loads the earlier boots' time anchors into *t and the
+ * last saved meter state into *meter (boot 0 if none). Returns 0 or a negative PL_E* code.
  */
-int fw_store_flash_open(struct fw_store *s, struct fw_time *t, uint32_t *boot);
+int fw_store_flash_open(struct fw_store *s, struct fw_time *t, uint32_t *boot,
+			struct fw_meter_state *meter);
 
-void fw_sampling_task(void *arg);  /* pinned to core 1 */
+void fw_sampling_task(void *arg);  /* pinned to core 1; arg: struct fw_sampling_args */
 void fw_net_task(void *arg);       /* pinned to core 0; arg: struct fw_net_args */
+
+struct fw_sampling_args {
+	uint32_t boot;
+	uint32_t reserved;
+	struct fw_meter_state meter;    /* restored from the outbox; boot 0: none */
+};
 
 struct fw_net_args {
 	struct fw_store *store;

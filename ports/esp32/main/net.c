@@ -241,8 +241,9 @@ void fw_net_task(void *arg)
 		struct fw_delivery_event ev;
 		struct fw_record r;
 
-		/* records into the outbox; one the outbox refuses waits in the ring */
-		while (fw_ring_peek(&g_records, &r) == 0 && fw_store_append(a->store, &r) == 0)
+		/* records into the outbox with the register they end with (fw_store_put_record);
+		 * one the outbox refuses waits in the ring */
+		while (fw_ring_peek(&g_records, &r) == 0 && fw_store_put_record(a->store, &r) == 0)
 			fw_ring_pop(&g_records, &r);
 
 		if (!wifi_up && reconnect_at && now >= reconnect_at) {

@@ -208,12 +208,16 @@ static void adc_frames(adc_continuous_handle_t h)
 
 void fw_sampling_task(void *arg)
 {
+	const struct fw_sampling_args *a = arg;
 	struct fw_sampling_config cfg;
-	uint32_t boot = (uint32_t)(uintptr_t)arg;
 
 	self = xTaskGetCurrentTaskHandle();
 	config_from_kconfig(&cfg);
-	ESP_ERROR_CHECK(fw_sampling_init(&smp, &cfg, &g_records, boot) == 0 ? ESP_OK : ESP_FAIL);
+	ESP_ERROR_CHECK(fw_sampling_init(&smp, &cfg, &g_records, a->boot) == 0 ? ESP_OK : ESP_FAIL);
+	/* the register goes on from where the last saved interval left it */
+	if (a->meter.boot != 0 && pl_meter_set_register(&smp.meter, a->meter.register_uwh) == 0)
+		ESP_LOGI(TAG, "energy register restored: %.3f Wh",
+			 (double)a->meter.register_uwh / 1e6);
 	fw_ring_init(&edges, edge_store, 64, sizeof(edge_store[0]));
 #if CONFIG_PL_STATUS_LED_GPIO >= 0
 	gpio_reset_pin((gpio_num_t)CONFIG_PL_STATUS_LED_GPIO);
