@@ -4,6 +4,7 @@
  * (logic/) over esp_http_client - HTTPS checked against the ESP-IDF certificate bundle. The
  * HTTP transport below is the device's side of fw_delivery's seam; the tests use a fake.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
