@@ -119,5 +119,31 @@ has "$work/err" "$work/live.ini:10: [meter b] trigger: applies to mode = buffer 
 has "$work/err" "[meter c]: missing key 'device' (the serial port, e.g. device = /dev/ttyUSB0)"
 has "$work/err" "$work/live.ini:15: [meter c] channel: applies to source = iio only"
 
+# One input, one meter: the same GPIO line or serial pin twice is refused at the second.
+cat >"$work/twice.ini" <<'INI'
+[meter a]
+source = gpio
+device = gpiochip0
+line = 17
+imp_per_kwh = 1000
+[meter b]
+source = gpio
+device = gpiochip0
+line = 17
+imp_per_kwh = 1000
+[meter c]
+source = serial
+device = /dev/ttyUSB0
+imp_per_kwh = 1000
+[meter d]
+source = serial
+device = /dev/ttyUSB0
+pin = dcd
+imp_per_kwh = 1000
+INI
+expect 2 "$PL" check-config "$work/twice.ini"
+has "$work/err" "$work/twice.ini:6: [meter b]: gpiochip0 line 17 is already read by [meter a] (line 1)"
+has "$work/err" "1 error, 0 warnings"
+
 echo "cli_check_config: $checks commands, $fails failures"
 [ "$fails" = 0 ]

@@ -353,7 +353,7 @@ static void influx_defaults(struct pl_config_influx *x)
 	x->precision = PL_PREC_S;
 	x->timeout_s = 10;
 	x->batch_max_records = 5000;
-	x->batch_max_age_s = 10;
+	x->batch_max_age_s = 2; /* near real time, yet one request for meters closing together */
 }
 
 /* Starts a section from the text between the brackets (already trimmed). */
@@ -1062,6 +1062,48 @@ static void check_influx(struct parser *p, const struct section *s)
 		not_here(p, s, "ca_file", "applies to https:// URLs only");
 }
 
+static const char *enum_name(const char *const *names, const int *values, int v);
+
+/* The same GPIO line, or the same modem line of a serial port, under two meters: the second
+ * would only ever find it busy or double-count it, so it is refused here, at the second
+ * section. */
+static void check_shared_inputs(struct parser *p)
+{
+	for (size_t i = 0; i < p->nsects; i++) {
+		const struct section *a = &p->sects[i];
+		const struct pl_config_meter *ma;
+
+		if (a->type != S_METER)
+			continue;
+		ma = &p->cfg->meters[a->index];
+		if ((ma->source != PL_CONFIG_SOURCE_GPIO && ma->source != PL_CONFIG_SOURCE_SERIAL) ||
+		    ma->device == NULL)
+			continue;
+		for (size_t j = i + 1; j < p->nsects; j++) {
+			const struct section *b = &p->sects[j];
+			const struct pl_config_meter *mb;
+
+			if (b->type != S_METER)
+				continue;
+			mb = &p->cfg->meters[b->index];
+			if (mb->source != ma->source || mb->device == NULL ||
+			    strcmp(mb->device, ma->device) != 0 ||
+			    (ma->source == PL_CONFIG_SOURCE_GPIO && mb->channel != ma->channel) ||
+			    (ma->source == PL_CONFIG_SOURCE_SERIAL && mb->modem_line != ma->modem_line))
+				continue; /* (one adapter, S0 on CTS and another on DCD: fine) */
+			if (ma->source == PL_CONFIG_SOURCE_GPIO)
+				diag(p, 0, b->line, b, NULL, "%s line %" PRIu32 " is already read by "
+				     "[%s] (line %u): one line, one meter", mb->device, mb->channel,
+				     a->label, a->line);
+			else
+				diag(p, 0, b->line, b, NULL, "%s pin %s is already read by [%s] (line "
+				     "%u): one modem line, one meter (another pin of the same port is "
+				     "fine)", mb->device, enum_name(pin_names, pin_values, mb->modem_line),
+				     a->label, a->line);
+		}
+	}
+}
+
 static void check_sections(struct parser *p)
 {
 	size_t i;
@@ -1072,6 +1114,7 @@ static void check_sections(struct parser *p)
 		else if (p->sects[i].type == S_INFLUX)
 			check_influx(p, &p->sects[i]);
 	}
+	check_shared_inputs(p);
 }
 
 /* ---- the entry points -------------------------------------------------------------------- */

@@ -103,7 +103,7 @@ struct pl_config_influx {
 	char *ca_file;              /* NULL: the system's CA store */
 	uint32_t timeout_s;         /* default 10 */
 	uint32_t batch_max_records; /* default 5000 */
-	uint32_t batch_max_age_s;   /* default 10 */
+	uint32_t batch_max_age_s;   /* default 2 */
 	int create_database;        /* v1: create the database when it is missing; default 0 */
 };
 
