@@ -1014,13 +1014,10 @@ int pl_cmd_run(int argc, char **argv)
 	sd_notify(0, "READY=1");
 	uint64_t wd_usec = 0;
 	int64_t last_status = 0, last_wd = 0;
-	int have_paced = 0; /* sim or file meters: paced by the loop itself */
 	/* the status line: live on a terminal, a log line a minute otherwise (the journal) */
 	int64_t status_every = r.tty ? PL_US_PER_S : 60 * PL_US_PER_S;
 	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
 		wd_usec = 0;
-	for (size_t i = 0; i < r.nmeters; i++)
-		have_paced |= r.meters[i].live == NULL;
 	struct pollfd *pfd = calloc(r.nmeters + 1, sizeof(*pfd));
 	size_t *pidx = calloc(r.nmeters + 1, sizeof(*pidx));
 	if (!pfd || !pidx) {
@@ -1163,7 +1160,6 @@ int pl_cmd_run(int argc, char **argv)
 			break;
 		if (r.until_drained && all_eof && sinks_idle(&r))
 			break;
-		(void)have_paced;
 	}
 out:
 	sd_notify(0, "STOPPING=1");
