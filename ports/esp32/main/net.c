@@ -4,6 +4,7 @@
  * (logic/) over esp_http_client - HTTPS checked against the ESP-IDF certificate bundle. The
  * HTTP transport below is the device's side of fw_delivery's seam; the tests use a fake.
  */
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,16 +29,23 @@
 #include "sdkconfig.h"
 
 #include "fw_delivery.h"
+#include "fw_http.h"
 #include "fw_port.h"
+#include "fw_seqpair.h"
 #include "powerlogger/retry.h"
 
 static const char *TAG = "network";
 
-static volatile int wifi_up;
-static volatile int wifi_failures;
-static volatile int64_t reconnect_at;   /* esp_timer time of the next association attempt */
-static volatile int sntp_synced;        /* set by the SNTP callback, taken by the task */
-static volatile int64_t sync_mono, sync_wall;
+/*
+ * Written by the WiFi event handler (the event loop's task) and the SNTP callback (lwIP's
+ * task), read by this task, maybe on the other core. A 64-bit value is two 32-bit stores on
+ * the ESP32, so the 64-bit ones go through fw_seqpair (logic/), never torn; each has one
+ * writer. wifi_up and wifi_failures are single words; only the event handler writes them.
+ */
+static atomic_int wifi_up;
+static int wifi_failures;               /* the event handler's own */
+static struct fw_seqpair reconnect;     /* (esp_timer time of the next association, 0) */
+static struct fw_seqpair sync_pair;     /* (esp_timer time, wall-clock us) of the last sync */
 
 static struct fw_delivery delivery;     /* ~12 KB: static */
 
@@ -54,17 +62,17 @@ static void on_wifi(void *arg, esp_event_base_t base, int32_t id, void *data)
 
 		if (ms > 60000)
 			ms = 60000;
-		wifi_up = 0;
+		atomic_store(&wifi_up, 0);
 		wifi_failures++;
-		reconnect_at = esp_timer_get_time() + (int64_t)ms * 1000;
+		fw_seqpair_write(&reconnect, esp_timer_get_time() + (int64_t)ms * 1000, 0);
 		ESP_LOGW(TAG, "wifi: disconnected (reason %d), retry in %.1f s", d->reason, ms / 1e3);
 	} else if (base == IP_EVENT && id == IP_EVENT_STA_GOT_IP) {
 		const ip_event_got_ip_t *e = data;
 
 		ESP_LOGI(TAG, "wifi: got IP " IPSTR, IP2STR(&e->ip_info.ip));
-		wifi_up = 1;
 		wifi_failures = 0;
-		reconnect_at = 0;
+		fw_seqpair_write(&reconnect, 0, 0);
+		atomic_store(&wifi_up, 1);
 	}
 }
 
@@ -73,6 +81,7 @@ static void wifi_start(void)
 	wifi_init_config_t init = WIFI_INIT_CONFIG_DEFAULT();
 	wifi_config_t sta = {0};
 
+	fw_seqpair_init(&reconnect);
 	ESP_ERROR_CHECK(esp_netif_init());
 	ESP_ERROR_CHECK(esp_event_loop_create_default());
 	esp_netif_create_default_wifi_sta();
@@ -91,13 +100,13 @@ static void wifi_start(void)
 
 static void on_sntp(struct timeval *tv)
 {
-	sync_mono = esp_timer_get_time();
-	sync_wall = (int64_t)tv->tv_sec * 1000000 + tv->tv_usec;
-	sntp_synced = 1;
+	fw_seqpair_write(&sync_pair, esp_timer_get_time(),
+			 (int64_t)tv->tv_sec * 1000000 + tv->tv_usec);
 }
 
 static void sntp_start(void)
 {
+	fw_seqpair_init(&sync_pair);
 	esp_sntp_setoperatingmode(ESP_SNTP_OPMODE_POLL);
 	esp_sntp_setservername(0, "pool.ntp.org");
 	sntp_set_time_sync_notification_cb(on_sntp);
@@ -106,58 +115,118 @@ static void sntp_start(void)
 
 /* ---- HTTP transport (fw_delivery's seam) ---------------------------------------------- */
 
+/*
+ * The task watchdog watches this task, so no call may block for as long as its period:
+ * requests go through fw_http (logic/) in steps of a fifth of the period, the watchdog fed
+ * after each, instead of one esp_http_client_perform() that waits out the whole timeout.
+ */
+#ifdef CONFIG_ESP_TASK_WDT_TIMEOUT_S
+#define WDT_MS (CONFIG_ESP_TASK_WDT_TIMEOUT_S * 1000)
+#define HTTP_STEP_MS FW_HTTP_STEP_MS(CONFIG_ESP_TASK_WDT_TIMEOUT_S)
+#else
+#define WDT_MS 10000 /* no task watchdog: the same steps as with the default period */
+#define HTTP_STEP_MS FW_HTTP_STEP_MS(10)
+#endif
+_Static_assert(HTTP_STEP_MS > 0 && FW_HTTP_WORST_BLOCK_MS(HTTP_STEP_MS) < WDT_MS,
+	       "an HTTP call must not block for the task watchdog's period");
+/* fw_http_map_esp() knows ESP-IDF's codes by value: they must be these */
+_Static_assert(FW_ESP_OK == ESP_OK && FW_ESP_FAIL == ESP_FAIL &&
+	       FW_ESP_ERR_NO_MEM == ESP_ERR_NO_MEM && FW_ESP_ERR_TIMEOUT == ESP_ERR_TIMEOUT &&
+	       FW_ESP_ERR_HTTP_CONNECT == ESP_ERR_HTTP_CONNECT &&
+	       FW_ESP_ERR_HTTP_WRITE_DATA == ESP_ERR_HTTP_WRITE_DATA &&
+	       FW_ESP_ERR_HTTP_FETCH_HEADER == ESP_ERR_HTTP_FETCH_HEADER &&
+	       FW_ESP_ERR_HTTP_INVALID_TRANSPORT == ESP_ERR_HTTP_INVALID_TRANSPORT &&
+	       FW_ESP_ERR_HTTP_CONNECTING == ESP_ERR_HTTP_CONNECTING &&
+	       FW_ESP_ERR_HTTP_EAGAIN == ESP_ERR_HTTP_EAGAIN &&
+	       FW_ESP_ERR_HTTP_CONNECTION_CLOSED == ESP_ERR_HTTP_CONNECTION_CLOSED,
+	       "ESP-IDF's esp_http_client error codes changed: update fw_http.h");
+
 struct http_ctx {
 	esp_http_client_handle_t client;
 	struct fw_http_result *res;
-	size_t msg_len;
 };
 static struct http_ctx http;
 
+/* Only the head's Retry-After is taken here; fw_http reads the body itself. */
 static esp_err_t on_http(esp_http_client_event_t *e)
 {
 	struct http_ctx *c = e->user_data;
 
-	if (c->res == NULL)
-		return ESP_OK;
-	if (e->event_id == HTTP_EVENT_ON_HEADER && strcasecmp(e->header_key, "Retry-After") == 0) {
+	if (c->res != NULL && e->event_id == HTTP_EVENT_ON_HEADER &&
+	    strcasecmp(e->header_key, "Retry-After") == 0)
 		c->res->retry_after_s = (uint32_t)strtoul(e->header_value, NULL, 10);
-	} else if (e->event_id == HTTP_EVENT_ON_DATA && c->msg_len + 1 < sizeof(c->res->msg)) {
-		size_t n = (size_t)e->data_len;
-
-		if (n > sizeof(c->res->msg) - 1 - c->msg_len)
-			n = sizeof(c->res->msg) - 1 - c->msg_len;
-		memcpy(c->res->msg + c->msg_len, e->data, n);
-		c->msg_len += n;
-		c->res->msg[c->msg_len] = '\0';
-	}
 	return ESP_OK;
 }
 
-static int http_post(void *ctx, const char *body, size_t len, struct fw_http_result *res)
+static int x_open(void *ctx, size_t body_len, int32_t timeout_ms)
 {
 	struct http_ctx *c = ctx;
-	esp_err_t err;
+
+	esp_http_client_set_timeout_ms(c->client, (int)timeout_ms);
+	return fw_http_map_esp(FW_HTTP_OPEN, esp_http_client_open(c->client, (int)body_len));
+}
+
+static int x_write(void *ctx, const char *buf, size_t len, int32_t timeout_ms)
+{
+	struct http_ctx *c = ctx;
+
+	esp_http_client_set_timeout_ms(c->client, (int)timeout_ms);
+	return fw_http_map_esp(FW_HTTP_WRITE, esp_http_client_write(c->client, buf, (int)len));
+}
+
+static int x_headers(void *ctx, int32_t timeout_ms)
+{
+	struct http_ctx *c = ctx;
+
+	esp_http_client_set_timeout_ms(c->client, (int)timeout_ms);
+	return fw_http_map_esp(FW_HTTP_HEADERS, esp_http_client_fetch_headers(c->client));
+}
+
+static int x_read(void *ctx, char *buf, size_t cap, int32_t timeout_ms)
+{
+	struct http_ctx *c = ctx;
+
+	esp_http_client_set_timeout_ms(c->client, (int)timeout_ms);
+	return fw_http_map_esp(FW_HTTP_READ, esp_http_client_read(c->client, buf, (int)cap));
+}
+
+static int x_status(void *ctx)
+{
+	return esp_http_client_get_status_code(((struct http_ctx *)ctx)->client);
+}
+
+static void x_close(void *ctx)
+{
+	esp_http_client_close(((struct http_ctx *)ctx)->client);
+}
+
+static int64_t x_now_ms(void *ctx)
+{
+	return esp_timer_get_time() / 1000;
+}
+
+static void x_feed(void *ctx)
+{
+	esp_task_wdt_reset();
+}
+
+static const struct fw_http_ops http_ops = {
+	.open = x_open, .write = x_write, .fetch_headers = x_headers, .read = x_read,
+	.status = x_status, .close = x_close, .now_ms = x_now_ms, .feed = x_feed,
+};
+
+static int http_post(void *ctx, const char *body, size_t len, struct fw_http_result *res)
+{
+	static const struct fw_http_limits lim = {
+		.step_ms = HTTP_STEP_MS, .deadline_ms = FW_HTTP_DEADLINE_MS,
+	};
+	struct http_ctx *c = ctx;
+	int rc;
 
 	c->res = res;
-	c->msg_len = 0;
-	esp_http_client_set_post_field(c->client, body, (int)len);
-	err = esp_http_client_perform(c->client);
-	if (err == ESP_OK) {
-		res->transport = PL_XPORT_NONE;
-		res->status = esp_http_client_get_status_code(c->client);
-	} else if (err == ESP_ERR_HTTP_EAGAIN || err == ESP_ERR_TIMEOUT) {
-		res->transport = PL_XPORT_TIMEOUT;
-	} else if (err == ESP_ERR_HTTP_CONNECT) {
-		res->transport = PL_XPORT_REFUSED; /* also DNS and TLS failures: logged below */
-		snprintf(res->msg, sizeof(res->msg), "%s", esp_err_to_name(err));
-	} else {
-		res->transport = PL_XPORT_OTHER;
-		snprintf(res->msg, sizeof(res->msg), "%s", esp_err_to_name(err));
-	}
-	if (err != ESP_OK)
-		esp_http_client_close(c->client); /* a fresh connection next time */
+	rc = fw_http_post(&http_ops, c, &lim, body, len, res);
 	c->res = NULL;
-	return 0;
+	return rc;
 }
 
 static void http_open(void)
@@ -166,11 +235,10 @@ static void http_open(void)
 	esp_http_client_config_t cfg = {
 		.url = url,
 		.method = HTTP_METHOD_POST,
-		.timeout_ms = 15000,
+		.timeout_ms = HTTP_STEP_MS,
 		.event_handler = on_http,
 		.user_data = &http,
 		.crt_bundle_attach = esp_crt_bundle_attach,
-		.keep_alive_enable = true,
 	};
 
 #if CONFIG_PL_INFLUX_API_V1
@@ -229,6 +297,8 @@ void fw_net_task(void *arg)
 		.seed = esp_random(),
 	};
 	int64_t next_health = 0;
+	int64_t reconnect_done = 0;             /* the reconnect time acted on */
+	uint32_t sync_seen = 0;                 /* the SNTP syncs taken */
 
 	esp_task_wdt_add(NULL);
 	wifi_start();
@@ -247,12 +317,18 @@ void fw_net_task(void *arg)
 		while (fw_ring_peek(&g_records, &r) == 0 && fw_store_put_record(a->store, &r) == 0)
 			fw_ring_pop(&g_records, &r);
 
-		if (!wifi_up && reconnect_at && now >= reconnect_at) {
-			reconnect_at = 0;
+		int64_t at, unused, sync_mono, sync_wall;
+		uint32_t version;
+		int up = atomic_load(&wifi_up);
+
+		if (!up && fw_seqpair_read(&reconnect, &at, &unused, NULL) == 0 && at != 0 &&
+		    at != reconnect_done && now >= at) {
+			reconnect_done = at;
 			esp_wifi_connect();
 		}
-		if (sntp_synced) {
-			sntp_synced = 0;
+		if (fw_seqpair_read(&sync_pair, &sync_mono, &sync_wall, &version) == 0 &&
+		    version != sync_seen) {
+			sync_seen = version;
 			int first = !a->time->synced;
 
 			if (fw_time_sync(a->time, sync_mono, sync_wall) == 1) {
@@ -266,7 +342,7 @@ void fw_net_task(void *arg)
 				ESP_LOGI(TAG, "sntp: clock set (time base %lu)", (unsigned long)m.epoch);
 			}
 		}
-		while (fw_delivery_step(&delivery, now / 1000, wifi_up, &ev) == 1) {
+		while (fw_delivery_step(&delivery, now / 1000, up, &ev) == 1) {
 			log_event(&ev, fw_store_count(a->store));
 			esp_task_wdt_reset();
 		}

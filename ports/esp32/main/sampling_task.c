@@ -7,7 +7,9 @@
 
 #include "driver/gpio.h"
 #include "esp_adc/adc_continuous.h"
+#include "esp_attr.h"
 #include "esp_idf_version.h"
+#include "esp_intr_alloc.h"
 #include "esp_log.h"
 #include "esp_task_wdt.h"
 #include "esp_timer.h"
@@ -15,6 +17,10 @@
 #include "freertos/task.h"
 #include "sdkconfig.h"
 
+#include "soc/gpio_reg.h"
+#include "soc/soc.h"
+
+#include "fw_led.h"
 #include "fw_port.h"
 #include "fw_sampling.h"
 
@@ -82,15 +88,36 @@ static bool IRAM_ATTR on_pool_ovf(adc_continuous_handle_t h, const adc_continuou
 #endif
 
 #if CONFIG_PL_INPUT_GPIO
-static void gpio_edge_isr(void *arg)
+/*
+ * The input's level straight from the GPIO input register: gpio_get_level() is in flash
+ * (ESP-IDF puts it in IRAM only from v5.3 and only with CONFIG_GPIO_CTRL_FUNC_IN_IRAM), and
+ * gpio_ll_get_level() is a plain inline that an unoptimised build may leave out of line.
+ */
+#if CONFIG_PL_INPUT_GPIO_NUM < 32
+#define INPUT_LEVEL() ((int)((REG_READ(GPIO_IN_REG) >> CONFIG_PL_INPUT_GPIO_NUM) & 1))
+#else
+#define INPUT_LEVEL() ((int)((REG_READ(GPIO_IN1_REG) >> (CONFIG_PL_INPUT_GPIO_NUM - 32)) & 1))
+#endif
+
+/*
+ * Each edge of the input, timestamped. In IRAM and installed with ESP_INTR_FLAG_IRAM, so it
+ * runs while a flash write or erase (the outbox, ~45 ms per sector) has the cache off: before,
+ * it waited for the cache, and both edges of a flash inside one erase made one interrupt - a
+ * lost pulse, unflagged. It calls only IRAM code: esp_timer_get_time() (ESP-IDF's is
+ * IRAM_ATTR), fw_ring_push() (FW_IRAM, tests/cli_fw_iram.sh checks it and this function),
+ * vTaskNotifyGiveFromISR() (FreeRTOS is in IRAM unless FREERTOS_PLACE_FUNCTIONS_INTO_FLASH);
+ * and touches only .bss (edges, edge_store, self). A full ring counts the edge in
+ * edges.dropped, which the task turns into a gap.
+ */
+static void IRAM_ATTR gpio_edge_isr(void *arg)
 {
 	struct edge e = {
 		.t_us = esp_timer_get_time(),
-		.level = gpio_get_level((gpio_num_t)CONFIG_PL_INPUT_GPIO_NUM),
+		.level = INPUT_LEVEL(),
 	};
 	BaseType_t woken = pdFALSE;
 
-	fw_ring_push(&edges, &e); /* full: counted in edges.dropped, seen as a gap */
+	fw_ring_push(&edges, &e);
 	vTaskNotifyGiveFromISR(self, &woken);
 	portYIELD_FROM_ISR(woken);
 }
@@ -121,22 +148,22 @@ static void config_from_kconfig(struct fw_sampling_config *c)
 #endif
 }
 
-static int64_t led_off_at;
+#if CONFIG_PL_STATUS_LED_GPIO >= 0
+static struct fw_led led;
 
 static void led_pulse(int n)
 {
-#if CONFIG_PL_STATUS_LED_GPIO >= 0
-	int64_t now = esp_timer_get_time();
+	int level = fw_led_update(&led, n, esp_timer_get_time());
 
-	if (n > 0) {
-		gpio_set_level((gpio_num_t)CONFIG_PL_STATUS_LED_GPIO, 1);
-		led_off_at = now + 50000;
-	} else if (led_off_at && now >= led_off_at) {
-		gpio_set_level((gpio_num_t)CONFIG_PL_STATUS_LED_GPIO, 0);
-		led_off_at = 0;
-	}
-#endif
+	if (level >= 0)
+		gpio_set_level((gpio_num_t)CONFIG_PL_STATUS_LED_GPIO, (uint32_t)level);
 }
+#else
+static void led_pulse(int n)
+{
+	(void)n; /* no status LED */
+}
+#endif
 
 static void take_timebase(void)
 {
@@ -237,7 +264,7 @@ void fw_sampling_task(void *arg)
 		.intr_type = GPIO_INTR_ANYEDGE,
 	};
 	ESP_ERROR_CHECK(gpio_config(&io));
-	ESP_ERROR_CHECK(gpio_install_isr_service(0));
+	ESP_ERROR_CHECK(gpio_install_isr_service(ESP_INTR_FLAG_IRAM));
 	ESP_ERROR_CHECK(gpio_isr_handler_add((gpio_num_t)CONFIG_PL_INPUT_GPIO_NUM, gpio_edge_isr, NULL));
 	/* the level the input is in now, as the filter's starting state */
 	fw_sampling_edge(&smp, gpio_get_level((gpio_num_t)CONFIG_PL_INPUT_GPIO_NUM),

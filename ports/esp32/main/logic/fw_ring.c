@@ -4,6 +4,7 @@
  * is exact while cap <= 2^31.
  */
 #include "fw_ring.h"
+#include "fw_iram.h"
 
 #include <string.h>
 
@@ -23,16 +24,29 @@ int fw_ring_init(struct fw_ring *r, void *storage, uint32_t cap, size_t item_siz
 	return 0;
 }
 
-int fw_ring_push(struct fw_ring *r, const void *item)
+/*
+ * In IRAM (FW_IRAM): the GPIO edge interrupt pushes while a flash write may have the cache
+ * off. So no call out of it: the copy is a loop through a volatile pointer (which the
+ * compiler cannot turn into a memcpy() call, and memcpy may be in flash), and `dropped` is
+ * a plain load and store rather than a read-modify-write, which on cores without atomic
+ * instructions (ESP32-C3) is a library call; the producer is its only writer.
+ */
+FW_IRAM int fw_ring_push(struct fw_ring *r, const void *item)
 {
 	uint32_t head = (uint32_t)atomic_load_explicit(&r->head, memory_order_relaxed);
 	uint32_t tail = (uint32_t)atomic_load_explicit(&r->tail, memory_order_acquire);
+	volatile unsigned char *dst;
+	const unsigned char *src = item;
 
 	if (head - tail > r->mask) {
-		atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
+		uint32_t d = (uint32_t)atomic_load_explicit(&r->dropped, memory_order_relaxed);
+
+		atomic_store_explicit(&r->dropped, d + 1, memory_order_relaxed);
 		return -PL_ENOSPC;
 	}
-	memcpy(r->buf + (size_t)(head & r->mask) * r->item_size, item, r->item_size);
+	dst = r->buf + (size_t)(head & r->mask) * r->item_size;
+	for (size_t i = 0; i < r->item_size; i++)
+		dst[i] = src[i];
 	/* release: the copy above is visible before the consumer can see the new head */
 	atomic_store_explicit(&r->head, head + 1, memory_order_release);
 	return 0;

@@ -26,7 +26,7 @@ struct fw_ring {
 	uint32_t mask;         /* cap - 1 */
 	atomic_uint_least32_t head; /* items pushed, ever (written by the producer only) */
 	atomic_uint_least32_t tail; /* items popped, ever (written by the consumer only) */
-	atomic_uint_least32_t dropped; /* pushes refused because the ring was full */
+	atomic_uint_least32_t dropped; /* pushes refused because the ring was full (producer's) */
 };
 
 /*
@@ -37,7 +37,8 @@ struct fw_ring {
 int fw_ring_init(struct fw_ring *r, void *storage, uint32_t cap, size_t item_size);
 
 /* Producer side: copies one item in. Returns 0, or -PL_ENOSPC when full (the item is not
- * taken, and counted in `dropped`). ISR-safe. */
+ * taken, and counted in `dropped`). ISR-safe, and in IRAM on the device (fw_iram.h): safe in
+ * an interrupt that runs while a flash write has the cache off. */
 int fw_ring_push(struct fw_ring *r, const void *item);
 
 /* Consumer side: copies the oldest item out and removes it. Returns 0, or -PL_ENOENT when

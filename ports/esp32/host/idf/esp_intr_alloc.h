@@ -1,0 +1,4 @@
+#ifndef STUB_ESP_INTR_ALLOC_H
+#define STUB_ESP_INTR_ALLOC_H
+#define ESP_INTR_FLAG_IRAM (1 << 10)
+#endif
