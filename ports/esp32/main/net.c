@@ -2,7 +2,8 @@
  * The network task (core 0): WiFi with reconnect and backoff, SNTP, and delivery. Records
  * from the sampling task go into the outbox first (fw_store), then out through fw_delivery
  * (logic/) over esp_http_client - HTTPS checked against the ESP-IDF certificate bundle. The
- * HTTP transport below is the device's side of fw_delivery's seam; the tests use a fake.
+ * HTTP transport below is the device's side of fw_delivery's seam, driven in watchdog-sized
+ * steps by fw_http (logic/); the tests use fakes for both.
  */
 #include <stdatomic.h>
 #include <stdbool.h>

@@ -14,7 +14,8 @@
  *
  * Flash writes stall the caches on both cores for their duration (tens of us per word, ~45 ms
  * per sector erase); the ADC callback is IRAM-resident and the ADC keeps filling its DMA pool
- * meanwhile, so the sampling task only reads a frame later.
+ * meanwhile, so the sampling task only reads a frame later. The GPIO edge interrupt is in IRAM
+ * too (ESP_INTR_FLAG_IRAM, sampling_task.c), so edges are timestamped through an erase.
  */
 #include "esp_log.h"
 #include "esp_partition.h"
