@@ -38,7 +38,7 @@ logic=$(arm-none-eabi-size -t "${objs[@]}" | awk 'END { print $2 + $3 }')
 known="TAG g_records g_timebase records_store timebase_store store clock_state net_args
        sampling_args wifi_up wifi_failures reconnect sync_pair
        delivery http url auth self smp edges edge_store frame values pool_overflows led
-       seen_dropped outbox"
+       seen_dropped outbox dns_state dns_host dns_addr"
 found=$(grep -hE '^\s*static\s[^()]*;|^struct [a-z_]+ [a-z_, ]+;' ports/esp32/main/*.c |
         sed -E 's#/\*.*##; s/=.*;/;/; s/\[[^]]*\]//g; s/;.*//' |
         sed -E 's/^\s*(static\s+)?(volatile\s+|const\s+)*(struct\s+)?[A-Za-z_0-9]+\s+\**//' |
@@ -77,6 +77,9 @@ const char *TAG_net = "network";
 atomic_int wifi_up;
 int wifi_failures;
 struct fw_seqpair reconnect, sync_pair;
+atomic_int dns_state;
+char dns_host[128];
+struct { uint32_t addr[4]; uint8_t zone, type; } dns_addr; /* ip_addr_t with IPv4 and IPv6 */
 struct fw_delivery delivery;
 struct http_ctx http;
 char url[384], auth[256];

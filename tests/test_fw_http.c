@@ -2,7 +2,8 @@
  * The firmware's HTTP request under the task watchdog (ports/esp32/main/logic/fw_http.c),
  * against a fake transport with a fake clock and a fake watchdog: hardware and a server's
  * timing that a real server cannot be made to produce on demand (a head that arrives after
- * 12 s, a server that never answers, a TLS connect that uses two read timeouts). The
+ * 12 s, a server that never answers, a TLS connect that uses two read timeouts, a DNS server
+ * that does not answer). The
  * watchdog period is the one the firmware is built with (CONFIG_ESP_TASK_WDT_TIMEOUT_S in
  * ports/esp32/sdkconfig.defaults) and the step the one net.c uses (FW_HTTP_STEP_MS of it).
  * The fake watchdog "bites" whenever the time between two feeds reaches the period, as the
@@ -41,6 +42,8 @@ struct fake {
 	int write_stalls;       /* writes time out */
 	size_t written;
 	unsigned opens, closes, header_calls;
+	int64_t dns_at;         /* when the name's address arrives (fake time); < 0: never */
+	unsigned resolves;
 };
 
 static struct fake F;
@@ -77,6 +80,19 @@ static int64_t blocked(struct fake *f, int64_t ms)
 	f->now += ms;
 	check_gap(f);
 	return ms;
+}
+
+static int f_resolve(void *ctx, int32_t timeout_ms)
+{
+	struct fake *f = ctx;
+
+	f->resolves++;
+	if (f->dns_at >= 0 && f->now + timeout_ms >= f->dns_at) {
+		blocked(f, f->dns_at > f->now ? f->dns_at - f->now : 0);
+		return 0;
+	}
+	blocked(f, timeout_ms);
+	return FW_HTTP_AGAIN;
 }
 
 static int f_open(void *ctx, size_t body_len, int32_t timeout_ms)
@@ -160,7 +176,7 @@ static void f_feed(void *ctx)
 }
 
 static const struct fw_http_ops OPS = {
-	.open = f_open, .write = f_write, .fetch_headers = f_headers, .read = f_read,
+	.resolve = f_resolve, .open = f_open, .write = f_write, .fetch_headers = f_headers, .read = f_read,
 	.status = f_status, .close = f_close, .now_ms = f_now, .feed = f_feed,
 };
 
@@ -184,6 +200,7 @@ static void fake_reset(void)
 	F.connect_ms = 30;
 	F.answer_at = -1;
 	F.write_max = 700;
+	F.dns_at = F.now; /* the name is known at once */
 }
 
 static const char BODY[] = "energy_meter_reading,device=esp32 value=3i 1735689600\n";
@@ -318,6 +335,54 @@ static void test_bad_arguments(void **state)
 	assert_int_equal(F.opens, 0);
 }
 
+/* The DNS server does not answer: lwIP's resolver would have waited 7 s per server inside
+ * the connect (14 s with two), unfed. The lookup is its own step: a DNS failure at the
+ * deadline, no bite, no connect attempted. A slow one (9 s) is fine. */
+static void test_dns_outside_the_connect(void **state)
+{
+	struct fw_http_limits lim = firmware_limits();
+	struct fw_http_result res;
+
+	(void)state;
+	fake_reset();
+	F.dns_at = -1;
+	assert_int_equal(fw_http_post(&OPS, &F, &lim, BODY, strlen(BODY), &res), 0);
+	assert_int_equal(res.transport, PL_XPORT_DNS);
+	assert_int_equal(F.opens, 0);
+	assert_int_equal(F.bites, 0);
+	assert_true(F.resolves > 1);
+
+	fake_reset();
+	F.dns_at = F.now + 9000;
+	F.answer_at = F.now + 9500;
+	F.status = 204;
+	assert_int_equal(fw_http_post(&OPS, &F, &lim, BODY, strlen(BODY), &res), 0);
+	assert_int_equal(res.transport, PL_XPORT_NONE);
+	assert_int_equal(res.status, 204);
+	assert_int_equal(F.bites, 0);
+}
+
+static void test_url_host(void **state)
+{
+	char h[32];
+
+	(void)state;
+	assert_int_equal(fw_http_url_host("http://192.168.1.10:8086", h, sizeof(h)), 0);
+	assert_string_equal(h, "192.168.1.10");
+	assert_int_equal(fw_http_url_host("https://eu.influxdata.com/x?y", h, sizeof(h)), 0);
+	assert_string_equal(h, "eu.influxdata.com");
+	assert_int_equal(fw_http_url_host("http://[fd00::1]:8086", h, sizeof(h)), 0);
+	assert_string_equal(h, "fd00::1");
+	assert_int_equal(fw_http_url_host("http://influx", h, sizeof(h)), 0);
+	assert_string_equal(h, "influx");
+	assert_int_equal(fw_http_url_host("ftp://x", h, sizeof(h)), -PL_EINVAL);
+	assert_int_equal(fw_http_url_host("http://:8086", h, sizeof(h)), -PL_EINVAL);
+	assert_int_equal(fw_http_url_host("http://u:p@host", h, sizeof(h)), -PL_EINVAL);
+	assert_int_equal(fw_http_url_host("http://[fd00::1", h, sizeof(h)), -PL_EINVAL);
+	assert_int_equal(fw_http_url_host("http://abcdefghijklmnopqrstuvwxyz0123456789", h,
+					  sizeof(h)), -PL_ENOSPC);
+}
+
 /* What ESP-IDF's blocking calls return (read in esp_http_client.c, v5.1 to v6.x). */
 static void test_map_esp_errors(void **state)
 {
@@ -421,6 +486,8 @@ int main(void)
 		cmocka_unit_test(test_old_blocking_request_bites),
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_map_esp_errors),
+		cmocka_unit_test(test_dns_outside_the_connect),
+		cmocka_unit_test(test_url_host),
 		cmocka_unit_test(test_delivery_keeps_records_over_a_timeout),
 	};
 

@@ -27,6 +27,8 @@
 #include "esp_wifi.h"
 #include "freertos/FreeRTOS.h"
 #include "freertos/task.h"
+#include "lwip/dns.h"
+#include "lwip/tcpip.h"
 #include "sdkconfig.h"
 
 #include "fw_delivery.h"
@@ -159,6 +161,60 @@ static esp_err_t on_http(esp_http_client_event_t *e)
 	return ESP_OK;
 }
 
+/*
+ * The name lookup as a step of its own (fw_http's resolve): inside the connect, lwIP's
+ * resolver waits up to 7 s for each DNS server that does not answer, with the watchdog
+ * unfed. dns_gethostbyname() runs in lwIP's task (tcpip_callback) and answers through a
+ * callback; this task polls in 20 ms sleeps for at most one step. The address lands in lwIP's
+ * cache, where the connect's getaddrinfo() then finds it at once. A lookup still running from
+ * an earlier request is waited for, not started twice.
+ */
+enum { DNS_IDLE = 0, DNS_PENDING, DNS_DONE, DNS_FAILED };
+static atomic_int dns_state;
+static char dns_host[128];              /* from CONFIG_PL_INFLUX_URL; "" if unusable */
+static ip_addr_t dns_addr;              /* lwIP's out-parameter; written in lwIP's task */
+
+static void dns_found(const char *name, const ip_addr_t *ip, void *arg)
+{
+	atomic_store(&dns_state, ip != NULL ? DNS_DONE : DNS_FAILED);
+}
+
+static void dns_start(void *arg)
+{
+	err_t e = dns_gethostbyname(dns_host, &dns_addr, dns_found, NULL);
+
+	if (e == ERR_OK)
+		atomic_store(&dns_state, DNS_DONE);
+	else if (e != ERR_INPROGRESS)
+		atomic_store(&dns_state, DNS_FAILED);
+}
+
+static int x_resolve(void *ctx, int32_t timeout_ms)
+{
+	int64_t until = esp_timer_get_time() + (int64_t)timeout_ms * 1000;
+
+	if (dns_host[0] == '\0')
+		return 0; /* the connect will say what is wrong with the URL */
+	if (atomic_load(&dns_state) != DNS_PENDING) {
+		atomic_store(&dns_state, DNS_PENDING);
+		if (tcpip_callback(dns_start, NULL) != ERR_OK) {
+			atomic_store(&dns_state, DNS_FAILED);
+			return FW_HTTP_FAIL(PL_XPORT_DNS);
+		}
+	}
+	for (;;) {
+		int st = atomic_load(&dns_state);
+
+		if (st == DNS_DONE)
+			return 0;
+		if (st == DNS_FAILED)
+			return FW_HTTP_FAIL(PL_XPORT_DNS);
+		if (esp_timer_get_time() >= until)
+			return FW_HTTP_AGAIN;
+		vTaskDelay(pdMS_TO_TICKS(20));
+	}
+}
+
 static int x_open(void *ctx, size_t body_len, int32_t timeout_ms)
 {
 	struct http_ctx *c = ctx;
@@ -212,7 +268,7 @@ static void x_feed(void *ctx)
 }
 
 static const struct fw_http_ops http_ops = {
-	.open = x_open, .write = x_write, .fetch_headers = x_headers, .read = x_read,
+	.resolve = x_resolve, .open = x_open, .write = x_write, .fetch_headers = x_headers, .read = x_read,
 	.status = x_status, .close = x_close, .now_ms = x_now_ms, .feed = x_feed,
 };
 
@@ -257,6 +313,10 @@ static void http_open(void)
 	snprintf(url, sizeof(url), "%s/api/v3/write_lp?db=%s&precision=second",
 		 CONFIG_PL_INFLUX_URL, CONFIG_PL_INFLUX_DB);
 #endif
+	if (fw_http_url_host(CONFIG_PL_INFLUX_URL, dns_host, sizeof(dns_host)) != 0) {
+		ESP_LOGE(TAG, "influx: cannot take a host name from \"%s\"", CONFIG_PL_INFLUX_URL);
+		dns_host[0] = '\0';
+	}
 	http.client = esp_http_client_init(&cfg);
 	esp_http_client_set_header(http.client, "Content-Type", "text/plain; charset=utf-8");
 #if CONFIG_PL_INFLUX_API_V2 || CONFIG_PL_INFLUX_API_V3

@@ -30,6 +30,7 @@ static void failed(struct fw_http_result *res, enum pl_sink_transport x, const c
 static const char *phase_name(enum fw_http_phase p)
 {
 	switch (p) {
+	case FW_HTTP_RESOLVE: return "the server's name could not be resolved";
 	case FW_HTTP_OPEN: return "connect or request head failed";
 	case FW_HTTP_WRITE: return "sending the body failed";
 	case FW_HTTP_HEADERS: return "no response head";
@@ -54,6 +55,7 @@ static int run_step(const struct fw_http_ops *ops, void *ctx, const struct fw_ht
 		if (t == 0)
 			return FW_HTTP_FAIL(PL_XPORT_TIMEOUT);
 		switch (phase) {
+		case FW_HTTP_RESOLVE: rc = ops->resolve(ctx, t); break;
 		case FW_HTTP_OPEN: rc = ops->open(ctx, len, t); break;
 		case FW_HTTP_WRITE: rc = ops->write(ctx, buf, len, t); break;
 		case FW_HTTP_HEADERS: rc = ops->fetch_headers(ctx, t); break;
@@ -85,6 +87,15 @@ int fw_http_post(const struct fw_http_ops *ops, void *ctx, const struct fw_http_
 	res->msg[0] = '\0';
 	deadline = ops->now_ms(ctx) + lim->deadline_ms;
 
+	if (ops->resolve != NULL) {
+		rc = run_step(ops, ctx, lim, deadline, FW_HTTP_RESOLVE, NULL, 0, NULL, 0);
+		if (rc < 0) {
+			failed(res, rc == FW_HTTP_FAIL(PL_XPORT_TIMEOUT) ? PL_XPORT_DNS
+									 : FW_HTTP_FAIL_CLASS(rc),
+			       phase_name(FW_HTTP_RESOLVE));
+			goto out_close;
+		}
+	}
 	rc = run_step(ops, ctx, lim, deadline, FW_HTTP_OPEN, NULL, len, NULL, 0);
 	if (rc < 0) {
 		failed(res, FW_HTTP_FAIL_CLASS(rc), phase_name(FW_HTTP_OPEN));
@@ -126,6 +137,8 @@ out_close:
 int fw_http_map_esp(enum fw_http_phase phase, int64_t rc)
 {
 	switch (phase) {
+	case FW_HTTP_RESOLVE:
+		return rc == FW_ESP_OK ? 0 : FW_HTTP_FAIL(PL_XPORT_DNS); /* not an ESP-IDF call */
 	case FW_HTTP_OPEN:
 		if (rc == FW_ESP_OK)
 			return 0;
@@ -154,4 +167,38 @@ int fw_http_map_esp(enum fw_http_phase phase, int64_t rc)
 		return FW_HTTP_FAIL(PL_XPORT_OTHER);
 	}
 	return FW_HTTP_FAIL(PL_XPORT_OTHER);
+}
+
+int fw_http_url_host(const char *url, char *buf, size_t cap)
+{
+	const char *p, *end;
+	size_t n;
+
+	if (url == NULL || buf == NULL || cap == 0)
+		return -PL_EINVAL;
+	if (strncmp(url, "http://", 7) == 0)
+		p = url + 7;
+	else if (strncmp(url, "https://", 8) == 0)
+		p = url + 8;
+	else
+		return -PL_EINVAL;
+	n = strcspn(p, "/?#"); /* the authority: host and port */
+	if (memchr(p, '@', n) != NULL)
+		return -PL_EINVAL;
+	if (*p == '[') {
+		p++;
+		end = memchr(p, ']', n - 1);
+		if (end == NULL)
+			return -PL_EINVAL;
+	} else {
+		end = p + strcspn(p, ":/?#");
+	}
+	n = (size_t)(end - p);
+	if (n == 0)
+		return -PL_EINVAL;
+	if (n >= cap)
+		return -PL_ENOSPC;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	return 0;
 }

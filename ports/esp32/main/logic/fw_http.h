@@ -4,9 +4,9 @@
  * esp_http_client_perform() blocks for as long as its socket timeout allows at every read and
  * write, and the network task cannot feed the task watchdog while it waits: a server that
  * takes longer than the watchdog period to answer (a busy InfluxDB compacting, a slow link)
- * rebooted the device. Here the request is a sequence of calls - open (connect and send the
- * head), write the body, fetch the response head, read the start of the body - each with a
- * timeout of `step_ms`, well below the watchdog period. A call that times out without
+ * rebooted the device. Here the request is a sequence of calls - resolve the server's name,
+ * open (connect and send the head), write the body, fetch the response head, read the start
+ * of the body - each with a timeout of `step_ms`, well below the watchdog period. A call that times out without
  * progress (waiting for the response head or body) is repeated until the overall deadline;
  * the watchdog is fed after every call, so the longest time between two feeds is one call.
  *
@@ -48,7 +48,8 @@
 #define FW_HTTP_IS_FAIL(rc) ((rc) <= FW_HTTP_FAIL(PL_XPORT_NONE))
 
 enum fw_http_phase {
-	FW_HTTP_OPEN = 0,     /* esp_http_client_open(): connect, send the request head */
+	FW_HTTP_RESOLVE = 0,  /* the server's name, before the connect */
+	FW_HTTP_OPEN,         /* esp_http_client_open(): connect, send the request head */
 	FW_HTTP_WRITE,        /* esp_http_client_write(): the body */
 	FW_HTTP_HEADERS,      /* esp_http_client_fetch_headers() */
 	FW_HTTP_READ,         /* esp_http_client_read(): the response body */
@@ -59,6 +60,14 @@ enum fw_http_phase {
  * allows for a TLS connect). Return values as above.
  */
 struct fw_http_ops {
+	/*
+	 * May be NULL. Looks the server's name up without blocking for longer than timeout_ms:
+	 * 0 when the address is known (the connect then finds it in the resolver's cache),
+	 * FW_HTTP_AGAIN while the lookup is still going on, FW_HTTP_FAIL(PL_XPORT_DNS). Without
+	 * it the connect looks the name up itself, and lwIP's resolver waits up to 7 s per DNS
+	 * server that does not answer (1 + 1 + 2 + 3 s), with no way to feed the watchdog.
+	 */
+	int (*resolve)(void *ctx, int32_t timeout_ms);
 	/* Connects (unless connected) and sends the head for a body of body_len bytes: 0 or
 	 * FW_HTTP_FAIL(x). */
 	int (*open)(void *ctx, size_t body_len, int32_t timeout_ms);
@@ -124,5 +133,13 @@ int fw_http_post(const struct fw_http_ops *ops, void *ctx, const struct fw_http_
  *    blocking mode never returns: a failure, not a retry.
  */
 int fw_http_map_esp(enum fw_http_phase phase, int64_t rc);
+
+/*
+ * The host part of an http:// or https:// URL into buf (cap bytes, NUL-terminated): what the
+ * resolve step looks up. "http://[fd00::1]:8086/x" gives "fd00::1". Returns 0, -PL_EINVAL for
+ * a URL without a scheme or host (or with credentials, which the configuration forbids),
+ * -PL_ENOSPC if the host does not fit.
+ */
+int fw_http_url_host(const char *url, char *buf, size_t cap);
 
 #endif
