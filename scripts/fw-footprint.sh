@@ -38,7 +38,7 @@ logic=$(arm-none-eabi-size -t "${objs[@]}" | awk 'END { print $2 + $3 }')
 known="TAG g_records g_timebase records_store timebase_store store clock_state net_args
        sampling_args wifi_up wifi_failures reconnect sync_pair
        delivery http url auth self smp edges edge_store frame values pool_overflows led
-       seen_dropped outbox dns_state dns_host dns_addr"
+       outbox dns_state dns_host dns_addr"
 found=$(grep -hE '^\s*static\s[^()]*;|^struct [a-z_]+ [a-z_, ]+;' ports/esp32/main/*.c |
         sed -E 's#/\*.*##; s/=.*;/;/; s/\[[^]]*\]//g; s/;.*//' |
         sed -E 's/^\s*(static\s+)?(volatile\s+|const\s+)*(struct\s+)?[A-Za-z_0-9]+\s+\**//' |
@@ -61,7 +61,6 @@ cat >"$out/platform_statics.c" <<'EOF'
 #include "fw_port.h"
 #define FRAME_SAMPLES 256
 #define SOC_ADC_DIGI_RESULT_BYTES 4 /* ESP32-S3/C3; the ESP32's 2 makes frame[] smaller */
-struct edge { int64_t t_us; int32_t level; int32_t reserved; };
 struct http_ctx { void *client; struct fw_http_result *res; };
 /* app_main.c */
 const char *TAG_app_main = "powerlogger";
@@ -88,10 +87,10 @@ const char *TAG_sampling = "sampling";
 void *self;
 struct fw_sampling smp;
 struct fw_ring edges;
-struct edge edge_store[64];
+struct fw_edge edge_store[64];
 uint8_t frame[FRAME_SAMPLES * SOC_ADC_DIGI_RESULT_BYTES];
 uint16_t values[FRAME_SAMPLES];
-volatile uint32_t pool_overflows, seen_dropped;
+volatile uint32_t pool_overflows;
 struct fw_led led;
 /* store_flash.c */
 const char *TAG_store = "store";

@@ -57,13 +57,8 @@ static const char *TAG = "sampling";
 static TaskHandle_t self;
 static struct fw_sampling smp;     /* ~4 KB: static, not on the task's stack */
 
-struct edge {
-	int64_t t_us;
-	int32_t level;
-	int32_t reserved;
-};
-static struct fw_ring edges;        /* ISR -> task */
-static struct edge edge_store[64];
+static struct fw_ring edges;        /* struct fw_edge: ISR -> task */
+static struct fw_edge edge_store[64];
 
 #if CONFIG_PL_INPUT_ADC
 static uint8_t frame[FRAME_BYTES];
@@ -107,11 +102,11 @@ static bool IRAM_ATTR on_pool_ovf(adc_continuous_handle_t h, const adc_continuou
  * IRAM_ATTR), fw_ring_push() (FW_IRAM, tests/cli_fw_iram.sh checks it and this function),
  * vTaskNotifyGiveFromISR() (FreeRTOS is in IRAM unless FREERTOS_PLACE_FUNCTIONS_INTO_FLASH);
  * and touches only .bss (edges, edge_store, self). A full ring counts the edge in
- * edges.dropped, which the task turns into a gap.
+ * edges.dropped, which fw_sampling_edges() turns into a gap.
  */
 static void IRAM_ATTR gpio_edge_isr(void *arg)
 {
-	struct edge e = {
+	struct fw_edge e = {
 		.t_us = esp_timer_get_time(),
 		.level = INPUT_LEVEL(),
 	};
@@ -279,16 +274,7 @@ void fw_sampling_task(void *arg)
 #if CONFIG_PL_INPUT_ADC
 		adc_frames(adc);
 #else
-		struct edge e;
-		uint32_t dropped = (uint32_t)atomic_load(&edges.dropped);
-		static uint32_t seen_dropped;
-
-		if (dropped != seen_dropped) {
-			seen_dropped = dropped;
-			fw_sampling_gap(&smp);
-		}
-		while (fw_ring_pop(&edges, &e) == 0)
-			led_pulse(fw_sampling_edge(&smp, e.level, e.t_us) == 1);
+		led_pulse(fw_sampling_edges(&smp, &edges)); /* a full ring: a gap */
 #endif
 		fw_sampling_tick(&smp, esp_timer_get_time());
 		led_pulse(0);

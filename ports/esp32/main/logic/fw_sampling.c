@@ -272,6 +272,26 @@ int fw_sampling_edge(struct fw_sampling *s, int level, int64_t t_us)
 	return rc;
 }
 
+int fw_sampling_edges(struct fw_sampling *s, struct fw_ring *edges)
+{
+	uint32_t dropped = (uint32_t)atomic_load_explicit(&edges->dropped, memory_order_relaxed);
+	int lost = dropped != s->edges_dropped_seen;
+	struct fw_edge e;
+	int pulses = 0;
+
+	if (lost) {
+		s->edges_dropped_seen = dropped;
+		fw_sampling_gap(s);
+	}
+	while (fw_ring_pop(edges, &e) == 0)
+		pulses += fw_sampling_edge(s, e.level, e.t_us) == 1;
+	if (lost) {
+		pl_meter_flag(&s->meter, PL_Q_GAP);
+		s->gap_pending = 1;
+	}
+	return pulses;
+}
+
 int fw_sampling_tick(struct fw_sampling *s, int64_t now_us)
 {
 	uint64_t before = s->stats.records;
@@ -293,6 +313,10 @@ int fw_sampling_tick(struct fw_sampling *s, int64_t now_us)
 		h = pl_detector_horizon(&s->det);
 	}
 	close_upto(s, h);
+	if (s->gap_pending) {
+		pl_meter_flag(&s->meter, PL_Q_GAP);
+		s->gap_pending = 0;
+	}
 	return (int)(s->stats.records - before);
 }
 

@@ -49,6 +49,13 @@ struct fw_sampling_config {
 	struct pl_meter_config meter;
 };
 
+/* One edge from the GPIO interrupt, through a struct fw_ring to the sampling task. */
+struct fw_edge {
+	int64_t t_us;                    /* esp_timer_get_time() in the interrupt */
+	int32_t level;                   /* raw input level, 0 or 1 */
+	int32_t reserved;
+};
+
 struct fw_sampling_stats {
 	uint64_t raw_samples, samples, pulses, rejected, records, gaps, dropped_frames;
 	int64_t power_mw;                /* from the last gap between pulses */
@@ -65,12 +72,14 @@ struct fw_sampling {
 	uint8_t stamped;                 /* offset is a real wall-clock offset */
 	uint8_t started;
 	uint8_t have_clock;
+	uint8_t gap_pending;             /* lost edges: flag the interval open after the tick */
 	int64_t raw_t;                   /* time of the last raw sample (ADC path) */
 	int64_t last_sample_t;           /* time of the last averaged sample given out */
 	uint32_t acc_n;                  /* raw samples in the block being averaged */
 	uint32_t acc_sum;
 	uint64_t steady_seen;
 	uint32_t npend;
+	uint32_t edges_dropped_seen;     /* the edge ring's `dropped` as last taken */
 	struct fw_sampling_stats stats;
 	struct pl_sample chunk[FW_SAMPLING_CHUNK];
 	struct fw_record pend[FW_SAMPLING_PENDING];
@@ -103,6 +112,17 @@ void fw_sampling_gap(struct fw_sampling *s);
  * previous one (ignored), -PL_ENOSPC as for fw_sampling_adc.
  */
 int fw_sampling_edge(struct fw_sampling *s, int level, int64_t t_us);
+
+/*
+ * Takes every edge waiting in `edges` (a ring of struct fw_edge that the GPIO interrupt
+ * fills) through fw_sampling_edge(). Edges the interrupt could not push because the ring was
+ * full (its `dropped` counter moved since the last call) flag PL_Q_GAP: a lost edge may be a
+ * lost pulse. When they were lost is only known to be after the edges taken last time, so
+ * every interval that may hold them is flagged: the one open before these edges, the one
+ * open after them, and the one open after the next fw_sampling_tick(). Returns the number of
+ * accepted pulses (for the status LED).
+ */
+int fw_sampling_edges(struct fw_sampling *s, struct fw_ring *edges);
 
 /*
  * Time now_us (monotonic) has come: lets the edge filter accept held levels, closes the
