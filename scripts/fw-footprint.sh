@@ -9,7 +9,7 @@
 #     has a static this list does not know, so the list cannot silently go stale.
 # Fails if the total exceeds the budget of 32 KB. Not counted, because they are heap: the task
 # stacks (xTaskCreatePinnedToCore: sampling 6144 B, network 8192 B) and the ADC driver's DMA
-# pool (max_store_buf_size, 4 frames).
+# pool (max_store_buf_size, 8 frames: 4 KB on the ESP32, 8 KB where results are 4 bytes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-build-arm}/fw
@@ -59,7 +59,7 @@ cat >"$out/platform_statics.c" <<'EOF'
 #include "fw_seqpair.h"
 #include "fw_store_flashlog.h"
 #include "fw_port.h"
-#define FRAME_SAMPLES 256
+#define FRAME_SAMPLES FW_SAMPLING_FRAME_SAMPLES
 #define SOC_ADC_DIGI_RESULT_BYTES 4 /* ESP32-S3/C3; the ESP32's 2 makes frame[] smaller */
 struct http_ctx { void *client; struct fw_http_result *res; };
 /* app_main.c */

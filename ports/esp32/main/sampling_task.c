@@ -37,8 +37,11 @@ static const char *TAG = "sampling";
 #define CONFIG_PL_INPUT_DEBOUNCE_US 0
 #endif
 
-#define FRAME_SAMPLES 256
+#define FRAME_SAMPLES FW_SAMPLING_FRAME_SAMPLES
 #define FRAME_BYTES (FRAME_SAMPLES * SOC_ADC_DIGI_RESULT_BYTES)
+/* The driver's pool: 8 frames, 102 ms at 20 kHz, twice a flash sector erase (~45 ms), during
+ * which this task cannot run and the frames wait there (fw_sampling.h). */
+#define POOL_BYTES (FW_SAMPLING_POOL_FRAMES * FRAME_BYTES)
 
 #if CONFIG_IDF_TARGET_ESP32 || CONFIG_IDF_TARGET_ESP32S2
 #define ADC_FORMAT ADC_DIGI_OUTPUT_FORMAT_TYPE1
@@ -133,6 +136,8 @@ static void config_from_kconfig(struct fw_sampling_config *c)
 #else
 	c->adc_rate_hz = CONFIG_PL_ADC_RATE_HZ;
 	c->block = CONFIG_PL_ADC_BLOCK;
+	c->pool_us = (uint32_t)((uint64_t)FW_SAMPLING_POOL_FRAMES * FRAME_SAMPLES * 1000000u /
+				CONFIG_PL_ADC_RATE_HZ);
 	c->det.imp_per_kwh = CONFIG_PL_IMP_PER_KWH;
 	c->det.max_power_w = CONFIG_PL_MAX_POWER_W;
 #if CONFIG_PL_LED_POLARITY_UP
@@ -175,7 +180,7 @@ static adc_continuous_handle_t adc_start(void)
 {
 	adc_continuous_handle_t h = NULL;
 	adc_continuous_handle_cfg_t hc = {
-		.max_store_buf_size = 4 * FRAME_BYTES,
+		.max_store_buf_size = POOL_BYTES,
 		.conv_frame_size = FRAME_BYTES,
 	};
 	adc_digi_pattern_config_t pattern = {

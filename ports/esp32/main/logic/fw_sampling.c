@@ -12,6 +12,8 @@ void fw_sampling_config_default(struct fw_sampling_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->adc_rate_hz = 20000;
 	cfg->block = 4;
+	cfg->pool_us = (uint32_t)((uint64_t)FW_SAMPLING_POOL_FRAMES * FW_SAMPLING_FRAME_SAMPLES *
+				  1000000u / cfg->adc_rate_hz);
 	pl_detector_config_default(&cfg->det);
 	pl_edges_config_default(&cfg->edges);
 	pl_meter_config_default(&cfg->meter);
@@ -25,6 +27,7 @@ int fw_sampling_init(struct fw_sampling *s, const struct fw_sampling_config *cfg
 	if (s == NULL || cfg == NULL || out == NULL || cfg->digital > 1)
 		return -PL_EINVAL;
 	if (!cfg->digital && (cfg->adc_rate_hz == 0 || cfg->adc_rate_hz > 2000000 ||
+			      cfg->pool_us > 10000000 ||
 			      cfg->block == 0 || cfg->block > 64))
 		return -PL_EINVAL;
 	memset(s, 0, sizeof(*s));
@@ -201,7 +204,9 @@ int fw_sampling_adc(struct fw_sampling *s, const uint16_t *raw, size_t n, int64_
 	} else {
 		int64_t err = t_end_us - (s->raw_t + raw_span_us(s, n));
 
-		if (err > FW_SAMPLING_SNAP_US || err < -FW_SAMPLING_SNAP_US) {
+		/* late by up to the pool's depth: frames held while the task could not run */
+		if (err > FW_SAMPLING_SNAP_US + (int64_t)s->cfg.pool_us ||
+		    err < -FW_SAMPLING_SNAP_US) {
 			/* samples were lost (or the clock is far off): start the sample clock
 			 * again from the frame's time and say so in the record */
 			fw_sampling_gap(s);

@@ -9,7 +9,11 @@
  * times run on the nominal rate and follow that clock gently (a sixteenth of the difference per
  * frame), because the read time jitters with task scheduling while the ADC's own rate is off
  * by a few per cent; a difference beyond FW_SAMPLING_SNAP_US is a lost stretch: the clock
- * jumps and the interval is flagged PL_Q_GAP.
+ * jumps and the interval is flagged PL_Q_GAP. A frame may be read late by up to `pool_us`
+ * more without that: the ADC driver keeps frames in its pool while the sampling task cannot
+ * run - a flash sector erase (the outbox) stops both cores for ~45 ms, and the frames then
+ * come out together. Samples the pool could not hold are reported by the driver
+ * (fw_sampling_gap).
  *
  * GPIO path: timestamped edges from the interrupt (comparator module or S0) go through the
  * core's edge filter.
@@ -38,12 +42,15 @@
 #define FW_SAMPLING_CHUNK 128          /* averaged samples fed to the detector per call */
 #define FW_SAMPLING_PENDING 8          /* records waiting for room in the ring */
 #define FW_SAMPLING_SNAP_US INT64_C(50000) /* frame clock error taken as a gap */
+#define FW_SAMPLING_POOL_FRAMES 8        /* the driver's pool, in DMA frames ... */
+#define FW_SAMPLING_FRAME_SAMPLES 256    /* ... of this many raw samples */
 #define FW_SAMPLING_EDGE_SLACK_US INT64_C(10000) /* edges may still be in the ISR ring */
 
 struct fw_sampling_config {
 	uint8_t digital;                 /* 0: ADC samples, 1: GPIO edges */
 	uint32_t adc_rate_hz;            /* raw sample rate (ADC path), e.g. 20000 */
 	uint32_t block;                  /* raw samples averaged into one, 1..64 */
+	uint32_t pool_us;                /* how long the driver's pool holds frames (ADC path) */
 	struct pl_detector_config det;
 	struct pl_edges_config edges;
 	struct pl_meter_config meter;
@@ -85,7 +92,8 @@ struct fw_sampling {
 	struct fw_record pend[FW_SAMPLING_PENDING];
 };
 
-/* Fills cfg with defaults: ADC at 20 kHz in blocks of 4, core defaults elsewhere. */
+/* Fills cfg with defaults: ADC at 20 kHz in blocks of 4, a pool of FW_SAMPLING_POOL_FRAMES
+ * frames of FW_SAMPLING_FRAME_SAMPLES (102.4 ms at 20 kHz), core defaults elsewhere. */
 void fw_sampling_config_default(struct fw_sampling_config *cfg);
 
 /*
