@@ -280,6 +280,11 @@ static int http_post(void *ctx, const char *body, size_t len, struct fw_http_res
 	struct http_ctx *c = ctx;
 	int rc;
 
+	if (c->client == NULL) {
+		res->transport = PL_XPORT_OTHER;
+		snprintf(res->msg, sizeof(res->msg), "no HTTP client: check the InfluxDB URL");
+		return 0;
+	}
 	c->res = res;
 	rc = fw_http_post(&http_ops, c, &lim, body, len, res);
 	c->res = NULL;
@@ -297,9 +302,10 @@ static void http_open(void)
 		.user_data = &http,
 		.crt_bundle_attach = esp_crt_bundle_attach,
 	};
+	int n;
 
 #if CONFIG_PL_INFLUX_API_V1
-	snprintf(url, sizeof(url), "%s/write?db=%s&precision=s", CONFIG_PL_INFLUX_URL,
+	n = snprintf(url, sizeof(url), "%s/write?db=%s&precision=s", CONFIG_PL_INFLUX_URL,
 		 CONFIG_PL_INFLUX_DB);
 	if (CONFIG_PL_INFLUX_USER[0] != '\0') {
 		cfg.username = CONFIG_PL_INFLUX_USER;
@@ -307,17 +313,29 @@ static void http_open(void)
 		cfg.auth_type = HTTP_AUTH_TYPE_BASIC;
 	}
 #elif CONFIG_PL_INFLUX_API_V2
-	snprintf(url, sizeof(url), "%s/api/v2/write?org=%s&bucket=%s&precision=s",
+	n = snprintf(url, sizeof(url), "%s/api/v2/write?org=%s&bucket=%s&precision=s",
 		 CONFIG_PL_INFLUX_URL, CONFIG_PL_INFLUX_ORG, CONFIG_PL_INFLUX_BUCKET);
 #else
-	snprintf(url, sizeof(url), "%s/api/v3/write_lp?db=%s&precision=second",
+	n = snprintf(url, sizeof(url), "%s/api/v3/write_lp?db=%s&precision=second",
 		 CONFIG_PL_INFLUX_URL, CONFIG_PL_INFLUX_DB);
 #endif
 	if (fw_http_url_host(CONFIG_PL_INFLUX_URL, dns_host, sizeof(dns_host)) != 0) {
 		ESP_LOGE(TAG, "influx: cannot take a host name from \"%s\"", CONFIG_PL_INFLUX_URL);
 		dns_host[0] = '\0';
 	}
+	/* A bad URL leaves no client: say so at every attempt rather than crash in the first
+	 * request (http_post), and keep the records. */
+	if (n < 0 || (size_t)n >= sizeof(url)) {
+		ESP_LOGE(TAG, "influx: the write URL is longer than %u bytes", (unsigned)sizeof(url));
+		return;
+	}
 	http.client = esp_http_client_init(&cfg);
+	if (http.client == NULL) {
+		ESP_LOGE(TAG, "influx: esp_http_client refuses the URL \"%s\"", url);
+		return;
+	}
+	/* each wait for the answer is a step of its own (fw_http): its timeout is no news */
+	esp_log_level_set("HTTP_CLIENT", ESP_LOG_ERROR);
 	esp_http_client_set_header(http.client, "Content-Type", "text/plain; charset=utf-8");
 #if CONFIG_PL_INFLUX_API_V2 || CONFIG_PL_INFLUX_API_V3
 	if (CONFIG_PL_INFLUX_TOKEN[0] != '\0') {
