@@ -260,7 +260,10 @@ void fw_sampling_task(void *arg)
 	gpio_config_t io = {
 		.pin_bit_mask = 1ULL << CONFIG_PL_INPUT_GPIO_NUM,
 		.mode = GPIO_MODE_INPUT,
+		/* the rest level held by the internal pull (an S0 output's transistor only pulls
+		 * one way): a floating input would make an interrupt of every bit of noise */
 		.pull_up_en = ACTIVE_LOW ? GPIO_PULLUP_ENABLE : GPIO_PULLUP_DISABLE,
+		.pull_down_en = ACTIVE_LOW ? GPIO_PULLDOWN_DISABLE : GPIO_PULLDOWN_ENABLE,
 		.intr_type = GPIO_INTR_ANYEDGE,
 	};
 	ESP_ERROR_CHECK(gpio_config(&io));
