@@ -932,11 +932,11 @@ static void store_rescue(struct run *r)
 	snprintf(saved, sizeof(saved), "%s.saved-%s", path, stamp);
 	if (pl_store_save_copy(r->store, r->moved == PL_STORE_DELETED ? tmp : saved) != 0) {
 		logmsg("error", "%s; what this run stored is lost", pl_store_error(r->store));
-		pl_store_close_keep_logs(r->store);
+		pl_store_close_moved(r->store);
 		r->moved = -1;
 		return;
 	}
-	pl_store_close_keep_logs(r->store);
+	pl_store_close_moved(r->store);
 	if (r->moved == PL_STORE_DELETED) {
 		/* link(): fails rather than overwrite a file that appeared at the path meanwhile */
 		if (link(tmp, path) == 0) {

@@ -697,25 +697,32 @@ int pl_store_save_copy(struct pl_store *s, const char *dest)
 	return sqlite3_close(d) == SQLITE_OK ? 0 : fail(s, -PL_EIO, "cannot close %s", dest);
 }
 
-void pl_store_close_keep_logs(struct pl_store *s)
+void pl_store_close_moved(struct pl_store *s)
 {
-	char name[4096];
-	int keep = 1;
+	static const char *const suffix[2] = { "-wal", "-shm" };
+	char name[2][4096];
+	dev_t dev[2];
+	ino_t ino[2];
+	int ours[2];
 
 	if (s == NULL)
 		return;
-	/* The -wal and -shm at the path are ours when this process has them open: then SQLite
-	 * may delete them at the close as usual. Otherwise they belong to the file that now
-	 * sits at the path, and must stay. */
-	snprintf(name, sizeof(name), "%s-wal", s->path);
-	if (access(name, F_OK) != 0 || have_open(name)) {
-		snprintf(name, sizeof(name), "%s-shm", s->path);
-		if (access(name, F_OK) != 0 || have_open(name))
-			keep = 0;
+	/* SQLite sees that the file moved and leaves the -wal and -shm at the path when it
+	 * closes. Those that this process has open are this store's: beside a file that now
+	 * takes the path they would be read as its log, so they go once the store is closed.
+	 * Those of another file (not open here) stay. */
+	for (int i = 0; i < 2; i++) {
+		snprintf(name[i], sizeof(name[i]), "%s%s", s->path, suffix[i]);
+		ours[i] = have_open(name[i]) && file_identity(name[i], &dev[i], &ino[i]) == 0;
 	}
-	if (keep)
-		sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL, &keep);
 	pl_store_close(s);
+	for (int i = 0; i < 2; i++) {
+		dev_t d;
+		ino_t n;
+
+		if (ours[i] && file_identity(name[i], &d, &n) == 0 && d == dev[i] && n == ino[i])
+			unlink(name[i]);
+	}
 }
 
 int pl_store_lock(const char *path, int *fd_out, char *err, size_t errlen)

@@ -135,11 +135,13 @@ int pl_store_moved(struct pl_store *s);
 int pl_store_save_copy(struct pl_store *s, const char *dest);
 
 /*
- * Closes the store like pl_store_close(), for a store whose file was deleted or replaced:
- * the -wal and -shm at the path are deleted as usual only when they are this store's own
- * (this process has them open); those of another file now at the path are left alone.
+ * Closes the store like pl_store_close(), for a store whose file was deleted or replaced
+ * (pl_store_moved()): SQLite then leaves the -wal and -shm at the path; those that are this
+ * store's own (this process has them open) are deleted after the close, since beside another
+ * file at the path they would be taken for its log; those of another file are left alone.
+ * Save the content first (pl_store_save_copy()): the close does not checkpoint a moved file.
  */
-void pl_store_close_keep_logs(struct pl_store *s);
+void pl_store_close_moved(struct pl_store *s);
 
 /*
  * Makes this process the only logger of the store at path: an exclusive flock() on
