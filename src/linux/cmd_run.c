@@ -14,7 +14,9 @@
  * retry policy; this thread only commits and kicks, so sampling never waits for the network.
  *
  * SIGINT/SIGTERM stop it cleanly: a checkpoint of every meter, a request in flight gets a
- * short grace time, and the process exits 0.
+ * short grace time, and the process exits 0. SIGHUP reloads: the same stop, then the program
+ * executes itself again in place (see reload_ok()). One logger per store (pl_store_lock()); a
+ * store file deleted or replaced under it is noticed after a commit (store_rescue()).
  */
 #include <errno.h>
 #include <getopt.h>

@@ -40,7 +40,10 @@
  * the whole file, a fraction of a second for a year of 20 s records.
  *
  * A store is not thread-safe: use one per thread. Several processes may open the same file
- * (SQLite locking, busy timeout 5 s). Linux-side code: it allocates.
+ * (SQLite locking, busy timeout 5 s); only one of them should write (pl_store_lock()), readers
+ * open it with PL_STORE_READONLY. Nothing here opens the database file except through SQLite:
+ * closing any descriptor of it would drop this process's POSIX locks, SQLite's included.
+ * Linux-side code: it allocates.
  */
 #ifndef PL_STORE_H
 #define PL_STORE_H
