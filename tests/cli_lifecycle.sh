@@ -4,7 +4,8 @@
 # 100x, so a run lasts ~9 s; no InfluxDB needed, the store itself is compared):
 #  1. SIGHUP (systemd's reload, or a closed SSH terminal) at random moments: the logger reloads
 #     in place (same PID) and the records are exactly detect's, the open interval's pulses
-#     included; a SIGHUP with a broken configuration is reported and changes nothing.
+#     included; a SIGHUP with a broken configuration is reported and changes nothing; SIGUSR1
+#     and SIGUSR2 (what some log rotation scripts send) are logged and ignored.
 #  2. its terminal goes away (a pseudo-terminal whose master is closed: SIGHUP, then EIO on
 #     every write of the status line): it goes on and ends with exactly detect's records.
 #  3. the store file deleted under it (alone, or with its -wal and -shm): it says so, writes the
@@ -12,6 +13,9 @@
 #  4. the store file replaced by another file: that file is left byte for byte as it is, the
 #     run's store is saved beside it under a name the log gives, the logger stops (exit 1);
 #     resuming from the saved copy gives exactly detect's records.
+#  5. a file size limit (ulimit -f) reached by the store: no SIGXFSZ death, the commits are
+#     refused and reported like a full disk, SIGTERM stops it (exit 1, the replay's records not
+#     stored said so); a run without the limit then ends with exactly detect's records.
 set -euo pipefail
 bin=${1:?usage: cli_lifecycle.sh PATH/TO/powerlogger}
 work=$(mktemp -d)
@@ -69,14 +73,20 @@ alive "SIGHUP with a broken configuration"
 grep -q "SIGHUP: $work/hup.ini has errors (above): going on" "$work/hup.log" ||
   { cat "$work/hup.log" >&2; fail "the broken configuration was not reported"; }
 cp "$work/hup.good" "$work/hup.ini"
+kill -USR1 $pid
+kill -USR2 $pid
+sleep 0.3
+alive "SIGUSR1 and SIGUSR2"
 rc=0; wait $pid || rc=$?
 pid=
 [ $rc -eq 0 ] || { cat "$work/hup.log" >&2; fail "the reloaded logger exited $rc"; }
 [ "$(grep -c 'is valid: checkpointing and restarting' "$work/hup.log")" -eq 3 ] ||
   { cat "$work/hup.log" >&2; fail "not 3 reloads"; }
 same "$work/hup.db" "after 3 SIGHUPs"
+grep -q "SIGUSR1.* ignored" "$work/hup.log" && grep -q "SIGUSR2 ignored" "$work/hup.log" ||
+  { cat "$work/hup.log" >&2; fail "SIGUSR1/SIGUSR2 not logged"; }
 echo "cli_lifecycle: 3 SIGHUPs (reloads in place) and one with a broken configuration" \
-  "(reported, ignored): the records are exactly detect's"
+  "(reported, ignored), SIGUSR1 and SIGUSR2 (ignored): the records are exactly detect's"
 
 # 2. the terminal goes away
 config "$work/tty.db" >"$work/tty.ini"
@@ -154,3 +164,23 @@ config "$saved" >"$work/rep2.ini"
 same "$saved" "resumed from the copy saved when the store was replaced"
 echo "cli_lifecycle: store replaced under the logger: the new file untouched, the run's store" \
   "saved beside it, exit 1; resumed from the copy, the records are exactly detect's"
+
+# 5. a file size limit
+config "$work/lim.db" >"$work/lim.ini"
+rc=0
+( ulimit -f 150 # KiB: the store and its WAL reach it within a few seconds of the replay
+  "$bin" run -c "$work/lim.ini" --quiet 2>"$work/lim.log" &
+  p=$!
+  for _ in $(seq 100); do grep -q "file size limit" "$work/lim.log" && break; sleep 0.1; done
+  sleep 0.5
+  kill -TERM $p
+  wait $p ) || rc=$?
+[ $rc -eq 1 ] || { cat "$work/lim.log" >&2; fail "at the file size limit exit $rc, not 1"; }
+grep -q "cannot commit the interval: I/O error (the process has a file size limit" "$work/lim.log" &&
+  grep -q "could not be stored and are lost (a restart replays them" "$work/lim.log" ||
+  { cat "$work/lim.log" >&2; fail "the file size limit was not reported"; }
+"$bin" run -c "$work/lim.ini" --quiet --until-drained --speed 0 2>>"$work/lim.log" ||
+  { cat "$work/lim.log" >&2; fail "the run after the file size limit failed"; }
+same "$work/lim.db" "after a file size limit"
+echo "cli_lifecycle: a file size limit: no SIGXFSZ death, reported like a full disk, exit 1 at" \
+  "SIGTERM; without it the records are exactly detect's"

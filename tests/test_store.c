@@ -1058,7 +1058,7 @@ static void test_moved_and_saved(void **state)
 }
 
 /* In a child: tries to open path (as `nobody` when run as root); exits with -rc. */
-static int open_in_child(const char *path, char *msg, size_t cap)
+static int open_in_child(const char *path, unsigned flags, char *msg, size_t cap)
 {
 	int fds[2], status;
 	pid_t pid;
@@ -1075,7 +1075,7 @@ static int open_in_child(const char *path, char *msg, size_t cap)
 		close(fds[0]);
 		if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
 			_exit(100);
-		rc = pl_store_open(path, PL_STORE_CREATE, &s, err, sizeof(err));
+		rc = pl_store_open(path, flags, &s, err, sizeof(err));
 		if (rc == 0)
 			pl_store_close(s);
 		if (write(fds[1], err, strlen(err) + 1) < 0)
@@ -1118,20 +1118,27 @@ static void test_unwritable(void **state)
 	assert_int_equal(chmod(t.dir, 0755), 0);
 	assert_int_equal(chmod(t.path, 0444), 0);
 	before = file_digest(t.path, &len0);
-	assert_int_equal(open_in_child(t.path, msg, sizeof(msg)), -PL_EIO);
+	assert_int_equal(open_in_child(t.path, PL_STORE_CREATE, msg, sizeof(msg)), -PL_EIO);
 	assert_non_null(strstr(msg, t.path));
 	assert_non_null(strstr(msg, "read-only"));
 	assert_true(file_digest(t.path, &len1) == before);
 	assert_int_equal(len0, len1);
+	/* A reader without write access to the directory, the logger stopped (no -shm): it
+	 * says why and what to do. */
+	if (geteuid() == 0) {
+		assert_int_equal(open_in_child(t.path, PL_STORE_READONLY, msg, sizeof(msg)), -PL_EIO);
+		assert_non_null(strstr(msg, "the logger is not running and SQLite cannot create"));
+		assert_true(file_digest(t.path, &len1) == before);
+	}
 	/* Writable file in a read-only directory: SQLite cannot make its WAL index. */
 	assert_int_equal(chmod(t.path, 0666), 0);
 	assert_int_equal(chmod(t.dir, 0555), 0);
-	assert_int_equal(open_in_child(t.path, msg, sizeof(msg)), -PL_EIO);
+	assert_int_equal(open_in_child(t.path, PL_STORE_CREATE, msg, sizeof(msg)), -PL_EIO);
 	assert_non_null(strstr(msg, t.path));
 	assert_non_null(strstr(msg, "read-only"));
 	/* A new store in a read-only directory. */
 	snprintf(path, sizeof(path), "%s/new.db", t.dir);
-	assert_int_equal(open_in_child(path, msg, sizeof(msg)), -PL_EIO);
+	assert_int_equal(open_in_child(path, PL_STORE_CREATE, msg, sizeof(msg)), -PL_EIO);
 	assert_non_null(strstr(msg, path));
 	assert_non_null(strstr(msg, "Permission denied"));
 	assert_int_equal(chmod(t.dir, 0700), 0);

@@ -56,12 +56,16 @@
 #define MIN64(a, b) ((a) < (b) ? (a) : (b))
 #define STOP_GRACE_MS 2000 /* a request in flight at a stop gets this long to finish */
 
-static volatile sig_atomic_t stop_requested, reload_requested;
+static volatile sig_atomic_t stop_requested, reload_requested, got_usr1, got_usr2;
 
 static void on_signal(int sig)
 {
 	if (sig == SIGHUP)
 		reload_requested = 1;
+	else if (sig == SIGUSR1)
+		got_usr1 = 1;
+	else if (sig == SIGUSR2)
+		got_usr2 = 1;
 	else
 		stop_requested = 1;
 }
@@ -1010,11 +1014,20 @@ static void install_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	/* Their default action ends the process without a checkpoint (a log rotation script
+	 * that sends SIGUSR1 to every daemon): logged and otherwise ignored. */
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* A file size limit (ulimit -f) would kill it in the middle of a commit: ignored, the
+	 * write fails with EFBIG instead, and the records wait as on a full disk. */
+	signal(SIGXFSZ, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	sigprocmask(SIG_UNBLOCK, &set, NULL);
 }
 
@@ -1059,6 +1072,8 @@ static void restart_self(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	fflush(NULL);
 	/* /proc/self/exe: this very program, even if its file was replaced meanwhile */
@@ -1228,6 +1243,12 @@ int pl_cmd_run(int argc, char **argv)
 			logmsg("error", "poll: %s", strerror(errno));
 			status = 1;
 			goto out;
+		}
+		if (got_usr1 || got_usr2) {
+			logmsg("info", "%s%s%s ignored (SIGHUP reloads, SIGTERM stops)",
+			       got_usr1 ? "SIGUSR1" : "", got_usr1 && got_usr2 ? " and " : "",
+			       got_usr2 ? "SIGUSR2" : "");
+			got_usr1 = got_usr2 = 0;
 		}
 		if (reload_requested) {
 			reload_requested = 0;

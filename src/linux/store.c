@@ -22,6 +22,7 @@
 #include <string.h>
 #include <dirent.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -197,8 +198,14 @@ static int fail_db(struct pl_store *s, int rc, const char *what)
 	const char *detail = s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
 	int err = map_sqlite(rc);
 
+	struct rlimit fsize;
+
 	if ((rc & 0xff) == SQLITE_FULL)
 		detail = "disk full (nothing of this operation was stored)";
+	else if ((rc & 0xff) == SQLITE_IOERR && getrlimit(RLIMIT_FSIZE, &fsize) == 0 &&
+		 fsize.rlim_cur != RLIM_INFINITY)
+		/* a write past the limit fails with EFBIG, which SQLite does not always keep */
+		detail = "I/O error (the process has a file size limit, ulimit -f: is it reached?)";
 	else if ((rc & 0xff) == SQLITE_READONLY)
 		detail = "read-only (the file or its directory is not writable)";
 	if (sys != 0 && (rc & 0xff) != SQLITE_FULL)
@@ -494,6 +501,12 @@ static int setup(struct pl_store *s, int exists, unsigned flags)
 			  "(SELECT COUNT(*) FROM sqlite_master)", v, 3, 0, NULL, "cannot read");
 	if (rc == -PL_ECORRUPT)
 		return refuse_foreign(s);
+	if (rc < 0 && s->readonly && (sqlite3_extended_errcode(s->db) & 0xff) == SQLITE_READONLY)
+		/* WAL mode: a reader needs the -shm, which the last connection removed */
+		return fail(s, -PL_EIO, "cannot read: the logger is not running and SQLite cannot "
+			    "create %s-shm (no write access to the directory): read it as the "
+			    "logger's user, or give the group write access to the directory",
+			    s->path);
 	if (rc < 0)
 		return rc;
 	fresh = v[2] == 0 && v[1] == 0 && (v[0] == 0 || v[0] == PL_STORE_APPLICATION_ID);
