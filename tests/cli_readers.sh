@@ -10,7 +10,9 @@
 #  3. the store, its -wal and -shm are created 0600 under umask 022; an existing store's mode
 #     is left as its owner set it.
 #  4. a second logger on the same store, also with another configuration and also when both
-#     start at the same instant on a new store, refuses with a message naming the first PID.
+#     start at the same instant on a new store, refuses with a message naming the first PID;
+#     a logger told by SIGHUP to reload a configuration whose store another logger holds
+#     refuses the reload and goes on.
 set -euo pipefail
 bin=${1:?usage: cli_readers.sh PATH/TO/powerlogger}
 work=$(mktemp -d)
@@ -111,6 +113,19 @@ grep -q "$work/s.db is in use by another \`powerlogger run\` (PID $pid)" "$work/
   { cat "$work/second.log" >&2; fail "the second logger's message does not name PID $pid"; }
 [ "$(sqlite3 "$work/s.db" "SELECT COUNT(*) FROM meters WHERE name = 'other'")" = 0 ] ||
   fail "the refused logger registered its meter"
+config "$work/c.db" >"$work/c.ini"
+PL_READERS_TOKEN=t "$bin" run -c "$work/c.ini" --quiet 2>"$work/c.log" &
+c=$!
+pids+=($c)
+wait_records "$work/c.db" 1
+config "$work/s.db" >"$work/c.ini" # now the store the first logger holds
+kill -HUP $c
+for _ in $(seq 50); do grep -q "SIGHUP: .*in use" "$work/c.log" && break; sleep 0.1; done
+kill -0 $c 2>/dev/null || { cat "$work/c.log" >&2; fail "a reload onto a held store ended the logger"; }
+grep -q "SIGHUP: $work/s.db is in use by another \`powerlogger run\` (PID $pid).*going on" "$work/c.log" ||
+  { cat "$work/c.log" >&2; fail "the refused reload was not reported"; }
+kill -TERM $c
+wait $c || fail "the logger whose reload was refused did not stop cleanly"
 kill -TERM $pid
 wait $pid || fail "the first logger did not stop cleanly"
 
@@ -134,4 +149,5 @@ kill -TERM "${alive[0]}"
 wait "${alive[0]}" || fail "the logger that won did not stop cleanly"
 [ "$(sqlite3 "$work/new.db" 'PRAGMA integrity_check')" = ok ] || fail "the new store is damaged"
 echo "cli_readers: a second logger (other configuration, or started at the same instant on a" \
-  "new store) refused, naming the first one's PID; an existing store kept its mode 644"
+  "new store) refused, naming the first one's PID; a reload onto a held store refused; an" \
+  "existing store kept its mode 644"

@@ -1037,9 +1037,11 @@ static void install_signals(void)
  * checkpointed) and executes itself again with the same arguments: same PID, so systemd's
  * ExecReload=kill -HUP $MAINPID works, and the open interval goes on from its checkpoint.
  */
-static int reload_ok(const char *config)
+static int reload_ok(const struct run *r, const char *config)
 {
 	struct pl_config *cfg = NULL;
+	char err[512];
+	int fd;
 
 	if (config == NULL) {
 		logmsg("info", "SIGHUP: restarting (no configuration file to read again)");
@@ -1049,6 +1051,17 @@ static int reload_ok(const char *config)
 		logmsg("error", "SIGHUP: %s has errors (above): going on with the configuration "
 		       "read at the start", config);
 		return 0;
+	}
+	/* A store that another logger holds would stop this one at the restart: refuse. (The
+	 * lock is on a file of its own, so closing it again disturbs no SQLite lock.) */
+	if (strcmp(cfg->store.path, r->cfg->store.path) != 0) {
+		if (pl_store_lock(cfg->store.path, &fd, err, sizeof(err)) != 0) {
+			logmsg("error", "SIGHUP: %s; going on with the configuration read at the "
+			       "start", err);
+			pl_config_free(cfg);
+			return 0;
+		}
+		close(fd);
 	}
 	pl_config_free(cfg);
 	logmsg("info", "SIGHUP: %s is valid: checkpointing and restarting with it", config);
@@ -1252,7 +1265,7 @@ int pl_cmd_run(int argc, char **argv)
 		}
 		if (reload_requested) {
 			reload_requested = 0;
-			if (reload_ok(config)) {
+			if (reload_ok(&r, config)) {
 				reexec = 1;
 				break;
 			}
