@@ -110,8 +110,15 @@ while time.time() < end:  # read the status line for a while, like a terminal
     except OSError:
         break
 os.close(master)  # the terminal goes away: SIGHUP, then EIO on every write
-_, status = os.waitpid(pid, 0)
-print(os.waitstatus_to_exitcode(status))
+end = time.time() + 90
+while time.time() < end:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        print(os.waitstatus_to_exitcode(status))
+        sys.exit(0)
+    time.sleep(0.1)
+os.kill(pid, 9)
+print("hung")
 PY
 [ $rc -eq 0 ] || fail "the pty driver failed"
 [ "$(cat "$work/tty.out")" = 0 ] || fail "with its terminal gone the logger exited $(cat "$work/tty.out")"
