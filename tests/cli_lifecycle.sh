@@ -15,7 +15,8 @@
 #     resuming from the saved copy gives exactly detect's records.
 #  5. a file size limit (ulimit -f) reached by the store: no SIGXFSZ death, the commits are
 #     refused and reported like a full disk, SIGTERM stops it (exit 1, the replay's records not
-#     stored said so); a run without the limit then ends with exactly detect's records.
+#     stored said so), a SIGHUP meanwhile is refused (the waiting records would go with the old
+#     process); a run without the limit then ends with exactly detect's records.
 set -euo pipefail
 bin=${1:?usage: cli_lifecycle.sh PATH/TO/powerlogger}
 work=$(mktemp -d)
@@ -179,15 +180,19 @@ rc=0
   "$bin" run -c "$work/lim.ini" --quiet 2>"$work/lim.log" &
   p=$!
   for _ in $(seq 100); do grep -q "file size limit" "$work/lim.log" && break; sleep 0.1; done
+  kill -HUP $p # a reload now would lose the records waiting in memory: refused
   sleep 0.5
+  kill -0 $p || exit 99
   kill -TERM $p
   wait $p ) || rc=$?
 [ $rc -eq 1 ] || { cat "$work/lim.log" >&2; fail "at the file size limit exit $rc, not 1"; }
 grep -q "cannot commit the interval: I/O error (the process has a file size limit" "$work/lim.log" &&
+  grep -q "SIGHUP: not reloading while the store refuses new records" "$work/lim.log" &&
   grep -q "could not be stored and are lost (a restart replays them" "$work/lim.log" ||
   { cat "$work/lim.log" >&2; fail "the file size limit was not reported"; }
 "$bin" run -c "$work/lim.ini" --quiet --until-drained --speed 0 2>>"$work/lim.log" ||
   { cat "$work/lim.log" >&2; fail "the run after the file size limit failed"; }
 same "$work/lim.db" "after a file size limit"
-echo "cli_lifecycle: a file size limit: no SIGXFSZ death, reported like a full disk, exit 1 at" \
+echo "cli_lifecycle: a file size limit: no SIGXFSZ death, reported like a full disk, a SIGHUP" \
+  "refused meanwhile, exit 1 at" \
   "SIGTERM; without it the records are exactly detect's"

@@ -1043,6 +1043,12 @@ static int reload_ok(const struct run *r, const char *config)
 	char err[512];
 	int fd;
 
+	if (r->store_failing) {
+		/* the records waiting in memory would be lost with the old process */
+		logmsg("error", "SIGHUP: not reloading while the store refuses new records (they "
+		       "wait in memory); send it again once the store writes");
+		return 0;
+	}
 	if (config == NULL) {
 		logmsg("info", "SIGHUP: restarting (no configuration file to read again)");
 		return 1;
