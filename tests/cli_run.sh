@@ -5,14 +5,19 @@
 # `powerlogger detect --interval 20` computes from the same file. Then the same replay again
 # into a fresh database and store, killed with SIGKILL at random moments and restarted until it
 # is done, with influxd stopped and started in between: the points must still be exactly the
-# same, none missing, none doubled.
+# same, none missing, none doubled. Meanwhile readers keep reading the store: `powerlogger status`
+# in a loop and `sqlite3 .backup` every second; each backup must pass PRAGMA integrity_check.
 set -euo pipefail
 bin=${1:?usage: cli_run.sh PATH/TO/powerlogger}
 src=${PL_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 work=$(mktemp -d)
 export PL_INFLUX_DIR="$work/influx"
 mkdir -p "$PL_INFLUX_DIR"
-cleanup() { bash "$src/scripts/influxd.sh" stop >/dev/null 2>&1 || true; rm -rf "$work"; }
+cleanup() {
+  [ -z "${readers_pid:-}" ] || kill "$readers_pid" 2>/dev/null || true
+  bash "$src/scripts/influxd.sh" stop >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 url=$(bash "$src/scripts/influxd.sh" start 2>/dev/null)
@@ -99,6 +104,27 @@ grep -q "house: register" "$work/status.txt" && grep -q "local: backlog 0 record
 # 2. killed with SIGKILL at random moments, influxd stopped and started in between. The replay
 # runs at 100x, so a run lasts 9 s and every kill lands mid-stream.
 config chaos "$work/chaos.db" 100 >"$work/chaos.ini"
+mkdir "$work/backups"
+readers() { # until chaos.stop appears: status every 0.2 s, a backup every second
+  local i=0
+  while [ ! -e "$work/chaos.stop" ]; do
+    i=$((i + 1))
+    if "$bin" status -c "$work/chaos.ini" >"$work/r.out" 2>"$work/r.err"; then
+      echo ok >>"$work/status.runs"
+    elif grep -q "no such store\|empty" "$work/r.err"; then
+      : # before the first run created it
+    else
+      { echo "status $i:"; cat "$work/r.err"; } >>"$work/readers.fail"
+    fi
+    if [ $((i % 5)) -eq 0 ] && [ -s "$work/chaos.db" ]; then
+      sqlite3 "$work/chaos.db" ".timeout 5000" ".backup $work/backups/$i.db" 2>>"$work/readers.fail" ||
+        echo "backup $i failed" >>"$work/readers.fail"
+    fi
+    sleep 0.2
+  done
+}
+readers &
+readers_pid=$!
 kills=0 restarts=0
 while [ $kills -lt 20 ] || [ $restarts -lt 5 ]; do
   "$bin" run -c "$work/chaos.ini" --until-drained --quiet 2>>"$work/chaos.log" &
@@ -122,13 +148,27 @@ while [ $kills -lt 20 ] || [ $restarts -lt 5 ]; do
 done
 # and then to the end, as fast as it goes
 "$bin" run -c "$work/chaos.ini" --until-drained --quiet --speed 0 2>>"$work/chaos.log"
+touch "$work/chaos.stop"
+wait $readers_pid
+[ ! -s "$work/readers.fail" ] || { echo "cli_run: a reader failed:" >&2; head -20 "$work/readers.fail" >&2; exit 1; }
+nstatus=$(wc -l <"$work/status.runs")
+nbackups=0
+for b in "$work/backups"/*.db; do
+  [ "$(sqlite3 "$b" 'PRAGMA integrity_check')" = ok ] ||
+    { echo "cli_run: backup $(basename "$b") taken during the chaos is damaged" >&2; exit 1; }
+  sqlite3 "$b" "SELECT COUNT(*) FROM records" >/dev/null
+  nbackups=$((nbackups + 1))
+done
+[ "$nstatus" -ge 20 ] && [ "$nbackups" -ge 4 ] ||
+  { echo "cli_run: only $nstatus status runs and $nbackups backups during the chaos" >&2; exit 1; }
 dump chaos | norm >"$work/got2.txt"
 if ! cmp -s "$work/want.txt" "$work/got2.txt"; then
   echo "cli_run: after $kills kills and $restarts influxd restarts the points differ:" >&2
   diff "$work/want.txt" "$work/got2.txt" | head -20 >&2
   exit 1
 fi
-echo "cli_run: $kills SIGKILLs, $restarts influxd restarts: $(wc -l <"$work/got2.txt") points, equal, none missing, none doubled"
+echo "cli_run: $kills SIGKILLs, $restarts influxd restarts, $nstatus status runs and $nbackups" \
+  "sqlite3 backups (all intact) beside it: $(wc -l <"$work/got2.txt") points, equal, none missing, none doubled"
 
 # 3. Two more sinks beside the real one: a listener that accepts and never answers (every
 # request times out) and a port with no listener at all (refused). The real sink gets

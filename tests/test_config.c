@@ -373,9 +373,38 @@ static void test_load_file(void **state)
 	pl_config_diags_free(&d);
 }
 
+/* A reader of the store (`status`) loads the configuration without the sinks' secrets. */
+static void test_load_without_secrets(void **state)
+{
+	static const char text[] = "[store]\npath = /tmp/x.db\n\n[influxdb x]\nurl = http://h\n"
+				   "api = 3\ndatabase = d\ntoken_env = PL_TEST_UNSET\n\n"
+				   "[influxdb y]\nurl = http://h\napi = 2\norg = o\nbucket = b\n"
+				   "token_file = /nonexistent/token\n";
+	char path[] = "/tmp/pl_config_XXXXXX";
+	struct pl_config_diags d = { 0 };
+	struct pl_config *cfg;
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, sizeof(text) - 1), (ssize_t)(sizeof(text) - 1));
+	close(fd);
+	unsetenv("PL_TEST_UNSET");
+	assert_int_equal(pl_config_load(path, &cfg, &d), -PL_EINVAL); /* `run` needs them */
+	pl_config_diags_free(&d);
+	assert_int_equal(pl_config_load_flags(path, PL_CONFIG_NO_SECRETS, &cfg, &d), 0);
+	assert_int_equal(d.n, 0);
+	assert_string_equal(cfg->store.path, "/tmp/x.db");
+	assert_null(cfg->influx[0].token.value);
+	pl_config_free(cfg);
+	pl_config_diags_free(&d);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_load_without_secrets),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_several),
 		cmocka_unit_test(test_unknown),

@@ -874,8 +874,191 @@ static void test_deferred_check(void **state)
 	tmp_remove(&t);
 }
 
+/* Another process reads the store with the sqlite3 program and exits (what a backup script
+ * or a dashboard does). Not SQLite in a forked child: it would inherit this process's view of
+ * the file's locks. */
+static void foreign_reader(const char *path)
+{
+	pid_t pid = fork();
+	int status;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		if (null >= 0)
+			dup2(null, STDOUT_FILENO);
+		execlp("sqlite3", "sqlite3", path, "SELECT COUNT(*) FROM records", (char *)NULL);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/*
+ * Issue 9, fault 1: a second connection of the same process (a sink's thread) used to open and
+ * close the database file by hand, dropping the first one's POSIX locks; the next reader of
+ * another process to close then took itself for the last connection and deleted the WAL the
+ * daemon still writes into. The WAL must stay, and what is committed after the reader must be
+ * seen by the next one.
+ */
+static void test_second_connection_keeps_locks(void **state)
+{
+	struct pl_store *s, *b, *r;
+	struct stat before, after;
+	char wal[160];
+	struct tmp t;
+	int64_t m, n;
+
+	(void)state;
+	tmp_make(&t);
+	snprintf(wal, sizeof(wal), "%s-wal", t.path);
+	s = open_ok(t.path, PL_STORE_CREATE);
+	assert_int_equal(pl_store_meter(s, "m", 1000, 20, &m), 0);
+	commit_k(s, m, 0);
+	b = open_ok(t.path, PL_STORE_NOCHECK); /* the sink thread's connection */
+	r = open_ok(t.path, PL_STORE_READONLY); /* and `status` in this process */
+	pl_store_close(r);
+	assert_int_equal(stat(wal, &before), 0);
+	foreign_reader(t.path);
+	assert_int_equal(stat(wal, &after), 0); /* still there, */
+	assert_true(before.st_ino == after.st_ino); /* the same file */
+	commit_k(s, m, 1);
+	pl_store_close(b);
+	/* a new connection sees both records */
+	r = open_ok(t.path, PL_STORE_READONLY);
+	n = sql_int(r, "SELECT COUNT(*) FROM records");
+	assert_int_equal(n, 2);
+	pl_store_close(r);
+	pl_store_close(s);
+	tmp_remove(&t);
+}
+
+/* A reader writes nothing: a new (empty) file, an older schema, a write are refused. */
+static void test_readonly(void **state)
+{
+	struct pl_store *s = NULL, *r;
+	char err[512];
+	struct tmp t;
+	int64_t m, id;
+	int fd;
+
+	(void)state;
+	tmp_make(&t);
+	fd = open(t.path, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(pl_store_open(t.path, PL_STORE_READONLY, &s, err, sizeof(err)),
+			 -PL_ENOENT);
+	assert_non_null(strstr(err, "empty"));
+	assert_int_equal(pl_store_open(t.path, PL_STORE_READONLY | PL_STORE_CREATE, &s, err,
+				       sizeof(err)), -PL_EINVAL);
+	s = open_ok(t.path, PL_STORE_CREATE);
+	assert_int_equal(pl_store_meter(s, "m", 1000, 20, &m), 0);
+	commit_k(s, m, 0);
+	r = open_ok(t.path, PL_STORE_READONLY);
+	assert_int_equal(pl_store_sink(r, "new", &id), -PL_EIO); /* a write: refused */
+	assert_int_equal(sql_int(r, "SELECT COUNT(*) FROM sinks"), 0);
+	pl_store_close(r);
+	pl_store_close(s);
+	tmp_remove(&t);
+}
+
+/* A new store is 0600 whatever the umask; an existing one keeps its mode. */
+static void test_private_mode(void **state)
+{
+	struct pl_store *s;
+	struct stat sb;
+	struct tmp t;
+	char name[160];
+	mode_t old = umask(022);
+	int64_t m;
+
+	(void)state;
+	tmp_make(&t);
+	s = open_ok(t.path, PL_STORE_CREATE);
+	assert_int_equal(pl_store_meter(s, "m", 1000, 20, &m), 0);
+	commit_k(s, m, 0);
+	assert_int_equal(stat(t.path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	snprintf(name, sizeof(name), "%s-wal", t.path);
+	assert_int_equal(stat(name, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	pl_store_close(s);
+	assert_int_equal(chmod(t.path, 0640), 0);
+	s = open_ok(t.path, PL_STORE_CREATE);
+	pl_store_close(s);
+	assert_int_equal(stat(t.path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0640);
+	umask(old);
+	tmp_remove(&t);
+}
+
+/* One logger per store: a second lock is refused with the holder's PID. */
+static void test_lock(void **state)
+{
+	char err[512], want[64], name[160];
+	struct tmp t;
+	int fd, fd2, status;
+	pid_t pid;
+
+	(void)state;
+	tmp_make(&t);
+	assert_int_equal(pl_store_lock(t.path, &fd, err, sizeof(err)), 0);
+	pid = fork(); /* flock() is per open file: another process must find it taken */
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int rc = pl_store_lock(t.path, &fd2, err, sizeof(err));
+
+		snprintf(want, sizeof(want), "(PID %ld)", (long)getppid());
+		_exit(rc == -PL_EBUSY && strstr(err, want) != NULL ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(fd);
+	assert_int_equal(pl_store_lock(t.path, &fd2, err, sizeof(err)), 0);
+	close(fd2);
+	snprintf(name, sizeof(name), "%s.lock", t.path);
+	unlink(name);
+	tmp_remove(&t);
+}
+
+/* The file deleted or replaced under an open store: noticed; the content saved intact. */
+static void test_moved_and_saved(void **state)
+{
+	struct pl_store *s, *c;
+	char copy[160], other[160];
+	struct tmp t;
+	int64_t m;
+
+	(void)state;
+	tmp_make(&t);
+	snprintf(copy, sizeof(copy), "%s/copy.db", t.dir);
+	snprintf(other, sizeof(other), "%s/other", t.dir);
+	s = open_ok(t.path, PL_STORE_CREATE);
+	assert_int_equal(pl_store_meter(s, "m", 1000, 20, &m), 0);
+	for (int64_t k = 0; k < 5; k++)
+		commit_k(s, m, k);
+	assert_int_equal(pl_store_moved(s), PL_STORE_IN_PLACE);
+	assert_int_equal(unlink(t.path), 0);
+	assert_int_equal(pl_store_moved(s), PL_STORE_DELETED);
+	commit_k(s, m, 5); /* into the deleted file: still readable through s */
+	write_all(other, "mine", 4);
+	assert_int_equal(rename(other, t.path), 0);
+	assert_int_equal(pl_store_moved(s), PL_STORE_REPLACED);
+	assert_int_equal(pl_store_save_copy(s, copy), 0);
+	assert_int_equal(pl_store_save_copy(s, copy), -PL_EIO); /* never over a file */
+	pl_store_close_moved(s);
+	c = open_ok(copy, PL_STORE_READONLY);
+	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM records"), 6);
+	pl_store_close(c);
+	snprintf(other, sizeof(other), "%s-wal", t.path);
+	assert_int_equal(access(other, F_OK), -1); /* its own log gone, not left beside "mine" */
+	tmp_remove(&t);
+}
+
 /* In a child: tries to open path (as `nobody` when run as root); exits with -rc. */
-static int open_in_child(const char *path, char *msg, size_t cap)
+static int open_in_child(const char *path, unsigned flags, char *msg, size_t cap)
 {
 	int fds[2], status;
 	pid_t pid;
@@ -892,7 +1075,7 @@ static int open_in_child(const char *path, char *msg, size_t cap)
 		close(fds[0]);
 		if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
 			_exit(100);
-		rc = pl_store_open(path, PL_STORE_CREATE, &s, err, sizeof(err));
+		rc = pl_store_open(path, flags, &s, err, sizeof(err));
 		if (rc == 0)
 			pl_store_close(s);
 		if (write(fds[1], err, strlen(err) + 1) < 0)
@@ -935,20 +1118,27 @@ static void test_unwritable(void **state)
 	assert_int_equal(chmod(t.dir, 0755), 0);
 	assert_int_equal(chmod(t.path, 0444), 0);
 	before = file_digest(t.path, &len0);
-	assert_int_equal(open_in_child(t.path, msg, sizeof(msg)), -PL_EIO);
+	assert_int_equal(open_in_child(t.path, PL_STORE_CREATE, msg, sizeof(msg)), -PL_EIO);
 	assert_non_null(strstr(msg, t.path));
 	assert_non_null(strstr(msg, "read-only"));
 	assert_true(file_digest(t.path, &len1) == before);
 	assert_int_equal(len0, len1);
+	/* A reader without write access to the directory, the logger stopped (no -shm): it
+	 * says why and what to do. */
+	if (geteuid() == 0) {
+		assert_int_equal(open_in_child(t.path, PL_STORE_READONLY, msg, sizeof(msg)), -PL_EIO);
+		assert_non_null(strstr(msg, "the logger is not running and SQLite cannot create"));
+		assert_true(file_digest(t.path, &len1) == before);
+	}
 	/* Writable file in a read-only directory: SQLite cannot make its WAL index. */
 	assert_int_equal(chmod(t.path, 0666), 0);
 	assert_int_equal(chmod(t.dir, 0555), 0);
-	assert_int_equal(open_in_child(t.path, msg, sizeof(msg)), -PL_EIO);
+	assert_int_equal(open_in_child(t.path, PL_STORE_CREATE, msg, sizeof(msg)), -PL_EIO);
 	assert_non_null(strstr(msg, t.path));
 	assert_non_null(strstr(msg, "read-only"));
 	/* A new store in a read-only directory. */
 	snprintf(path, sizeof(path), "%s/new.db", t.dir);
-	assert_int_equal(open_in_child(path, msg, sizeof(msg)), -PL_EIO);
+	assert_int_equal(open_in_child(path, PL_STORE_CREATE, msg, sizeof(msg)), -PL_EIO);
 	assert_non_null(strstr(msg, path));
 	assert_non_null(strstr(msg, "Permission denied"));
 	assert_int_equal(chmod(t.dir, 0700), 0);
@@ -1173,6 +1363,11 @@ int main(void)
 		cmocka_unit_test(test_unwritable),
 		cmocka_unit_test(test_disk_full),
 		cmocka_unit_test(test_crash_exactly_once),
+		cmocka_unit_test(test_second_connection_keeps_locks),
+		cmocka_unit_test(test_readonly),
+		cmocka_unit_test(test_private_mode),
+		cmocka_unit_test(test_lock),
+		cmocka_unit_test(test_moved_and_saved),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

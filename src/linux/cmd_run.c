@@ -14,7 +14,9 @@
  * retry policy; this thread only commits and kicks, so sampling never waits for the network.
  *
  * SIGINT/SIGTERM stop it cleanly: a checkpoint of every meter, a request in flight gets a
- * short grace time, and the process exits 0.
+ * short grace time, and the process exits 0. SIGHUP reloads: the same stop, then the program
+ * executes itself again in place (see reload_ok()). One logger per store (pl_store_lock()); a
+ * store file deleted or replaced under it is noticed after a commit (store_rescue()).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -54,12 +56,18 @@
 #define MIN64(a, b) ((a) < (b) ? (a) : (b))
 #define STOP_GRACE_MS 2000 /* a request in flight at a stop gets this long to finish */
 
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested, reload_requested, got_usr1, got_usr2;
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	stop_requested = 1;
+	if (sig == SIGHUP)
+		reload_requested = 1;
+	else if (sig == SIGUSR1)
+		got_usr1 = 1;
+	else if (sig == SIGUSR2)
+		got_usr2 = 1;
+	else
+		stop_requested = 1;
 }
 
 
@@ -107,6 +115,7 @@ struct run {
 	struct pl_config *cfg;
 	struct pl_config *owned_cfg;
 	struct pl_store *store;
+	int lock_fd;     /* pl_store_lock(): the only logger of this store; -1 none */
 	struct meter_run *meters;
 	size_t nmeters;
 	struct sink_run *sinks;
@@ -121,6 +130,7 @@ struct run {
 	int64_t store_retry_us;     /* monotonic time of the next attempt */
 	int64_t next_prune_us;
 	int flushing;    /* every source has ended: sinks send partial batches at once */
+	int moved;       /* enum pl_store_place: the store's file went away under us */
 	uint64_t wakeups; /* of the main loop (PL_REPORT_WAKEUPS=1 prints them at exit) */
 };
 
@@ -250,6 +260,8 @@ static void prune(struct run *r)
 		       res.deleted_by_size);
 }
 
+static void store_check_place(struct run *r);
+
 /*
  * Commits the meter's pending records with its checkpoint. Returns 0, 1 when the store refuses
  * (full disk, size bound, I/O error: the records stay pending in memory and are retried every
@@ -282,6 +294,8 @@ static int commit(struct run *r, struct meter_run *m)
 		logmsg("info", "store: writing again (%zu records of meter %s were waiting)",
 		       m->nrecs, m->cfg->name);
 	r->store_failing = 0;
+	if (!r->moved)
+		store_check_place(r);
 	if (m->nrecs > 0) {
 		m->last = m->recs[m->nrecs - 1];
 		m->have_last = 1;
@@ -291,6 +305,23 @@ static int commit(struct run *r, struct meter_run *m)
 	}
 	m->nrecs = 0;
 	return 0;
+}
+
+/*
+ * After a commit: is the store's file still at its path? One stat(). Deleted or replaced, the
+ * daemon stops as on SIGTERM (everything checkpointed, into the open file), then
+ * store_rescue() saves what the open file holds before the store is closed.
+ */
+static void store_check_place(struct run *r)
+{
+	r->moved = pl_store_moved(r->store);
+	if (r->moved == PL_STORE_DELETED)
+		logmsg("error", "store %s: the file was deleted while the logger runs: writing "
+		       "everything back to it and restarting", r->cfg->store.path);
+	else if (r->moved == PL_STORE_REPLACED)
+		logmsg("error", "store %s: the file was replaced by another one while the logger "
+		       "runs: that file is left alone; saving this run's store beside it and "
+		       "stopping", r->cfg->store.path);
 }
 
 /* Room for at least `room` more records; -1 when out of memory or at PENDING_MAX. */
@@ -781,10 +812,16 @@ static int default_config(struct run *r, const char *store_path)
 
 static int setup(struct run *r)
 {
-	char err[256];
+	char err[512];
+	int rc = pl_store_lock(r->cfg->store.path, &r->lock_fd, err, sizeof(err));
+
+	if (rc != 0) {
+		logmsg("error", "%s", err);
+		return -1;
+	}
 	/* The integrity check of an existing store reads the whole file: the sinks start
 	 * reading and posting meanwhile, and nothing is written before it has passed. */
-	int rc = pl_store_open(r->cfg->store.path, PL_STORE_CREATE | PL_STORE_DEFER_CHECK,
+	rc = pl_store_open(r->cfg->store.path, PL_STORE_CREATE | PL_STORE_DEFER_CHECK,
 			       &r->store, err, sizeof(err));
 	if (rc != 0) {
 		logmsg("error", "%s", err);
@@ -880,6 +917,48 @@ static int setup(struct run *r)
 	return 0;
 }
 
+/*
+ * The store's file was deleted or replaced (r->moved); the sinks have stopped, only the main
+ * connection is left. Its content goes into a new file beside the path first, then the store
+ * is closed, and only then does the copy take the path: while a connection of the old file is
+ * open, SQLite may still delete the -wal and -shm by their names. A replaced file is never
+ * overwritten: the copy keeps its own name, and the daemon stops (exit 1). Sets r->moved to 0
+ * when the store is back at its path (the caller restarts), to -1 when it stays elsewhere.
+ */
+static void store_rescue(struct run *r)
+{
+	const char *path = r->cfg->store.path;
+	char tmp[4096], saved[4096], stamp[32];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(tmp, sizeof(tmp), "%s.restoring-%ld", path, (long)getpid());
+	snprintf(saved, sizeof(saved), "%s.saved-%s", path, stamp);
+	if (pl_store_save_copy(r->store, r->moved == PL_STORE_DELETED ? tmp : saved) != 0) {
+		logmsg("error", "%s; what this run stored is lost", pl_store_error(r->store));
+		pl_store_close_moved(r->store);
+		r->moved = -1;
+		return;
+	}
+	pl_store_close_moved(r->store);
+	if (r->moved == PL_STORE_DELETED) {
+		/* link(): fails rather than overwrite a file that appeared at the path meanwhile */
+		if (link(tmp, path) == 0) {
+			unlink(tmp);
+			logmsg("info", "store %s: written back, nothing lost", path);
+			r->moved = 0;
+			return;
+		}
+		if (rename(tmp, saved) != 0)
+			snprintf(saved, sizeof(saved), "%s", tmp);
+	}
+	logmsg("error", "store %s: this run's store is saved as %s (nothing lost); move it back "
+	       "to %s, or point [store] path at it, and start again", path, saved, path);
+	r->moved = -1;
+}
+
 static void teardown(struct run *r)
 {
 	for (size_t i = 0; i < r->nmeters; i++) {
@@ -907,9 +986,120 @@ static void teardown(struct run *r)
 	}
 	free(r->meters);
 	free(r->sinks);
-	if (r->store)
+	if (r->store && r->moved)
+		store_rescue(r); /* closes the store */
+	else if (r->store)
 		pl_store_close(r->store);
+	r->store = NULL;
+	if (r->lock_fd >= 0)
+		close(r->lock_fd); /* only now: another logger may take the store over */
 	pl_config_free(r->owned_cfg);
+}
+
+/*
+ * SIGINT and SIGTERM stop the logger; SIGHUP reloads it (see reload_ok()). The handlers go in
+ * before the signals are unblocked: a reload re-executes the program with them blocked, so a
+ * signal that arrives meanwhile waits for the new image instead of killing it. A terminal that
+ * went away (SIGHUP, then EIO on every write to stderr) cannot stop or wedge the logger: writes
+ * to it just fail, and SIGPIPE is ignored.
+ */
+static void install_signals(void)
+{
+	struct sigaction sa;
+	sigset_t set;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	/* Their default action ends the process without a checkpoint (a log rotation script
+	 * that sends SIGUSR1 to every daemon): logged and otherwise ignored. */
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* A file size limit (ulimit -f) would kill it in the middle of a commit: ignored, the
+	 * write fails with EFBIG instead, and the records wait as on a full disk. */
+	signal(SIGXFSZ, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
+/*
+ * SIGHUP: the configuration is read again first. With errors, the logger says why and goes on
+ * with the configuration it runs. Otherwise it stops exactly as on SIGTERM (every meter
+ * checkpointed) and executes itself again with the same arguments: same PID, so systemd's
+ * ExecReload=kill -HUP $MAINPID works, and the open interval goes on from its checkpoint.
+ */
+static int reload_ok(const struct run *r, const char *config)
+{
+	struct pl_config *cfg = NULL;
+	char err[512];
+	int fd;
+
+	if (r->store_failing) {
+		/* the records waiting in memory would be lost with the old process */
+		logmsg("error", "SIGHUP: not reloading while the store refuses new records (they "
+		       "wait in memory); send it again once the store writes");
+		return 0;
+	}
+	if (config == NULL) {
+		logmsg("info", "SIGHUP: restarting (no configuration file to read again)");
+		return 1;
+	}
+	if (pl_config_load_for(config, PROG, &cfg) != 0) {
+		logmsg("error", "SIGHUP: %s has errors (above): going on with the configuration "
+		       "read at the start", config);
+		return 0;
+	}
+	/* A store that another logger holds would stop this one at the restart: refuse. (The
+	 * lock is on a file of its own, so closing it again disturbs no SQLite lock.) */
+	if (strcmp(cfg->store.path, r->cfg->store.path) != 0) {
+		if (pl_store_lock(cfg->store.path, &fd, err, sizeof(err)) != 0) {
+			logmsg("error", "SIGHUP: %s; going on with the configuration read at the "
+			       "start", err);
+			pl_config_free(cfg);
+			return 0;
+		}
+		close(fd);
+	}
+	pl_config_free(cfg);
+	logmsg("info", "SIGHUP: %s is valid: checkpointing and restarting with it", config);
+	return 1;
+}
+
+/* Executes this program again as `powerlogger run ARGS...`; returns only on failure. */
+static void restart_self(int argc, char **argv)
+{
+	char **args = calloc((size_t)argc + 2, sizeof(*args));
+	sigset_t set;
+
+	if (args == NULL) {
+		logmsg("error", "restart: out of memory");
+		return;
+	}
+	args[0] = program_invocation_name;
+	for (int i = 0; i < argc; i++)
+		args[i + 1] = argv[i];
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	fflush(NULL);
+	/* /proc/self/exe: this very program, even if its file was replaced meanwhile */
+	execv("/proc/self/exe", args);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	logmsg("error", "restart: cannot execute /proc/self/exe: %s", strerror(errno));
+	free(args);
 }
 
 static void usage(FILE *f)
@@ -933,7 +1123,9 @@ static void usage(FILE *f)
 		"  -q, --quiet          no status line\n"
 		"  -h, --help           this help\n"
 		"\n"
-		"SIGINT/SIGTERM stop it cleanly: the state is checkpointed, a restart resumes.\n");
+		"SIGINT/SIGTERM stop it cleanly: the state is checkpointed, a restart resumes.\n"
+		"SIGHUP reloads: a valid configuration is taken up by a clean restart in place\n"
+		"(same PID); one with errors is reported and the running one kept.\n");
 }
 
 int pl_cmd_run(int argc, char **argv)
@@ -950,9 +1142,10 @@ int pl_cmd_run(int argc, char **argv)
 	};
 	struct run r;
 	const char *config = NULL, *store_path = NULL;
-	int c, status = 0;
+	int c, status = 0, reexec = 0, was_moved;
 
 	memset(&r, 0, sizeof(r));
+	r.lock_fd = -1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:qh", opts, NULL)) != -1) {
 		char *end;
@@ -1004,9 +1197,7 @@ int pl_cmd_run(int argc, char **argv)
 		return 1;
 	}
 	r.tty = isatty(STDERR_FILENO) && !r.quiet;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGPIPE, SIG_IGN);
+	install_signals();
 	if (setup(&r) != 0) {
 		teardown(&r);
 		return 1;
@@ -1027,7 +1218,7 @@ int pl_cmd_run(int argc, char **argv)
 	}
 	int worked = 1;
 	r.started_us = now_us(CLOCK_MONOTONIC);
-	while (!stop_requested) {
+	while (!stop_requested && !r.moved) {
 		int all_eof = 1, all_duration = r.duration_s > 0, np = 0;
 		int64_t now = now_us(CLOCK_MONOTONIC), wake = INT64_MAX;
 
@@ -1071,6 +1262,19 @@ int pl_cmd_run(int argc, char **argv)
 			logmsg("error", "poll: %s", strerror(errno));
 			status = 1;
 			goto out;
+		}
+		if (got_usr1 || got_usr2) {
+			logmsg("info", "%s%s%s ignored (SIGHUP reloads, SIGTERM stops)",
+			       got_usr1 ? "SIGUSR1" : "", got_usr1 && got_usr2 ? " and " : "",
+			       got_usr2 ? "SIGUSR2" : "");
+			got_usr1 = got_usr2 = 0;
+		}
+		if (reload_requested) {
+			reload_requested = 0;
+			if (reload_ok(&r, config)) {
+				reexec = 1;
+				break;
+			}
 		}
 		r.wakeups++;
 		worked = 0;
@@ -1162,11 +1366,12 @@ int pl_cmd_run(int argc, char **argv)
 			break;
 	}
 out:
-	sd_notify(0, "STOPPING=1");
+	sd_notify(0, reexec ? "RELOADING=1" : "STOPPING=1");
 	free(pfd);
 	free(pidx);
 	if (getenv("PL_REPORT_WAKEUPS"))
 		logmsg("info", "main loop: %" PRIu64 " wake-ups", r.wakeups);
+	was_moved = r.moved != 0;
 	/* Checkpoint where each meter stands, so a restart resumes exactly here. */
 	r.store_retry_us = 0; /* a last attempt, whenever the previous one was */
 	for (size_t i = 0; i < r.nmeters && r.store; i++) {
@@ -1186,5 +1391,9 @@ out:
 	if (r.tty)
 		fputc('\n', stderr);
 	teardown(&r);
+	if (r.moved == 0 && status == 0 && !stop_requested && (reexec || was_moved))
+		restart_self(argc, argv); /* returns only if exec failed */
+	if (r.moved != 0)
+		status = 1;
 	return status;
 }

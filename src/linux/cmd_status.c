@@ -137,11 +137,14 @@ int pl_cmd_status(int argc, char **argv)
 		return 2;
 	}
 	if (config) {
-		if (pl_config_load_for(config, PROG, &cfg) != 0)
+		/* reading the store needs none of the sinks' secrets */
+		if (pl_config_load_for_flags(config, PROG, PL_CONFIG_NO_SECRETS, &cfg) != 0)
 			return 2;
 		path = cfg->store.path;
 	}
-	if (pl_store_open(path, 0, &st, err, sizeof(err)) != 0) {
+	/* Read-only: a reader beside a running logger must change nothing (SQLite's busy
+	 * timeout covers a commit in progress). */
+	if (pl_store_open(path, PL_STORE_READONLY, &st, err, sizeof(err)) != 0) {
 		fprintf(stderr, PROG ": %s\n", err);
 		pl_config_free(cfg);
 		return 1;

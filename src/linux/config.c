@@ -166,6 +166,7 @@ struct parser {
 	struct section *sects;
 	size_t nsects;
 	int cur; /* index into sects, -1 before the first section */
+	int no_secrets; /* PL_CONFIG_NO_SECRETS: secrets are not read */
 };
 
 /* ---- small helpers ----------------------------------------------------------------------- */
@@ -679,6 +680,8 @@ static void set_secret(struct parser *p, const struct section *s, const struct k
 			return;
 		}
 	}
+	if (p->no_secrets)
+		return; /* a reader of the store: neither the file nor the variable is needed */
 	switch (k->how) {
 	case PL_CONFIG_SECRET_INLINE:
 		sec->value = xstrdup(p, v);
@@ -1246,7 +1249,14 @@ int pl_config_parse_string(const char *name, const char *text, struct pl_config 
 
 int pl_config_load(const char *path, struct pl_config **out, struct pl_config_diags *diags)
 {
-	struct parser p = { .name = path, .diags = diags };
+	return pl_config_load_flags(path, 0, out, diags);
+}
+
+int pl_config_load_flags(const char *path, unsigned flags, struct pl_config **out,
+			 struct pl_config_diags *diags)
+{
+	struct parser p = { .name = path, .diags = diags,
+			    .no_secrets = (flags & PL_CONFIG_NO_SECRETS) != 0 };
 	struct pl_config_diags own = { 0 };
 	int rc;
 
@@ -1380,8 +1390,14 @@ int pl_config_dump(const struct pl_config *cfg, FILE *f)
 
 int pl_config_load_for(const char *path, const char *prog, struct pl_config **out)
 {
+	return pl_config_load_for_flags(path, prog, 0, out);
+}
+
+int pl_config_load_for_flags(const char *path, const char *prog, unsigned flags,
+			     struct pl_config **out)
+{
 	struct pl_config_diags diags = { 0 };
-	int rc = pl_config_load(path, out, &diags);
+	int rc = pl_config_load_flags(path, flags, out, &diags);
 
 	pl_config_diags_print(&diags, stderr); /* the errors, or the warnings */
 	pl_config_diags_free(&diags);

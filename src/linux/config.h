@@ -144,6 +144,17 @@ struct pl_config_diags {
  */
 int pl_config_load(const char *path, struct pl_config **out, struct pl_config_diags *diags);
 
+/* For pl_config_load_flags(). */
+enum pl_config_load_flags {
+	/* the caller only reads the store (`status`): secrets are left unread (NULL), so
+	 * neither a token file nor an environment variable is needed */
+	PL_CONFIG_NO_SECRETS = 1u << 0,
+};
+
+/* pl_config_load() with flags (enum pl_config_load_flags). */
+int pl_config_load_flags(const char *path, unsigned flags, struct pl_config **out,
+			 struct pl_config_diags *diags);
+
 /* Same as pl_config_load() for text in memory; name is used in the diagnostics. */
 int pl_config_parse_string(const char *name, const char *text, struct pl_config **out,
 			   struct pl_config_diags *diags);
@@ -171,5 +182,9 @@ const char *pl_config_source_name(enum pl_config_source s);
  * warnings) on stderr, and returns 0, or 2 (the exit status for bad input) with *out NULL.
  */
 int pl_config_load_for(const char *path, const char *prog, struct pl_config **out);
+
+/* pl_config_load_for() with flags (enum pl_config_load_flags). */
+int pl_config_load_for_flags(const char *path, const char *prog, unsigned flags,
+			     struct pl_config **out);
 
 #endif

@@ -20,6 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -137,6 +140,9 @@ struct pl_store {
 	char *path;
 	int over_limit; /* set by pl_store_prune(): refuse commits */
 	int unchecked;  /* PL_STORE_DEFER_CHECK: quick_check before the first write */
+	int readonly;   /* PL_STORE_READONLY */
+	dev_t dev;      /* the file opened, to notice it deleted or replaced */
+	ino_t ino;
 	uint64_t over_bytes, over_max;
 	sqlite3_stmt *st[ST_COUNT];
 	char msg[1024];
@@ -192,8 +198,14 @@ static int fail_db(struct pl_store *s, int rc, const char *what)
 	const char *detail = s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
 	int err = map_sqlite(rc);
 
+	struct rlimit fsize;
+
 	if ((rc & 0xff) == SQLITE_FULL)
 		detail = "disk full (nothing of this operation was stored)";
+	else if ((rc & 0xff) == SQLITE_IOERR && getrlimit(RLIMIT_FSIZE, &fsize) == 0 &&
+		 fsize.rlim_cur != RLIM_INFINITY)
+		/* a write past the limit fails with EFBIG, which SQLite does not always keep */
+		detail = "I/O error (the process has a file size limit, ulimit -f: is it reached?)";
 	else if ((rc & 0xff) == SQLITE_READONLY)
 		detail = "read-only (the file or its directory is not writable)";
 	if (sys != 0 && (rc & 0xff) != SQLITE_FULL)
@@ -285,6 +297,17 @@ static int refuse_foreign(struct pl_store *s)
 	return -PL_ECORRUPT;
 }
 
+static int file_identity(const char *path, dev_t *dev, ino_t *ino)
+{
+	struct stat sb;
+
+	if (stat(path, &sb) != 0)
+		return -1;
+	*dev = sb.st_dev;
+	*ino = sb.st_ino;
+	return 0;
+}
+
 /* A new store: say plainly when its directory is missing or not writable. */
 static int check_dir(struct pl_store *s)
 {
@@ -307,16 +330,46 @@ static int check_dir(struct pl_store *s)
 }
 
 /*
- * Checks the file at path before SQLite touches it: *exists gets whether it has content, and
- * a file with content must begin with SQLite's magic.
+ * Reads the first bytes of the file through SQLite's own file layer. A plain open() and
+ * close() would be wrong: closing any descriptor of a file drops every POSIX lock this process
+ * holds on it, SQLite's included (locks are per process, not per descriptor), so a second
+ * connection of a process that already has the store open (a sink's thread) would silently
+ * unlock the first one; the next connection of another process to close would then believe it
+ * is the last one and delete the write-ahead log under the daemon. SQLite's unix layer knows
+ * its open files: while a lock is held, a closed handle's descriptor is kept open until the
+ * locks go.
+ */
+static int read_head(const char *path, char *head, int len)
+{
+	sqlite3_vfs *vfs = sqlite3_vfs_find(NULL);
+	sqlite3_file *f;
+	int rc, out = 0;
+
+	if (vfs == NULL)
+		return SQLITE_ERROR;
+	f = calloc(1, (size_t)vfs->szOsFile);
+	if (f == NULL)
+		return SQLITE_NOMEM;
+	rc = vfs->xOpen(vfs, path, f, SQLITE_OPEN_READONLY | SQLITE_OPEN_MAIN_DB, &out);
+	if (rc == SQLITE_OK)
+		rc = f->pMethods->xRead(f, head, len, 0);
+	if (f->pMethods != NULL)
+		f->pMethods->xClose(f);
+	free(f);
+	return rc;
+}
+
+/*
+ * Checks the file at path before SQLite opens it as a database: *exists gets whether it has
+ * content, and a file with content must begin with SQLite's magic (a foreign file is not even
+ * handed to SQLite, which could roll a stray journal into it).
  */
 static int check_file(struct pl_store *s, unsigned flags, int *exists)
 {
 	static const char magic[16] = "SQLite format 3";
 	char head[100];
 	struct stat sb;
-	ssize_t got;
-	int fd;
+	int rc;
 
 	*exists = 0;
 	if (stat(s->path, &sb) != 0) {
@@ -331,17 +384,33 @@ static int check_file(struct pl_store *s, unsigned flags, int *exists)
 	if (sb.st_size == 0) {
 		/* What a crash during creation leaves behind; nothing to lose. */
 		if (!(flags & PL_STORE_CREATE))
-			return fail(s, -PL_ENOENT, "empty file (not created)");
+			return fail(s, -PL_ENOENT, "empty file (not created yet, or being created)");
 		return 0;
 	}
-	fd = open(s->path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return fail(s, -PL_EIO, "cannot open: %s", strerror(errno));
-	got = read(fd, head, sizeof(head));
-	close(fd);
-	if (got != (ssize_t)sizeof(head) || memcmp(head, magic, sizeof(magic)) != 0)
+	rc = read_head(s->path, head, (int)sizeof(head));
+	if (rc == SQLITE_IOERR_SHORT_READ)
+		return refuse_foreign(s);
+	if (rc != SQLITE_OK)
+		return fail(s, -PL_EIO, "cannot open: %s", strerror(errno ? errno : EIO));
+	if (memcmp(head, magic, sizeof(magic)) != 0)
 		return refuse_foreign(s);
 	*exists = 1;
+	return 0;
+}
+
+/*
+ * A new store is created 0600 whatever the umask: energy data tell when someone is at home.
+ * SQLite gives its -wal and -shm the database file's mode. The file is created empty here,
+ * before any connection of this process has it open, so closing this descriptor drops no
+ * lock; an existing file keeps the mode its owner gave it.
+ */
+static int create_private(struct pl_store *s)
+{
+	int fd = open(s->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return errno == EEXIST ? 0 : fail(s, -PL_EIO, "cannot create: %s", strerror(errno));
+	close(fd);
 	return 0;
 }
 
@@ -407,6 +476,18 @@ static int migrate(struct pl_store *s, int64_t version)
 	return rc;
 }
 
+static int prepare_all(struct pl_store *s)
+{
+	for (int i = 0; i < ST_COUNT; i++) {
+		int rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+					    &s->st[i], NULL);
+
+		if (rc != SQLITE_OK)
+			return fail_db(s, rc, "cannot prepare");
+	}
+	return 0;
+}
+
 /* Recognises the file as ours (or as new), then configures the connection. */
 static int setup(struct pl_store *s, int exists, unsigned flags)
 {
@@ -420,16 +501,28 @@ static int setup(struct pl_store *s, int exists, unsigned flags)
 			  "(SELECT COUNT(*) FROM sqlite_master)", v, 3, 0, NULL, "cannot read");
 	if (rc == -PL_ECORRUPT)
 		return refuse_foreign(s);
+	if (rc < 0 && s->readonly && (sqlite3_extended_errcode(s->db) & 0xff) == SQLITE_READONLY)
+		/* WAL mode: a reader needs the -shm, which the last connection removed */
+		return fail(s, -PL_EIO, "cannot read: the logger is not running and SQLite cannot "
+			    "create %s-shm (no write access to the directory): read it as the "
+			    "logger's user, or give the group write access to the directory",
+			    s->path);
 	if (rc < 0)
 		return rc;
 	fresh = v[2] == 0 && v[1] == 0 && (v[0] == 0 || v[0] == PL_STORE_APPLICATION_ID);
 	if (!fresh && v[0] != PL_STORE_APPLICATION_ID)
 		return refuse_foreign(s);
+	if (fresh && s->readonly)
+		return fail(s, -PL_ENOENT, "empty store (not created yet, or being created)");
 	if (v[1] > PL_STORE_SCHEMA_VERSION)
 		return fail(s, -PL_EINVAL, "store schema version %" PRId64 " is newer than this "
 			    "program's (%d): use a newer PowerLogger", v[1], PL_STORE_SCHEMA_VERSION);
 	if (!fresh && v[1] < 1)
 		return refuse_foreign(s);
+	if (s->readonly && v[1] < PL_STORE_SCHEMA_VERSION)
+		return fail(s, -PL_EINVAL, "store schema version %" PRId64 " is older than this "
+			    "program's (%d): `powerlogger run` upgrades it", v[1],
+			    PL_STORE_SCHEMA_VERSION);
 	if (exists && !fresh) {
 		/* an older schema is upgraded below: that is a write, so check first */
 		if (!(flags & (PL_STORE_NOCHECK | PL_STORE_DEFER_CHECK)) ||
@@ -441,6 +534,8 @@ static int setup(struct pl_store *s, int exists, unsigned flags)
 			s->unchecked = 1;
 		}
 	}
+	if (s->readonly)
+		return prepare_all(s);
 	if (sqlite3_db_readonly(s->db, "main") == 1)
 		return fail(s, -PL_EIO,
 			    "cannot write: read-only (the file or its directory is not writable)");
@@ -474,13 +569,7 @@ static int setup(struct pl_store *s, int exists, unsigned flags)
 	rc = fresh ? create_schema(s) : migrate(s, v[1]);
 	if (rc < 0)
 		return rc;
-	for (int i = 0; i < ST_COUNT; i++) {
-		rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-					&s->st[i], NULL);
-		if (rc != SQLITE_OK)
-			return fail_db(s, rc, "cannot prepare");
-	}
-	return 0;
+	return prepare_all(s);
 }
 
 int pl_store_open(const char *path, unsigned flags, struct pl_store **out, char *err,
@@ -494,7 +583,10 @@ int pl_store_open(const char *path, unsigned flags, struct pl_store **out, char 
 	if (out == NULL)
 		return -PL_EINVAL;
 	*out = NULL;
-	if (path == NULL || path[0] == '\0' || (flags & ~(unsigned)(PL_STORE_CREATE | PL_STORE_NOCHECK | PL_STORE_DEFER_CHECK))) {
+	if (path == NULL || path[0] == '\0' ||
+	    (flags & ~(unsigned)(PL_STORE_CREATE | PL_STORE_NOCHECK | PL_STORE_DEFER_CHECK |
+				 PL_STORE_READONLY)) ||
+	    ((flags & PL_STORE_READONLY) && (flags & PL_STORE_CREATE))) {
 		if (err != NULL && errlen > 0)
 			snprintf(err, errlen, "store: invalid arguments");
 		return -PL_EINVAL;
@@ -506,17 +598,24 @@ int pl_store_open(const char *path, unsigned flags, struct pl_store **out, char 
 			snprintf(err, errlen, "%s: out of memory", path);
 		return -PL_ENOMEM;
 	}
+	s->readonly = (flags & PL_STORE_READONLY) != 0;
 	rc = check_file(s, flags, &exists);
+	if (rc == 0 && !exists && (flags & PL_STORE_CREATE))
+		rc = create_private(s);
+	if (rc == 0)
+		rc = file_identity(s->path, &s->dev, &s->ino) == 0 ?
+			     0 : fail(s, -PL_EIO, "cannot open: %s", strerror(errno));
 	if (rc == 0) {
-		int o = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+		int o = (s->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
+			SQLITE_OPEN_NOMUTEX;
 
-		if (flags & PL_STORE_CREATE)
-			o |= SQLITE_OPEN_CREATE;
 		rc = sqlite3_open_v2(path, &s->db, o, NULL);
 		rc = rc == SQLITE_OK ? 0 : fail_db(s, rc, "cannot open");
 	}
 	if (rc == 0)
 		rc = setup(s, exists, flags);
+	if (rc == 0 && pl_store_moved(s) != PL_STORE_IN_PLACE)
+		rc = fail(s, -PL_EIO, "the file was replaced while it was being opened");
 	if (rc < 0) {
 		if (err != NULL && errlen > 0)
 			snprintf(err, errlen, "%s", s->msg);
@@ -536,6 +635,146 @@ void pl_store_close(struct pl_store *s)
 	sqlite3_close(s->db);
 	free(s->path);
 	free(s);
+}
+
+int pl_store_moved(struct pl_store *s)
+{
+	dev_t dev;
+	ino_t ino;
+
+	if (s == NULL)
+		return PL_STORE_IN_PLACE;
+	if (file_identity(s->path, &dev, &ino) != 0)
+		return errno == ENOENT || errno == ENOTDIR ? PL_STORE_DELETED : PL_STORE_IN_PLACE;
+	return dev == s->dev && ino == s->ino ? PL_STORE_IN_PLACE : PL_STORE_REPLACED;
+}
+
+/* 1 when this process has the file at path open (by its identity: a stat of /proc/self/fd/N
+ * follows the link without opening the file, so it cannot drop a lock). */
+static int have_open(const char *path)
+{
+	struct stat want, got;
+	char link[300];
+	struct dirent *e;
+	DIR *d;
+	int found = 0;
+
+	if (stat(path, &want) != 0)
+		return 0;
+	d = opendir("/proc/self/fd");
+	if (d == NULL)
+		return 0;
+	while (!found && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(link, sizeof(link), "/proc/self/fd/%s", e->d_name);
+		found = stat(link, &got) == 0 && got.st_dev == want.st_dev &&
+			got.st_ino == want.st_ino;
+	}
+	closedir(d);
+	return found;
+}
+
+int pl_store_save_copy(struct pl_store *s, const char *dest)
+{
+	sqlite3 *d = NULL;
+	sqlite3_backup *b;
+	int fd, rc;
+
+	if (s == NULL || dest == NULL)
+		return -PL_EINVAL;
+	/* A new file, never someone's: O_EXCL. Nothing has it open yet, so closing is safe. */
+	fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return fail(s, -PL_EIO, "cannot save a copy as %s: %s", dest, strerror(errno));
+	close(fd);
+	rc = sqlite3_open_v2(dest, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc == SQLITE_OK) {
+		b = sqlite3_backup_init(d, "main", s->db, "main");
+		if (b == NULL) {
+			rc = sqlite3_errcode(d);
+		} else {
+			while ((rc = sqlite3_backup_step(b, -1)) == SQLITE_OK ||
+			       rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+				sqlite3_sleep(10);
+			rc = sqlite3_backup_finish(b);
+		}
+	}
+	if (rc != SQLITE_OK) {
+		snprintf(s->msg, sizeof(s->msg), "%s: cannot save a copy as %s: %s", s->path, dest,
+			 d != NULL ? sqlite3_errmsg(d) : sqlite3_errstr(rc));
+		sqlite3_close(d);
+		unlink(dest);
+		return map_sqlite(rc) != 0 ? map_sqlite(rc) : -PL_EIO;
+	}
+	return sqlite3_close(d) == SQLITE_OK ? 0 : fail(s, -PL_EIO, "cannot close %s", dest);
+}
+
+void pl_store_close_moved(struct pl_store *s)
+{
+	static const char *const suffix[2] = { "-wal", "-shm" };
+	char name[2][4096];
+	dev_t dev[2];
+	ino_t ino[2];
+	int ours[2];
+
+	if (s == NULL)
+		return;
+	/* SQLite sees that the file moved and leaves the -wal and -shm at the path when it
+	 * closes. Those that this process has open are this store's: beside a file that now
+	 * takes the path they would be read as its log, so they go once the store is closed.
+	 * Those of another file (not open here) stay. */
+	for (int i = 0; i < 2; i++) {
+		snprintf(name[i], sizeof(name[i]), "%s%s", s->path, suffix[i]);
+		ours[i] = have_open(name[i]) && file_identity(name[i], &dev[i], &ino[i]) == 0;
+	}
+	pl_store_close(s);
+	for (int i = 0; i < 2; i++) {
+		dev_t d;
+		ino_t n;
+
+		if (ours[i] && file_identity(name[i], &d, &n) == 0 && d == dev[i] && n == ino[i])
+			unlink(name[i]);
+	}
+}
+
+int pl_store_lock(const char *path, int *fd_out, char *err, size_t errlen)
+{
+	char name[4096], pid[32];
+	int fd, n;
+
+	*fd_out = -1;
+	snprintf(name, sizeof(name), "%s.lock", path);
+	/* flock() on a file of its own, never a lock on the database: a descriptor of the
+	 * database closed by this process would drop SQLite's POSIX locks, and flock() and
+	 * POSIX locks do not interfere on Linux. The lock goes with the process. */
+	fd = open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: cannot create the lock file: %s", name, strerror(errno));
+		return -PL_EIO;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+
+		n = (int)pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		close(fd);
+		if (e != EWOULDBLOCK) {
+			snprintf(err, errlen, "%s: cannot lock: %s", name, strerror(e));
+			return -PL_EIO;
+		}
+		snprintf(err, errlen, "%s is in use by another `powerlogger run`%s%s%s: not starting "
+			 "a second logger on the same store", path, pid[0] ? " (PID " : "", pid,
+			 pid[0] ? ")" : "");
+		return -PL_EBUSY;
+	}
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+		/* only the message would lack the PID: the lock itself holds */
+	}
+	*fd_out = fd;
+	return 0;
 }
 
 const char *pl_store_error(const struct pl_store *s)

@@ -40,7 +40,10 @@
  * the whole file, a fraction of a second for a year of 20 s records.
  *
  * A store is not thread-safe: use one per thread. Several processes may open the same file
- * (SQLite locking, busy timeout 5 s). Linux-side code: it allocates.
+ * (SQLite locking, busy timeout 5 s); only one of them should write (pl_store_lock()), readers
+ * open it with PL_STORE_READONLY. Nothing here opens the database file except through SQLite:
+ * closing any descriptor of it would drop this process's POSIX locks, SQLite's included.
+ * Linux-side code: it allocates.
  */
 #ifndef PL_STORE_H
 #define PL_STORE_H
@@ -72,6 +75,16 @@ enum pl_store_flags {
 	/* check an existing file later: by pl_store_check(), or before this connection's first
 	 * write, whichever comes first; reads may start at once */
 	PL_STORE_DEFER_CHECK = 1u << 2,
+	/* a reader (`status`): opens read-only and writes nothing, not even a schema upgrade
+	 * (an older schema and an empty file are refused with a message); not with CREATE */
+	PL_STORE_READONLY = 1u << 3,
+};
+
+/* What pl_store_moved() finds at the store's path. */
+enum pl_store_place {
+	PL_STORE_IN_PLACE = 0, /* the file this store has open */
+	PL_STORE_DELETED = 1,  /* nothing: the open file was deleted (or renamed away) */
+	PL_STORE_REPLACED = 2, /* another file */
 };
 
 /* A stored record as delivered to a sink. */
@@ -110,6 +123,36 @@ int pl_store_check(struct pl_store *s);
 
 /* Closes the store (NULL is fine). Everything committed is already durable. */
 void pl_store_close(struct pl_store *s);
+
+/*
+ * Whether the file at the store's path is still the one it opened (one stat(): cheap enough
+ * for every commit). Returns enum pl_store_place.
+ */
+int pl_store_moved(struct pl_store *s);
+
+/*
+ * Writes everything the store holds (as this connection sees it: its file may have been
+ * deleted) into a new file dest, created 0600, with SQLite's backup API; dest must not exist.
+ * Returns 0, or -PL_EIO/-PL_ENOSPC/... with a message; a partial copy is removed.
+ */
+int pl_store_save_copy(struct pl_store *s, const char *dest);
+
+/*
+ * Closes the store like pl_store_close(), for a store whose file was deleted or replaced
+ * (pl_store_moved()): SQLite then leaves the -wal and -shm at the path; those that are this
+ * store's own (this process has them open) are deleted after the close, since beside another
+ * file at the path they would be taken for its log; those of another file are left alone.
+ * Save the content first (pl_store_save_copy()): the close does not checkpoint a moved file.
+ */
+void pl_store_close_moved(struct pl_store *s);
+
+/*
+ * Makes this process the only logger of the store at path: an exclusive flock() on
+ * "PATH.lock" (created 0600; it holds the owner's PID), which the caller keeps open until it
+ * has closed the store; it is not inherited by exec (close-on-exec). Returns 0 with *fd set,
+ * -PL_EBUSY when another process holds it (err says which PID), -PL_EIO. Readers need no lock.
+ */
+int pl_store_lock(const char *path, int *fd, char *err, size_t errlen);
 
 /* The message of the last failed call, "PATH: what is wrong"; "" if none. Owned by s. */
 const char *pl_store_error(const struct pl_store *s);
