@@ -90,8 +90,15 @@ import sys
 rows = [list(map(int, l.split())) for l in open(sys.argv[1])]
 total, reg1 = int(sys.argv[2]), int(sys.argv[3])
 why = []
-before = [r for r in rows if r[4] <= reg1]
-after = rows[len(before):]
+# The first run stopped 190 s into the trace, inside the interval [180 s, 200 s): the new
+# constant counts from 200 s, the next boundary; the records before carry 1 Wh a pulse.
+after = [r for r in rows if r[0] >= 200 * 10**6]
+for s, ln, p, e, r in rows:
+    if s < 200 * 10**6 and e != p * 1000000:
+        why.append("at %d: %d pulses carry %d uWh before the switch" % (s, p, e))
+        break
+if not any(r[4] == reg1 for r in rows):
+    why.append("the first run's last register %d is gone" % reg1)
 if not after:
     why.append("no record after the change")
 for s, ln, p, e, r in after:

@@ -628,6 +628,59 @@ static void test_time_backwards_skipped(void **st)
 	assert_int_equal(pl_detector_feed(&d, s, 3, o, 4, &no), 0);
 }
 
+/*
+ * The plausibility limits changed on a running detector (a setting changed between two runs
+ * of the logger): what it learned stays, and pulses from then on are judged by the new limits.
+ * Pulses every 0.4 s are 9 kW at 1000 imp/kWh: plausible under 17 kW, implausible under 5 kW.
+ */
+static void test_set_limits_keeps_learning(void **st)
+{
+	(void)st;
+	static struct pl_sample smp[40000];
+	struct pl_detector d;
+	struct pl_detector_config cfg;
+	struct pl_pulse out[PL_DETECTOR_MIN_OUT];
+	size_t n, off = 0, ns = 40000, accepted[2] = { 0, 0 }, rejected[2] = { 0, 0 };
+
+	rng = 5;
+	for (size_t i = 0; i < ns; i++) {
+		double t = (double)i / 1000.0;
+		int on = fmod(t, 0.4) < 0.01;
+		smp[i].t_us = (int64_t)i * 1000;
+		smp[i].v = (int32_t)lround(1000 + 700 * on + 20 * grand());
+	}
+	pl_detector_config_default(&cfg);
+	cfg.imp_per_kwh = 1000;
+	cfg.max_power_w = 17000;
+	assert_int_equal(pl_detector_init(&d, &cfg), 0);
+	assert_int_equal(pl_detector_set_limits(NULL, 1000, 5000), -PL_EINVAL);
+	while (off < ns) {
+		int half = off >= ns / 2;
+		size_t stop = half ? ns : ns / 2;
+		off += pl_detector_feed(&d, smp + off, stop - off, out, PL_DETECTOR_MIN_OUT, &n);
+		for (size_t i = 0; i < n; i++) {
+			if (out[i].flags & PL_PULSE_REJECTED)
+				rejected[half]++;
+			else
+				accepted[half]++;
+		}
+		if (off == ns / 2) {
+			struct pl_detector before = d;
+			assert_int_equal(pl_detector_set_limits(&d, 1000, 5000), 0);
+			assert_int_equal(d.cfg.max_power_w, 5000);
+			assert_int_equal(d.min_gap_us, pl_min_gap_us(1000, 5000));
+			/* nothing learned is lost: only the limits differ */
+			before.cfg = d.cfg;
+			before.min_gap_us = d.min_gap_us;
+			assert_memory_equal(&before, &d, sizeof(d));
+		}
+	}
+	/* 50 pulses in each half; the first half's all accepted, the second's mostly refused */
+	assert_true(accepted[0] >= 48 && rejected[0] == 0);
+	assert_true(rejected[1] >= 20);
+	assert_true(accepted[1] + rejected[1] >= 48);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -649,6 +702,7 @@ int main(void)
 		cmocka_unit_test(test_u16_path_matches),
 		cmocka_unit_test(test_property_random_trains),
 		cmocka_unit_test(test_bad_config),
+		cmocka_unit_test(test_set_limits_keeps_learning),
 		cmocka_unit_test(test_time_backwards_skipped),
 	};
 	return cmocka_run_group_tests_name("detector", tests, NULL, NULL);

@@ -159,6 +159,14 @@ void pl_detector_config_default(struct pl_detector_config *cfg);
  */
 int pl_detector_init(struct pl_detector *d, const struct pl_detector_config *cfg);
 
+/*
+ * Changes the plausibility limits of a detector (the meter constant and the supply's maximum
+ * power, as in pl_detector_config) and keeps everything it has learned: for a setting changed
+ * between two runs of a logger that resumes from a saved state. Pulses from now on are judged
+ * by the new limits. Returns 0 or -PL_EINVAL (d NULL).
+ */
+int pl_detector_set_limits(struct pl_detector *d, uint32_t imp_per_kwh, uint32_t max_power_w);
+
 /* One input sample. Values beyond +-4194304 (2^22) are clamped: no ADC gives more. Times
  * must lie within +-2^62 microseconds (+-146,000 years), like the meter's. */
 struct pl_sample {

@@ -126,6 +126,16 @@ int pl_detector_init(struct pl_detector *d, const struct pl_detector_config *cfg
 	return 0;
 }
 
+int pl_detector_set_limits(struct pl_detector *d, uint32_t imp_per_kwh, uint32_t max_power_w)
+{
+	if (d == NULL)
+		return -PL_EINVAL;
+	d->cfg.imp_per_kwh = imp_per_kwh;
+	d->cfg.max_power_w = max_power_w;
+	d->min_gap_us = pl_min_gap_us(imp_per_kwh, max_power_w);
+	return 0;
+}
+
 /* ---- emitting pulses -------------------------------------------------------------------- */
 
 /*

@@ -100,6 +100,11 @@ struct meter_run {
 	char live_error[256];
 	uint64_t lost;               /* samples or edges the source lost in this run */
 	int64_t next_close_us;       /* monotonic: when to look for intervals to close */
+	/* settings changed since the checkpoint: the meter goes on with the old ones up to
+	 * switch_us, a boundary of both interval lengths (settings_changed()) */
+	int switch_pending;
+	struct pl_meter_config switch_cfg;
+	int64_t switch_us;
 	int64_t last_read_us;        /* monotonic: the last read of a sample source */
 };
 
@@ -353,8 +358,61 @@ static int take_records(struct run *r, struct meter_run *m, size_t n)
 	return 0;
 }
 
+/* The first multiple of iv at or after t (t may be negative: replayed traces start at 0). */
+static int64_t align_up(int64_t t, int64_t iv)
+{
+	int64_t q = t / iv * iv;
+
+	return q < t ? q + iv : q;
+}
+
+/*
+ * Puts the settings changed since the checkpoint into effect once the meter reaches
+ * switch_us: every interval of the old length up to there is closed (the last one cut short
+ * when switch_us is not one of its boundaries), the meter starts again with the new settings
+ * at switch_us, a boundary of the new length, and the register goes on. So no record of the
+ * new length overlaps one of the old (records are keyed by their start) and the energies
+ * still add up to the register. Called before the meter is given any time t.
+ */
+static int meter_switch(struct run *r, struct meter_run *m, int64_t t)
+{
+	struct pl_meter *mt = &m->ck.meter;
+	struct pl_interval_record rec;
+	int64_t reg;
+	size_t n;
+
+	if (!m->switch_pending || t < m->switch_us)
+		return 0;
+	do {
+		if (reserve(m, RECS) != 0)
+			return -1;
+		n = pl_meter_advance(mt, m->switch_us, m->recs + m->nrecs, RECS);
+		if (take_records(r, m, n) != 0)
+			return -1;
+	} while (n == RECS);
+	while (pl_meter_flush(mt, m->switch_us, &rec) == 1) {
+		if (reserve(m, 1) != 0)
+			return -1;
+		m->recs[m->nrecs++] = rec;
+	}
+	reg = pl_meter_register(mt);
+	if (pl_meter_init(mt, &m->switch_cfg) != 0)
+		return -1;
+	pl_meter_set_register(mt, reg);
+	pl_meter_start(mt, m->switch_us);
+	m->switch_pending = 0;
+	if (!r->quiet)
+		logmsg("info", "meter %s: now %" PRIu32 " s intervals at %" PRIu32 " imp/kWh",
+		       m->cfg->name, mt->cfg.interval_s, mt->cfg.imp_per_kwh);
+	return take_records(r, m, 0);
+}
+
 static int meter_pulse(struct run *r, struct meter_run *m, const struct pl_pulse *p)
 {
+	if (meter_switch(r, m, p->t_us) != 0) {
+		logmsg("error", "meter %s: out of memory for pending records", m->cfg->name);
+		return -1;
+	}
 	for (;;) {
 		size_t n = 0;
 		int rc;
@@ -421,6 +479,8 @@ static int meter_step(struct run *r, struct meter_run *m)
 		int64_t h = pl_detector_horizon(&m->ck.det);
 		if (h != INT64_MIN) {
 			size_t n;
+			if (meter_switch(r, m, h) != 0)
+				return -1;
 			do {
 				if (reserve(m, RECS) != 0)
 					break; /* at PENDING_MAX: the rest when the store takes them */
@@ -465,6 +525,9 @@ static int resume_meter(struct run *r, struct meter_run *m, int64_t now)
 		m->recs[m->nrecs++] = rec;
 	}
 	pl_meter_start(mt, now);
+	if (m->switch_pending)
+		m->switch_us = align_up(mt->cur_start + iv, (int64_t)m->switch_cfg.interval_s *
+					PL_US_PER_S);
 	return take_records(r, m, 0);
 }
 
@@ -478,7 +541,7 @@ static int64_t real_us(void)
 /* The next time to look for closed intervals: just after the open interval's end. */
 static void live_schedule_close(struct meter_run *m)
 {
-	int64_t iv = (int64_t)m->cfg->interval_s * PL_US_PER_S, t = real_us();
+	int64_t iv = (int64_t)m->ck.meter.cfg.interval_s * PL_US_PER_S, t = real_us();
 	int64_t end = (t / iv + 1) * iv;
 
 	m->next_close_us = now_us(CLOCK_MONOTONIC) + (end - t) + LIVE_SLACK_US +
@@ -506,6 +569,8 @@ static int live_close(struct run *r, struct meter_run *m)
 		return 0;
 	if (h > upto)
 		h = upto;
+	if (meter_switch(r, m, h) != 0)
+		return -1;
 	for (;;) {
 		size_t n;
 
@@ -810,6 +875,78 @@ static int default_config(struct run *r, const char *store_path)
 	return 0;
 }
 
+/*
+ * The checkpoint holds the detector's and the meter's settings as they were when it was
+ * written; the configuration may have changed since. The detector's limits (meter constant,
+ * maximum power) change at once and it keeps what it learned; a changed polarity makes it
+ * learn again. The meter's constant and interval length change at the next boundary of both
+ * lengths after the open interval (meter_switch()). Each change is logged.
+ */
+static int settings_changed(struct run *r, struct meter_run *m)
+{
+	const struct pl_config_meter *c = m->cfg;
+	struct pl_detector *d = &m->ck.det;
+	struct pl_meter *mt = &m->ck.meter;
+	struct pl_meter_config mc = { .imp_per_kwh = c->imp_per_kwh, .interval_s = c->interval_s };
+	char what[160] = "";
+	size_t w = 0;
+
+	if (d->cfg.imp_per_kwh != c->imp_per_kwh || d->cfg.max_power_w != c->max_power_w) {
+		logmsg("info", "meter %s: max_power_w %" PRIu32 " -> %" PRIu32 ", imp_per_kwh %"
+		       PRIu32 " -> %" PRIu32 " since the last run: the detector's limits follow",
+		       c->name, d->cfg.max_power_w, c->max_power_w, d->cfg.imp_per_kwh,
+		       c->imp_per_kwh);
+		pl_detector_set_limits(d, c->imp_per_kwh, c->max_power_w);
+	}
+	if (d->cfg.polarity != c->polarity) {
+		struct pl_detector_config dc = d->cfg;
+
+		logmsg("info", "meter %s: polarity changed since the last run: the detector learns "
+		       "the signal again", c->name);
+		dc.polarity = (int8_t)c->polarity;
+		if (pl_detector_init(d, &dc) != 0)
+			return -1;
+	}
+	if (mt->cfg.imp_per_kwh == mc.imp_per_kwh && mt->cfg.interval_s == mc.interval_s)
+		return 0;
+	if (mt->cfg.interval_s != mc.interval_s)
+		w += (size_t)snprintf(what + w, sizeof(what) - w, "interval_s %" PRIu32 " -> %"
+				      PRIu32 ", ", mt->cfg.interval_s, mc.interval_s);
+	if (mt->cfg.imp_per_kwh != mc.imp_per_kwh)
+		snprintf(what + w, sizeof(what) - w, "imp_per_kwh %" PRIu32 " -> %" PRIu32 ", ",
+			 mt->cfg.imp_per_kwh, mc.imp_per_kwh);
+	if (mt->cur_start == INT64_MIN) {
+		/* no interval open: nothing to finish first */
+		int64_t reg = pl_meter_register(mt), t_last = mt->t_last;
+
+		if (pl_meter_init(mt, &mc) != 0)
+			return -1;
+		pl_meter_set_register(mt, reg);
+		if (t_last != INT64_MIN)
+			pl_meter_start(mt, align_up(t_last, (int64_t)mc.interval_s * PL_US_PER_S));
+		logmsg("info", "meter %s: %ssince the last run: in effect now, the register goes on",
+		       c->name, what);
+		return 0;
+	}
+	m->switch_pending = 1;
+	m->switch_cfg = mc;
+	m->switch_us = align_up(mt->cur_start + (int64_t)mt->cfg.interval_s * PL_US_PER_S,
+				(int64_t)mc.interval_s * PL_US_PER_S);
+	{
+		time_t ts = (time_t)(m->switch_us / PL_US_PER_S);
+		struct tm tm;
+		char stamp[32];
+
+		gmtime_r(&ts, &tm);
+		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		logmsg("info", "meter %s: %ssince the last run: in effect from %s (the next "
+		       "boundary of both interval lengths), the register goes on", c->name, what,
+		       stamp);
+	}
+	(void)r;
+	return 0;
+}
+
 static int setup(struct run *r)
 {
 	char err[512];
@@ -870,6 +1007,10 @@ static int setup(struct run *r)
 				logmsg("info", "meter %s: resuming from its checkpoint (%" PRIu64
 				       " samples in, register %.3f kWh)", c->name, m->ck.consumed,
 				       (double)pl_meter_register(&m->ck.meter) / 1e9);
+			if (settings_changed(r, m) != 0) {
+				logmsg("error", "meter %s: bad detector or meter settings", c->name);
+				return -1;
+			}
 		} else {
 			if (rc == 0 || rc == -PL_ENOSPC)
 				logmsg("warning", "meter %s: checkpoint of another version ignored",
