@@ -1,9 +1,9 @@
 /*
  * libFuzzer target: builds an interval record (or a pulse), a device name, a measurement and
- * a precision from the bytes, encodes them, and checks that the line parses back to the same
- * things: the measurement and device after the documented replacements (control characters
- * become "\n"/"\r"/"\t", backslashes before ',', '=', ' ', '"' or the end are dropped), every
- * field value exactly (through pl_lp_parse_fixed), and the timestamp. Also checks that
+ * a precision from the bytes, encodes them, and checks that a name the documented rules accept
+ * is encoded and parses back byte for byte (and that one they refuse is refused: control
+ * characters, bytes that are not UTF-8, a backslash before '\', ',', '=', ' ', '"' or at the
+ * end), every field value exactly (through pl_lp_parse_fixed), and the timestamp. Also checks that
  * InfluxDB's batch splitter would end the line exactly at its '\n'. abort() on any mismatch.
  *
  * Input: byte 0 options (bits 0-1 precision, bit 2 custom measurement, bit 3 pulse line),
