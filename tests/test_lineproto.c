@@ -273,6 +273,18 @@ static void test_escape_backslashes(void **state)
 	assert_string_equal(pl_lp_name_problem("foo\\,bar", PL_LP_TAG_VALUE),
 			    "has a backslash before '\\', ',', '=', a space, '\"' or at its end, "
 			    "which InfluxDB versions read differently");
+	/* why: the only 1.x encodings of such names, read by the model of 3.x's parser */
+	{
+		static const char l1[] = "m,device=a\\\\b f=1", l2[] = "m,device=foo\\\\,bar f=1",
+				  l3[] = "m,device=a\\b\\ c f=1";
+		char m3[32], k3[32], v3[32];
+
+		assert_int_equal(influx3_series(l1, sizeof l1 - 1, m3, k3, v3, 32), 0);
+		assert_string_equal(v3, "a\\b"); /* 1.x reads a\\\\b */
+		assert_int_equal(influx3_series(l2, sizeof l2 - 1, m3, k3, v3, 32), -1);
+		assert_int_equal(influx3_series(l3, sizeof l3 - 1, m3, k3, v3, 32), 0);
+		assert_string_equal(v3, "a\\b c");
+	}
 	/* inside a string a backslash is escaped by doubling, which every version reads back */
 	check_escape("end\\", PL_LP_STRING_FIELD, "end\\\\");
 	check_escape("\\ \\=\"", PL_LP_STRING_FIELD, "\\\\ \\\\=\\\"");
@@ -939,18 +951,23 @@ static void test_parse_limits(void **state)
 
 /* ------------------------------------------------------------------ round trip */
 
-static void check_head(const struct pl_lp_line *l, const char *meas_raw, const char *suffix,
-		       const char *dev_raw)
+/* The line's names, as InfluxDB 1.x reads them (l, from pl_lp_parse) and as 3.x does. */
+static void check_head(const struct pl_lp_line *l, const char *buf, size_t len,
+		       const char *meas_raw, const char *suffix, const char *dev_raw)
 {
-	char want[1024], joined[512];
+	char want[1024], joined[512], m3[2048], k3[2048], v3[2048];
 
 	snprintf(joined, sizeof joined, "%s%s", meas_raw, suffix);
 	expected_name(joined, want);
 	assert_string_equal(l->measurement, want);
+	assert_int_equal(influx3_series(buf, len - 1, m3, k3, v3, sizeof m3), 0);
+	assert_string_equal(m3, want);
 	assert_int_equal(l->ntags, 1);
 	assert_string_equal(l->tag_key[0], "device");
+	assert_string_equal(k3, "device");
 	expected_name(dev_raw, want);
 	assert_string_equal(l->tag_val[0], want);
+	assert_string_equal(v3, want);
 }
 
 /* The line must end where InfluxDB's splitter thinks it ends, even followed by another. */
@@ -1023,7 +1040,7 @@ static void test_round_trip_random(void **state)
 		err = pl_lp_parse(buf, len - 1, scratch, sizeof scratch, &l);
 		if (err != 0)
 			fail_msg("did not parse (%d): %s", err, buf);
-		check_head(&l, m != NULL ? m : PL_LP_MEASUREMENT, "", dev);
+		check_head(&l, buf, len, m != NULL ? m : PL_LP_MEASUREMENT, "", dev);
 		assert_int_equal(l.nfields, 8);
 		assert_string_equal(l.field[0].key, "value");
 		assert_int_equal(fixed_of(&l, "value", 0), r.pulses);
@@ -1045,7 +1062,7 @@ static void test_round_trip_random(void **state)
 		assert_int_equal(pl_lp_pulse(buf, sizeof buf, &len, m, dev, &p, power, prec), 0);
 		check_one_line(buf, len);
 		assert_int_equal(pl_lp_parse(buf, len - 1, scratch, sizeof scratch, &l), 0);
-		check_head(&l, m != NULL ? m : "energy_meter", "_pulse", dev);
+		check_head(&l, buf, len, m != NULL ? m : "energy_meter", "_pulse", dev);
 		assert_int_equal(l.nfields, 3);
 		assert_int_equal(fixed_of(&l, "power_w", 3), power);
 		assert_int_equal(fixed_of(&l, "width_ms", 3), p.width_us);

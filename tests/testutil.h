@@ -106,6 +106,62 @@ static inline void expected_name(const char *raw, char *out)
 	strcpy(out, raw);
 }
 
+/* One element of a series key as InfluxDB 3.x's parser (the Rust influxdb_line_protocol
+ * crate) reads it from s[*i]: it ends at a character of `stop` or a blank; a backslash
+ * before '\', ',', '=' or ' ' stands for that character, before anything else it is kept with
+ * the character. Unescaped into out (cap bytes); -1 if empty or ending in a backslash, which
+ * 3.x refuses. */
+static inline int influx3_element(const char *s, size_t n, size_t *i, const char *stop,
+				  char *out, size_t cap)
+{
+	size_t o = 0;
+
+	while (*i < n && o + 2 < cap) {
+		char c = s[*i];
+
+		if (c == '\\' && *i + 1 < n && strchr("\\,= ", s[*i + 1]) != NULL) {
+			out[o++] = s[*i + 1];
+			*i += 2;
+		} else if (c == '\\' && *i + 1 < n) {
+			out[o++] = '\\';
+			out[o++] = s[*i + 1];
+			*i += 2;
+		} else if (c == '\\') {
+			out[o++] = '\\';
+			*i += 1;
+		} else if (strchr(stop, c) != NULL || c == ' ' || c == '\t' || c == '\n') {
+			break;
+		} else {
+			out[o++] = c;
+			*i += 1;
+		}
+	}
+	out[o] = '\0';
+	return o == 0 || out[o - 1] == '\\' ? -1 : 0;
+}
+
+/*
+ * The measurement and the first tag of a line (len bytes, without its '\n') as InfluxDB 3.x
+ * reads them, a model written from that parser's rules to hold the encoder to both
+ * parsers (pl_lp_parse() follows 1.x). Returns 0, or -1 where 3.x would refuse the line.
+ */
+static inline int influx3_series(const char *line, size_t len, char *meas, char *key, char *val,
+				 size_t cap)
+{
+	size_t i = 0;
+
+	if (influx3_element(line, len, &i, ",", meas, cap) != 0 || i >= len || line[i] != ',')
+		return -1;
+	i++;
+	if (influx3_element(line, len, &i, "=", key, cap) != 0 || i >= len || line[i] != '=')
+		return -1;
+	i++;
+	if (influx3_element(line, len, &i, ",", val, cap) != 0 || i >= len ||
+	    (line[i] != ' ' && line[i] != ','))
+		return -1;
+	return 0;
+}
+
 /* The timestamp the encoder should write, computed in 128-bit arithmetic; 0 if out of range. */
 static inline int want_timestamp(int64_t t_us, int prec, int64_t *ts)
 {
