@@ -430,6 +430,21 @@ static void test_load_hostile(void **state)
 	assert_int_equal(mkfifo(fifo, 0600), 0);
 	load_refused(fifo, -PL_EINVAL,
 		     "0: is not a regular file (a FIFO or a device is not a configuration)");
+	{
+		/* a FIFO as a secret file: its open used to wait for a writer forever */
+		char text[256], want[256];
+		struct pl_config_diags d = { 0 };
+		struct pl_config *cfg = (struct pl_config *)1;
+
+		snprintf(text, sizeof(text), "[meter a]\n[influxdb x]\nurl = http://h\napi = 3\n"
+			 "database = d\ntoken_file = %s\n", fifo);
+		snprintf(want, sizeof(want), "t.ini:6: [influxdb x] token_file: '%s' is not a "
+			 "regular file", fifo);
+		assert_int_equal(parse(text, &cfg, &d), -PL_EINVAL);
+		assert_null(cfg);
+		has(&d, want);
+		pl_config_diags_free(&d);
+	}
 	unlink(fifo);
 
 	/* /dev/zero has no line end: reading it used to grow a line buffer without end. The

@@ -674,7 +674,9 @@ static void secret_from_file(struct parser *p, const struct section *s, const ch
 	struct stat st;
 	ssize_t n;
 	size_t len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever (it is refused
+	 * below); it changes nothing for the regular file read here. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
 	if (fd < 0) {
 		diag(p, 0, p->line, s, key, "cannot read '%s': %s", path, strerror(errno));
