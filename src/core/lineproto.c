@@ -342,12 +342,27 @@ struct name {
 	bool plain;          /* nothing to escape: n == strlen(s), written as it is */
 };
 
+/* Printable ASCII that needs no escape in any element and no look at its neighbours. */
+static bool is_plain(char c)
+{
+	return c > ' ' && c < 0x7f && c != ',' && c != '=' && c != '\\';
+}
+
 /* Checks src as an element of kind (see check_element) and measures it. */
 static int name_init(struct name *nm, const char *src, enum pl_lp_kind kind)
 {
-	size_t raw, escaped;
+	size_t raw = 0, escaped;
 
-	if (src == NULL || check_element(src, kind, &raw, &escaped) != NULL)
+	if (src == NULL)
+		return -PL_EINVAL;
+	/* the common case, a plain ASCII name, in one cheap pass */
+	while (is_plain(src[raw]))
+		raw++;
+	if (src[raw] == '\0' && raw > 0 && !(kind == PL_LP_MEASUREMENT_NAME && src[0] == '#')) {
+		*nm = (struct name){ .s = src, .n = raw, .kind = kind, .plain = true };
+		return 0;
+	}
+	if (check_element(src, kind, &raw, &escaped) != NULL)
 		return -PL_EINVAL;
 	*nm = (struct name){ .s = src, .n = escaped, .kind = kind, .plain = raw == escaped };
 	return 0;
