@@ -62,7 +62,8 @@ has "$work/err" "$b:10: [influxdb db] password_env: conflicts with password at l
 has "$work/err" "$b:11: [mqtt ha]: MQTT sinks are not yet supported (remove the section)"
 has "$work/err" "$b:12: expected 'key = value' or '[section]', not 'nonsense line'"
 has "$work/err" "$b:3: warning: [meter house]: imp_per_kwh not set: assuming 1000"
-has "$work/err" "powerlogger check-config: $b: 13 errors, 1 warning"
+has "$work/err" "$b:9: warning: [influxdb db] password: the file is readable by everyone and holds this secret"
+has "$work/err" "powerlogger check-config: $b: 13 errors, 2 warnings"
 lacks "$work/err" "hunter2"
 
 # Secrets from a file and the environment: accepted, never shown.
@@ -74,6 +75,7 @@ url = http://localhost:8086
 database = d
 username = u
 password_file = $work/pw
+[meter house]
 [influxdb b]
 url = http://localhost:8181
 api = 3
@@ -144,6 +146,50 @@ INI
 expect 2 "$PL" check-config "$work/twice.ini"
 has "$work/err" "$work/twice.ini:6: [meter b]: gpiochip0 line 17 is already read by [meter a] (line 1)"
 has "$work/err" "1 error, 0 warnings"
+
+# Issue 9: hostile files. Each command runs with its memory and time bounded, so that a
+# regression (a line buffer growing on /dev/zero, an open blocking on a FIFO) fails the test
+# instead of eating the machine. `ulimit -v` is in KiB.
+bounded() { (ulimit -v 1000000; exec timeout 20 "$@"); }
+for cmd in check-config run; do
+  if c="-c"; [ "$cmd" = check-config ] && c=""; expect 2 bounded "$PL" $cmd $c /dev/zero; then
+    has "$work/err" "/dev/zero:0: is not a regular file (a FIFO or a device is not a configuration)"
+  fi
+  expect 2 bounded "$PL" $cmd $c "$work" && has "$work/err" "$work:0: is a directory"
+done
+mkfifo "$work/fifo.ini"
+expect 2 bounded "$PL" check-config "$work/fifo.ini" && has "$work/err" "is not a regular file"
+printf '[meter a]\nsource = sim\ninterval_s = 2\0000\n' >"$work/nul.ini"
+expect 2 bounded "$PL" check-config "$work/nul.ini" &&
+  has "$work/err" "$work/nul.ini:3: contains a NUL byte (is this a text file?)"
+head -c 3000000 /dev/zero | tr '\0' '#' >"$work/huge.ini"
+expect 2 bounded "$PL" check-config "$work/huge.ini" &&
+  has "$work/err" "$work/huge.ini:0: is larger than 1 MiB: not a configuration file"
+# A configuration with no meter passed and then ran forever doing nothing. With no sink it is
+# refused; with a sink only `run --until-drained` (forwarding the store's backlog) takes it.
+printf '[store]\npath = %s\n' "$work/nometer.db" >"$work/nometer.ini"
+for cmd in check-config run; do
+  if c="-c"; [ "$cmd" = check-config ] && c=""; expect 2 bounded "$PL" $cmd $c "$work/nometer.ini"; then
+    has "$work/err" "$work/nometer.ini:0: no [meter NAME] section and no sink: there is nothing to log"
+  fi
+done
+printf '[store]\npath = %s\n[influxdb db]\nurl = http://127.0.0.1:1\ndatabase = d\ntimeout_s = 1\n' \
+  "$work/nometer.db" >"$work/sinkonly.ini"
+expect 0 "$PL" check-config "$work/sinkonly.ini" &&
+  has "$work/err" "$work/sinkonly.ini:0: warning: no [meter NAME] section: \`run\` only delivers what the store holds, with --until-drained"
+expect 2 bounded "$PL" run -c "$work/sinkonly.ini" &&
+  has "$work/err" "no [meter NAME] section: nothing to log (only --until-drained"
+[ ! -e "$work/nometer.db" ] || fail "a refused run created its store"
+
+# An inline password in a file everyone can read: a warning like a secret file's, not a refusal.
+printf '[meter a]\n[influxdb db]\nurl = http://localhost:1\ndatabase = d\nusername = u\npassword = hunter2\n' \
+  >"$work/pw.ini"
+chmod 644 "$work/pw.ini"
+expect 0 "$PL" check-config "$work/pw.ini" &&
+  has "$work/err" "$work/pw.ini:6: warning: [influxdb db] password: the file is readable by everyone and holds this secret"
+lacks "$work/err" "hunter2"
+chmod 640 "$work/pw.ini"
+expect 0 "$PL" check-config "$work/pw.ini" && lacks "$work/err" "warning"
 
 echo "cli_check_config: $checks commands, $fails failures"
 [ "$fails" = 0 ]

@@ -55,6 +55,13 @@ expect 2 "$PL" detect --interval 1 --format pulses "$work/tiny.csv" &&
 expect 2 "$PL" detect --interval 1 --format lp --precision hours "$work/tiny.csv" &&
   stderr_has "--precision"
 expect 2 "$PL" detect --interval 1 --format lp --device "" "$work/tiny.csv" && stderr_has "--device"
+# Names InfluxDB cannot store back as given are refused before any output (issue 9).
+for dev in 'dev\' 'foo\,bar' 'east\ ' '\ \="' 'a\\b' $'a\tb' $'a\nb' $'caf\xe9'; do
+  if expect 2 "$PL" detect --interval 1 --format lp --device "$dev" "$work/tiny.csv"; then
+    stderr_has "--device" || fail "--device $(printf %q "$dev"): $(cat "$work/err")"
+    [ ! -s "$work/out" ] || fail "--device $(printf %q "$dev") wrote output"
+  fi
+done
 
 # ---- bad input -------------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ count() {
 refused() { # $1 store file, $2 sink URL
   local before after rc=0
   before=$(sha256sum <"$1")
-  printf '[store]\npath = %s\n\n[influxdb s]\nurl = %s\ndatabase = dmg\ntimeout_s = 1\n' \
+  printf '[store]\npath = %s\n\n[meter m]\n\n[influxdb s]\nurl = %s\ndatabase = dmg\ntimeout_s = 1\n' \
     "$1" "$2" >"$work/r.ini"
   "$bin" run -c "$work/r.ini" --quiet 2>"$work/r.log" || rc=$?
   [ $rc -eq 1 ] || fail "run on $(basename "$1") exited $rc, not 1"

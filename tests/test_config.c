@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -376,7 +378,7 @@ static void test_load_file(void **state)
 /* A reader of the store (`status`) loads the configuration without the sinks' secrets. */
 static void test_load_without_secrets(void **state)
 {
-	static const char text[] = "[store]\npath = /tmp/x.db\n\n[influxdb x]\nurl = http://h\n"
+	static const char text[] = "[store]\npath = /tmp/x.db\n\n[meter m]\nsource = sim\n\n[influxdb x]\nurl = http://h\n"
 				   "api = 3\ndatabase = d\ntoken_env = PL_TEST_UNSET\n\n"
 				   "[influxdb y]\nurl = http://h\napi = 2\norg = o\nbucket = b\n"
 				   "token_file = /nonexistent/token\n";
@@ -401,6 +403,164 @@ static void test_load_without_secrets(void **state)
 	unlink(path);
 }
 
+/* Writes n bytes to a new temporary file with the given mode; returns its path (static). */
+static const char *temp_file(const char *data, size_t n, mode_t mode)
+{
+	static char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/pl_test_config.XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, n), (ssize_t)n);
+	close(fd);
+	chmod(path, mode);
+	return path;
+}
+
+/* pl_config_load(path) fails with rc and has the diagnostic "<path>:<want>". */
+static void load_refused(const char *path, int rc, const char *want)
+{
+	struct pl_config_diags d = { 0 };
+	struct pl_config *cfg = (struct pl_config *)1;
+	char line[512];
+
+	assert_int_equal(pl_config_load(path, &cfg, &d), rc);
+	assert_null(cfg);
+	snprintf(line, sizeof(line), "%s:%s", path, want);
+	has(&d, line);
+	pl_config_diags_free(&d);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
+/* Issue 9: what a wrong path or a damaged file can be. Each used to hang, eat memory without
+ * bound, cut a value silently or pass a configuration that then does nothing. */
+static void test_load_hostile(void **state)
+{
+	static const char nul_text[] = "[meter a]\nsource = sim\ninterval_s = 2\0000\n";
+	char fifo[] = "/tmp/pl_test_fifo.XXXXXX", *big;
+	const char *path;
+	pid_t pid;
+	int status;
+
+	(void)state;
+	alarm(60); /* a regression that blocks (a FIFO) fails instead of hanging */
+	load_refused("/tmp", -PL_EINVAL, "0: is a directory");
+	assert_non_null(mkdtemp(fifo));
+	rmdir(fifo);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	load_refused(fifo, -PL_EINVAL,
+		     "0: is not a regular file (a FIFO or a device is not a configuration)");
+	{
+		/* a FIFO as a secret file: its open used to wait for a writer forever */
+		char text[256], want[256];
+		struct pl_config_diags d = { 0 };
+		struct pl_config *cfg = (struct pl_config *)1;
+
+		snprintf(text, sizeof(text), "[meter a]\n[influxdb x]\nurl = http://h\napi = 3\n"
+			 "database = d\ntoken_file = %s\n", fifo);
+		snprintf(want, sizeof(want), "t.ini:6: [influxdb x] token_file: '%s' is not a "
+			 "regular file", fifo);
+		assert_int_equal(parse(text, &cfg, &d), -PL_EINVAL);
+		assert_null(cfg);
+		has(&d, want);
+		pl_config_diags_free(&d);
+	}
+	unlink(fifo);
+
+	/* /dev/zero has no line end: reading it used to grow a line buffer without end. The
+	 * child runs with its address space bounded, so that a regression fails, not the
+	 * machine (ASan reserves terabytes of address space, so it runs unbounded there). */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct pl_config_diags d = { 0 };
+		struct pl_config *cfg;
+#ifndef UNDER_ASAN
+		struct rlimit lim = { 512u << 20, 512u << 20 };
+
+		setrlimit(RLIMIT_AS, &lim);
+#endif
+		alarm(20);
+		_exit(pl_config_load("/dev/zero", &cfg, &d) == -PL_EINVAL && d.errors == 1 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	/* a NUL byte would cut "2<NUL>0" to "2" where libinih reads it */
+	path = temp_file(nul_text, sizeof(nul_text) - 1, 0600);
+	load_refused(path, -PL_EINVAL, "3: contains a NUL byte (is this a text file?)");
+	unlink(path);
+
+	big = malloc(2u << 20);
+	assert_non_null(big);
+	memset(big, '#', 2u << 20);
+	path = temp_file(big, 2u << 20, 0600);
+	free(big);
+	load_refused(path, -PL_EINVAL, "0: is larger than 1 MiB: not a configuration file");
+	unlink(path);
+
+	path = temp_file("[store]\npath = x.db\n", 20, 0600);
+	load_refused(path, -PL_EINVAL, "0: no [meter NAME] section and no sink: there is nothing "
+		     "to log and nowhere to send (see docs/powerlogger.example.ini)");
+	unlink(path);
+	alarm(0);
+}
+
+/* Windows line ends and a UTF-8 byte order mark are accepted as they are. */
+static void test_load_crlf_bom(void **state)
+{
+	static const char text[] = "\xEF\xBB\xBF[meter a]\r\nsource = sim\r\ninterval_s = 20\r\n";
+	struct pl_config_diags d = { 0 };
+	struct pl_config *cfg;
+	const char *path = temp_file(text, sizeof(text) - 1, 0600);
+
+	(void)state;
+	assert_int_equal(pl_config_load(path, &cfg, &d), 0);
+	assert_int_equal(d.n, 0);
+	assert_int_equal(cfg->nmeters, 1);
+	assert_string_equal(cfg->meters[0].name, "a");
+	assert_int_equal(cfg->meters[0].interval_s, 20);
+	pl_config_free(cfg);
+	unlink(path);
+}
+
+/* An inline secret in a file everyone can read gets the warning a secret file gets. */
+static void test_inline_secret_mode(void **state)
+{
+	static const char text[] = "[meter a]\n[influxdb db]\nurl = http://h\ndatabase = d\n"
+				   "username = u\npassword = hunter2\n";
+	struct pl_config_diags d = { 0 };
+	struct pl_config *cfg;
+	const char *path = temp_file(text, sizeof(text) - 1, 0644);
+	char want[256];
+
+	(void)state;
+	assert_int_equal(pl_config_load(path, &cfg, &d), 0);
+	assert_int_equal(d.warnings, 1);
+	snprintf(want, sizeof(want), "%s:6: warning: [influxdb db] password: the file is readable "
+		 "by everyone and holds this secret (chmod o-rwx '%s', or use password_file or "
+		 "password_env)", path, path);
+	has(&d, want);
+	assert_null(strstr(d.v[0].text, "hunter2"));
+	pl_config_free(cfg);
+	pl_config_diags_free(&d);
+
+	chmod(path, 0640); /* root:powerlogger 0640 is how a daemon's group reads it */
+	assert_int_equal(pl_config_load(path, &cfg, &d), 0);
+	assert_int_equal(d.n, 0);
+	pl_config_free(cfg);
+	pl_config_diags_free(&d);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -414,6 +574,9 @@ int main(void)
 		cmocka_unit_test(test_all_collected),
 		cmocka_unit_test(test_secrets),
 		cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_load_hostile),
+		cmocka_unit_test(test_load_crlf_bom),
+		cmocka_unit_test(test_inline_secret_mode),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

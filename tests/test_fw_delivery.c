@@ -113,6 +113,28 @@ static void add(struct rig *r, int64_t start, uint32_t pulses, uint8_t stamped, 
 	assert_int_equal(fw_store_append(&r->store, &rec), 0);
 }
 
+/* The Kconfig device name is free text: one InfluxDB would store differently (issue 9) is
+ * refused at init, and a name with unicode, quotes and inner backslashes is accepted. */
+static void test_device_name_checked(void **state)
+{
+	static const char *const refused[] = { "", "dev\\", "foo\\,bar", "east\\ ", "\\ \\=\"",
+					       "a\\\\b", "a\tb", "a\nb", "caf\xe9" };
+	struct rig *r = rig_new(0);
+	struct fw_delivery d;
+	struct fw_delivery_config cfg = { .precision = PL_PREC_S };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		cfg.device = refused[i];
+		if (fw_delivery_init(&d, &cfg, &r->store, &r->time, fake_post, &r->fake) !=
+		    -PL_EINVAL)
+			fail_msg("device name \"%s\" was not refused", refused[i]);
+	}
+	cfg.device = "Z\xc3\xa4hler \"Keller\" a\\b \xf0\x9f\x92\xa1";
+	assert_int_equal(fw_delivery_init(&d, &cfg, &r->store, &r->time, fake_post, &r->fake), 0);
+}
+
 static void test_500_timeout_then_204(void **state)
 {
 	struct rig *r = rig_new(0);
@@ -279,6 +301,7 @@ static void test_auth_slow_and_retry_after(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_device_name_checked),
 		cmocka_unit_test(test_500_timeout_then_204),
 		cmocka_unit_test(test_400_bisects_to_quarantine),
 		cmocka_unit_test(test_single_400_quarantines_and_goes_on),

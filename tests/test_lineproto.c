@@ -114,16 +114,21 @@ static uint32_t rnd_u32(void)
 	}
 }
 
-/* A name from characters that break naive encoders, and some UTF-8. */
+/* A name from characters that break naive encoders, and some UTF-8; now and then one with
+ * what the encoder must refuse (control characters, broken UTF-8, hazardous backslashes). */
 static void rnd_name(char *out, size_t max)
 {
-	static const char *const atoms[] = { ",", "=", " ", "\"", "\\", "\n", "\t", "\r", "#",
-					     "a", "Z", "0", "_", "\xc3\xa9", "\xe2\x82\xac",
-					     "\xf0\x9f\x92\xa1", "\\\\", "\\ ", "i", "'" };
+	static const char *const atoms[] = { ",", "=", " ", "\"", "\\x", "#", "a\\", "a",
+					     "Z", "0", "_", "\xc3\xa9", "\xe2\x82\xac",
+					     "\xf0\x9f\x92\xa1", "\\\xc3\xa9", "i", "'" };
+	static const char *const refused[] = { "\n", "\t", "\r", "\\", "\\\\", "\\ ", "\xff",
+					       "\xc3", "\x7f" };
 	size_t n = 1 + rnd_below(max), len = 0, k;
 
 	for (k = 0; k < n; k++) {
-		const char *a = atoms[rnd_below(sizeof atoms / sizeof atoms[0])];
+		const char *a = rnd_below(60) == 0
+					? refused[rnd_below(sizeof refused / sizeof refused[0])]
+					: atoms[rnd_below(sizeof atoms / sizeof atoms[0])];
 
 		strcpy(out + len, a);
 		len += strlen(a);
@@ -204,37 +209,85 @@ static void test_escape_string_field(void **state)
 	check_escape("end\\", PL_LP_STRING_FIELD, "end\\\\");
 }
 
-static void test_escape_replacements(void **state)
+/* What no line can carry alike to every InfluxDB is refused, never altered (issue 9). */
+static void test_escape_refusals(void **state)
 {
+	static const char *const refused[] = {
+		"a\nb", "a\rb", "a\tb", "\n", "x\x7f", "x\x01y",
+		"caf\xe9",           /* Latin-1, not UTF-8 */
+		"\xc0\xaf",          /* overlong '/' */
+		"\xed\xa0\x80",      /* a surrogate */
+		"\xf4\x90\x80\x80",  /* beyond U+10FFFF */
+		"\xe2\x82",          /* cut short */
+	};
+	char buf[64];
+	size_t i;
+	int k;
+
 	(void)state;
-	check_escape("a\nb\rc\td", PL_LP_TAG_VALUE, "a\\nb\\rc\\td");
-	check_escape("a\nb\rc\td", PL_LP_KEY, "a\\nb\\rc\\td");
-	check_escape("a\nb\rc\td", PL_LP_MEASUREMENT_NAME, "a\\nb\\rc\\td");
-	/* in a string the text's backslash is escaped: the stored value is backslash + letter */
-	check_escape("a\nb\rc\td", PL_LP_STRING_FIELD, "a\\\\nb\\\\rc\\\\td");
-	check_escape("\n", PL_LP_TAG_VALUE, "\\n");
-	check_escape("x\\\n", PL_LP_TAG_VALUE, "x\\\\n"); /* backslash before the text stays */
+	for (i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		for (k = PL_LP_MEASUREMENT_NAME; k <= PL_LP_STRING_FIELD; k++) {
+			if (pl_lp_escape(buf, sizeof buf, refused[i], (enum pl_lp_kind)k) !=
+			    -PL_EINVAL)
+				fail_msg("\"%s\" as kind %d was not refused", refused[i], k);
+			assert_non_null(pl_lp_name_problem(refused[i], (enum pl_lp_kind)k));
+		}
+	}
+	assert_string_equal(pl_lp_name_problem("a\tb", PL_LP_TAG_VALUE),
+			    "contains a control character (newline, tab, ...)");
+	assert_string_equal(pl_lp_name_problem("caf\xe9", PL_LP_TAG_VALUE), "is not valid UTF-8");
+	assert_string_equal(pl_lp_name_problem("", PL_LP_TAG_VALUE), "is empty");
+	assert_null(pl_lp_name_problem("", PL_LP_STRING_FIELD));
+	assert_string_equal(pl_lp_name_problem("#m", PL_LP_MEASUREMENT_NAME),
+			    "starts with '#' (a comment line)");
+	assert_null(pl_lp_name_problem("#m", PL_LP_TAG_VALUE));
+	assert_null(pl_lp_name_problem("h\xc3\xa9 \xf0\x9f\x92\xa1", PL_LP_TAG_VALUE));
+	assert_non_null(pl_lp_name_problem(NULL, PL_LP_TAG_VALUE));
 }
 
 static void test_escape_backslashes(void **state)
 {
+	static const char *const refused[] = {
+		"dev\\", "dev\\\\", "\\", "a\\\\b", "foo\\,bar", "east\\ ", "a\\=b", "a\\\"b",
+		"\\ \\=\"", "\\\\",
+	};
 	char buf[16];
+	size_t i;
+	int k;
 
 	(void)state;
-	check_escape("dev\\", PL_LP_TAG_VALUE, "dev");
-	check_escape("dev\\\\\\", PL_LP_KEY, "dev");
-	check_escape("dev\\", PL_LP_MEASUREMENT_NAME, "dev");
+	/* a backslash before anything else is an ordinary character everywhere */
 	check_escape("a\\b", PL_LP_TAG_VALUE, "a\\b");
-	check_escape("a\\\\b", PL_LP_TAG_VALUE, "a\\\\b");
-	/* before a character that is escaped (or '"'), a backslash would be read as an escape */
-	check_escape("a\\ b", PL_LP_TAG_VALUE, "a\\ b");
-	check_escape("a\\\\,b", PL_LP_TAG_VALUE, "a\\,b");
-	check_escape("a\\=b", PL_LP_KEY, "a\\=b");
-	check_escape("a\\\"b", PL_LP_TAG_VALUE, "a\"b");
-	check_escape("a\\=b", PL_LP_MEASUREMENT_NAME, "a=b");
-	assert_int_equal(pl_lp_escape(buf, sizeof buf, "\\", PL_LP_TAG_VALUE), -PL_EINVAL);
-	assert_int_equal(pl_lp_escape(buf, sizeof buf, "\\\\", PL_LP_KEY), -PL_EINVAL);
-	assert_int_equal(pl_lp_escape(buf, sizeof buf, "\\\\", PL_LP_MEASUREMENT_NAME), -PL_EINVAL);
+	check_escape("a\\b", PL_LP_KEY, "a\\b");
+	check_escape("a\\b", PL_LP_MEASUREMENT_NAME, "a\\b");
+	check_escape("\\#x", PL_LP_MEASUREMENT_NAME, "\\#x");
+	check_escape("x\\y\\z q", PL_LP_TAG_VALUE, "x\\y\\z\\ q");
+	/* before '\', ',', '=', ' ', '"' or at the end InfluxDB 1.x and 3.x disagree: refused */
+	for (i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		for (k = PL_LP_MEASUREMENT_NAME; k <= PL_LP_TAG_VALUE; k++) {
+			if (pl_lp_escape(buf, sizeof buf, refused[i], (enum pl_lp_kind)k) !=
+			    -PL_EINVAL)
+				fail_msg("\"%s\" as kind %d was not refused", refused[i], k);
+		}
+	}
+	assert_string_equal(pl_lp_name_problem("foo\\,bar", PL_LP_TAG_VALUE),
+			    "has a backslash before '\\', ',', '=', a space, '\"' or at its end, "
+			    "which InfluxDB versions read differently");
+	/* why: the only 1.x encodings of such names, read by the model of 3.x's parser */
+	{
+		static const char l1[] = "m,device=a\\\\b f=1", l2[] = "m,device=foo\\\\,bar f=1",
+				  l3[] = "m,device=a\\b\\ c f=1";
+		char m3[32], k3[32], v3[32];
+
+		assert_int_equal(influx3_series(l1, sizeof l1 - 1, m3, k3, v3, 32), 0);
+		assert_string_equal(v3, "a\\b"); /* 1.x reads a\\\\b */
+		assert_int_equal(influx3_series(l2, sizeof l2 - 1, m3, k3, v3, 32), -1);
+		assert_int_equal(influx3_series(l3, sizeof l3 - 1, m3, k3, v3, 32), 0);
+		assert_string_equal(v3, "a\\b c");
+	}
+	/* inside a string a backslash is escaped by doubling, which every version reads back */
+	check_escape("end\\", PL_LP_STRING_FIELD, "end\\\\");
+	check_escape("\\ \\=\"", PL_LP_STRING_FIELD, "\\\\ \\\\=\\\"");
 }
 
 static void test_escape_errors(void **state)
@@ -249,7 +302,6 @@ static void test_escape_errors(void **state)
 	assert_int_equal(pl_lp_escape(buf, sizeof buf, NULL, PL_LP_KEY), -PL_EINVAL);
 	assert_int_equal(pl_lp_escape(NULL, 8, "x", PL_LP_KEY), -PL_EINVAL);
 	assert_int_equal(pl_lp_escape(buf, sizeof buf, "x", (enum pl_lp_kind)9), -PL_EINVAL);
-	check_escape("\\#x", PL_LP_MEASUREMENT_NAME, "\\#x"); /* not a comment any more */
 }
 
 static void test_escape_enospc_untouched(void **state)
@@ -561,10 +613,13 @@ static void test_pulse_line(void **state)
 	assert_int_equal(pl_lp_pulse(buf, sizeof buf, &len, "meter", "hall", &p, 0, PL_PREC_US), 0);
 	assert_string_equal(buf, "meter_pulse,device=hall power_w=0,width_ms=0.007,"
 				 "rejected=true 1561852800123456\n");
-	/* the suffix follows the name directly: a backslash at its end is not at the end */
+	/* the measurement is checked on its own, as for the interval lines */
 	len = 0;
-	assert_int_equal(pl_lp_pulse(buf, sizeof buf, &len, "m\\", "h", &p, -1, PL_PREC_S), 0);
-	assert_string_equal(buf, "m\\_pulse,device=h power_w=-0.001,width_ms=0.007,"
+	assert_int_equal(pl_lp_pulse(buf, sizeof buf, &len, "m\\", "h", &p, -1, PL_PREC_S),
+			 -PL_EINVAL);
+	assert_int_equal(len, 0);
+	assert_int_equal(pl_lp_pulse(buf, sizeof buf, &len, "m\\x", "h", &p, -1, PL_PREC_S), 0);
+	assert_string_equal(buf, "m\\x_pulse,device=h power_w=-0.001,width_ms=0.007,"
 				 "rejected=true 1561852800\n");
 }
 
@@ -896,18 +951,23 @@ static void test_parse_limits(void **state)
 
 /* ------------------------------------------------------------------ round trip */
 
-static void check_head(const struct pl_lp_line *l, const char *meas_raw, const char *suffix,
-		       const char *dev_raw)
+/* The line's names, as InfluxDB 1.x reads them (l, from pl_lp_parse) and as 3.x does. */
+static void check_head(const struct pl_lp_line *l, const char *buf, size_t len,
+		       const char *meas_raw, const char *suffix, const char *dev_raw)
 {
-	char want[1024], joined[512];
+	char want[1024], joined[512], m3[2048], k3[2048], v3[2048];
 
 	snprintf(joined, sizeof joined, "%s%s", meas_raw, suffix);
 	expected_name(joined, want);
 	assert_string_equal(l->measurement, want);
+	assert_int_equal(influx3_series(buf, len - 1, m3, k3, v3, sizeof m3), 0);
+	assert_string_equal(m3, want);
 	assert_int_equal(l->ntags, 1);
 	assert_string_equal(l->tag_key[0], "device");
+	assert_string_equal(k3, "device");
 	expected_name(dev_raw, want);
 	assert_string_equal(l->tag_val[0], want);
+	assert_string_equal(v3, want);
 }
 
 /* The line must end where InfluxDB's splitter thinks it ends, even followed by another. */
@@ -980,7 +1040,7 @@ static void test_round_trip_random(void **state)
 		err = pl_lp_parse(buf, len - 1, scratch, sizeof scratch, &l);
 		if (err != 0)
 			fail_msg("did not parse (%d): %s", err, buf);
-		check_head(&l, m != NULL ? m : PL_LP_MEASUREMENT, "", dev);
+		check_head(&l, buf, len, m != NULL ? m : PL_LP_MEASUREMENT, "", dev);
 		assert_int_equal(l.nfields, 8);
 		assert_string_equal(l.field[0].key, "value");
 		assert_int_equal(fixed_of(&l, "value", 0), r.pulses);
@@ -1002,7 +1062,7 @@ static void test_round_trip_random(void **state)
 		assert_int_equal(pl_lp_pulse(buf, sizeof buf, &len, m, dev, &p, power, prec), 0);
 		check_one_line(buf, len);
 		assert_int_equal(pl_lp_parse(buf, len - 1, scratch, sizeof scratch, &l), 0);
-		check_head(&l, m != NULL ? m : "energy_meter", "_pulse", dev);
+		check_head(&l, buf, len, m != NULL ? m : "energy_meter", "_pulse", dev);
 		assert_int_equal(l.nfields, 3);
 		assert_int_equal(fixed_of(&l, "power_w", 3), power);
 		assert_int_equal(fixed_of(&l, "width_ms", 3), p.width_us);
@@ -1011,7 +1071,7 @@ static void test_round_trip_random(void **state)
 		assert_int_equal(l.time, ts);
 	}
 	/* most records must have made it through, or the test tests nothing */
-	assert_true(encoded > 2500);
+	assert_true(encoded > 1800); /* 2061 with this seed; about 1 in 3 names is refused */
 }
 
 /* Every escaped name parses back, through pl_lp_escape alone and inside a line. */
@@ -1034,12 +1094,13 @@ static void test_round_trip_escape(void **state)
 		nk = pl_lp_escape(k, sizeof k, raw, PL_LP_KEY);
 		nv = pl_lp_escape(v, sizeof v, raw, PL_LP_TAG_VALUE);
 		ns = pl_lp_escape(s, sizeof s, raw, PL_LP_STRING_FIELD);
-		assert_true(ns >= 0);
 		if (want[0] == '\0') {
 			assert_int_equal(nk, -PL_EINVAL);
 			assert_int_equal(nv, -PL_EINVAL);
+			assert_int_equal(nm, -PL_EINVAL);
 			continue;
 		}
+		assert_true(ns >= 0);
 		assert_true(nk > 0 && nv > 0);
 		if (raw[0] == '#') {
 			assert_int_equal(nm, -PL_EINVAL);
@@ -1055,22 +1116,8 @@ static void test_round_trip_escape(void **state)
 		assert_string_equal(l.tag_key[0], want);
 		assert_string_equal(l.tag_val[0], want);
 		assert_string_equal(l.field[0].key, want);
-		/* the string field keeps everything; only control characters become texts */
-		{
-			char w2[1100];
-			size_t a, b = 0;
-
-			for (a = 0; raw[a] != '\0'; a++) {
-				if (raw[a] == '\n' || raw[a] == '\r' || raw[a] == '\t') {
-					w2[b++] = '\\';
-					w2[b++] = raw[a] == '\n' ? 'n' : raw[a] == '\r' ? 'r' : 't';
-				} else {
-					w2[b++] = raw[a];
-				}
-			}
-			w2[b] = '\0';
-			assert_string_equal(l.field[0].text, w2);
-		}
+		/* the string field keeps everything */
+		assert_string_equal(l.field[0].text, raw);
 		assert_int_equal(l.time, 7);
 	}
 }
@@ -1423,16 +1470,16 @@ static void test_series_key_limit_both_paths(void **state)
 			 -PL_EINVAL);
 	assert_memory_equal(tiny, "XXXXXXXX", sizeof tiny);
 
-	/* a pulse line: the suffix counts, and a backslash kept before it */
-	n = pulse_key - strlen("m\\_pulse,device=");
+	/* a pulse line: the suffix counts */
+	n = pulse_key - strlen("m\\x_pulse,device=");
 	memset(dev, 'h', n + 1);
 	dev[n] = '\0';
 	len = 0;
-	assert_int_equal(pl_lp_pulse(big, sizeof big, &len, "m\\", dev, &p, 0, PL_PREC_S), 0);
-	assert_memory_equal(big, "m\\_pulse,device=hhh", 19);
+	assert_int_equal(pl_lp_pulse(big, sizeof big, &len, "m\\x", dev, &p, 0, PL_PREC_S), 0);
+	assert_memory_equal(big, "m\\x_pulse,device=hhh", 20);
 	dev[n] = 'h';
 	dev[n + 1] = '\0';
-	assert_int_equal(pl_lp_pulse(big, sizeof big, &len, "m\\", dev, &p, 0, PL_PREC_S),
+	assert_int_equal(pl_lp_pulse(big, sizeof big, &len, "m\\x", dev, &p, 0, PL_PREC_S),
 			 -PL_EINVAL);
 	n = pulse_key - strlen("energy_meter_pulse,device=");
 	dev[n] = '\0';
@@ -1482,7 +1529,7 @@ int main(void)
 		cmocka_unit_test(test_escape_key_and_tag_value),
 		cmocka_unit_test(test_escape_original_failure),
 		cmocka_unit_test(test_escape_string_field),
-		cmocka_unit_test(test_escape_replacements),
+		cmocka_unit_test(test_escape_refusals),
 		cmocka_unit_test(test_escape_backslashes),
 		cmocka_unit_test(test_escape_errors),
 		cmocka_unit_test(test_escape_enospc_untouched),

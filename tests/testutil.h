@@ -66,43 +66,100 @@ static inline size_t influx_line_end(const char *buf, size_t len)
 }
 
 /*
- * What a name, key or tag value reads as after the round trip, computed the way the documents
- * state the rules: '\n', '\r', '\t' become two-character texts, then every run of backslashes
- * right before ',', '=', ' ', '"' or the end is dropped.
+ * What a name, key or tag value reads as after the round trip, computed from the documented
+ * rules: the name itself if the encoder must accept it, "" if it must refuse it (control
+ * characters, bytes that are not UTF-8, a backslash before '\', ',', '=', ' ', '"' or at the
+ * end). Empty names and '#' at the start of a measurement are left to the caller.
  */
 static inline void expected_name(const char *raw, char *out)
 {
-	size_t n = strlen(raw), i, j, o = 0, t = 0;
-	char *tmp = malloc(2 * n + 1);
+	const unsigned char *s = (const unsigned char *)raw;
+	size_t i = 0;
 
-	if (tmp == NULL)
-		abort();
-	for (i = 0; i < n; i++) {
-		char c = raw[i];
+	out[0] = '\0';
+	while (s[i] != 0) {
+		unsigned cp, need, k;
 
-		if (c == '\n' || c == '\r' || c == '\t') {
-			tmp[t++] = '\\';
-			tmp[t++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
-		} else {
-			tmp[t++] = c;
+		if (s[i] < 0x20 || s[i] == 0x7f)
+			return;
+		if (s[i] == '\\' && (s[i + 1] == 0 || strchr("\\,= \"", s[i + 1]) != NULL))
+			return;
+		if (s[i] < 0x80) {
+			i++;
+			continue;
 		}
+		/* decode one UTF-8 sequence and check it by its value */
+		need = s[i] >= 0xf0 ? 3 : s[i] >= 0xe0 ? 2 : s[i] >= 0xc0 ? 1 : 9;
+		if (need == 9 || s[i] > 0xf7)
+			return;
+		cp = s[i] & (0x3fu >> need);
+		for (k = 1; k <= need; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return;
+			cp = (cp << 6) | (s[i + k] & 0x3fu);
+		}
+		if ((need == 1 && cp < 0x80) || (need == 2 && cp < 0x800) ||
+		    (need == 3 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return;
+		i += need + 1;
 	}
-	tmp[t] = '\0';
-	for (i = 0; i < t; i = j) {
-		if (tmp[i] != '\\') {
-			out[o++] = tmp[i];
-			j = i + 1;
-			continue;
-		}
-		for (j = i; tmp[j] == '\\'; j++) {
-		}
-		if (tmp[j] == '\0' || strchr(",= \"", tmp[j]) != NULL)
-			continue;
-		for (; i < j; i++)
+	strcpy(out, raw);
+}
+
+/* One element of a series key as InfluxDB 3.x's parser (the Rust influxdb_line_protocol
+ * crate) reads it from s[*i]: it ends at a character of `stop` or a blank; a backslash
+ * before '\', ',', '=' or ' ' stands for that character, before anything else it is kept with
+ * the character. Unescaped into out (cap bytes); -1 if empty or ending in a backslash, which
+ * 3.x refuses. */
+static inline int influx3_element(const char *s, size_t n, size_t *i, const char *stop,
+				  char *out, size_t cap)
+{
+	size_t o = 0;
+
+	while (*i < n && o + 2 < cap) {
+		char c = s[*i];
+
+		if (c == '\\' && *i + 1 < n && strchr("\\,= ", s[*i + 1]) != NULL) {
+			out[o++] = s[*i + 1];
+			*i += 2;
+		} else if (c == '\\' && *i + 1 < n) {
 			out[o++] = '\\';
+			out[o++] = s[*i + 1];
+			*i += 2;
+		} else if (c == '\\') {
+			out[o++] = '\\';
+			*i += 1;
+		} else if (strchr(stop, c) != NULL || c == ' ' || c == '\t' || c == '\n') {
+			break;
+		} else {
+			out[o++] = c;
+			*i += 1;
+		}
 	}
 	out[o] = '\0';
-	free(tmp);
+	return o == 0 || out[o - 1] == '\\' ? -1 : 0;
+}
+
+/*
+ * The measurement and the first tag of a line (len bytes, without its '\n') as InfluxDB 3.x
+ * reads them, a model written from that parser's rules to hold the encoder to both
+ * parsers (pl_lp_parse() follows 1.x). Returns 0, or -1 where 3.x would refuse the line.
+ */
+static inline int influx3_series(const char *line, size_t len, char *meas, char *key, char *val,
+				 size_t cap)
+{
+	size_t i = 0;
+
+	if (influx3_element(line, len, &i, ",", meas, cap) != 0 || i >= len || line[i] != ',')
+		return -1;
+	i++;
+	if (influx3_element(line, len, &i, "=", key, cap) != 0 || i >= len || line[i] != '=')
+		return -1;
+	i++;
+	if (influx3_element(line, len, &i, ",", val, cap) != 0 || i >= len ||
+	    (line[i] != ' ' && line[i] != ','))
+		return -1;
+	return 0;
 }
 
 /* The timestamp the encoder should write, computed in 128-bit arithmetic; 0 if out of range. */

@@ -4,13 +4,15 @@
  *
  * Escaping follows the protocol (see docs/line-protocol.md): the measurement escapes ',' and
  * ' '; tag keys, tag values and field keys escape ',', '=' and ' '; string field values escape
- * '"' and '\'. Characters the protocol cannot carry are replaced: '\n', '\r' and '\t' become
- * the two-character texts "\n", "\r", "\t" (in a string field the backslash of that text is
- * itself escaped, so the stored value is the two characters). In a measurement, key or tag
- * value a backslash is not an escape character of its own, so InfluxDB would read one that
- * stands right before ',', '=', ' ', '"' or at the end of the element as an escape of what
- * follows (and its scanners disagree about "\\" there): such backslashes are dropped. Names,
- * keys and tag values that are empty after this are refused (-PL_EINVAL). Lines end with '\n'.
+ * '"' and '\'. Nothing else is changed, so that every element reads back from InfluxDB exactly
+ * as given. What no line can carry so that every InfluxDB (1.x, 2.x and 3.x) reads it back the
+ * same is refused (-PL_EINVAL), never altered: an empty measurement, key or tag value; a
+ * measurement starting with '#' (a comment line); control characters (bytes below 0x20 and
+ * 0x7f: newline, tab, ...); bytes that are not UTF-8; and in a measurement, key or tag value a
+ * backslash before '\', ',', '=', ' ', '"' or at the end (1.x keeps "\\" as two backslashes,
+ * 3.x reads it as one, so no encoding of such a backslash is stored alike).
+ * pl_lp_name_problem() tells which rule a name breaks, for configuration checks. Lines end
+ * with '\n'.
  *
  * The schema (compatible with the original sketch's measurement):
  *   energy_meter_reading,device=<name> value=<pulses>,energy_wh=..,power_w=..,peak_w=..,
@@ -53,11 +55,18 @@ int pl_lp_timestamp(int64_t t_us, enum pl_precision prec, int64_t *ts);
 enum pl_lp_kind { PL_LP_MEASUREMENT_NAME, PL_LP_KEY, PL_LP_TAG_VALUE, PL_LP_STRING_FIELD };
 
 /*
+ * Checks that name can be sent as an element of the given kind (see the rules at the top).
+ * Returns NULL if it can, or a phrase saying what is wrong with it ("is empty", "is not valid
+ * UTF-8", ...), meant to follow the name in a message. The phrase is a static string.
+ */
+const char *pl_lp_name_problem(const char *name, enum pl_lp_kind kind);
+
+/*
  * Escapes the NUL-terminated string src as an element of the given kind into dst (cap bytes,
  * NUL-terminated on success, so it needs the length + 1). A string field value is escaped
  * without its quotes. Returns the length written (without NUL); -PL_ENOSPC if it does not fit,
- * leaving dst untouched; -PL_EINVAL for NULL arguments, if the result would be empty for a
- * measurement, key or tag value, or if a measurement starts with '#' (a comment line).
+ * leaving dst untouched; -PL_EINVAL for NULL arguments or a name that breaks one of the rules
+ * at the top (see pl_lp_name_problem()).
  */
 int pl_lp_escape(char *dst, size_t cap, const char *src, enum pl_lp_kind kind);
 
@@ -65,9 +74,9 @@ int pl_lp_escape(char *dst, size_t cap, const char *src, enum pl_lp_kind kind);
  * Appends one interval record as a line (with its '\n') to buf, which holds *len bytes of
  * cap, and NUL-terminates it (the NUL is not counted in *len, but needs room). measurement
  * NULL means PL_LP_MEASUREMENT. On success *len grows and 0 is returned. Errors leave buf and
- * *len untouched: -PL_ENOSPC; -PL_EINVAL for NULL arguments, *len > cap, a bad precision, an
- * empty (after escaping) device or measurement, a measurement starting with '#', or a series
- * key longer than InfluxDB's 65535 bytes; -PL_ERANGE if the timestamp is out of range (see
+ * *len untouched: -PL_ENOSPC; -PL_EINVAL for NULL arguments, *len > cap, a bad precision, a
+ * device or measurement that breaks one of the rules at the top (see pl_lp_name_problem()),
+ * or a series key longer than InfluxDB's 65535 bytes; -PL_ERANGE if the timestamp is out of range (see
  * pl_lp_timestamp). The timestamp is the interval start (r->start_us) in the given precision.
  */
 int pl_lp_interval(char *buf, size_t cap, size_t *len, const char *measurement,

@@ -217,94 +217,121 @@ static bool is_special(char c, enum pl_lp_kind kind)
 	return false;
 }
 
-/* In a name, key or tag value, InfluxDB would take a backslash before one of these as an
- * escape (in measurements its unescaper also knows \= and \"), so one cannot be sent. */
-static bool takes_backslash(char c)
+/*
+ * After a backslash in a measurement, key or tag value, these characters are read differently
+ * by InfluxDB's two parsers: the Go one of 1.x and 2.x keeps "\\" as two backslashes and reads
+ * "\," "\=" "\ " (and in a measurement "\"") as the character alone, while the Rust one of 3.x
+ * reads "\\" as one backslash. A literal backslash before one of them therefore has no encoding
+ * that every server stores the same (1.x needs "\\,", which 3.x reads as a backslash followed
+ * by the end of the element), and one at the end of an element would escape the separator.
+ */
+static bool is_backslash_hazard(char c)
 {
-	return c == ',' || c == '=' || c == ' ' || c == '"';
+	return c == '\\' || c == ',' || c == '=' || c == ' ' || c == '"';
 }
 
-/* The letter of the two-character text that replaces a character the protocol cannot carry. */
-static char replacement(char c)
+/* Length of the well-formed UTF-8 sequence at s (shortest form, no surrogates, at most
+ * U+10FFFF), or 0. InfluxDB 3.x refuses a whole request that is not UTF-8, and 1.x returns
+ * such bytes as U+FFFD from its queries. */
+static size_t utf8_len(const unsigned char *s)
 {
-	switch (c) {
-	case '\n':
-		return 'n';
-	case '\r':
-		return 'r';
-	case '\t':
-		return 't';
-	default:
-		return '\0';
+	unsigned char c = s[0];
+	size_t n, k;
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		if (c == 0xe0)
+			lo = 0xa0; /* overlong */
+		else if (c == 0xed)
+			hi = 0x9f; /* surrogates */
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		if (c == 0xf0)
+			lo = 0x90; /* overlong */
+		else if (c == 0xf4)
+			hi = 0x8f; /* beyond U+10FFFF */
+	} else {
+		return 0;
 	}
+	for (k = 1; k < n; k++) {
+		if (s[k] < lo || s[k] > hi)
+			return 0;
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	return n;
 }
 
 /*
- * Emits src escaped as kind; returns how many characters that took. `more` says that other
- * text follows directly in the same element (and that it does not start with a special
- * character), so that a backslash at the end of src is not at the end of the element.
+ * Checks src as an element of the given kind and measures it: *raw gets its length, *escaped
+ * its length once escaped. Returns NULL or what is wrong, as a phrase.
  */
-static size_t put_escaped(struct out *o, const char *src, enum pl_lp_kind kind, bool more)
+static const char *check_element(const char *src, enum pl_lp_kind kind, size_t *raw,
+				 size_t *escaped)
 {
-	size_t start = o->n, i, j;
+	const unsigned char *s = (const unsigned char *)src;
 	bool name = kind != PL_LP_STRING_FIELD;
+	size_t i = 0, n = 0;
+
+	while (s[i] != 0) {
+		unsigned char c = s[i];
+		size_t k;
+
+		if (c < 0x20 || c == 0x7f)
+			return "contains a control character (newline, tab, ...)";
+		if (c >= 0x80) {
+			k = utf8_len(s + i);
+			if (k == 0)
+				return "is not valid UTF-8";
+			i += k;
+			n += k;
+			continue;
+		}
+		if (name && c == '\\' && (s[i + 1] == 0 || is_backslash_hazard((char)s[i + 1])))
+			return "has a backslash before '\\', ',', '=', a space, '\"' or at its end, "
+			       "which InfluxDB versions read differently";
+		if (is_special((char)c, kind))
+			n++;
+		n++;
+		i++;
+	}
+	if (name && i == 0)
+		return "is empty";
+	/* A line whose first character is '#' is a comment to InfluxDB. */
+	if (kind == PL_LP_MEASUREMENT_NAME && src[0] == '#')
+		return "starts with '#' (a comment line)";
+	*raw = i;
+	*escaped = n;
+	return NULL;
+}
+
+/* Emits src escaped as kind (checked by check_element); returns how many characters that took. */
+static size_t put_escaped(struct out *o, const char *src, enum pl_lp_kind kind)
+{
+	size_t start = o->n, i;
 
 	for (i = 0; src[i] != '\0'; i++) {
-		char c = src[i], r;
-
-		if (name && c == '\\') {
-			j = i;
-			while (src[j] == '\\')
-				j++;
-			if (src[j] == '\0' ? more : !takes_backslash(src[j])) {
-				for (; i < j; i++)
-					put(o, '\\');
-			}
-			i = j - 1;
-			continue;
-		}
-		r = replacement(c);
-		if (r != '\0') {
+		if (is_special(src[i], kind))
 			put(o, '\\');
-			if (!name)
-				put(o, '\\'); /* the text's backslash, escaped inside a string */
-			put(o, r);
-			continue;
-		}
-		if (is_special(c, kind))
-			put(o, '\\');
-		put(o, c);
+		put(o, src[i]);
 	}
 	return o->n - start;
 }
 
-/* Checks that src makes a valid element of the given kind. */
-static int check_name(const char *src, enum pl_lp_kind kind)
+const char *pl_lp_name_problem(const char *name, enum pl_lp_kind kind)
 {
-	struct out count = { NULL, 0, 0 };
+	size_t raw, escaped;
 
-	if (src == NULL)
-		return -PL_EINVAL;
-	if (kind == PL_LP_STRING_FIELD)
-		return 0;
-	if (put_escaped(&count, src, kind, false) == 0)
-		return -PL_EINVAL;
-	/* A line whose first character is '#' is a comment to InfluxDB. */
-	if (kind == PL_LP_MEASUREMENT_NAME && src[0] == '#')
-		return -PL_EINVAL;
-	return 0;
-}
-
-/*
- * Whether a character keeps a measurement or tag value from being its own escape: the
- * specials of both kinds, the backslash (whose meaning depends on what follows) and the
- * characters that are replaced. ('=' needs no escape in a measurement; such a measurement
- * merely takes the general path.)
- */
-static bool needs_care(char c)
-{
-	return c == ',' || c == ' ' || c == '=' || c == '\\' || c == '\n' || c == '\r' ||
-	       c == '\t';
+	if (name == NULL)
+		return "is missing";
+	if ((unsigned)kind > (unsigned)PL_LP_STRING_FIELD)
+		return "is of an unknown kind";
+	return check_element(name, kind, &raw, &escaped);
 }
 
 /* A measurement or tag value, checked and measured once for the line it goes into. */
@@ -312,31 +339,32 @@ struct name {
 	const char *s;
 	size_t n;            /* length once escaped */
 	enum pl_lp_kind kind;
-	bool more;           /* other text follows it in the same element (see put_escaped) */
 	bool plain;          /* nothing to escape: n == strlen(s), written as it is */
 };
 
-/* Checks src as check_name() does and measures it as it will be written with `more`. */
-static int name_init(struct name *nm, const char *src, enum pl_lp_kind kind, bool more)
+/* Printable ASCII that needs no escape in any element and no look at its neighbours. */
+static bool is_plain(char c)
 {
-	struct out count = { NULL, 0, 0 };
-	size_t n = 0;
+	return c > ' ' && c < 0x7f && c != ',' && c != '=' && c != '\\';
+}
+
+/* Checks src as an element of kind (see check_element) and measures it. */
+static int name_init(struct name *nm, const char *src, enum pl_lp_kind kind)
+{
+	size_t raw = 0, escaped;
 
 	if (src == NULL)
 		return -PL_EINVAL;
-	while (src[n] != '\0' && !needs_care(src[n]))
-		n++;
-	*nm = (struct name){ .s = src, .n = n, .kind = kind, .more = more,
-			     .plain = src[n] == '\0' };
-	if (!nm->plain)
-		nm->n = put_escaped(&count, src, kind, false);
-	/* the checks of check_name(), on the length without what follows */
-	if (nm->n == 0 || (kind == PL_LP_MEASUREMENT_NAME && src[0] == '#'))
-		return -PL_EINVAL;
-	if (!nm->plain && more) {
-		count.n = 0;
-		nm->n = put_escaped(&count, src, kind, true);
+	/* the common case, a plain ASCII name, in one cheap pass */
+	while (is_plain(src[raw]))
+		raw++;
+	if (src[raw] == '\0' && raw > 0 && !(kind == PL_LP_MEASUREMENT_NAME && src[0] == '#')) {
+		*nm = (struct name){ .s = src, .n = raw, .kind = kind, .plain = true };
+		return 0;
 	}
+	if (check_element(src, kind, &raw, &escaped) != NULL)
+		return -PL_EINVAL;
+	*nm = (struct name){ .s = src, .n = escaped, .kind = kind, .plain = raw == escaped };
 	return 0;
 }
 
@@ -347,25 +375,23 @@ static char *put_name(char *p, const struct name *nm)
 
 	if (nm->plain)
 		return copy(p, nm->s, nm->n);
-	put_escaped(&o, nm->s, nm->kind, nm->more);
+	put_escaped(&o, nm->s, nm->kind);
 	return p + o.n;
 }
 
 int pl_lp_escape(char *dst, size_t cap, const char *src, enum pl_lp_kind kind)
 {
-	struct out o = { NULL, 0, 0 };
-	int err;
+	struct out o;
+	size_t raw, escaped;
 
-	if (dst == NULL || (unsigned)kind > (unsigned)PL_LP_STRING_FIELD)
+	if (dst == NULL || src == NULL || (unsigned)kind > (unsigned)PL_LP_STRING_FIELD)
 		return -PL_EINVAL;
-	err = check_name(src, kind);
-	if (err != 0)
-		return err;
-	put_escaped(&o, src, kind, false);
-	if (o.n >= cap || o.n > (size_t)INT_MAX)
+	if (check_element(src, kind, &raw, &escaped) != NULL)
+		return -PL_EINVAL;
+	if (escaped >= cap || escaped > (size_t)INT_MAX)
 		return -PL_ENOSPC;
 	o = (struct out){ dst, cap, 0 };
-	put_escaped(&o, src, kind, false);
+	put_escaped(&o, src, kind);
 	dst[o.n] = '\0';
 	return (int)o.n;
 }
@@ -566,9 +592,9 @@ int pl_lp_interval(char *buf, size_t cap, size_t *len, const char *measurement,
 	int err = check_buffer(buf, cap, len);
 
 	if (err == 0 && measurement != NULL)
-		err = name_init(&m, measurement, PL_LP_MEASUREMENT_NAME, false);
+		err = name_init(&m, measurement, PL_LP_MEASUREMENT_NAME);
 	if (err == 0)
-		err = name_init(&d, device, PL_LP_TAG_VALUE, false);
+		err = name_init(&d, device, PL_LP_TAG_VALUE);
 	if (err != 0)
 		return err;
 	if (r == NULL)
@@ -592,14 +618,15 @@ int pl_lp_pulse(char *buf, size_t cap, size_t *len, const char *measurement,
 			  .put_fields_before = put_pulse_fields_before, .ctx = &f };
 	int err = check_buffer(buf, cap, len);
 
-	/* "<measurement>_pulse": the suffix follows the name directly (see put_escaped) */
+	/* "<measurement>_pulse": the measurement is checked on its own, as it is for the interval
+	 * lines, and the plain suffix follows it in the same element. */
 	if (err == 0 && measurement != NULL) {
-		err = name_init(&m, measurement, PL_LP_MEASUREMENT_NAME, true);
+		err = name_init(&m, measurement, PL_LP_MEASUREMENT_NAME);
 		l.suffix = "_pulse";
 		l.suffix_len = sizeof("_pulse") - 1;
 	}
 	if (err == 0)
-		err = name_init(&d, device, PL_LP_TAG_VALUE, false);
+		err = name_init(&d, device, PL_LP_TAG_VALUE);
 	if (err != 0)
 		return err;
 	if (p == NULL)

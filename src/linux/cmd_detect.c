@@ -263,11 +263,18 @@ static int parse_options(int argc, char **argv, struct options *o)
 						   optarg);
 			o->format_set = 1;
 			break;
-		case OPT_DEVICE:
-			if (optarg[0] == '\0' || strlen(optarg) > 256)
+		case OPT_DEVICE: {
+			/* Refused here rather than at the first record: a name InfluxDB would
+			 * store differently (or not at all) must not produce any output. */
+			const char *why = pl_lp_name_problem(optarg, PL_LP_TAG_VALUE);
+
+			if (strlen(optarg) > 256)
 				return usage_error("--device needs a name of 1..256 bytes");
+			if (why != NULL)
+				return usage_error("--device '%s' %s", optarg, why);
 			o->device = optarg;
 			break;
+		}
 		case OPT_PRECISION:
 			if (strcmp(optarg, "ns") == 0)
 				o->precision = PL_PREC_NS;

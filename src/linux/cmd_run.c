@@ -1333,6 +1333,15 @@ int pl_cmd_run(int argc, char **argv)
 	if (config) {
 		if (pl_config_load_for(config, PROG, &r.owned_cfg) != 0)
 			return 2;
+		/* Without a meter only forwarding the store's backlog is work; anything else
+		 * would run forever doing nothing. */
+		if (r.owned_cfg->nmeters == 0 && !r.until_drained) {
+			fprintf(stderr, PROG ": %s: no [meter NAME] section: nothing to log (only "
+				"--until-drained, delivering what the store holds, runs without one)\n",
+				config);
+			pl_config_free(r.owned_cfg);
+			return 2;
+		}
 		r.cfg = r.owned_cfg;
 	} else if (default_config(&r, store_path) != 0) {
 		return 1;

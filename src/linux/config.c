@@ -31,6 +31,11 @@
 
 #define MAX_KEYS 32
 #define SECRET_MAX 4096 /* longest secret read from a file, bytes */
+/* A configuration file is a few kB. These bounds keep a wrong path (/dev/zero, a log file, a
+ * disk image) from growing memory without end: a line is kept up to LINE_KEEP bytes (libinih
+ * refuses much shorter ones anyway, with "line too long") and reading stops at FILE_MAX. */
+#define LINE_KEEP 4096
+#define FILE_MAX (1024 * 1024)
 
 enum sect_type { S_NONE, S_STORE, S_METER, S_INFLUX, S_MQTT, S_HTTP, S_BAD };
 
@@ -163,6 +168,12 @@ struct parser {
 	char *buf;
 	size_t bufcap;
 	unsigned line;
+	size_t total;       /* bytes read from f */
+	int line_long;      /* the current line was longer than LINE_KEEP (the rest is dropped) */
+	int line_nul;       /* the current line has a NUL byte */
+	int file_too_big;   /* reading stopped at FILE_MAX */
+	int need_meter;     /* a file, not the built-in text: it must define a meter */
+	int world_readable; /* the file is readable by others: inline secrets get a warning */
 	struct section *sects;
 	size_t nsects;
 	int cur; /* index into sects, -1 before the first section */
@@ -469,13 +480,55 @@ static void begin_section(struct parser *p, const char *inner)
 
 /* ---- the line reader --------------------------------------------------------------------- */
 
+/*
+ * Reads the next line of the file into p->buf (LINE_KEEP bytes at most, NUL-terminated, line
+ * end included), noting in p a longer line, a NUL byte, and the end of FILE_MAX. Returns its
+ * length, or -1 at the end of the file (or of what may be read of it).
+ */
+static ssize_t read_file_line(struct parser *p)
+{
+	size_t len = 0;
+	int c;
+
+	if (p->bufcap < LINE_KEEP + 1) {
+		char *b = realloc(p->buf, LINE_KEEP + 1);
+
+		if (b == NULL) {
+			p->nomem = 1;
+			return -1;
+		}
+		p->buf = b;
+		p->bufcap = LINE_KEEP + 1;
+	}
+	p->line_long = 0;
+	p->line_nul = 0;
+	while ((c = getc(p->f)) != EOF) {
+		if (++p->total > FILE_MAX) {
+			p->file_too_big = 1;
+			return -1;
+		}
+		if (c == '\0')
+			p->line_nul = 1;
+		if (len < LINE_KEEP)
+			p->buf[len++] = (char)c;
+		else
+			p->line_long = 1;
+		if (c == '\n')
+			break;
+	}
+	if (len == 0 && c == EOF)
+		return -1;
+	p->buf[len] = '\0';
+	return (ssize_t)len;
+}
+
 /* The next line without its line end into p->buf; NULL at the end. */
 static char *next_line(struct parser *p)
 {
 	size_t len;
 
 	if (p->f != NULL) {
-		ssize_t n = getline(&p->buf, &p->bufcap, p->f);
+		ssize_t n = read_file_line(p);
 
 		if (n < 0)
 			return NULL;
@@ -500,6 +553,8 @@ static char *next_line(struct parser *p)
 		memcpy(p->buf, p->text, len);
 		p->buf[len] = '\0';
 		p->text += len;
+		p->line_long = 0;
+		p->line_nul = 0;
 	}
 	while (len > 0 && (p->buf[len - 1] == '\n' || p->buf[len - 1] == '\r'))
 		p->buf[--len] = '\0';
@@ -526,12 +581,17 @@ static char *reader(char *str, int num, void *stream)
 
 	if (s == NULL)
 		return NULL;
+	/* A NUL would silently cut the value short where libinih and the checks read it. */
+	if (p->line_nul) {
+		diag(p, 0, p->line, NULL, NULL, "contains a NUL byte (is this a text file?)");
+		goto empty;
+	}
 	if (p->line == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
 		s += 3;
 	s += strspn(s, " \t");
 	if (*s == '\0' || *s == ';' || *s == '#')
 		goto empty;
-	if ((int)strlen(s) + 3 > num) {
+	if (p->line_long || (int)strlen(s) + 3 > num) {
 		diag(p, 0, p->line, NULL, NULL, "line too long (at most %d bytes)", num - 3);
 		goto empty;
 	}
@@ -615,7 +675,9 @@ static void secret_from_file(struct parser *p, const struct section *s, const ch
 	struct stat st;
 	ssize_t n;
 	size_t len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever (it is refused
+	 * below); it changes nothing for the regular file read here. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
 	if (fd < 0) {
 		diag(p, 0, p->line, s, key, "cannot read '%s': %s", path, strerror(errno));
@@ -684,6 +746,11 @@ static void set_secret(struct parser *p, const struct section *s, const struct k
 		return; /* a reader of the store: neither the file nor the variable is needed */
 	switch (k->how) {
 	case PL_CONFIG_SECRET_INLINE:
+		/* as secret_from_file() warns of a secret file anyone can read */
+		if (p->world_readable)
+			diag(p, 1, p->line, s, k->name,
+			     "the file is readable by everyone and holds this secret (chmod o-rwx "
+			     "'%s', or use %s_file or %s_env)", p->name, base, base);
 		sec->value = xstrdup(p, v);
 		break;
 	case PL_CONFIG_SECRET_FILE:
@@ -1219,7 +1286,23 @@ static int parse(struct parser *p, struct pl_config **out)
 		rc = -PL_EIO;
 		goto out;
 	}
+	if (p->file_too_big) {
+		diag(p, 0, p->line, NULL, NULL, "larger than %d bytes: not a configuration file "
+		     "(reading stopped here)", FILE_MAX);
+		rc = -PL_EINVAL;
+		goto out;
+	}
 	check_sections(p);
+	/* Without a meter `run` would wait forever and log nothing; with a sink it can still
+	 * deliver what the store holds (`run --until-drained`, which is how a backlog is
+	 * forwarded from a store whose meter has gone). The built-in configuration of a `run`
+	 * without -c always has a meter; tests parse fragments without. */
+	if (p->need_meter && p->cfg->nmeters == 0 && p->cfg->ninflux == 0)
+		diag(p, 0, 0, NULL, NULL, "no [meter NAME] section and no sink: there is nothing "
+		     "to log and nowhere to send (see docs/powerlogger.example.ini)");
+	else if (p->need_meter && p->cfg->nmeters == 0)
+		diag(p, 1, 0, NULL, NULL, "no [meter NAME] section: `run` only delivers what the "
+		     "store holds, with --until-drained (see docs/powerlogger.example.ini)");
 	if (p->nomem)
 		rc = -PL_ENOMEM;
 	else if (p->diags->errors > errors_before)
@@ -1255,25 +1338,45 @@ int pl_config_load(const char *path, struct pl_config **out, struct pl_config_di
 int pl_config_load_flags(const char *path, unsigned flags, struct pl_config **out,
 			 struct pl_config_diags *diags)
 {
-	struct parser p = { .name = path, .diags = diags,
+	struct parser p = { .name = path, .diags = diags, .need_meter = 1,
 			    .no_secrets = (flags & PL_CONFIG_NO_SECRETS) != 0 };
 	struct pl_config_diags own = { 0 };
-	int rc;
+	const char *bad = NULL;
+	struct stat st;
+	int fd, rc, e = 0;
 
 	*out = NULL;
-	p.f = fopen(path, "re");
+	if (diags == NULL)
+		p.diags = &own;
+	/* O_NONBLOCK: a FIFO with no writer would block the open; it is refused below anyway. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		e = errno;
+	else if (fstat(fd, &st) != 0)
+		e = errno;
+	else if (S_ISDIR(st.st_mode))
+		bad = "is a directory";
+	else if (!S_ISREG(st.st_mode))
+		bad = "is not a regular file (a FIFO or a device is not a configuration)";
+	else if (st.st_size > FILE_MAX)
+		bad = "is larger than 1 MiB: not a configuration file";
+	else if (fcntl(fd, F_SETFL, 0) != 0 || (p.f = fdopen(fd, "r")) == NULL)
+		e = errno;
 	if (p.f == NULL) {
-		int e = errno;
-
-		if (diags == NULL)
-			diags = &own;
-		p.diags = diags;
-		diag(&p, 0, 0, NULL, NULL, "cannot open: %s", strerror(e));
+		if (bad != NULL)
+			diag(&p, 0, 0, NULL, NULL, "%s", bad);
+		else
+			diag(&p, 0, 0, NULL, NULL, "cannot open: %s", strerror(e));
+		if (fd >= 0)
+			close(fd);
+		rc = p.nomem ? -PL_ENOMEM : bad != NULL ? -PL_EINVAL : -PL_EIO;
 		pl_config_diags_free(&own);
-		return p.nomem ? -PL_ENOMEM : -PL_EIO;
+		return rc;
 	}
+	p.world_readable = (st.st_mode & S_IROTH) != 0;
 	rc = parse(&p, out);
 	fclose(p.f);
+	pl_config_diags_free(&own);
 	return rc;
 }
 

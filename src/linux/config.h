@@ -141,6 +141,10 @@ struct pl_config_diags {
  * and stores a new configuration in *out, to be freed by the caller with pl_config_free().
  * Otherwise returns -PL_EINVAL (problems in the file), -PL_EIO (cannot read it) or
  * -PL_ENOMEM, with *out NULL. Every problem is appended to diags (which may be NULL).
+ * Beyond what pl_config_parse_string() checks, the file must be a regular file of at most
+ * 1 MiB (not a directory, FIFO or device such as /dev/zero), must define a meter or a sink (a
+ * warning without a meter: only `run --until-drained` has work then), and an inline password
+ * or token in a file readable by everyone gets a warning.
  */
 int pl_config_load(const char *path, struct pl_config **out, struct pl_config_diags *diags);
 
@@ -155,7 +159,8 @@ enum pl_config_load_flags {
 int pl_config_load_flags(const char *path, unsigned flags, struct pl_config **out,
 			 struct pl_config_diags *diags);
 
-/* Same as pl_config_load() for text in memory; name is used in the diagnostics. */
+/* Same as pl_config_load() for text in memory; name is used in the diagnostics. Text without
+ * a meter is accepted here (the built-in configuration, tests of fragments). */
 int pl_config_parse_string(const char *name, const char *text, struct pl_config **out,
 			   struct pl_config_diags *diags);
 

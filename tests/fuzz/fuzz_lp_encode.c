@@ -1,8 +1,9 @@
 /*
  * libFuzzer target: builds an interval record (or a pulse), a device name, a measurement and
- * a precision from the bytes, encodes them, and checks that the line parses back to the same
- * things: the measurement and device after the documented replacements (control characters
- * become "\n"/"\r"/"\t", backslashes before ',', '=', ' ', '"' or the end are dropped), every
+ * a precision from the bytes, encodes them, and checks that a name the documented rules accept
+ * is encoded and parses back byte for byte (and that one they refuse is refused: control
+ * characters, bytes that are not UTF-8, a backslash before '\', ',', '=', ' ', '"' or at the
+ * end), both as InfluxDB 1.x reads it (pl_lp_parse) and as 3.x does (influx3_series), every
  * field value exactly (through pl_lp_parse_fixed), and the timestamp. Also checks that
  * InfluxDB's batch splitter would end the line exactly at its '\n'. abort() on any mismatch.
  *
@@ -172,6 +173,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (strcmp(l.measurement, want_meas) != 0)
 		fail("measurement differs", buf);
+	{
+		/* and InfluxDB 3.x reads the same names */
+		char *m3 = malloc(len + 1), *k3 = malloc(len + 1), *v3 = malloc(len + 1);
+
+		if (m3 == NULL || k3 == NULL || v3 == NULL)
+			abort();
+		if (influx3_series(buf, len - 1, m3, k3, v3, len + 1) != 0 ||
+		    strcmp(m3, want_meas) != 0 || strcmp(k3, "device") != 0 ||
+		    strcmp(v3, want_dev) != 0)
+			fail("InfluxDB 3.x would read other names", buf);
+		free(m3);
+		free(k3);
+		free(v3);
+	}
 	if (l.ntags != 1 || strcmp(l.tag_key[0], "device") != 0 ||
 	    strcmp(l.tag_val[0], want_dev) != 0)
 		fail("device differs", buf);

@@ -16,9 +16,12 @@ static uint32_t max_batch(const struct fw_delivery *d)
 int fw_delivery_init(struct fw_delivery *d, const struct fw_delivery_config *cfg,
 		     struct fw_store *store, struct fw_time *time, fw_post_fn post, void *post_ctx)
 {
+	/* The device name is free text from Kconfig: one InfluxDB cannot store back as given
+	 * would fail to encode for every record, so it is refused before anything is sent. */
 	if (d == NULL || cfg == NULL || cfg->device == NULL || store == NULL || time == NULL ||
 	    post == NULL || cfg->max_batch > FW_DELIVERY_MAX_BATCH ||
-	    pl_precision_v2(cfg->precision) == NULL)
+	    pl_precision_v2(cfg->precision) == NULL ||
+	    pl_lp_name_problem(cfg->device, PL_LP_TAG_VALUE) != NULL)
 		return -PL_EINVAL;
 	memset(d, 0, sizeof(*d));
 	d->cfg = *cfg;

@@ -85,7 +85,8 @@ struct fw_delivery {
 	char body[FW_DELIVERY_MAX_BATCH * FW_DELIVERY_LINE_BYTES];
 };
 
-/* Sets up delivery. All pointers are borrowed and must outlive d. 0 or -PL_EINVAL. */
+/* Sets up delivery. All pointers are borrowed and must outlive d. 0 or -PL_EINVAL (also for a
+ * device name that pl_lp_name_problem() refuses as a tag value: log what it says). */
 int fw_delivery_init(struct fw_delivery *d, const struct fw_delivery_config *cfg,
 		     struct fw_store *store, struct fw_time *time, fw_post_fn post, void *post_ctx);
 
