@@ -28,7 +28,8 @@ kill -0 $pid || { echo "cli_outage: run gave up while the server was down" >&2; 
 grep -q "keeping" "$work/run.log" || { echo "cli_outage: no failure reported" >&2; exit 1; }
 "$bin" status -c "$work/run.ini" | grep -q "local: backlog $n records, oldest from" ||
   { echo "cli_outage: status does not show the backlog" >&2; "$bin" status -c "$work/run.ini" >&2; exit 1; }
-PL_INFLUX_PORT=$port bash "$src/scripts/influxd.sh" start >/dev/null 2>&1   # the server returns
+PL_INFLUX_PORT=$port bash "$src/scripts/influxd.sh" start >/dev/null 2>"$work/influxd.err" ||
+  { echo "cli_outage: influxd did not start again:" >&2; cat "$work/influxd.err" >&2; exit 1; }  # the server returns
 for i in $(seq 1 120); do kill -0 $pid 2>/dev/null || break; sleep 0.5; done
 if kill -0 $pid 2>/dev/null; then echo "cli_outage: backlog not drained in 60 s" >&2; exit 1; fi
 wait $pid; pid=

@@ -143,7 +143,8 @@ while [ $kills -lt 20 ] || [ $restarts -lt 5 ]; do
     kill -9 $pid 2>/dev/null || true
     wait $pid 2>/dev/null || true
     kills=$((kills + 1))
-    bash "$src/scripts/influxd.sh" start >/dev/null 2>&1
+    bash "$src/scripts/influxd.sh" start >/dev/null 2>"$work/influxd.err" ||
+      { echo "cli_run: influxd did not start again:" >&2; cat "$work/influxd.err" >&2; exit 1; }
   fi
 done
 # and then to the end, as fast as it goes
