@@ -49,7 +49,7 @@ for _ in $(seq 1 120); do
 done
 [ -n "$first" ] || first=$(( ($(date +%s%N) - t0) / 1000000 ))
 [ "$(count)" -gt 0 ] || die "nothing delivered $(( first / 1000 )) s after the server came back"
-kill -0 $pid 2>/dev/null && die "backlog of $n not drained 30 s after the server came back"
+kill -0 $pid 2>/dev/null && die "backlog of $n not drained a minute after the server came back"
 wait $pid || die "run exited $?"
 pid=
 [ "$first" -le 18000 ] ||

@@ -300,6 +300,29 @@ static void test_type_conflict(void **state)
 	pl_influx_free(s);
 }
 
+/* A retention policy that does not exist: the REAL 1.6 answers 500, which is no passing
+ * trouble of the server. Kept, loud, slow; the message names the policy. */
+static void test_retention_policy_not_found(void **state)
+{
+	struct pl_influx_config cfg = {
+		.url = url, .api = PL_INFLUX_V1, .db = "pl", .rp = "no_such_rp", .user = "writer",
+		.password = "w-secret", .precision = PL_PREC_S, .connect_timeout_ms = 2000,
+		.timeout_ms = 5000,
+	};
+	struct pl_influx *s = NULL;
+	struct pl_influx_result res;
+	unsigned flags;
+
+	(void)state;
+	assert_int_equal(pl_influx_new(&cfg, &s), 0);
+	assert_int_equal(write_classify(s, "m v=1 1\n", 1, &res, &flags), PL_SINK_RETRY);
+	assert_int_equal(res.status, 500);
+	assert_int_equal(flags, PL_SINK_F_CONFIG | PL_SINK_F_LOUD);
+	expect_in(res.message, "retention policy not found");
+	expect_in(res.message, "no_such_rp");
+	pl_influx_free(s);
+}
+
 static void test_wrong_password(void **state)
 {
 	struct pl_influx *s = v1("pl", "writer", "not-the-password");
@@ -1096,6 +1119,7 @@ int main(void)
 		cmocka_unit_test(test_write_and_read_back),
 		cmocka_unit_test(test_database_not_found),
 		cmocka_unit_test(test_type_conflict),
+		cmocka_unit_test(test_retention_policy_not_found),
 		cmocka_unit_test(test_wrong_password),
 		cmocka_unit_test(test_read_only_user),
 		cmocka_unit_test(test_body_too_large),

@@ -55,6 +55,8 @@ enum pl_sink_body {
 	                                  * or a JSON body with "code":"invalid" and a "line" */
 	PL_BODY_ERROR = 1u << 7,         /* a JSON "error" member, or "code" and "message" */
 	PL_BODY_HTML = 1u << 8,          /* an HTML page (a proxy's, a login or captive portal) */
+	PL_BODY_RP_NOT_FOUND = 1u << 9,  /* 1.x "retention policy not found" (a 500 that only a
+	                                  * change of rp or of the server can end) */
 };
 
 /* The bits of pl_sink_body_flags() by which a server says the lines themselves are bad. */

@@ -63,6 +63,8 @@ unsigned pl_sink_body_flags(const char *msg, size_t len)
 		f |= PL_BODY_TYPE_CONFLICT;
 	if (contains(msg, len, "beyond retention policy"))
 		f |= PL_BODY_RETENTION;
+	if (contains(msg, len, "retention policy not found"))
+		f |= PL_BODY_RP_NOT_FOUND;
 	if (contains(msg, len, "limit exceeded"))
 		f |= PL_BODY_LIMIT;
 	/* 3.x names the failed lines ("original_line", "line_number") under a fixed error text;
@@ -172,9 +174,10 @@ enum pl_sink_action pl_sink_classify(const struct pl_sink_response *r, unsigned 
 		break;
 	default:
 		a = PL_SINK_RETRY;
-		/* 5xx is the server's own trouble (overload, restart, "timeout"); anything else
-		 * (1xx, 3xx, an unexpected 4xx, a nonsense status) means a misconfiguration. */
-		if (r->status < 500 || r->status > 599)
+		/* 5xx is the server's own trouble (overload, restart, "timeout"), except 1.x's
+		 * 500 for a retention policy that does not exist; anything else (1xx, 3xx, an
+		 * unexpected 4xx, a nonsense status) means a misconfiguration. */
+		if (r->status < 500 || r->status > 599 || (r->body & PL_BODY_RP_NOT_FOUND) != 0)
 			f |= PL_SINK_F_CONFIG | PL_SINK_F_LOUD;
 		break;
 	}
