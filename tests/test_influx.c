@@ -663,6 +663,35 @@ static void test_https_ca_file(void **state)
 	pl_influx_free(s);
 }
 
+/* A certificate for other names than the one in url (here the same address written as an
+ * IPv4-mapped IPv6 address, which the certificate does not list): refused, loud, and the
+ * message says what to change. */
+static void test_https_wrong_name(void **state)
+{
+	struct pl_influx_config cfg = {
+		.api = PL_INFLUX_V1, .db = "t", .precision = PL_PREC_S, .connect_timeout_ms = 5000,
+		.timeout_ms = 10000,
+	};
+	char ca[128], other[160];
+	struct pl_influx *s = NULL;
+	struct pl_influx_result res;
+	unsigned flags;
+
+	(void)state;
+	snprintf(ca, sizeof ca, "%s/certs/ca.pem", dir);
+	snprintf(other, sizeof other, "https://[::ffff:127.0.0.1]%s", strrchr(tls_url, ':'));
+	cfg.url = other;
+	cfg.ca_file = ca;
+	assert_int_equal(pl_influx_new(&cfg, &s), 0);
+	assert_int_equal(write_classify(s, "tls v=1 1\n", 1, &res, &flags), PL_SINK_RETRY);
+	assert_int_equal(res.transport, PL_XPORT_TLS);
+	assert_true(flags & PL_SINK_F_LOUD);
+	expect_prefix(res.message, "server certificate not for this name (the host in url must "
+				   "be one the certificate names)");
+	expect_in(res.message, "::ffff:127.0.0.1");
+	pl_influx_free(s);
+}
+
 /* A CA that did not sign the server's certificate, and no system CA to fall back on. */
 static void test_https_other_ca(void **state)
 {
@@ -1195,6 +1224,7 @@ int main(void)
 		cmocka_unit_test(test_https_untrusted),
 		cmocka_unit_test(test_https_ca_file),
 		cmocka_unit_test(test_https_other_ca),
+		cmocka_unit_test(test_https_wrong_name),
 		cmocka_unit_test(test_https_missing_ca_file),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_poll_timeout_and_abort),

@@ -480,8 +480,9 @@ static bool json_string(const char *body, size_t len, const char *key, char *dst
 }
 
 /* The description of a failed transfer. curl's messages name the host and port, never the
- * credentials. A certificate from an unknown CA gets a hint at the fix, because curl's text
- * ("unable to get local issuer certificate") does not say what to configure. */
+ * credentials. A certificate from an unknown CA, or for another name, gets a hint at the fix,
+ * because curl's text ("unable to get local issuer certificate", "no alternative certificate
+ * subject name matches") does not say what to configure. */
 static void transport_message(const struct pl_influx *s, CURLcode rc, char *dst)
 {
 	const char *what = s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc);
@@ -491,8 +492,12 @@ static void transport_message(const struct pl_influx *s, CURLcode rc, char *dst)
 		bool unknown_ca = strstr(what, "local issuer") || strstr(what, "self-signed") ||
 				  strstr(what, "self signed");
 
+		bool wrong_name = strstr(what, "subject name") || strstr(what, "does not match");
+
 		snprintf(text, sizeof text, "server certificate not %s: %s",
 			 unknown_ca ? "trusted (ca_file must name the CA that signed it)" :
+			 wrong_name ? "for this name (the host in url must be one the certificate "
+				      "names)" :
 				      "accepted", what);
 	} else {
 		snprintf(text, sizeof text, "%s", what);
