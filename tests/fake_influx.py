@@ -7,7 +7,14 @@ real influxd. Loopback only.
 
   fake_influx.py PORTFILE            HTTP/1.1 server (keep-alive). Control endpoints:
       POST /_next   body: JSON {"status":N,"headers":{...},"body":"..."} queued for the next
-                    write (FIFO; with nothing queued a write gets 204)
+                    write (FIFO; with nothing queued a write gets the default reply).
+                    Optional keys for what a misbehaving server or network does:
+                    "repeat": N (the body N times: an enormous body), "trickle_s": S
+                    (the body one byte every S seconds), "close": true (close the
+                    connection without answering), "cut": true (send the headers and
+                    half the body, then close: a reset mid-body).
+      POST /_default  body: the same JSON: the reply when nothing is queued (initially 204)
+      GET  /_writes JSON list of every write so far: {"status": answered, "body": text}
       GET  /_last   JSON of the last write: method, path, headers, body, peer port, and
                     raw_len (bytes on the wire). A body sent with Content-Encoding: gzip
                     is checked and unpacked here (magic, CRC and length, by Python's gzip
@@ -29,6 +36,8 @@ import time
 import zlib
 
 queue = []
+default = {"status": 204}
+writes = []
 last = {}
 lock = threading.Lock()
 
@@ -52,18 +61,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self):
-        if self.path == "/_last":
+        if self.path in ("/_last", "/_writes"):
             with lock:
-                data = json.dumps(last).encode()
+                data = json.dumps(last if self.path == "/_last" else writes).encode()
             self._reply(200, data, {"Content-Type": "application/json"})
         else:
             self._reply(404, b"404 page not found")
 
     def do_POST(self):
         body = self._read_body()
-        if self.path == "/_next":
+        if self.path in ("/_next", "/_default"):
+            global default
             with lock:
-                queue.append(json.loads(body))
+                if self.path == "/_next":
+                    queue.append(json.loads(body))
+                else:
+                    default = json.loads(body)
             self._reply(204)
             return
         info = dict(method="POST", path=self.path, headers=dict(self.headers),
@@ -78,8 +91,35 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with lock:
             last.clear()
             last.update(info)
-            step = queue.pop(0) if queue else {"status": 204}
-        self._reply(step["status"], step.get("body", "").encode(), step.get("headers"))
+            step = queue.pop(0) if queue else default
+            writes.append({"status": step["status"], "body": info["body"]})
+        self._answer(step)
+
+    def _answer(self, step):
+        reply = step.get("body", "").encode() * int(step.get("repeat", 1))
+        if step.get("close"):
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if step.get("cut") or step.get("trickle_s"):
+            self.send_response(step["status"])
+            for k, v in (step.get("headers") or {}).items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.flush()
+            if step.get("cut"):
+                self.wfile.write(reply[: len(reply) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            for i in range(len(reply)):
+                self.wfile.write(reply[i:i + 1])
+                self.wfile.flush()
+                time.sleep(float(step["trickle_s"]))
+            return
+        self._reply(step["status"], reply, step.get("headers"))
 
 
 def announce(port_file, port):

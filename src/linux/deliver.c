@@ -254,18 +254,24 @@ static int grace_ms_of(struct pl_deliver *d)
 static void failed(struct pl_deliver *d, const struct pl_influx_result *res, unsigned flags,
 		   size_t n, int64_t *next_try_us)
 {
-	char what[320];
+	char what[320], asked[96] = "";
 	uint32_t ms;
 	int was_failing;
 
 	if (res->status)
-		snprintf(what, sizeof(what), "HTTP %ld %s", res->status, res->message);
+		snprintf(what, sizeof(what), "HTTP %ld%s%s", res->status, res->message[0] ? " " : "",
+			 res->message);
 	else
 		snprintf(what, sizeof(what), "%s: %s", pl_sink_transport_name(res->transport),
 			 res->message);
-	d->backoff.slow = (flags & PL_SINK_F_AUTH) != 0;
+	/* What a person must fix is retried slowly; what passes by itself, quickly. */
+	d->backoff.slow = (flags & (PL_SINK_F_AUTH | PL_SINK_F_CONFIG)) != 0;
 	ms = pl_backoff_next(&d->backoff, rand32(d), res->retry_after_s);
 	*next_try_us = mono_us() + (int64_t)ms * 1000;
+	if (res->retry_after_s > PL_BACKOFF_MAX_RETRY_AFTER_S)
+		snprintf(asked, sizeof(asked), "; the server asked to wait %" PRIu32 " s "
+			 "(Retry-After), capped at %" PRIu32 " s", res->retry_after_s,
+			 PL_BACKOFF_MAX_RETRY_AFTER_S);
 	pthread_mutex_lock(&d->lock);
 	was_failing = d->st.failing;
 	pthread_mutex_unlock(&d->lock);
@@ -273,10 +279,15 @@ static void failed(struct pl_deliver *d, const struct pl_influx_result *res, uns
 	 * the same failure varies (timings, addresses) */
 	if (!was_failing || res->status != d->fail_status || res->transport != d->fail_transport) {
 		logd(d, flags & PL_SINK_F_LOUD ? "error" : "warning",
-		     "%s; keeping the %zu records of this batch and all after it, retrying with "
-		     "backoff (first in %.1f s)", what, n, ms / 1000.0);
+		     "%s; %skeeping the %zu records of this batch and all after it, retrying %s "
+		     "(next in %.1f s%s)", what,
+		     flags & PL_SINK_F_CONFIG ? "not an answer about the records (check url, api "
+						"and the server): " : "",
+		     n, d->backoff.slow ? "slowly" : "with backoff", ms / 1000.0, asked);
 		if (pl_store_sink_report(d->store, d->sink_id, 1, what) != 0)
 			logd(d, "warning", "store: %s", pl_store_error(d->store));
+	} else if (asked[0] != '\0') {
+		logd(d, "warning", "%s%s", what, asked);
 	}
 	d->fail_status = res->status;
 	d->fail_transport = res->transport;

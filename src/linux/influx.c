@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <zlib.h>
 
@@ -479,8 +480,9 @@ static bool json_string(const char *body, size_t len, const char *key, char *dst
 }
 
 /* The description of a failed transfer. curl's messages name the host and port, never the
- * credentials. A certificate from an unknown CA gets a hint at the fix, because curl's text
- * ("unable to get local issuer certificate") does not say what to configure. */
+ * credentials. A certificate from an unknown CA, or for another name, gets a hint at the fix,
+ * because curl's text ("unable to get local issuer certificate", "no alternative certificate
+ * subject name matches") does not say what to configure. */
 static void transport_message(const struct pl_influx *s, CURLcode rc, char *dst)
 {
 	const char *what = s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc);
@@ -490,12 +492,79 @@ static void transport_message(const struct pl_influx *s, CURLcode rc, char *dst)
 		bool unknown_ca = strstr(what, "local issuer") || strstr(what, "self-signed") ||
 				  strstr(what, "self signed");
 
+		bool wrong_name = strstr(what, "subject name") || strstr(what, "does not match");
+
 		snprintf(text, sizeof text, "server certificate not %s: %s",
 			 unknown_ca ? "trusted (ca_file must name the CA that signed it)" :
+			 wrong_name ? "for this name (the host in url must be one the certificate "
+				      "names)" :
 				      "accepted", what);
 	} else {
 		snprintf(text, sizeof text, "%s", what);
 	}
+	put_text(dst, text, strlen(text));
+}
+
+/* The unsigned integer after the JSON member name `key` (e.g. "line_number"), or -1. */
+static long json_number(const char *body, size_t len, const char *key)
+{
+	size_t klen = strlen(key);
+
+	for (size_t i = 0; i + klen + 2 < len; i++) {
+		if (body[i] != '"' || memcmp(body + i + 1, key, klen) != 0 || body[i + 1 + klen] != '"')
+			continue;
+		i += klen + 2;
+		while (i < len && (body[i] == ' ' || body[i] == ':'))
+			i++;
+		if (i >= len || body[i] < '0' || body[i] > '9')
+			return -1;
+		return strtol(body + i, NULL, 10); /* the body is NUL-terminated by collect() */
+	}
+	return -1;
+}
+
+/* An HTML page's message: its <title>, which says what answered (a proxy, a login page). */
+static void html_message(const char *body, size_t len, char *dst)
+{
+	const char *t = NULL, *end = NULL;
+	char text[PL_INFLUX_MSG_MAX + 1];
+
+	for (size_t i = 0; i + 7 <= len && t == NULL; i++) {
+		if (strncasecmp(body + i, "<title>", 7) == 0)
+			t = body + i + 7;
+	}
+	for (const char *p = t; p != NULL && p + 8 <= body + len; p++) {
+		if (strncasecmp(p, "</title>", 8) == 0) {
+			end = p;
+			break;
+		}
+	}
+	if (t != NULL && end != NULL && end > t)
+		snprintf(text, sizeof text, "an HTML page, not InfluxDB's answer: \"%.*s\"",
+			 (int)(end - t > 160 ? 160 : end - t), t);
+	else
+		snprintf(text, sizeof text, "an HTML page, not InfluxDB's answer");
+	put_text(dst, text, strlen(text));
+}
+
+/*
+ * A redirect's message. libcurl does not follow it, on purpose: a POST that a server moves
+ * elsewhere is either lost (turned into a GET by 301/302) or sent where the configuration did
+ * not say; and the Authorization header would go along. The user sets url to the final address.
+ */
+static void redirect_message(struct pl_influx *s, long status, char *dst)
+{
+	const char *to = NULL;
+	char text[PL_INFLUX_MSG_MAX + 128];
+
+	if (curl_easy_getinfo(s->curl, CURLINFO_REDIRECT_URL, &to) != CURLE_OK || to == NULL)
+		to = NULL;
+	if (to != NULL)
+		snprintf(text, sizeof text,
+			 "redirect to %s, not followed (set url to the final address)", to);
+	else
+		snprintf(text, sizeof text, "redirect (%ld) without a Location, not followed",
+			 status);
 	put_text(dst, text, strlen(text));
 }
 
@@ -516,14 +585,35 @@ static void collect(struct pl_influx *s, CURLcode rc, struct pl_influx_result *r
 		return;
 	}
 	curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &res->status);
+	/* libcurl reads both forms of Retry-After (seconds, or an HTTP-date, made relative to
+	 * now) and gives 0 for a date in the past, a negative number and garbage. The value is
+	 * passed on unclamped: the policy caps it, and the log says what the server asked. */
 	if (curl_easy_getinfo(s->curl, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
 		res->retry_after_s = ra > UINT32_MAX ? UINT32_MAX : (uint32_t)ra;
-	if (res->status < 200 || res->status > 299) {
-		s->body[s->body_len] = '\0';
-		if (!json_string(s->body, s->body_len, "error", res->message) &&
-		    !json_string(s->body, s->body_len, "message", res->message))
-			put_text(res->message, s->body, s->body_len);
-		res->body = pl_sink_body_flags(s->body, s->body_len);
+	s->body[s->body_len] = '\0';
+	/* A 2xx carries no body from InfluxDB; one that has one (an error, an HTML page) is
+	 * classified by it, so the body is looked at whatever the status. */
+	res->body = pl_sink_body_flags(s->body, s->body_len);
+	if (res->status == 204 ||
+	    (res->status >= 200 && res->status <= 299 && !(res->body & (PL_BODY_ERROR | PL_BODY_HTML))))
+		return;
+	if (res->status >= 300 && res->status <= 399) {
+		redirect_message(s, res->status, res->message);
+	} else if (res->body & PL_BODY_HTML) {
+		html_message(s->body, s->body_len, res->message);
+	} else if (json_string(s->body, s->body_len, "error", res->message) ||
+		   json_string(s->body, s->body_len, "message", res->message)) {
+		/* 3.x lists the failed lines; the first one's number and reason make the message
+		 * say what was wrong rather than only that something was. */
+		char why[PL_INFLUX_MSG_MAX + 1], text[3 * PL_INFLUX_MSG_MAX];
+		long line = json_number(s->body, s->body_len, "line_number");
+
+		if (json_string(s->body, s->body_len, "error_message", why)) {
+			snprintf(text, sizeof text, "%s: line %ld: %s", res->message, line, why);
+			put_text(res->message, text, strlen(text));
+		}
+	} else {
+		put_text(res->message, s->body, s->body_len);
 	}
 }
 
