@@ -268,6 +268,30 @@ static void test_unknowable_time_quarantined_unsent(void **state)
 	assert_int_equal(fw_store_count(&r->store), 0);
 }
 
+/* A 400 that is not about the lines (a server without the v3 endpoint): nothing is
+ * quarantined, the record waits, and the retries are slow like an auth failure's. */
+static void test_other_400_kept_and_slow(void **state)
+{
+	struct rig *r = rig_new(0);
+	struct fw_delivery_event ev;
+	int64_t now = 0;
+
+	(void)state;
+	add(r, WALL0, 1, 1, 1);
+	for (int i = 0; i < 12; i++)
+		script(&r->fake, PL_XPORT_NONE, 400, 0, "unsupported path requested");
+	for (int i = 0; i < 12; i++) {
+		assert_int_equal(fw_delivery_step(&r->d, now, 1, &ev), 1);
+		assert_int_equal(ev.action, PL_SINK_RETRY);
+		assert_true(ev.flags & PL_SINK_F_CONFIG);
+		now += ev.delay_ms;
+	}
+	assert_int_equal(r->d.backoff.slow, 1);
+	assert_true(ev.delay_ms > PL_BACKOFF_CAP_MS);
+	assert_int_equal(r->d.quarantined, 0);
+	assert_int_equal(fw_store_count(&r->store), 1);
+}
+
 static void test_auth_slow_and_retry_after(void **state)
 {
 	struct rig *r = rig_new(0);
@@ -308,6 +332,7 @@ int main(void)
 		cmocka_unit_test(test_waits_for_clock_then_stamps),
 		cmocka_unit_test(test_unknowable_time_quarantined_unsent),
 		cmocka_unit_test(test_auth_slow_and_retry_after),
+		cmocka_unit_test(test_other_400_kept_and_slow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,6 +35,7 @@
 #include "fw_http.h"
 #include "fw_port.h"
 #include "fw_seqpair.h"
+#include "powerlogger/lineproto.h"
 #include "powerlogger/retry.h"
 
 static const char *TAG = "network";
@@ -383,8 +384,16 @@ void fw_net_task(void *arg)
 	wifi_start();
 	sntp_start();
 	http_open();
-	if (fw_delivery_init(&delivery, &dcfg, a->store, a->time, http_post, &http) != 0)
-		ESP_LOGE(TAG, "delivery: bad configuration");
+	if (fw_delivery_init(&delivery, &dcfg, a->store, a->time, http_post, &http) != 0) {
+		const char *why = pl_lp_name_problem(CONFIG_PL_DEVICE_NAME, PL_LP_TAG_VALUE);
+
+		/* the records are still kept in the outbox; nothing is sent until it is fixed */
+		if (why != NULL)
+			ESP_LOGE(TAG, "delivery: device name \"%s\": %s; records are kept, none "
+				 "sent (fix it in menuconfig)", CONFIG_PL_DEVICE_NAME, why);
+		else
+			ESP_LOGE(TAG, "delivery: bad configuration; records are kept, none sent");
+	}
 
 	for (;;) {
 		int64_t now = esp_timer_get_time();

@@ -182,7 +182,9 @@ int fw_delivery_step(struct fw_delivery *d, int64_t now_ms, int net_up,
 	case PL_SINK_RETRY:
 	case PL_SINK_NOTFOUND:
 	default:
-		d->backoff.slow = (flags & PL_SINK_F_AUTH) ? 1 : 0;
+		/* a server that refuses who we are or what the address is will not change its
+		 * mind soon: slow retries, like the daemon's */
+		d->backoff.slow = (flags & (PL_SINK_F_AUTH | PL_SINK_F_CONFIG)) ? 1 : 0;
 		ev->delay_ms = pl_backoff_next(&d->backoff, next_rand(d), d->res.retry_after_s);
 		d->due_ms = now_ms + ev->delay_ms;
 		d->state = FW_DELIVERY_BACKOFF;
