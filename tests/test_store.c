@@ -752,6 +752,58 @@ static void test_prune_policy(void **state)
 	tmp_remove(&t);
 }
 
+/*
+ * A sink removed from the configuration (or renamed) keeps its row and cursor in the store;
+ * retention waits only for the sinks the logger registers now, or the store would never be
+ * pruned again, and with a size bound would end up refusing every new record.
+ */
+static void test_prune_ignores_removed_sink(void **state)
+{
+	struct pl_store_prune_result res;
+	struct pl_store_record out[16];
+	struct pl_store *s;
+	struct tmp t;
+	int64_t meter, a, gone;
+	size_t n;
+
+	(void)state;
+	tmp_make(&t);
+	s = open_ok(t.path, PL_STORE_CREATE);
+	assert_int_equal(pl_store_meter(s, "m", 1000, 20, &meter), 0);
+	assert_int_equal(pl_store_sink(s, "a", &a), 0);
+	assert_int_equal(pl_store_sink(s, "gone", &gone), 0);
+	for (int64_t k = 0; k < 10; k++)
+		commit_k(s, meter, k);
+	assert_int_equal(pl_store_next_batch(s, a, 10, out, &n), 0);
+	assert_int_equal(n, 10);
+	assert_int_equal(pl_store_ack(s, a, out[9].seq), 0);
+	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), "UPDATE records SET stored_us = "
+				      "stored_us - 7200000000", NULL, NULL, NULL), SQLITE_OK);
+	/* both configured: "gone" has delivered nothing, so nothing may go */
+	assert_int_equal(pl_store_prune(s, 3600, 0, &res), 0);
+	assert_int_equal(res.deleted_by_age, 0);
+	pl_store_close(s);
+
+	/* the next run has only "a" in its configuration */
+	s = open_ok(t.path, 0);
+	assert_int_equal(pl_store_sink(s, "a", &a), 0);
+	assert_int_equal(pl_store_sink(s, "a", &a), 0); /* twice is once */
+	assert_int_equal(pl_store_prune(s, 3600, 0, &res), 0);
+	assert_int_equal(res.deleted_by_age, 10);
+	assert_int_equal(sql_int(s, "SELECT COUNT(*) FROM records"), 0);
+	pl_store_close(s);
+
+	/* a handle that registers no sink judges by every sink in the store, as before */
+	s = open_ok(t.path, 0);
+	commit_k(s, meter, 20);
+	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), "UPDATE records SET stored_us = "
+				      "stored_us - 7200000000", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(pl_store_prune(s, 3600, 0, &res), 0);
+	assert_int_equal(res.deleted_by_age, 0);
+	pl_store_close(s);
+	tmp_remove(&t);
+}
+
 /* Opening must fail with the exact message and leave the file as it was. */
 static void assert_refused(const char *path)
 {
@@ -1358,6 +1410,7 @@ int main(void)
 		cmocka_unit_test(test_sink_state),
 		cmocka_unit_test(test_upgrade_from_v1),
 		cmocka_unit_test(test_prune_policy),
+		cmocka_unit_test(test_prune_ignores_removed_sink),
 		cmocka_unit_test(test_foreign_files_refused),
 		cmocka_unit_test(test_deferred_check),
 		cmocka_unit_test(test_unwritable),

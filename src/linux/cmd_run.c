@@ -947,6 +947,34 @@ static int settings_changed(struct run *r, struct meter_run *m)
 	return 0;
 }
 
+/*
+ * A sink in the store that the configuration no longer has (removed or renamed): its records
+ * no longer hold retention back (pl_store_prune() waits only for the configured sinks). Said
+ * once at the start, with what it had not received, so a rename is noticed.
+ */
+static void report_removed_sinks(struct run *r)
+{
+	struct pl_store_entry e[64];
+	size_t n = 0;
+
+	if (r->nsinks == 0 || pl_store_list(r->store, 1, e, 64, &n) != 0)
+		return;
+	for (size_t i = 0; i < n && i < 64; i++) {
+		uint64_t backlog = 0;
+		int64_t oldest = 0;
+		size_t k = 0;
+
+		while (k < r->nsinks && r->sinks[k].id != e[i].id)
+			k++;
+		if (k < r->nsinks)
+			continue;
+		pl_store_backlog(r->store, e[i].id, &backlog, &oldest);
+		logmsg("info", "sink %s is in the store but not in the configuration: %" PRIu64
+		       " record(s) it never received may now be pruned (put it back under the "
+		       "same name to have them delivered)", e[i].name, backlog);
+	}
+}
+
 static int setup(struct run *r)
 {
 	char err[512];
@@ -990,6 +1018,7 @@ static int setup(struct run *r)
 	}
 	for (size_t i = 0; i < r->nsinks; i++)
 		pl_deliver_allow_writes(r->sinks[i].d);
+	report_removed_sinks(r);
 	prune(r); /* before the first commit: the size bound may already be reached */
 	r->next_prune_us = now_us(CLOCK_MONOTONIC) + PRUNE_EVERY_US;
 	for (size_t i = 0; i < r->nmeters; i++) {

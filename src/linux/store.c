@@ -144,6 +144,8 @@ struct pl_store {
 	dev_t dev;      /* the file opened, to notice it deleted or replaced */
 	ino_t ino;
 	uint64_t over_bytes, over_max;
+	int64_t *sinks; /* registered through this handle (pl_store_sink): retention waits for */
+	size_t nsinks;  /* these alone, so a sink removed from the configuration holds no one back */
 	sqlite3_stmt *st[ST_COUNT];
 	char msg[1024];
 };
@@ -632,6 +634,7 @@ void pl_store_close(struct pl_store *s)
 		return;
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(s->st[i]);
+	free(s->sinks);
 	sqlite3_close(s->db);
 	free(s->path);
 	free(s);
@@ -878,11 +881,58 @@ int pl_store_meter_name(struct pl_store *s, int64_t id, char *buf, size_t cap)
 
 int pl_store_sink(struct pl_store *s, const char *name, int64_t *id)
 {
+	int64_t *grown;
+	int rc;
+
 	if (s == NULL || name == NULL || name[0] == '\0' || id == NULL)
 		return -PL_EINVAL;
-	return get_or_create(s, "SELECT id FROM sinks WHERE name = ?",
-			     "INSERT INTO sinks(name) VALUES(?)", name, id,
-			     "cannot register the sink");
+	rc = get_or_create(s, "SELECT id FROM sinks WHERE name = ?",
+			   "INSERT INTO sinks(name) VALUES(?)", name, id,
+			   "cannot register the sink");
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < s->nsinks; i++)
+		if (s->sinks[i] == *id)
+			return 0;
+	grown = realloc(s->sinks, (s->nsinks + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return fail(s, -PL_ENOMEM, "cannot register the sink: out of memory");
+	s->sinks = grown;
+	s->sinks[s->nsinks++] = *id;
+	return 0;
+}
+
+/*
+ * The highest seq delivered to every sink that retention waits for (*found 0 when none):
+ * those registered through this handle, or every sink in the store when none was.
+ */
+static int delivered_upto(struct pl_store *s, int64_t *upto, int *found)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*found = 0;
+	if (s->nsinks == 0)
+		return query_sql(s, "SELECT MIN(cursor) FROM sinks", upto, 1, 0, found,
+				 "cannot prune");
+	rc = sqlite3_prepare_v2(s->db, "SELECT cursor FROM sinks WHERE id = ?", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail_db(s, rc, "cannot prune");
+	for (size_t i = 0; i < s->nsinks; i++) {
+		int64_t cursor;
+		int one;
+
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, s->sinks[i]);
+		rc = query_ints(s, st, &cursor, 1, 0, &one, "cannot prune");
+		if (rc < 0)
+			break;
+		if (one && (!*found || cursor < *upto))
+			*upto = cursor;
+		*found |= one;
+	}
+	sqlite3_finalize(st);
+	return rc < 0 ? rc : 0;
 }
 
 static int meter_exists(struct pl_store *s, int64_t meter_id)
@@ -1310,10 +1360,12 @@ int pl_store_prune(struct pl_store *s, int64_t keep_delivered_s, uint64_t max_by
 	rc = ensure_checked(s);
 	if (rc < 0)
 		return rc;
-	/* With no sink, MIN() is NULL: nothing counts as delivered. */
-	rc = query_sql(s, "SELECT MIN(cursor) FROM sinks", &delivered, 1, 0, &found, "cannot prune");
+	/* With no sink, nothing counts as delivered. */
+	rc = delivered_upto(s, &delivered, &found);
 	if (rc < 0)
 		return rc;
+	if (!found)
+		delivered = 0;
 	cutoff = keep_delivered_s > INT64_MAX / PL_US_PER_S ? INT64_MIN :
 							       now_us() - keep_delivered_s * PL_US_PER_S;
 	rc = delete_delivered(s, "DELETE FROM records WHERE seq <= ?1 AND stored_us < ?2",

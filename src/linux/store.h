@@ -16,7 +16,10 @@
  *
  * Retention (pl_store_prune()), an explicit policy:
  *  1. Records delivered to every sink (seq at or below the lowest cursor) and stored more than
- *     keep_delivered_s ago are deleted. With no sink registered nothing counts as delivered.
+ *     keep_delivered_s ago are deleted. "Every sink" is those registered through this handle
+ *     with pl_store_sink() (the configured ones: a sink removed from the configuration keeps
+ *     its row but holds nothing back), or every sink in the store when none was registered.
+ *     With no sink at all nothing counts as delivered.
  *  2. If the store is still larger than max_bytes, delivered records are deleted oldest first,
  *     regardless of age, until it fits.
  *  3. If it is still too large, only undelivered records are left: they are never dropped.
