@@ -1166,6 +1166,18 @@ static void teardown(struct run *r)
 	pl_config_free(r->owned_cfg);
 }
 
+/* The signals the loop handles (on_signal): blocked across a re-exec, unblocked once the
+ * handlers are in place. */
+static void handled_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1);
+	sigaddset(set, SIGUSR2);
+}
+
 /*
  * SIGINT and SIGTERM stop the logger; SIGHUP reloads it (see reload_ok()). The handlers go in
  * before the signals are unblocked: a reload re-executes the program with them blocked, so a
@@ -1192,12 +1204,7 @@ static void install_signals(void)
 	/* A file size limit (ulimit -f) would kill it in the middle of a commit: ignored, the
 	 * write fails with EFBIG instead, and the records wait as on a full disk. */
 	signal(SIGXFSZ, SIG_IGN);
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	sigaddset(&set, SIGUSR2);
+	handled_signals(&set);
 	sigprocmask(SIG_UNBLOCK, &set, NULL);
 }
 
@@ -1257,12 +1264,7 @@ static void restart_self(int argc, char **argv)
 	args[0] = program_invocation_name;
 	for (int i = 0; i < argc; i++)
 		args[i + 1] = argv[i];
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	sigaddset(&set, SIGUSR2);
+	handled_signals(&set);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	fflush(NULL);
 	/* /proc/self/exe: this very program, even if its file was replaced meanwhile */
