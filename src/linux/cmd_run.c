@@ -701,6 +701,9 @@ static int live_open(struct run *r, struct meter_run *m)
 {
 	char err[256];
 	int rc = m->live->open(&m->live_self, m->cfg, err, sizeof(err));
+	/* the line is watched from here: edges after this instant are new, even if committing
+	 * the resumed meter below takes a while */
+	int64_t opened = line_now(r);
 
 	if (rc != 0) {
 		m->live_self = NULL;
@@ -723,7 +726,7 @@ static int live_open(struct run *r, struct meter_run *m)
 		pl_edges_init(&m->edges, &ec);
 		/* the level the line has now is the state it was already in */
 		if (level >= 0)
-			pl_edges_feed(&m->edges, line_now(r), level, &(struct pl_pulse){ 0 });
+			pl_edges_feed(&m->edges, opened, level, &(struct pl_pulse){ 0 });
 	}
 	live_schedule_close(r, m);
 	return 1;
@@ -794,6 +797,12 @@ static int live_read(struct run *r, struct meter_run *m)
 				/* an edge stamped across a step by a source's own thread (serial) */
 				if (t < m->last_in_t)
 					t = m->last_in_t;
+				/* An edge read later than LIVE_SLACK_US after its time (the loop was busy:
+				 * an fsync, a loaded machine) is older than what the filter has already
+				 * let pass: it would be refused (-PL_EORDER) and its pulse lost. It counts
+				 * at the filter's time instead, a few ms late. */
+				if (t < m->edges.t_last)
+					t = m->edges.t_last;
 				m->last_in_t = t;
 				if (pl_edges_feed(&m->edges, t, buf.e[i].level, &p) == 1 &&
 				    meter_pulse(r, m, &p) != 0)
