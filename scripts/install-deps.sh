@@ -15,6 +15,7 @@ pkgs=(
   libgpiod-dev                       # GPIO edge sources (libgpiod 1.6)
   sqlite3 influxdb curl time         # the daemon's tests: a real InfluxDB 1.x, curl as a yardstick, /usr/bin/time
   python3 openssl                    # the sink's tests: the fake server, throwaway TLS certificates
+  faketime libfaketime               # clock-step tests: the wall clock stepped under the daemon
 )
 
 missing=()

@@ -1071,6 +1071,138 @@ static void test_checkpoint_copy(void **state)
 	assert_memory_equal(&a, &b, sizeof a);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Clock steps (issue 9: a stepped wall clock hung the daemon or dropped every pulse) */
+
+/* Forward by three days at 1 s intervals: one record for the interval of the step, no
+ * records for the skipped span, the register and the power of the next gap right. */
+static void test_step_forward_days(void **state)
+{
+	struct pl_meter m = meter(1000, 1);
+	struct pl_interval_record r[8];
+	int64_t t0 = S(1700000000), d = S(3 * 86400);
+	int64_t power;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(pl_meter_start(&m, t0), 0);
+	feed_ok(&m, t0 + 200000);
+	feed_ok(&m, t0 + 700000);
+	/* the step is seen 0.2 s after the last pulse */
+	assert_int_equal(pl_meter_advance(&m, t0 + 900000, r, 8), 0);
+	assert_int_equal(pl_meter_step(&m, d, r), 1);
+	assert_int_equal(r[0].start_us, t0);
+	assert_int_equal(r[0].pulses, 2);
+	assert_int_equal(r[0].flags, PL_Q_GAP | PL_Q_PARTIAL);
+	assert_int_equal(r[0].register_uwh, 2000000);
+	/* 0.5 s of real time after the last pulse: 7200 W, whatever the step */
+	power = feed(&m, t0 + d + 1200000, r, 8, 1);
+	assert_int_equal(power, 7200000);
+	assert_int_equal(r[0].start_us, t0 + d);
+	assert_int_equal(r[0].pulses, 0);
+	assert_int_equal(r[0].flags, PL_Q_GAP | PL_Q_PARTIAL);
+	n = pl_meter_advance(&m, t0 + d + S(2), r, 8);
+	assert_int_equal(n, 1);
+	assert_int_equal(r[0].start_us, t0 + d + S(1));
+	assert_int_equal(r[0].pulses, 1);
+	assert_int_equal(r[0].flags, 0);
+	assert_int_equal(r[0].register_uwh, 3000000);
+	/* fifty years forward costs the same as a second */
+	assert_int_equal(pl_meter_step(&m, S(50) * 365 * 86400, r), 0); /* nothing observed */
+	assert_int_equal(pl_meter_step(&m, PL_METER_T_LIMIT, r), -PL_ERANGE);
+	assert_int_equal(pl_meter_step(NULL, 1, r), -PL_EINVAL);
+}
+
+/* A forward step that stays inside the open interval: flagged, nothing written. */
+static void test_step_forward_small(void **state)
+{
+	struct pl_meter m = meter(1000, 20);
+	struct pl_interval_record r[8];
+	int64_t t0 = S(1000);
+
+	(void)state;
+	assert_int_equal(pl_meter_start(&m, t0), 0);
+	feed_ok(&m, t0 + S(1));
+	assert_int_equal(pl_meter_step(&m, 300000, r), 0);
+	assert_int_equal(feed(&m, t0 + S(3) + 300000, r, 8, 0), 1800000); /* 2 s of real time */
+	assert_int_equal(pl_meter_advance(&m, t0 + S(20), r, 8), 1);
+	assert_int_equal(r[0].pulses, 2);
+	assert_int_equal(r[0].flags, PL_Q_GAP);
+}
+
+/* Backward by an hour: no pulse lost (none refused), no interval start written twice, the
+ * open interval holds everything until the clock is back at its end. */
+static void test_step_backward(void **state)
+{
+	struct pl_meter m = meter(1000, 10);
+	struct pl_interval_record r[8], all[64];
+	int64_t t0 = S(36000), t, last_start = INT64_MIN, energy = 0;
+	size_t n, nall = 0;
+	int64_t power;
+
+	(void)state;
+	assert_int_equal(pl_meter_start(&m, t0), 0);
+	for (t = t0 + S(1); t < t0 + S(25); t += S(2)) {
+		struct pl_pulse p = pulse_at(t);
+		assert_int_equal(pl_meter_pulse(&m, &p, NULL, r, 8, &n), 0);
+		memcpy(all + nall, r, n * sizeof(r[0]));
+		nall += n;
+	}
+	/* last pulse at t0+23 s, the open interval [t0+20, t0+30); the clock goes back 1 h */
+	assert_int_equal(pl_meter_advance(&m, t0 + S(24), r, 8), 0);
+	assert_int_equal(pl_meter_step(&m, -S(3600), r), 0);
+	t = t0 + S(24) - S(3600);
+	power = 0;
+	{
+		struct pl_pulse p = pulse_at(t + S(1)); /* 2 s of real time after the last */
+		assert_int_equal(pl_meter_pulse(&m, &p, &power, r, 8, &n), 0);
+		assert_int_equal(n, 0);
+		assert_int_equal(power, 1800000);
+	}
+	/* pulses every 100 s while the clock catches up: all into the open interval */
+	for (t += S(101); t < t0 + S(30); t += S(100)) {
+		struct pl_pulse p = pulse_at(t);
+		assert_int_equal(pl_meter_pulse(&m, &p, NULL, r, 8, &n), 0);
+		memcpy(all + nall, r, n * sizeof(r[0]));
+		nall += n;
+	}
+	n = pl_meter_advance(&m, t0 + S(40), r, 8);
+	memcpy(all + nall, r, n * sizeof(r[0]));
+	nall += n;
+	for (size_t i = 0; i < nall; i++) {
+		assert_true(all[i].start_us > last_start);
+		last_start = all[i].start_us;
+		energy += all[i].energy_uwh;
+	}
+	assert_int_equal(energy, pl_meter_register(&m));
+	assert_int_equal(pl_meter_register(&m), pl_meter_pulses_uwh(&m, 12 + 1 + 36));
+	/* the interval of the step: everything from t0+20 s to the clock's return */
+	assert_int_equal(all[2].start_us, t0 + S(20));
+	assert_int_equal(all[2].pulses, 2 + 1 + 36);
+	assert_int_equal(all[2].flags, PL_Q_GAP);
+	assert_int_equal(all[3].start_us, t0 + S(30));
+	assert_int_equal(all[3].flags, 0);
+}
+
+/* No input makes pl_meter_pulse() spin or refuse for ever: beyond out_cap it says so and an
+ * advance in steps of out_cap makes progress, or a step jumps. */
+static void test_step_before_start_and_far_pulse(void **state)
+{
+	struct pl_meter m = meter(1000, 1);
+	struct pl_interval_record r[4];
+	struct pl_pulse p = pulse_at(S(5000000));
+	size_t n;
+
+	(void)state;
+	assert_int_equal(pl_meter_step(&m, S(10), r), 0); /* nothing seen: nothing to do */
+	feed_ok(&m, S(10));
+	assert_int_equal(pl_meter_pulse(&m, &p, NULL, r, 4, &n), -PL_ENOSPC);
+	assert_int_equal(pl_meter_step(&m, p.t_us - S(10), r), 1);
+	assert_int_equal(pl_meter_pulse(&m, &p, NULL, r, 4, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(pl_meter_register(&m), 2000000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1097,6 +1229,10 @@ int main(void)
 		cmocka_unit_test(test_power_bound_decays),
 		cmocka_unit_test(test_property_random_trains),
 		cmocka_unit_test(test_checkpoint_copy),
+		cmocka_unit_test(test_step_forward_days),
+		cmocka_unit_test(test_step_forward_small),
+		cmocka_unit_test(test_step_backward),
+		cmocka_unit_test(test_step_before_start_and_far_pulse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -150,6 +150,29 @@ size_t pl_meter_advance(struct pl_meter *m, int64_t now_us,
  */
 int pl_meter_flush(struct pl_meter *m, int64_t t_us, struct pl_interval_record *out);
 
+/*
+ * The clock that stamps the meter's times was stepped by delta_us at the latest time seen (an
+ * NTP step, a clock set by hand, a suspend): from now on the times given are delta_us later
+ * (earlier, for delta_us < 0) than they would have been. Call pl_meter_advance() to the
+ * instant of the step first. What lies between the old and the new reading is unknowable, so:
+ *
+ *   forward into a later interval: the open interval is written to *out, flagged PL_Q_GAP and
+ *   PL_Q_PARTIAL, and the next one opens at the new time, flagged PL_Q_GAP (and PL_Q_PARTIAL
+ *   unless it is on a boundary); the skipped span gives no records, not records of zero
+ *   pulses, and the work is the same for a second and for fifty years;
+ *
+ *   forward within the open interval, or backward: the open interval stays open, flagged
+ *   PL_Q_GAP, until the new clock reaches its end. After a backward step it so holds the
+ *   energy of the step's length more than usual: an interval start already written is never
+ *   written again with other data (records are keyed by their start), and no pulse is lost.
+ *
+ * Either way the register runs on and the power of the next gap between pulses is right: the
+ * last pulse's time moves with the clock. Before observation has started only the times move.
+ * Returns 1 if a record was written, 0 if none, -PL_EINVAL (NULL arguments) or -PL_ERANGE (the
+ * new time beyond PL_METER_T_LIMIT; nothing changed).
+ */
+int pl_meter_step(struct pl_meter *m, int64_t delta_us, struct pl_interval_record *out);
+
 /* Adds quality flags (enum pl_quality) to the open interval (or the first one, before start). */
 void pl_meter_flag(struct pl_meter *m, uint32_t flags);
 

@@ -224,8 +224,10 @@ int pl_meter_pulse(struct pl_meter *m, const struct pl_pulse *p, int64_t *power_
 	if (m->cur_start == NOT_STARTED) {
 		start_at(m, p->t_us);
 	} else {
+		/* Negative after a backward clock step (pl_meter_step): the pulse belongs to the
+		 * open interval, which lasts until the clock reaches its end. */
 		pending = (align_down(m, p->t_us) - m->cur_start) / interval_us(m);
-		if ((uint64_t)pending > (uint64_t)out_cap)
+		if (pending > 0 && (uint64_t)pending > (uint64_t)out_cap)
 			return -PL_ENOSPC;
 		while (m->cur_start + interval_us(m) <= p->t_us)
 			close_interval(m, &out[n++]);
@@ -303,6 +305,50 @@ int pl_meter_flush(struct pl_meter *m, int64_t t_us, struct pl_interval_record *
 	m->cur_start = NOT_STARTED;
 	reset_open(m);
 	return 1;
+}
+
+/* t + d for a time t the meter has seen, kept inside the limit (a step never moves a time
+ * past it; the caller's new time was checked). */
+static int64_t shift_time(int64_t t, int64_t d)
+{
+	int64_t v = sat_add(t, d);
+
+	if (v > PL_METER_T_LIMIT)
+		return PL_METER_T_LIMIT;
+	if (v < -PL_METER_T_LIMIT)
+		return -PL_METER_T_LIMIT;
+	return v;
+}
+
+int pl_meter_step(struct pl_meter *m, int64_t delta_us, struct pl_interval_record *out)
+{
+	int64_t t_new;
+	int wrote = 0;
+
+	if (m == NULL || out == NULL)
+		return -PL_EINVAL;
+	if (m->t_last == INT64_MIN)
+		return 0; /* no time seen yet: nothing to move */
+	t_new = sat_add(m->t_last, delta_us);
+	if (!time_in_range(t_new))
+		return -PL_ERANGE;
+	if (m->cur_start != NOT_STARTED && align_down(m, t_new) > m->cur_start) {
+		/* Written unless it was never observed for any time and holds nothing. */
+		if (!(m->t_last == m->cur_start && m->cur_pulses == 0 && m->cur_rejected == 0)) {
+			m->cur_flags |= PL_Q_GAP | PL_Q_PARTIAL;
+			fill_record(m, out);
+			wrote = 1;
+		}
+		reset_open(m);
+		m->cur_start = align_down(m, t_new);
+		m->cur_flags = PL_Q_GAP | (m->cur_start != t_new ? PL_Q_PARTIAL : 0u);
+	} else if (m->cur_start != NOT_STARTED) {
+		m->cur_flags |= PL_Q_GAP;
+	}
+	if (m->last_pulse_t != INT64_MIN)
+		m->last_pulse_t = shift_time(m->last_pulse_t, delta_us);
+	m->t_last = t_new;
+	return wrote;
 }
 
 void pl_meter_flag(struct pl_meter *m, uint32_t flags)

@@ -106,6 +106,16 @@ struct meter_run {
 	struct pl_meter_config switch_cfg;
 	int64_t switch_us;
 	int64_t last_read_us;        /* monotonic: the last read of a sample source */
+	/* Clock steps (sim and live meters; see check_clock). The sources, the detector and the
+	 * edge filter run on a line time that never jumps (the simulator's own, or monotonic
+	 * time for live sources); the meter stamps with meter time = line time + shift_us, so
+	 * a step changes the stamps and nothing else. A step is applied to the meter once the
+	 * line time reaches step_at: every pulse before it is stamped with the old clock. */
+	int64_t shift_us;
+	int step_pending;
+	int64_t step_at, step_delta;
+	int64_t last_in_t;           /* line time of the source's latest edge or sample */
+	int eorder_logged;
 };
 
 struct sink_run {
@@ -137,6 +147,8 @@ struct run {
 	int flushing;    /* every source has ended: sinks send partial batches at once */
 	int moved;       /* enum pl_store_place: the store's file went away under us */
 	uint64_t wakeups; /* of the main loop (PL_REPORT_WAKEUPS=1 prints them at exit) */
+	int64_t clock_off0; /* wall minus monotonic clock at the start: live sources' line time */
+	int64_t clock_off;  /* the same now, as far as check_clock has seen */
 };
 
 static int64_t now_us(clockid_t c)
@@ -144,6 +156,37 @@ static int64_t now_us(clockid_t c)
 	struct timespec ts;
 	clock_gettime(c, &ts);
 	return (int64_t)ts.tv_sec * PL_US_PER_S + ts.tv_nsec / 1000;
+}
+
+/*
+ * Wall clock minus monotonic clock, µs. It changes only when the wall clock is stepped (NTP,
+ * a clock set by hand, a leap second) or the system was suspended: NTP's slewing moves both
+ * alike. Read between two wall-clock readings, the narrowest of a few tries, so that being
+ * preempted between the two clocks cannot look like a step.
+ */
+static int64_t wall_minus_mono(void)
+{
+	int64_t best = 0, width = INT64_MAX;
+
+	for (int i = 0; i < 4 && width > 1000; i++) {
+		int64_t r1 = now_us(CLOCK_REALTIME), mo = now_us(CLOCK_MONOTONIC);
+		int64_t r2 = now_us(CLOCK_REALTIME);
+
+		if (r2 >= r1 && r2 - r1 < width) {
+			width = r2 - r1;
+			best = r1 + (r2 - r1) / 2 - mo;
+		}
+	}
+	return width == INT64_MAX ? now_us(CLOCK_REALTIME) - now_us(CLOCK_MONOTONIC) : best;
+}
+
+/* Steps smaller than this are reading noise or NTP's own fine corrections: not acted on. */
+#define CLOCK_STEP_TOL_US 10000
+
+/* The live sources' line time now: monotonic, in the wall clock's terms at the start. */
+static int64_t line_now(const struct run *r)
+{
+	return now_us(CLOCK_MONOTONIC) + r->clock_off0;
 }
 
 static void logmsg(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -407,9 +450,131 @@ static int meter_switch(struct run *r, struct meter_run *m, int64_t t)
 	return take_records(r, m, 0);
 }
 
+/*
+ * Closes every interval that ends at or before t (meter time), RECS at a time with a commit
+ * between, so that no span, however long, needs more memory than that. A stop request ends it
+ * early: the rest is closed on the next call.
+ */
+static int advance_meter(struct run *r, struct meter_run *m, int64_t t)
+{
+	if (meter_switch(r, m, t) != 0)
+		return -1;
+	for (;;) {
+		size_t n;
+
+		if (reserve(m, RECS) != 0)
+			return 0; /* at PENDING_MAX: the rest when the store takes them */
+		n = pl_meter_advance(&m->ck.meter, t, m->recs + m->nrecs, RECS);
+		if (take_records(r, m, n) != 0)
+			return -1;
+		if (n < RECS || stop_requested)
+			return 0;
+	}
+}
+
+static void format_span(char *buf, size_t len, int64_t us)
+{
+	double s = (double)(us < 0 ? -us : us) / 1e6;
+
+	if (s < 120)
+		snprintf(buf, len, "%.3f s", s);
+	else if (s < 7200)
+		snprintf(buf, len, "%.1f min", s / 60);
+	else if (s < 2 * 86400)
+		snprintf(buf, len, "%.2f h", s / 3600);
+	else
+		snprintf(buf, len, "%.2f days", s / 86400);
+}
+
+/* Applies the meter's pending clock step: intervals up to the step instant close as usual,
+ * then pl_meter_step() (meter.h) flags the gap; from here on the stamps follow the new clock. */
+static int apply_step(struct run *r, struct meter_run *m)
+{
+	struct pl_interval_record rec;
+	int64_t t = m->step_at == INT64_MIN ? INT64_MIN : m->step_at + m->shift_us;
+	int rc;
+
+	m->step_pending = 0;
+	if (m->ck.started && m->ck.meter.cur_start != INT64_MIN && t > m->ck.meter.t_last &&
+	    advance_meter(r, m, t) != 0)
+		return -1;
+	rc = pl_meter_step(&m->ck.meter, m->step_delta, &rec);
+	if (rc < 0)
+		logmsg("error", "meter %s: cannot follow the clock step: %s", m->cfg->name,
+		       pl_strerror(rc));
+	if (rc == 1) {
+		if (reserve(m, 1) != 0) {
+			logmsg("error", "meter %s: out of memory for pending records", m->cfg->name);
+			return -1;
+		}
+		m->recs[m->nrecs++] = rec;
+	}
+	if (rc >= 0)
+		m->shift_us += m->step_delta;
+	return take_records(r, m, 0);
+}
+
+/* A pending clock step takes effect once the line time t_line reaches it. */
+static int meter_reach(struct run *r, struct meter_run *m, int64_t t_line)
+{
+	if (m->step_pending && t_line >= m->step_at)
+		return apply_step(r, m);
+	return 0;
+}
+
+/*
+ * Watches the wall clock against the monotonic one (each wake-up of the loop: every edge or
+ * block of samples, every interval's close). A step is logged once and handed to every sim
+ * and live meter; file sources replay their own time and ignore it. Two steps before the first
+ * took effect add up.
+ */
+static void check_clock(struct run *r)
+{
+	int64_t off = wall_minus_mono(), d = off - r->clock_off;
+	char span[32], when[40];
+	time_t now;
+	struct tm tm;
+
+	if (d <= CLOCK_STEP_TOL_US && d >= -CLOCK_STEP_TOL_US)
+		return;
+	r->clock_off = off;
+	now = (time_t)(now_us(CLOCK_REALTIME) / PL_US_PER_S);
+	if (gmtime_r(&now, &tm) == NULL || strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(when, sizeof(when), "%lld", (long long)now);
+	format_span(span, sizeof(span), d);
+	logmsg("warning", "the wall clock was stepped %s by %s (now %s)%s", d > 0 ? "forward" : "back",
+	       span, when, d > 0 ? "; the intervals of the step are flagged as a gap, the span "
+	       "skipped gets no records (or the system was suspended)" : "; the open intervals "
+	       "stay open until the clock is back at their end, so that no interval is stamped "
+	       "twice; they are flagged as a gap");
+	for (size_t i = 0; i < r->nmeters; i++) {
+		struct meter_run *m = &r->meters[i];
+
+		if (!m->sim && !m->live)
+			continue;
+		if (m->step_pending) {
+			m->step_delta += d;
+			continue;
+		}
+		m->step_pending = 1;
+		m->step_delta = d;
+		/* live: what the sources stamped before now; sim: the samples read so far */
+		if (m->live)
+			m->step_at = line_now(r);
+		else
+			m->step_at = m->wall0_us ? m->last_t + 1 : INT64_MIN;
+	}
+}
+
+/* Feeds a pulse (line time) to the meter. Never refuses it: the energy is real. */
 static int meter_pulse(struct run *r, struct meter_run *m, const struct pl_pulse *p)
 {
-	if (meter_switch(r, m, p->t_us) != 0) {
+	struct pl_pulse q = *p;
+
+	if (meter_reach(r, m, p->t_us) != 0)
+		return -1;
+	q.t_us = p->t_us + m->shift_us;
+	if (meter_switch(r, m, q.t_us) != 0) {
 		logmsg("error", "meter %s: out of memory for pending records", m->cfg->name);
 		return -1;
 	}
@@ -421,12 +586,36 @@ static int meter_pulse(struct run *r, struct meter_run *m, const struct pl_pulse
 			logmsg("error", "meter %s: out of memory for pending records", m->cfg->name);
 			return -1;
 		}
-		rc = pl_meter_pulse(&m->ck.meter, p, &m->power_mw, m->recs + m->nrecs,
+		rc = pl_meter_pulse(&m->ck.meter, &q, &m->power_mw, m->recs + m->nrecs,
 				    m->rcap - m->nrecs, &n);
 		if (take_records(r, m, n) != 0)
 			return -1;
-		if (rc != -PL_ENOSPC)
-			return 0; /* -PL_EORDER cannot happen below the horizon; ignore it otherwise */
+		if (rc == -PL_ENOSPC) {
+			/* Intervals without pulses before it (a stall, a trace's silent stretch):
+			 * closed in bounded steps; at a stop the rest is flagged as a gap instead. */
+			struct pl_interval_record rec;
+
+			if (advance_meter(r, m, q.t_us) != 0)
+				return -1;
+			if (stop_requested && pl_meter_step(&m->ck.meter, 0, &rec) == 1) {
+				if (reserve(m, 1) != 0)
+					return -1;
+				m->recs[m->nrecs++] = rec;
+			}
+			continue;
+		}
+		if (rc == -PL_EORDER) {
+			/* Cannot happen while line times only grow; should it, the pulse counts in
+			 * the open interval rather than being lost. */
+			if (!m->eorder_logged)
+				logmsg("warning", "meter %s: a pulse stamped %" PRId64 " us before the "
+				       "meter's time: counted in the open interval", m->cfg->name,
+				       m->ck.meter.t_last - q.t_us);
+			m->eorder_logged = 1;
+			q.t_us = m->ck.meter.t_last;
+			continue;
+		}
+		return 0;
 	}
 }
 
@@ -478,16 +667,10 @@ static int meter_step(struct run *r, struct meter_run *m)
 		/* close the intervals no pulse can reach any more */
 		int64_t h = pl_detector_horizon(&m->ck.det);
 		if (h != INT64_MIN) {
-			size_t n;
-			if (meter_switch(r, m, h) != 0)
+			if (meter_reach(r, m, h) != 0)
 				return -1;
-			do {
-				if (reserve(m, RECS) != 0)
-					break; /* at PENDING_MAX: the rest when the store takes them */
-				n = pl_meter_advance(&m->ck.meter, h, m->recs + m->nrecs, RECS);
-				if (take_records(r, m, n) != 0)
-					return -1;
-			} while (n == RECS);
+			if (advance_meter(r, m, h + m->shift_us) != 0)
+				return -1;
 		}
 		if (m->nrecs > 0 && commit(r, m) < 0)
 			return -1;
@@ -516,9 +699,29 @@ static int resume_meter(struct run *r, struct meter_run *m, int64_t now)
 		}
 		return 0;
 	}
+	if (now < mt->t_last) {
+		/* The clock is behind the checkpoint (stepped back while stopped, or not yet set
+		 * at boot): a step back, so that no pulse is refused and no start written twice. */
+		char span[32];
+
+		format_span(span, sizeof(span), mt->t_last - now);
+		logmsg("warning", "meter %s: the wall clock is %s behind the meter's last time; the "
+		       "open interval stays open until the clock is back at its end (flagged as a gap)",
+		       m->cfg->name, span);
+		if (pl_meter_step(mt, now - mt->t_last, &rec) == 1) {
+			if (reserve(m, 1) != 0)
+				return -1;
+			m->recs[m->nrecs++] = rec;
+		}
+		if (mt->cur_start == INT64_MIN) {
+			if (pl_meter_start(mt, now) == 0)
+				m->ck.first_t = now;
+			return take_records(r, m, 0);
+		}
+	}
 	pl_meter_flag(mt, PL_Q_GAP);
 	if (mt->cur_start + iv > now)
-		return 0;
+		return take_records(r, m, 0);
 	while (pl_meter_flush(mt, mt->t_last, &rec) == 1) {
 		if (reserve(m, 1) != 0)
 			return -1;
@@ -533,15 +736,11 @@ static int resume_meter(struct run *r, struct meter_run *m, int64_t now)
 
 /* ---- live sources ----------------------------------------------------------------------- */
 
-static int64_t real_us(void)
-{
-	return now_us(CLOCK_REALTIME);
-}
-
 /* The next time to look for closed intervals: just after the open interval's end. */
-static void live_schedule_close(struct meter_run *m)
+static void live_schedule_close(const struct run *r, struct meter_run *m)
 {
-	int64_t iv = (int64_t)m->ck.meter.cfg.interval_s * PL_US_PER_S, t = real_us();
+	int64_t iv = (int64_t)m->ck.meter.cfg.interval_s * PL_US_PER_S;
+	int64_t t = line_now(r) + m->shift_us; /* the meter's time: the wall clock's */
 	int64_t end = (t / iv + 1) * iv;
 
 	m->next_close_us = now_us(CLOCK_MONOTONIC) + (end - t) + LIVE_SLACK_US +
@@ -551,7 +750,7 @@ static void live_schedule_close(struct meter_run *m)
 /* Closes what no late sample or edge can still reach, and commits it. */
 static int live_close(struct run *r, struct meter_run *m)
 {
-	int64_t upto = real_us() - LIVE_SLACK_US, h;
+	int64_t upto = line_now(r) - LIVE_SLACK_US, h;
 	struct pl_pulse p;
 
 	if (!m->ck.started)
@@ -569,19 +768,8 @@ static int live_close(struct run *r, struct meter_run *m)
 		return 0;
 	if (h > upto)
 		h = upto;
-	if (meter_switch(r, m, h) != 0)
+	if (meter_reach(r, m, h) != 0 || advance_meter(r, m, h + m->shift_us) != 0)
 		return -1;
-	for (;;) {
-		size_t n;
-
-		if (reserve(m, RECS) != 0)
-			break;
-		n = pl_meter_advance(&m->ck.meter, h, m->recs + m->nrecs, RECS);
-		if (take_records(r, m, n) != 0)
-			return -1;
-		if (n < RECS)
-			break;
-	}
 	m->last_t = upto;
 	return m->nrecs > 0 && commit(r, m) < 0 ? -1 : 0;
 }
@@ -607,6 +795,9 @@ static int live_open(struct run *r, struct meter_run *m)
 {
 	char err[256];
 	int rc = m->live->open(&m->live_self, m->cfg, err, sizeof(err));
+	/* the line is watched from here: edges after this instant are new, even if committing
+	 * the resumed meter below takes a while */
+	int64_t opened = line_now(r);
 
 	if (rc != 0) {
 		m->live_self = NULL;
@@ -615,7 +806,7 @@ static int live_open(struct run *r, struct meter_run *m)
 	}
 	/* "back" only once data flows again (live_read): a device that opens and fails at once
 	 * (an unplugged ADC's buffer) must not reset the backoff or log twice per attempt */
-	if (resume_meter(r, m, real_us()) != 0)
+	if (meter_reach(r, m, line_now(r)) != 0 || resume_meter(r, m, line_now(r) + m->shift_us) != 0)
 		return -1;
 	if (m->live->kind == PL_LIVE_EDGES) {
 		struct pl_edges_config ec;
@@ -629,9 +820,9 @@ static int live_open(struct run *r, struct meter_run *m)
 		pl_edges_init(&m->edges, &ec);
 		/* the level the line has now is the state it was already in */
 		if (level >= 0)
-			pl_edges_feed(&m->edges, real_us(), level, &(struct pl_pulse){ 0 });
+			pl_edges_feed(&m->edges, opened, level, &(struct pl_pulse){ 0 });
 	}
-	live_schedule_close(m);
+	live_schedule_close(r, m);
 	return 1;
 }
 
@@ -641,7 +832,7 @@ static int live_open(struct run *r, struct meter_run *m)
 static int live_settle_edges(struct run *r, struct meter_run *m)
 {
 	struct pl_pulse p;
-	int64_t upto = real_us() - LIVE_SLACK_US;
+	int64_t upto = line_now(r) - LIVE_SLACK_US;
 
 	if (!m->live || m->live->kind != PL_LIVE_EDGES || !m->live_self || !m->ck.started)
 		return 0;
@@ -669,6 +860,9 @@ static int live_read(struct run *r, struct meter_run *m)
 
 	for (;;) {
 		struct pl_live_info info = { 0 };
+		/* The sources stamp in wall-clock time (live.h); the pipeline runs on line time,
+		 * monotonic: undone with the offset the source converted with, read just before. */
+		int64_t to_line = r->clock_off0 - wall_minus_mono();
 		int n = m->live->read(m->live_self, &buf, LIVE_BUF, &info, err, sizeof(err));
 
 		if (info.lost > 0) {
@@ -692,15 +886,32 @@ static int live_read(struct run *r, struct meter_run *m)
 		if (m->live->kind == PL_LIVE_EDGES) {
 			for (int i = 0; i < n; i++) {
 				struct pl_pulse p;
+				int64_t t = buf.e[i].t_us + to_line;
 
-				if (pl_edges_feed(&m->edges, buf.e[i].t_us, buf.e[i].level, &p) == 1 &&
+				/* an edge stamped across a step by a source's own thread (serial) */
+				if (t < m->last_in_t)
+					t = m->last_in_t;
+				/* An edge read later than LIVE_SLACK_US after its time (the loop was busy:
+				 * an fsync, a loaded machine) is older than what the filter has already
+				 * let pass: it would be refused (-PL_EORDER) and its pulse lost. It counts
+				 * at the filter's time instead, a few ms late. */
+				if (t < m->edges.t_last)
+					t = m->edges.t_last;
+				m->last_in_t = t;
+				if (pl_edges_feed(&m->edges, t, buf.e[i].level, &p) == 1 &&
 				    meter_pulse(r, m, &p) != 0)
 					return -1;
-				m->last_t = buf.e[i].t_us;
+				m->last_t = t;
 			}
 		} else {
 			size_t off = 0;
 
+			for (int i = 0; i < n; i++) {
+				buf.s[i].t_us += to_line;
+				if (buf.s[i].t_us < m->last_in_t)
+					buf.s[i].t_us = m->last_in_t;
+				m->last_in_t = buf.s[i].t_us;
+			}
 			while (off < (size_t)n) {
 				size_t np = 0;
 
@@ -802,8 +1013,9 @@ static void status_line(struct run *r)
 	for (size_t i = 0; i < r->nmeters && o < sizeof(line) - 100; i++) {
 		struct meter_run *m = &r->meters[i];
 		int64_t bound, reg = pl_meter_register(&m->ck.meter);
-		int64_t p = pl_meter_power(&m->ck.meter, m->last_t, &bound);
-		int64_t midnight = local_midnight_us(m->last_t);
+		int64_t t = m->last_t + m->shift_us; /* the meter's time: the wall clock's */
+		int64_t p = pl_meter_power(&m->ck.meter, t, &bound);
+		int64_t midnight = local_midnight_us(t);
 
 		if (midnight != m->day_start_us) { /* a new day, or the first line */
 			m->day_start_us = midnight;
@@ -992,6 +1204,7 @@ static int setup(struct run *r)
 		logmsg("error", "%s", err);
 		return -1;
 	}
+	r->clock_off0 = r->clock_off = wall_minus_mono();
 	r->nmeters = r->cfg->nmeters;
 	r->meters = calloc(r->nmeters ? r->nmeters : 1, sizeof(*r->meters));
 	r->nsinks = r->cfg->ninflux;
@@ -1459,6 +1672,7 @@ int pl_cmd_run(int argc, char **argv)
 		}
 		r.wakeups++;
 		worked = 0;
+		check_clock(&r);
 		for (int k = 0; k < np; k++) {
 			struct meter_run *m = &r.meters[pidx[k]];
 
@@ -1483,7 +1697,7 @@ int pl_cmd_run(int argc, char **argv)
 						status = 1;
 						goto out;
 					}
-					live_schedule_close(m);
+					live_schedule_close(&r, m);
 				} else if (!m->live_self && now >= m->live_retry_us &&
 					   live_open(&r, m) < 0) {
 					status = 1;
