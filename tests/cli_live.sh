@@ -175,7 +175,14 @@ for start in sorted(rows):
     want = sum(1 for t in truth if start <= t < start + iv)
     got, flags = rows[start]
     checked += 1
-    if int(got) != want:
+    # An interval the logger flagged as a gap (PL_Q_GAP: samples it could not take, e.g. a
+    # polled ADC starved of CPU under the sanitizers with other tests beside it) says its
+    # count is not to be trusted; it may be off by one pulse, said but not failed. Every
+    # unflagged interval must be exact.
+    if int(got) != want and flags & 2 and abs(int(got) - want) <= 1:
+        print(f"cli_live: {sys.argv[4]}: interval {start}: {got} pulses, made {want}, "
+              f"flagged as a gap (flags {flags})", file=sys.stderr)
+    elif int(got) != want:
         bad += 1
         print(f"cli_live: {sys.argv[4]}: interval {start}: {got} pulses, made {want} "
               f"(flags {flags})", file=sys.stderr)
