@@ -678,17 +678,17 @@ static void test_set_limits_keeps_learning(void **st)
 	{
 		struct pl_pulse oa[PL_DETECTOR_MIN_OUT], ob[PL_DETECTOR_MIN_OUT];
 		size_t na, nb, offa = ns / 2, offb = ns / 2, ka = 0, kb = 0;
-		int64_t ha = 0, hb = 0;
+		uint64_t ha = 0, hb = 0;
 
 		while (offa < ns) {
 			offa += pl_detector_feed(&ref, smp + offa, ns - offa, oa, PL_DETECTOR_MIN_OUT, &na);
 			for (size_t i = 0; i < na; i++, ka++)
-				ha = ha * 31 + oa[i].t_us;
+				ha = ha * 31 + (uint64_t)oa[i].t_us;
 		}
 		while (offb < ns) {
 			offb += pl_detector_feed(&same, smp + offb, ns - offb, ob, PL_DETECTOR_MIN_OUT, &nb);
 			for (size_t i = 0; i < nb; i++, kb++)
-				hb = hb * 31 + ob[i].t_us;
+				hb = hb * 31 + (uint64_t)ob[i].t_us;
 		}
 		assert_true(ka >= 48);
 		assert_int_equal(ka, kb);
