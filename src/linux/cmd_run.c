@@ -1374,8 +1374,13 @@ static void teardown(struct run *r)
 	else if (r->store)
 		pl_store_close(r->store);
 	r->store = NULL;
-	if (r->lock_fd >= 0)
+	if (r->lock_fd >= 0) {
+		/* the PID goes first, so that nobody names this process once it is gone */
+		if (ftruncate(r->lock_fd, 0) != 0) {
+			/* only a later message could name a stale PID */
+		}
 		close(r->lock_fd); /* only now: another logger may take the store over */
+	}
 	pl_config_free(r->owned_cfg);
 }
 

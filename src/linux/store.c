@@ -759,8 +759,17 @@ int pl_store_lock(const char *path, int *fd_out, char *err, size_t errlen)
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		int e = errno;
 
-		n = (int)pread(fd, pid, sizeof(pid) - 1, 0);
-		pid[n > 0 ? n : 0] = '\0';
+		/* The holder writes its PID just after it took the lock: a logger started at the
+		 * same instant may look in between, so it waits a little for a whole line. */
+		for (int tries = 0; tries < 50; tries++) {
+			struct timespec ms10 = { 0, 10 * 1000 * 1000 };
+
+			n = (int)pread(fd, pid, sizeof(pid) - 1, 0);
+			pid[n > 0 ? n : 0] = '\0';
+			if (strchr(pid, '\n') != NULL)
+				break;
+			nanosleep(&ms10, NULL);
+		}
 		pid[strcspn(pid, "\n")] = '\0';
 		close(fd);
 		if (e != EWOULDBLOCK) {
