@@ -31,7 +31,7 @@
 
 #include "powerlogger/detector.h"
 #include "scenarios.h"
-#include "sim.h"
+#include "sources/sim.h"
 
 #define EVAL_HEAD_US INT64_C(1000000) /* the unscored start of each run (warm-up) */
 #define EVAL_TAIL_US INT64_C(1000000) /* the unscored end of each run */

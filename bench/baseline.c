@@ -25,7 +25,7 @@
 
 #include "powerlogger/common.h"
 #include "scenarios.h"
-#include "trace.h"
+#include "sources/trace.h"
 
 struct tpulse {
 	int64_t t_us, w_us;

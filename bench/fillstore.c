@@ -19,7 +19,7 @@
 
 #include "powerlogger/lineproto.h"
 #include "powerlogger/meter.h"
-#include "store.h"
+#include "store/store.h"
 
 int main(int argc, char **argv)
 {

@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "powerlogger/detector.h"
-#include "sim.h"
+#include "sources/sim.h"
 
 /* ---- the baseline: the original sketch's method ---- */
 

@@ -17,11 +17,11 @@
 
 #include <cmocka.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "powerlogger/common.h"
 #include "powerlogger/detector.h"
 #include "powerlogger/lineproto.h"
-#include "trace.h"
+#include "sources/trace.h"
 
 /* Parses text named "t.ini"; the diagnostics stay in *d for the caller to free. */
 static int parse(const char *text, struct pl_config **cfg, struct pl_config_diags *d)

@@ -21,8 +21,8 @@
 #include <cmocka.h>
 
 #include "fifo_fake.h"
-#include "live.h"
-#include "src_gpio.h"
+#include "sources/live.h"
+#include "sources/src_gpio.h"
 
 static struct pl_gpio_fake fake;
 

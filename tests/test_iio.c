@@ -28,9 +28,9 @@
 
 #include <cmocka.h>
 
-#include "live.h"
+#include "sources/live.h"
 #include "powerlogger/detector.h"
-#include "src_iio.h"
+#include "sources/src_iio.h"
 
 struct fake {
 	char root[64];          /* the temporary directory */

@@ -25,7 +25,7 @@
 
 #include <cmocka.h>
 
-#include "influx.h"
+#include "sinks/influx.h"
 #include "powerlogger/retry.h"
 
 #define ADMIN "admin:admin-secret" /* scripts/influxd.sh's default test admin */

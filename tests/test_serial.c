@@ -23,8 +23,8 @@
 #include <cmocka.h>
 
 #include "fifo_fake.h"
-#include "live.h"
-#include "src_serial.h"
+#include "sources/live.h"
+#include "sources/src_serial.h"
 
 static struct pl_serial_fake fake;
 

@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "powerlogger/common.h"
-#include "sim.h"
+#include "sources/sim.h"
 
 /* Everything one run produced, in memory. */
 struct run {

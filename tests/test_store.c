@@ -24,7 +24,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "store.h"
+#include "store/store.h"
 #include "testutil.h"
 
 #define T0 (INT64_C(1700000000) * PL_US_PER_S) /* an epoch-based start, on a 20 s boundary */

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "trace.h"
+#include "sources/trace.h"
 
 #define MAX_GOT 64
 

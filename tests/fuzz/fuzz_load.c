@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <math.h>
 
-#include "sim.h"
+#include "sources/sim.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "commands.h"
+#include "cli/commands.h"
 
 #ifndef PL_VERSION
 #define PL_VERSION "0.1.0-dev"

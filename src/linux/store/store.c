@@ -29,7 +29,7 @@
 
 #include <sqlite3.h>
 
-#include "store.h"
+#include "store/store.h"
 
 #define BUSY_TIMEOUT_MS 5000
 

@@ -3,7 +3,7 @@
  */
 #include <time.h>
 
-#include "live.h"
+#include "sources/live.h"
 
 
 const struct pl_live_ops *pl_live_ops_for(enum pl_config_source src)

@@ -31,14 +31,14 @@
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
 
-#include "commands.h"
-#include "checkpoint.h"
-#include "config.h"
-#include "deliver.h"
-#include "live.h"
-#include "sim.h"
-#include "store.h"
-#include "trace.h"
+#include "cli/commands.h"
+#include "store/checkpoint.h"
+#include "config/config.h"
+#include "sinks/deliver.h"
+#include "sources/live.h"
+#include "sources/sim.h"
+#include "store/store.h"
+#include "sources/trace.h"
 #include "powerlogger/detector.h"
 #include "powerlogger/edges.h"
 #include "powerlogger/retry.h"

@@ -10,7 +10,7 @@
  * Errors are sticky. An error found in the middle of a batch is held back until the samples
  * before it have been returned, so the caller sees every good sample, then the error.
  */
-#include "trace.h"
+#include "sources/trace.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands.h"
+#include "cli/commands.h"
 #include "powerlogger/common.h"
-#include "sim.h"
-#include "trace.h"
+#include "sources/sim.h"
+#include "sources/trace.h"
 
 enum {
 	OPT_SEED = 256, OPT_DURATION, OPT_RATE, OPT_JITTER,

@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "commands.h"
-#include "config.h"
+#include "cli/commands.h"
+#include "config/config.h"
 #include "powerlogger/common.h"
 
 #define PROG "powerlogger check-config"

@@ -26,8 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "live.h"
-#include "src_gpio.h"
+#include "sources/live.h"
+#include "sources/src_gpio.h"
 
 #define CONSUMER "powerlogger"
 #define READ_CHUNK 16 /* libgpiod 1.6 reads at most 16 events per call */

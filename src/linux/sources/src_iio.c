@@ -31,9 +31,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "live.h"
+#include "sources/live.h"
 #include "powerlogger/detector.h"
-#include "src_iio.h"
+#include "sources/src_iio.h"
 
 #define MAX_DEVICES 64          /* IIO devices listed in a "not found" message */
 #define MAX_ELEMS 64            /* enabled scan elements we lay out */

@@ -14,7 +14,7 @@
  * DATABASE to /query and then the write again, all within the one request the caller started
  * and within its total timeout (stage below).
  */
-#include "influx.h"
+#include "sinks/influx.h"
 
 #define ZLIB_CONST /* next_in is const: the caller's body is never written to */
 #include <curl/curl.h>

@@ -11,10 +11,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "checkpoint.h"
-#include "commands.h"
-#include "config.h"
-#include "store.h"
+#include "store/checkpoint.h"
+#include "cli/commands.h"
+#include "config/config.h"
+#include "store/store.h"
 #include "powerlogger/meter.h"
 
 #define PROG "powerlogger status"

@@ -22,11 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands.h"
+#include "cli/commands.h"
 #include "powerlogger/detector.h"
 #include "powerlogger/lineproto.h"
 #include "powerlogger/meter.h"
-#include "trace.h"
+#include "sources/trace.h"
 
 #define PROG "powerlogger detect"
 #define SAMPLE_BATCH 1024

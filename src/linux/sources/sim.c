@@ -20,7 +20,7 @@
  * Every random choice draws from its own xoshiro256** stream seeded from the one seed, so
  * turning on noise does not move the pulses, and the same seed gives the same samples.
  */
-#include "sim.h"
+#include "sources/sim.h"
 
 #include <errno.h>
 #include <math.h>

@@ -23,11 +23,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "powerlogger/common.h"
 #include "powerlogger/detector.h"
 #include "powerlogger/lineproto.h"
-#include "trace.h"
+#include "sources/trace.h"
 
 #define MAX_KEYS 32
 #define SECRET_MAX 4096 /* longest secret read from a file, bytes */

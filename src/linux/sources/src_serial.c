@@ -38,8 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "live.h"
-#include "src_serial.h"
+#include "sources/live.h"
+#include "sources/src_serial.h"
 
 #define WAKE_SIGNAL SIGURG     /* ignored by default: harmless if it ever strays */
 #define STOP_POLL_NS 5000000L  /* how often close() signals the thread */

@@ -25,9 +25,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "deliver.h"
-#include "influx.h"
-#include "store.h"
+#include "sinks/deliver.h"
+#include "sinks/influx.h"
+#include "store/store.h"
 #include "powerlogger/lineproto.h"
 #include "powerlogger/retry.h"
 
