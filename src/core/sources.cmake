@@ -7,6 +7,7 @@ set(PL_CORE_SOURCES
   edges.c
   meter.c
   lineproto.c
+  lpparse.c
   retry.c
   flashlog.c
 )
