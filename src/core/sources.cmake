@@ -8,5 +8,6 @@ set(PL_CORE_SOURCES
   meter.c
   lineproto.c
   retry.c
+  delivery.c
   flashlog.c
 )
