@@ -9,5 +9,6 @@ set(PL_CORE_SOURCES
   lineproto.c
   lpparse.c
   retry.c
+  delivery.c
   flashlog.c
 )

@@ -35,6 +35,7 @@
 #include "store/checkpoint.h"
 #include "config/config.h"
 #include "sinks/deliver.h"
+#include "sinks/influx_config.h"
 #include "sources/live.h"
 #include "sources/sim.h"
 #include "store/store.h"
@@ -1222,7 +1223,7 @@ static int setup(struct run *r)
 			logmsg("error", "store: %s", pl_store_error(r->store));
 			return -1;
 		}
-		if (pl_deliver_start(r->cfg->store.path, c, s->id, PROG, &s->d) != 0)
+		if (pl_influx_deliver_start(r->cfg->store.path, c, s->id, PROG, &s->d) != 0)
 			return -1;
 	}
 	if (pl_store_check(r->store) != 0) {
