@@ -28,8 +28,9 @@
 
 #include <cmocka.h>
 
-#include "sources/live.h"
+#include "config/config.h"
 #include "powerlogger/detector.h"
+#include "sources/live.h"
 #include "sources/src_iio.h"
 
 struct fake {
@@ -193,7 +194,6 @@ static int setup(void **state)
 	snprintf(fk.devices, sizeof(fk.devices), "%s/bus/iio/devices", fk.sysfs);
 	assert_int_equal(mkdir(fk.sysfs, 0755), 0);
 	assert_int_equal(mkdir(fk.dev, 0755), 0);
-	pl_iio_presence_check_ns = 0;
 	return 0;
 }
 
@@ -206,14 +206,15 @@ static int teardown(void **state)
 	return 0;
 }
 
-static struct pl_config_meter meter(const char *device, uint32_t channel, int mode)
+static struct pl_iio_config meter(const char *device, uint32_t channel, enum pl_iio_mode mode)
 {
-	struct pl_config_meter m = {
+	struct pl_iio_config m = {
 		.name = "m",
-		.source = PL_CONFIG_SOURCE_IIO,
-		.device = (char *)device,
+		.device = device,
 		.channel = channel,
-		.iio_mode = mode,
+		.mode = mode,
+		/* the fake tree is removed under the source: look at every read */
+		.presence_check_ns = -1,
 		.rate_hz = 1000,
 		.sysfs_root = fk.sysfs,
 		.dev_root = fk.dev,
@@ -260,7 +261,7 @@ static void test_ops(void **state)
 /* By name: the second device; its channel 1 reads 101 (100 * num + channel). */
 static void test_find_by_name(void **state)
 {
-	struct pl_config_meter m = meter("mcp3008", 1, PL_CONFIG_IIO_POLL);
+	struct pl_iio_config m = meter("mcp3008", 1, PL_IIO_POLL);
 	struct pl_live_info info;
 	struct pl_sample s[4];
 	char err[256] = "";
@@ -280,7 +281,7 @@ static void test_find_by_name(void **state)
 /* By path: the link in bus/iio/devices and the real directory it points to. */
 static void test_find_by_path(void **state)
 {
-	struct pl_config_meter m = meter(NULL, 2, PL_CONFIG_IIO_POLL);
+	struct pl_iio_config m = meter(NULL, 2, PL_IIO_POLL);
 	struct pl_live_info info;
 	char path[512], err[256] = "";
 	struct pl_sample s[1];
@@ -316,7 +317,7 @@ static void test_find_by_path(void **state)
 /* Unknown and ambiguous names, no IIO at all: the message says what there is. */
 static void test_find_errors(void **state)
 {
-	struct pl_config_meter m = meter("ads1115", 0, PL_CONFIG_IIO_POLL);
+	struct pl_iio_config m = meter("ads1115", 0, PL_IIO_POLL);
 	char err[256] = "";
 	void *src;
 
@@ -356,7 +357,7 @@ static void test_find_errors(void **state)
  */
 static void test_poll(void **state)
 {
-	struct pl_config_meter m = meter("ads1015", 1, PL_CONFIG_IIO_POLL);
+	struct pl_iio_config m = meter("ads1015", 1, PL_IIO_POLL);
 	struct pl_live_info info;
 	struct pl_sample s[8];
 	char err[256] = "", path[512];
@@ -416,7 +417,7 @@ static void test_poll(void **state)
 /* The device's directory goes away: -PL_EIO, the message says so. */
 static void test_poll_gone(void **state)
 {
-	struct pl_config_meter m = meter("ads1015", 0, PL_CONFIG_IIO_POLL);
+	struct pl_iio_config m = meter("ads1015", 0, PL_IIO_POLL);
 	struct pl_live_info info;
 	char err[256] = "", path[256];
 	struct pl_sample s[1];
@@ -436,7 +437,7 @@ static void test_poll_gone(void **state)
 /* A value file that holds no number: refused at open, and -PL_EIO when it turns bad later. */
 static void test_poll_bad_value(void **state)
 {
-	struct pl_config_meter m = meter("ads1015", 3, PL_CONFIG_IIO_POLL);
+	struct pl_iio_config m = meter("ads1015", 3, PL_IIO_POLL);
 	struct pl_live_info info;
 	struct pl_sample s[1];
 	char err[256] = "";
@@ -495,7 +496,7 @@ static void scan_s12(unsigned char scan[16], int v, int64_t ts_ns)
  */
 static void test_buffer_s12(void **state)
 {
-	struct pl_config_meter m = meter("ads1015", 2, PL_CONFIG_IIO_BUFFER);
+	struct pl_iio_config m = meter("ads1015", 2, PL_IIO_BUFFER);
 	static const int values[] = { -2048, -1, 0, 1, 2047, -1000 };
 	const char *dir = "bus/iio/devices/iio:device0";
 	struct pl_live_info info;
@@ -544,7 +545,7 @@ static void test_buffer_s12(void **state)
  * apart before it; a configured trigger is written. */
 static void test_buffer_be_u16_no_ts(void **state)
 {
-	struct pl_config_meter m = meter("adc", 0, PL_CONFIG_IIO_BUFFER);
+	struct pl_iio_config m = meter("adc", 0, PL_IIO_BUFFER);
 	static const unsigned values[] = { 0, 1, 0xabcd, 0xffff };
 	struct pl_live_info info;
 	struct pl_sample s[8];
@@ -580,7 +581,7 @@ static void test_buffer_be_u16_no_ts(void **state)
 /* Short reads across scan boundaries, a caller's cap smaller than what is there, EAGAIN. */
 static void test_buffer_short_reads(void **state)
 {
-	struct pl_config_meter m = meter("ads1015", 0, PL_CONFIG_IIO_BUFFER);
+	struct pl_iio_config m = meter("ads1015", 0, PL_IIO_BUFFER);
 	struct pl_live_info info;
 	struct pl_sample s[8];
 	unsigned char scans[5 * 16];
@@ -621,7 +622,7 @@ static void test_buffer_short_reads(void **state)
 /* A jump in the kernel's timestamps: the scans between were lost, with the span. */
 static void test_buffer_gap(void **state)
 {
-	struct pl_config_meter m = meter("ads1015", 0, PL_CONFIG_IIO_BUFFER);
+	struct pl_iio_config m = meter("ads1015", 0, PL_IIO_BUFFER);
 	struct pl_live_info info;
 	struct pl_sample s[8];
 	unsigned char scan[16];
@@ -657,7 +658,7 @@ static void test_buffer_gap(void **state)
 /* The kernel stamps in CLOCK_MONOTONIC: the samples come out in wall-clock time. */
 static void test_buffer_monotonic(void **state)
 {
-	struct pl_config_meter m = meter("ads1015", 0, PL_CONFIG_IIO_BUFFER);
+	struct pl_iio_config m = meter("ads1015", 0, PL_IIO_BUFFER);
 	struct pl_live_info info;
 	struct pl_sample s[2];
 	unsigned char scan[16];
@@ -689,7 +690,7 @@ static void test_buffer_monotonic(void **state)
 /* The writer goes away (read gives end of file), or the sysfs directory does: -PL_EIO. */
 static void test_buffer_gone(void **state)
 {
-	struct pl_config_meter m = meter("ads1015", 0, PL_CONFIG_IIO_BUFFER);
+	struct pl_iio_config m = meter("ads1015", 0, PL_IIO_BUFFER);
 	struct pl_live_info info;
 	struct pl_sample s[2];
 	unsigned char scan[16];
@@ -722,7 +723,7 @@ static void test_buffer_gone(void **state)
 /* Open errors of buffered capture: messages with the path and what to do. */
 static void test_buffer_errors(void **state)
 {
-	struct pl_config_meter m = meter("ads1015", 0, PL_CONFIG_IIO_BUFFER);
+	struct pl_iio_config m = meter("ads1015", 0, PL_IIO_BUFFER);
 	char err[256] = "";
 	void *src;
 
