@@ -720,6 +720,46 @@ static void test_buffer_gone(void **state)
 	pl_live_iio.close(src); /* buffer/enable is gone too: closing must not mind */
 }
 
+/*
+ * The presence check's period is the source's configuration (presence_check_ns): by default
+ * once a second, so a tree removed just after a check goes unnoticed by reads that cannot
+ * tell, until the period has passed.
+ */
+static void test_presence_check_period(void **state)
+{
+	struct pl_iio_config m = meter("ads1015", 0, PL_IIO_BUFFER);
+	struct pl_live_info info;
+	struct pl_sample s[2];
+	char err[256] = "", path[256];
+	void *src;
+	int writer;
+
+	(void)state;
+	add_device(0, "ads1015", "le:s12/16>>4\n", 0, 0);
+	add_device(1, "mcp3008", "le:s12/16>>4\n", 0, 0);
+	open_writer(0);
+	m.presence_check_ns = 0; /* the default: one second */
+	assert_int_equal(pl_live_iio.open(&src, &m, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/devices/platform/i2c-1/0", fk.sysfs);
+	rm_tree(path);
+	assert_int_equal(pl_live_iio.read(src, s, 2, &info, err, sizeof(err)), 0);
+	pl_live_iio.close(src);
+
+	writer = fk.writer;
+	open_writer(1);
+	m.device = "mcp3008";
+	m.presence_check_ns = 200000000; /* 200 ms */
+	assert_int_equal(pl_live_iio.open(&src, &m, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/devices/platform/i2c-1/1", fk.sysfs);
+	rm_tree(path);
+	assert_int_equal(pl_live_iio.read(src, s, 2, &info, err, sizeof(err)), 0);
+	sleep_ms(250);
+	assert_int_equal(pl_live_iio.read(src, s, 2, &info, err, sizeof(err)), -PL_EIO);
+	assert_non_null(strstr(err, "iio device mcp3008: gone (unplugged?): "));
+	pl_live_iio.close(src);
+	close(writer);
+}
+
 /* Open errors of buffered capture: messages with the path and what to do. */
 static void test_buffer_errors(void **state)
 {
@@ -879,6 +919,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_buffer_gap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_buffer_monotonic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_buffer_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_presence_check_period, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_buffer_errors, setup, teardown),
 		cmocka_unit_test(test_parse_type),
 		cmocka_unit_test(test_decode),

@@ -82,6 +82,7 @@ int pl_live_open_meter(const struct pl_live_ops *ops, void **self,
 
 		return ops->open(self, &c, err, errlen);
 	}
+	*self = NULL;
 	snprintf(err, errlen, "meter %s: source %s is not opened from a meter's keys",
 		 meter->name ? meter->name : "?", ops->name);
 	return -PL_EINVAL;
