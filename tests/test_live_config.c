@@ -102,8 +102,8 @@ static void test_enum_values_are_the_sources(void **state)
 {
 	static const char *const want[] = {
 		"t.ini:4: [meter a] mode: 'fast' is not one of poll|buffer",
-		"t.ini:9: [meter g] bias: 'pull-sideways' is not one of "
-		"as-is|pull-up|pull-down|disable",
+		("t.ini:9: [meter g] bias: 'pull-sideways' is not one of "
+		 "as-is|pull-up|pull-down|disable"),
 		"t.ini:15: [meter s] pin: 'rts' is not one of cts|dcd|dsr|ri",
 	};
 

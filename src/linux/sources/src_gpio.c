@@ -32,6 +32,8 @@
 #define CONSUMER "powerlogger"
 #define READ_CHUNK 16 /* libgpiod 1.6 reads at most 16 events per call */
 
+/* ---- the configuration's keys (src_gpio.h) ---------------------------------------------- */
+
 const char *const pl_gpio_keys[] = { "line", "bias", NULL };
 const char *const pl_gpio_bias_names[] = { "as-is", "pull-up", "pull-down", "disable", NULL };
 

@@ -45,6 +45,8 @@
 
 #define PRESENCE_CHECK_NS 1000000000 /* the default of presence_check_ns: once a second */
 
+/* ---- the configuration's keys (src_iio.h) ---------------------------------------------- */
+
 const char *const pl_iio_keys[] = { "channel", "mode", "trigger", NULL };
 const char *const pl_iio_mode_names[] = { "poll", "buffer", NULL };
 

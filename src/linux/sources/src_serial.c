@@ -46,6 +46,8 @@
 #define STOP_TRIES 400         /* 400 x 5 ms: two seconds */
 #define READ_CHUNK 64          /* records per read() of the pipe */
 
+/* ---- the configuration's keys (src_serial.h) ---------------------------------------------- */
+
 const char *const pl_serial_keys[] = { "pin", NULL };
 const char *const pl_serial_pin_names[] = { "cts", "dcd", "dsr", "ri", NULL };
 
