@@ -795,7 +795,7 @@ static void live_failed(struct run *r, struct meter_run *m, const char *why)
 static int live_open(struct run *r, struct meter_run *m)
 {
 	char err[256];
-	int rc = m->live->open(&m->live_self, m->cfg, err, sizeof(err));
+	int rc = pl_live_open_meter(m->live, &m->live_self, m->cfg, err, sizeof(err));
 	/* the line is watched from here: edges after this instant are new, even if committing
 	 * the resumed meter below takes a while */
 	int64_t opened = line_now(r);
