@@ -159,9 +159,11 @@ int pl_channel_feed_u16(struct pl_channel *ch, int64_t t0_us, uint32_t rate_hz, 
 
 /*
  * Feeds one edge: the raw level (0 or 1, before active_low) from t_us on (PL_CHANNEL_EDGES
- * only). Returns 0 (taken), -PL_ENOSPC (not taken: take records and give it again),
- * -PL_EORDER (older than the latest input time: ignored; a caller that would rather count it
- * late gives max(t_us, ch->t_in)), -PL_ERANGE as for pl_channel_feed, or -PL_EINVAL.
+ * only). Returns 0 (taken; if the queue filled before the pulse it completed was through, that
+ * pulse waits and goes on at the next call), -PL_ENOSPC (not taken, because pulses of earlier
+ * calls still wait: take records and give it again), -PL_EORDER (older than the latest input
+ * time: ignored; a caller that would rather count it late gives max(t_us, ch->t_in)),
+ * -PL_ERANGE as for pl_channel_feed (the edge was taken), or -PL_EINVAL.
  */
 int pl_channel_edge(struct pl_channel *ch, int64_t t_us, int level);
 
@@ -206,8 +208,9 @@ size_t pl_channel_take(struct pl_channel *ch, struct pl_interval_record *out, si
 size_t pl_channel_pending(const struct pl_channel *ch);
 
 /*
- * The pulses the meter took during the last call of feed, feed_u16, edge, advance, settle,
- * finish or resume, in order; *n gets how many. Valid until the next of those calls.
+ * The pulses the meter took (or refused for their range: n_range) during the last call of
+ * feed, feed_u16, edge, advance, settle, finish or resume, in order; *n gets how many. Valid
+ * until the next of those calls. The firmware counts its pulses here; detect prints them.
  */
 const struct pl_channel_pulse *pl_channel_pulses(const struct pl_channel *ch, size_t *n);
 
