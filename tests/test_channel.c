@@ -345,7 +345,7 @@ static int touches(int64_t start, int64_t len, int64_t from, int64_t to)
 
 static void test_samples_any_chunking(void **state)
 {
-	int cases = getenv("PL_VALGRIND") ? 4 : 200;
+	int cases = getenv("PL_VALGRIND") ? 20 : 200;
 	uint64_t with_gaps = 0, records = 0;
 
 	(void)state;
@@ -409,7 +409,7 @@ static int64_t floor_to(int64_t t, int64_t len)
  */
 static void test_samples_pause_resume(void **state)
 {
-	int cases = getenv("PL_VALGRIND") ? 3 : 100;
+	int cases = getenv("PL_VALGRIND") ? 10 : 100;
 
 	(void)state;
 	rng_state = 0x1234567887654321u;
@@ -618,7 +618,7 @@ static void run_edges(const struct pl_channel_config *cc, size_t n, int64_t t_en
 
 static void test_edges_any_chunking(void **state)
 {
-	int cases = getenv("PL_VALGRIND") ? 20 : 1000;
+	int cases = getenv("PL_VALGRIND") ? 100 : 1000;
 	uint64_t records = 0, pulses = 0, rejected = 0;
 
 	(void)state;
@@ -658,7 +658,7 @@ static void test_edges_any_chunking(void **state)
 
 static void test_edges_pause_resume(void **state)
 {
-	int cases = getenv("PL_VALGRIND") ? 10 : 400;
+	int cases = getenv("PL_VALGRIND") ? 40 : 400;
 
 	(void)state;
 	rng_state = 0xfeedfacecafebeefu;
