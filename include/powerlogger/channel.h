@@ -185,10 +185,12 @@ void pl_channel_flag(struct pl_channel *ch, uint32_t flags);
 /*
  * Time t_us has come. An edge channel takes it as input (the filter accepts levels held long
  * enough and emits a pulse that ended; t_us before the latest input time is taken as that);
- * then the meter is advanced to the front end's horizon, but not beyond t_us, and the flags
- * noted up to there are applied. Pulses still queued are given to the meter first. Returns 0
- * (done), -PL_ENOSPC (the record queue filled: take records and call again), -PL_ERANGE as
- * for pl_channel_feed, -PL_EINVAL.
+ * a sample channel with state_flags notes the detector's state over the input since the last
+ * advance, up to t_us (give the time of the last sample); then the meter is advanced to the
+ * front end's horizon, but not beyond t_us, and the flags noted up to there are applied (an
+ * advance that would not move it past where it was does nothing more). Pulses still queued
+ * are given to the meter first. Returns 0 (done), -PL_ENOSPC (the record queue filled: take
+ * records and call again), -PL_ERANGE as for pl_channel_feed, -PL_EINVAL.
  */
 int pl_channel_advance(struct pl_channel *ch, int64_t t_us);
 
@@ -287,8 +289,8 @@ int64_t pl_channel_horizon(const struct pl_channel *ch);
 /*
  * 1 when nothing waits inside the channel but the front end's and the meter's own state: no
  * queued pulse, record or note, no pending step or settings change. A checkpoint of the
- * detector and meter alone (pl_channel_restore) loses nothing only then; saving the whole
- * struct always does.
+ * detector and meter alone (pl_channel_restore) loses nothing only then; a saved copy of the
+ * whole struct never loses anything.
  */
 int pl_channel_idle(const struct pl_channel *ch);
 
