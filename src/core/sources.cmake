@@ -10,5 +10,6 @@ set(PL_CORE_SOURCES
   lpparse.c
   retry.c
   delivery.c
+  channel.c
   flashlog.c
 )
