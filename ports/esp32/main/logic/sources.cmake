@@ -1,0 +1,15 @@
+# The firmware's hardware-free logic: one list, included by the ESP-IDF component
+# (ports/esp32/main/CMakeLists.txt) and the host build that tests it (CMakeLists.txt, plfw).
+# Paths are relative to this file's directory.
+set(PL_FW_SOURCES
+  fw_delivery.c
+  fw_http.c
+  fw_led.c
+  fw_ring.c
+  fw_sampling.c
+  fw_seqpair.c
+  fw_store.c
+  fw_store_flashlog.c
+  fw_store_ram.c
+  fw_time.c
+)
