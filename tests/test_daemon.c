@@ -1,0 +1,392 @@
+/*
+ * Tests of the daemon's loop (src/linux/daemon/) under a fake clock (clock.h), with a fake
+ * device (tests/fakes/fake_source.c: a pulse meter's line, which CI does not have) and a real
+ * store in a temporary directory: an interval closes and is committed; a device that fails is
+ * opened again with backoff; a sink that fails (a closed port) holds nothing back; a stop
+ * (SIGTERM) checkpoints the open interval, which the next run closes as a PARTIAL record.
+ *
+ * The fake clock never sleeps: the loop's wait moves its time to the next thing due (the
+ * loop's own timeout, the fake line's next edge), and a test's stop time raises SIGTERM.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "clock.h"
+#include "config/config.h"
+#include "daemon/daemon.h"
+#include "fakes/fake_source.h"
+#include "log.h"
+#include "powerlogger/meter.h"
+#include "powerlogger/retry.h"
+#include "store/store.h"
+
+#define S (PL_US_PER_S)
+#define M0 (INT64_C(1000) * S)                 /* the fake monotonic clock at the start */
+#define WALL0 (INT64_C(1700000000) * S)        /* the wall clock then: a 10 s boundary */
+#define PERIOD (3600 * 1000)                   /* a pulse every 3.6 s: 1000 W at 1000 imp/kWh */
+#define WIDTH (100 * 1000)
+
+struct fake_clock {
+	int64_t mono, off;     /* wall = mono + off */
+	int64_t stop_at;       /* monotonic: raise SIGTERM once reached (0: never) */
+	int64_t limit;         /* monotonic: give up (a stuck loop fails the test, not hangs) */
+	int stopped, waits;
+	/* a sink's thread runs on the real clock: at wait_sink_at, wait (really) until the
+	 * store says the sink is failing */
+	int64_t wait_sink_at;
+	const char *store_path;
+	int sink_seen_failing;
+};
+
+static struct fake_clock fc;
+
+static int64_t fake_mono(void *ctx)
+{
+	(void)ctx;
+	return fc.mono;
+}
+
+static int64_t fake_wall(void *ctx)
+{
+	(void)ctx;
+	return fc.mono + fc.off;
+}
+
+static int sink_failing_now(void)
+{
+	struct pl_store *st;
+	struct pl_store_sink_info info = { 0 };
+	int64_t id;
+	int failing = 0;
+
+	if (pl_store_open(fc.store_path, PL_STORE_READONLY, &st, NULL, 0) != 0)
+		return 0;
+	if (pl_store_sink(st, "down", &id) == 0 && pl_store_sink_info(st, id, &info) == 0)
+		failing = info.failing;
+	pl_store_close(st);
+	return failing;
+}
+
+static int fake_wait(struct pollfd *fds, nfds_t n, int timeout_ms, void *ctx)
+{
+	int64_t target = timeout_ms < 0 ? INT64_MAX : fc.mono + (int64_t)timeout_ms * 1000;
+	int64_t next = fake_source_next_event();
+	int ready = 0;
+
+	(void)ctx;
+	fc.waits++;
+	if (next < target)
+		target = next;
+	if (fc.stop_at && !fc.stopped && fc.stop_at < target)
+		target = fc.stop_at;
+	if (target > fc.mono)
+		fc.mono = target;
+	for (nfds_t i = 0; i < n; i++) {
+		fds[i].revents = fds[i].fd == FAKE_SOURCE_FD && fake_source_readable() ? POLLIN : 0;
+		ready += fds[i].revents != 0;
+	}
+	if (fc.wait_sink_at && fc.mono >= fc.wait_sink_at && !fc.sink_seen_failing) {
+		for (int i = 0; i < 500 && !fc.sink_seen_failing; i++) {
+			fc.sink_seen_failing = sink_failing_now();
+			if (!fc.sink_seen_failing)
+				usleep(10000);
+		}
+		fc.wait_sink_at = 0;
+	}
+	if (fc.stop_at && !fc.stopped && fc.mono >= fc.stop_at) {
+		fc.stopped = 1;
+		raise(SIGTERM);
+	}
+	if (fc.mono >= fc.limit)
+		pl_daemon_request_stop();
+	return ready;
+}
+
+static const struct pl_clock fake = {
+	.mono_us = fake_mono,
+	.wall_us = fake_wall,
+	.wait = fake_wait,
+};
+
+static const struct pl_live_ops *fake_device(const struct pl_config_meter *cfg)
+{
+	(void)cfg;
+	return &fake_source_ops;
+}
+
+struct env {
+	char dir[64], store[128];
+	char *log;        /* what the daemon logged */
+	size_t loglen;
+	FILE *logf;
+};
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+
+	assert_non_null(e);
+	snprintf(e->dir, sizeof(e->dir), "/tmp/pl_daemon_XXXXXX");
+	assert_non_null(mkdtemp(e->dir));
+	snprintf(e->store, sizeof(e->store), "%s/store.db", e->dir);
+	e->logf = open_memstream(&e->log, &e->loglen);
+	assert_non_null(e->logf);
+	pl_log_set_stream(e->logf);
+	pl_clock_use(&fake);
+	memset(&fc, 0, sizeof(fc));
+	fc.mono = M0;
+	fc.off = WALL0 - M0;
+	fc.limit = M0 + 3600 * S;
+	fc.store_path = e->store;
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+	char cmd[128];
+
+	pl_clock_use(NULL);
+	pl_log_set_stream(NULL);
+	fclose(e->logf);
+	free(e->log);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", e->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", e->dir);
+	free(e);
+	return 0;
+}
+
+/* Runs the daemon on a configuration of one fake line ("house", 10 s intervals) and the
+ * given extra sections; returns its exit status. */
+static int run_daemon(struct env *e, const char *extra)
+{
+	char text[1024];
+	struct pl_config *cfg = NULL;
+	struct pl_config_diags diags = { 0 };
+	struct pl_daemon_options o = { 0 };
+	int status, restart = -1;
+
+	snprintf(text, sizeof(text),
+		 "[store]\npath = %s\n\n[meter house]\nsource = gpio\ndevice = gpiochip0\n"
+		 "line = 17\nimp_per_kwh = 1000\ninterval_s = 10\n\n%s", e->store, extra);
+	if (pl_config_parse_string("test", text, &cfg, &diags) != 0)
+		pl_config_diags_print(&diags, stderr);
+	pl_config_diags_free(&diags);
+	assert_non_null(cfg);
+	o.cfg = cfg;
+	o.device_for = fake_device;
+	status = pl_daemon_run(&o, &restart);
+	assert_int_equal(restart, 0);
+	pl_config_free(cfg);
+	fflush(e->logf);
+	return status;
+}
+
+struct rec {
+	int64_t start_s; /* seconds after WALL0 */
+	int pulses, flags;
+	int64_t energy_uwh, peak_mw;
+};
+
+/* The meter's records in the store, oldest first; returns how many. */
+static int read_records(struct env *e, struct rec *out, int cap)
+{
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	int n = 0;
+
+	assert_int_equal(sqlite3_open_v2(e->store, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT start_us, pulses, flags, energy_uwh, "
+					    "peak_mw FROM records ORDER BY start_us", -1, &q,
+					    NULL), SQLITE_OK);
+	while (sqlite3_step(q) == SQLITE_ROW && n < cap) {
+		out[n].start_s = (sqlite3_column_int64(q, 0) - WALL0) / S;
+		out[n].pulses = sqlite3_column_int(q, 1);
+		out[n].flags = sqlite3_column_int(q, 2);
+		out[n].energy_uwh = sqlite3_column_int64(q, 3);
+		out[n].peak_mw = sqlite3_column_int64(q, 4);
+		n++;
+	}
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return n;
+}
+
+static int count_lines(const struct env *e, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = e->log; p && (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+/* Pulses at 1.0, 4.6, 8.2, 11.8, ... s: each closed interval holds what its span saw, is
+ * stored complete (no flags) and the loop slept in between (a handful of wake-ups). */
+static void interval_closes_and_is_committed(void **state)
+{
+	struct env *e = *state;
+	struct rec r[8];
+	int n;
+
+	fake_source_setup(M0 + 1 * S, PERIOD, WIDTH);
+	fc.stop_at = M0 + 25 * S;
+	assert_int_equal(run_daemon(e, ""), 0);
+	n = read_records(e, r, 8);
+	assert_int_equal(n, 2);
+	assert_int_equal(r[0].start_s, 0);
+	assert_int_equal(r[0].pulses, 3); /* 1.0, 4.6, 8.2 */
+	assert_int_equal(r[0].flags, 0);
+	assert_int_equal(r[0].energy_uwh, 3000000);
+	assert_int_equal(r[0].peak_mw, 1000000);
+	assert_int_equal(r[1].start_s, 10);
+	assert_int_equal(r[1].pulses, 3); /* 11.8, 15.4, 19.0 */
+	assert_int_equal(r[1].flags, 0);
+	assert_int_equal(r[1].energy_uwh, 3000000);
+	assert_int_equal(fake_source.nopens, 1);
+	/* 14 edges and 2 interval closes in 25 s: the loop waits for them, it does not spin */
+	assert_true(fc.waits < 40);
+	assert_int_equal(count_lines(e, "powerlogger run: error:"), 0);
+}
+
+/* The line vanishes at 12.0 s and comes back at 14.0 s: each reopen comes after the delay
+ * the core's backoff gives for that failure (seeded by the wall clock, so known here), the
+ * failure is logged once, "back" once, and the interval of the gap is flagged. */
+static void source_fails_and_reopens_with_backoff(void **state)
+{
+	struct env *e = *state;
+	struct pl_backoff b = PL_BACKOFF_INIT;
+	int64_t failed_at;
+	struct rec r[8];
+	int n;
+
+	fake_source_setup(M0 + 1 * S, PERIOD, WIDTH);
+	fake_source.fail_at_us = M0 + 12 * S;
+	fake_source.back_at_us = M0 + 14 * S;
+	fc.stop_at = M0 + 35 * S;
+	assert_int_equal(run_daemon(e, ""), 0);
+
+	assert_int_equal(fake_source.failed_read_us, M0 + 12 * S);
+	/* the first open, two that fail (12.0 + 0.5..1 s, then + 1..2 s), one that works */
+	assert_int_equal(fake_source.nopens, 4);
+	assert_int_equal(fake_source.opens_us[0], M0);
+	failed_at = fake_source.failed_read_us;
+	for (int k = 1; k < fake_source.nopens; k++) {
+		uint32_t ceiling = pl_backoff_ceiling(&b);
+		uint32_t ms = pl_backoff_next(&b, (uint32_t)(failed_at + fc.off), 0);
+		int64_t at = fake_source.opens_us[k];
+
+		assert_true(ms >= ceiling / 2 && ms <= ceiling);
+		/* at the retry time, or within the millisecond the loop's timeout rounds to */
+		assert_true(at >= failed_at + (int64_t)ms * 1000);
+		assert_true(at < failed_at + (int64_t)ms * 1000 + 1000);
+		assert_int_equal(fake_source.opens_ok[k], at >= fake_source.back_at_us);
+		failed_at = at;
+	}
+	assert_int_equal(fake_source.opens_ok[3], 1);
+	assert_int_equal(count_lines(e, "powerlogger run: error: meter house: fake line: device "
+				     "vanished; trying again with backoff (first in"), 1);
+	assert_int_equal(count_lines(e, "meter house: fake line: no such device; trying again"), 1);
+	assert_int_equal(count_lines(e, "powerlogger run: info: meter house: source is back"), 1);
+
+	n = read_records(e, r, 8);
+	assert_int_equal(n, 3);
+	assert_int_equal(r[0].start_s, 0);
+	assert_int_equal(r[0].flags, 0);
+	assert_int_equal(r[0].pulses, 3);
+	/* 11.8 before the failure; 15.4 and 19.0 lie beyond the last reopen only if it came in
+	 * time: counted exactly as the line was watched */
+	assert_int_equal(r[1].start_s, 10);
+	assert_true(r[1].flags & PL_Q_GAP);
+	assert_int_equal(r[1].pulses, 1 + (fake_source.opens_us[3] < M0 + 15400 * 1000) + 1);
+	assert_int_equal(r[2].start_s, 20);
+	assert_int_equal(r[2].flags, 0);
+	assert_int_equal(r[2].pulses, 3); /* 22.6, 26.2, 29.8 */
+}
+
+/* A sink whose server is down (a closed port): the records are stored all the same, none is
+ * delivered, the store says the sink is failing, and the run stops cleanly. */
+static void sink_fails_records_wait(void **state)
+{
+	struct env *e = *state;
+	struct pl_store *st;
+	struct pl_store_sink_info info = { 0 };
+	uint64_t backlog = 0;
+	int64_t id, oldest = 0;
+	struct rec r[8];
+
+	fake_source_setup(M0 + 1 * S, PERIOD, WIDTH);
+	fc.wait_sink_at = M0 + 21 * S; /* two records committed: the sink has tried them */
+	fc.stop_at = M0 + 25 * S;
+	assert_int_equal(run_daemon(e, "[influxdb down]\nurl = http://127.0.0.1:1\n"
+				    "database = none\ntimeout_s = 1\n"), 0);
+	assert_true(fc.sink_seen_failing);
+	assert_int_equal(read_records(e, r, 8), 2);
+	assert_int_equal(r[0].pulses, 3);
+	assert_int_equal(r[1].pulses, 3);
+	assert_int_equal(pl_store_open(e->store, PL_STORE_READONLY, &st, NULL, 0), 0);
+	assert_int_equal(pl_store_sink(st, "down", &id), 0);
+	assert_int_equal(pl_store_backlog(st, id, &backlog, &oldest), 0);
+	assert_int_equal(backlog, 2);
+	assert_int_equal(oldest, WALL0);
+	assert_int_equal(pl_store_sink_info(st, id, &info), 0);
+	assert_int_equal(info.failing, 1);
+	assert_true(info.last_error[0] != '\0');
+	pl_store_close(st);
+}
+
+/* SIGTERM at 25.0 s: exit 0, the open interval (one pulse, 22.6 s) is in the checkpoint,
+ * not in the records. The next run starts at 100 s: the interval is over, so it is closed
+ * where observation stopped, flagged PARTIAL and GAP, and a new one opens at 100 s. */
+static void stop_finishes_cleanly_with_partial_record(void **state)
+{
+	struct env *e = *state;
+	struct rec r[8];
+	int n;
+
+	fake_source_setup(M0 + 1 * S, PERIOD, WIDTH);
+	fc.stop_at = M0 + 25 * S;
+	assert_int_equal(run_daemon(e, ""), 0);
+	assert_int_equal(read_records(e, r, 8), 2);
+
+	/* the next run: the logger was stopped for 75 s */
+	fc.mono = M0 + 100 * S;
+	fc.stopped = 0;
+	fc.stop_at = M0 + 101 * S;
+	fake_source_setup(M0 + 100500 * 1000, PERIOD, WIDTH);
+	assert_int_equal(run_daemon(e, ""), 0);
+	assert_int_equal(count_lines(e, "powerlogger run: info: meter house: resuming from its "
+				     "checkpoint (0 samples in, register 0.007 kWh)"), 1);
+	n = read_records(e, r, 8);
+	assert_int_equal(n, 3);
+	assert_int_equal(r[2].start_s, 20);
+	assert_int_equal(r[2].pulses, 1);
+	assert_int_equal(r[2].flags, PL_Q_PARTIAL | PL_Q_GAP);
+	assert_int_equal(r[2].energy_uwh, 1000000);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(interval_closes_and_is_committed, setup, teardown),
+		cmocka_unit_test_setup_teardown(source_fails_and_reopens_with_backoff, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(sink_fails_records_wait, setup, teardown),
+		cmocka_unit_test_setup_teardown(stop_finishes_cleanly_with_partial_record, setup,
+						teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
