@@ -8,5 +8,6 @@ set(PL_CORE_SOURCES
   meter.c
   lineproto.c
   retry.c
+  channel.c
   flashlog.c
 )

@@ -5,14 +5,12 @@
  * pulse is printed as it is found, or, with --interval, fed to the meter, whose interval
  * records are printed as CSV or InfluxDB line protocol. A summary goes to stderr.
  *
- * The detector emits a pulse only after its trailing edge, holds the first few runs back while
- * it learns the polarity, and holds a pulse for the plausibility limit; the meter refuses
- * pulses older than a time it has been advanced to. So the meter is advanced only to the
- * detector's horizon (pl_detector_horizon), before which no pulse can come any more. Quality
- * flags (no signal, LED steadily lit) are noted as spans of input time and given to every
- * interval a span touches once the horizon reaches it (no signal only where no pulse came). The input ends one sample period after
- * its last sample (exact for raw input, the mean period for CSV), so a trace of whole
- * intervals gives whole intervals.
+ * The detector and the meter run as the core's channel (channel.h), which advances the meter
+ * only to the detector's horizon, so no pulse the detector has yet to emit finds its interval
+ * closed, and gives the quality flags (no signal, LED steadily lit) to every interval the
+ * detector's states spanned (no signal only where no pulse came). This file reads, prints and
+ * sums up. The input ends one sample period after its last sample (exact for raw input, the
+ * mean period for CSV), so a trace of whole intervals gives whole intervals.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -23,17 +21,14 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "powerlogger/detector.h"
+#include "powerlogger/channel.h"
 #include "powerlogger/lineproto.h"
-#include "powerlogger/meter.h"
 #include "sources/trace.h"
 
 #define PROG "powerlogger detect"
 #define SAMPLE_BATCH 1024
 #define U16_BATCH 16384 /* covers the alignment step of every common audio rate */
-#define PULSE_CAP 256
-#define RECORD_CAP 64
-#define FLAG_QUEUE 32
+#define RECORD_CAP PL_CHANNEL_RECORDS
 
 enum out_format { OUT_PULSES, OUT_LP, OUT_CSV };
 
@@ -51,30 +46,18 @@ struct options {
 	int have_rate;
 };
 
-/* Quality flags seen over a span of time, waiting for the meter's horizon to reach it. */
-struct flag_note {
-	int64_t from, to;
-	uint32_t flags;
-};
-
 struct detect {
 	struct options opt;
 	struct pl_trace *trace;
-	struct pl_detector det;
-	struct pl_meter meter;
+	struct pl_channel ch;      /* the detector and the meter */
 	int use_meter;
-	int64_t horizon;          /* the meter has been advanced to here */
-	int64_t last_look;        /* input time when the detector's state was last noted */
-	uint64_t steady_seen;
-	struct flag_note notes[FLAG_QUEUE];
-	size_t nnotes;
+	uint64_t handled;         /* pulses the channel has given out */
 	/* what was read */
 	uint64_t samples;
 	int64_t t_first, t_last;
 	/* what was written */
-	uint64_t records, late_pulses;
+	uint64_t records;
 	int out_failed;
-	struct pl_pulse pulses[PULSE_CAP];
 	struct pl_interval_record recs[RECORD_CAP];
 	char lp[1024];
 	struct pl_sample samp[SAMPLE_BATCH];
@@ -353,14 +336,8 @@ static void print_pulse(const struct pl_pulse *p)
 	       (p->flags & PL_PULSE_REJECTED) ? "rejected" : "ok");
 }
 
-static int print_record(struct detect *x, const struct pl_interval_record *rec)
+static int print_record(struct detect *x, const struct pl_interval_record *r)
 {
-	struct pl_interval_record copy = *rec;
-	const struct pl_interval_record *r = &copy;
-
-	/* The detector reports no signal until its first pulse; an interval with pulses had one. */
-	if (copy.pulses || copy.rejected)
-		copy.flags &= ~(uint32_t)PL_Q_NO_SIGNAL;
 	x->records++;
 	if (x->opt.format == OUT_LP) {
 		size_t len = 0;
@@ -408,128 +385,7 @@ static int print_records(struct detect *x, size_t n)
 	return 0;
 }
 
-/* ---- the meter -------------------------------------------------------------------------- */
-
-static int meter_advance(struct detect *x, int64_t t)
-{
-	size_t n;
-	int rc;
-
-	do {
-		n = pl_meter_advance(&x->meter, t, x->recs, RECORD_CAP);
-		if ((rc = print_records(x, n)) != 0)
-			return rc;
-	} while (n == RECORD_CAP);
-	return 0;
-}
-
-/* The first interval boundary after t. */
-static int64_t next_boundary(int64_t t, int64_t len)
-{
-	int64_t q = t / len;
-
-	if (t % len != 0 && t < 0)
-		q--; /* floor */
-	return (q + 1) * len;
-}
-
-/*
- * Applies the quality flags noted up to time upto to every interval their spans touch, by
- * advancing the meter into each of those intervals in turn and flagging it.
- */
-static int apply_notes(struct detect *x, int64_t upto)
-{
-	int64_t len = (int64_t)x->meter.cfg.interval_s * PL_US_PER_S;
-	size_t i = 0, k;
-	int rc;
-
-	while (i < x->nnotes && x->notes[i].from <= upto) {
-		struct flag_note *n = &x->notes[i];
-		int64_t t = n->from, stop = n->to < upto ? n->to : upto;
-
-		for (;;) {
-			if ((rc = meter_advance(x, t)) != 0)
-				return rc;
-			pl_meter_flag(&x->meter, n->flags);
-			t = next_boundary(t, len);
-			if (t > stop)
-				break;
-		}
-		if (n->to > upto && t <= n->to) {
-			n->from = t; /* the rest waits */
-			break;
-		}
-		i++;
-	}
-	for (k = 0; i < x->nnotes; i++, k++)
-		x->notes[k] = x->notes[i];
-	x->nnotes = k;
-	return 0;
-}
-
-/* Moves the meter's horizon to t: applies the notes up to t and closes the intervals. */
-static int meter_advance_to(struct detect *x, int64_t t)
-{
-	int rc;
-
-	if ((rc = apply_notes(x, t)) != 0)
-		return rc;
-	if (t > x->horizon)
-		x->horizon = t;
-	return meter_advance(x, t);
-}
-
-/*
- * Notes flags seen from time `from` to `to`. A span that continues the latest one with the
- * same flags extends it; when the queue is full, the latest span absorbs the new one.
- */
-static void note_flags(struct detect *x, int64_t from, int64_t to, uint32_t flags)
-{
-	struct flag_note *last = x->nnotes ? &x->notes[x->nnotes - 1] : NULL;
-
-	if (flags == 0)
-		return;
-	if (last != NULL &&
-	    ((last->flags == flags && last->to >= from) || x->nnotes == FLAG_QUEUE)) {
-		last->flags |= flags;
-		if (to > last->to)
-			last->to = to;
-		return;
-	}
-	x->notes[x->nnotes].from = from;
-	x->notes[x->nnotes].to = to;
-	x->notes[x->nnotes].flags = flags;
-	x->nnotes++;
-}
-
-/*
- * After a batch of input that ended at time now: notes the detector's state over the batch
- * and moves the meter's horizon on to the detector's, so that every pulse the detector has
- * yet to emit still finds its interval open.
- */
-static int meter_catch_up(struct detect *x, int64_t now)
-{
-	struct pl_detector_status st;
-	uint32_t flags = 0;
-	int64_t horizon, since = x->last_look;
-
-	if (!x->use_meter)
-		return 0;
-	x->last_look = now;
-	pl_detector_status(&x->det, &st);
-	if (st.steady_events > x->steady_seen || st.state == PL_DET_STEADY)
-		flags |= PL_Q_STEADY;
-	x->steady_seen = st.steady_events;
-	if (st.state == PL_DET_NO_SIGNAL)
-		flags |= PL_Q_NO_SIGNAL;
-	note_flags(x, since, now, flags);
-	/* The detector says how far back its next pulse can lie (runs wait for the polarity,
-	 * the plausibility limit holds a pulse, a pulse comes out after its trailing edge). */
-	horizon = pl_detector_horizon(&x->det);
-	if (horizon == INT64_MIN || horizon <= x->horizon)
-		return 0;
-	return meter_advance_to(x, horizon);
-}
+/* ---- the channel ------------------------------------------------------------------------ */
 
 static int meter_range_error(const struct detect *x)
 {
@@ -538,56 +394,54 @@ static int meter_range_error(const struct detect *x)
 	return 2;
 }
 
-static int meter_pulse(struct detect *x, const struct pl_pulse *p)
+/*
+ * After every call of the channel: prints the pulses it gave the meter (in pulse format) and
+ * the records it closed (in record format), and judges its return code. Returns 0 to go on
+ * or the exit status. Without a meter (no --interval, no --imp-per-kwh) only the pulses
+ * matter: times beyond the meter's range are no error then.
+ */
+static int drain(struct detect *x, int rc)
 {
-	for (;;) {
-		size_t n = 0;
-		int rc = pl_meter_pulse(&x->meter, p, NULL, x->recs, RECORD_CAP, &n);
-		int out = print_records(x, n);
+	size_t n, i;
+	const struct pl_channel_pulse *p = pl_channel_pulses(&x->ch, &n);
+	int out;
 
-		if (out != 0)
+	x->handled += n;
+	if (x->opt.format == OUT_PULSES)
+		for (i = 0; i < n; i++)
+			print_pulse(&p[i].pulse);
+	while ((n = pl_channel_take(&x->ch, x->recs, RECORD_CAP)) > 0)
+		if ((out = print_records(x, n)) != 0)
 			return out;
-		if (rc == -PL_ENOSPC) {
-			/* More than RECORD_CAP intervals to close first. */
-			out = meter_advance_to(x, p->t_us);
-			if (out != 0)
-				return out;
-			continue;
-		}
-		if (rc == -PL_EORDER) {
-			x->late_pulses++; /* should not happen: the horizon trails far enough */
-			return 0;
-		}
-		if (rc == -PL_ERANGE)
-			return meter_range_error(x);
-		if (rc < 0) {
-			fprintf(stderr, PROG ": the meter refused a pulse: %s\n", pl_strerror(rc));
-			return 1;
-		}
-		return 0;
-	}
-}
-
-static int handle_pulses(struct detect *x, size_t n)
-{
-	size_t i;
-	int rc;
-
-	for (i = 0; i < n; i++) {
-		const struct pl_pulse *p = &x->pulses[i];
-
-		if (x->opt.format == OUT_PULSES)
-			print_pulse(p);
-		if (x->use_meter) {
-			/* Flags noted before this pulse belong to intervals it may close. */
-			if ((rc = apply_notes(x, p->t_us)) != 0 || (rc = meter_pulse(x, p)) != 0)
-				return rc;
-		}
-	}
 	if (ferror(stdout)) {
 		x->out_failed = 1;
 		return 1;
 	}
+	if (rc == -PL_ERANGE && x->use_meter)
+		return meter_range_error(x);
+	if (rc < 0 && rc != -PL_ENOSPC && rc != -PL_ERANGE) {
+		fprintf(stderr, PROG ": the meter refused a pulse: %s\n", pl_strerror(rc));
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * After a batch of input that ended at time now: the channel moves the meter on to the
+ * detector's horizon, so that every pulse the detector has yet to emit still finds its
+ * interval open, and flags the intervals the detector's states spanned.
+ */
+static int meter_catch_up(struct detect *x, int64_t now)
+{
+	int rc, out;
+
+	if (!x->use_meter)
+		return 0;
+	do {
+		rc = pl_channel_advance(&x->ch, now);
+		if ((out = drain(x, rc)) != 0)
+			return out;
+	} while (rc == -PL_ENOSPC);
 	return 0;
 }
 
@@ -595,12 +449,8 @@ static int handle_pulses(struct detect *x, size_t n)
 
 static void saw_samples(struct detect *x, int64_t first, int64_t last, size_t n)
 {
-	if (x->samples == 0) {
+	if (x->samples == 0)
 		x->t_first = first;
-		x->last_look = first;
-		if (x->use_meter)
-			pl_meter_start(&x->meter, first);
-	}
 	x->t_last = last;
 	x->samples += n;
 }
@@ -617,15 +467,13 @@ static int feed_samples(struct detect *x, const struct pl_sample *s, size_t n)
 	if (x->opt.check_only)
 		return 0;
 	while (n > 0) {
-		size_t np = 0;
-		int rc;
-		size_t used = pl_detector_feed(&x->det, s, n, x->pulses, PULSE_CAP, &np);
+		size_t used = 0;
+		uint64_t before = x->handled;
+		int rc = pl_channel_feed(&x->ch, s, n, &used), out;
 
-		if (used > n)
-			used = n;
-		if ((rc = handle_pulses(x, np)) != 0)
-			return rc;
-		if (used == 0 && np == 0)
+		if ((out = drain(x, rc)) != 0)
+			return out;
+		if (used == 0 && rc == 0 && x->handled == before)
 			return no_progress();
 		s += used;
 		n -= used;
@@ -643,18 +491,15 @@ static int feed_u16(struct detect *x, int64_t t0, const uint16_t *v, size_t n)
 	if (x->opt.check_only)
 		return 0;
 	while (off < n) {
-		size_t np = 0;
-		int rc;
+		size_t used = 0;
+		uint64_t before = x->handled;
 		/* After an early return, restart from the exact time of the next sample. */
 		int64_t t = off ? pl_trace_index_us(index0 + off, rate) : t0;
-		size_t used = pl_detector_feed_u16(&x->det, t, rate, v + off, n - off, x->pulses,
-						   PULSE_CAP, &np);
+		int rc = pl_channel_feed_u16(&x->ch, t, rate, v + off, n - off, &used), out;
 
-		if (used > n - off)
-			used = n - off;
-		if ((rc = handle_pulses(x, np)) != 0)
-			return rc;
-		if (used == 0 && np == 0)
+		if ((out = drain(x, rc)) != 0)
+			return out;
+		if (used == 0 && rc == 0 && x->handled == before)
 			return no_progress();
 		off += used;
 	}
@@ -711,30 +556,30 @@ static int64_t end_time(const struct detect *x)
 
 static int finish(struct detect *x)
 {
-	size_t np = 0;
 	int64_t t_end = end_time(x);
-	struct pl_interval_record r;
-	int rc;
+	int rc, out;
 
 	if (x->opt.check_only)
 		return 0;
-	pl_detector_finish(&x->det, x->pulses, PULSE_CAP, &np);
-	if ((rc = handle_pulses(x, np)) != 0)
-		return rc;
-	if (!x->use_meter)
+	for (;;) {
+		uint64_t before = x->handled;
+
+		rc = pl_channel_finish(&x->ch, t_end);
+		if ((out = drain(x, rc)) != 0)
+			return out;
+		if (rc == -PL_ENOSPC)
+			continue;
+		/* without a meter, a pulse beyond its range is no error: the rest of them */
+		if (rc == -PL_ERANGE && !x->use_meter && x->handled > before)
+			continue;
+		break;
+	}
+	if (!x->use_meter || rc == 0)
 		return 0;
-	if ((rc = meter_advance_to(x, t_end)) != 0)
-		return rc;
-	while ((rc = pl_meter_flush(&x->meter, t_end, &r)) == 1)
-		if (x->opt.format != OUT_PULSES && (rc = print_record(x, &r)) != 0)
-			return rc;
 	if (rc == -PL_ERANGE)
 		return meter_range_error(x);
-	if (rc < 0) {
-		fprintf(stderr, PROG ": cannot close the last interval: %s\n", pl_strerror(rc));
-		return 1;
-	}
-	return 0;
+	fprintf(stderr, PROG ": cannot close the last interval: %s\n", pl_strerror(rc));
+	return 1;
 }
 
 static void summary(struct detect *x)
@@ -755,7 +600,7 @@ static void summary(struct detect *x)
 		fputc('\n', stderr);
 	if (x->opt.check_only)
 		return;
-	pl_detector_status(&x->det, &st);
+	pl_detector_status(&x->ch.det, &st);
 	fprintf(stderr, "  pulses:    %" PRIu64 " (%" PRIu64 " rejected), steady-LED events %"
 		PRIu64 "\n", st.pulses, st.rejected, st.steady_events);
 	fprintf(stderr, "  detector:  %s, polarity %s, noise %" PRId32 ", amplitude %" PRId32,
@@ -772,22 +617,22 @@ static void summary(struct detect *x)
 		char wh[32];
 		uint64_t ok = st.pulses - st.rejected;
 
-		fixed(wh, sizeof(wh), pl_meter_register(&x->meter), 6);
+		fixed(wh, sizeof(wh), pl_meter_register(&x->ch.meter), 6);
 		fprintf(stderr, "  energy:    %s Wh (%" PRIu64 " pulses at %" PRIu32 " imp/kWh)\n",
 			wh, ok, x->opt.det.imp_per_kwh);
 	}
 	if (x->opt.interval_s)
 		fprintf(stderr, "  intervals: %" PRIu64 " records of %" PRIu32 " s\n", x->records,
 			x->opt.interval_s);
-	if (x->late_pulses)
+	if (x->ch.n_late)
 		fprintf(stderr, "  warning:   %" PRIu64 " pulses came too late for their interval "
-			"and are not in the records\n", x->late_pulses);
+			"and are counted in a later one\n", x->ch.n_late);
 }
 
 int pl_cmd_detect(int argc, char **argv)
 {
 	struct detect *x;
-	struct pl_meter_config mc;
+	struct pl_channel_config cc;
 	char err[512];
 	int rc;
 
@@ -800,21 +645,22 @@ int pl_cmd_detect(int argc, char **argv)
 	if (rc)
 		goto out_free;
 
-	if (pl_detector_init(&x->det, &x->opt.det) != 0) {
+	if (pl_detector_init(&x->ch.det, &x->opt.det) != 0) {
 		rc = usage_error("the detector refused the options");
 		goto out_free;
 	}
 	x->use_meter = x->opt.det.imp_per_kwh || x->opt.interval_s;
-	pl_meter_config_default(&mc);
+	pl_channel_config_default(&cc);
+	cc.det = x->opt.det;
+	cc.state_flags = 1;
 	if (x->opt.det.imp_per_kwh)
-		mc.imp_per_kwh = x->opt.det.imp_per_kwh;
+		cc.meter.imp_per_kwh = x->opt.det.imp_per_kwh;
 	if (x->opt.interval_s)
-		mc.interval_s = x->opt.interval_s;
-	if (pl_meter_init(&x->meter, &mc) != 0) {
+		cc.meter.interval_s = x->opt.interval_s;
+	if (pl_channel_init(&x->ch, &cc) != 0) {
 		rc = usage_error("the meter refused the options");
 		goto out_free;
 	}
-	x->horizon = INT64_MIN;
 
 	rc = pl_trace_open(&x->trace, x->opt.path, &x->opt.trace, err, sizeof(err));
 	if (rc) {
