@@ -14,7 +14,6 @@
 #include "clock.h"
 #include "daemon/run.h"
 #include "log.h"
-#include "powerlogger/detector.h"
 #include "sources/src_sim.h"
 #include "sources/src_trace.h"
 
@@ -32,8 +31,8 @@ int64_t line_now(const struct run *r)
 /* The next time to look for closed intervals: just after the open interval's end. */
 static void schedule_close(const struct run *r, struct meter_run *m)
 {
-	int64_t iv = (int64_t)m->ck.meter.cfg.interval_s * PL_US_PER_S;
-	int64_t t = line_now(r) + m->shift_us; /* the meter's time: the wall clock's */
+	int64_t iv = (int64_t)m->ch.meter.cfg.interval_s * PL_US_PER_S;
+	int64_t t = line_now(r) + m->ch.offset_us; /* the meter's time: the wall clock's */
 	int64_t end = (t / iv + 1) * iv;
 
 	m->next_close_us = pl_clock_mono_us() + (end - t) + LIVE_SLACK_US +
@@ -43,25 +42,13 @@ static void schedule_close(const struct run *r, struct meter_run *m)
 /* A device's intervals: closes what no late sample or edge can still reach, and commits it. */
 static int close_intervals(struct run *r, struct meter_run *m)
 {
-	int64_t upto = line_now(r) - LIVE_SLACK_US, h;
-	struct pl_pulse p;
+	int64_t upto = line_now(r) - LIVE_SLACK_US;
 
 	if (!m->ck.started)
 		return 0;
 	if (m->self == NULL)
 		return 0; /* gone: no records while nothing is seen, the gap shows as a gap */
-	if (m->src->kind == PL_LIVE_EDGES) {
-		if (pl_edges_advance(&m->edges, upto, &p) == 1 && meter_pulse(r, m, &p) != 0)
-			return -1;
-		h = pl_edges_horizon(&m->edges);
-	} else {
-		h = pl_detector_horizon(&m->ck.det);
-	}
-	if (h == INT64_MIN)
-		return 0;
-	if (h > upto)
-		h = upto;
-	if (meter_reach(r, m, h) != 0 || meter_advance(r, m, h + m->shift_us) != 0)
+	if (meter_advance(r, m, upto) != 0)
 		return -1;
 	m->last_t = upto;
 	return m->nrecs > 0 && meter_commit(r, m) < 0 ? -1 : 0;
@@ -80,7 +67,7 @@ static void device_failed(struct meter_run *m, const char *why)
 	m->failing = 1;
 	m->retry_us = pl_clock_mono_us() + (int64_t)ms * 1000;
 	if (m->ck.started)
-		pl_meter_flag(&m->ck.meter, PL_Q_GAP);
+		meter_flag_gap(m);
 }
 
 /* Opens a device: 1 when open, 0 when it failed (a retry is scheduled), -1 on a failure of
@@ -100,21 +87,14 @@ static int device_open(struct run *r, struct meter_run *m)
 	}
 	/* "back" only once data flows again (feed_read): a device that opens and fails at once
 	 * (an unplugged ADC's buffer) must not reset the backoff or log twice per attempt */
-	if (meter_reach(r, m, line_now(r)) != 0 || meter_resume(r, m, line_now(r) + m->shift_us) != 0)
+	if (meter_resume(r, m, line_now(r)) != 0)
 		return -1;
 	if (m->src->kind == PL_LIVE_EDGES) {
-		struct pl_edges_config ec;
 		int level = m->src->level ? m->src->level(m->self) : -1;
 
-		pl_edges_config_default(&ec);
-		ec.min_high_us = ec.min_low_us = m->cfg->debounce_us;
-		ec.active_low = (uint8_t)(m->cfg->active_low != 0);
-		ec.imp_per_kwh = m->cfg->imp_per_kwh;
-		ec.max_power_w = m->cfg->max_power_w;
-		pl_edges_init(&m->edges, &ec);
 		/* the level the line has now is the state it was already in */
-		if (level >= 0)
-			pl_edges_feed(&m->edges, opened, level, &(struct pl_pulse){ 0 });
+		if (level >= 0 && meter_edge(r, m, opened, level) != 0)
+			return -1;
 	}
 	schedule_close(r, m);
 	return 1;
@@ -162,8 +142,10 @@ int feed_open(struct run *r, struct meter_run *m)
 {
 	/* A simulated or device meter goes on in wall-clock time after a restart: a new
 	 * detector (what it learned may no longer hold), the register kept. */
-	if (m->src->timeline != PL_LIVE_REPLAY && m->ck.consumed > 0)
+	if (m->src->timeline != PL_LIVE_REPLAY && m->ck.consumed > 0) {
 		pl_detector_init(&m->ck.det, NULL);
+		pl_detector_init(&m->ch.det, NULL);
+	}
 	if (is_device(m))
 		return device_open(r, m) < 0 ? -1 : 0;
 	if (paced_open(r, m) != 0)
@@ -179,13 +161,12 @@ int feed_open(struct run *r, struct meter_run *m)
  * line was watched until now, so let that time pass first. */
 int feed_settle(struct run *r, struct meter_run *m)
 {
-	struct pl_pulse p;
 	int64_t upto = line_now(r) - LIVE_SLACK_US;
 
 	if (!m->src || m->src->kind != PL_LIVE_EDGES || !m->self || !m->ck.started)
 		return 0;
-	if (upto > m->last_t && pl_edges_advance(&m->edges, upto, &p) == 1)
-		return meter_pulse(r, m, &p);
+	if (upto > m->last_t)
+		return meter_settle(r, m, upto);
 	return 0;
 }
 
@@ -200,7 +181,6 @@ static int feed_edges(struct run *r, struct meter_run *m, const struct pl_live_e
 		      int64_t to_line)
 {
 	for (int i = 0; i < n; i++) {
-		struct pl_pulse p;
 		int64_t t = e[i].t_us + to_line;
 
 		/* an edge stamped across a step by a source's own thread (serial) */
@@ -210,10 +190,10 @@ static int feed_edges(struct run *r, struct meter_run *m, const struct pl_live_e
 		 * fsync, a loaded machine) is older than what the filter has already let pass: it
 		 * would be refused (-PL_EORDER) and its pulse lost. It counts at the filter's time
 		 * instead, a few ms late. */
-		if (t < m->edges.t_last)
-			t = m->edges.t_last;
+		if (m->ch.t_in != INT64_MIN && t < m->ch.t_in)
+			t = m->ch.t_in;
 		m->last_in_t = t;
-		if (pl_edges_feed(&m->edges, t, e[i].level, &p) == 1 && meter_pulse(r, m, &p) != 0)
+		if (meter_edge(r, m, t, e[i].level) != 0)
 			return -1;
 		m->last_t = t;
 	}
@@ -230,10 +210,6 @@ static int duration_reached(const struct run *r, const struct meter_run *m)
 static int feed_samples(struct run *r, struct meter_run *m, struct pl_sample *s, int n,
 			int64_t to_line)
 {
-	struct pl_pulse pulses[PL_DETECTOR_MIN_OUT * 2];
-	size_t off = 0;
-	int64_t h;
-
 	if (is_device(m)) {
 		for (int i = 0; i < n; i++) {
 			s[i].t_us += to_line;
@@ -242,7 +218,7 @@ static int feed_samples(struct run *r, struct meter_run *m, struct pl_sample *s,
 			m->last_in_t = s[i].t_us;
 		}
 	} else if (!m->ck.started) {
-		pl_meter_start(&m->ck.meter, s[0].t_us);
+		pl_channel_start(&m->ch, s[0].t_us);
 		m->ck.started = 1;
 		m->ck.first_t = s[0].t_us;
 	}
@@ -250,15 +226,8 @@ static int feed_samples(struct run *r, struct meter_run *m, struct pl_sample *s,
 		m->have_input = 1;
 		m->input0_us = s[0].t_us;
 	}
-	while (off < (size_t)n) {
-		size_t np = 0;
-
-		off += pl_detector_feed(&m->ck.det, s + off, (size_t)n - off, pulses,
-					sizeof(pulses) / sizeof(pulses[0]), &np);
-		for (size_t i = 0; i < np; i++)
-			if (meter_pulse(r, m, &pulses[i]) != 0)
-				return -1;
-	}
+	if (meter_feed(r, m, s, (size_t)n) != 0)
+		return -1;
 	m->last_t = s[n - 1].t_us;
 	if (m->src->timeline == PL_LIVE_REPLAY && m->src->position)
 		m->ck.consumed = m->src->position(m->self);
@@ -266,9 +235,8 @@ static int feed_samples(struct run *r, struct meter_run *m, struct pl_sample *s,
 		m->ck.consumed += (uint64_t)n;
 	if (is_device(m))
 		return 0;
-	/* close the intervals no pulse can reach any more */
-	h = pl_detector_horizon(&m->ck.det);
-	if (h != INT64_MIN && (meter_reach(r, m, h) != 0 || meter_advance(r, m, h + m->shift_us) != 0))
+	/* close the intervals no pulse can reach any more (the detector's horizon) */
+	if (meter_advance(r, m, m->last_t) != 0)
 		return -1;
 	if (m->nrecs > 0 && meter_commit(r, m) < 0)
 		return -1;
@@ -317,7 +285,7 @@ static int feed_read(struct run *r, struct meter_run *m)
 		n = m->src->read(m->self, &buf, LIVE_BUF, &info, err, sizeof(err));
 		if (info.lost > 0) {
 			m->lost += info.lost;
-			pl_meter_flag(&m->ck.meter, PL_Q_GAP);
+			meter_flag_gap(m);
 		}
 		if (info.ended) {
 			m->ended = 1;

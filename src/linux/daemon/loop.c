@@ -51,13 +51,8 @@ static void check_clock(struct run *r)
 
 		if (m->src->timeline == PL_LIVE_REPLAY)
 			continue;
-		if (m->step_pending) {
-			m->step_delta += d;
-			continue;
-		}
-		m->step_pending = 1;
-		m->step_delta = d;
-		m->step_at = feed_step_at(r, m);
+		/* two steps before the first took effect add up */
+		meter_clock_step(m, feed_step_at(r, m), d);
 	}
 }
 

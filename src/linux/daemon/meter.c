@@ -1,9 +1,17 @@
 /*
- * A meter's records: the meter (powerlogger/meter.h) fed with pulses, advanced to a time,
- * switched to changed settings at a boundary, stepped with the wall clock, resumed after a
- * pause, finished at the end of its input; and the commit of its closed records with its
- * checkpoint into the store (one transaction), which kicks the sinks. A store that refuses
- * only delays: the records wait in memory, up to PENDING_MAX per meter.
+ * A meter: its channel (powerlogger/channel.h: the detector or the edge filter with the meter,
+ * and the rules between them) fed by its source (feed.c), and the commit of the closed
+ * records with the checkpoint into the store (one transaction), which kicks the sinks.
+ *
+ * The channel holds a few records at a time and says -PL_ENOSPC when it is full; every call
+ * here takes its records into the pending ones (up to PENDING_MAX per meter) and calls again.
+ * The pending ones are committed RECS / 2 at a time, so that no span, however long, needs more
+ * memory than that. A store that refuses only delays: the records wait in memory. At a stop,
+ * a long span still to close is left for the next run, and a pulse after one is counted with
+ * the span between flagged as a gap.
+ *
+ * The checkpoint keeps the detector's and the meter's state (store/checkpoint.h), copied from
+ * the channel at each commit and restored into it at the start.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -18,11 +26,6 @@
 #include "sources/src_sim.h"
 #include "sources/src_trace.h"
 
-/*
- * Commits the meter's pending records with its checkpoint. Returns 0, 1 when the store refuses
- * (full disk, size bound, I/O error: the records stay pending in memory and are retried every
- * STORE_RETRY_US, reported once), or -1 on a failure that ends the daemon (a damaged store).
- */
 int meter_commit(struct run *r, struct meter_run *m)
 {
 	int64_t now = pl_clock_mono_us();
@@ -32,6 +35,9 @@ int meter_commit(struct run *r, struct meter_run *m)
 		return 1;
 	if (r->store_failing)
 		daemon_prune(r); /* the sinks may have caught up: room again within the size bound */
+	if (m->ch.cfg.kind == PL_CHANNEL_SAMPLES)
+		m->ck.det = m->ch.det;
+	m->ck.meter = m->ch.meter;
 	rc = pl_store_commit_interval(r->store, m->id, m->recs, m->nrecs, &m->ck, sizeof(m->ck));
 	if (rc == -PL_ECORRUPT || rc == -PL_EINVAL) {
 		pl_log(PL_LOG_ERROR, "store: %s", pl_store_error(r->store));
@@ -64,7 +70,7 @@ int meter_commit(struct run *r, struct meter_run *m)
 }
 
 /* Room for at least `room` more records; -1 when out of memory or at PENDING_MAX. */
-int meter_reserve(struct meter_run *m, size_t room)
+static int reserve(struct meter_run *m, size_t room)
 {
 	size_t want = m->nrecs + room, cap = m->rcap ? m->rcap : RECS;
 	struct pl_interval_record *p;
@@ -84,7 +90,7 @@ int meter_reserve(struct meter_run *m, size_t room)
 }
 
 /* Commits when enough records are pending; a refusing store only delays it. */
-int meter_take(struct run *r, struct meter_run *m, size_t n)
+static int take(struct run *r, struct meter_run *m, size_t n)
 {
 	m->nrecs += n;
 	if (m->nrecs >= RECS / 2)
@@ -92,75 +98,126 @@ int meter_take(struct run *r, struct meter_run *m, size_t n)
 	return 0;
 }
 
-/* The first multiple of iv at or after t (t may be negative: replayed traces start at 0). */
-static int64_t align_up(int64_t t, int64_t iv)
+/* What a pending settings change did, once the channel put it into effect. */
+static void switched(const struct run *r, struct meter_run *m)
 {
-	int64_t q = t / iv * iv;
+	const struct pl_meter *mt = &m->ch.meter;
 
-	return q < t ? q + iv : q;
-}
-
-/*
- * Puts the settings changed since the checkpoint into effect once the meter reaches
- * switch_us: every interval of the old length up to there is closed (the last one cut short
- * when switch_us is not one of its boundaries), the meter starts again with the new settings
- * at switch_us, a boundary of the new length, and the register goes on. So no record of the
- * new length overlaps one of the old (records are keyed by their start) and the energies
- * still add up to the register. Called before the meter is given any time t.
- */
-static int meter_switch(struct run *r, struct meter_run *m, int64_t t)
-{
-	struct pl_meter *mt = &m->ck.meter;
-	struct pl_interval_record rec;
-	int64_t reg;
-	size_t n;
-
-	if (!m->switch_pending || t < m->switch_us)
-		return 0;
-	do {
-		if (meter_reserve(m, RECS) != 0)
-			return -1;
-		n = pl_meter_advance(mt, m->switch_us, m->recs + m->nrecs, RECS);
-		if (meter_take(r, m, n) != 0)
-			return -1;
-	} while (n == RECS);
-	while (pl_meter_flush(mt, m->switch_us, &rec) == 1) {
-		if (meter_reserve(m, 1) != 0)
-			return -1;
-		m->recs[m->nrecs++] = rec;
-	}
-	reg = pl_meter_register(mt);
-	if (pl_meter_init(mt, &m->switch_cfg) != 0)
-		return -1;
-	pl_meter_set_register(mt, reg);
-	pl_meter_start(mt, m->switch_us);
+	if (!m->switch_pending || m->ch.switch_pending)
+		return;
 	m->switch_pending = 0;
 	if (!r->o->quiet)
 		pl_log(PL_LOG_INFO, "meter %s: now %" PRIu32 " s intervals at %" PRIu32 " imp/kWh",
 		       m->cfg->name, mt->cfg.interval_s, mt->cfg.imp_per_kwh);
-	return meter_take(r, m, 0);
 }
 
-/*
- * Closes every interval that ends at or before t (meter time), RECS at a time with a commit
- * between, so that no span, however long, needs more memory than that. A stop request ends it
- * early: the rest is closed on the next call.
- */
+/* The records the channel queued into the pending ones. -1 when they cannot be held. */
+static int drain(struct run *r, struct meter_run *m)
+{
+	size_t n;
+
+	if (reserve(m, PL_CHANNEL_RECORDS) != 0)
+		return -1;
+	n = pl_channel_take(&m->ch, m->recs + m->nrecs, PL_CHANNEL_RECORDS);
+	switched(r, m);
+	return take(r, m, n);
+}
+
+/* After a channel call that returned rc: 1 to call again (its queue was full), 0 when done,
+ * -1 on a failure. */
+static int again(struct run *r, struct meter_run *m, int rc)
+{
+	if (drain(r, m) != 0) {
+		pl_log(PL_LOG_ERROR, "meter %s: out of memory for pending records", m->cfg->name);
+		return -1;
+	}
+	if (m->ch.n_late != m->late_logged) {
+		/* Cannot happen while line times only grow; should it, the pulse counts in the
+		 * open interval rather than being lost. */
+		if (m->late_logged == 0)
+			pl_log(PL_LOG_WARNING, "meter %s: a pulse stamped before the meter's time: "
+			       "counted in the open interval", m->cfg->name);
+		m->late_logged = m->ch.n_late;
+	}
+	if (rc == -PL_ENOSPC)
+		return 1;
+	if (rc == 0 || rc == -PL_ERANGE) /* a pulse beyond the meter's range: dropped */
+		return 0;
+	pl_log(PL_LOG_ERROR, "meter %s: %s", m->cfg->name, pl_strerror(rc));
+	return -1;
+}
+
+/* At a stop, a pulse after a long silent stretch: the rest of the stretch is flagged as a
+ * gap instead of closed interval by interval. */
+static int skip_at_stop(struct run *r, struct meter_run *m)
+{
+	if (!daemon_stopping())
+		return 0;
+	pl_channel_skip(&m->ch);
+	return again(r, m, 0);
+}
+
+int meter_feed(struct run *r, struct meter_run *m, const struct pl_sample *s, size_t n)
+{
+	size_t off = 0;
+
+	/* until every sample is taken and every pulse of theirs given to the meter */
+	while (off < n || m->ch.pulse_next < m->ch.npulses) {
+		size_t used = 0;
+		int rc = pl_channel_feed(&m->ch, s + off, n - off, &used), a;
+
+		off += used;
+		a = again(r, m, rc);
+		if (a < 0 || (a > 0 && skip_at_stop(r, m) != 0))
+			return -1;
+	}
+	return 0;
+}
+
+int meter_edge(struct run *r, struct meter_run *m, int64_t t, int level)
+{
+	int rc, a;
+
+	do {
+		rc = pl_channel_edge(&m->ch, t, level);
+		a = again(r, m, rc);
+		if (a < 0 || (a > 0 && skip_at_stop(r, m) != 0))
+			return -1;
+	} while (a > 0);
+	/* the edge's pulse may still wait for room: given on now, at the edge's time */
+	while (m->ch.pulse_next < m->ch.npulses) {
+		a = again(r, m, pl_channel_settle(&m->ch, t));
+		if (a < 0 || (a > 0 && skip_at_stop(r, m) != 0))
+			return -1;
+	}
+	return 0;
+}
+
 int meter_advance(struct run *r, struct meter_run *m, int64_t t)
 {
-	if (meter_switch(r, m, t) != 0)
-		return -1;
-	for (;;) {
-		size_t n;
+	int a;
 
-		if (meter_reserve(m, RECS) != 0)
+	/* a stop ends it early: the rest is closed on the next call (or the next run) */
+	do {
+		int rc = pl_channel_advance(&m->ch, t);
+
+		if (reserve(m, PL_CHANNEL_RECORDS) != 0)
 			return 0; /* at PENDING_MAX: the rest when the store takes them */
-		n = pl_meter_advance(&m->ck.meter, t, m->recs + m->nrecs, RECS);
-		if (meter_take(r, m, n) != 0)
+		a = again(r, m, rc);
+	} while (a > 0 && !daemon_stopping());
+	return a < 0 ? -1 : 0;
+}
+
+int meter_settle(struct run *r, struct meter_run *m, int64_t t)
+{
+	int a;
+
+	do {
+		a = again(r, m, pl_channel_settle(&m->ch, t));
+		if (a > 0 && skip_at_stop(r, m) != 0)
 			return -1;
-		if (n < RECS || daemon_stopping())
-			return 0;
-	}
+	} while (a > 0);
+	return a;
 }
 
 void format_span(char *buf, size_t len, int64_t us)
@@ -177,192 +234,81 @@ void format_span(char *buf, size_t len, int64_t us)
 		snprintf(buf, len, "%.2f days", s / 86400);
 }
 
-/* Applies the meter's pending clock step: intervals up to the step instant close as usual,
- * then pl_meter_step() (meter.h) flags the gap; from here on the stamps follow the new clock. */
-static int apply_step(struct run *r, struct meter_run *m)
-{
-	struct pl_interval_record rec;
-	int64_t t = m->step_at == INT64_MIN ? INT64_MIN : m->step_at + m->shift_us;
-	int rc;
-
-	m->step_pending = 0;
-	if (m->ck.started && m->ck.meter.cur_start != INT64_MIN && t > m->ck.meter.t_last &&
-	    meter_advance(r, m, t) != 0)
-		return -1;
-	rc = pl_meter_step(&m->ck.meter, m->step_delta, &rec);
-	if (rc < 0)
-		pl_log(PL_LOG_ERROR, "meter %s: cannot follow the clock step: %s", m->cfg->name,
-		       pl_strerror(rc));
-	if (rc == 1) {
-		if (meter_reserve(m, 1) != 0) {
-			pl_log(PL_LOG_ERROR, "meter %s: out of memory for pending records", m->cfg->name);
-			return -1;
-		}
-		m->recs[m->nrecs++] = rec;
-	}
-	if (rc >= 0)
-		m->shift_us += m->step_delta;
-	return meter_take(r, m, 0);
-}
-
-/* A pending clock step takes effect once the line time t_line reaches it. */
-int meter_reach(struct run *r, struct meter_run *m, int64_t t_line)
-{
-	if (m->step_pending && t_line >= m->step_at)
-		return apply_step(r, m);
-	return 0;
-}
-
-/* Feeds a pulse (line time) to the meter. Never refuses it: the energy is real. */
-int meter_pulse(struct run *r, struct meter_run *m, const struct pl_pulse *p)
-{
-	struct pl_pulse q = *p;
-
-	if (meter_reach(r, m, p->t_us) != 0)
-		return -1;
-	q.t_us = p->t_us + m->shift_us;
-	if (meter_switch(r, m, q.t_us) != 0) {
-		pl_log(PL_LOG_ERROR, "meter %s: out of memory for pending records", m->cfg->name);
-		return -1;
-	}
-	for (;;) {
-		size_t n = 0;
-		int rc;
-
-		if (meter_reserve(m, 8) != 0) {
-			pl_log(PL_LOG_ERROR, "meter %s: out of memory for pending records", m->cfg->name);
-			return -1;
-		}
-		rc = pl_meter_pulse(&m->ck.meter, &q, &m->power_mw, m->recs + m->nrecs,
-				    m->rcap - m->nrecs, &n);
-		if (meter_take(r, m, n) != 0)
-			return -1;
-		if (rc == -PL_ENOSPC) {
-			/* Intervals without pulses before it (a stall, a trace's silent stretch):
-			 * closed in bounded steps; at a stop the rest is flagged as a gap instead. */
-			struct pl_interval_record rec;
-
-			if (meter_advance(r, m, q.t_us) != 0)
-				return -1;
-			if (daemon_stopping() && pl_meter_step(&m->ck.meter, 0, &rec) == 1) {
-				if (meter_reserve(m, 1) != 0)
-					return -1;
-				m->recs[m->nrecs++] = rec;
-			}
-			continue;
-		}
-		if (rc == -PL_EORDER) {
-			/* Cannot happen while line times only grow; should it, the pulse counts in
-			 * the open interval rather than being lost. */
-			if (!m->eorder_logged)
-				pl_log(PL_LOG_WARNING, "meter %s: a pulse stamped %" PRId64 " us before the "
-				       "meter's time: counted in the open interval", m->cfg->name,
-				       m->ck.meter.t_last - q.t_us);
-			m->eorder_logged = 1;
-			q.t_us = m->ck.meter.t_last;
-			continue;
-		}
-		return 0;
-	}
-}
-
 /*
  * A meter that goes on in wall-clock time after a pause (a restart of the daemon, a source
- * that was gone): if the open interval is over, it is closed where observation stopped
- * (PL_Q_PARTIAL, PL_Q_GAP) and a new observation starts now, so the pause gives no records
- * rather than records of zero pulses; within the same interval it just goes on, flagged.
+ * that was gone), at line time now: if the open interval is over, the channel closes it where
+ * observation stopped (PL_Q_PARTIAL, PL_Q_GAP) and a new observation starts now, so the pause
+ * gives no records rather than records of zero pulses; within the same interval it just goes
+ * on, flagged.
  */
 int meter_resume(struct run *r, struct meter_run *m, int64_t now)
 {
-	struct pl_meter *mt = &m->ck.meter;
-	int64_t iv = (int64_t)mt->cfg.interval_s * PL_US_PER_S;
-	struct pl_interval_record rec;
+	const struct pl_channel *ch = &m->ch;
+	int64_t off = ch->offset_us + (ch->step_pending && now >= ch->step_at ? ch->step_delta : 0);
+	int a;
 
-	if (!m->ck.started || mt->cur_start == INT64_MIN) {
-		if (pl_meter_start(mt, now) == 0) {
-			m->ck.started = 1;
-			m->ck.first_t = now;
-		}
-		return 0;
-	}
-	if (now < mt->t_last) {
+	if (m->ck.started && ch->meter.cur_start != INT64_MIN && now + off < ch->meter.t_last) {
 		/* The clock is behind the checkpoint (stepped back while stopped, or not yet set
-		 * at boot): a step back, so that no pulse is refused and no start written twice. */
+		 * at boot): the channel steps back, so that no pulse is refused and no start is
+		 * written twice. */
 		char span[32];
 
-		format_span(span, sizeof(span), mt->t_last - now);
-		pl_log(PL_LOG_WARNING, "meter %s: the wall clock is %s behind the meter's last time; the "
-		       "open interval stays open until the clock is back at its end (flagged as a gap)",
-		       m->cfg->name, span);
-		if (pl_meter_step(mt, now - mt->t_last, &rec) == 1) {
-			if (meter_reserve(m, 1) != 0)
-				return -1;
-			m->recs[m->nrecs++] = rec;
-		}
-		if (mt->cur_start == INT64_MIN) {
-			if (pl_meter_start(mt, now) == 0)
-				m->ck.first_t = now;
-			return meter_take(r, m, 0);
-		}
+		format_span(span, sizeof(span), ch->meter.t_last - (now + off));
+		pl_log(PL_LOG_WARNING, "meter %s: the wall clock is %s behind the meter's last time; "
+		       "the open interval stays open until the clock is back at its end (flagged as "
+		       "a gap)", m->cfg->name, span);
 	}
-	pl_meter_flag(mt, PL_Q_GAP);
-	if (mt->cur_start + iv > now)
-		return meter_take(r, m, 0);
-	while (pl_meter_flush(mt, mt->t_last, &rec) == 1) {
-		if (meter_reserve(m, 1) != 0)
-			return -1;
-		m->recs[m->nrecs++] = rec;
+	do {
+		a = again(r, m, pl_channel_resume(&m->ch, now));
+	} while (a > 0);
+	if (a < 0)
+		return -1;
+	if (!m->ck.started && ch->meter.cur_start != INT64_MIN) {
+		m->ck.started = 1;
+		m->ck.first_t = now + ch->offset_us;
 	}
-	pl_meter_start(mt, now);
-	if (m->switch_pending)
-		m->switch_us = align_up(mt->cur_start + iv, (int64_t)m->switch_cfg.interval_s *
-					PL_US_PER_S);
-	return meter_take(r, m, 0);
+	return 0;
 }
 
 /* The end of a file: the detector's last pulses, every interval closed up to where the input
  * ends (the source says where: one sample period after its last sample). */
 int meter_finish(struct run *r, struct meter_run *m)
 {
-	struct pl_pulse pulses[PL_DETECTOR_MIN_OUT * 2];
-	size_t np = 0;
-	struct pl_interval_record rec;
 	int64_t end = m->end_us ? m->end_us : m->last_t + 1;
+	int a;
 
-	pl_detector_finish(&m->ck.det, pulses, sizeof(pulses) / sizeof(pulses[0]), &np);
-	for (size_t i = 0; i < np; i++)
-		if (meter_pulse(r, m, &pulses[i]) != 0)
-			return -1;
-	for (;;) {
-		int rc = pl_meter_flush(&m->ck.meter, end, &rec);
-		if (rc <= 0)
-			break;
-		if (meter_reserve(m, 1) != 0) {
-			pl_log(PL_LOG_ERROR, "meter %s: out of memory for pending records", m->cfg->name);
-			return -1;
-		}
-		m->recs[m->nrecs++] = rec;
-		if (meter_take(r, m, 0) != 0)
-			return -1;
-	}
+	do {
+		int rc = pl_channel_finish(&m->ch, end);
+
+		/* an end before the meter's time (a file resumed after its end): nothing to close */
+		a = again(r, m, rc == -PL_EORDER ? 0 : rc);
+	} while (a > 0);
+	if (a < 0)
+		return -1;
 	return meter_commit(r, m) < 0 ? -1 : 0;
+}
+
+/* The wall clock was stepped by d: the channel follows it once the input reaches `at`. */
+void meter_clock_step(struct meter_run *m, int64_t at, int64_t d)
+{
+	pl_channel_step(&m->ch, at, d);
+}
+
+void meter_flag_gap(struct meter_run *m)
+{
+	pl_channel_flag(&m->ch, PL_Q_GAP);
 }
 
 /*
  * The checkpoint holds the detector's and the meter's settings as they were when it was
  * written; the configuration may have changed since. The detector's limits (meter constant,
  * maximum power) change at once and it keeps what it learned; a changed polarity makes it
- * learn again. The meter's constant and interval length change at the next boundary of both
- * lengths after the open interval (meter_switch()). Each change is logged.
+ * learn again. Called before the channel takes the checkpoint over.
  */
-int meter_settings_changed(struct run *r, struct meter_run *m)
+static int detector_settings_changed(struct meter_run *m)
 {
 	const struct pl_config_meter *c = m->cfg;
 	struct pl_detector *d = &m->ck.det;
-	struct pl_meter *mt = &m->ck.meter;
-	struct pl_meter_config mc = { .imp_per_kwh = c->imp_per_kwh, .interval_s = c->interval_s };
-	char what[160] = "";
-	size_t w = 0;
 
 	if (d->cfg.imp_per_kwh != c->imp_per_kwh || d->cfg.max_power_w != c->max_power_w) {
 		pl_log(PL_LOG_INFO, "meter %s: max_power_w %" PRIu32 " -> %" PRIu32 ", imp_per_kwh %"
@@ -380,6 +326,24 @@ int meter_settings_changed(struct run *r, struct meter_run *m)
 		if (pl_detector_init(d, &dc) != 0)
 			return -1;
 	}
+	return 0;
+}
+
+/*
+ * The meter's constant and interval length, changed since the checkpoint, change at the next
+ * boundary of both lengths after the open interval (pl_channel_reconfigure()). Logged.
+ */
+static int meter_settings_changed(struct meter_run *m)
+{
+	const struct pl_config_meter *c = m->cfg;
+	const struct pl_meter *mt = &m->ch.meter;
+	struct pl_meter_config mc = { .imp_per_kwh = c->imp_per_kwh, .interval_s = c->interval_s };
+	char what[160] = "", stamp[32];
+	size_t w = 0;
+	time_t ts;
+	struct tm tm;
+	int rc;
+
 	if (mt->cfg.imp_per_kwh == mc.imp_per_kwh && mt->cfg.interval_s == mc.interval_s)
 		return 0;
 	if (mt->cfg.interval_s != mc.interval_s)
@@ -388,38 +352,23 @@ int meter_settings_changed(struct run *r, struct meter_run *m)
 	if (mt->cfg.imp_per_kwh != mc.imp_per_kwh)
 		snprintf(what + w, sizeof(what) - w, "imp_per_kwh %" PRIu32 " -> %" PRIu32 ", ",
 			 mt->cfg.imp_per_kwh, mc.imp_per_kwh);
-	if (mt->cur_start == INT64_MIN) {
+	rc = pl_channel_reconfigure(&m->ch, &mc);
+	if (rc < 0)
+		return -1;
+	if (rc == 0) {
 		/* no interval open: nothing to finish first */
-		int64_t reg = pl_meter_register(mt), t_last = mt->t_last;
-
-		if (pl_meter_init(mt, &mc) != 0)
-			return -1;
-		pl_meter_set_register(mt, reg);
-		if (t_last != INT64_MIN)
-			pl_meter_start(mt, align_up(t_last, (int64_t)mc.interval_s * PL_US_PER_S));
 		pl_log(PL_LOG_INFO, "meter %s: %ssince the last run: in effect now, the register goes on",
 		       c->name, what);
 		return 0;
 	}
 	m->switch_pending = 1;
-	m->switch_cfg = mc;
-	m->switch_us = align_up(mt->cur_start + (int64_t)mt->cfg.interval_s * PL_US_PER_S,
-				(int64_t)mc.interval_s * PL_US_PER_S);
-	{
-		time_t ts = (time_t)(m->switch_us / PL_US_PER_S);
-		struct tm tm;
-		char stamp[32];
-
-		gmtime_r(&ts, &tm);
-		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		pl_log(PL_LOG_INFO, "meter %s: %ssince the last run: in effect from %s (the next "
-		       "boundary of both interval lengths), the register goes on", c->name, what,
-		       stamp);
-	}
-	(void)r;
+	ts = (time_t)(m->ch.switch_at / PL_US_PER_S);
+	gmtime_r(&ts, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	pl_log(PL_LOG_INFO, "meter %s: %ssince the last run: in effect from %s (the next boundary "
+	       "of both interval lengths), the register goes on", c->name, what, stamp);
 	return 0;
 }
-
 
 /* A new meter, or one whose checkpoint cannot be used: a fresh detector and meter. */
 static int meter_fresh(struct meter_run *m)
@@ -455,23 +404,43 @@ static const struct pl_live_ops *source_for(const struct run *r, const struct pl
 	return r->o->device_for ? r->o->device_for(c) : pl_live_ops_for(c->source);
 }
 
+/* The channel for the source's kind, taking the checkpoint's detector and meter over. */
+static int channel_setup(struct meter_run *m)
+{
+	const struct pl_config_meter *c = m->cfg;
+	struct pl_channel_config cc;
+
+	pl_channel_config_default(&cc);
+	cc.kind = m->src->kind == PL_LIVE_EDGES ? PL_CHANNEL_EDGES : PL_CHANNEL_SAMPLES;
+	cc.det = m->ck.det.cfg;
+	cc.edges.min_high_us = cc.edges.min_low_us = c->debounce_us;
+	cc.edges.active_low = (uint8_t)(c->active_low != 0);
+	cc.edges.imp_per_kwh = c->imp_per_kwh;
+	cc.edges.max_power_w = c->max_power_w;
+	cc.meter = m->ck.meter.cfg;
+	if (pl_channel_init(&m->ch, &cc) != 0 || pl_channel_restore(&m->ch, &m->ck.det, &m->ck.meter) != 0)
+		return -1;
+	return 0;
+}
+
 int meter_load(struct run *r, struct meter_run *m)
 {
 	const struct pl_config_meter *c = m->cfg;
 	size_t len = 0;
-	int rc;
+	int rc, resumed;
 
 	if (pl_store_meter(r->store, c->name, c->imp_per_kwh, c->interval_s, &m->id) != 0) {
 		pl_log(PL_LOG_ERROR, "store: %s", pl_store_error(r->store));
 		return -1;
 	}
 	rc = pl_store_load_checkpoint(r->store, m->id, &m->ck, sizeof(m->ck), &len);
-	if (rc == 0 && pl_checkpoint_valid(&m->ck, len)) {
+	resumed = rc == 0 && pl_checkpoint_valid(&m->ck, len);
+	if (resumed) {
 		if (!r->o->quiet)
 			pl_log(PL_LOG_INFO, "meter %s: resuming from its checkpoint (%" PRIu64
 			       " samples in, register %.3f kWh)", c->name, m->ck.consumed,
 			       (double)pl_meter_register(&m->ck.meter) / 1e9);
-		if (meter_settings_changed(r, m) != 0) {
+		if (detector_settings_changed(m) != 0) {
 			pl_log(PL_LOG_ERROR, "meter %s: bad detector or meter settings", c->name);
 			return -1;
 		}
@@ -490,6 +459,10 @@ int meter_load(struct run *r, struct meter_run *m)
 	if (m->src == NULL) {
 		pl_log(PL_LOG_ERROR, "meter %s: source %s is not built into this program",
 		       c->name, pl_config_source_name(c->source));
+		return -1;
+	}
+	if (channel_setup(m) != 0 || (resumed && meter_settings_changed(m) != 0)) {
+		pl_log(PL_LOG_ERROR, "meter %s: bad detector or meter settings", c->name);
 		return -1;
 	}
 	return 0;

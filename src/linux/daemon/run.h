@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "daemon/daemon.h"
-#include "powerlogger/edges.h"
+#include "powerlogger/channel.h"
 #include "powerlogger/meter.h"
 #include "powerlogger/retry.h"
 #include "sinks/deliver.h"
@@ -39,8 +39,13 @@ struct meter_run {
 	void *self;                  /* NULL while closed */
 	int ended, finished;         /* the input is over; its last intervals are closed */
 	int64_t end_us;              /* where the input ended (source time), 0 if unknown */
-	struct pl_edges edges;       /* edge sources: the filter (not checkpointed: a restart
-				      * of a device is a gap anyway) */
+	/* the detector or the edge filter with the meter (the edge filter is not checkpointed:
+	 * a restart of a device is a gap anyway); ck holds their state as of the last commit.
+	 * Clock steps (sim and device meters; loop.c's check_clock()): the sources, the
+	 * detector and the edge filter run on a line time that never jumps (the simulator's
+	 * own, or monotonic time for devices); the meter stamps with meter time = line time +
+	 * ch.offset_us, so a step changes the stamps and nothing else (pl_channel_step()). */
+	struct pl_channel ch;
 	int64_t retry_us;            /* monotonic: when to open the source again */
 	struct pl_backoff backoff;
 	int failing;
@@ -52,26 +57,14 @@ struct meter_run {
 	int64_t input0_us;
 	struct pl_interval_record *recs; /* closed, not yet committed */
 	size_t nrecs, rcap;
-	int64_t power_mw, last_t;
+	int64_t last_t;              /* line time of the latest input */
 	struct pl_interval_record last;
 	int have_last;
 	int64_t day_start_us, day_base_uwh; /* local midnight of the day shown, register then */
-	/* settings changed since the checkpoint: the meter goes on with the old ones up to
-	 * switch_us, a boundary of both interval lengths (meter_settings_changed()) */
-	int switch_pending;
-	struct pl_meter_config switch_cfg;
-	int64_t switch_us;
-	/* Clock steps (sim and device meters; see loop.c's check_clock()). The sources, the
-	 * detector and the edge filter run on a line time that never jumps (the simulator's
-	 * own, or monotonic time for devices); the meter stamps with meter time = line time +
-	 * shift_us, so a step changes the stamps and nothing else. A step is applied to the
-	 * meter once the line time reaches step_at: every pulse before it is stamped with the
-	 * old clock. */
-	int64_t shift_us;
-	int step_pending;
-	int64_t step_at, step_delta;
+	int switch_pending;          /* settings changed since the checkpoint: logged when the
+				      * channel puts them into effect */
 	int64_t last_in_t;           /* line time of the source's latest edge or sample */
-	int eorder_logged;
+	uint64_t late_logged;        /* pulses counted late (ch.n_late) as far as logged */
 };
 
 struct sink_run {
@@ -110,17 +103,17 @@ int daemon_take_reload(void);
 void daemon_report_ignored_signals(void);
 int daemon_reload_ok(const struct run *r);
 
-/* meter.c: the records of a meter and their commit */
+/* meter.c: a meter's channel and the commit of its records */
+int meter_load(struct run *r, struct meter_run *m);
 int meter_commit(struct run *r, struct meter_run *m);
-int meter_reserve(struct meter_run *m, size_t room);
-int meter_take(struct run *r, struct meter_run *m, size_t n);
+int meter_feed(struct run *r, struct meter_run *m, const struct pl_sample *s, size_t n);
+int meter_edge(struct run *r, struct meter_run *m, int64_t t, int level);
 int meter_advance(struct run *r, struct meter_run *m, int64_t t);
-int meter_reach(struct run *r, struct meter_run *m, int64_t t_line);
-int meter_pulse(struct run *r, struct meter_run *m, const struct pl_pulse *p);
+int meter_settle(struct run *r, struct meter_run *m, int64_t t);
 int meter_resume(struct run *r, struct meter_run *m, int64_t now);
 int meter_finish(struct run *r, struct meter_run *m);
-int meter_settings_changed(struct run *r, struct meter_run *m);
-int meter_load(struct run *r, struct meter_run *m);
+void meter_clock_step(struct meter_run *m, int64_t at, int64_t d);
+void meter_flag_gap(struct meter_run *m);
 void format_span(char *buf, size_t len, int64_t us);
 
 /* feed.c: a meter's source */

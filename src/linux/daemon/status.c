@@ -31,9 +31,9 @@ void status_line(struct run *r)
 
 	for (size_t i = 0; i < r->nmeters && o < sizeof(line) - 100; i++) {
 		struct meter_run *m = &r->meters[i];
-		int64_t bound, reg = pl_meter_register(&m->ck.meter);
-		int64_t t = m->last_t + m->shift_us; /* the meter's time: the wall clock's */
-		int64_t p = pl_meter_power(&m->ck.meter, t, &bound);
+		int64_t bound, reg = pl_meter_register(&m->ch.meter);
+		int64_t t = m->last_t + m->ch.offset_us; /* the meter's time: the wall clock's */
+		int64_t p = pl_meter_power(&m->ch.meter, t, &bound);
 		int64_t midnight = local_midnight_us(t);
 
 		if (midnight != m->day_start_us) { /* a new day, or the first line */
