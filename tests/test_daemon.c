@@ -194,6 +194,19 @@ static int run_daemon(struct env *e, const char *extra)
 	return status;
 }
 
+/* The fake line pulsing from 1.0 s (gone from fail_s to back_s if fail_s > 0), and the
+ * daemon on it until SIGTERM at stop_s; its exit status. */
+static int run_pulses(struct env *e, int stop_s, int fail_s, int back_s, const char *extra)
+{
+	fake_source_setup(M0 + 1 * S, PERIOD, WIDTH);
+	if (fail_s > 0) {
+		fake_source.fail_at_us = M0 + fail_s * S;
+		fake_source.back_at_us = M0 + back_s * S;
+	}
+	fc.stop_at = M0 + stop_s * S;
+	return run_daemon(e, extra);
+}
+
 struct rec {
 	int64_t start_s; /* seconds after WALL0 */
 	int pulses, flags;
@@ -241,9 +254,7 @@ static void interval_closes_and_is_committed(void **state)
 	struct rec r[8];
 	int n;
 
-	fake_source_setup(M0 + 1 * S, PERIOD, WIDTH);
-	fc.stop_at = M0 + 25 * S;
-	assert_int_equal(run_daemon(e, ""), 0);
+	assert_int_equal(run_pulses(e, 25, 0, 0, ""), 0);
 	n = read_records(e, r, 8);
 	assert_int_equal(n, 2);
 	assert_int_equal(r[0].start_s, 0);
@@ -272,11 +283,7 @@ static void source_fails_and_reopens_with_backoff(void **state)
 	struct rec r[8];
 	int n;
 
-	fake_source_setup(M0 + 1 * S, PERIOD, WIDTH);
-	fake_source.fail_at_us = M0 + 12 * S;
-	fake_source.back_at_us = M0 + 14 * S;
-	fc.stop_at = M0 + 35 * S;
-	assert_int_equal(run_daemon(e, ""), 0);
+	assert_int_equal(run_pulses(e, 35, 12, 14, ""), 0);
 
 	assert_int_equal(fake_source.failed_read_us, M0 + 12 * S);
 	/* the first open, two that fail (12.0 + 0.5..1 s, then + 1..2 s), one that works */
@@ -327,10 +334,8 @@ static void sink_fails_records_wait(void **state)
 	int64_t id, oldest = 0;
 	struct rec r[8];
 
-	fake_source_setup(M0 + 1 * S, PERIOD, WIDTH);
 	fc.wait_sink_at = M0 + 21 * S; /* two records committed: the sink has tried them */
-	fc.stop_at = M0 + 25 * S;
-	assert_int_equal(run_daemon(e, "[influxdb down]\nurl = http://127.0.0.1:1\n"
+	assert_int_equal(run_pulses(e, 25, 0, 0, "[influxdb down]\nurl = http://127.0.0.1:1\n"
 				    "database = none\ntimeout_s = 1\n"), 0);
 	assert_true(fc.sink_seen_failing);
 	assert_int_equal(read_records(e, r, 8), 2);
@@ -356,9 +361,7 @@ static void stop_finishes_cleanly_with_partial_record(void **state)
 	struct rec r[8];
 	int n;
 
-	fake_source_setup(M0 + 1 * S, PERIOD, WIDTH);
-	fc.stop_at = M0 + 25 * S;
-	assert_int_equal(run_daemon(e, ""), 0);
+	assert_int_equal(run_pulses(e, 25, 0, 0, ""), 0);
 	assert_int_equal(read_records(e, r, 8), 2);
 
 	/* the next run: the logger was stopped for 75 s */

@@ -14,9 +14,11 @@ static int64_t due_limit(const struct pl_paced *p, int64_t now)
 	return p->input0_us + (int64_t)((double)(now - p->wall0_us) * p->speed);
 }
 
-int pl_paced_read(struct pl_paced *p, struct pl_sample *out, size_t cap,
-		  struct pl_live_info *info, char *err, size_t errlen)
+int pl_paced_read(void *self, void *buf, size_t cap, struct pl_live_info *info, char *err,
+		  size_t errlen)
 {
+	struct pl_paced *p = self;
+	struct pl_sample *out = buf;
 	int64_t limit;
 	size_t take = 0;
 
@@ -49,11 +51,20 @@ int pl_paced_read(struct pl_paced *p, struct pl_sample *out, size_t cap,
 	return (int)take;
 }
 
-int64_t pl_paced_next_wakeup(const struct pl_paced *p, int64_t now_us)
+int64_t pl_paced_next_wakeup(void *self, int64_t now_us)
 {
+	const struct pl_paced *p = self;
+
 	if (p->eof && p->pos >= p->len)
 		return INT64_MAX;
 	if (p->pos >= p->len || !p->started || p->buf[p->pos].t_us <= due_limit(p, now_us))
 		return now_us;
 	return now_us + PL_PACED_POLL_US;
+}
+
+uint64_t pl_paced_position(void *self)
+{
+	const struct pl_paced *p = self;
+
+	return p->position;
 }

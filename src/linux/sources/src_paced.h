@@ -30,12 +30,15 @@ struct pl_paced {
 	uint64_t position;  /* samples given, counting those skipped at the open */
 };
 
-/* The read() of live.h: the samples due now, from the block read ahead (never more than is
- * left of it, at most cap). Sets info->ended at the end (or after a failed fill). */
-int pl_paced_read(struct pl_paced *p, struct pl_sample *out, size_t cap,
-		  struct pl_live_info *info, char *err, size_t errlen);
-
-/* The next_wakeup() of live.h. */
-int64_t pl_paced_next_wakeup(const struct pl_paced *p, int64_t now_us);
+/*
+ * The read(), next_wakeup() and position() of live.h for a source whose state begins with a
+ * struct pl_paced (self points at both). read() gives the samples due now, from the block
+ * read ahead (never more than is left of it, at most cap), and sets info->ended at the end
+ * (or after a failed fill).
+ */
+int pl_paced_read(void *self, void *buf, size_t cap, struct pl_live_info *info, char *err,
+		  size_t errlen);
+int64_t pl_paced_next_wakeup(void *self, int64_t now_us);
+uint64_t pl_paced_position(void *self);
 
 #endif

@@ -9,7 +9,7 @@
 #include "sources/src_sim.h"
 
 struct src_sim {
-	struct pl_paced paced;
+	struct pl_paced paced; /* first: the ops of src_paced.c take self as one */
 	struct pl_sim *sim;
 	struct pl_sim_load load;
 	int have_load;
@@ -79,34 +79,12 @@ int pl_src_sim_open(void **self, const struct pl_src_sim_config *cfg, char *err,
 	return 0;
 }
 
-static int sim_read(void *self, void *buf, size_t cap, struct pl_live_info *info, char *err,
-		    size_t errlen)
-{
-	struct src_sim *s = self;
-
-	return pl_paced_read(&s->paced, buf, cap, info, err, errlen);
-}
-
-static int64_t sim_next_wakeup(void *self, int64_t now_us)
-{
-	struct src_sim *s = self;
-
-	return pl_paced_next_wakeup(&s->paced, now_us);
-}
-
-static uint64_t sim_position(void *self)
-{
-	struct src_sim *s = self;
-
-	return s->paced.position;
-}
-
 const struct pl_live_ops pl_src_sim = {
 	.name = "sim",
 	.kind = PL_LIVE_SAMPLES,
-	.read = sim_read,
+	.read = pl_paced_read,
 	.close = sim_close,
 	.timeline = PL_LIVE_PACED,
-	.next_wakeup = sim_next_wakeup,
-	.position = sim_position,
+	.next_wakeup = pl_paced_next_wakeup,
+	.position = pl_paced_position,
 };

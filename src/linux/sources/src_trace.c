@@ -8,7 +8,7 @@
 #include "sources/src_trace.h"
 
 struct src_trace {
-	struct pl_paced paced;
+	struct pl_paced paced; /* first: the ops of src_paced.c take self as one */
 	struct pl_trace *trace;
 	int have_first;
 	int64_t first_t, last_t; /* of the whole file, skipped samples included */
@@ -82,7 +82,7 @@ static int trace_read(void *self, void *buf, size_t cap, struct pl_live_info *in
 		      size_t errlen)
 {
 	struct src_trace *s = self;
-	int n = pl_paced_read(&s->paced, buf, cap, info, err, errlen);
+	int n = pl_paced_read(s, buf, cap, info, err, errlen);
 	uint64_t count = s->paced.position;
 	uint32_t rate = pl_trace_rate(s->trace);
 
@@ -97,26 +97,12 @@ static int trace_read(void *self, void *buf, size_t cap, struct pl_live_info *in
 	return n;
 }
 
-static int64_t trace_next_wakeup(void *self, int64_t now_us)
-{
-	struct src_trace *s = self;
-
-	return pl_paced_next_wakeup(&s->paced, now_us);
-}
-
-static uint64_t trace_position(void *self)
-{
-	struct src_trace *s = self;
-
-	return s->paced.position;
-}
-
 const struct pl_live_ops pl_src_trace = {
 	.name = "file",
 	.kind = PL_LIVE_SAMPLES,
 	.read = trace_read,
 	.close = trace_close,
 	.timeline = PL_LIVE_REPLAY,
-	.next_wakeup = trace_next_wakeup,
-	.position = trace_position,
+	.next_wakeup = pl_paced_next_wakeup,
+	.position = pl_paced_position,
 };
