@@ -80,7 +80,7 @@ static void test_adc_exact_per_interval_through_sync(void **state)
 		assert_true(fw_sampling_adc(&s, raw, FRAME, end_mono) >= 0);
 		if (!synced && end_mono >= sync_at) {
 			assert_int_equal(fw_sampling_timebase(&s, offset, end_mono), 0);
-			sync_h = s.meter.t_last - offset; /* the new base starts at the horizon */
+			sync_h = s.ch.meter.t_last - offset; /* the new base starts at the horizon */
 			synced = 1;
 		}
 		fw_sampling_tick(&s, end_mono);

@@ -171,7 +171,7 @@ static void run_boot(uint32_t n_boot, int64_t until, int wifi_fails)
 	logi('I', "flash log: %s, %zu record(s) waiting", outbox.log.formatted ?
 	     "formatted (blank partition)" : "mounted", fw_store_count(&store));
 	if (meter.boot != 0) {
-		pl_meter_set_register(&smp.meter, meter.register_uwh);
+		fw_sampling_set_register(&smp, meter.register_uwh);
 		logi('I', "energy register restored: %.3f Wh (saved in boot %" PRIu32 "); anchors of "
 		     "%" PRIu32 " earlier boot(s)", (double)meter.register_uwh / 1e6, meter.boot,
 		     clock.nold);

@@ -41,7 +41,7 @@
 extern "C" {
 #endif
 
-#define PL_CHANNEL_PULSES (2 * PL_DETECTOR_MIN_OUT) /* pulses between front end and meter */
+#define PL_CHANNEL_PULSES PL_DETECTOR_MIN_OUT       /* pulses between front end and meter */
 #define PL_CHANNEL_RECORDS 16                       /* records waiting for pl_channel_take */
 #define PL_CHANNEL_NOTES 32                         /* flag spans waiting for the horizon */
 
@@ -218,7 +218,8 @@ const struct pl_channel_pulse *pl_channel_pulses(const struct pl_channel *ch, si
  * End of input at t_us (for a trace: one sample period after its last sample): the detector's
  * last pulses (pl_detector_finish(), once), then every interval up to t_us closed and the open
  * one written, PL_Q_PARTIAL if t_us ends it early. Afterwards no interval is open; a later
- * input starts a new observation. Returns 0, -PL_ENOSPC (call again after taking records),
+ * input starts a new observation. Returns 0, -PL_ENOSPC (call again after taking records,
+ * if any: it also stops once after giving on pulses queued by an earlier call),
  * -PL_ERANGE (t_us or a pulse beyond the meter's range), -PL_EORDER (t_us before the meter's
  * time) or -PL_EINVAL.
  */

@@ -260,8 +260,9 @@ static void begin(struct pl_channel *ch)
 
 /*
  * Puts the front end's pulses into the queue, all of whose pulses have been given on. Those
- * given on during this call stay in front of them, for pl_channel_pulses(): at most one batch
- * of the detector (PL_DETECTOR_MIN_OUT) was queued before in this call, so both fit.
+ * given on during this call stay in front of them, for pl_channel_pulses(). Both fit: a call
+ * queues a detector's batch (PL_DETECTOR_MIN_OUT) only when it gave on none before, and an
+ * edge filter's pulses come one at a time.
  */
 static void queue_pulses(struct pl_channel *ch, const struct pl_pulse *p, size_t n)
 {
@@ -608,6 +609,9 @@ int pl_channel_finish(struct pl_channel *ch, int64_t t_us)
 	if (ch->cfg.kind == PL_CHANNEL_SAMPLES && !ch->det_finished) {
 		struct pl_pulse out[PL_DETECTOR_MIN_OUT];
 		size_t np = 0;
+
+		if (ch->pulse_next > ch->view_from)
+			return -PL_ENOSPC; /* the detector's last batch in a call of its own */
 
 		pl_detector_finish(&ch->det, out, PL_DETECTOR_MIN_OUT, &np);
 		ch->det_finished = 1;

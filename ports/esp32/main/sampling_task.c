@@ -242,7 +242,7 @@ void fw_sampling_task(void *arg)
 	config_from_kconfig(&cfg);
 	ESP_ERROR_CHECK(fw_sampling_init(&smp, &cfg, &g_records, a->boot) == 0 ? ESP_OK : ESP_FAIL);
 	/* the register goes on from where the last saved interval left it */
-	if (a->meter.boot != 0 && pl_meter_set_register(&smp.meter, a->meter.register_uwh) == 0)
+	if (a->meter.boot != 0 && fw_sampling_set_register(&smp, a->meter.register_uwh) == 0)
 		ESP_LOGI(TAG, "energy register restored: %.3f Wh",
 			 (double)a->meter.register_uwh / 1e6);
 	fw_ring_init(&edges, edge_store, 64, sizeof(edge_store[0]));

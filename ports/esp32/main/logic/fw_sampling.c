@@ -1,5 +1,6 @@
 /*
- * The sampling task's logic (see fw_sampling.h).
+ * The sampling task's logic (see fw_sampling.h): the ADC's sample clock and averaging, the
+ * edge ring, and moving records on into the ring; the meter's rules are the core channel's.
  */
 #include "fw_sampling.h"
 
@@ -22,7 +23,7 @@ void fw_sampling_config_default(struct fw_sampling_config *cfg)
 int fw_sampling_init(struct fw_sampling *s, const struct fw_sampling_config *cfg,
 		     struct fw_ring *out, uint32_t boot)
 {
-	int rc;
+	struct pl_channel_config cc;
 
 	if (s == NULL || cfg == NULL || out == NULL || cfg->digital > 1)
 		return -PL_EINVAL;
@@ -35,15 +36,22 @@ int fw_sampling_init(struct fw_sampling *s, const struct fw_sampling_config *cfg
 	s->out = out;
 	s->boot = boot;
 	s->last_sample_t = INT64_MIN;
-	rc = cfg->digital ? pl_edges_init(&s->edges, &cfg->edges)
-			  : pl_detector_init(&s->det, &cfg->det);
-	if (rc < 0)
-		return rc;
-	return pl_meter_init(&s->meter, &cfg->meter);
+	pl_channel_config_default(&cc);
+	cc.kind = cfg->digital ? PL_CHANNEL_EDGES : PL_CHANNEL_SAMPLES;
+	cc.state_flags = 1;
+	cc.det = cfg->det;
+	cc.edges = cfg->edges;
+	cc.meter = cfg->meter;
+	return pl_channel_init(&s->ch, &cc);
+}
+
+int fw_sampling_set_register(struct fw_sampling *s, int64_t register_uwh)
+{
+	return pl_meter_set_register(&s->ch.meter, register_uwh);
 }
 
 /* Moves pending records into the ring, oldest first, while it has room. */
-static int push_pending(struct fw_sampling *s)
+static void push_pending(struct fw_sampling *s)
 {
 	uint32_t i = 0;
 
@@ -54,131 +62,98 @@ static int push_pending(struct fw_sampling *s)
 		s->npend -= i;
 		s->stats.records += i;
 	}
-	return (int)i;
 }
 
-static uint32_t room(const struct fw_sampling *s)
+/* Moves the channel's records on: into the pending list as firmware records, into the ring. */
+static void drain(struct fw_sampling *s)
 {
-	return FW_SAMPLING_PENDING - s->npend;
-}
+	struct pl_interval_record recs[FW_SAMPLING_PENDING];
 
-/* Turns the meter's records just written at pend[from..npend) into firmware records. */
-static void wrap_records(struct fw_sampling *s, uint32_t from)
-{
-	for (uint32_t i = from; i < s->npend; i++) {
-		struct pl_interval_record rec = s->pend[i].rec;
+	for (;;) {
+		size_t n;
 
-		/* the detector says no-signal until its first pulse; an interval with pulses had one */
-		if (rec.pulses || rec.rejected)
-			rec.flags &= ~(uint32_t)PL_Q_NO_SIGNAL;
-		memset(&s->pend[i], 0, sizeof(s->pend[i]));
-		s->pend[i].rec = rec;
-		s->pend[i].boot = s->boot;
-		s->pend[i].stamped = s->stamped;
+		push_pending(s);
+		n = pl_channel_take(&s->ch, recs, FW_SAMPLING_PENDING - s->npend);
+		if (n == 0)
+			return;
+		for (size_t i = 0; i < n; i++) {
+			struct fw_record *r = &s->pend[s->npend++];
+
+			memset(r, 0, sizeof(*r));
+			r->rec = recs[i];
+			r->boot = s->boot;
+			r->stamped = s->stamped;
+		}
 	}
 }
 
-/* Room in the pending list for what a pulse or an advance can close; else a gap. */
-static int make_room(struct fw_sampling *s, uint32_t need)
+/* Room for what a frame or an edge can close; else it is dropped as a gap. */
+static int have_room(struct fw_sampling *s)
 {
-	push_pending(s);
-	return room(s) >= need ? 0 : -PL_ENOSPC;
+	drain(s);
+	return pl_channel_pending(&s->ch) + 4 <= PL_CHANNEL_RECORDS;
+}
+
+/* The pulses the channel's last call gave the meter: counted; returns the accepted ones. */
+static int count_pulses(struct fw_sampling *s)
+{
+	size_t n;
+	const struct pl_channel_pulse *p = pl_channel_pulses(&s->ch, &n);
+	int accepted = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		s->stats.pulses++;
+		if (p[i].pulse.flags & PL_PULSE_REJECTED) {
+			s->stats.rejected++;
+			continue;
+		}
+		accepted++;
+		if (p[i].power_mw > 0)
+			s->stats.power_mw = p[i].power_mw;
+	}
+	return accepted;
+}
+
+/* Lets time t pass in the channel: intervals no pulse can reach any more go into the ring. */
+static int advance(struct fw_sampling *s, int64_t t)
+{
+	int accepted = 0, rc;
+
+	do {
+		rc = pl_channel_advance(&s->ch, t);
+		accepted += count_pulses(s);
+		drain(s);
+	} while (rc == -PL_ENOSPC && pl_channel_pending(&s->ch) < PL_CHANNEL_RECORDS);
+	/* a full ring: the rest when it has room again, nothing is lost */
+	return accepted;
 }
 
 static void start(struct fw_sampling *s, int64_t t_mono)
 {
 	if (s->started)
 		return;
-	pl_meter_start(&s->meter, t_mono + s->offset_us);
+	pl_channel_start(&s->ch, t_mono);
 	s->started = 1;
-}
-
-/* A pulse from the detector or the edge filter (monotonic time) into the meter. */
-static int meter_pulse(struct fw_sampling *s, const struct pl_pulse *p)
-{
-	struct pl_interval_record recs[FW_SAMPLING_PENDING];
-	struct pl_pulse q = *p;
-	int64_t power = 0;
-	size_t n = 0;
-	int rc;
-
-	s->stats.pulses++;
-	if (p->flags & PL_PULSE_REJECTED)
-		s->stats.rejected++;
-	q.t_us += s->offset_us;
-	for (int tries = 0; tries < 2; tries++) {
-		push_pending(s);
-		rc = pl_meter_pulse(&s->meter, &q, &power, recs, room(s), &n);
-		for (size_t i = 0; i < n; i++)
-			s->pend[s->npend + i].rec = recs[i];
-		s->npend += (uint32_t)n;
-		wrap_records(s, s->npend - (uint32_t)n);
-		if (rc != -PL_ENOSPC)
-			break;
-	}
-	if (rc == -PL_ENOSPC) {
-		pl_meter_flag(&s->meter, PL_Q_GAP); /* cannot happen unless the ring is stuck */
-		s->stats.gaps++;
-	}
-	if (rc == 0 && !(p->flags & PL_PULSE_REJECTED)) {
-		if (power > 0)
-			s->stats.power_mw = power;
-		return 1;
-	}
-	return 0;
-}
-
-/* Closes the intervals that end at or before h (monotonic). */
-static void close_upto(struct fw_sampling *s, int64_t h_mono)
-{
-	struct pl_interval_record recs[FW_SAMPLING_PENDING];
-	uint32_t cap;
-	size_t n;
-
-	if (!s->started || h_mono == INT64_MIN)
-		return;
-	do {
-		cap = room(s);
-		if (cap == 0)
-			break; /* the rest when the ring has room again: nothing is lost */
-		n = pl_meter_advance(&s->meter, h_mono + s->offset_us, recs, cap);
-		for (size_t i = 0; i < n; i++)
-			s->pend[s->npend + i].rec = recs[i];
-		s->npend += (uint32_t)n;
-		wrap_records(s, s->npend - (uint32_t)n);
-		push_pending(s);
-	} while (n == cap);
-}
-
-static void detector_flags(struct fw_sampling *s)
-{
-	struct pl_detector_status st;
-	uint32_t flags = 0;
-
-	pl_detector_status(&s->det, &st);
-	if (st.steady_events > s->steady_seen || st.state == PL_DET_STEADY)
-		flags |= PL_Q_STEADY;
-	s->steady_seen = st.steady_events;
-	if (st.state == PL_DET_NO_SIGNAL)
-		flags |= PL_Q_NO_SIGNAL;
-	if (flags)
-		pl_meter_flag(&s->meter, flags);
 }
 
 static int feed_chunk(struct fw_sampling *s, size_t nc)
 {
-	struct pl_pulse pulses[PL_DETECTOR_MIN_OUT];
 	size_t off = 0;
 	int accepted = 0;
 
 	while (off < nc) {
-		size_t np = 0;
-		size_t used = pl_detector_feed(&s->det, s->chunk + off, nc - off, pulses,
-					       PL_DETECTOR_MIN_OUT, &np);
+		size_t used = 0;
+		int rc = pl_channel_feed(&s->ch, s->chunk + off, nc - off, &used);
 
-		for (size_t i = 0; i < np; i++)
-			accepted += meter_pulse(s, &pulses[i]);
+		accepted += count_pulses(s);
+		drain(s);
 		off += used;
+		if (rc == -PL_ENOSPC && used == 0 &&
+		    pl_channel_pending(&s->ch) == PL_CHANNEL_RECORDS) {
+			/* cannot happen unless the ring is stuck: the rest is a gap */
+			fw_sampling_gap(s);
+			break;
+		}
 	}
 	s->stats.samples += nc;
 	return accepted;
@@ -218,7 +193,7 @@ int fw_sampling_adc(struct fw_sampling *s, const uint16_t *raw, size_t n, int64_
 			s->raw_t += err / 16;
 		}
 	}
-	if (make_room(s, 4) != 0) {
+	if (!have_room(s)) {
 		fw_sampling_gap(s);
 		s->stats.dropped_frames++;
 		s->raw_t += raw_span_us(s, n);
@@ -249,108 +224,100 @@ int fw_sampling_adc(struct fw_sampling *s, const uint16_t *raw, size_t n, int64_
 		accepted += feed_chunk(s, nc);
 	s->last_sample_t = last_t;
 	s->raw_t = base + raw_span_us(s, n);
-	detector_flags(s);
-	close_upto(s, pl_detector_horizon(&s->det));
-	return accepted;
+	return accepted + advance(s, last_t);
 }
 
 void fw_sampling_gap(struct fw_sampling *s)
 {
-	pl_meter_flag(&s->meter, PL_Q_GAP);
+	/* lost after the last sample or edge given, before the next */
+	pl_channel_gap(&s->ch, PL_CHANNEL_LAST, PL_CHANNEL_NEXT);
 	s->stats.gaps++;
 }
 
 int fw_sampling_edge(struct fw_sampling *s, int level, int64_t t_us)
 {
-	struct pl_pulse p;
 	int rc;
 
-	if (make_room(s, 4) != 0) {
+	if (!have_room(s)) {
 		fw_sampling_gap(s);
 		s->stats.dropped_frames++;
 		return -PL_ENOSPC;
 	}
 	start(s, t_us);
-	rc = pl_edges_feed(&s->edges, t_us, level, &p);
-	if (rc == 1)
-		return meter_pulse(s, &p);
-	return rc;
+	rc = pl_channel_edge(&s->ch, t_us, level);
+	if (rc == -PL_ENOSPC) {
+		fw_sampling_gap(s);
+		s->stats.dropped_frames++;
+	}
+	if (count_pulses(s) > 0) {
+		drain(s);
+		return 1;
+	}
+	drain(s);
+	return rc == -PL_EORDER || rc == -PL_EINVAL || rc == -PL_ENOSPC ? rc : 0;
 }
 
 int fw_sampling_edges(struct fw_sampling *s, struct fw_ring *edges)
 {
 	uint32_t dropped = (uint32_t)atomic_load_explicit(&edges->dropped, memory_order_relaxed);
 	int lost = dropped != s->edges_dropped_seen;
+	int64_t before = s->ch.t_in;
 	struct fw_edge e;
 	int pulses = 0;
 
-	if (lost) {
-		s->edges_dropped_seen = dropped;
-		fw_sampling_gap(s);
-	}
-	while (fw_ring_pop(edges, &e) == 0)
+	while (fw_ring_pop(edges, &e) == 0) {
+		if (before == INT64_MIN)
+			before = e.t_us; /* nothing seen before these */
 		pulses += fw_sampling_edge(s, e.level, e.t_us) == 1;
+	}
 	if (lost) {
-		pl_meter_flag(&s->meter, PL_Q_GAP);
-		s->gap_pending = 1;
+		/* lost at some time after the edges taken last time, up to now: every interval
+		 * from the one open before these edges to the one of the next tick */
+		s->edges_dropped_seen = dropped;
+		pl_channel_gap(&s->ch, before, PL_CHANNEL_NEXT);
+		s->stats.gaps++;
 	}
 	return pulses;
+}
+
+/* The change of time base, once the records of the old base can all be stamped as such. */
+static int rebase(struct fw_sampling *s, int64_t now_us)
+{
+	drain(s);
+	if (pl_channel_pending(&s->ch) > 0 || s->npend == FW_SAMPLING_PENDING)
+		return -PL_ENOSPC;
+	if (pl_channel_rebase(&s->ch, s->rebase_offset_us, now_us) != 0)
+		return -PL_ENOSPC;
+	drain(s); /* the interval closed in the old base, unstamped if it was */
+	s->stamped = 1;
+	s->rebase_pending = 0;
+	return 0;
 }
 
 int fw_sampling_tick(struct fw_sampling *s, int64_t now_us)
 {
 	uint64_t before = s->stats.records;
-	int64_t h;
 
-	push_pending(s);
+	drain(s);
+	if (s->rebase_pending)
+		rebase(s, now_us);
 	if (s->cfg.digital) {
-		struct pl_pulse p;
 		int64_t upto = now_us - FW_SAMPLING_EDGE_SLACK_US;
 
 		start(s, upto);
-		if (make_room(s, 4) == 0 && pl_edges_advance(&s->edges, upto, &p) == 1)
-			meter_pulse(s, &p);
-		h = pl_edges_horizon(&s->edges);
-		if (h == INT64_MIN || h > upto)
-			h = upto;
+		advance(s, upto);
 	} else {
-		detector_flags(s);
-		h = pl_detector_horizon(&s->det);
-	}
-	close_upto(s, h);
-	if (s->gap_pending) {
-		pl_meter_flag(&s->meter, PL_Q_GAP);
-		s->gap_pending = 0;
+		advance(s, now_us);
 	}
 	return (int)(s->stats.records - before);
 }
 
 int fw_sampling_timebase(struct fw_sampling *s, int64_t offset_us, int64_t now_us)
 {
-	struct pl_interval_record rec;
-	int64_t reg, h;
-
-	if (s->started) {
-		/* close the open interval in the old time base, unstamped if it was */
-		while (push_pending(s), room(s) > 0 &&
-		       pl_meter_flush(&s->meter, s->meter.t_last, &rec) == 1) {
-			s->pend[s->npend++].rec = rec;
-			wrap_records(s, s->npend - 1);
-		}
-		reg = pl_meter_register(&s->meter);
-		pl_meter_init(&s->meter, &s->cfg.meter);
-		pl_meter_set_register(&s->meter, reg);
-		/* pulses still inside the detector or edge filter lie at or after the horizon */
-		h = s->cfg.digital ? pl_edges_horizon(&s->edges) : pl_detector_horizon(&s->det);
-		if (h == INT64_MIN || h > now_us)
-			h = now_us;
-		s->offset_us = offset_us;
-		s->stamped = 1;
-		pl_meter_start(&s->meter, h + offset_us);
-	} else {
-		s->offset_us = offset_us;
-		s->stamped = 1;
-	}
+	s->rebase_pending = 1;
+	s->rebase_offset_us = offset_us;
+	if (rebase(s, now_us) != 0)
+		return -PL_ENOSPC;
 	push_pending(s);
 	return s->npend > 0 ? -PL_ENOSPC : 0;
 }

@@ -18,12 +18,17 @@
  * GPIO path: timestamped edges from the interrupt (comparator module or S0) go through the
  * core's edge filter.
  *
- * Both feed the core's meter, which closes intervals only up to the detector's (or edge
- * filter's) horizon, so no late pulse ever finds its interval closed. Time base: the detector
- * always works in monotonic time; the meter works in record time = monotonic + offset, with
- * offset 0 (records unstamped) until the clock is set. fw_sampling_timebase() moves to a new
- * offset: it closes the open interval (PL_Q_PARTIAL) in the old base, and starts afresh in
- * the new one with the energy register carried over exactly.
+ * Both run through the core's channel (channel.h): it closes intervals only up to the
+ * detector's (or edge filter's) horizon, so no late pulse ever finds its interval closed, and
+ * flags lost input (PL_Q_GAP) on the intervals it may touch. Time base: the detector always
+ * works in monotonic time; the meter works in record time = monotonic + offset (the channel's
+ * offset_us), 0 (records unstamped) until the clock is set. fw_sampling_timebase() moves to a
+ * new offset: it closes the open interval (PL_Q_PARTIAL) in the old base, and starts afresh
+ * in the new one with the energy register carried over exactly.
+ *
+ * Records go from the channel's queue to a short pending list and on into the ring; while the
+ * ring is full they wait and the meter holds back (nothing is lost), and once the channel's
+ * queue is full too, new frames and edges are dropped and flagged as a gap.
  *
  * Not thread-safe: the sampling task owns it. Never allocates.
  */
@@ -35,9 +40,7 @@
 
 #include "fw_record.h"
 #include "fw_ring.h"
-#include "powerlogger/detector.h"
-#include "powerlogger/edges.h"
-#include "powerlogger/meter.h"
+#include "powerlogger/channel.h"
 
 #define FW_SAMPLING_CHUNK 128          /* averaged samples fed to the detector per call */
 #define FW_SAMPLING_PENDING 8          /* records waiting for room in the ring */
@@ -70,21 +73,18 @@ struct fw_sampling_stats {
 
 struct fw_sampling {
 	struct fw_sampling_config cfg;
-	struct pl_detector det;
-	struct pl_edges edges;
-	struct pl_meter meter;
+	struct pl_channel ch;            /* detector or edge filter, and the meter */
 	struct fw_ring *out;
 	uint32_t boot;
-	int64_t offset_us;               /* record time - monotonic time */
-	uint8_t stamped;                 /* offset is a real wall-clock offset */
+	uint8_t stamped;                 /* the channel's offset is a real wall-clock offset */
 	uint8_t started;
 	uint8_t have_clock;
-	uint8_t gap_pending;             /* lost edges: flag the interval open after the tick */
+	uint8_t rebase_pending;          /* fw_sampling_timebase() waits for room */
+	int64_t rebase_offset_us;
 	int64_t raw_t;                   /* time of the last raw sample (ADC path) */
 	int64_t last_sample_t;           /* time of the last averaged sample given out */
 	uint32_t acc_n;                  /* raw samples in the block being averaged */
 	uint32_t acc_sum;
-	uint64_t steady_seen;
 	uint32_t npend;
 	uint32_t edges_dropped_seen;     /* the edge ring's `dropped` as last taken */
 	struct fw_sampling_stats stats;
@@ -102,6 +102,12 @@ void fw_sampling_config_default(struct fw_sampling_config *cfg);
  */
 int fw_sampling_init(struct fw_sampling *s, const struct fw_sampling_config *cfg,
 		     struct fw_ring *out, uint32_t boot);
+
+/*
+ * Sets the energy register (uWh), as restored from the last saved interval; before any input.
+ * Returns 0 or -PL_EINVAL (register_uwh < 0).
+ */
+int fw_sampling_set_register(struct fw_sampling *s, int64_t register_uwh);
 
 /*
  * One DMA frame: n raw ADC values (12-bit, already taken out of the DMA words), the last of
@@ -142,7 +148,9 @@ int fw_sampling_tick(struct fw_sampling *s, int64_t now_us);
 /*
  * From now on record time = monotonic + offset_us and records are stamped (wall-clock). Call
  * with the offset the network task learned (fw_time.h). Returns 0 or -PL_ENOSPC if the
- * records of the closed interval did not all fit (they wait in the pending list).
+ * records of the closed interval did not all fit into the ring (they wait in the pending
+ * list), or if the ring was too full to close it at all: then the change takes effect at the
+ * first fw_sampling_tick() that finds room (records until then are in the old base).
  */
 int fw_sampling_timebase(struct fw_sampling *s, int64_t offset_us, int64_t now_us);
 
