@@ -168,19 +168,17 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Runs the daemon on a configuration of one fake line ("house", 10 s intervals) and the
- * given extra sections; returns its exit status. */
-static int run_daemon(struct env *e, const char *extra)
+/* Runs the daemon on the configuration "[store] + meter + extra" with the options o (cfg and
+ * device_for filled in here); returns its exit status. */
+static int run_config(struct env *e, const char *meter, const char *extra,
+		      struct pl_daemon_options o)
 {
 	char text[1024];
 	struct pl_config *cfg = NULL;
 	struct pl_config_diags diags = { 0 };
-	struct pl_daemon_options o = { 0 };
 	int status, restart = -1;
 
-	snprintf(text, sizeof(text),
-		 "[store]\npath = %s\n\n[meter house]\nsource = gpio\ndevice = gpiochip0\n"
-		 "line = 17\nimp_per_kwh = 1000\ninterval_s = 10\n\n%s", e->store, extra);
+	snprintf(text, sizeof(text), "[store]\npath = %s\n\n%s\n%s", e->store, meter, extra);
 	if (pl_config_parse_string("test", text, &cfg, &diags) != 0)
 		pl_config_diags_print(&diags, stderr);
 	pl_config_diags_free(&diags);
@@ -192,6 +190,14 @@ static int run_daemon(struct env *e, const char *extra)
 	pl_config_free(cfg);
 	fflush(e->logf);
 	return status;
+}
+
+/* The daemon on one fake line ("house", 10 s intervals) and the given extra sections. */
+static int run_daemon(struct env *e, const char *extra)
+{
+	return run_config(e, "[meter house]\nsource = gpio\ndevice = gpiochip0\nline = 17\n"
+			  "imp_per_kwh = 1000\ninterval_s = 10\n", extra,
+			  (struct pl_daemon_options){ 0 });
 }
 
 /* The fake line pulsing from 1.0 s (gone from fail_s to back_s if fail_s > 0), and the
@@ -380,6 +386,46 @@ static void stop_finishes_cleanly_with_partial_record(void **state)
 	assert_int_equal(r[2].energy_uwh, 1000000);
 }
 
+/* A trace file (a clean LED signal at 100 Hz, 40 s, a pulse every 3.6 s from 1.0 s) replayed
+ * at twice its speed with --until-drained: the source seam's pacing runs on the fake clock,
+ * so the run ends 20 s after it started, with every interval closed at the file's end. */
+static void trace_replay_is_paced_by_the_clock(void **state)
+{
+	struct env *e = *state;
+	char path[160], meter[256];
+	struct rec r[8];
+	FILE *f;
+	int n;
+
+	snprintf(path, sizeof(path), "%s/trace.csv", e->dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "time_s,value\n");
+	for (int i = 0; i < 4000; i++) {
+		int ms = i * 10, lit = ms >= 1000 && (ms - 1000) % 3600 < 100;
+
+		fprintf(f, "%d.%03d,%d\n", ms / 1000, ms % 1000, lit ? 3000 : 100);
+	}
+	fclose(f);
+	snprintf(meter, sizeof(meter), "[meter house]\nsource = file\nfile = %s\nimp_per_kwh = "
+		 "1000\ninterval_s = 10\n", path);
+	assert_int_equal(run_config(e, meter, "", (struct pl_daemon_options){
+		.have_speed = 1, .speed = 2, .until_drained = 1, .quiet = 1 }), 0);
+	/* 39.99 s of input at 2x: read out 19.995 s after the first sample, at 10 ms polls */
+	assert_true(fc.mono >= M0 + 19995 * 1000);
+	assert_true(fc.mono <= M0 + 20010 * 1000);
+	n = read_records(e, r, 8);
+	assert_int_equal(n, 4);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(r[i].start_s, (int64_t)i * 10 - WALL0 / S);
+	assert_int_equal(r[0].pulses + r[1].pulses + r[2].pulses + r[3].pulses, 11);
+	assert_int_equal(r[1].pulses, 3);
+	assert_int_equal(r[2].pulses, 3);
+	assert_int_equal(r[3].pulses, 2);
+	assert_int_equal(r[3].flags & PL_Q_PARTIAL, 0); /* the file ends on its boundary */
+	assert_int_equal(count_lines(e, "error"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -389,6 +435,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(sink_fails_records_wait, setup, teardown),
 		cmocka_unit_test_setup_teardown(stop_finishes_cleanly_with_partial_record, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(trace_replay_is_paced_by_the_clock, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
