@@ -245,7 +245,7 @@ int meter_resume(struct run *r, struct meter_run *m, int64_t now)
 {
 	const struct pl_channel *ch = &m->ch;
 	int64_t off = ch->offset_us + (ch->step_pending && now >= ch->step_at ? ch->step_delta : 0);
-	int a;
+	int was_open = ch->meter.cur_start != INT64_MIN, a;
 
 	if (m->ck.started && ch->meter.cur_start != INT64_MIN && now + off < ch->meter.t_last) {
 		/* The clock is behind the checkpoint (stepped back while stopped, or not yet set
@@ -263,7 +263,8 @@ int meter_resume(struct run *r, struct meter_run *m, int64_t now)
 	} while (a > 0);
 	if (a < 0)
 		return -1;
-	if (!m->ck.started && ch->meter.cur_start != INT64_MIN) {
+	if ((!m->ck.started || !was_open) && ch->meter.cur_start != INT64_MIN) {
+		/* a new observation from now */
 		m->ck.started = 1;
 		m->ck.first_t = now + ch->offset_us;
 	}
