@@ -41,11 +41,12 @@ static void check_clock(struct run *r)
 	if (gmtime_r(&now, &tm) == NULL || strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		snprintf(when, sizeof(when), "%lld", (long long)now);
 	format_span(span, sizeof(span), d);
-	pl_log(PL_LOG_WARNING, "the wall clock was stepped %s by %s (now %s)%s", d > 0 ? "forward" : "back",
-	       span, when, d > 0 ? "; the intervals of the step are flagged as a gap, the span "
-	       "skipped gets no records (or the system was suspended)" : "; the open intervals "
-	       "stay open until the clock is back at their end, so that no interval is stamped "
-	       "twice; they are flagged as a gap");
+	pl_log(PL_LOG_WARNING, "the wall clock was stepped %s by %s (now %s)%s",
+	       d > 0 ? "forward" : "back", span, when,
+	       d > 0 ? "; the intervals of the step are flagged as a gap, the span skipped gets no "
+	       "records (or the system was suspended)" : "; the open intervals stay open until the "
+	       "clock is back at their end, so that no interval is stamped twice; they are flagged "
+	       "as a gap");
 	for (size_t i = 0; i < r->nmeters; i++) {
 		struct meter_run *m = &r->meters[i];
 

@@ -40,11 +40,11 @@ static void handled_signals(sigset_t *set)
 }
 
 /*
- * SIGINT and SIGTERM stop the logger; SIGHUP reloads it (see reload_ok()). The handlers go in
- * before the signals are unblocked: a reload re-executes the program with them blocked, so a
- * signal that arrives meanwhile waits for the new image instead of killing it. A terminal that
- * went away (SIGHUP, then EIO on every write to stderr) cannot stop or wedge the logger: writes
- * to it just fail, and SIGPIPE is ignored.
+ * SIGINT and SIGTERM stop the logger; SIGHUP reloads it (see daemon_reload_ok()). The
+ * handlers go in before the signals are unblocked: a reload re-executes the program with them
+ * blocked, so a signal that arrives meanwhile waits for the new image instead of killing it.
+ * A terminal that went away (SIGHUP, then EIO on every write to stderr) cannot stop or wedge
+ * the logger: writes to it just fail, and SIGPIPE is ignored.
  */
 void daemon_signals_install(void)
 {
