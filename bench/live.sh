@@ -53,8 +53,9 @@ line = 17
 imp_per_kwh = 1000
 interval_s = 20
 INI
+# (powerlogger-fakes: the program with the fake GPIO kernel linked in, for the tests)
 PL_FAKE_GPIO="$work/gpio.fifo" PL_FAKE_GPIO_LEVEL=0 PL_REPORT_WAKEUPS=1 \
-  "$here/$build/maxrss" "$here/$build/powerlogger" run -c "$work/gpio.ini" --quiet \
+  "$here/$build/maxrss" "$here/$build/powerlogger-fakes" run -c "$work/gpio.ini" --quiet \
   --duration "$secs" 2>"$work/gpio.log" || { cat "$work/gpio.log" >&2; exit 1; }
 wakes=$(sed -n 's/.*main loop: \([0-9]*\) wake-ups.*/\1/p' "$work/gpio.log")
 read -r _ _ user sys wall < <(grep '^maxrss ' "$work/gpio.log" | tail -n1)

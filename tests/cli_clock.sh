@@ -4,7 +4,7 @@
 # it is stopped. The wall clock is
 # moved with libfaketime (only CLOCK_REALTIME, as an NTP step moves it: the monotonic clock
 # is left alone); the GPIO line is the source's fake backend (PL_FAKE_GPIO, no hardware in
-# CI), fed edges stamped with the monotonic clock as the kernel stamps them.
+# CI; in powerlogger-fakes, the test build of the program), fed edges stamped with the monotonic clock as the kernel stamps them.
 #
 # Checked, over five runs on one store: every pulse fed is in the register and in the records
 # (no record lost or doubled: each record's register minus its energy is the previous one's
@@ -21,6 +21,7 @@
 # its waits are all monotonic (deliver.c).
 set -euo pipefail
 bin=${1:?usage: cli_clock.sh PATH/TO/powerlogger}
+fakes="$(dirname "$bin")/powerlogger-fakes" # powerlogger with the fake GPIO kernel
 src=${PL_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 ft=""
 for f in /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 /usr/lib/*/faketime/libfaketime.so.1 \
@@ -64,7 +65,7 @@ run_once() { # $1 offset at the start, $2 offset after the step, $3 name
   echo "+$1" | sed 's/+-/-/' >"$work/faketime"
   PL_FAKE_GPIO="$work/gpio.fifo" PL_FAKE_GPIO_LEVEL=0 LD_PRELOAD="$ft" \
     FAKETIME_TIMESTAMP_FILE="$work/faketime" FAKETIME_NO_CACHE=1 \
-    FAKETIME_DONT_FAKE_MONOTONIC=1 "$bin" run -c "$work/clock.ini" --quiet 2>>"$work/run.log" &
+    FAKETIME_DONT_FAKE_MONOTONIC=1 "$fakes" run -c "$work/clock.ini" --quiet 2>>"$work/run.log" &
   run_pid=$!
   echo "$(( $2 - $1 ))" >>"$work/steps"
   python3 - "$work" "$1" "$2" "$iv" <<'PY' || fail "$3: the pulse generator failed"

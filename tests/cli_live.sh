@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Live sources end to end: pulses from fake kernel interfaces (the CI machine has no ADC, GPIO
 # or serial hardware; the fakes are bench/iiofeed's sysfs tree and FIFO for IIO, and the fake
-# backends of the GPIO and serial sources selected by PL_FAKE_GPIO / PL_FAKE_SERIAL) go
+# backends of the GPIO and serial sources selected by PL_FAKE_GPIO / PL_FAKE_SERIAL, linked
+# only into the test build of the program, powerlogger-fakes beside it) go
 # through `powerlogger run` into a real InfluxDB (Debian's influxd, scripts/influxd.sh), and
 # every interval fully inside the feed must hold exactly the pulses that were made in it.
 set -euo pipefail
 bin=${1:?usage: cli_live.sh PATH/TO/powerlogger}
 src=${PL_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 feed="$(dirname "$bin")/iiofeed"
+fakes="$(dirname "$bin")/powerlogger-fakes" # powerlogger with the fake GPIO and serial kernels
 work=$(mktemp -d)
 export PL_INFLUX_DIR="$work/influx"
 mkdir -p "$PL_INFLUX_DIR"
@@ -88,7 +90,7 @@ database = live
 batch_max_age_s = 0
 INI
 "$bin" check-config "$work/live.ini" >/dev/null
-"$bin" run -c "$work/live.ini" --quiet 2>"$work/run.log" &
+"$fakes" run -c "$work/live.ini" --quiet 2>"$work/run.log" &
 pids+=($!)
 run_pid=$!
 sleep 1 # the sources have opened their FIFOs

@@ -177,7 +177,7 @@ static void test_500_timeout_then_204(void **state)
 	assert_int_equal(ev.action, PL_SINK_OK);
 	assert_int_equal(fw_store_count(&r->store), 0); /* removed only now */
 	assert_int_equal(r->d.delivered, 5);
-	assert_int_equal(r->d.backoff.attempt, 0);
+	assert_int_equal(r->d.policy.backoff.attempt, 0);
 	assert_int_equal(r->d.state, FW_DELIVERY_IDLE);
 	assert_int_equal(fw_delivery_step(&r->d, now, 1, &ev), 0); /* nothing left */
 	assert_int_equal(r->fake.requests, 3);
@@ -286,7 +286,7 @@ static void test_other_400_kept_and_slow(void **state)
 		assert_true(ev.flags & PL_SINK_F_CONFIG);
 		now += ev.delay_ms;
 	}
-	assert_int_equal(r->d.backoff.slow, 1);
+	assert_int_equal(r->d.policy.backoff.slow, 1);
 	assert_true(ev.delay_ms > PL_BACKOFF_CAP_MS);
 	assert_int_equal(r->d.quarantined, 0);
 	assert_int_equal(fw_store_count(&r->store), 1);
@@ -309,13 +309,13 @@ static void test_auth_slow_and_retry_after(void **state)
 		assert_true(ev.delay_ms <= PL_BACKOFF_SLOW_CAP_MS);
 		now += ev.delay_ms;
 	}
-	assert_int_equal(r->d.backoff.slow, 1);
+	assert_int_equal(r->d.policy.backoff.slow, 1);
 	assert_int_equal(fw_store_count(&r->store), 1);
 	r->fake.nscript = r->fake.next = 0;
 	script(&r->fake, PL_XPORT_NONE, 429, 30, "");
 	assert_int_equal(fw_delivery_step(&r->d, now, 1, &ev), 1);
 	assert_true(ev.delay_ms >= 30000);
-	assert_int_equal(r->d.backoff.slow, 0);
+	assert_int_equal(r->d.policy.backoff.slow, 0);
 	assert_int_equal(fw_delivery_step(&r->d, now + 29999, 1, &ev), 0);
 	assert_int_equal(fw_delivery_step(&r->d, now + ev.delay_ms, 1, &ev), 1);
 	assert_int_equal(ev.action, PL_SINK_OK);

@@ -1,7 +1,7 @@
 /*
  * The GPIO edge source (src_gpio.c). CI has no GPIO hardware, so these tests fake the kernel
- * interface: the source's FAKE backend (src_gpio.h) takes edge events from a FIFO that the
- * test writes. One test also runs the real libgpiod path as far as it goes without hardware:
+ * interface: a FAKE backend (tests/fakes/fake_gpio.h, installed through the source's backend
+ * table in src_gpio.h) takes edge events from a FIFO that the test writes. One test also runs the real libgpiod path as far as it goes without hardware:
  * opening a chip that does not exist.
  */
 #include <errno.h>
@@ -20,7 +20,9 @@
 
 #include <cmocka.h>
 
-#include "fifo_fake.h"
+#include "config/config.h"
+#include "fakes/fake_gpio.h"
+#include "fakes/fifo_fake.h"
 #include "sources/live.h"
 #include "sources/src_gpio.h"
 
@@ -45,14 +47,13 @@ static int teardown(void **state)
 	return 0;
 }
 
-static struct pl_config_meter meter(const char *device, uint32_t line)
+static struct pl_gpio_config meter(const char *device, uint32_t line)
 {
-	return (struct pl_config_meter){ .name = "m", .source = PL_CONFIG_SOURCE_GPIO,
-					 .device = (char *)device, .channel = line,
-					 .dev_root = fifo_dir };
+	return (struct pl_gpio_config){ .name = "m", .device = device, .line = line,
+					.dev_root = fifo_dir };
 }
 
-static void *open_ok(const struct pl_config_meter *cfg)
+static void *open_ok(const struct pl_gpio_config *cfg)
 {
 	char err[256] = "";
 	void *s = NULL;
@@ -72,7 +73,7 @@ static int readn(void *s, struct pl_live_edge *e, size_t cap, struct pl_live_inf
 
 static void test_edges_carry_levels_and_wall_clock_times(void **state)
 {
-	struct pl_config_meter cfg = meter("gpiochip0", 4);
+	struct pl_gpio_config cfg = meter("gpiochip0", 4);
 	void *s;
 	struct pl_live_edge e[8];
 	struct pl_live_info info;
@@ -102,7 +103,7 @@ static void test_edges_carry_levels_and_wall_clock_times(void **state)
 /* Linux before 5.7 stamped line events with CLOCK_REALTIME: kept as they are. */
 static void test_realtime_stamps_of_old_kernels_kept(void **state)
 {
-	struct pl_config_meter cfg = meter("gpiochip0", 0);
+	struct pl_gpio_config cfg = meter("gpiochip0", 0);
 	void *s = open_ok(&cfg);
 	struct pl_live_edge e[2];
 	struct pl_live_info info;
@@ -117,7 +118,7 @@ static void test_realtime_stamps_of_old_kernels_kept(void **state)
 
 static void test_nothing_available_reads_zero(void **state)
 {
-	struct pl_config_meter cfg = meter("gpiochip0", 0);
+	struct pl_gpio_config cfg = meter("gpiochip0", 0);
 	void *s = open_ok(&cfg);
 	struct pl_live_edge e[4];
 	struct pl_live_info info = { .lost = 99 };
@@ -137,7 +138,7 @@ static void test_nothing_available_reads_zero(void **state)
 /* More events than one read's cap (and than libgpiod's 16 per call): in order, none lost. */
 static void test_many_events_over_several_reads(void **state)
 {
-	struct pl_config_meter cfg = meter("gpiochip0", 0);
+	struct pl_gpio_config cfg = meter("gpiochip0", 0);
 	void *s = open_ok(&cfg);
 	struct pl_live_edge e[64];
 	struct pl_live_info info;
@@ -170,7 +171,7 @@ static void test_many_events_over_several_reads(void **state)
 /* The v1 uAPI drops events silently when its FIFO is full: same direction twice is a loss. */
 static void test_same_direction_twice_is_a_loss(void **state)
 {
-	struct pl_config_meter cfg = meter("gpiochip0", 0);
+	struct pl_gpio_config cfg = meter("gpiochip0", 0);
 	void *s = open_ok(&cfg);
 	struct pl_live_edge e[8];
 	struct pl_live_info info;
@@ -201,20 +202,24 @@ static void test_bias_flags_and_consumer_requested(void **state)
 	static const struct {
 		int bias, flags;
 	} want[] = {
-		{ PL_CONFIG_BIAS_AS_IS, 0 },
-		{ PL_CONFIG_BIAS_PULL_UP, GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_UP },
-		{ PL_CONFIG_BIAS_PULL_DOWN, GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_DOWN },
-		{ PL_CONFIG_BIAS_DISABLE, GPIOD_LINE_REQUEST_FLAG_BIAS_DISABLE },
+		{ PL_GPIO_BIAS_AS_IS, 0 },
+		{ PL_GPIO_BIAS_PULL_UP, GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_UP },
+		{ PL_GPIO_BIAS_PULL_DOWN, GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_DOWN },
+		{ PL_GPIO_BIAS_DISABLE, GPIOD_LINE_REQUEST_FLAG_BIAS_DISABLE },
 	};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-		struct pl_config_meter cfg = meter("gpiochip0", 17);
-		void *s;
+		/* opened as the daemon does, from a meter of the configuration file */
+		struct pl_config_meter m = { .name = "m", .source = PL_CONFIG_SOURCE_GPIO,
+					     .device = "gpiochip0", .channel = 17,
+					     .bias = want[i].bias, .dev_root = fifo_dir };
+		char err[256] = "";
+		void *s = NULL;
 
-		cfg.bias = want[i].bias;
-		cfg.active_low = 1; /* never passed to the kernel: levels stay raw */
-		s = open_ok(&cfg);
+		m.active_low = 1; /* never passed to the kernel: levels stay raw */
+		assert_int_equal(pl_live_open_meter(&pl_live_gpio, &s, &m, err, sizeof(err)), 0);
+		assert_non_null(s);
 		assert_int_equal(fake.flags, want[i].flags);
 		assert_int_equal(fake.line, 17);
 		assert_string_equal(fake.consumer, "powerlogger");
@@ -225,7 +230,7 @@ static void test_bias_flags_and_consumer_requested(void **state)
 static void test_chip_by_name_or_path(void **state)
 {
 	char want[128];
-	struct pl_config_meter cfg;
+	struct pl_gpio_config cfg;
 	void *s;
 
 	(void)state;
@@ -249,7 +254,7 @@ static void test_chip_by_name_or_path(void **state)
 
 static void test_unknown_chip_or_line_is_a_clear_error(void **state)
 {
-	struct pl_config_meter cfg = meter("gpiochip7", 9);
+	struct pl_gpio_config cfg = meter("gpiochip7", 9);
 	char err[256] = "", chip[128];
 	void *s = (void *)1;
 	int fd;
@@ -277,7 +282,7 @@ static void test_unknown_chip_or_line_is_a_clear_error(void **state)
 /* The chip goes away (ENODEV): edges already queued first, then -PL_EIO with a message. */
 static void test_vanishing_chip_is_eio(void **state)
 {
-	struct pl_config_meter cfg = meter("gpiochip0", 5);
+	struct pl_gpio_config cfg = meter("gpiochip0", 5);
 	void *s = open_ok(&cfg);
 	struct pl_live_edge e[8];
 	struct pl_live_info info;
@@ -301,7 +306,7 @@ static void test_vanishing_chip_is_eio(void **state)
 
 static void test_malformed_fake_line_is_eio(void **state)
 {
-	struct pl_config_meter cfg = meter("gpiochip0", 0);
+	struct pl_gpio_config cfg = meter("gpiochip0", 0);
 	void *s = open_ok(&cfg);
 	struct pl_live_edge e[8];
 	struct pl_live_info info;
@@ -327,7 +332,7 @@ static int open_fds(void)
 /* close() releases the line and frees everything, at once (valgrind checks the memory). */
 static void test_close_is_quick_and_clean(void **state)
 {
-	struct pl_config_meter cfg = meter("gpiochip0", 0);
+	struct pl_gpio_config cfg = meter("gpiochip0", 0);
 	int fds = open_fds();
 	int64_t t0 = now_us(CLOCK_MONOTONIC);
 
@@ -345,10 +350,10 @@ static void test_close_is_quick_and_clean(void **state)
 	assert_true(now_us(CLOCK_MONOTONIC) - t0 < 500000);
 }
 
-/* PL_FAKE_GPIO=<FIFO> selects the fake in the daemon: any chip and line, level unknown. */
+/* PL_FAKE_GPIO=<FIFO> selects the fake in powerlogger-fakes: any chip and line, level unknown. */
 static void test_fake_selected_by_environment(void **state)
 {
-	struct pl_config_meter cfg = meter("gpiochip9", 99);
+	struct pl_gpio_config cfg = meter("gpiochip9", 99);
 	void *s;
 	struct pl_live_edge e[4];
 	struct pl_live_info info;
@@ -356,7 +361,9 @@ static void test_fake_selected_by_environment(void **state)
 
 	(void)state;
 	pl_gpio_use_fake(NULL);
+	assert_int_equal(pl_gpio_fake_from_env(), 0); /* not set: nothing installed */
 	setenv("PL_FAKE_GPIO", fifo_path, 1);
+	assert_int_equal(pl_gpio_fake_from_env(), 1); /* as powerlogger-fakes does at its start */
 	s = open_ok(&cfg);
 	assert_int_equal(pl_live_gpio.level(s), -1);
 	feed("now 1\n");
@@ -373,7 +380,7 @@ static void test_fake_selected_by_environment(void **state)
 /* The real libgpiod path, as far as a machine without GPIO goes. */
 static void test_real_libgpiod_without_a_chip(void **state)
 {
-	struct pl_config_meter cfg = meter("gpiochip0", 0);
+	struct pl_gpio_config cfg = meter("gpiochip0", 0);
 	char err[256] = "", want[256], path[128];
 	void *s = (void *)1;
 	int fd;

@@ -28,8 +28,9 @@
 
 #include <cmocka.h>
 
-#include "sources/live.h"
+#include "config/config.h"
 #include "powerlogger/detector.h"
+#include "sources/live.h"
 #include "sources/src_iio.h"
 
 struct fake {
@@ -193,7 +194,6 @@ static int setup(void **state)
 	snprintf(fk.devices, sizeof(fk.devices), "%s/bus/iio/devices", fk.sysfs);
 	assert_int_equal(mkdir(fk.sysfs, 0755), 0);
 	assert_int_equal(mkdir(fk.dev, 0755), 0);
-	pl_iio_presence_check_ns = 0;
 	return 0;
 }
 
@@ -206,14 +206,15 @@ static int teardown(void **state)
 	return 0;
 }
 
-static struct pl_config_meter meter(const char *device, uint32_t channel, int mode)
+static struct pl_iio_config meter(const char *device, uint32_t channel, enum pl_iio_mode mode)
 {
-	struct pl_config_meter m = {
+	struct pl_iio_config m = {
 		.name = "m",
-		.source = PL_CONFIG_SOURCE_IIO,
-		.device = (char *)device,
+		.device = device,
 		.channel = channel,
-		.iio_mode = mode,
+		.mode = mode,
+		/* the fake tree is removed under the source: look at every read */
+		.presence_check_ns = -1,
 		.rate_hz = 1000,
 		.sysfs_root = fk.sysfs,
 		.dev_root = fk.dev,
@@ -260,7 +261,7 @@ static void test_ops(void **state)
 /* By name: the second device; its channel 1 reads 101 (100 * num + channel). */
 static void test_find_by_name(void **state)
 {
-	struct pl_config_meter m = meter("mcp3008", 1, PL_CONFIG_IIO_POLL);
+	struct pl_iio_config m = meter("mcp3008", 1, PL_IIO_POLL);
 	struct pl_live_info info;
 	struct pl_sample s[4];
 	char err[256] = "";
@@ -280,7 +281,7 @@ static void test_find_by_name(void **state)
 /* By path: the link in bus/iio/devices and the real directory it points to. */
 static void test_find_by_path(void **state)
 {
-	struct pl_config_meter m = meter(NULL, 2, PL_CONFIG_IIO_POLL);
+	struct pl_iio_config m = meter(NULL, 2, PL_IIO_POLL);
 	struct pl_live_info info;
 	char path[512], err[256] = "";
 	struct pl_sample s[1];
@@ -316,7 +317,7 @@ static void test_find_by_path(void **state)
 /* Unknown and ambiguous names, no IIO at all: the message says what there is. */
 static void test_find_errors(void **state)
 {
-	struct pl_config_meter m = meter("ads1115", 0, PL_CONFIG_IIO_POLL);
+	struct pl_iio_config m = meter("ads1115", 0, PL_IIO_POLL);
 	char err[256] = "";
 	void *src;
 
@@ -356,7 +357,7 @@ static void test_find_errors(void **state)
  */
 static void test_poll(void **state)
 {
-	struct pl_config_meter m = meter("ads1015", 1, PL_CONFIG_IIO_POLL);
+	struct pl_iio_config m = meter("ads1015", 1, PL_IIO_POLL);
 	struct pl_live_info info;
 	struct pl_sample s[8];
 	char err[256] = "", path[512];
@@ -416,7 +417,7 @@ static void test_poll(void **state)
 /* The device's directory goes away: -PL_EIO, the message says so. */
 static void test_poll_gone(void **state)
 {
-	struct pl_config_meter m = meter("ads1015", 0, PL_CONFIG_IIO_POLL);
+	struct pl_iio_config m = meter("ads1015", 0, PL_IIO_POLL);
 	struct pl_live_info info;
 	char err[256] = "", path[256];
 	struct pl_sample s[1];
@@ -436,7 +437,7 @@ static void test_poll_gone(void **state)
 /* A value file that holds no number: refused at open, and -PL_EIO when it turns bad later. */
 static void test_poll_bad_value(void **state)
 {
-	struct pl_config_meter m = meter("ads1015", 3, PL_CONFIG_IIO_POLL);
+	struct pl_iio_config m = meter("ads1015", 3, PL_IIO_POLL);
 	struct pl_live_info info;
 	struct pl_sample s[1];
 	char err[256] = "";
@@ -495,7 +496,7 @@ static void scan_s12(unsigned char scan[16], int v, int64_t ts_ns)
  */
 static void test_buffer_s12(void **state)
 {
-	struct pl_config_meter m = meter("ads1015", 2, PL_CONFIG_IIO_BUFFER);
+	struct pl_iio_config m = meter("ads1015", 2, PL_IIO_BUFFER);
 	static const int values[] = { -2048, -1, 0, 1, 2047, -1000 };
 	const char *dir = "bus/iio/devices/iio:device0";
 	struct pl_live_info info;
@@ -544,7 +545,7 @@ static void test_buffer_s12(void **state)
  * apart before it; a configured trigger is written. */
 static void test_buffer_be_u16_no_ts(void **state)
 {
-	struct pl_config_meter m = meter("adc", 0, PL_CONFIG_IIO_BUFFER);
+	struct pl_iio_config m = meter("adc", 0, PL_IIO_BUFFER);
 	static const unsigned values[] = { 0, 1, 0xabcd, 0xffff };
 	struct pl_live_info info;
 	struct pl_sample s[8];
@@ -580,7 +581,7 @@ static void test_buffer_be_u16_no_ts(void **state)
 /* Short reads across scan boundaries, a caller's cap smaller than what is there, EAGAIN. */
 static void test_buffer_short_reads(void **state)
 {
-	struct pl_config_meter m = meter("ads1015", 0, PL_CONFIG_IIO_BUFFER);
+	struct pl_iio_config m = meter("ads1015", 0, PL_IIO_BUFFER);
 	struct pl_live_info info;
 	struct pl_sample s[8];
 	unsigned char scans[5 * 16];
@@ -621,7 +622,7 @@ static void test_buffer_short_reads(void **state)
 /* A jump in the kernel's timestamps: the scans between were lost, with the span. */
 static void test_buffer_gap(void **state)
 {
-	struct pl_config_meter m = meter("ads1015", 0, PL_CONFIG_IIO_BUFFER);
+	struct pl_iio_config m = meter("ads1015", 0, PL_IIO_BUFFER);
 	struct pl_live_info info;
 	struct pl_sample s[8];
 	unsigned char scan[16];
@@ -657,7 +658,7 @@ static void test_buffer_gap(void **state)
 /* The kernel stamps in CLOCK_MONOTONIC: the samples come out in wall-clock time. */
 static void test_buffer_monotonic(void **state)
 {
-	struct pl_config_meter m = meter("ads1015", 0, PL_CONFIG_IIO_BUFFER);
+	struct pl_iio_config m = meter("ads1015", 0, PL_IIO_BUFFER);
 	struct pl_live_info info;
 	struct pl_sample s[2];
 	unsigned char scan[16];
@@ -689,7 +690,7 @@ static void test_buffer_monotonic(void **state)
 /* The writer goes away (read gives end of file), or the sysfs directory does: -PL_EIO. */
 static void test_buffer_gone(void **state)
 {
-	struct pl_config_meter m = meter("ads1015", 0, PL_CONFIG_IIO_BUFFER);
+	struct pl_iio_config m = meter("ads1015", 0, PL_IIO_BUFFER);
 	struct pl_live_info info;
 	struct pl_sample s[2];
 	unsigned char scan[16];
@@ -719,10 +720,50 @@ static void test_buffer_gone(void **state)
 	pl_live_iio.close(src); /* buffer/enable is gone too: closing must not mind */
 }
 
+/*
+ * The presence check's period is the source's configuration (presence_check_ns): by default
+ * once a second, so a tree removed just after a check goes unnoticed by reads that cannot
+ * tell, until the period has passed.
+ */
+static void test_presence_check_period(void **state)
+{
+	struct pl_iio_config m = meter("ads1015", 0, PL_IIO_BUFFER);
+	struct pl_live_info info;
+	struct pl_sample s[2];
+	char err[256] = "", path[256];
+	void *src;
+	int writer;
+
+	(void)state;
+	add_device(0, "ads1015", "le:s12/16>>4\n", 0, 0);
+	add_device(1, "mcp3008", "le:s12/16>>4\n", 0, 0);
+	open_writer(0);
+	m.presence_check_ns = 0; /* the default: one second */
+	assert_int_equal(pl_live_iio.open(&src, &m, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/devices/platform/i2c-1/0", fk.sysfs);
+	rm_tree(path);
+	assert_int_equal(pl_live_iio.read(src, s, 2, &info, err, sizeof(err)), 0);
+	pl_live_iio.close(src);
+
+	writer = fk.writer;
+	open_writer(1);
+	m.device = "mcp3008";
+	m.presence_check_ns = 200000000; /* 200 ms */
+	assert_int_equal(pl_live_iio.open(&src, &m, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/devices/platform/i2c-1/1", fk.sysfs);
+	rm_tree(path);
+	assert_int_equal(pl_live_iio.read(src, s, 2, &info, err, sizeof(err)), 0);
+	sleep_ms(250);
+	assert_int_equal(pl_live_iio.read(src, s, 2, &info, err, sizeof(err)), -PL_EIO);
+	assert_non_null(strstr(err, "iio device mcp3008: gone (unplugged?): "));
+	pl_live_iio.close(src);
+	close(writer);
+}
+
 /* Open errors of buffered capture: messages with the path and what to do. */
 static void test_buffer_errors(void **state)
 {
-	struct pl_config_meter m = meter("ads1015", 0, PL_CONFIG_IIO_BUFFER);
+	struct pl_iio_config m = meter("ads1015", 0, PL_IIO_BUFFER);
 	char err[256] = "";
 	void *src;
 
@@ -878,6 +919,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_buffer_gap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_buffer_monotonic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_buffer_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_presence_check_period, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_buffer_errors, setup, teardown),
 		cmocka_unit_test(test_parse_type),
 		cmocka_unit_test(test_decode),

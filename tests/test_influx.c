@@ -1013,6 +1013,71 @@ static void test_fake_400_not_about_lines(void **state)
 	pl_influx_free(s);
 }
 
+/* The sink seam (sinks/sink.h) the delivery thread drives: encode makes the sink's line
+ * protocol in its precision and stops at a full buffer, start/poll carry a request through,
+ * and the result names the line a 3.x server refused (FAKE server). */
+static void test_fake_sink_ops(void **state)
+{
+	const struct pl_sink_ops *ops = &pl_influx_sink_ops;
+	struct pl_influx_config cfg = {
+		.url = fake_url, .api = PL_INFLUX_V3, .db = "energy", .token = "t",
+		.precision = PL_PREC_MS, .connect_timeout_ms = 2000, .timeout_ms = 5000,
+	};
+	struct pl_interval_record rec = {
+		.start_us = INT64_C(1735689600) * PL_US_PER_S, .length_s = 60, .pulses = 3,
+		.energy_uwh = 3000000, .register_uwh = 5000000,
+	};
+	struct pl_sink_result res;
+	char body[512], tiny[16];
+	size_t len = 0, tiny_len = 0;
+	void *s = NULL;
+	int rc;
+
+	(void)state;
+	assert_int_equal(ops->open(&cfg, &s), 0);
+	assert_non_null(s);
+	assert_int_equal(ops->encode(s, body, sizeof body, &len, "house", &rec), 0);
+	rec.start_us += 60 * PL_US_PER_S;
+	assert_int_equal(ops->encode(s, body, sizeof body, &len, "house", &rec), 0);
+	assert_true(len < sizeof body);
+	body[len] = '\0';
+	expect_in(body, "device=house ");
+	expect_in(body, " 1735689660000\n");
+	assert_int_equal(ops->encode(s, tiny, sizeof tiny, &tiny_len, "house", &rec),
+			 -PL_ENOSPC);
+	assert_int_equal(tiny_len, 0);
+
+	fake_next("{\"status\":400,\"body\":\"{\\\"error\\\":\\\"partial write of line protocol "
+		  "occurred\\\",\\\"data\\\":[{\\\"original_line\\\":\\\"x\\\",\\\"line_number\\\":2,"
+		  "\\\"error_message\\\":\\\"No fields were provided\\\"}]}\"}");
+	assert_int_equal(ops->start(s, body, len), 0);
+	rc = 0;
+	while (rc == 0 && ops->sending(s))
+		rc = ops->poll(s, 5, &res); /* the body onto the wire first, as deliver.c does */
+	while (rc == 0)
+		rc = ops->poll(s, 100, &res);
+	assert_int_equal(rc, 1);
+	assert_int_equal(res.resp.transport, PL_XPORT_NONE);
+	assert_int_equal(res.resp.status, 400);
+	assert_true(res.resp.body & PL_BODY_LINE_REPORT);
+	assert_int_equal(res.bad_line, 2);
+	assert_string_equal(res.message, "partial write of line protocol occurred: line 2: No "
+			    "fields were provided");
+	expect_in(fake_last(), "precision=millisecond");
+
+	/* 204: no line named, no message; an abort with nothing in flight is harmless */
+	fake_next("{\"status\":204}");
+	assert_int_equal(ops->start(s, body, len), 0);
+	while ((rc = ops->poll(s, 100, &res)) == 0)
+		;
+	assert_int_equal(res.resp.status, 204);
+	assert_int_equal(res.bad_line, 0);
+	assert_string_equal(res.message, "");
+	ops->abort(s);
+	ops->close(s);
+	ops->close(NULL);
+}
+
 /* issue 9, fault 16: a redirect was logged as "HTTP 302 ;". It is not followed (a POST must
  * not be moved silently, nor its credentials sent elsewhere) and the message says where it
  * pointed (FAKE server: influxd does not redirect). */
@@ -1233,6 +1298,7 @@ int main(void)
 		cmocka_unit_test(test_v3_bearer),
 		cmocka_unit_test(test_gzip_fake),
 		cmocka_unit_test(test_fake_400_not_about_lines),
+		cmocka_unit_test(test_fake_sink_ops),
 		cmocka_unit_test(test_fake_redirect),
 		cmocka_unit_test(test_fake_retry_after_forms),
 		cmocka_unit_test(test_fake_misbehaving_server),

@@ -1,6 +1,7 @@
 /*
  * The serial edge source (src_serial.c). CI has no serial port with an S0 output on it, so
- * these tests fake the kernel interface: the source's FAKE backend (src_serial.h) takes
+ * these tests fake the kernel interface: a FAKE backend (tests/fakes/fake_serial.h, installed
+ * through the source's backend table in src_serial.h) takes
  * modem-line changes from a FIFO that the test writes, read by the source's own thread where
  * the real one waits in TIOCMIWAIT. The real tty path is run as far as it goes without
  * hardware: a missing device, a file that is no tty, a pseudo-terminal without modem lines.
@@ -22,7 +23,8 @@
 
 #include <cmocka.h>
 
-#include "fifo_fake.h"
+#include "fakes/fake_serial.h"
+#include "fakes/fifo_fake.h"
 #include "sources/live.h"
 #include "sources/src_serial.h"
 
@@ -47,14 +49,13 @@ static int teardown(void **state)
 	return 0;
 }
 
-static struct pl_config_meter meter(const char *device, int line)
+static struct pl_serial_config meter(const char *device, enum pl_serial_pin pin)
 {
-	return (struct pl_config_meter){ .name = "m", .source = PL_CONFIG_SOURCE_SERIAL,
-					 .device = (char *)device, .modem_line = line,
+	return (struct pl_serial_config){ .name = "m", .device = device, .pin = pin,
 					 .dev_root = fifo_dir };
 }
 
-static void *open_ok(const struct pl_config_meter *cfg)
+static void *open_ok(const struct pl_serial_config *cfg)
 {
 	char err[256] = "";
 	void *s = NULL;
@@ -96,7 +97,7 @@ static int collect(void *s, struct pl_live_edge *e, size_t cap, int want, uint64
 
 static void test_edges_carry_levels_and_wall_clock_times(void **state)
 {
-	struct pl_config_meter cfg = meter("ttyUSB0", PL_CONFIG_LINE_CTS);
+	struct pl_serial_config cfg = meter("ttyUSB0", PL_SERIAL_PIN_CTS);
 	struct pl_live_edge e[8];
 	uint64_t lost;
 	int64_t before;
@@ -121,7 +122,7 @@ static void test_edges_carry_levels_and_wall_clock_times(void **state)
 
 static void test_nothing_available_reads_zero(void **state)
 {
-	struct pl_config_meter cfg = meter("ttyUSB0", PL_CONFIG_LINE_CTS);
+	struct pl_serial_config cfg = meter("ttyUSB0", PL_SERIAL_PIN_CTS);
 	void *s = open_ok(&cfg);
 	struct pl_live_edge e[4];
 	struct pl_live_info info = { .lost = 9 };
@@ -141,7 +142,7 @@ static void test_nothing_available_reads_zero(void **state)
 /* More edges than one read's cap: in order, capped, none lost. */
 static void test_many_edges_over_several_reads(void **state)
 {
-	struct pl_config_meter cfg = meter("ttyUSB0", PL_CONFIG_LINE_DSR);
+	struct pl_serial_config cfg = meter("ttyUSB0", PL_SERIAL_PIN_DSR);
 	void *s = open_ok(&cfg);
 	static struct pl_live_edge e[300];
 	static char text[1024];
@@ -179,7 +180,7 @@ static void test_many_edges_over_several_reads(void **state)
 /* The counter advanced by more than the level changes seen: transitions were missed. */
 static void test_counter_jump_is_a_loss(void **state)
 {
-	struct pl_config_meter cfg = meter("ttyS0", PL_CONFIG_LINE_DCD);
+	struct pl_serial_config cfg = meter("ttyS0", PL_SERIAL_PIN_DCD);
 	void *s = open_ok(&cfg);
 	struct pl_live_edge e[8];
 	struct pl_live_info gap = { 0 };
@@ -207,7 +208,7 @@ static void test_counter_jump_is_a_loss(void **state)
 /* Drivers without TIOCGICOUNT: edges still, no loss detection. */
 static void test_without_counters_edges_still_come(void **state)
 {
-	struct pl_config_meter cfg = meter("ttyS0", PL_CONFIG_LINE_RI);
+	struct pl_serial_config cfg = meter("ttyS0", PL_SERIAL_PIN_RI);
 	void *s;
 	struct pl_live_edge e[8];
 	uint64_t lost;
@@ -225,7 +226,7 @@ static void test_without_counters_edges_still_come(void **state)
 /* The loop far behind: the pipe fills, the edges that do not fit are reported lost. */
 static void test_full_pipe_counts_as_lost(void **state)
 {
-	struct pl_config_meter cfg = meter("ttyS0", PL_CONFIG_LINE_CTS);
+	struct pl_serial_config cfg = meter("ttyS0", PL_SERIAL_PIN_CTS);
 	void *s = open_ok(&cfg);
 	static struct pl_live_edge e[4096];
 	static char text[8200];
@@ -267,7 +268,7 @@ static void test_full_pipe_counts_as_lost(void **state)
 static void test_device_by_name_or_path(void **state)
 {
 	char want[128];
-	struct pl_config_meter cfg;
+	struct pl_serial_config cfg;
 	void *s;
 
 	(void)state;
@@ -285,7 +286,7 @@ static void test_device_by_name_or_path(void **state)
 
 static void test_unknown_device_is_a_clear_error(void **state)
 {
-	struct pl_config_meter cfg = meter("ttyUSB7", 0);
+	struct pl_serial_config cfg = meter("ttyUSB7", 0);
 	char err[256] = "", want[256];
 	void *s = (void *)1;
 
@@ -304,7 +305,7 @@ static void test_unknown_device_is_a_clear_error(void **state)
 /* The real tty path without hardware: no device, not a tty, a tty without modem lines. */
 static void test_real_tty_errors(void **state)
 {
-	struct pl_config_meter cfg = meter("ttyUSB0", 0);
+	struct pl_serial_config cfg = meter("ttyUSB0", 0);
 	char err[256] = "", want[256];
 	void *s = (void *)1;
 	int pty;
@@ -336,7 +337,7 @@ static void test_real_tty_errors(void **state)
 /* The adapter unplugged (EIO in the wait): edges first, then -PL_EIO with a message. */
 static void test_vanishing_port_is_eio(void **state)
 {
-	struct pl_config_meter cfg = meter("ttyUSB0", PL_CONFIG_LINE_CTS);
+	struct pl_serial_config cfg = meter("ttyUSB0", PL_SERIAL_PIN_CTS);
 	void *s = open_ok(&cfg);
 	struct pl_live_edge e[8];
 	struct pl_live_info info;
@@ -382,7 +383,7 @@ static int open_fds(void)
  */
 static void test_close_is_bounded_and_clean(void **state)
 {
-	struct pl_config_meter cfg = meter("ttyUSB0", PL_CONFIG_LINE_CTS);
+	struct pl_serial_config cfg = meter("ttyUSB0", PL_SERIAL_PIN_CTS);
 	int fds = open_fds();
 
 	(void)state;
@@ -404,10 +405,10 @@ static void test_close_is_bounded_and_clean(void **state)
 	assert_int_equal(open_fds(), fds);
 }
 
-/* PL_FAKE_SERIAL=<FIFO> selects the fake in the daemon: any device. */
+/* PL_FAKE_SERIAL=<FIFO> selects the fake in powerlogger-fakes: any device. */
 static void test_fake_selected_by_environment(void **state)
 {
-	struct pl_config_meter cfg = meter("ttyUSB9", PL_CONFIG_LINE_DSR);
+	struct pl_serial_config cfg = meter("ttyUSB9", PL_SERIAL_PIN_DSR);
 	struct pl_live_edge e[4];
 	char err[256] = "";
 	uint64_t lost;
@@ -415,8 +416,10 @@ static void test_fake_selected_by_environment(void **state)
 
 	(void)state;
 	pl_serial_use_fake(NULL);
+	assert_int_equal(pl_serial_fake_from_env(), 0); /* not set: nothing installed */
 	setenv("PL_FAKE_SERIAL", fifo_path, 1);
 	setenv("PL_FAKE_SERIAL_LEVEL", "1", 1);
+	assert_int_equal(pl_serial_fake_from_env(), 1); /* as powerlogger-fakes does at its start */
 	s = open_ok(&cfg);
 	assert_int_equal(pl_live_serial.level(s), 1);
 	feed("0\n");

@@ -194,8 +194,9 @@ size_t pl_detector_feed_u16(struct pl_detector *d, int64_t t0_us, uint32_t rate_
 			    struct pl_pulse *out, size_t out_cap, size_t *n_out);
 
 /*
- * Ends the input at time t_end_us: a pulse still in progress is not emitted (it may be cut
- * short), a pending polarity decision is made with what was seen. Writes pulses like feed.
+ * Ends the input after the last sample fed: a pulse still in progress is not emitted (it may
+ * be cut short), a pending polarity decision is made with what was seen. Writes pulses like
+ * feed.
  */
 void pl_detector_finish(struct pl_detector *d, struct pl_pulse *out, size_t out_cap,
 			size_t *n_out);

@@ -7,7 +7,9 @@ set(PL_CORE_SOURCES
   edges.c
   meter.c
   lineproto.c
+  lpparse.c
   retry.c
   channel.c
+  delivery.c
   flashlog.c
 )

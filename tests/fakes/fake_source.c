@@ -57,7 +57,7 @@ int fake_source_readable(void)
 	return edge_time(f->next_edge) <= now;
 }
 
-static int fake_open(void **self, const struct pl_config_meter *cfg, char *err, size_t errlen)
+static int fake_open(void **self, const void *cfg, char *err, size_t errlen)
 {
 	struct fake_source *f = &fake_source;
 	int64_t now = pl_clock_mono_us();

@@ -12,4 +12,8 @@ int pl_cmd_check_config(int argc, char **argv);
 int pl_cmd_run(int argc, char **argv);
 int pl_cmd_status(int argc, char **argv);
 
+/* The whole program (argv[0] is its name): dispatches to the subcommands. Returns the exit
+ * status. */
+int pl_main(int argc, char **argv);
+
 #endif

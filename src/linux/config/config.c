@@ -24,9 +24,11 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "config/keys.h"
 #include "powerlogger/common.h"
 #include "powerlogger/detector.h"
 #include "powerlogger/lineproto.h"
+#include "sources/live_config.h"
 #include "sources/trace.h"
 
 #define MAX_KEYS 32
@@ -66,14 +68,9 @@ static const char *const source_names[] = { "sim", "file", "iio", "gpio", "seria
 static const int source_values[] = { PL_CONFIG_SOURCE_SIM, PL_CONFIG_SOURCE_FILE,
 				     PL_CONFIG_SOURCE_IIO, PL_CONFIG_SOURCE_GPIO,
 				     PL_CONFIG_SOURCE_SERIAL };
-static const char *const mode_names[] = { "poll", "buffer", NULL };
-static const int mode_values[] = { PL_CONFIG_IIO_POLL, PL_CONFIG_IIO_BUFFER };
-static const char *const bias_names[] = { "as-is", "pull-up", "pull-down", "disable", NULL };
-static const int bias_values[] = { PL_CONFIG_BIAS_AS_IS, PL_CONFIG_BIAS_PULL_UP,
-				   PL_CONFIG_BIAS_PULL_DOWN, PL_CONFIG_BIAS_DISABLE };
-static const char *const pin_names[] = { "cts", "dcd", "dsr", "ri", NULL };
-static const int pin_values[] = { PL_CONFIG_LINE_CTS, PL_CONFIG_LINE_DCD, PL_CONFIG_LINE_DSR,
-				  PL_CONFIG_LINE_RI };
+/* The live sources' keys mode, bias and pin take the names each source gives, in the order of
+ * its enum: their values are the names' indexes. */
+static const int index_values[] = { 0, 1, 2, 3 };
 static const char *const format_names[] = { "csv", "s16le", "u16le", NULL };
 static const int format_values[] = { PL_TRACE_CSV, PL_TRACE_S16LE, PL_TRACE_U16LE };
 static const char *const polarity_names[] = { "auto", "up", "down", NULL };
@@ -109,13 +106,13 @@ static const struct key meter_keys[] = {
 	{ "device", K_STR, METER(device), 0, 0, NULL, NULL, 0 },
 	{ "channel", K_UINT, METER(channel), 0, 1023, NULL, NULL, 0 },
 	{ "line", K_UINT, METER(channel), 0, 1023, NULL, NULL, 0 },
-	{ "mode", K_ENUM, METER(iio_mode), 0, 0, mode_names, mode_values, 0 },
+	{ "mode", K_ENUM, METER(iio_mode), 0, 0, pl_iio_mode_names, index_values, 0 },
 	{ "trigger", K_STR, METER(trigger), 0, 0, NULL, NULL, 0 },
 	{ "sysfs_root", K_STR, METER(sysfs_root), 0, 0, NULL, NULL, 0 },
 	{ "dev_root", K_STR, METER(dev_root), 0, 0, NULL, NULL, 0 },
-	{ "bias", K_ENUM, METER(bias), 0, 0, bias_names, bias_values, 0 },
+	{ "bias", K_ENUM, METER(bias), 0, 0, pl_gpio_bias_names, index_values, 0 },
 	{ "active_low", K_BOOL, METER(active_low), 0, 0, NULL, NULL, 0 },
-	{ "pin", K_ENUM, METER(modem_line), 0, 0, pin_names, pin_values, 0 },
+	{ "pin", K_ENUM, METER(modem_line), 0, 0, pl_serial_pin_names, index_values, 0 },
 	{ "debounce_ms", K_UINT, METER(debounce_us), 0, 1000, NULL, NULL, 0 },
 	{ NULL, 0, 0, 0, 0, NULL, NULL, 0 },
 };
@@ -984,6 +981,12 @@ static int handler(void *user, const char *section, const char *name, const char
 
 /* ---- whole sections ---------------------------------------------------------------------- */
 
+/* What a source's own check sees of a section (config/keys.h). */
+struct pl_config_section {
+	struct parser *p;
+	const struct section *s;
+};
+
 static void missing(struct parser *p, const struct section *s, const char *key,
 		    const char *why)
 {
@@ -1010,8 +1013,24 @@ static void only_for(struct parser *p, const struct section *s, int ok, const ch
 		not_here(p, s, *keys, why);
 }
 
+unsigned pl_config_key_line(const struct pl_config_section *s, const char *key)
+{
+	return key_line(s->s, key);
+}
+
+void pl_config_missing(struct pl_config_section *s, const char *key, const char *why)
+{
+	missing(s->p, s->s, key, why);
+}
+
+void pl_config_not_here(struct pl_config_section *s, const char *key, const char *why)
+{
+	not_here(s->p, s->s, key, why);
+}
+
 static void check_meter(struct parser *p, const struct section *s)
 {
+	struct pl_config_section sec = { p, s };
 	struct pl_config_meter *m = &p->cfg->meters[s->index];
 	enum pl_config_source src = m->source;
 	int live = src == PL_CONFIG_SOURCE_IIO || src == PL_CONFIG_SOURCE_GPIO ||
@@ -1019,37 +1038,25 @@ static void check_meter(struct parser *p, const struct section *s)
 	int edges = src == PL_CONFIG_SOURCE_GPIO || src == PL_CONFIG_SOURCE_SERIAL;
 	static const char *const file_keys[] = { "file", "format", NULL };
 	static const char *const live_keys[] = { "device", "sysfs_root", "dev_root", NULL };
-	static const char *const iio_keys[] = { "channel", "mode", "trigger", NULL };
 	static const char *const edge_keys[] = { "active_low", "debounce_ms", NULL };
-	static const char *const gpio_keys[] = { "line", "bias", NULL };
-	static const char *const serial_keys[] = { "pin", NULL };
 	static const char *const sim_keys[] = { "profile", NULL };
 
 	only_for(p, s, src == PL_CONFIG_SOURCE_FILE, file_keys, "applies to source = file only");
 	only_for(p, s, src == PL_CONFIG_SOURCE_SIM, sim_keys, "applies to source = sim only");
 	only_for(p, s, live, live_keys, "applies to source = iio, gpio or serial only");
-	only_for(p, s, src == PL_CONFIG_SOURCE_IIO, iio_keys, "applies to source = iio only");
+	only_for(p, s, src == PL_CONFIG_SOURCE_IIO, pl_iio_keys, "applies to source = iio only");
 	only_for(p, s, edges, edge_keys, "applies to source = gpio or serial only");
-	only_for(p, s, src == PL_CONFIG_SOURCE_GPIO, gpio_keys, "applies to source = gpio only");
-	only_for(p, s, src == PL_CONFIG_SOURCE_SERIAL, serial_keys,
+	only_for(p, s, src == PL_CONFIG_SOURCE_GPIO, pl_gpio_keys, "applies to source = gpio only");
+	only_for(p, s, src == PL_CONFIG_SOURCE_SERIAL, pl_serial_keys,
 		 "applies to source = serial only");
-	if (live) {
-		if (!key_line(s, "device"))
-			missing(p, s, "device", src == PL_CONFIG_SOURCE_IIO ?
-				"the ADC, e.g. device = ads1015 (its name in /sys/bus/iio/devices)" :
-				src == PL_CONFIG_SOURCE_GPIO ? "the GPIO chip, e.g. device = gpiochip0" :
-				"the serial port, e.g. device = /dev/ttyUSB0");
+	/* what each live source needs of its keys, it checks itself */
+	pl_live_check_keys(&sec, m);
+	if (live)
 		not_here(p, s, "speed", "applies to source = file or sim only (live sources run "
 			 "at the pace of the world)");
-	}
 	if (edges)
 		not_here(p, s, "polarity", "applies to analog sources only (sim, file, iio); for "
 			 "gpio and serial use active_low");
-	if (src == PL_CONFIG_SOURCE_IIO && m->iio_mode != PL_CONFIG_IIO_BUFFER)
-		not_here(p, s, "trigger", "applies to mode = buffer only");
-	if (src == PL_CONFIG_SOURCE_GPIO && !key_line(s, "line"))
-		missing(p, s, "line", "the line offset on the chip, e.g. line = 17 for GPIO17 on a "
-			"Raspberry Pi");
 	if (src == PL_CONFIG_SOURCE_IIO && !key_line(s, "rate"))
 		m->rate_hz = 1000;
 	if (src == PL_CONFIG_SOURCE_FILE) {
@@ -1168,7 +1175,8 @@ static void check_shared_inputs(struct parser *p)
 			else
 				diag(p, 0, b->line, b, NULL, "%s pin %s is already read by [%s] (line "
 				     "%u): one modem line, one meter (another pin of the same port is "
-				     "fine)", mb->device, enum_name(pin_names, pin_values, mb->modem_line),
+				     "fine)", mb->device,
+				     enum_name(pl_serial_pin_names, index_values, mb->modem_line),
 				     a->label, a->line);
 		}
 	}
@@ -1440,14 +1448,15 @@ int pl_config_dump(const struct pl_config *cfg, FILE *f)
 			fprintf(f, " (profile %s)", m->profile ? m->profile : "built-in");
 		} else if (m->source == PL_CONFIG_SOURCE_IIO) {
 			fprintf(f, " %s channel %" PRIu32 " (%s, %" PRIu32 " Hz)", m->device, m->channel,
-				m->iio_mode == PL_CONFIG_IIO_BUFFER ? "buffered" : "polled", m->rate_hz);
+				m->iio_mode == PL_IIO_BUFFER ? "buffered" : "polled", m->rate_hz);
 		} else if (m->source == PL_CONFIG_SOURCE_GPIO) {
 			fprintf(f, " %s line %" PRIu32 " (bias %s%s, debounce %" PRIu32 " ms)",
-				m->device, m->channel, enum_name(bias_names, bias_values, m->bias),
+				m->device, m->channel,
+				enum_name(pl_gpio_bias_names, index_values, m->bias),
 				m->active_low ? ", active low" : "", m->debounce_us / 1000);
 		} else {
 			fprintf(f, " %s %s (%sdebounce %" PRIu32 " ms)", m->device,
-				enum_name(pin_names, pin_values, m->modem_line),
+				enum_name(pl_serial_pin_names, index_values, m->modem_line),
 				m->active_low ? "active low, " : "", m->debounce_us / 1000);
 		}
 		if (m->speed == 0)

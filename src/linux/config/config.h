@@ -33,11 +33,6 @@ enum pl_config_source {
 	PL_CONFIG_SOURCE_SERIAL, /* a serial port's modem-status line: S0 (edges) */
 };
 
-enum pl_config_iio_mode { PL_CONFIG_IIO_POLL = 0, PL_CONFIG_IIO_BUFFER };
-enum pl_config_bias { PL_CONFIG_BIAS_AS_IS = 0, PL_CONFIG_BIAS_PULL_UP, PL_CONFIG_BIAS_PULL_DOWN,
-		      PL_CONFIG_BIAS_DISABLE };
-enum pl_config_modem_line { PL_CONFIG_LINE_CTS = 0, PL_CONFIG_LINE_DCD, PL_CONFIG_LINE_DSR,
-			    PL_CONFIG_LINE_RI };
 
 /* Where a secret came from; the secret itself is in the value (NULL if none). */
 enum pl_config_secret_from {
@@ -73,17 +68,18 @@ struct pl_config_meter {
 	int64_t start_register_uwh;  /* start_register_kwh in micro-watt-hours; default 0 */
 	int polarity;                /* enum pl_polarity; default auto */
 	char *profile;               /* sim: load profile file; NULL: the built-in one */
-	/* live sources */
+	/* live sources: the keys as written, turned into each source's own configuration
+	 * (struct pl_iio_config, ...) by sources/live.c, and checked there by the source */
 	char *device;       /* iio: device name (e.g. "ads1015") or its sysfs directory; gpio: chip
 			     * name or path ("gpiochip0", "/dev/gpiochip0"); serial: the tty */
 	uint32_t channel;   /* iio: N of in_voltageN (key channel); gpio: line offset (key line) */
-	int iio_mode;       /* enum pl_config_iio_mode; default poll */
+	int iio_mode;       /* enum pl_iio_mode (src_iio.h); default poll */
 	char *trigger;      /* iio buffer: trigger name; NULL: the device's current trigger */
 	char *sysfs_root;   /* default "/sys"; tests point it at a fake tree */
 	char *dev_root;     /* default "/dev"; likewise */
-	int bias;           /* gpio: enum pl_config_bias; default as-is */
+	int bias;           /* gpio: enum pl_gpio_bias (src_gpio.h); default as-is */
 	int active_low;     /* gpio, serial: 1 = the pulse is the low level; default 0 */
-	int modem_line;     /* serial: enum pl_config_modem_line; default cts */
+	int modem_line;     /* serial: key pin, enum pl_serial_pin (src_serial.h); default cts */
 	uint32_t debounce_us; /* gpio, serial: shortest accepted level (key debounce_ms); 2000 */
 };
 

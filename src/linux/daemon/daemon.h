@@ -39,8 +39,10 @@ struct pl_daemon_options {
 	int until_drained;           /* stop once every file is read and every record delivered */
 	int quiet;                   /* no status line, fewer info lines */
 	int tty;                     /* stderr is a terminal: a live status line */
-	/* The source of a meter of a device kind (iio, gpio, serial); NULL: pl_live_ops_for().
-	 * (The simulator and files are always src_sim.c and src_trace.c.) */
+	/* The source of a meter of a device kind (iio, gpio, serial); NULL: pl_live_ops_for(),
+	 * opened with pl_live_open_meter(). A device given here is opened with the meter's
+	 * configuration itself as open()'s cfg (a struct pl_config_meter). (The simulator and
+	 * files are always src_sim.c and src_trace.c.) */
 	const struct pl_live_ops *(*device_for)(const struct pl_config_meter *cfg);
 };
 

@@ -75,7 +75,10 @@ static void device_failed(struct meter_run *m, const char *why)
 static int device_open(struct run *r, struct meter_run *m)
 {
 	char err[256];
-	int rc = m->src->open(&m->self, m->cfg, err, sizeof(err));
+	/* a device of the build: its own configuration from the meter's keys; one given by
+	 * device_for (a test's): the meter's configuration itself */
+	int rc = r->o->device_for ? m->src->open(&m->self, m->cfg, err, sizeof(err)) :
+		 pl_live_open_meter(m->src, &m->self, m->cfg, err, sizeof(err));
 	/* the line is watched from here: edges after this instant are new, even if committing
 	 * the resumed meter below takes a while */
 	int64_t opened = line_now(r);

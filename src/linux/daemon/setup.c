@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "daemon/run.h"
 #include "log.h"
+#include "sinks/influx_config.h"
 
 /* Applies the store's retention policy (see store.h). */
 void daemon_prune(struct run *r)
@@ -113,7 +114,7 @@ int daemon_setup(struct run *r)
 			pl_log(PL_LOG_ERROR, "store: %s", pl_store_error(r->store));
 			return -1;
 		}
-		if (pl_deliver_start(r->cfg->store.path, c, s->id, PROG, &s->d) != 0)
+		if (pl_influx_deliver_start(r->cfg->store.path, c, s->id, PROG, &s->d) != 0)
 			return -1;
 	}
 	if (pl_store_check(r->store) != 0) {

@@ -1,5 +1,5 @@
 /*
- * One InfluxDB sink's delivery thread (see deliver.h).
+ * One sink's delivery thread (see deliver.h).
  *
  * The loop, with a backlog:
  *
@@ -12,6 +12,9 @@
  * a later batch delivered before an earlier one (the cursor is a single sequence number). A
  * crash between a POST and its acknowledgement sends the batch again: InfluxDB keeps one point
  * per series and timestamp, so the repeat overwrites itself.
+ *
+ * The sink itself is reached through its operations (sinks/sink.h) only; the size of each
+ * request and what an answer leads to are the core's delivery policy (powerlogger/delivery.h).
  *
  * Locking: d->lock guards the fields shared with the daemon's main thread (the kick, the stop
  * request, the status); it is never held across I/O.
@@ -26,9 +29,8 @@
 #include <time.h>
 
 #include "sinks/deliver.h"
-#include "sinks/influx.h"
 #include "store/store.h"
-#include "powerlogger/lineproto.h"
+#include "powerlogger/delivery.h"
 #include "powerlogger/retry.h"
 
 #define BATCH_MAX 5000          /* records per POST at most (InfluxDB's advice: 5000 lines) */
@@ -39,16 +41,19 @@
 struct batch {
 	struct pl_store_record *rec;
 	size_t n;
+	size_t asked; /* the records the policy allowed when it was read */
 	char *body;
 	size_t len;
 };
 
 struct pl_deliver {
-	const struct pl_config_influx *cfg;
+	const struct pl_sink_ops *ops;
+	void *sink;
+	char name[128];
+	uint32_t batch_max_age_s;
 	int64_t sink_id;
 	char prefix[96];
 	struct pl_store *store;
-	struct pl_influx *influx;
 	pthread_t thread;
 	int started;
 
@@ -62,11 +67,10 @@ struct pl_deliver {
 
 	/* the thread's own */
 	struct batch b[2];
-	size_t cap;
-	struct pl_backoff backoff;
+	struct pl_delivery dv; /* batch size, bisection, backoff */
 	uint64_t rng;
 	int64_t partial_since_us;
-	long fail_status;                  /* the kind of the current failure: */
+	int fail_status;                   /* the kind of the current failure: */
 	enum pl_sink_transport fail_transport; /* a new kind is logged, a repeat is not */
 	struct {
 		int64_t id;
@@ -94,15 +98,16 @@ static void logd(struct pl_deliver *d, const char *level, const char *fmt, ...)
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	/* one fprintf per line: lines of several threads do not interleave */
-	fprintf(stderr, "%s: %s: sink %s: %s\n", d->prefix, level, d->cfg->name, text);
+	fprintf(stderr, "%s: %s: sink %s: %s\n", d->prefix, level, d->name, text);
 }
 
-static uint32_t rand32(struct pl_deliver *d)
+/* The jitter's xorshift64 one step on from x. */
+static uint64_t rng_next(uint64_t x)
 {
-	d->rng ^= d->rng << 13;
-	d->rng ^= d->rng >> 7;
-	d->rng ^= d->rng << 17;
-	return (uint32_t)(d->rng >> 16);
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return x;
 }
 
 /* The device tag of a meter: its name in the store. */
@@ -122,20 +127,36 @@ static const char *device_of(struct pl_deliver *d, int64_t meter_id)
 
 static int wait_writable(struct pl_deliver *d);
 
-/* Reads and encodes the records after after_seq (0: after the cursor). -1: store failure. */
+/* The records the next request may carry. */
+static size_t window(const struct pl_deliver *d)
+{
+	return pl_delivery_next(&d->dv, UINT32_MAX);
+}
+
+/*
+ * Reads and encodes the records after after_seq (0: after the cursor, the head of the queue)
+ * for the next request. -1: store failure.
+ */
 static int prepare(struct pl_deliver *d, struct batch *b, int64_t after_seq)
 {
 	size_t n = 0;
 
 	b->n = b->len = 0;
-	if (pl_store_next_batch_after(d->store, d->sink_id, after_seq, d->cap, b->rec, &n) != 0) {
+	b->asked = window(d);
+	if (pl_store_next_batch_after(d->store, d->sink_id, after_seq, b->asked, b->rec,
+				      &n) != 0) {
 		logd(d, "error", "store: %s", pl_store_error(d->store));
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (pl_lp_interval(b->body, BODY_BYTES, &b->len, NULL,
-				   device_of(d, b->rec[i].meter_id), &b->rec[i].rec,
-				   (enum pl_precision)d->cfg->precision) != 0) {
+		if (d->ops->encode(d->sink, b->body, BODY_BYTES, &b->len,
+				   device_of(d, b->rec[i].meter_id), &b->rec[i].rec) != 0) {
+			if (i == 0 && after_seq != 0) {
+				/* read ahead behind a request in flight: the head's business once
+				 * that request is settled */
+				n = 0;
+				break;
+			}
 			if (i == 0) {
 				/* cannot be encoded at all (a name InfluxDB cannot take): keep it
 				 * out of the way, with the reason */
@@ -145,6 +166,7 @@ static int prepare(struct pl_deliver *d, struct batch *b, int64_t after_seq)
 						    "cannot be encoded as line protocol");
 				logd(d, "warning", "record of %" PRId64 " cannot be encoded; "
 				     "quarantined", b->rec[0].rec.start_us);
+				pl_delivery_removed(&d->dv, 1);
 				return prepare(d, b, after_seq);
 			}
 			n = i; /* the rest in the next batch */
@@ -208,19 +230,19 @@ static int sleep_until(struct pl_deliver *d, int64_t deadline_us)
  * Drives the request in flight to its end. Returns 1 with *res filled, 0 when it was
  * abandoned because a stop was requested and the grace time ran out.
  */
-static int finish(struct pl_deliver *d, struct pl_influx_result *res, int grace_ms)
+static int finish(struct pl_deliver *d, struct pl_sink_result *res, int grace_ms)
 {
 	int64_t give_up = 0;
 
 	for (;;) {
-		int rc = pl_influx_poll(d->influx, POLL_MS, res);
+		int rc = d->ops->poll(d->sink, POLL_MS, res);
 
 		if (rc != 0)
 			return rc > 0;
 		if (give_up == 0 && stopping(d))
 			give_up = mono_us() + (int64_t)grace_ms * 1000;
 		if (give_up != 0 && mono_us() >= give_up) {
-			pl_influx_abort(d->influx);
+			d->ops->abort(d->sink);
 			return 0;
 		}
 	}
@@ -250,51 +272,49 @@ static int grace_ms_of(struct pl_deliver *d)
 	return g;
 }
 
-/* Handles a failed attempt of n records: log on a change, record it, back off. */
-static void failed(struct pl_deliver *d, const struct pl_influx_result *res, unsigned flags,
-		   size_t n, int64_t *next_try_us)
+/* Handles a failed attempt of n records, to be made again in ms: log on a change, record it. */
+static void failed(struct pl_deliver *d, const struct pl_sink_result *res, unsigned flags,
+		   size_t n, uint32_t ms, int64_t *next_try_us)
 {
+	const struct pl_sink_response *r = &res->resp;
 	char what[320], asked[96] = "";
-	uint32_t ms;
 	int was_failing;
 
-	if (res->status)
-		snprintf(what, sizeof(what), "HTTP %ld%s%s", res->status, res->message[0] ? " " : "",
+	if (r->transport == PL_XPORT_NONE)
+		snprintf(what, sizeof(what), "HTTP %d%s%s", r->status, res->message[0] ? " " : "",
 			 res->message);
 	else
-		snprintf(what, sizeof(what), "%s: %s", pl_sink_transport_name(res->transport),
+		snprintf(what, sizeof(what), "%s: %s", pl_sink_transport_name(r->transport),
 			 res->message);
-	/* What a person must fix is retried slowly; what passes by itself, quickly. */
-	d->backoff.slow = (flags & (PL_SINK_F_AUTH | PL_SINK_F_CONFIG)) != 0;
-	ms = pl_backoff_next(&d->backoff, rand32(d), res->retry_after_s);
 	*next_try_us = mono_us() + (int64_t)ms * 1000;
-	if (res->retry_after_s > PL_BACKOFF_MAX_RETRY_AFTER_S)
+	if (r->retry_after_s > PL_BACKOFF_MAX_RETRY_AFTER_S)
 		snprintf(asked, sizeof(asked), "; the server asked to wait %" PRIu32 " s "
-			 "(Retry-After), capped at %" PRIu32 " s", res->retry_after_s,
+			 "(Retry-After), capped at %" PRIu32 " s", r->retry_after_s,
 			 PL_BACKOFF_MAX_RETRY_AFTER_S);
 	pthread_mutex_lock(&d->lock);
 	was_failing = d->st.failing;
 	pthread_mutex_unlock(&d->lock);
 	/* one line per change of state (a new kind of failure), not one per retry: the text of
 	 * the same failure varies (timings, addresses) */
-	if (!was_failing || res->status != d->fail_status || res->transport != d->fail_transport) {
+	if (!was_failing || r->status != d->fail_status || r->transport != d->fail_transport) {
 		logd(d, flags & PL_SINK_F_LOUD ? "error" : "warning",
 		     "%s; %skeeping the %zu records of this batch and all after it, retrying %s "
 		     "(next in %.1f s%s)", what,
 		     flags & PL_SINK_F_CONFIG ? "not an answer about the records (check url, api "
 						"and the server): " : "",
-		     n, d->backoff.slow ? "slowly" : "with backoff", ms / 1000.0, asked);
+		     n, d->dv.backoff.slow ? "slowly" : "with backoff", ms / 1000.0, asked);
 		if (pl_store_sink_report(d->store, d->sink_id, 1, what) != 0)
 			logd(d, "warning", "store: %s", pl_store_error(d->store));
 	} else if (asked[0] != '\0') {
 		logd(d, "warning", "%s%s", what, asked);
 	}
-	d->fail_status = res->status;
-	d->fail_transport = res->transport;
+	d->fail_status = r->status;
+	d->fail_transport = r->transport;
 	set_status(d, 1, what, 0, 0);
 }
 
-static void delivered(struct pl_deliver *d, struct batch *b)
+/* The oldest n records of b were delivered. */
+static void delivered(struct pl_deliver *d, const struct batch *b, size_t n)
 {
 	int was_failing;
 
@@ -302,16 +322,12 @@ static void delivered(struct pl_deliver *d, struct batch *b)
 	was_failing = d->st.failing;
 	pthread_mutex_unlock(&d->lock);
 	/* the acknowledgement also records the delivery time and ends a failure in the store */
-	if (pl_store_ack(d->store, d->sink_id, b->rec[b->n - 1].seq) != 0)
+	if (pl_store_ack(d->store, d->sink_id, b->rec[n - 1].seq) != 0)
 		logd(d, "warning", "store: %s (the batch will be sent again)",
 		     pl_store_error(d->store));
 	if (was_failing)
 		logd(d, "info", "delivering again");
-	pl_backoff_reset(&d->backoff);
-	d->cap = d->cfg->batch_max_records < BATCH_MAX ? d->cfg->batch_max_records : BATCH_MAX;
-	if (d->cap == 0)
-		d->cap = BATCH_MAX;
-	set_status(d, 0, NULL, b->n, 0);
+	set_status(d, 0, NULL, n, 0);
 }
 
 /*
@@ -322,7 +338,7 @@ static int64_t hold_partial(struct pl_deliver *d, const struct batch *b)
 {
 	int flush;
 
-	if (b->n >= d->cap || d->cfg->batch_max_age_s == 0) {
+	if (b->n >= window(d) || d->batch_max_age_s == 0) {
 		d->partial_since_us = 0;
 		return 0;
 	}
@@ -335,12 +351,51 @@ static int64_t hold_partial(struct pl_deliver *d, const struct batch *b)
 	}
 	if (d->partial_since_us == 0)
 		d->partial_since_us = mono_us();
-	int64_t until = d->partial_since_us + (int64_t)d->cfg->batch_max_age_s * PL_US_PER_S;
+	int64_t until = d->partial_since_us + (int64_t)d->batch_max_age_s * PL_US_PER_S;
 	if (mono_us() >= until) {
 		d->partial_since_us = 0;
 		return 0;
 	}
 	return until;
+}
+
+/* The answer to batch b, as the policy saw it. Returns 1 when a read-ahead batch nx was
+ * started in its place (cur is flipped then), 0 otherwise, -1 on a store failure. */
+static int settle(struct pl_deliver *d, struct batch *b, struct batch *nx,
+		  const struct pl_sink_result *res, int64_t *next_try_us)
+{
+	struct pl_delivery_verdict v;
+	struct pl_sink_response resp = res->resp;
+	uint64_t rng = rng_next(d->rng);
+	int started = 0;
+
+	resp.batch_lines = (uint32_t)b->n;
+	pl_delivery_result(&d->dv, &resp, res->bad_line, (uint32_t)(rng >> 16), &v);
+	if (v.ack > 0) {
+		/* the next batch travels while this one is acked, if it is the one the policy
+		 * asks for now (not read for a larger request than that) */
+		if (nx->n > 0 && nx->asked <= window(d) && hold_partial(d, nx) == 0 &&
+		    !stopping(d) && d->ops->start(d->sink, nx->body, nx->len) == 0)
+			started = 1;
+		delivered(d, b, v.ack);
+	}
+	if (v.quarantine) {
+		const struct pl_store_record *q = &b->rec[v.ack];
+
+		if (pl_store_quarantine(d->store, d->sink_id, q->seq, res->message) != 0) {
+			logd(d, "error", "store: %s", pl_store_error(d->store));
+			return -1;
+		}
+		logd(d, "warning", "record of %" PRId64 " quarantined: %s", q->rec.start_us,
+		     res->message);
+		set_status(d, 0, NULL, 0, 1);
+	}
+	if (v.delay_ms > 0) {
+		d->rng = rng; /* the jitter's generator moves on only when it is used */
+		failed(d, res, v.flags, b->n, v.delay_ms, next_try_us);
+	}
+	/* else a batch to send again smaller (413) or in halves (bad lines): at once */
+	return started;
 }
 
 static void *sink_main(void *arg)
@@ -351,9 +406,8 @@ static void *sink_main(void *arg)
 
 	while (!stopping(d)) {
 		struct batch *b = &d->b[cur], *nx = &d->b[cur ^ 1];
-		struct pl_influx_result res;
-		struct pl_sink_response resp;
-		unsigned flags = 0;
+		struct pl_sink_result res;
+		int rc;
 
 		if (!inflight) {
 			uint64_t gen;
@@ -377,7 +431,7 @@ static void *sink_main(void *arg)
 				pthread_mutex_unlock(&d->lock);
 				continue;
 			}
-			if (pl_influx_start(d->influx, b->body, b->len) != 0) {
+			if (d->ops->start(d->sink, b->body, b->len) != 0) {
 				logd(d, "error", "out of memory");
 				goto broken;
 			}
@@ -389,13 +443,13 @@ static void *sink_main(void *arg)
 			}
 		}
 		/* while the server works: the next batch, if there is a full one behind this. But
-		 * first the whole body onto the wire: what is left in curl's hands would wait for
-		 * the next poll, and the server with it. */
+		 * first the whole body onto the wire: what is left in the sink's hands would wait
+		 * for the next poll, and the server with it. */
 		int done = 0;
-		while (pl_influx_sending(d->influx) && !done && !stopping(d))
-			done = pl_influx_poll(d->influx, 5, &res) != 0;
+		while (d->ops->sending(d->sink) && !done && !stopping(d))
+			done = d->ops->poll(d->sink, 5, &res) != 0;
 		nx->n = 0;
-		if (b->n == d->cap && prepare(d, nx, b->rec[b->n - 1].seq) != 0)
+		if (b->n == b->asked && prepare(d, nx, b->rec[b->n - 1].seq) != 0)
 			goto broken;
 		if (!done && !finish(d, &res, grace_ms_of(d)))
 			break; /* stopping; nothing acknowledged, all of it is sent next time */
@@ -403,39 +457,20 @@ static void *sink_main(void *arg)
 		/* everything below writes to the store: not before its integrity check passed */
 		if (!wait_writable(d))
 			break;
-		pl_influx_response(&res, (uint32_t)b->n, &resp);
-		switch (pl_sink_classify(&resp, &flags)) {
-		case PL_SINK_OK:
-			if (nx->n > 0 && hold_partial(d, nx) == 0 && !stopping(d) &&
-			    pl_influx_start(d->influx, nx->body, nx->len) == 0) {
-				inflight = 1; /* the next batch travels while this one is acked */
-				cur ^= 1;
-			}
-			delivered(d, b);
-			break;
-		case PL_SINK_SPLIT:
-			d->cap = b->n / 2 > 0 ? b->n / 2 : 1;
-			break;
-		case PL_SINK_QUARANTINE:
-			if (pl_store_quarantine(d->store, d->sink_id, b->rec[0].seq, res.message) != 0) {
-				logd(d, "error", "store: %s", pl_store_error(d->store));
-				goto broken;
-			}
-			logd(d, "warning", "record of %" PRId64 " quarantined: %s",
-			     b->rec[0].rec.start_us, res.message);
-			set_status(d, 0, NULL, 0, 1);
-			break;
-		default:
-			failed(d, &res, flags, b->n, &next_try_us);
-			break;
+		rc = settle(d, b, nx, &res, &next_try_us);
+		if (rc < 0)
+			goto broken;
+		if (rc > 0) {
+			inflight = 1;
+			cur ^= 1;
 		}
 	}
 	if (inflight)
-		pl_influx_abort(d->influx);
+		d->ops->abort(d->sink);
 	return NULL;
 broken:
 	if (inflight)
-		pl_influx_abort(d->influx);
+		d->ops->abort(d->sink);
 	pthread_mutex_lock(&d->lock);
 	d->st.broken = 1;
 	pthread_mutex_unlock(&d->lock);
@@ -448,35 +483,32 @@ static void free_deliver(struct pl_deliver *d)
 		free(d->b[i].rec);
 		free(d->b[i].body);
 	}
-	pl_influx_free(d->influx);
+	if (d->sink != NULL)
+		d->ops->close(d->sink);
 	pl_store_close(d->store);
 	pthread_cond_destroy(&d->cond);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
 }
 
-int pl_deliver_start(const char *store_path, const struct pl_config_influx *c, int64_t sink_id,
+int pl_deliver_start(const char *store_path, const struct pl_sink_ops *ops,
+		     const void *sink_cfg, const struct pl_deliver_config *dc, int64_t sink_id,
 		     const char *log_prefix, struct pl_deliver **out)
 {
-	struct pl_influx_config ic = {
-		.url = c->url, .api = (enum pl_influx_api)c->api, .db = c->database,
-		.rp = c->retention_policy, .org = c->org, .bucket = c->bucket,
-		.user = c->username, .password = c->password.value, .token = c->token.value,
-		.precision = (enum pl_precision)c->precision, .gzip = c->gzip,
-		.ca_file = c->ca_file, .timeout_ms = (long)c->timeout_s * 1000,
-		.create_database = c->create_database,
-	};
 	struct pl_deliver *d = calloc(1, sizeof(*d));
 	pthread_condattr_t ca;
 	char err[512];
 	struct timespec ts;
+	uint32_t max;
 
 	*out = NULL;
 	if (d == NULL) {
 		fprintf(stderr, "%s: error: out of memory\n", log_prefix);
 		return -1;
 	}
-	d->cfg = c;
+	d->ops = ops;
+	snprintf(d->name, sizeof(d->name), "%s", dc->name);
+	d->batch_max_age_s = dc->batch_max_age_s;
 	d->sink_id = sink_id;
 	d->st.idle_gen = UINT64_MAX; /* not known to be up to date with anything yet */
 	snprintf(d->prefix, sizeof(d->prefix), "%s", log_prefix);
@@ -485,8 +517,8 @@ int pl_deliver_start(const char *store_path, const struct pl_config_influx *c, i
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&d->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	d->cap = c->batch_max_records && c->batch_max_records < BATCH_MAX ? c->batch_max_records
-									 : BATCH_MAX;
+	max = dc->batch_max_records;
+	pl_delivery_init(&d->dv, max && max < BATCH_MAX ? max : BATCH_MAX);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	d->rng = ((uint64_t)ts.tv_nsec << 20 ^ (uint64_t)ts.tv_sec ^ (uint64_t)sink_id) | 1;
 	for (int i = 0; i < 2; i++) {
@@ -499,18 +531,19 @@ int pl_deliver_start(const char *store_path, const struct pl_config_influx *c, i
 		}
 	}
 	if (pl_store_open(store_path, PL_STORE_NOCHECK, &d->store, err, sizeof(err)) != 0) {
-		fprintf(stderr, "%s: error: sink %s: %s\n", log_prefix, c->name, err);
+		fprintf(stderr, "%s: error: sink %s: %s\n", log_prefix, d->name, err);
 		free_deliver(d);
 		return -1;
 	}
-	if (pl_influx_new(&ic, &d->influx) != 0) {
-		fprintf(stderr, "%s: error: sink %s: cannot set up the InfluxDB writer\n", log_prefix,
-			c->name);
+	if (ops->open(sink_cfg, &d->sink) != 0) {
+		d->sink = NULL;
+		fprintf(stderr, "%s: error: sink %s: cannot set up the %s writer\n", log_prefix,
+			d->name, ops->kind);
 		free_deliver(d);
 		return -1;
 	}
 	if (pthread_create(&d->thread, NULL, sink_main, d) != 0) {
-		fprintf(stderr, "%s: error: sink %s: cannot start its thread\n", log_prefix, c->name);
+		fprintf(stderr, "%s: error: sink %s: cannot start its thread\n", log_prefix, d->name);
 		free_deliver(d);
 		return -1;
 	}

@@ -1,5 +1,5 @@
 /*
- * Delivery of stored interval records to one InfluxDB sink, on a thread of its own.
+ * Delivery of stored interval records to one sink, on a thread of its own.
  *
  * The sampling side never waits for the network: it commits records to the store and kicks
  * the sink; the sink's thread reads them back through its own store connection (WAL lets a
@@ -7,7 +7,9 @@
  * a 2xx. While one batch is in flight the next is already read and encoded, and the cursor of
  * the previous one is committed, so a backlog drains at the server's pace.
  *
- * Failures follow the core's retry policy (powerlogger/retry.h). A change of state (failing,
+ * The kind of sink is a table of operations (sinks/sink.h); how many records go into a
+ * request, the bisection of refused batches and the backoff are the core's delivery policy
+ * (powerlogger/delivery.h), the same as the firmware's. A change of state (failing,
  * delivering again) is logged once and recorded in the store for `powerlogger status`.
  */
 #ifndef PL_LINUX_DELIVER_H
@@ -16,9 +18,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/config.h"
+#include "sinks/sink.h"
 
 struct pl_deliver;
+
+/* What is the same for every kind of sink. Fill with designated initialisers. */
+struct pl_deliver_config {
+	const char *name;           /* the sink's name (the store's sink id), for messages */
+	uint32_t batch_max_records; /* records per request at most; 0 or more than 5000: 5000 */
+	uint32_t batch_max_age_s;   /* a partial batch waits this long for more; 0: send at once */
+};
 
 /* What the sink's thread reports to the rest of the daemon. */
 struct pl_deliver_status {
@@ -33,12 +42,14 @@ struct pl_deliver_status {
 };
 
 /*
- * Opens the store at store_path a second time (it must exist), connects the writer for cfg and
- * starts the thread. log_prefix starts every log line. Returns 0, or -1 with a message
- * printed.
+ * Opens the store at store_path a second time (it must exist), creates the sink with
+ * ops->open(sink_cfg) (the kind's own configuration, e.g. struct pl_influx_config) and starts
+ * the thread. ops must outlive the thread; dc and sink_cfg are copied or used before this
+ * returns. log_prefix starts every log line. Returns 0, or -1 with a message printed.
  */
-int pl_deliver_start(const char *store_path, const struct pl_config_influx *cfg,
-		     int64_t sink_id, const char *log_prefix, struct pl_deliver **out);
+int pl_deliver_start(const char *store_path, const struct pl_sink_ops *ops,
+		     const void *sink_cfg, const struct pl_deliver_config *dc, int64_t sink_id,
+		     const char *log_prefix, struct pl_deliver **out);
 
 /*
  * Tells the sink that records up to generation gen are committed (gen only grows). With

@@ -48,6 +48,7 @@ struct pl_influx {
 	char *user, *password; /* secrets: wiped on free */
 	char *auth_header;     /* "Authorization: Token ..." (secret) */
 	long connect_timeout_ms, timeout_ms;
+	enum pl_precision precision; /* of the lines encode_op makes */
 	bool gzip;
 	z_stream z; /* kept between requests: deflateReset is far cheaper than deflateInit */
 	bool z_ready;
@@ -294,6 +295,7 @@ int pl_influx_new(const struct pl_influx_config *cfg, struct pl_influx **out)
 	s = calloc(1, sizeof *s);
 	if (s == NULL)
 		return -PL_ENOMEM;
+	s->precision = cfg->precision;
 	s->curl = curl_easy_init();
 	s->multi = curl_multi_init();
 	if (s->curl == NULL || s->multi == NULL) {
@@ -608,6 +610,11 @@ static void collect(struct pl_influx *s, CURLcode rc, struct pl_influx_result *r
 		char why[PL_INFLUX_MSG_MAX + 1], text[3 * PL_INFLUX_MSG_MAX];
 		long line = json_number(s->body, s->body_len, "line_number");
 
+		/* the 3.x engine behind 2.x's endpoint: {"code":"invalid","line":N,...} */
+		if (line < 0 && (res->body & PL_BODY_LINE_REPORT))
+			line = json_number(s->body, s->body_len, "line");
+		if (line > 0 && line <= (long)UINT32_MAX)
+			res->bad_line = (uint32_t)line;
 		if (json_string(s->body, s->body_len, "error_message", why)) {
 			snprintf(text, sizeof text, "%s: line %ld: %s", res->message, line, why);
 			put_text(res->message, text, strlen(text));
@@ -899,3 +906,65 @@ void pl_influx_response(const struct pl_influx_result *res, uint32_t batch_lines
 	out->body = res->body;
 	out->batch_lines = batch_lines;
 }
+
+/* ---- the sink seam (sinks/sink.h) ------------------------------------------------------ */
+
+static int open_op(const void *cfg, void **out)
+{
+	struct pl_influx *s = NULL;
+	int rc = pl_influx_new(cfg, &s);
+
+	*out = s;
+	return rc;
+}
+
+static void close_op(void *s)
+{
+	pl_influx_free(s);
+}
+
+static int encode_op(void *s, char *buf, size_t cap, size_t *len, const char *device,
+		     const struct pl_interval_record *rec)
+{
+	return pl_lp_interval(buf, cap, len, NULL, device, rec,
+			      ((struct pl_influx *)s)->precision);
+}
+
+static int start_op(void *s, const char *buf, size_t len)
+{
+	return pl_influx_start(s, buf, len);
+}
+
+static int poll_op(void *s, int timeout_ms, struct pl_sink_result *res)
+{
+	struct pl_influx_result r;
+	int rc = pl_influx_poll(s, timeout_ms, &r);
+
+	if (rc != 1)
+		return rc;
+	pl_influx_response(&r, 0, &res->resp);
+	res->bad_line = r.bad_line;
+	snprintf(res->message, sizeof res->message, "%s", r.message);
+	return 1;
+}
+
+static int sending_op(void *s)
+{
+	return pl_influx_sending(s);
+}
+
+static void abort_op(void *s)
+{
+	pl_influx_abort(s);
+}
+
+const struct pl_sink_ops pl_influx_sink_ops = {
+	.kind = "InfluxDB",
+	.open = open_op,
+	.close = close_op,
+	.encode = encode_op,
+	.start = start_op,
+	.poll = poll_op,
+	.sending = sending_op,
+	.abort = abort_op,
+};

@@ -21,6 +21,7 @@
 
 #include "powerlogger/lineproto.h"
 #include "powerlogger/retry.h"
+#include "sinks/sink.h"
 
 /* Which write API the server speaks. */
 enum pl_influx_api {
@@ -51,7 +52,7 @@ struct pl_influx_config {
 	long timeout_ms;         /* whole request, 0: 30000 */
 };
 
-#define PL_INFLUX_MSG_MAX 256
+#define PL_INFLUX_MSG_MAX PL_SINK_MSG_MAX
 
 /* What one write attempt came to. */
 struct pl_influx_result {
@@ -63,6 +64,9 @@ struct pl_influx_result {
 	 * PL_INFLUX_MSG_MAX bytes, NUL-terminated; "" on success. */
 	char message[PL_INFLUX_MSG_MAX + 1];
 	unsigned body;                    /* enum pl_sink_body bits of message */
+	uint32_t bad_line;                /* the first refused line the server named (1-based:
+	                                   * 3.x "line_number", "line" of a 2.x-style JSON
+	                                   * report), 0 when it named none */
 	int64_t elapsed_us;               /* wall time of the attempt */
 	uint32_t connects;                /* connections opened for it; 0: one was reused */
 	int created_database;             /* 1: create_database created the database first */
@@ -128,5 +132,12 @@ const char *pl_influx_write_url(const struct pl_influx *s);
 /* Fills a classification input from a result and the number of lines that were sent. */
 void pl_influx_response(const struct pl_influx_result *res, uint32_t batch_lines,
 			struct pl_sink_response *out);
+
+/*
+ * The InfluxDB sink behind the seam that the delivery thread drives (sinks/sink.h): open takes
+ * a struct pl_influx_config, encode makes line protocol in its precision, start/poll/abort are
+ * pl_influx_start/pl_influx_poll/pl_influx_abort, bad_line and message come from the result.
+ */
+extern const struct pl_sink_ops pl_influx_sink_ops;
 
 #endif

@@ -24,8 +24,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/config.h"
 #include "powerlogger/common.h"
+
+struct pl_config_meter; /* config/config.h */
 
 enum pl_live_kind {
 	PL_LIVE_SAMPLES = 1, /* buf is struct pl_sample[] */
@@ -70,11 +71,13 @@ struct pl_live_ops {
 	const char *name;     /* "iio", "gpio", "serial" */
 	enum pl_live_kind kind;
 	/*
-	 * Opens the source for the meter's configuration (device, channel/line, mode, rate,
-	 * trigger, bias, active_low, modem_line, sysfs_root, dev_root). Returns 0 with *self set,
-	 * or a negative PL_E* code with a message in err ("device X: what is wrong (hint)").
+	 * Opens the source with its own configuration, cfg: a struct pl_iio_config,
+	 * pl_gpio_config or pl_serial_config (src_iio.h, src_gpio.h, src_serial.h), read
+	 * during the call only (its strings must outlive the source). Returns 0 with *self
+	 * set, or a negative PL_E* code with a message in err ("device X: what is wrong
+	 * (hint)").
 	 */
-	int (*open)(void **self, const struct pl_config_meter *cfg, char *err, size_t errlen);
+	int (*open)(void **self, const void *cfg, char *err, size_t errlen);
 	/* The fd to poll for POLLIN. Constant while open. */
 	int (*fd)(void *self);
 	/*
@@ -107,8 +110,17 @@ struct pl_live_ops {
 
 extern const struct pl_live_ops pl_live_iio, pl_live_gpio, pl_live_serial;
 
-/* The ops for a configured source, or NULL for sim/file. */
-const struct pl_live_ops *pl_live_ops_for(enum pl_config_source src);
+/* The ops for a configured source (enum pl_config_source), or NULL for sim/file. */
+const struct pl_live_ops *pl_live_ops_for(int source);
+
+/*
+ * Opens ops' source for a meter of the configuration file: builds the source's own
+ * configuration from the meter's keys (device, channel or line, mode, rate, trigger, bias,
+ * pin, sysfs_root, dev_root) and calls ops->open() with it. The meter must outlive the
+ * source. Returns what open() returns (-PL_EINVAL for ops that are none of the three).
+ */
+int pl_live_open_meter(const struct pl_live_ops *ops, void **self,
+		       const struct pl_config_meter *meter, char *err, size_t errlen);
 
 /* CLOCK_REALTIME minus CLOCK_MONOTONIC, µs, now: converts monotonic kernel timestamps. */
 int64_t pl_live_mono_to_real_us(void);

@@ -12,8 +12,8 @@
  * drops events silently. Edges alternate, so two of the same direction in a row mean at
  * least one of the other direction was lost; that is what info->lost reports.
  *
- * libgpiod is reached through a tiny backend table so that a fake (src_gpio.h) can stand in
- * for the hardware that CI does not have.
+ * libgpiod is reached through a tiny backend table (src_gpio.h), the seam where the tests put
+ * a fake kernel (tests/fakes/fake_gpio.c) for the hardware that CI does not have.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,33 +22,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "config/keys.h"
 #include "sources/live.h"
 #include "sources/src_gpio.h"
 
 #define CONSUMER "powerlogger"
 #define READ_CHUNK 16 /* libgpiod 1.6 reads at most 16 events per call */
 
-enum open_stage { STAGE_CHIP, STAGE_LINE, STAGE_REQUEST };
+/* ---- the configuration's keys (src_gpio.h) ---------------------------------------------- */
 
-/* The few kernel calls the source needs; errors are -1 (or NULL) with errno, as libgpiod's. */
-struct gpio_backend {
-	/*
-	 * Opens the chip at path and requests line offset for both-edge events with flags
-	 * (GPIOD_LINE_REQUEST_FLAG_*). Returns 0 with *h, or -errno with *stage saying which step
-	 * failed and *nlines the chip's line count when known (0 otherwise).
-	 */
-	int (*open)(void **h, const char *path, unsigned offset, int flags, enum open_stage *stage,
-		    unsigned *nlines);
-	int (*event_fd)(void *h);
-	/* Up to n events without blocking: how many, or -1 with errno (EAGAIN: none now). */
-	int (*read_events)(void *h, struct gpiod_line_event *ev, unsigned n);
-	int (*get_value)(void *h); /* 0/1, or -1 with errno */
-	void (*release)(void *h);
-};
+const char *const pl_gpio_keys[] = { "line", "bias", NULL };
+const char *const pl_gpio_bias_names[] = { "as-is", "pull-up", "pull-down", "disable", NULL };
+
+void pl_gpio_check_keys(struct pl_config_section *s, const struct pl_gpio_config *c)
+{
+	(void)c;
+	if (!pl_config_key_line(s, "device"))
+		pl_config_missing(s, "device", "the GPIO chip, e.g. device = gpiochip0");
+	if (!pl_config_key_line(s, "line"))
+		pl_config_missing(s, "line", "the line offset on the chip, e.g. line = 17 for "
+				  "GPIO17 on a Raspberry Pi");
+}
 
 /* ---- libgpiod --------------------------------------------------------------------------- */
 
@@ -58,26 +55,29 @@ struct real_handle {
 	int fd;
 };
 
-static int real_open(void **h, const char *path, unsigned offset, int flags,
-		     enum open_stage *stage, unsigned *nlines)
+static int real_open(void *ctx, const struct pl_gpio_request *req, void **h,
+		     enum pl_gpio_stage *stage, unsigned *nlines, char *why, size_t whylen)
 {
 	struct real_handle *r = calloc(1, sizeof(*r));
 	int e, fl;
 
+	(void)ctx;
+	(void)why;
+	(void)whylen;
 	*nlines = 0;
 	if (!r)
 		return -ENOMEM;
-	*stage = STAGE_CHIP;
-	r->chip = gpiod_chip_open(path);
+	*stage = PL_GPIO_STAGE_CHIP;
+	r->chip = gpiod_chip_open(req->path);
 	if (!r->chip)
 		goto err_free;
 	*nlines = gpiod_chip_num_lines(r->chip);
-	*stage = STAGE_LINE;
-	r->line = gpiod_chip_get_line(r->chip, offset);
+	*stage = PL_GPIO_STAGE_LINE;
+	r->line = gpiod_chip_get_line(r->chip, req->offset);
 	if (!r->line)
 		goto err_close_chip;
-	*stage = STAGE_REQUEST;
-	if (gpiod_line_request_both_edges_events_flags(r->line, CONSUMER, flags) != 0)
+	*stage = PL_GPIO_STAGE_REQUEST;
+	if (gpiod_line_request_both_edges_events_flags(r->line, req->consumer, req->flags) != 0)
 		goto err_close_chip;
 	r->fd = gpiod_line_event_get_fd(r->line);
 	/* the kernel's event fd blocks by default; the loop must never block in read() */
@@ -125,7 +125,7 @@ static void real_release(void *h)
 	free(r);
 }
 
-static const struct gpio_backend real_backend = {
+static const struct pl_gpio_backend libgpiod_backend = {
 	.open = real_open,
 	.event_fd = real_event_fd,
 	.read_events = real_read_events,
@@ -133,196 +133,17 @@ static const struct gpio_backend real_backend = {
 	.release = real_release,
 };
 
-/* ---- the FAKE kernel (src_gpio.h): events from a FIFO, for CI without GPIO hardware ---- */
+static const struct pl_gpio_backend *backend = &libgpiod_backend;
 
-static struct pl_gpio_fake *test_fake;  /* set by pl_gpio_use_fake() */
-static struct pl_gpio_fake env_fake;    /* PL_FAKE_GPIO */
-static struct pl_gpio_fake *active_fake; /* the one the next fake_open() serves */
-
-struct fake_handle {
-	struct pl_gpio_fake *fake;
-	int fd;
-	int value;      /* the last edge's level; -1 unknown */
-	int vanished;
-	int pending_errno; /* a bad line met after events that were returned first */
-	char line[128];
-	size_t len;
-};
-
-void pl_gpio_use_fake(struct pl_gpio_fake *fake)
+void pl_gpio_set_backend(const struct pl_gpio_backend *be)
 {
-	test_fake = fake;
+	backend = be ? be : &libgpiod_backend;
 }
-
-static int fake_open(void **h, const char *path, unsigned offset, int flags,
-		     enum open_stage *stage, unsigned *nlines)
-{
-	struct pl_gpio_fake *f = active_fake;
-	struct fake_handle *k;
-	struct stat st;
-
-	snprintf(f->chip, sizeof(f->chip), "%s", path);
-	f->line = offset;
-	f->flags = flags;
-	snprintf(f->consumer, sizeof(f->consumer), "%s", CONSUMER);
-	*nlines = f->nlines;
-	*stage = STAGE_CHIP;
-	if (f->chip_must_exist && stat(path, &st) != 0)
-		return -errno;
-	*stage = STAGE_LINE;
-	if (f->nlines && offset >= f->nlines)
-		return -EINVAL;
-	*stage = STAGE_CHIP;
-	k = calloc(1, sizeof(*k));
-	if (!k)
-		return -ENOMEM;
-	k->fd = open(f->fifo, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	if (k->fd < 0) {
-		int e = errno;
-
-		free(k);
-		return -e;
-	}
-	k->fake = f;
-	k->value = f->initial_level;
-	f->opens++;
-	*h = k;
-	return 0;
-}
-
-static int fake_event_fd(void *h)
-{
-	return ((struct fake_handle *)h)->fd;
-}
-
-/*
- * Parses one line into *ev; returns 1 for an event, 0 for a line to skip, -1 with errno for
- * "vanish" (ENODEV) or a malformed line (EINVAL).
- */
-static int fake_parse(struct fake_handle *k, struct gpiod_line_event *ev)
-{
-	char *s = k->line, *end;
-	long long ns;
-	int level;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	if (*s == '\0' || *s == '#')
-		return 0;
-	if (strcmp(s, "vanish") == 0) {
-		k->vanished = 1;
-		errno = ENODEV;
-		return -1;
-	}
-	if (strncmp(s, "now", 3) == 0) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ns = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-		end = s + 3;
-	} else {
-		errno = 0;
-		ns = strtoll(s, &end, 10);
-		if (end == s || errno != 0 || ns < 0)
-			goto bad;
-	}
-	while (*end == ' ' || *end == '\t')
-		end++;
-	if ((end[0] != '0' && end[0] != '1') || (end[1] != '\0' && end[1] != ' '))
-		goto bad;
-	level = end[0] - '0';
-	ev->ts.tv_sec = (time_t)(ns / 1000000000LL);
-	ev->ts.tv_nsec = (long)(ns % 1000000000LL);
-	ev->event_type = level ? GPIOD_LINE_EVENT_RISING_EDGE : GPIOD_LINE_EVENT_FALLING_EDGE;
-	k->value = level;
-	return 1;
-bad:
-	fprintf(stderr, "powerlogger: error: gpio FAKE: malformed line \"%s\" (want \"T_NS LEVEL\", "
-		"\"now LEVEL\" or \"vanish\")\n", k->line);
-	errno = EINVAL;
-	return -1;
-}
-
-/*
- * Reads the FIFO one byte at a time, never past the last line it returns: what stays unread
- * keeps the fd readable, as the kernel's event fd stays readable while events are queued.
- * Slow, and fine for a fake.
- */
-static int fake_read_events(void *h, struct gpiod_line_event *ev, unsigned n)
-{
-	struct fake_handle *k = h;
-	unsigned got = 0;
-
-	if (k->vanished || k->pending_errno) {
-		errno = k->vanished ? ENODEV : k->pending_errno;
-		k->pending_errno = 0;
-		return -1;
-	}
-	while (got < n) {
-		char c;
-		ssize_t r = read(k->fd, &c, 1);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		if (c != '\n') {
-			if (k->len + 1 < sizeof(k->line))
-				k->line[k->len++] = c;
-			continue;
-		}
-		k->line[k->len] = '\0';
-		k->len = 0;
-		int rc = fake_parse(k, &ev[got]);
-		if (rc < 0 && got == 0)
-			return -1;
-		if (rc < 0) {
-			/* the events before it first; the failure on the next call */
-			if (!k->vanished)
-				k->pending_errno = errno;
-			break;
-		}
-		got += (unsigned)rc;
-	}
-	if (got == 0) {
-		errno = EAGAIN;
-		return -1;
-	}
-	return (int)got;
-}
-
-static int fake_get_value(void *h)
-{
-	struct fake_handle *k = h;
-
-	if (k->vanished) {
-		errno = ENODEV;
-		return -1;
-	}
-	return k->value;
-}
-
-static void fake_release(void *h)
-{
-	struct fake_handle *k = h;
-
-	k->fake->releases++;
-	close(k->fd);
-	free(k);
-}
-
-static const struct gpio_backend fake_backend = {
-	.open = fake_open,
-	.event_fd = fake_event_fd,
-	.read_events = fake_read_events,
-	.get_value = fake_get_value,
-	.release = fake_release,
-};
 
 /* ---- the source ------------------------------------------------------------------------- */
 
 struct gpio_src {
-	const struct gpio_backend *be;
+	const struct pl_gpio_backend *be;
 	void *h;
 	const char *device; /* the configuration's, for messages (it outlives the source) */
 	unsigned line;
@@ -331,68 +152,45 @@ struct gpio_src {
 	int failed_errno;   /* a failure seen after edges that were returned first */
 };
 
-static const char *bias_name(int bias)
+static const char *bias_name(enum pl_gpio_bias bias)
 {
 	switch (bias) {
-	case PL_CONFIG_BIAS_PULL_UP:
-		return "pull-up";
-	case PL_CONFIG_BIAS_PULL_DOWN:
-		return "pull-down";
-	case PL_CONFIG_BIAS_DISABLE:
-		return "disable";
+	case PL_GPIO_BIAS_PULL_UP:
+	case PL_GPIO_BIAS_PULL_DOWN:
+	case PL_GPIO_BIAS_DISABLE:
+		return pl_gpio_bias_names[bias];
 	default:
 		return "as-is";
 	}
 }
 
-static int bias_flags(int bias)
+static int bias_flags(enum pl_gpio_bias bias)
 {
 	switch (bias) {
-	case PL_CONFIG_BIAS_PULL_UP:
+	case PL_GPIO_BIAS_PULL_UP:
 		return GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_UP;
-	case PL_CONFIG_BIAS_PULL_DOWN:
+	case PL_GPIO_BIAS_PULL_DOWN:
 		return GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_DOWN;
-	case PL_CONFIG_BIAS_DISABLE:
+	case PL_GPIO_BIAS_DISABLE:
 		return GPIOD_LINE_REQUEST_FLAG_BIAS_DISABLE;
 	default:
 		return 0;
 	}
 }
 
-/* The backend to use: a test's fake, PL_FAKE_GPIO's, or libgpiod. */
-static const struct gpio_backend *pick_backend(const struct pl_config_meter *cfg)
-{
-	const char *env = getenv("PL_FAKE_GPIO"), *level = getenv("PL_FAKE_GPIO_LEVEL");
-
-	if (test_fake) {
-		active_fake = test_fake;
-		return &fake_backend;
-	}
-	if (env && *env) {
-		env_fake = (struct pl_gpio_fake){ .fifo = env, .initial_level = -1 };
-		if (level && (strcmp(level, "0") == 0 || strcmp(level, "1") == 0))
-			env_fake.initial_level = level[0] - '0';
-		active_fake = &env_fake;
-		fprintf(stderr, "powerlogger: warning: meter %s: gpio source is a FAKE for tests "
-			"(PL_FAKE_GPIO=%s): edges come from that FIFO, not from GPIO hardware\n",
-			cfg->name ? cfg->name : "?", env);
-		return &fake_backend;
-	}
-	return &real_backend;
-}
-
-static void open_error(char *err, size_t errlen, const struct pl_config_meter *cfg,
-		       const char *path, int e, enum open_stage stage, unsigned nlines,
-		       int fake)
+static void open_error(char *err, size_t errlen, const struct pl_gpio_config *cfg,
+		       const char *path, int e, enum pl_gpio_stage stage, unsigned nlines,
+		       const char *why)
 {
 	const char *dev = cfg->device;
 
+	if (why[0]) {
+		snprintf(err, errlen, "device %s: %s", dev, why);
+		return;
+	}
 	switch (stage) {
-	case STAGE_CHIP:
-		if (fake && e == ENOENT && active_fake == &env_fake)
-			snprintf(err, errlen, "device %s: no such GPIO chip (the FAKE's FIFO %s "
-				 "does not exist)", dev, active_fake->fifo);
-		else if (e == ENOENT)
+	case PL_GPIO_STAGE_CHIP:
+		if (e == ENOENT)
 			snprintf(err, errlen, "device %s: no such GPIO chip (%s does not exist; "
 				 "gpiodetect lists the chips)", dev, path);
 		else if (e == EACCES || e == EPERM)
@@ -405,37 +203,39 @@ static void open_error(char *err, size_t errlen, const struct pl_config_meter *c
 			snprintf(err, errlen, "device %s: cannot open %s: %s", dev, path,
 				 strerror(e));
 		break;
-	case STAGE_LINE:
+	case PL_GPIO_STAGE_LINE:
 		if (e == EINVAL && nlines > 0)
 			snprintf(err, errlen, "device %s: no line %" PRIu32 " (the chip has %u "
-				 "lines, 0 to %u; gpioinfo lists them)", dev, cfg->channel, nlines,
+				 "lines, 0 to %u; gpioinfo lists them)", dev, cfg->line, nlines,
 				 nlines - 1);
 		else
 			snprintf(err, errlen, "device %s: cannot get line %" PRIu32 ": %s", dev,
-				 cfg->channel, strerror(e));
+				 cfg->line, strerror(e));
 		break;
-	case STAGE_REQUEST:
+	case PL_GPIO_STAGE_REQUEST:
 		if (e == EBUSY)
 			snprintf(err, errlen, "device %s: line %" PRIu32 " is busy (another program "
 				 "or a kernel driver holds it; gpioinfo shows the consumer)", dev,
-				 cfg->channel);
+				 cfg->line);
 		else if ((e == EINVAL || e == EOPNOTSUPP || e == ENOTSUP) && bias_flags(cfg->bias))
 			snprintf(err, errlen, "device %s: line %" PRIu32 ": the kernel refused bias "
 				 "%s (%s; bias needs Linux 5.5 or later and a chip that supports "
-				 "it; try bias = as-is with an external resistor)", dev, cfg->channel,
+				 "it; try bias = as-is with an external resistor)", dev, cfg->line,
 				 bias_name(cfg->bias), strerror(e));
 		else
 			snprintf(err, errlen, "device %s: line %" PRIu32 ": cannot request edge "
-				 "events: %s", dev, cfg->channel, strerror(e));
+				 "events: %s", dev, cfg->line, strerror(e));
 		break;
 	}
 }
 
-static int gpio_open(void **self, const struct pl_config_meter *cfg, char *err, size_t errlen)
+static int gpio_open(void **self, const void *config, char *err, size_t errlen)
 {
+	const struct pl_gpio_config *cfg = config;
 	const char *root = cfg->dev_root && *cfg->dev_root ? cfg->dev_root : "/dev";
-	char path[4096];
-	enum open_stage stage = STAGE_CHIP;
+	char path[4096], why[256] = "";
+	struct pl_gpio_request req;
+	enum pl_gpio_stage stage = PL_GPIO_STAGE_CHIP;
 	unsigned nlines = 0;
 	struct gpio_src *s;
 	int rc;
@@ -459,17 +259,21 @@ static int gpio_open(void **self, const struct pl_config_meter *cfg, char *err, 
 		snprintf(err, errlen, "device %s: out of memory", cfg->device);
 		return -PL_ENOMEM;
 	}
-	s->be = pick_backend(cfg);
+	s->be = backend;
 	s->device = cfg->device;
-	s->line = cfg->channel;
-	rc = s->be->open(&s->h, path, cfg->channel, bias_flags(cfg->bias), &stage, &nlines);
+	s->line = cfg->line;
+	req = (struct pl_gpio_request){ .meter = cfg->name ? cfg->name : "?", .path = path,
+					.offset = cfg->line, .flags = bias_flags(cfg->bias),
+					.consumer = CONSUMER };
+	rc = s->be->open(s->be->ctx, &req, &s->h, &stage, &nlines, why, sizeof(why));
 	if (rc != 0) {
-		open_error(err, errlen, cfg, path, -rc, stage, nlines, s->be == &fake_backend);
+		open_error(err, errlen, cfg, path, -rc, stage, nlines, why);
 		free(s);
 		if (rc == -ENOMEM)
 			return -PL_ENOMEM;
 		/* no such chip, no such line on it: not found */
-		if ((stage == STAGE_CHIP && rc == -ENOENT) || (stage == STAGE_LINE && rc == -EINVAL))
+		if ((stage == PL_GPIO_STAGE_CHIP && rc == -ENOENT) ||
+		    (stage == PL_GPIO_STAGE_LINE && rc == -EINVAL))
 			return -PL_ENOENT;
 		return -PL_EIO;
 	}

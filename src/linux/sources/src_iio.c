@@ -31,8 +31,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sources/live.h"
+#include "config/keys.h"
 #include "powerlogger/detector.h"
+#include "sources/live.h"
 #include "sources/src_iio.h"
 
 #define MAX_DEVICES 64          /* IIO devices listed in a "not found" message */
@@ -42,18 +43,33 @@
 #define BUFFER_MIN_SCANS 4096   /* ... and never fewer scans than this */
 #define WAKEUPS_PER_S 100       /* watermark: wake the loop about this often in buffer mode */
 
-int64_t pl_iio_presence_check_ns = 1000000000;
+#define PRESENCE_CHECK_NS 1000000000 /* the default of presence_check_ns: once a second */
+
+/* ---- the configuration's keys (src_iio.h) ---------------------------------------------- */
+
+const char *const pl_iio_keys[] = { "channel", "mode", "trigger", NULL };
+const char *const pl_iio_mode_names[] = { "poll", "buffer", NULL };
+
+void pl_iio_check_keys(struct pl_config_section *s, const struct pl_iio_config *c)
+{
+	if (!pl_config_key_line(s, "device"))
+		pl_config_missing(s, "device", "the ADC, e.g. device = ads1015 (its name in "
+				  "/sys/bus/iio/devices)");
+	if (c->mode != PL_IIO_BUFFER)
+		pl_config_not_here(s, "trigger", "applies to mode = buffer only");
+}
 
 struct iio {
 	char label[128];          /* "iio device ads1015", the prefix of every message */
 	char dir[PATH_MAX];       /* the device's sysfs directory */
 	unsigned num;             /* N of iio:deviceN */
-	int mode;                 /* enum pl_config_iio_mode */
+	enum pl_iio_mode mode;
 	int fd;                   /* poll: the timerfd; buffer: /dev/iio:deviceN */
 	int raw_fd;               /* poll: in_voltageN_raw, kept open; -1 in buffer mode */
 	int64_t period_ns;        /* the sampling period the device runs at (nominal) */
 	int64_t last_t_us;        /* the last sample's time, wall clock (the opening time first) */
 	int64_t next_check_ns;    /* CLOCK_MONOTONIC: when to check the device is still there */
+	int64_t check_every_ns;   /* and how often (0: at every read) */
 	/* buffer mode */
 	int enabled;              /* we wrote buffer/enable = 1: undo it on close */
 	struct pl_iio_type vtype; /* our channel's storage */
@@ -346,7 +362,7 @@ static int find_by_path(struct iio *s, const char *path, char *err, size_t errle
 }
 
 /* The device given by its name: the one iio:device* whose name file says so. */
-static int find_by_name(struct iio *s, const struct pl_config_meter *cfg, char *err,
+static int find_by_name(struct iio *s, const struct pl_iio_config *cfg, char *err,
 			size_t errlen)
 {
 	char devices[PATH_MAX], file[PATH_MAX + 300], there[512];
@@ -482,7 +498,7 @@ static int check_present(struct iio *s, char *err, size_t errlen)
 
 	if (now < s->next_check_ns)
 		return 0;
-	s->next_check_ns = now + pl_iio_presence_check_ns;
+	s->next_check_ns = now + s->check_every_ns;
 	if (s->raw_fd >= 0 && fstat(s->raw_fd, &st) == 0 && st.st_nlink == 0)
 		return gone(s, "its sysfs files were removed", 0, err, errlen);
 	if (access(s->dir, F_OK) != 0)
@@ -534,7 +550,7 @@ static int read_raw(struct iio *s, int32_t *v, char *err, size_t errlen)
 	return -PL_EIO;
 }
 
-static int open_poll(struct iio *s, const struct pl_config_meter *cfg, char *err, size_t errlen)
+static int open_poll(struct iio *s, const struct pl_iio_config *cfg, char *err, size_t errlen)
 {
 	char path[PATH_MAX + 32], there[256];
 	struct itimerspec its = { 0 };
@@ -859,7 +875,7 @@ static void list_triggers(const char *sysfs_root, char *out, size_t len)
 	closedir(d);
 }
 
-static int set_trigger(struct iio *s, const struct pl_config_meter *cfg, char *err,
+static int set_trigger(struct iio *s, const struct pl_iio_config *cfg, char *err,
 		       size_t errlen)
 {
 	char path[PATH_MAX + 32], there[256];
@@ -900,7 +916,7 @@ static void buffer_setting(struct iio *s, const char *file, uint64_t value)
 	(void)write_text(path, text);
 }
 
-static int open_buffer(struct iio *s, const struct pl_config_meter *cfg, char *err,
+static int open_buffer(struct iio *s, const struct pl_iio_config *cfg, char *err,
 		       size_t errlen)
 {
 	char dev[PATH_MAX], enable[PATH_MAX + 32], text[16];
@@ -1076,9 +1092,9 @@ static void iio_close(void *self)
 	free(s);
 }
 
-static int iio_open(void **self, const struct pl_config_meter *cfg, char *err, size_t errlen)
+static int iio_open(void **self, const void *config, char *err, size_t errlen)
 {
-	struct pl_config_meter c = *cfg;
+	struct pl_iio_config c = *(const struct pl_iio_config *)config;
 	struct iio *s;
 	int rc;
 
@@ -1100,16 +1116,18 @@ static int iio_open(void **self, const struct pl_config_meter *cfg, char *err, s
 	}
 	s->fd = -1;
 	s->raw_fd = -1;
-	s->mode = c.iio_mode;
+	s->mode = c.mode;
 	s->period_ns = 1000000000 / c.rate_hz;
 	s->last_t_us = now_ns(CLOCK_REALTIME) / 1000;
-	s->next_check_ns = now_ns(CLOCK_MONOTONIC) + pl_iio_presence_check_ns;
+	s->check_every_ns = c.presence_check_ns < 0 ? 0 :
+			    c.presence_check_ns ? c.presence_check_ns : PRESENCE_CHECK_NS;
+	s->next_check_ns = now_ns(CLOCK_MONOTONIC) + s->check_every_ns;
 	if (strchr(c.device, '/'))
 		rc = find_by_path(s, c.device, err, errlen);
 	else
 		rc = find_by_name(s, &c, err, errlen);
 	if (rc == 0)
-		rc = s->mode == PL_CONFIG_IIO_BUFFER ? open_buffer(s, &c, err, errlen) :
+		rc = s->mode == PL_IIO_BUFFER ? open_buffer(s, &c, err, errlen) :
 						       open_poll(s, &c, err, errlen);
 	if (rc != 0) {
 		iio_close(s);
@@ -1130,7 +1148,7 @@ static int iio_read(void *self, void *buf, size_t cap, struct pl_live_info *info
 	struct iio *s = self;
 
 	memset(info, 0, sizeof(*info));
-	if (s->mode == PL_CONFIG_IIO_BUFFER)
+	if (s->mode == PL_IIO_BUFFER)
 		return read_buffer(s, buf, cap, info, err, errlen);
 	return read_poll(s, buf, cap, info, err, errlen);
 }

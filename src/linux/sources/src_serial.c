@@ -20,8 +20,8 @@
  * lost. Bounded: if the thread has not left after two seconds (a driver that waits
  * uninterruptibly), it is detached and frees the source itself when it leaves.
  *
- * The ioctls are reached through a tiny backend table so that a fake (src_serial.h) can
- * stand in for the hardware that CI does not have.
+ * The ioctls are reached through a tiny backend table (src_serial.h), the seam where the
+ * tests put a fake tty (tests/fakes/fake_serial.c) for the hardware that CI does not have.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,11 +33,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "config/keys.h"
 #include "sources/live.h"
 #include "sources/src_serial.h"
 
@@ -46,17 +46,17 @@
 #define STOP_TRIES 400         /* 400 x 5 ms: two seconds */
 #define READ_CHUNK 64          /* records per read() of the pipe */
 
-enum open_stage { STAGE_OPEN, STAGE_TTY };
+/* ---- the configuration's keys (src_serial.h) ---------------------------------------------- */
 
-/* The few tty calls the source needs; errors are -1 with errno. */
-struct serial_backend {
-	/* Opens the tty at path. Returns 0 with *h, or -errno with *stage (open, or not a tty). */
-	int (*open)(void **h, const char *path, enum open_stage *stage);
-	int (*wait)(void *h, int mask);      /* blocks until a line in mask changes (TIOCMIWAIT) */
-	int (*get_lines)(void *h, int *bits); /* TIOCM_* bits (TIOCMGET) */
-	int (*get_counts)(void *h, struct serial_icounter_struct *c); /* TIOCGICOUNT */
-	void (*close)(void *h);
-};
+const char *const pl_serial_keys[] = { "pin", NULL };
+const char *const pl_serial_pin_names[] = { "cts", "dcd", "dsr", "ri", NULL };
+
+void pl_serial_check_keys(struct pl_config_section *s, const struct pl_serial_config *c)
+{
+	(void)c;
+	if (!pl_config_key_line(s, "device"))
+		pl_config_missing(s, "device", "the serial port, e.g. device = /dev/ttyUSB0");
+}
 
 /* ---- the tty ---------------------------------------------------------------------------- */
 
@@ -64,19 +64,24 @@ struct real_handle {
 	int fd;
 };
 
-static int real_open(void **h, const char *path, enum open_stage *stage)
+static int real_open(void *ctx, const char *meter, const char *path, void **h,
+		     enum pl_serial_stage *stage, char *why, size_t whylen)
 {
 	struct real_handle *r = malloc(sizeof(*r));
 	struct termios tio;
 	int bits = TIOCM_DTR | TIOCM_RTS, e;
 
+	(void)ctx;
+	(void)meter;
+	(void)why;
+	(void)whylen;
 	if (!r)
 		return -ENOMEM;
-	*stage = STAGE_OPEN;
+	*stage = PL_SERIAL_STAGE_OPEN;
 	r->fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 	if (r->fd < 0)
 		goto err_free;
-	*stage = STAGE_TTY;
+	*stage = PL_SERIAL_STAGE_TTY;
 	if (tcgetattr(r->fd, &tio) != 0)
 		goto err_close;
 	/* Without CLOCAL a falling DCD hangs the port up, and every later ioctl fails with EIO. */
@@ -121,7 +126,7 @@ static void real_close(void *h)
 	free(r);
 }
 
-static const struct serial_backend real_backend = {
+static const struct pl_serial_backend tty_backend = {
 	.open = real_open,
 	.wait = real_wait,
 	.get_lines = real_get_lines,
@@ -129,199 +134,12 @@ static const struct serial_backend real_backend = {
 	.close = real_close,
 };
 
-/* ---- the FAKE tty (src_serial.h): changes from a FIFO, for CI without serial hardware --- */
+static const struct pl_serial_backend *backend = &tty_backend;
 
-static struct pl_serial_fake *test_fake;   /* set by pl_serial_use_fake() */
-static struct pl_serial_fake env_fake;     /* PL_FAKE_SERIAL */
-static struct pl_serial_fake *active_fake; /* the one the next fake_open() serves */
-
-#define ALL_LINES (TIOCM_CTS | TIOCM_CAR | TIOCM_DSR | TIOCM_RNG)
-
-struct fake_handle {
-	struct pl_serial_fake *fake;
-	int fd;
-	pthread_mutex_t lock; /* bits, counts and vanished: the thread writes, level() reads */
-	int bits;
-	struct serial_icounter_struct counts;
-	int vanished;
-	char line[128];       /* the wait's partial line (kept across EINTR) */
-	size_t len;
-};
-
-void pl_serial_use_fake(struct pl_serial_fake *fake)
+void pl_serial_set_backend(const struct pl_serial_backend *be)
 {
-	test_fake = fake;
+	backend = be ? be : &tty_backend;
 }
-
-static int fake_open(void **h, const char *path, enum open_stage *stage)
-{
-	struct pl_serial_fake *f = active_fake;
-	struct fake_handle *k;
-	struct stat st;
-	int e;
-
-	snprintf(f->device, sizeof(f->device), "%s", path);
-	*stage = STAGE_OPEN;
-	if (f->must_exist && stat(path, &st) != 0)
-		return -errno;
-	k = calloc(1, sizeof(*k));
-	if (!k)
-		return -ENOMEM;
-	k->fd = open(f->fifo, O_RDWR | O_CLOEXEC);
-	if (k->fd < 0) {
-		e = errno;
-		free(k);
-		return -e;
-	}
-	pthread_mutex_init(&k->lock, NULL);
-	k->fake = f;
-	k->bits = f->initial_level ? ALL_LINES : 0;
-	f->opens++;
-	*h = k;
-	return 0;
-}
-
-static int *counter_of(struct serial_icounter_struct *c, int mask)
-{
-	switch (mask) {
-	case TIOCM_CAR:
-		return &c->dcd;
-	case TIOCM_DSR:
-		return &c->dsr;
-	case TIOCM_RNG:
-		return &c->rng;
-	default:
-		return &c->cts;
-	}
-}
-
-/* Applies one line of the FIFO: 1 when it was a change, 0 to skip, -1 with errno. */
-static int fake_apply(struct fake_handle *k, int mask)
-{
-	char *s = k->line, *end;
-	long level, n = 1;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	if (*s == '\0' || *s == '#')
-		return 0;
-	if (strcmp(s, "vanish") == 0) {
-		pthread_mutex_lock(&k->lock);
-		k->vanished = 1;
-		pthread_mutex_unlock(&k->lock);
-		errno = EIO;
-		return -1;
-	}
-	level = strtol(s, &end, 10);
-	if (end == s || (level != 0 && level != 1))
-		goto bad;
-	s = end;
-	while (*s == ' ' || *s == '\t')
-		s++;
-	if (*s) {
-		n = strtol(s, &end, 10);
-		if (end == s || *end || n < 0 || n > 1000000)
-			goto bad;
-	}
-	pthread_mutex_lock(&k->lock);
-	k->bits = level ? k->bits | mask : k->bits & ~mask;
-	*counter_of(&k->counts, mask) += (int)n;
-	pthread_mutex_unlock(&k->lock);
-	return 1;
-bad:
-	fprintf(stderr, "powerlogger: error: serial FAKE: malformed line \"%s\" (want \"LEVEL\", "
-		"\"LEVEL N\" or \"vanish\")\n", k->line);
-	errno = EINVAL;
-	return -1;
-}
-
-/* Blocks in read() on the FIFO, as the real one does in TIOCMIWAIT; EINTR wakes it alike. */
-static int fake_wait(void *h, int mask)
-{
-	struct fake_handle *k = h;
-
-	k->fake->mask = mask;
-	for (;;) {
-		char c;
-		ssize_t r;
-		int rc;
-
-		pthread_mutex_lock(&k->lock);
-		rc = k->vanished;
-		pthread_mutex_unlock(&k->lock);
-		if (rc) {
-			errno = EIO;
-			return -1;
-		}
-		r = read(k->fd, &c, 1);
-		if (r < 0)
-			return -1; /* EINTR included: close() is waking us */
-		if (r == 0) {
-			errno = EIO;
-			return -1;
-		}
-		if (c != '\n') {
-			if (k->len + 1 < sizeof(k->line))
-				k->line[k->len++] = c;
-			continue;
-		}
-		k->line[k->len] = '\0';
-		k->len = 0;
-		rc = fake_apply(k, mask);
-		if (rc != 0)
-			return rc > 0 ? 0 : -1;
-	}
-}
-
-static int fake_get_lines(void *h, int *bits)
-{
-	struct fake_handle *k = h;
-	int rc = 0;
-
-	pthread_mutex_lock(&k->lock);
-	if (k->vanished) {
-		errno = EIO;
-		rc = -1;
-	} else {
-		*bits = k->bits;
-	}
-	pthread_mutex_unlock(&k->lock);
-	return rc;
-}
-
-static int fake_get_counts(void *h, struct serial_icounter_struct *c)
-{
-	struct fake_handle *k = h;
-	int rc = 0;
-
-	pthread_mutex_lock(&k->lock);
-	if (k->fake->no_counts || k->vanished) {
-		errno = k->vanished ? EIO : ENOTTY;
-		rc = -1;
-	} else {
-		*c = k->counts;
-	}
-	pthread_mutex_unlock(&k->lock);
-	return rc;
-}
-
-static void fake_close(void *h)
-{
-	struct fake_handle *k = h;
-
-	k->fake->closes++;
-	close(k->fd);
-	pthread_mutex_destroy(&k->lock);
-	free(k);
-}
-
-static const struct serial_backend fake_backend = {
-	.open = fake_open,
-	.wait = fake_wait,
-	.get_lines = fake_get_lines,
-	.get_counts = fake_get_counts,
-	.close = fake_close,
-};
 
 /* ---- the source ------------------------------------------------------------------------- */
 
@@ -341,7 +159,7 @@ struct record {
 };
 
 struct serial_src {
-	const struct serial_backend *be;
+	const struct pl_serial_backend *be;
 	void *h;
 	const char *device;  /* the configuration's, for messages (it outlives the source) */
 	const char *line_name;
@@ -421,6 +239,20 @@ static void fail(struct serial_src *s, int op, int e)
 	atomic_store(&s->failed, e ? e : EIO);
 	/* full pipe: the loop will drain it and then find s->failed */
 	(void)send_record(s, &r);
+}
+
+static int *counter_of(struct serial_icounter_struct *c, int mask)
+{
+	switch (mask) {
+	case TIOCM_CAR:
+		return &c->dcd;
+	case TIOCM_DSR:
+		return &c->dsr;
+	case TIOCM_RNG:
+		return &c->rng;
+	default:
+		return &c->cts;
+	}
 }
 
 /* One wake: the level now, the counter's advance, the edge and what was missed. */
@@ -509,16 +341,16 @@ static void *watch(void *arg)
 	return NULL;
 }
 
-static int line_mask(int line, const char **name)
+static int line_mask(enum pl_serial_pin pin, const char **name)
 {
-	switch (line) {
-	case PL_CONFIG_LINE_DCD:
+	switch (pin) {
+	case PL_SERIAL_PIN_DCD:
 		*name = "DCD";
 		return TIOCM_CAR;
-	case PL_CONFIG_LINE_DSR:
+	case PL_SERIAL_PIN_DSR:
 		*name = "DSR";
 		return TIOCM_DSR;
-	case PL_CONFIG_LINE_RI:
+	case PL_SERIAL_PIN_RI:
 		*name = "RI";
 		return TIOCM_RNG;
 	default:
@@ -527,60 +359,38 @@ static int line_mask(int line, const char **name)
 	}
 }
 
-/* The backend to use: a test's fake, PL_FAKE_SERIAL's, or the tty. */
-static const struct serial_backend *pick_backend(const struct pl_config_meter *cfg)
-{
-	const char *env = getenv("PL_FAKE_SERIAL"), *level = getenv("PL_FAKE_SERIAL_LEVEL");
-
-	if (test_fake) {
-		active_fake = test_fake;
-		return &fake_backend;
-	}
-	if (env && *env) {
-		env_fake = (struct pl_serial_fake){ .fifo = env };
-		if (level && strcmp(level, "1") == 0)
-			env_fake.initial_level = 1;
-		active_fake = &env_fake;
-		fprintf(stderr, "powerlogger: warning: meter %s: serial source is a FAKE for tests "
-			"(PL_FAKE_SERIAL=%s): modem-line changes come from that FIFO, not from a "
-			"serial port\n", cfg->name ? cfg->name : "?", env);
-		return &fake_backend;
-	}
-	return &real_backend;
-}
-
 static int open_error(char *err, size_t errlen, const char *dev, const char *path, int e,
-		      enum open_stage stage, int fake)
+		      enum pl_serial_stage stage, const char *why)
 {
-	if (stage == STAGE_OPEN && fake && e == ENOENT && active_fake == &env_fake)
-		snprintf(err, errlen, "device %s: no such serial port (the FAKE's FIFO %s does "
-			 "not exist)", dev, active_fake->fifo);
-	else if (stage == STAGE_OPEN && e == ENOENT)
+	if (why[0])
+		snprintf(err, errlen, "device %s: %s", dev, why);
+	else if (stage == PL_SERIAL_STAGE_OPEN && e == ENOENT)
 		snprintf(err, errlen, "device %s: no such serial port (%s does not exist)", dev,
 			 path);
-	else if (stage == STAGE_OPEN && (e == EACCES || e == EPERM))
+	else if (stage == PL_SERIAL_STAGE_OPEN && (e == EACCES || e == EPERM))
 		snprintf(err, errlen, "device %s: permission denied on %s (run as root or join the "
 			 "group that owns it, often dialout)", dev, path);
-	else if (stage == STAGE_OPEN && e == EBUSY)
+	else if (stage == PL_SERIAL_STAGE_OPEN && e == EBUSY)
 		snprintf(err, errlen, "device %s: %s is busy (opened exclusively by another "
 			 "program)", dev, path);
-	else if (stage == STAGE_OPEN)
+	else if (stage == PL_SERIAL_STAGE_OPEN)
 		snprintf(err, errlen, "device %s: cannot open %s: %s", dev, path, strerror(e));
 	else
 		snprintf(err, errlen, "device %s: %s is not a serial port (%s)", dev, path,
 			 strerror(e));
 	if (e == ENOMEM)
 		return -PL_ENOMEM;
-	return stage == STAGE_OPEN && e == ENOENT ? -PL_ENOENT : -PL_EIO;
+	return stage == PL_SERIAL_STAGE_OPEN && e == ENOENT ? -PL_ENOENT : -PL_EIO;
 }
 
-static int serial_open(void **self, const struct pl_config_meter *cfg, char *err, size_t errlen)
+static int serial_open(void **self, const void *config, char *err, size_t errlen)
 {
+	const struct pl_serial_config *cfg = config;
 	const char *root = cfg->dev_root && *cfg->dev_root ? cfg->dev_root : "/dev";
 	struct serial_icounter_struct c;
-	enum open_stage stage = STAGE_OPEN;
+	enum pl_serial_stage stage = PL_SERIAL_STAGE_OPEN;
 	sigset_t all, old;
-	char path[4096];
+	char path[4096], why[256] = "";
 	struct serial_src *s;
 	int rc, bits, p[2];
 
@@ -609,12 +419,12 @@ static int serial_open(void **self, const struct pl_config_meter *cfg, char *err
 		return -PL_ENOMEM;
 	}
 	s->device = cfg->device;
-	s->mask = line_mask(cfg->modem_line, &s->line_name);
-	s->be = pick_backend(cfg);
-	rc = s->be->open(&s->h, path, &stage);
+	s->mask = line_mask(cfg->pin, &s->line_name);
+	s->be = backend;
+	rc = s->be->open(s->be->ctx, cfg->name ? cfg->name : "?", path, &s->h, &stage, why,
+			 sizeof(why));
 	if (rc != 0) {
-		rc = open_error(err, errlen, cfg->device, path, -rc, stage,
-				s->be == &fake_backend);
+		rc = open_error(err, errlen, cfg->device, path, -rc, stage, why);
 		goto err_free;
 	}
 	if (s->be->get_lines(s->h, &bits) != 0) {

@@ -1,55 +1,81 @@
 /*
- * The serial edge source (pl_live_serial, src_serial.c) and its FAKE kernel.
+ * The serial edge source (pl_live_serial, src_serial.c): its configuration, its keys in the
+ * configuration file, and the backend through which it reaches the tty.
  *
- * The source reaches the tty through a tiny backend (open, wait for a change, get the
- * lines, get the interrupt counters, close): the real ioctls normally, or a fake that reads
- * modem-line changes from a FIFO. The fake stands in for serial hardware with S0 wiring,
- * which CI does not have; it is used only when a test selects it with pl_serial_use_fake()
- * or when the environment variable PL_FAKE_SERIAL names its FIFO (the daemon's end-to-end
- * tests), never otherwise, and then every open logs on stderr that the source is a fake.
- *
- * The fake's FIFO carries text lines, one change each, read by the source's thread where the
- * real one waits in TIOCMIWAIT:
- *
- *	LEVEL		the configured modem line changed and now has the raw LEVEL (1: its
- *			TIOCMGET bit set, 0: clear); its interrupt counter advances by one
- *	LEVEL N		the same with the counter advanced by N (N >= 0): N larger than one
- *			level change means the source missed transitions, as when the line
- *			changes again before the thread waits again; read() reports them in
- *			info->lost ("0 2" from level 0: a whole pulse missed, lost 2, no edge)
- *	vanish		the port goes away: the wait fails with EIO, as when a USB adapter is
- *			unplugged, so the source's read() returns -PL_EIO (the daemon reopens it,
- *			which opens the FIFO again and works as before)
- *
- * Blank lines and lines starting with '#' are skipped; any other line fails the wait with
- * EINVAL (read() returns -PL_EIO, and a message goes to stderr). The edge's time is the wall
- * clock when the source's thread read the line. The FIFO is opened O_RDWR (blocking: the
- * thread waits in it) at every open of the source and closed at its close; a writer should
- * open it after the source did, or keep it open O_RDWR itself. A missing FIFO makes open()
- * fail as a missing port does. PL_FAKE_SERIAL's fake ignores the device; its lines are all
- * at level 0 at open, or at PL_FAKE_SERIAL_LEVEL (0 or 1) if that is set.
+ * The backend is a tiny table (open, wait for a change, get the lines, get the interrupt
+ * counters, close): the real ioctls in the product. A program may install another with
+ * pl_serial_set_backend(); the tests do, with a fake that reads modem-line changes from a
+ * FIFO (tests/fakes/fake_serial.c), because CI has no serial port with an S0 output on it.
+ * The product installs none.
  */
 #ifndef PL_LINUX_SRC_SERIAL_H
 #define PL_LINUX_SRC_SERIAL_H
 
-/* A fake serial port for the tests: what they set, and what the source asked it for. */
-struct pl_serial_fake {
-	/* set by the test */
-	const char *fifo;      /* where the changes come from (format above) */
-	int must_exist;        /* 1: the device's resolved path must exist (else ENOENT) */
-	int initial_level;     /* every modem line's level at open, 0 or 1 */
-	int no_counts;         /* 1: TIOCGICOUNT unsupported (ENOTTY), as on some drivers */
-	/* filled in by the fake */
-	char device[256];      /* the path the source resolved */
-	int mask;              /* the TIOCM_* mask of the last wait */
-	unsigned opens, closes;
+#include <stddef.h>
+
+struct serial_icounter_struct; /* <linux/serial.h> */
+struct pl_config_section;      /* config/keys.h */
+
+/* Key pin: the modem-status input the S0 output is wired to. */
+enum pl_serial_pin {
+	PL_SERIAL_PIN_CTS = 0,
+	PL_SERIAL_PIN_DCD,
+	PL_SERIAL_PIN_DSR,
+	PL_SERIAL_PIN_RI, /* 8250-type UARTs count only its trailing edge: prefer the others */
 };
 
 /*
- * Makes every later open of pl_live_serial use the fake (NULL: the real tty again, or the
- * fake named by PL_FAKE_SERIAL). The fake must outlive the sources opened on it. Not
- * thread-safe: for tests.
+ * What pl_live_serial.open() takes. Fill it with designated initialisers; what is left zero
+ * is the default. The strings must outlive the source.
  */
-void pl_serial_use_fake(struct pl_serial_fake *fake);
+struct pl_serial_config {
+	const char *name;     /* the meter's, for messages; may be NULL */
+	const char *device;   /* the tty: a name under dev_root ("ttyUSB0") or a path; required */
+	enum pl_serial_pin pin;
+	const char *dev_root; /* where names are looked up; NULL or "": "/dev" */
+};
+
+/* The keys only source = serial takes (config.c refuses them elsewhere), NULL-terminated. */
+extern const char *const pl_serial_keys[];
+/* The values of key pin, in the order of enum pl_serial_pin, NULL-terminated. */
+extern const char *const pl_serial_pin_names[];
+
+/*
+ * Checks what a [meter NAME] section with source = serial must have (the port), reporting
+ * through config/keys.h. Called by the configuration parser.
+ */
+void pl_serial_check_keys(struct pl_config_section *s, const struct pl_serial_config *c);
+
+/* ---- the backend ------------------------------------------------------------------------ */
+
+/* Which step of opening failed. */
+enum pl_serial_stage {
+	PL_SERIAL_STAGE_OPEN, /* opening the path */
+	PL_SERIAL_STAGE_TTY,  /* it opened, but is not a tty */
+};
+
+/* The few tty calls the source needs; errors are -1 with errno. */
+struct pl_serial_backend {
+	/*
+	 * Opens the tty at path for the meter (its name, for the backend's own messages).
+	 * Returns 0 with *h, or -errno with *stage. A backend that knows better than errno what
+	 * is wrong writes it to why ("no such serial port (...)"), which is "" on entry; the
+	 * source then reports "device DEV: WHY".
+	 */
+	int (*open)(void *ctx, const char *meter, const char *path, void **h,
+		    enum pl_serial_stage *stage, char *why, size_t whylen);
+	/* Blocks until a line in mask (TIOCM_*) changes (TIOCMIWAIT); EINTR when signalled. */
+	int (*wait)(void *h, int mask);
+	int (*get_lines)(void *h, int *bits); /* TIOCM_* bits (TIOCMGET) */
+	int (*get_counts)(void *h, struct serial_icounter_struct *c); /* TIOCGICOUNT */
+	void (*close)(void *h);
+	void *ctx; /* passed to open */
+};
+
+/*
+ * Makes every later open of pl_live_serial use be (NULL: the real tty again). be must
+ * outlive the sources opened on it. Not thread-safe: call it before sources are opened.
+ */
+void pl_serial_set_backend(const struct pl_serial_backend *be);
 
 #endif

@@ -271,9 +271,6 @@ int pl_store_prune(struct pl_store *s, int64_t keep_delivered_s, uint64_t max_by
  */
 void *pl_store_sqlite(struct pl_store *s);
 
-#ifdef __cplusplus
-}
-#endif
 /* A meter or a sink as the store knows it. */
 struct pl_store_entry {
 	int64_t id;
@@ -305,4 +302,7 @@ int pl_store_flagged(struct pl_store *s, int64_t meter_id, uint32_t flags, int64
 /* The newest record of a meter. Returns 0, -PL_ENOENT (none yet) or -PL_E*. */
 int pl_store_last_record(struct pl_store *s, int64_t meter_id, struct pl_interval_record *r);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -8,11 +8,6 @@
 
 #include "powerlogger/common.h"
 
-static uint32_t max_batch(const struct fw_delivery *d)
-{
-	return d->cfg.max_batch;
-}
-
 int fw_delivery_init(struct fw_delivery *d, const struct fw_delivery_config *cfg,
 		     struct fw_store *store, struct fw_time *time, fw_post_fn post, void *post_ctx)
 {
@@ -31,27 +26,20 @@ int fw_delivery_init(struct fw_delivery *d, const struct fw_delivery_config *cfg
 	d->time = time;
 	d->post = post;
 	d->post_ctx = post_ctx;
-	d->limit = d->cfg.max_batch;
+	pl_delivery_init(&d->policy, d->cfg.max_batch);
 	d->rng = cfg->seed ? cfg->seed : UINT32_C(0x9e3779b9);
 	return 0;
 }
 
-static uint32_t next_rand(struct fw_delivery *d)
+/* The next value of the jitter's xorshift32, without taking it. */
+static uint32_t peek_rand(const struct fw_delivery *d)
 {
-	uint32_t x = d->rng; /* xorshift32 */
+	uint32_t x = d->rng;
 
 	x ^= x << 13;
 	x ^= x >> 17;
 	x ^= x << 5;
-	d->rng = x;
 	return x;
-}
-
-/* The limit after k lines of the suspect range left the outbox. */
-static void cleared(struct fw_delivery *d, uint32_t k)
-{
-	d->suspect = d->suspect > k ? d->suspect - k : 0;
-	d->limit = d->suspect ? d->suspect : max_batch(d);
 }
 
 /* Quarantines the oldest record unsent (it cannot be stamped or encoded). */
@@ -62,7 +50,7 @@ static int quarantine_unsent(struct fw_delivery *d, struct fw_delivery_event *ev
 	if (rc < 0)
 		return rc;
 	d->quarantined++;
-	cleared(d, 1);
+	pl_delivery_removed(&d->policy, 1);
 	memset(ev, 0, sizeof(*ev));
 	ev->action = PL_SINK_QUARANTINE;
 	ev->flags = PL_SINK_F_LOUD;
@@ -75,11 +63,13 @@ static int quarantine_unsent(struct fw_delivery *d, struct fw_delivery_event *ev
  * and *stop tells why: 0 nothing or waiting, 1 the first record must be quarantined). */
 static size_t build(struct fw_delivery *d, size_t *len, int *stop)
 {
-	size_t n = 0, i;
+	size_t n = 0, i, pending = fw_store_count(d->store);
+	uint32_t want = pl_delivery_next(&d->policy,
+					 pending < UINT32_MAX ? (uint32_t)pending : UINT32_MAX);
 
 	*stop = 0;
 	*len = 0;
-	if (fw_store_peek(d->store, d->batch, d->limit, &n) < 0)
+	if (fw_store_peek(d->store, d->batch, want, &n) < 0)
 		return 0;
 	for (i = 0; i < n; i++) {
 		enum fw_stamp st = fw_time_stamp(d->time, &d->batch[i]);
@@ -115,8 +105,8 @@ int fw_delivery_step(struct fw_delivery *d, int64_t now_ms, int net_up,
 {
 	struct fw_delivery_event dummy;
 	struct pl_sink_response resp;
-	enum pl_sink_action act;
-	unsigned flags = 0;
+	struct pl_delivery_verdict v;
+	uint32_t rnd;
 	size_t len, n;
 	int stop, rc;
 
@@ -148,48 +138,36 @@ int fw_delivery_step(struct fw_delivery *d, int64_t now_ms, int net_up,
 	resp.retry_after_s = d->res.retry_after_s;
 	resp.body = pl_sink_body_flags(d->res.msg, strlen(d->res.msg));
 	resp.batch_lines = (uint32_t)n;
-	act = pl_sink_classify(&resp, &flags);
+	/* the jitter's generator moves on only when it is used, as it always has */
+	rnd = peek_rand(d);
+	pl_delivery_result(&d->policy, &resp, 0, rnd, &v);
 
 	memset(ev, 0, sizeof(*ev));
-	ev->action = act;
-	ev->flags = flags;
+	ev->action = v.action;
+	ev->flags = v.flags;
 	ev->lines = (uint32_t)n;
 	ev->transport = d->res.transport;
 	ev->status = d->res.status;
 	ev->msg = d->res.msg;
 
-	switch (act) {
-	case PL_SINK_OK:
-		rc = fw_store_drop(d->store, n);
+	if (v.ack > 0) {
+		rc = fw_store_drop(d->store, v.ack);
 		if (rc < 0)
 			return rc;
-		d->delivered += (uint32_t)n;
-		pl_backoff_reset(&d->backoff);
-		cleared(d, (uint32_t)n);
-		break;
-	case PL_SINK_SPLIT:
-		/* bisect: the first half next, at once; the rest when that is settled */
-		d->suspect = (uint32_t)n;
-		d->limit = (uint32_t)n / 2;
-		break;
-	case PL_SINK_QUARANTINE:
+		d->delivered += v.ack;
+	}
+	if (v.quarantine) {
 		rc = fw_store_quarantine(d->store, d->res.msg[0] ? d->res.msg : "refused");
 		if (rc < 0)
 			return rc;
 		d->quarantined++;
-		cleared(d, 1);
-		break;
-	case PL_SINK_RETRY:
-	case PL_SINK_NOTFOUND:
-	default:
-		/* a server that refuses who we are or what the address is will not change its
-		 * mind soon: slow retries, like the daemon's */
-		d->backoff.slow = (flags & (PL_SINK_F_AUTH | PL_SINK_F_CONFIG)) ? 1 : 0;
-		ev->delay_ms = pl_backoff_next(&d->backoff, next_rand(d), d->res.retry_after_s);
-		d->due_ms = now_ms + ev->delay_ms;
+	}
+	if (v.delay_ms > 0) {
+		d->rng = rnd;
+		ev->delay_ms = v.delay_ms;
+		d->due_ms = now_ms + v.delay_ms;
 		d->state = FW_DELIVERY_BACKOFF;
 		d->retries++;
-		break;
 	}
 	return 1;
 }

@@ -7,12 +7,13 @@
  *
  * It reads the oldest records (fw_store.h), stamps those made before the clock was set
  * (fw_time.h), encodes them with the core's line protocol and posts them through a transport
- * seam - esp_http_client on the device, a fake in the tests. The core's pl_sink_classify says
- * what the answer means; records leave the outbox only after a 2xx (dropped) or when a single
+ * seam - esp_http_client on the device, a fake in the tests. The core's delivery policy
+ * (powerlogger/delivery.h, the daemon's too) says how many records go into a request and what
+ * the answer means; records leave the outbox only after a 2xx (dropped) or when a single
  * line is refused for good (quarantined with the server's message). A refused batch of several
- * lines is bisected: its first half is sent, then the rest, until the bad line stands alone.
- * Everything else keeps the data and waits pl_backoff_next() (full jitter, Retry-After
- * honoured, the slow cap for 401/403).
+ * lines is bisected: its first half is sent, then the rest, until the bad line stands alone;
+ * a 413 halves the batch until the server takes it. Everything else keeps the data and waits
+ * pl_backoff_next() (jitter, Retry-After honoured, the slow cap for 401/403).
  *
  * One request at a time, synchronous: the state is SENDING only inside fw_delivery_step. Not
  * thread-safe; the network task owns it.
@@ -25,6 +26,7 @@
 
 #include "fw_store.h"
 #include "fw_time.h"
+#include "powerlogger/delivery.h"
 #include "powerlogger/lineproto.h"
 #include "powerlogger/retry.h"
 
@@ -74,9 +76,7 @@ struct fw_delivery {
 	void *post_ctx;
 	enum fw_delivery_state state;
 	int64_t due_ms;            /* BACKOFF: the next attempt, in the caller's ms clock */
-	struct pl_backoff backoff;
-	uint32_t limit;            /* lines in the next request */
-	uint32_t suspect;          /* oldest records still inside a refused range being bisected */
+	struct pl_delivery policy; /* batch size, bisection and backoff (the core's) */
 	uint32_t rng;
 	uint32_t requests, delivered, quarantined, retries; /* counters */
 	struct fw_http_result res;
