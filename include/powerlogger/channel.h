@@ -123,8 +123,10 @@ int pl_channel_init(struct pl_channel *ch, const struct pl_channel_config *cfg);
 /*
  * Takes over a saved detector state (det; NULL keeps the channel's; ignored for edges) and
  * meter state (meter; NULL keeps the channel's), as a caller does whose checkpoint holds only
- * those two. The meter observes on if the saved one did. Queued pulses, records and notes are
- * dropped; pending steps and settings changes are cleared. Call after pl_channel_init(); then
+ * those two. The meter observes on if the saved one did, and the latest input time is the
+ * detector's. Queued pulses, records and notes are dropped; pending steps and settings
+ * changes are cleared; the counters (n_pulses, ...) go on from the channel's. An edge
+ * channel's filter is not restored (see pl_channel_resume). Call after pl_channel_init(); then
  * pl_channel_reconfigure() if the meter's settings changed since, and pl_channel_resume().
  * Returns 0 or -PL_EINVAL.
  */
@@ -183,10 +185,12 @@ void pl_channel_flag(struct pl_channel *ch, uint32_t flags);
 /*
  * Time t_us has come. An edge channel takes it as input (the filter accepts levels held long
  * enough and emits a pulse that ended; t_us before the latest input time is taken as that);
- * then the meter is advanced to the front end's horizon, but not beyond t_us, and the flags
- * noted up to there are applied. Pulses still queued are given to the meter first. Returns 0
- * (done), -PL_ENOSPC (the record queue filled: take records and call again), -PL_ERANGE as
- * for pl_channel_feed, -PL_EINVAL.
+ * a sample channel with state_flags notes the detector's state over the input since the last
+ * advance, up to t_us (give the time of the last sample); then the meter is advanced to the
+ * front end's horizon, but not beyond t_us, and the flags noted up to there are applied (an
+ * advance that would not move it past where it was does nothing more). Pulses still queued
+ * are given to the meter first. Returns 0 (done), -PL_ENOSPC (the record queue filled: take
+ * records and call again), -PL_ERANGE as for pl_channel_feed, -PL_EINVAL.
  */
 int pl_channel_advance(struct pl_channel *ch, int64_t t_us);
 
@@ -227,8 +231,10 @@ int pl_channel_finish(struct pl_channel *ch, int64_t t_us);
 
 /*
  * The input goes on at now_us after a pause (a restart from a checkpoint, a source that was
- * gone and is back). Queued pulses go to the meter first, and a pending clock step takes
- * effect if now_us has reached it. Then: not observing yet, observation starts at now_us;
+ * gone and is back). Queued pulses go to the meter first, the intervals the input covered
+ * close as far as the horizon allows (as pl_channel_advance() to the latest input time), and a
+ * pending clock step takes effect if now_us has reached it. Then: not observing yet,
+ * observation starts at now_us;
  * now_us before the meter's time (the clock is behind a checkpoint), the meter steps back
  * (pl_meter_step()) so that no interval start is written twice; the open interval is flagged
  * PL_Q_GAP, and if it is over by now_us it is written where observation stopped
@@ -283,8 +289,8 @@ int64_t pl_channel_horizon(const struct pl_channel *ch);
 /*
  * 1 when nothing waits inside the channel but the front end's and the meter's own state: no
  * queued pulse, record or note, no pending step or settings change. A checkpoint of the
- * detector and meter alone (pl_channel_restore) loses nothing only then; saving the whole
- * struct always does.
+ * detector and meter alone (pl_channel_restore) loses nothing only then; a saved copy of the
+ * whole struct never loses anything.
  */
 int pl_channel_idle(const struct pl_channel *ch);
 

@@ -387,7 +387,12 @@ int pl_channel_restore(struct pl_channel *ch, const struct pl_detector *det,
 	if (meter != NULL)
 		ch->meter = *meter;
 	reset_flow(ch);
-	ch->steady_seen = ch->cfg.kind == PL_CHANNEL_SAMPLES ? ch->det.n_steady : 0;
+	if (ch->cfg.kind == PL_CHANNEL_SAMPLES && ch->det.t_last != INT64_MIN) {
+		/* the detector knows how far the input went: a resume closes up to there */
+		ch->t_in = ch->t_first = ch->last_look = ch->det.t_last;
+		ch->look_n = ch->n_in;
+		ch->steady_seen = ch->det.n_steady;
+	}
 	return 0;
 }
 
@@ -650,7 +655,19 @@ int pl_channel_resume(struct pl_channel *ch, int64_t now_us)
 		return -PL_EINVAL;
 	m = &ch->meter;
 	begin(ch);
-	if ((rc = deliver(ch)) != 0 || (rc = reach(ch, now_us)) != 0)
+	if ((rc = deliver(ch)) != 0)
+		return rc;
+	/* what the input covered before the pause closes first, as far as the horizon lets it */
+	tm = pl_channel_horizon(ch);
+	if (tm > ch->t_in)
+		tm = ch->t_in;
+	if (tm != INT64_MIN && tm > ch->reached) {
+		if ((rc = reach(ch, tm)) != 0 || (rc = apply_notes(ch, tm)) != 0 ||
+		    (rc = meter_to(ch, mtime(ch, tm))) != 0)
+			return rc;
+		ch->reached = tm;
+	}
+	if ((rc = reach(ch, now_us)) != 0)
 		return rc;
 	if (room(ch) < 2)
 		return -PL_ENOSPC; /* a step back and a flush write one record each at most */

@@ -236,7 +236,7 @@ void fw_sampling_gap(struct fw_sampling *s)
 
 int fw_sampling_edge(struct fw_sampling *s, int level, int64_t t_us)
 {
-	int rc;
+	int rc, accepted;
 
 	if (!have_room(s)) {
 		fw_sampling_gap(s);
@@ -246,15 +246,14 @@ int fw_sampling_edge(struct fw_sampling *s, int level, int64_t t_us)
 	start(s, t_us);
 	rc = pl_channel_edge(&s->ch, t_us, level);
 	if (rc == -PL_ENOSPC) {
-		fw_sampling_gap(s);
+		fw_sampling_gap(s); /* not taken: older pulses wait for a stuck ring */
 		s->stats.dropped_frames++;
 	}
-	if (count_pulses(s) > 0) {
-		drain(s);
-		return 1;
-	}
+	accepted = count_pulses(s);
 	drain(s);
-	return rc == -PL_EORDER || rc == -PL_EINVAL || rc == -PL_ENOSPC ? rc : 0;
+	if (accepted > 0)
+		return 1;
+	return rc == -PL_ERANGE ? 0 : rc;
 }
 
 int fw_sampling_edges(struct fw_sampling *s, struct fw_ring *edges)

@@ -117,7 +117,8 @@ int fw_sampling_set_register(struct fw_sampling *s, int64_t register_uwh);
  */
 int fw_sampling_adc(struct fw_sampling *s, const uint16_t *raw, size_t n, int64_t t_end_us);
 
-/* The ADC driver reported lost samples (pool overflow): flags the interval PL_Q_GAP. */
+/* The ADC driver reported lost samples (pool overflow): flags PL_Q_GAP on the intervals from
+ * the last sample given to the next one. */
 void fw_sampling_gap(struct fw_sampling *s);
 
 /*
@@ -132,9 +133,9 @@ int fw_sampling_edge(struct fw_sampling *s, int level, int64_t t_us);
  * fills) through fw_sampling_edge(). Edges the interrupt could not push because the ring was
  * full (its `dropped` counter moved since the last call) flag PL_Q_GAP: a lost edge may be a
  * lost pulse. When they were lost is only known to be after the edges taken last time, so
- * every interval that may hold them is flagged: the one open before these edges, the one
- * open after them, and the one open after the next fw_sampling_tick(). Returns the number of
- * accepted pulses (for the status LED).
+ * every interval that may hold them is flagged: from the time of the last edge (or tick)
+ * before these edges to that of the next edge or fw_sampling_tick() after them. Returns the
+ * number of accepted pulses (for the status LED).
  */
 int fw_sampling_edges(struct fw_sampling *s, struct fw_ring *edges);
 
