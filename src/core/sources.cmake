@@ -9,7 +9,7 @@ set(PL_CORE_SOURCES
   lineproto.c
   lpparse.c
   retry.c
-  delivery.c
   channel.c
+  delivery.c
   flashlog.c
 )

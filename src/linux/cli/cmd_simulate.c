@@ -394,151 +394,170 @@ err_free_sim:
 	return status;
 }
 
+/* What the options ask for. */
+struct sim_options {
+	struct pl_sim_config cfg;
+	struct outputs o;
+	int have_power;
+	/* Explicit options override the --esp32 preset, wherever it appears. */
+	int set_noise, set_dz, set_comp, set_spikes, esp32;
+};
+
+/* One option (getopt_long's c; name is its long name). Returns 0, 2 on a usage error, or -1
+ * when it printed the help. */
+static int take_option(int c, const char *name, struct sim_options *so, char **argv)
+{
+	struct pl_sim_config *cfg = &so->cfg;
+	struct outputs *o = &so->o;
+	int rc = 0;
+
+	switch (c) {
+	case OPT_SEED: rc = parse_u64(name, optarg, &cfg->seed); break;
+	case OPT_DURATION: rc = parse_double(name, optarg, &cfg->duration_s); break;
+	case OPT_RATE: rc = parse_double(name, optarg, &cfg->rate_hz); break;
+	case OPT_JITTER: rc = parse_double(name, optarg, &cfg->jitter); break;
+	case OPT_POWER:
+		rc = parse_double(name, optarg, &cfg->power_w);
+		so->have_power = 1;
+		break;
+	case OPT_LOAD: o->load_path = optarg; break;
+	case OPT_INTERP:
+		if (strcmp(optarg, "linear") == 0)
+			cfg->interp = PL_SIM_LINEAR;
+		else if (strcmp(optarg, "step") == 0)
+			cfg->interp = PL_SIM_STEP;
+		else
+			rc = bad("--interp: '%s' is not linear or step", optarg);
+		break;
+	case OPT_LOAD_START: rc = parse_double(name, optarg, &cfg->load_start_s); break;
+	case OPT_LOAD_SPEED: rc = parse_double(name, optarg, &cfg->load_speed); break;
+	case OPT_LOAD_IMP: rc = parse_u32(name, optarg, &cfg->load_imp_per_kwh); break;
+	case OPT_LOAD_PULSES:
+		if (strcmp(optarg, "power") == 0)
+			cfg->pulse_mode = PL_SIM_PULSES_POWER;
+		else if (strcmp(optarg, "asis") == 0 || strcmp(optarg, "as-is") == 0)
+			cfg->pulse_mode = PL_SIM_PULSES_ASIS;
+		else
+			rc = bad("--load-pulses: '%s' is not power or asis", optarg);
+		break;
+	case OPT_ZERO: rc = parse_zero(optarg, cfg); break;
+	case OPT_CREEP_W: rc = parse_double(name, optarg, &cfg->creep_w); break;
+	case OPT_IMP: rc = parse_u32(name, optarg, &cfg->imp_per_kwh); break;
+	case OPT_WIDTH: rc = parse_double(name, optarg, &cfg->width_ms); break;
+	case OPT_LED:
+		if (strcmp(optarg, "lit") == 0)
+			cfg->led_dark = 0;
+		else if (strcmp(optarg, "dark") == 0)
+			cfg->led_dark = 1;
+		else
+			rc = bad("--led: '%s' is not lit or dark", optarg);
+		break;
+	case OPT_ANTICREEP: cfg->anticreep = 1; break;
+	case OPT_AMBIENT: rc = parse_double(name, optarg, &cfg->ambient); break;
+	case OPT_DRIFT: rc = parse_double(name, optarg, &cfg->drift); break;
+	case OPT_DRIFT_PERIOD: rc = parse_double(name, optarg, &cfg->drift_period_s); break;
+	case OPT_STEPS: rc = parse_double(name, optarg, &cfg->steps_per_hour); break;
+	case OPT_STEP_SIZE: rc = parse_double(name, optarg, &cfg->step_size); break;
+	case OPT_FLICKER: rc = parse_double(name, optarg, &cfg->flicker); break;
+	case OPT_FLICKER_HZ: rc = parse_double(name, optarg, &cfg->flicker_hz); break;
+	case OPT_SENSOR:
+		if (strcmp(optarg, "photodiode") == 0 || strcmp(optarg, "pd") == 0)
+			cfg->sensor = PL_SIM_PHOTODIODE;
+		else if (strcmp(optarg, "ldr") == 0)
+			cfg->sensor = PL_SIM_LDR;
+		else
+			rc = bad("--sensor: '%s' is not photodiode or ldr", optarg);
+		break;
+	case OPT_TAU: rc = parse_double(name, optarg, &cfg->tau_ms); break;
+	case OPT_RISE: rc = parse_double(name, optarg, &cfg->rise_ms); break;
+	case OPT_FALL: rc = parse_double(name, optarg, &cfg->fall_ms); break;
+	case OPT_INVERT: cfg->invert = 1; break;
+	case OPT_BITS: {
+		uint32_t b = 0;
+		rc = parse_u32(name, optarg, &b);
+		cfg->adc_bits = b > 64 ? 64 : (unsigned)b;
+		break;
+	}
+	case OPT_VREF: rc = parse_double(name, optarg, &cfg->vref_v); break;
+	case OPT_AMPLITUDE: rc = parse_double(name, optarg, &cfg->amplitude); break;
+	case OPT_OFFSET: rc = parse_double(name, optarg, &cfg->offset); break;
+	case OPT_NOISE:
+		rc = parse_double(name, optarg, &cfg->noise);
+		so->set_noise = 1;
+		break;
+	case OPT_DEADZONE:
+		rc = parse_double(name, optarg, &cfg->deadzone_mv);
+		so->set_dz = 1;
+		break;
+	case OPT_COMPRESS:
+		rc = parse_double(name, optarg, &cfg->compress);
+		so->set_comp = 1;
+		break;
+	case OPT_SPIKES:
+		rc = parse_double(name, optarg, &cfg->spikes_per_s);
+		so->set_spikes = 1;
+		break;
+	case OPT_BURST: rc = parse_double(name, optarg, &cfg->burst_ms); break;
+	case OPT_ESP32: so->esp32 = 1; break;
+	case OPT_OUT: o->out = optarg; break;
+	case OPT_TRUTH: o->truth = optarg; break;
+	case OPT_RAW: {
+		enum pl_trace_format fmt;
+		if (pl_trace_format_parse(optarg, &fmt) || fmt == PL_TRACE_CSV)
+			rc = bad("--raw: '%s' is not s16le or u16le", optarg);
+		else
+			o->raw = (int)fmt;
+		break;
+	}
+	case OPT_QUIET: o->quiet = 1; break;
+	case 'h':
+	case OPT_HELP:
+		help(stdout);
+		return -1;
+	case ':':
+		return bad("option '%s' needs a value", argv[optind - 1]);
+	default:
+		return bad("unknown option '%s'", argv[optind - 1]);
+	}
+	return rc ? 2 : 0;
+}
+
 int pl_cmd_simulate(int argc, char **argv)
 {
+	struct sim_options so = { 0 };
 	struct pl_sim_config cfg;
-	struct outputs o = { 0 };
-	int have_power = 0;
-	/* Explicit options override the --esp32 preset, wherever it appears. */
-	int set_noise = 0, set_dz = 0, set_comp = 0, set_spikes = 0, esp32 = 0;
-	int rc = 0;
-	pl_sim_config_default(&cfg);
+	struct outputs o;
+	pl_sim_config_default(&so.cfg);
 
 	optind = 0; /* full re-initialisation: the dispatcher may have used getopt */
 	opterr = 0;
 	for (;;) {
-		int li = -1;
+		int li = -1, rc;
 		int c = getopt_long(argc, argv, ":h", long_opts, &li);
 		if (c == -1)
 			break;
-		const char *name = li >= 0 ? long_opts[li].name : "";
-		switch (c) {
-		case OPT_SEED: rc = parse_u64(name, optarg, &cfg.seed); break;
-		case OPT_DURATION: rc = parse_double(name, optarg, &cfg.duration_s); break;
-		case OPT_RATE: rc = parse_double(name, optarg, &cfg.rate_hz); break;
-		case OPT_JITTER: rc = parse_double(name, optarg, &cfg.jitter); break;
-		case OPT_POWER:
-			rc = parse_double(name, optarg, &cfg.power_w);
-			have_power = 1;
-			break;
-		case OPT_LOAD: o.load_path = optarg; break;
-		case OPT_INTERP:
-			if (strcmp(optarg, "linear") == 0)
-				cfg.interp = PL_SIM_LINEAR;
-			else if (strcmp(optarg, "step") == 0)
-				cfg.interp = PL_SIM_STEP;
-			else
-				rc = bad("--interp: '%s' is not linear or step", optarg);
-			break;
-		case OPT_LOAD_START: rc = parse_double(name, optarg, &cfg.load_start_s); break;
-		case OPT_LOAD_SPEED: rc = parse_double(name, optarg, &cfg.load_speed); break;
-		case OPT_LOAD_IMP: rc = parse_u32(name, optarg, &cfg.load_imp_per_kwh); break;
-		case OPT_LOAD_PULSES:
-			if (strcmp(optarg, "power") == 0)
-				cfg.pulse_mode = PL_SIM_PULSES_POWER;
-			else if (strcmp(optarg, "asis") == 0 || strcmp(optarg, "as-is") == 0)
-				cfg.pulse_mode = PL_SIM_PULSES_ASIS;
-			else
-				rc = bad("--load-pulses: '%s' is not power or asis", optarg);
-			break;
-		case OPT_ZERO: rc = parse_zero(optarg, &cfg); break;
-		case OPT_CREEP_W: rc = parse_double(name, optarg, &cfg.creep_w); break;
-		case OPT_IMP: rc = parse_u32(name, optarg, &cfg.imp_per_kwh); break;
-		case OPT_WIDTH: rc = parse_double(name, optarg, &cfg.width_ms); break;
-		case OPT_LED:
-			if (strcmp(optarg, "lit") == 0)
-				cfg.led_dark = 0;
-			else if (strcmp(optarg, "dark") == 0)
-				cfg.led_dark = 1;
-			else
-				rc = bad("--led: '%s' is not lit or dark", optarg);
-			break;
-		case OPT_ANTICREEP: cfg.anticreep = 1; break;
-		case OPT_AMBIENT: rc = parse_double(name, optarg, &cfg.ambient); break;
-		case OPT_DRIFT: rc = parse_double(name, optarg, &cfg.drift); break;
-		case OPT_DRIFT_PERIOD: rc = parse_double(name, optarg, &cfg.drift_period_s); break;
-		case OPT_STEPS: rc = parse_double(name, optarg, &cfg.steps_per_hour); break;
-		case OPT_STEP_SIZE: rc = parse_double(name, optarg, &cfg.step_size); break;
-		case OPT_FLICKER: rc = parse_double(name, optarg, &cfg.flicker); break;
-		case OPT_FLICKER_HZ: rc = parse_double(name, optarg, &cfg.flicker_hz); break;
-		case OPT_SENSOR:
-			if (strcmp(optarg, "photodiode") == 0 || strcmp(optarg, "pd") == 0)
-				cfg.sensor = PL_SIM_PHOTODIODE;
-			else if (strcmp(optarg, "ldr") == 0)
-				cfg.sensor = PL_SIM_LDR;
-			else
-				rc = bad("--sensor: '%s' is not photodiode or ldr", optarg);
-			break;
-		case OPT_TAU: rc = parse_double(name, optarg, &cfg.tau_ms); break;
-		case OPT_RISE: rc = parse_double(name, optarg, &cfg.rise_ms); break;
-		case OPT_FALL: rc = parse_double(name, optarg, &cfg.fall_ms); break;
-		case OPT_INVERT: cfg.invert = 1; break;
-		case OPT_BITS: {
-			uint32_t b = 0;
-			rc = parse_u32(name, optarg, &b);
-			cfg.adc_bits = b > 64 ? 64 : (unsigned)b;
-			break;
-		}
-		case OPT_VREF: rc = parse_double(name, optarg, &cfg.vref_v); break;
-		case OPT_AMPLITUDE: rc = parse_double(name, optarg, &cfg.amplitude); break;
-		case OPT_OFFSET: rc = parse_double(name, optarg, &cfg.offset); break;
-		case OPT_NOISE:
-			rc = parse_double(name, optarg, &cfg.noise);
-			set_noise = 1;
-			break;
-		case OPT_DEADZONE:
-			rc = parse_double(name, optarg, &cfg.deadzone_mv);
-			set_dz = 1;
-			break;
-		case OPT_COMPRESS:
-			rc = parse_double(name, optarg, &cfg.compress);
-			set_comp = 1;
-			break;
-		case OPT_SPIKES:
-			rc = parse_double(name, optarg, &cfg.spikes_per_s);
-			set_spikes = 1;
-			break;
-		case OPT_BURST: rc = parse_double(name, optarg, &cfg.burst_ms); break;
-		case OPT_ESP32: esp32 = 1; break;
-		case OPT_OUT: o.out = optarg; break;
-		case OPT_TRUTH: o.truth = optarg; break;
-		case OPT_RAW: {
-			enum pl_trace_format fmt;
-			if (pl_trace_format_parse(optarg, &fmt) || fmt == PL_TRACE_CSV)
-				rc = bad("--raw: '%s' is not s16le or u16le", optarg);
-			else
-				o.raw = (int)fmt;
-			break;
-		}
-		case OPT_QUIET: o.quiet = 1; break;
-		case 'h':
-		case OPT_HELP:
-			help(stdout);
-			return 0;
-		case ':':
-			return bad("option '%s' needs a value", argv[optind - 1]);
-		default:
-			return bad("unknown option '%s'", argv[optind - 1]);
-		}
+		rc = take_option(c, li >= 0 ? long_opts[li].name : "", &so, argv);
 		if (rc)
-			return 2;
+			return rc < 0 ? 0 : rc;
 	}
+	cfg = so.cfg;
+	o = so.o;
 	if (optind < argc)
 		return bad("unexpected argument '%s'", argv[optind]);
 	if (!o.out)
 		return bad("--out TRACE is required");
 	if (o.truth && strcmp(o.out, "-") == 0 && strcmp(o.truth, "-") == 0)
 		return bad("--out and --truth cannot both be standard output");
-	if (o.load_path && have_power)
+	if (o.load_path && so.have_power)
 		return bad("give either --power or --load, not both");
-	if (esp32) {
-		if (!set_noise)
+	if (so.esp32) {
+		if (!so.set_noise)
 			cfg.noise = ESP32_NOISE;
-		if (!set_dz)
+		if (!so.set_dz)
 			cfg.deadzone_mv = ESP32_DEADZONE_MV;
-		if (!set_comp)
+		if (!so.set_comp)
 			cfg.compress = ESP32_COMPRESS;
-		if (!set_spikes)
+		if (!so.set_spikes)
 			cfg.spikes_per_s = ESP32_SPIKES;
 	}
 	if (o.raw) {

@@ -44,6 +44,27 @@ struct pl_live_info {
 	uint64_t lost;        /* samples or edges known to be lost since the last read (0: none) */
 	int64_t gap_from_us;  /* when lost > 0: the span without data, wall clock; 0 if unknown */
 	int64_t gap_to_us;
+	/* A source with an end (a replayed file; the simulator after its longest run): set once
+	 * everything is read; read() then keeps returning 0 (or, after a read error, returned
+	 * that error once). end_us: where the input ends in the source's time (one sample period
+	 * after its last sample), 0 if unknown. */
+	int ended;
+	int64_t end_us;
+};
+
+/*
+ * Whose time a source's stamps are in (struct pl_live_ops.timeline). Live sources stamp in
+ * wall-clock time as it is now, which the loop converts to its line time (monotonic); a
+ * simulator or a replayed file has a time line of its own, read as it is. Those two have no
+ * open() (NULL) and no fd(): they are opened by their own constructors, which take the pace
+ * and the position to start at (src_sim.h, src_trace.h).
+ */
+enum pl_live_timeline {
+	PL_LIVE_WALL = 0,   /* a device: wall-clock stamps; follows clock steps, resumes at open */
+	PL_LIVE_PACED = 1,  /* the simulator: its own time from the wall clock at its open, paced
+			     * by the monotonic clock; follows clock steps, resumes at open */
+	PL_LIVE_REPLAY = 2, /* a replayed file: the file's time at any pace; ignores clock steps,
+			     * resumes at its position; its end closes every interval */
 };
 
 struct pl_live_ops {
@@ -69,6 +90,22 @@ struct pl_live_ops {
 	/* For edges: the current raw level (0/1), or -1 if unknown; NULL for samples. */
 	int (*level)(void *self);
 	void (*close)(void *self); /* NULL is fine */
+	/* Whose time the stamps are in; 0 (the live sources): PL_LIVE_WALL. */
+	enum pl_live_timeline timeline;
+	/*
+	 * For a source without an fd (fd NULL: the simulator, a replayed file), paced by time:
+	 * the monotonic time (µs, clock.h) at which the loop must call read() again, given the
+	 * time now; now when data is due, INT64_MAX once it has ended. NULL for sources with an
+	 * fd (they are read on POLLIN).
+	 */
+	int64_t (*next_wakeup)(void *self, int64_t now_us);
+	/*
+	 * Where the source stands in its input, for the checkpoint: items given since the
+	 * input's start, counting those skipped at its open. A replayed file opened at that
+	 * position goes on exactly where it stopped. NULL for live sources (nothing to go
+	 * back to: a restart of a device is a gap).
+	 */
+	uint64_t (*position)(void *self);
 };
 
 extern const struct pl_live_ops pl_live_iio, pl_live_gpio, pl_live_serial;

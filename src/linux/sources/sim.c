@@ -1004,6 +1004,78 @@ static int cmp_span(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* The load profile or pulse log the simulator follows (cfg->load), from load_start_s on. */
+static int sim_use_load(struct pl_sim *s, char *err, size_t errlen)
+{
+	const struct pl_sim_config *c = &s->cfg;
+	const struct pl_sim_load *l = c->load;
+	uint32_t limp = c->load_imp_per_kwh ? c->load_imp_per_kwh : l->imp_per_kwh;
+	s->pt = l->t;
+	s->pT = l->t[l->n - 1];
+	s->pn = l->n;
+	if (l->kind == PL_SIM_LOAD_PROFILE) {
+		s->pw = l->w;
+		s->step_interp = c->interp == PL_SIM_STEP;
+	} else if (c->pulse_mode == PL_SIM_PULSES_ASIS) {
+		s->asis = 1;
+		s->ap = l->t;
+		s->an = l->n;
+		s->a_ep_j = 3.6e6 / (double)limp;
+		s->st.pulse_imp_per_kwh = limp;
+	} else {
+		/* Each gap between two logged pulses held one pulse's energy. */
+		s->pw_own = malloc(l->n * sizeof(double));
+		if (!s->pw_own) {
+			seterr(err, errlen, "out of memory");
+			return -PL_ENOMEM;
+		}
+		double ep_log = 3.6e6 / (double)limp;
+		for (size_t i = 0; i + 1 < l->n; i++)
+			s->pw_own[i] = ep_log / (l->t[i + 1] - l->t[i]);
+		s->pw_own[l->n - 1] = s->pw_own[l->n - 2];
+		s->pw = s->pw_own;
+		s->step_interp = 1;
+	}
+	/* Cursor on the segment that holds the start. */
+	double u = c->load_start_s;
+	s->ck = (int64_t)floor(u / s->pT);
+	s->ci = 0;
+	if (!s->asis) {
+		double uu = u - (double)s->ck * s->pT;
+		while (s->ci + 2 < s->pn && s->pt[s->ci + 1] <= uu)
+			s->ci++;
+	}
+	return 0;
+}
+
+/* The sensor settled at the light of t = 0 with the LED at rest. */
+static void sim_settle_sensor(struct pl_sim *s)
+{
+	const struct pl_sim_config *c = &s->cfg;
+	double l0 = room_light(s, 0) + (c->led_dark ? 1.0 : 0.0);
+	if (c->sensor == PL_SIM_PHOTODIODE) {
+		s->y = l0;
+	} else {
+		s->y = ldr_target(l0);
+		/* Divider: the fixed resistor matches the LDR half way up the LED's swing; the
+		 * supply makes the settled swing at the initial ambient light `amplitude` LSB. */
+		/* The room's mean light at the start, flicker averaged, as its installer saw it. */
+		double amb = c->ambient + c->drift * sin(s->ph_drift);
+		if (amb < 0)
+			amb = 0;
+		amb += 0.5 * c->flicker;
+		s->ldr_gref = pow(amb + 0.5 + LDR_DARK, LDR_GAMMA);
+		double g0 = pow(amb + LDR_DARK, LDR_GAMMA), g1 = pow(amb + 1.0 + LDR_DARK, LDR_GAMMA);
+		double f0 = g0 / (g0 + s->ldr_gref), f1 = g1 / (g1 + s->ldr_gref);
+		s->ldr_vs = c->amplitude / (f1 - f0);
+		/* The divider's supply is the ADC's reference at most: in a bright room the LED's
+		 * share of the light is small and the swing stays below `amplitude`. */
+		if (s->ldr_vs > (double)s->fs)
+			s->ldr_vs = (double)s->fs;
+		s->st.ldr_supply_lsb = s->ldr_vs;
+	}
+}
+
 int pl_sim_new(struct pl_sim **out, const struct pl_sim_config *cfg, char *err, size_t errlen)
 {
 	*out = NULL;
@@ -1044,45 +1116,9 @@ int pl_sim_new(struct pl_sim **out, const struct pl_sim_config *cfg, char *err, 
 	s->dz_lsb = c->deadzone_mv * 1e-3 / c->vref_v * (double)s->fs;
 	s->width_s = c->width_ms * 1e-3;
 
-	const struct pl_sim_load *l = c->load;
-	if (l) {
-		uint32_t limp = c->load_imp_per_kwh ? c->load_imp_per_kwh : l->imp_per_kwh;
-		s->pt = l->t;
-		s->pT = l->t[l->n - 1];
-		s->pn = l->n;
-		if (l->kind == PL_SIM_LOAD_PROFILE) {
-			s->pw = l->w;
-			s->step_interp = c->interp == PL_SIM_STEP;
-		} else if (c->pulse_mode == PL_SIM_PULSES_ASIS) {
-			s->asis = 1;
-			s->ap = l->t;
-			s->an = l->n;
-			s->a_ep_j = 3.6e6 / (double)limp;
-			s->st.pulse_imp_per_kwh = limp;
-		} else {
-			/* Each gap between two logged pulses held one pulse's energy. */
-			s->pw_own = malloc(l->n * sizeof(double));
-			if (!s->pw_own) {
-				pl_sim_free(s);
-				seterr(err, errlen, "out of memory");
-				return -PL_ENOMEM;
-			}
-			double ep_log = 3.6e6 / (double)limp;
-			for (size_t i = 0; i + 1 < l->n; i++)
-				s->pw_own[i] = ep_log / (l->t[i + 1] - l->t[i]);
-			s->pw_own[l->n - 1] = s->pw_own[l->n - 2];
-			s->pw = s->pw_own;
-			s->step_interp = 1;
-		}
-		/* Cursor on the segment that holds the start. */
-		double u = c->load_start_s;
-		s->ck = (int64_t)floor(u / s->pT);
-		s->ci = 0;
-		if (!s->asis) {
-			double uu = u - (double)s->ck * s->pT;
-			while (s->ci + 2 < s->pn && s->pt[s->ci + 1] <= uu)
-				s->ci++;
-		}
+	if (c->load && sim_use_load(s, err, errlen) != 0) {
+		pl_sim_free(s);
+		return -PL_ENOMEM;
 	}
 	s->e_acc = rng_unif(&s->r_load) * s->ep_j; /* random initial phase of the meter */
 	s->last_end = -1e9;
@@ -1102,29 +1138,7 @@ int pl_sim_new(struct pl_sim **out, const struct pl_sim_config *cfg, char *err, 
 	s->next_spike = c->spikes_per_s > 0 ? rng_expo(&s->r_spike, c->spikes_per_s) : INFINITY;
 	s->burst_until = -INFINITY;
 
-	/* Sensor settled at the light of t = 0 with the LED at rest. */
-	double l0 = room_light(s, 0) + (c->led_dark ? 1.0 : 0.0);
-	if (c->sensor == PL_SIM_PHOTODIODE) {
-		s->y = l0;
-	} else {
-		s->y = ldr_target(l0);
-		/* Divider: the fixed resistor matches the LDR half way up the LED's swing; the
-		 * supply makes the settled swing at the initial ambient light `amplitude` LSB. */
-		/* The room's mean light at the start, flicker averaged, as its installer saw it. */
-		double amb = c->ambient + c->drift * sin(s->ph_drift);
-		if (amb < 0)
-			amb = 0;
-		amb += 0.5 * c->flicker;
-		s->ldr_gref = pow(amb + 0.5 + LDR_DARK, LDR_GAMMA);
-		double g0 = pow(amb + LDR_DARK, LDR_GAMMA), g1 = pow(amb + 1.0 + LDR_DARK, LDR_GAMMA);
-		double f0 = g0 / (g0 + s->ldr_gref), f1 = g1 / (g1 + s->ldr_gref);
-		s->ldr_vs = c->amplitude / (f1 - f0);
-		/* The divider's supply is the ADC's reference at most: in a bright room the LED's
-		 * share of the light is small and the swing stays below `amplitude`. */
-		if (s->ldr_vs > (double)s->fs)
-			s->ldr_vs = (double)s->fs;
-		s->st.ldr_supply_lsb = s->ldr_vs;
-	}
+	sim_settle_sensor(s);
 	s->st.load_min_w = INFINITY;
 	s->st.load_max_w = -INFINITY;
 	s->st.v_min = INT32_MAX;
