@@ -28,6 +28,7 @@
 #include "log.h"
 #include "powerlogger/meter.h"
 #include "powerlogger/retry.h"
+#include "store/checkpoint.h"
 #include "store/store.h"
 
 #define S (PL_US_PER_S)
@@ -386,6 +387,50 @@ static void stop_finishes_cleanly_with_partial_record(void **state)
 	assert_int_equal(r[2].energy_uwh, 1000000);
 }
 
+/* The checkpoint of the store's only meter. */
+static void load_checkpoint(struct env *e, struct pl_checkpoint *ck)
+{
+	struct pl_store *st;
+	struct pl_store_entry m[2];
+	size_t n = 0, len = 0;
+	char err[256];
+
+	assert_int_equal(pl_store_open(e->store, PL_STORE_READONLY, &st, err, sizeof(err)), 0);
+	assert_int_equal(pl_store_list(st, 0, m, 2, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(pl_store_load_checkpoint(st, m[0].id, ck, sizeof(*ck), &len), 0);
+	assert_true(pl_checkpoint_valid(ck, len));
+	pl_store_close(st);
+}
+
+/* A simulated meter restarted from its checkpoint goes on with a new detector: with the
+ * meter's own limits and polarity, not the detector's defaults (which have no plausibility
+ * limit and learn the polarity; before the fix a restart dropped the configured ones). */
+static void restart_keeps_detector_settings(void **state)
+{
+	struct env *e = *state;
+	const char *meter = "[meter house]\nsource = sim\nimp_per_kwh = 2000\n"
+			    "max_power_w = 9000\npolarity = down\ninterval_s = 10\n";
+	struct pl_checkpoint ck;
+
+	fc.stop_at = M0 + 25 * S;
+	assert_int_equal(run_config(e, meter, "", (struct pl_daemon_options){ .quiet = 1 }), 0);
+	load_checkpoint(e, &ck);
+	assert_true(ck.consumed > 0);
+	assert_int_equal(ck.det.cfg.imp_per_kwh, 2000);
+	assert_int_equal(ck.det.cfg.max_power_w, 9000);
+	assert_int_equal(ck.det.cfg.polarity, PL_POLARITY_DOWN);
+
+	fc.stopped = 0;
+	fc.stop_at = fc.mono + 25 * S;
+	assert_int_equal(run_config(e, meter, "", (struct pl_daemon_options){ 0 }), 0);
+	assert_int_equal(count_lines(e, "resuming from its checkpoint"), 1);
+	load_checkpoint(e, &ck);
+	assert_int_equal(ck.det.cfg.imp_per_kwh, 2000);
+	assert_int_equal(ck.det.cfg.max_power_w, 9000);
+	assert_int_equal(ck.det.cfg.polarity, PL_POLARITY_DOWN);
+}
+
 /* A trace file (a clean LED signal at 100 Hz, 40 s, a pulse every 3.6 s from 1.0 s) replayed
  * at twice its speed with --until-drained: the source seam's pacing runs on the fake clock,
  * so the run ends 20 s after it started, with every interval closed at the file's end. */
@@ -436,6 +481,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(stop_finishes_cleanly_with_partial_record, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(trace_replay_is_paced_by_the_clock, setup, teardown),
+		cmocka_unit_test_setup_teardown(restart_keeps_detector_settings, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,14 +11,7 @@
 
 #include <string.h>
 
-static int64_t sat_add(int64_t a, int64_t b)
-{
-	if (b > 0 && a > INT64_MAX - b)
-		return INT64_MAX;
-	if (b < 0 && a < INT64_MIN - b)
-		return INT64_MIN;
-	return a + b;
-}
+#include "sat.h"
 
 /* Input time to meter time. */
 static int64_t mtime(const struct pl_channel *ch, int64_t t)

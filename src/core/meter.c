@@ -16,19 +16,12 @@
  */
 #include "powerlogger/meter.h"
 
+#include "sat.h"
+
 #define UWH_PER_KWH INT64_C(1000000000)
 #define MW_US_PER_UWH INT64_C(3600000)           /* 1 uWh per us = 3.6e6 mW */
 #define PULSE_MW_US (UWH_PER_KWH * MW_US_PER_UWH) /* 3.6e15: mW * us of one pulse, times imp */
 #define NOT_STARTED INT64_MIN
-
-static int64_t sat_add(int64_t a, int64_t b)
-{
-	if (b > 0 && a > INT64_MAX - b)
-		return INT64_MAX;
-	if (b < 0 && a < INT64_MIN - b)
-		return INT64_MIN;
-	return a + b;
-}
 
 /* a * b for b > 0, saturated. */
 static int64_t sat_mul_pos(int64_t a, int64_t b)

@@ -144,10 +144,15 @@ static int paced_open(struct run *r, struct meter_run *m)
 int feed_open(struct run *r, struct meter_run *m)
 {
 	/* A simulated or device meter goes on in wall-clock time after a restart: a new
-	 * detector (what it learned may no longer hold), the register kept. */
+	 * detector (what it learned may no longer hold) with the meter's settings (its limits
+	 * and polarity, as meter_load() brought them up to date), the register kept. */
 	if (m->src->timeline != PL_LIVE_REPLAY && m->ck.consumed > 0) {
-		pl_detector_init(&m->ck.det, NULL);
-		pl_detector_init(&m->ch.det, NULL);
+		struct pl_detector_config dc = m->ck.det.cfg;
+
+		if (pl_detector_init(&m->ck.det, &dc) != 0 || pl_detector_init(&m->ch.det, &dc) != 0) {
+			pl_log(PL_LOG_ERROR, "meter %s: bad detector settings", m->cfg->name);
+			return -1;
+		}
 	}
 	if (is_device(m))
 		return device_open(r, m) < 0 ? -1 : 0;
