@@ -6,7 +6,9 @@
 #                fuzzers (briefly), and the freestanding Cortex-M4 build of the core
 # and for the team:
 #   make demo    simulate ten minutes of a sensor, detect the pulses, print line protocol
-#   make bench   accuracy matrix against the original's method, callgrind cost, core size
+#   make bench-compare REV=R   drain and footprint against revision R, in the same run
+#   make bench   accuracy matrix against the original's method, callgrind cost, core size,
+#                drain against curl, footprint
 #   make fuzz    run every fuzzer for FUZZ_SECONDS (default 60)
 
 BUILD   ?= build
@@ -16,7 +18,7 @@ FUZZ_SECONDS ?= 60
 SHARED  ?= $(abspath ../shared)
 
 .PHONY: all deps build run demo check test test-asan test-valgrind fuzz fuzz-check \
-        freestanding firmware bench clean
+        freestanding firmware bench bench-compare clean
 
 all: build
 
@@ -76,6 +78,11 @@ check: test test-asan test-valgrind fuzz-check freestanding firmware
 
 bench: build freestanding
 	@bash bench/run.sh $(BUILD) "$(SHARED)"
+
+# Drain and footprint of this tree against an earlier revision, in one run: make bench-compare REV=...
+REV ?= HEAD~1
+bench-compare: build
+	@bash bench/before-after.sh $(REV) $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz $(BUILD)-arm
