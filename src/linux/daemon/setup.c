@@ -114,7 +114,7 @@ int daemon_setup(struct run *r)
 			pl_log(PL_LOG_ERROR, "store: %s", pl_store_error(r->store));
 			return -1;
 		}
-		if (pl_influx_deliver_start(r->cfg->store.path, c, s->id, PROG, &s->d) != 0)
+		if (pl_influx_deliver_start(r->cfg->store.path, c, s->id, &s->d) != 0)
 			return -1;
 	}
 	if (pl_store_check(r->store) != 0) {

@@ -14,6 +14,7 @@
  * DATABASE to /query and then the write again, all within the one request the caller started
  * and within its total timeout (stage below).
  */
+#include "clock.h"
 #include "sinks/influx.h"
 
 #define ZLIB_CONST /* next_in is const: the caller's body is never written to */
@@ -100,14 +101,6 @@ static const char *precision_v3(enum pl_precision p)
 static bool empty(const char *s)
 {
 	return s == NULL || s[0] == '\0';
-}
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* Appends "&key=escaped(value)" (or "?key=..." for the first) to the URL being built. */
@@ -643,7 +636,7 @@ static CURLMcode launch(struct pl_influx *s, const char *url, struct curl_slist 
 
 static long time_left_ms(const struct pl_influx *s)
 {
-	return s->timeout_ms - (long)((now_us() - s->t0_us) / 1000);
+	return s->timeout_ms - (long)((pl_clock_mono_us() - s->t0_us) / 1000);
 }
 
 /* Makes room for n bytes of request body. */
@@ -736,7 +729,7 @@ int pl_influx_start(struct pl_influx *s, const char *body, size_t len)
 	}
 	if (err)
 		return err;
-	s->t0_us = now_us();
+	s->t0_us = pl_clock_mono_us();
 	s->connects = 0;
 	mc = launch(s, s->url, s->headers, s->req, s->req_len, s->timeout_ms);
 	if (mc != CURLM_OK)
@@ -816,7 +809,7 @@ static int give_up(struct pl_influx *s, CURLMcode mc, struct pl_influx_result *r
 	res->transport = PL_XPORT_OTHER;
 	put_text(res->message, what, strlen(what));
 	res->connects = s->connects;
-	res->elapsed_us = now_us() - s->t0_us;
+	res->elapsed_us = pl_clock_mono_us() - s->t0_us;
 	s->rc = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT;
 	return 1;
 }
@@ -830,7 +823,7 @@ int pl_influx_poll(struct pl_influx *s, int timeout_ms, struct pl_influx_result 
 
 	if (s == NULL || res == NULL || s->stage == IDLE)
 		return -PL_EINVAL;
-	deadline = timeout_ms < 0 ? INT64_MAX : now_us() + (int64_t)timeout_ms * 1000;
+	deadline = timeout_ms < 0 ? INT64_MAX : pl_clock_mono_us() + (int64_t)timeout_ms * 1000;
 	for (;;) {
 		CURLMcode mc;
 		CURLMsg *msg;
@@ -851,14 +844,14 @@ int pl_influx_poll(struct pl_influx *s, int timeout_ms, struct pl_influx_result 
 				break; /* perform again: the next transfer has just been added */
 			r.created_database = s->stage == REWRITING;
 			r.connects = s->connects;
-			r.elapsed_us = now_us() - s->t0_us;
+			r.elapsed_us = pl_clock_mono_us() - s->t0_us;
 			s->stage = IDLE;
 			*res = r;
 			return 1;
 		}
 		if (mc != CURLM_OK)
 			return give_up(s, mc, res);
-		now = now_us();
+		now = pl_clock_mono_us();
 		if (now >= deadline)
 			return 0;
 		/* curl_multi_poll also wakes for curl's own timers (the timeouts), whichever is

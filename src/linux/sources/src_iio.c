@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config/keys.h"
 #include "powerlogger/detector.h"
 #include "sources/live.h"
@@ -83,7 +84,8 @@ struct iio {
 	size_t have;              /* bytes in buf */
 };
 
-static int64_t now_ns(clockid_t c)
+/* The kernel's clock c, ns: for a timestamp clock the clock seam does not have. */
+static int64_t kernel_ns(clockid_t c)
 {
 	struct timespec ts;
 
@@ -493,7 +495,7 @@ static int gone(struct iio *s, const char *what, int e, char *err, size_t errlen
 /* -PL_EIO when the device's sysfs directory went away; checked now and then (see header). */
 static int check_present(struct iio *s, char *err, size_t errlen)
 {
-	int64_t now = now_ns(CLOCK_MONOTONIC);
+	int64_t now = pl_clock_mono_us() * 1000;
 	struct stat st;
 
 	if (now < s->next_check_ns)
@@ -624,7 +626,7 @@ static int read_poll(struct iio *s, struct pl_sample *out, size_t cap, struct pl
 	if ((rc = read_raw(s, &v, err, errlen)) != 0)
 		return rc;
 	/* The clock can be stepped back (NTP); the detector needs times that never decrease. */
-	t = now_ns(CLOCK_REALTIME) / 1000;
+	t = pl_clock_wall_us();
 	if (t < s->last_t_us)
 		t = s->last_t_us;
 	if (expirations > 1) {
@@ -992,8 +994,11 @@ static int64_t to_real_us(const struct iio *s)
 	if (s->ts_clock == CLOCK_REALTIME)
 		return 0;
 	if (s->ts_clock == CLOCK_MONOTONIC)
-		return pl_live_mono_to_real_us();
-	return (now_ns(CLOCK_REALTIME) - now_ns(s->ts_clock)) / 1000;
+		return pl_clock_wall_minus_mono_us();
+	/* another kernel clock (boottime, tai, monotonic_raw): its distance to the monotonic
+	 * one is the kernel's, the rest the clock seam's */
+	return pl_clock_wall_minus_mono_us() +
+	       (kernel_ns(CLOCK_MONOTONIC) - kernel_ns(s->ts_clock)) / 1000;
 }
 
 static int read_buffer(struct iio *s, struct pl_sample *out, size_t cap,
@@ -1030,7 +1035,7 @@ static int read_buffer(struct iio *s, struct pl_sample *out, size_t cap,
 	if (s->have_ts)
 		offset = to_real_us(s);
 	else
-		now_us = now_ns(CLOCK_REALTIME) / 1000;
+		now_us = pl_clock_wall_us();
 	for (size_t i = 0; i < n; i++) {
 		const unsigned char *scan = s->buf + i * s->scan_bytes;
 		int64_t t;
@@ -1118,10 +1123,10 @@ static int iio_open(void **self, const void *config, char *err, size_t errlen)
 	s->raw_fd = -1;
 	s->mode = c.mode;
 	s->period_ns = 1000000000 / c.rate_hz;
-	s->last_t_us = now_ns(CLOCK_REALTIME) / 1000;
+	s->last_t_us = pl_clock_wall_us();
 	s->check_every_ns = c.presence_check_ns < 0 ? 0 :
 			    c.presence_check_ns ? c.presence_check_ns : PRESENCE_CHECK_NS;
-	s->next_check_ns = now_ns(CLOCK_MONOTONIC) + s->check_every_ns;
+	s->next_check_ns = pl_clock_mono_us() * 1000 + s->check_every_ns;
 	if (strchr(c.device, '/'))
 		rc = find_by_path(s, c.device, err, errlen);
 	else
