@@ -148,7 +148,7 @@ static void store_rescue(struct run *r)
 {
 	const char *path = r->cfg->store.path;
 	char tmp[4096], saved[4096], stamp[32];
-	time_t t = time(NULL);
+	time_t t = (time_t)(pl_clock_wall_us() / PL_US_PER_S);
 	struct tm tm;
 
 	gmtime_r(&t, &tm);
