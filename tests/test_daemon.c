@@ -42,8 +42,8 @@ struct fake_clock {
 	int64_t stop_at;       /* monotonic: raise SIGTERM once reached (0: never) */
 	int64_t limit;         /* monotonic: give up (a stuck loop fails the test, not hangs) */
 	int stopped, waits;
-	/* a sink's thread runs on the real clock: at wait_sink_at, wait (really) until the
-	 * store says the sink is failing */
+	/* a sink's thread reads this clock too but waits really: at wait_sink_at, wait (really)
+	 * until the store says the sink is failing */
 	int64_t wait_sink_at;
 	const char *store_path;
 	int sink_seen_failing;
@@ -51,16 +51,17 @@ struct fake_clock {
 
 static struct fake_clock fc;
 
+/* Read from the sinks' threads too, written by the loop's wait: atomic. */
 static int64_t fake_mono(void *ctx)
 {
 	(void)ctx;
-	return fc.mono;
+	return __atomic_load_n(&fc.mono, __ATOMIC_RELAXED);
 }
 
 static int64_t fake_wall(void *ctx)
 {
 	(void)ctx;
-	return fc.mono + fc.off;
+	return __atomic_load_n(&fc.mono, __ATOMIC_RELAXED) + fc.off;
 }
 
 static int sink_failing_now(void)
@@ -91,7 +92,7 @@ static int fake_wait(struct pollfd *fds, nfds_t n, int timeout_ms, void *ctx)
 	if (fc.stop_at && !fc.stopped && fc.stop_at < target)
 		target = fc.stop_at;
 	if (target > fc.mono)
-		fc.mono = target;
+		__atomic_store_n(&fc.mono, target, __ATOMIC_RELAXED);
 	for (nfds_t i = 0; i < n; i++) {
 		fds[i].revents = fds[i].fd == FAKE_SOURCE_FD && fake_source_readable() ? POLLIN : 0;
 		ready += fds[i].revents != 0;
@@ -359,6 +360,45 @@ static void sink_fails_records_wait(void **state)
 	pl_store_close(st);
 }
 
+/* The sink's delivery thread and the store read the clock seam, not the system clock: the
+ * failure the thread records is stamped with the fake wall clock (the run's 25 s after
+ * WALL0, years before today), and so are the records the store committed. */
+static void sink_and_store_read_the_fake_clock(void **state)
+{
+	struct env *e = *state;
+	struct pl_store *st;
+	struct pl_store_sink_info info = { 0 };
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	int64_t id;
+	int n = 0;
+
+	fc.wait_sink_at = M0 + 21 * S;
+	assert_int_equal(run_pulses(e, 25, 0, 0, "[influxdb down]\nurl = http://127.0.0.1:1\n"
+				    "database = none\ntimeout_s = 1\n"), 0);
+	assert_true(fc.sink_seen_failing);
+	assert_int_equal(pl_store_open(e->store, PL_STORE_READONLY, &st, NULL, 0), 0);
+	assert_int_equal(pl_store_sink(st, "down", &id), 0);
+	assert_int_equal(pl_store_sink_info(st, id, &info), 0);
+	assert_int_equal(info.failing, 1);
+	assert_true(info.error_us >= WALL0);
+	assert_true(info.error_us <= WALL0 + 25 * S);
+	pl_store_close(st);
+
+	assert_int_equal(sqlite3_open_v2(e->store, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT stored_us FROM records", -1, &q, NULL),
+			 SQLITE_OK);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		int64_t t = sqlite3_column_int64(q, 0);
+
+		assert_true(t >= WALL0 + 10 * S && t <= WALL0 + 25 * S); /* closed at 10, 20 s */
+		n++;
+	}
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	assert_int_equal(n, 2);
+}
+
 /* SIGTERM at 25.0 s: exit 0, the open interval (one pulse, 22.6 s) is in the checkpoint,
  * not in the records. The next run starts at 100 s: the interval is over, so it is closed
  * where observation stopped, flagged PARTIAL and GAP, and a new one opens at 100 s. */
@@ -478,6 +518,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(source_fails_and_reopens_with_backoff, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(sink_fails_records_wait, setup, teardown),
+		cmocka_unit_test_setup_teardown(sink_and_store_read_the_fake_clock, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(stop_finishes_cleanly_with_partial_record, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(trace_replay_is_paced_by_the_clock, setup, teardown),

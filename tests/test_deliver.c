@@ -168,7 +168,7 @@ static void run(struct rig *r, const uint32_t *pulses, size_t n, uint32_t batch)
 	}
 	assert_int_equal(pl_store_commit_interval(s, meter, recs, n, "t", 1), 0);
 
-	assert_int_equal(pl_deliver_start(r->path, &cap_ops, &cap, &dc, r->sink_id, "test", &d), 0);
+	assert_int_equal(pl_deliver_start(r->path, &cap_ops, &cap, &dc, r->sink_id, &d), 0);
 	assert_int_equal(cap.open, 1);
 	pl_deliver_allow_writes(d);
 	pl_deliver_kick(d, 1, 1);

@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "config/config.h"
 #include "fakes/fake_gpio.h"
 #include "fakes/fifo_fake.h"
@@ -175,7 +176,7 @@ static void test_same_direction_twice_is_a_loss(void **state)
 	void *s = open_ok(&cfg);
 	struct pl_live_edge e[8];
 	struct pl_live_info info;
-	int64_t t0 = now_us(CLOCK_MONOTONIC) - 100000, r0 = t0 + pl_live_mono_to_real_us();
+	int64_t t0 = now_us(CLOCK_MONOTONIC) - 100000, r0 = t0 + pl_clock_wall_minus_mono_us();
 
 	(void)state;
 	feed("%lld 1\n%lld 1\n%lld 0\n", (long long)t0 * 1000, (long long)(t0 + 10000) * 1000,

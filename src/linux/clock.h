@@ -8,8 +8,17 @@
  * stepped or the system was suspended: the daemon watches it for clock steps). And one wait:
  * the loop's poll(), so that a fake clock lets the time pass instead of sleeping.
  *
- * Not thread-safe to swap: pl_clock_use() is called before the daemon starts (the delivery
- * threads keep their own clock, see sinks/deliver.c).
+ * Threads: every thread reads through here (the loop, the sinks' delivery threads, the
+ * serial source's TIOCMIWAIT thread, the store), and reading is safe from any of them: the
+ * clock in use is a plain pointer, set by pl_clock_use() before the daemon starts its threads
+ * and not changed while they run (the thread creation orders the write before their reads).
+ * Swapping while threads run is not supported. A clock's functions must then be callable
+ * from several threads (the system clock's are).
+ *
+ * Only readings of the time go through the seam: a kernel API that takes a clock of its own
+ * (timerfd, pthread_cond_timedwait on a CLOCK_MONOTONIC condattr, pthread_timedjoin_np) is
+ * given the kernel's clock, and kernel timestamps (GPIO events, IIO scans) are converted to
+ * wall time with pl_clock_wall_minus_mono_us().
  */
 #ifndef PL_LINUX_CLOCK_H
 #define PL_LINUX_CLOCK_H
@@ -27,7 +36,8 @@ struct pl_clock {
 };
 
 /* The clock everything reads from now on; NULL: the system's. The struct must outlive its
- * use (a static, or the test's own). */
+ * use (a static, or the test's own). Not thread-safe: call it before any thread that reads
+ * the clock starts, or after they all stopped. */
 void pl_clock_use(const struct pl_clock *c);
 
 int64_t pl_clock_mono_us(void);

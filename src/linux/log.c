@@ -34,9 +34,12 @@ void pl_log(enum pl_log_level level, const char *fmt, ...)
 	FILE *f = pl_log_stream();
 	va_list ap;
 
+	/* one line under the stream's lock: the lines of several threads do not interleave */
+	flockfile(f);
 	fprintf(f, "%s: %s: ", prog, names[level]);
 	va_start(ap, fmt);
 	vfprintf(f, fmt, ap);
 	va_end(ap);
 	fputc('\n', f);
+	funlockfile(f);
 }

@@ -2,6 +2,9 @@
  * The daemon's log: one line per message on stderr (the journal under systemd), as
  * "PROG: LEVEL: message", e.g. "powerlogger run: error: store: disk I/O error". Every part
  * of the daemon logs through here; a test may point it at a file of its own.
+ *
+ * pl_log() may be called from any thread (the sinks' delivery threads do): each line is
+ * written whole. The setters are not thread-safe: call them before the threads start.
  */
 #ifndef PL_LINUX_LOG_H
 #define PL_LINUX_LOG_H

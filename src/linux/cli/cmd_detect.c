@@ -168,125 +168,127 @@ static const struct option long_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/* Returns 0 to go on, 2 for a usage error, -1 when --help was printed. */
-static int parse_options(int argc, char **argv, struct options *o)
+static int set_polarity(struct options *o, const char *arg)
 {
-	int c, rc;
+	if (strcmp(arg, "auto") == 0)
+		o->det.polarity = PL_POLARITY_AUTO;
+	else if (strcmp(arg, "up") == 0)
+		o->det.polarity = PL_POLARITY_UP;
+	else if (strcmp(arg, "down") == 0)
+		o->det.polarity = PL_POLARITY_DOWN;
+	else
+		return usage_error("--polarity takes auto, up or down, not '%s'", arg);
+	return 0;
+}
 
-	memset(o, 0, sizeof(*o));
-	o->trace.format = PL_TRACE_CSV;
-	pl_detector_config_default(&o->det);
-	o->format = OUT_PULSES;
-	o->device = "powerlogger";
-	o->precision = PL_PREC_S;
+static int set_max_width(struct options *o, const char *arg)
+{
+	int64_t us;
+	int rc = pl_trace_parse_decimal(arg, strlen(arg), 3, &us);
 
-	optind = 0; /* glibc: start afresh (this may not be the first getopt user) */
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":nqh", long_options, NULL)) != -1) {
-		switch (c) {
-		case OPT_RAW:
-			if (pl_trace_format_parse(optarg, &o->trace.format) != 0 ||
-			    o->trace.format == PL_TRACE_CSV)
-				return usage_error("--raw takes s16le or u16le, not '%s'", optarg);
-			break;
-		case OPT_RATE:
-			rc = parse_uint("--rate", optarg, 1, PL_TRACE_MAX_RATE, &o->trace.rate_hz);
-			if (rc)
-				return rc;
-			o->have_rate = 1;
-			break;
-		case OPT_IMP:
-			rc = parse_uint("--imp-per-kwh", optarg, 1, 1000000, &o->det.imp_per_kwh);
-			if (rc)
-				return rc;
-			break;
-		case OPT_MAXPOWER:
-			rc = parse_uint("--max-power", optarg, 1, 100000000, &o->det.max_power_w);
-			if (rc)
-				return rc;
-			break;
-		case OPT_POLARITY:
-			if (strcmp(optarg, "auto") == 0)
-				o->det.polarity = PL_POLARITY_AUTO;
-			else if (strcmp(optarg, "up") == 0)
-				o->det.polarity = PL_POLARITY_UP;
-			else if (strcmp(optarg, "down") == 0)
-				o->det.polarity = PL_POLARITY_DOWN;
-			else
-				return usage_error("--polarity takes auto, up or down, not '%s'",
-						   optarg);
-			break;
-		case OPT_MAXWIDTH: {
-			int64_t us;
+	if (rc == -PL_EPARSE)
+		return usage_error("--max-width-ms needs a number, not '%s'", arg);
+	if (rc != 0 || us < 1 || us > 10 * PL_US_PER_S)
+		return usage_error("--max-width-ms %s out of range (0.001..10000)", arg);
+	o->det.max_width_us = (uint32_t)us;
+	return 0;
+}
 
-			rc = pl_trace_parse_decimal(optarg, strlen(optarg), 3, &us);
-			if (rc == -PL_EPARSE)
-				return usage_error("--max-width-ms needs a number, not '%s'",
-						   optarg);
-			if (rc != 0 || us < 1 || us > 10 * PL_US_PER_S)
-				return usage_error("--max-width-ms %s out of range (0.001..10000)",
-						   optarg);
-			o->det.max_width_us = (uint32_t)us;
-			break;
-		}
-		case OPT_INTERVAL:
-			rc = parse_uint("--interval", optarg, 1, 86400, &o->interval_s);
-			if (rc)
-				return rc;
-			break;
-		case OPT_FORMAT:
-			if (strcmp(optarg, "pulses") == 0)
-				o->format = OUT_PULSES;
-			else if (strcmp(optarg, "lp") == 0)
-				o->format = OUT_LP;
-			else if (strcmp(optarg, "csv") == 0)
-				o->format = OUT_CSV;
-			else
-				return usage_error("--format takes pulses, lp or csv, not '%s'",
-						   optarg);
-			o->format_set = 1;
-			break;
-		case OPT_DEVICE: {
-			/* Refused here rather than at the first record: a name InfluxDB would
-			 * store differently (or not at all) must not produce any output. */
-			const char *why = pl_lp_name_problem(optarg, PL_LP_TAG_VALUE);
+static int set_format(struct options *o, const char *arg)
+{
+	if (strcmp(arg, "pulses") == 0)
+		o->format = OUT_PULSES;
+	else if (strcmp(arg, "lp") == 0)
+		o->format = OUT_LP;
+	else if (strcmp(arg, "csv") == 0)
+		o->format = OUT_CSV;
+	else
+		return usage_error("--format takes pulses, lp or csv, not '%s'", arg);
+	o->format_set = 1;
+	return 0;
+}
 
-			if (strlen(optarg) > 256)
-				return usage_error("--device needs a name of 1..256 bytes");
-			if (why != NULL)
-				return usage_error("--device '%s' %s", optarg, why);
-			o->device = optarg;
-			break;
-		}
-		case OPT_PRECISION:
-			if (strcmp(optarg, "ns") == 0)
-				o->precision = PL_PREC_NS;
-			else if (strcmp(optarg, "us") == 0)
-				o->precision = PL_PREC_US;
-			else if (strcmp(optarg, "ms") == 0)
-				o->precision = PL_PREC_MS;
-			else if (strcmp(optarg, "s") == 0)
-				o->precision = PL_PREC_S;
-			else
-				return usage_error("--precision takes ns, us, ms or s, not '%s'",
-						   optarg);
-			break;
-		case 'n':
-			o->check_only = 1;
-			break;
-		case 'q':
-			o->quiet = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return -1;
-		case ':':
-			return usage_error("option '%s' needs a value", argv[optind - 1]);
-		default:
-			return usage_error("unknown option '%s'", argv[optind - 1]);
-		}
+static int set_device(struct options *o, char *arg)
+{
+	/* Refused here rather than at the first record: a name InfluxDB would store
+	 * differently (or not at all) must not produce any output. */
+	const char *why = pl_lp_name_problem(arg, PL_LP_TAG_VALUE);
+
+	if (strlen(arg) > 256)
+		return usage_error("--device needs a name of 1..256 bytes");
+	if (why != NULL)
+		return usage_error("--device '%s' %s", arg, why);
+	o->device = arg;
+	return 0;
+}
+
+static int set_precision(struct options *o, const char *arg)
+{
+	if (strcmp(arg, "ns") == 0)
+		o->precision = PL_PREC_NS;
+	else if (strcmp(arg, "us") == 0)
+		o->precision = PL_PREC_US;
+	else if (strcmp(arg, "ms") == 0)
+		o->precision = PL_PREC_MS;
+	else if (strcmp(arg, "s") == 0)
+		o->precision = PL_PREC_S;
+	else
+		return usage_error("--precision takes ns, us, ms or s, not '%s'", arg);
+	return 0;
+}
+
+/* One option c (its value in optarg): 0 to go on, 2 for a usage error, -1 after --help. */
+static int take_option(int c, char **argv, struct options *o)
+{
+	int rc;
+
+	switch (c) {
+	case OPT_RAW:
+		if (pl_trace_format_parse(optarg, &o->trace.format) != 0 ||
+		    o->trace.format == PL_TRACE_CSV)
+			return usage_error("--raw takes s16le or u16le, not '%s'", optarg);
+		return 0;
+	case OPT_RATE:
+		rc = parse_uint("--rate", optarg, 1, PL_TRACE_MAX_RATE, &o->trace.rate_hz);
+		if (rc)
+			return rc;
+		o->have_rate = 1;
+		return 0;
+	case OPT_IMP:
+		return parse_uint("--imp-per-kwh", optarg, 1, 1000000, &o->det.imp_per_kwh);
+	case OPT_MAXPOWER:
+		return parse_uint("--max-power", optarg, 1, 100000000, &o->det.max_power_w);
+	case OPT_POLARITY:
+		return set_polarity(o, optarg);
+	case OPT_MAXWIDTH:
+		return set_max_width(o, optarg);
+	case OPT_INTERVAL:
+		return parse_uint("--interval", optarg, 1, 86400, &o->interval_s);
+	case OPT_FORMAT:
+		return set_format(o, optarg);
+	case OPT_DEVICE:
+		return set_device(o, optarg);
+	case OPT_PRECISION:
+		return set_precision(o, optarg);
+	case 'n':
+		o->check_only = 1;
+		return 0;
+	case 'q':
+		o->quiet = 1;
+		return 0;
+	case 'h':
+		usage(stdout);
+		return -1;
+	case ':':
+		return usage_error("option '%s' needs a value", argv[optind - 1]);
+	default:
+		return usage_error("unknown option '%s'", argv[optind - 1]);
 	}
+}
 
+/* The FILE operand and the options that need or exclude others: 0, or 2. */
+static int check_operands(int argc, char **argv, struct options *o)
+{
 	if (optind >= argc)
 		return usage_error("missing FILE (use - for standard input)");
 	if (optind + 1 < argc)
@@ -307,6 +309,26 @@ static int parse_options(int argc, char **argv, struct options *o)
 		return usage_error("--format %s needs --interval SECONDS",
 				   o->format == OUT_LP ? "lp" : "csv");
 	return 0;
+}
+
+/* Returns 0 to go on, 2 for a usage error, -1 when --help was printed. */
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	int c, rc;
+
+	memset(o, 0, sizeof(*o));
+	o->trace.format = PL_TRACE_CSV;
+	pl_detector_config_default(&o->det);
+	o->format = OUT_PULSES;
+	o->device = "powerlogger";
+	o->precision = PL_PREC_S;
+
+	optind = 0; /* glibc: start afresh (this may not be the first getopt user) */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":nqh", long_options, NULL)) != -1)
+		if ((rc = take_option(c, argv, o)) != 0)
+			return rc;
+	return check_operands(argc, argv, o);
 }
 
 /* ---- output ----------------------------------------------------------------------------- */

@@ -405,6 +405,71 @@ struct sim_options {
 
 /* One option (getopt_long's c; name is its long name). Returns 0, 2 on a usage error, or -1
  * when it printed the help. */
+/* The options that take a word: 0, or what bad() returns. */
+static int set_interp(struct pl_sim_config *cfg, const char *arg)
+{
+	if (strcmp(arg, "linear") == 0)
+		cfg->interp = PL_SIM_LINEAR;
+	else if (strcmp(arg, "step") == 0)
+		cfg->interp = PL_SIM_STEP;
+	else
+		return bad("--interp: '%s' is not linear or step", arg);
+	return 0;
+}
+
+static int set_load_pulses(struct pl_sim_config *cfg, const char *arg)
+{
+	if (strcmp(arg, "power") == 0)
+		cfg->pulse_mode = PL_SIM_PULSES_POWER;
+	else if (strcmp(arg, "asis") == 0 || strcmp(arg, "as-is") == 0)
+		cfg->pulse_mode = PL_SIM_PULSES_ASIS;
+	else
+		return bad("--load-pulses: '%s' is not power or asis", arg);
+	return 0;
+}
+
+static int set_led(struct pl_sim_config *cfg, const char *arg)
+{
+	if (strcmp(arg, "lit") == 0)
+		cfg->led_dark = 0;
+	else if (strcmp(arg, "dark") == 0)
+		cfg->led_dark = 1;
+	else
+		return bad("--led: '%s' is not lit or dark", arg);
+	return 0;
+}
+
+static int set_sensor(struct pl_sim_config *cfg, const char *arg)
+{
+	if (strcmp(arg, "photodiode") == 0 || strcmp(arg, "pd") == 0)
+		cfg->sensor = PL_SIM_PHOTODIODE;
+	else if (strcmp(arg, "ldr") == 0)
+		cfg->sensor = PL_SIM_LDR;
+	else
+		return bad("--sensor: '%s' is not photodiode or ldr", arg);
+	return 0;
+}
+
+static int set_raw(struct outputs *o, const char *arg)
+{
+	enum pl_trace_format fmt;
+
+	if (pl_trace_format_parse(arg, &fmt) || fmt == PL_TRACE_CSV)
+		return bad("--raw: '%s' is not s16le or u16le", arg);
+	o->raw = (int)fmt;
+	return 0;
+}
+
+/* --bits: a whole number, more than 64 taken as 64. */
+static int set_bits(struct pl_sim_config *cfg, const char *name, const char *arg)
+{
+	uint32_t b = 0;
+	int rc = parse_u32(name, arg, &b);
+
+	cfg->adc_bits = b > 64 ? 64 : (unsigned)b;
+	return rc;
+}
+
 static int take_option(int c, const char *name, struct sim_options *so, char **argv)
 {
 	struct pl_sim_config *cfg = &so->cfg;
@@ -421,37 +486,16 @@ static int take_option(int c, const char *name, struct sim_options *so, char **a
 		so->have_power = 1;
 		break;
 	case OPT_LOAD: o->load_path = optarg; break;
-	case OPT_INTERP:
-		if (strcmp(optarg, "linear") == 0)
-			cfg->interp = PL_SIM_LINEAR;
-		else if (strcmp(optarg, "step") == 0)
-			cfg->interp = PL_SIM_STEP;
-		else
-			rc = bad("--interp: '%s' is not linear or step", optarg);
-		break;
+	case OPT_INTERP: rc = set_interp(cfg, optarg); break;
 	case OPT_LOAD_START: rc = parse_double(name, optarg, &cfg->load_start_s); break;
 	case OPT_LOAD_SPEED: rc = parse_double(name, optarg, &cfg->load_speed); break;
 	case OPT_LOAD_IMP: rc = parse_u32(name, optarg, &cfg->load_imp_per_kwh); break;
-	case OPT_LOAD_PULSES:
-		if (strcmp(optarg, "power") == 0)
-			cfg->pulse_mode = PL_SIM_PULSES_POWER;
-		else if (strcmp(optarg, "asis") == 0 || strcmp(optarg, "as-is") == 0)
-			cfg->pulse_mode = PL_SIM_PULSES_ASIS;
-		else
-			rc = bad("--load-pulses: '%s' is not power or asis", optarg);
-		break;
+	case OPT_LOAD_PULSES: rc = set_load_pulses(cfg, optarg); break;
 	case OPT_ZERO: rc = parse_zero(optarg, cfg); break;
 	case OPT_CREEP_W: rc = parse_double(name, optarg, &cfg->creep_w); break;
 	case OPT_IMP: rc = parse_u32(name, optarg, &cfg->imp_per_kwh); break;
 	case OPT_WIDTH: rc = parse_double(name, optarg, &cfg->width_ms); break;
-	case OPT_LED:
-		if (strcmp(optarg, "lit") == 0)
-			cfg->led_dark = 0;
-		else if (strcmp(optarg, "dark") == 0)
-			cfg->led_dark = 1;
-		else
-			rc = bad("--led: '%s' is not lit or dark", optarg);
-		break;
+	case OPT_LED: rc = set_led(cfg, optarg); break;
 	case OPT_ANTICREEP: cfg->anticreep = 1; break;
 	case OPT_AMBIENT: rc = parse_double(name, optarg, &cfg->ambient); break;
 	case OPT_DRIFT: rc = parse_double(name, optarg, &cfg->drift); break;
@@ -460,24 +504,12 @@ static int take_option(int c, const char *name, struct sim_options *so, char **a
 	case OPT_STEP_SIZE: rc = parse_double(name, optarg, &cfg->step_size); break;
 	case OPT_FLICKER: rc = parse_double(name, optarg, &cfg->flicker); break;
 	case OPT_FLICKER_HZ: rc = parse_double(name, optarg, &cfg->flicker_hz); break;
-	case OPT_SENSOR:
-		if (strcmp(optarg, "photodiode") == 0 || strcmp(optarg, "pd") == 0)
-			cfg->sensor = PL_SIM_PHOTODIODE;
-		else if (strcmp(optarg, "ldr") == 0)
-			cfg->sensor = PL_SIM_LDR;
-		else
-			rc = bad("--sensor: '%s' is not photodiode or ldr", optarg);
-		break;
+	case OPT_SENSOR: rc = set_sensor(cfg, optarg); break;
 	case OPT_TAU: rc = parse_double(name, optarg, &cfg->tau_ms); break;
 	case OPT_RISE: rc = parse_double(name, optarg, &cfg->rise_ms); break;
 	case OPT_FALL: rc = parse_double(name, optarg, &cfg->fall_ms); break;
 	case OPT_INVERT: cfg->invert = 1; break;
-	case OPT_BITS: {
-		uint32_t b = 0;
-		rc = parse_u32(name, optarg, &b);
-		cfg->adc_bits = b > 64 ? 64 : (unsigned)b;
-		break;
-	}
+	case OPT_BITS: rc = set_bits(cfg, name, optarg); break;
 	case OPT_VREF: rc = parse_double(name, optarg, &cfg->vref_v); break;
 	case OPT_AMPLITUDE: rc = parse_double(name, optarg, &cfg->amplitude); break;
 	case OPT_OFFSET: rc = parse_double(name, optarg, &cfg->offset); break;
@@ -501,14 +533,7 @@ static int take_option(int c, const char *name, struct sim_options *so, char **a
 	case OPT_ESP32: so->esp32 = 1; break;
 	case OPT_OUT: o->out = optarg; break;
 	case OPT_TRUTH: o->truth = optarg; break;
-	case OPT_RAW: {
-		enum pl_trace_format fmt;
-		if (pl_trace_format_parse(optarg, &fmt) || fmt == PL_TRACE_CSV)
-			rc = bad("--raw: '%s' is not s16le or u16le", optarg);
-		else
-			o->raw = (int)fmt;
-		break;
-	}
+	case OPT_RAW: rc = set_raw(o, optarg); break;
 	case OPT_QUIET: o->quiet = 1; break;
 	case 'h':
 	case OPT_HELP:

@@ -99,6 +99,61 @@ static void usage(FILE *f)
 		   "./powerlogger.db.\n");
 }
 
+/* Each meter's last record, checkpoint and gaps: 0, or 1 when one could not be read. */
+static int print_meters(struct pl_store *st, const struct pl_store_entry *e, size_t n)
+{
+	int status = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct pl_interval_record r;
+		int rc = pl_store_last_record(st, e[i].id, &r);
+		printf("  %s: ", e[i].name);
+		if (rc == -PL_ENOENT) {
+			printf("no record yet\n");
+			continue;
+		}
+		if (rc != 0) {
+			printf("cannot read: %s\n", pl_store_error(st));
+			status = 1;
+			continue;
+		}
+		printf("register %.3f kWh; last interval ", (double)r.register_uwh / 1e9);
+		print_time(r.start_us);
+		printf(" (%" PRIu32 " s): %" PRIu32 " pulses, %.1f W average, %.1f W peak%s%s\n",
+		       r.length_s, r.pulses, (double)r.avg_mw / 1000.0, (double)r.peak_mw / 1000.0,
+		       r.rejected ? ", implausible pulses rejected" : "",
+		       r.flags & PL_Q_STEADY ? ", LED steadily lit" : "");
+		print_checkpoint(st, e[i].id, r.start_us + (int64_t)r.length_s * PL_US_PER_S);
+		print_gaps(st, e[i].id, r.start_us);
+	}
+	return status;
+}
+
+/* Each sink's backlog, quarantine and state: 0, or 1 when one could not be read. */
+static int print_sinks(struct pl_store *st, const struct pl_store_entry *e, size_t n)
+{
+	int status = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t backlog = 0, quarantined = 0;
+		int64_t oldest = INT64_MIN;
+		if (pl_store_backlog(st, e[i].id, &backlog, &oldest) != 0 ||
+		    pl_store_quarantined(st, e[i].id, &quarantined) != 0) {
+			printf("  %s: cannot read: %s\n", e[i].name, pl_store_error(st));
+			status = 1;
+			continue;
+		}
+		printf("  %s: backlog %" PRIu64 " records", e[i].name, backlog);
+		if (backlog > 0) {
+			printf(", oldest from ");
+			print_time(oldest);
+		}
+		printf("; %" PRIu64 " quarantined\n", quarantined);
+		print_sink_state(st, e[i].id);
+	}
+	return status;
+}
+
 int pl_cmd_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -156,51 +211,16 @@ int pl_cmd_status(int argc, char **argv)
 		goto out;
 	}
 	printf("meters: %zu\n", n);
-	for (size_t i = 0; i < n; i++) {
-		struct pl_interval_record r;
-		int rc = pl_store_last_record(st, e[i].id, &r);
-		printf("  %s: ", e[i].name);
-		if (rc == -PL_ENOENT) {
-			printf("no record yet\n");
-			continue;
-		}
-		if (rc != 0) {
-			printf("cannot read: %s\n", pl_store_error(st));
-			status = 1;
-			continue;
-		}
-		printf("register %.3f kWh; last interval ", (double)r.register_uwh / 1e9);
-		print_time(r.start_us);
-		printf(" (%" PRIu32 " s): %" PRIu32 " pulses, %.1f W average, %.1f W peak%s%s\n",
-		       r.length_s, r.pulses, (double)r.avg_mw / 1000.0, (double)r.peak_mw / 1000.0,
-		       r.rejected ? ", implausible pulses rejected" : "",
-		       r.flags & PL_Q_STEADY ? ", LED steadily lit" : "");
-		print_checkpoint(st, e[i].id, r.start_us + (int64_t)r.length_s * PL_US_PER_S);
-		print_gaps(st, e[i].id, r.start_us);
-	}
+	if (print_meters(st, e, n) != 0)
+		status = 1;
 	if (pl_store_list(st, 1, e, MAXN, &n) != 0) {
 		fprintf(stderr, PROG ": %s\n", pl_store_error(st));
 		status = 1;
 		goto out;
 	}
 	printf("sinks: %zu\n", n);
-	for (size_t i = 0; i < n; i++) {
-		uint64_t backlog = 0, quarantined = 0;
-		int64_t oldest = INT64_MIN;
-		if (pl_store_backlog(st, e[i].id, &backlog, &oldest) != 0 ||
-		    pl_store_quarantined(st, e[i].id, &quarantined) != 0) {
-			printf("  %s: cannot read: %s\n", e[i].name, pl_store_error(st));
-			status = 1;
-			continue;
-		}
-		printf("  %s: backlog %" PRIu64 " records", e[i].name, backlog);
-		if (backlog > 0) {
-			printf(", oldest from ");
-			print_time(oldest);
-		}
-		printf("; %" PRIu64 " quarantined\n", quarantined);
-		print_sink_state(st, e[i].id);
-	}
+	if (print_sinks(st, e, n) != 0)
+		status = 1;
 out:
 	pl_store_close(st);
 	pl_config_free(cfg);

@@ -365,6 +365,41 @@ static void influx_defaults(struct pl_config_influx *x)
 	x->batch_max_age_s = 2; /* near real time, yet one request for meters closing together */
 }
 
+/* The section's name (or its lack) fits its type, and no earlier section has it: 1, or 0
+ * with a diagnostic. */
+static int section_name_ok(struct parser *p, const struct section *s, const char *type,
+			   const char *name)
+{
+	int named = s->type == S_METER || s->type == S_INFLUX || s->type == S_MQTT;
+
+	if (named && !*name) {
+		diag(p, 0, s->line, s, NULL, "needs a name (write [%s NAME], e.g. [%s house])",
+		     type, type);
+		return 0;
+	}
+	if (!named && *name) {
+		diag(p, 0, s->line, s, NULL, "takes no name (write [%s])", type);
+		return 0;
+	}
+	if (named && !valid_name(name)) {
+		diag(p, 0, s->line, s, NULL,
+		     "bad name '%s' (1..%d letters, digits, '_', '.' or '-')", name,
+		     PL_CONFIG_NAME_MAX);
+		return 0;
+	}
+	for (size_t i = 0; i + 1 < p->nsects; i++) {
+		if (p->sects[i].type == s->type && strcmp(p->sects[i].label, s->label) == 0) {
+			diag(p, 0, s->line, s, NULL,
+			     "duplicate section (first at line %u; give each its own name)",
+			     p->sects[i].line);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static void add_section_config(struct parser *p, struct section *s, const char *name);
+
 /* Starts a section from the text between the brackets (already trimmed). */
 static void begin_section(struct parser *p, const char *inner)
 {
@@ -374,7 +409,6 @@ static void begin_section(struct parser *p, const char *inner)
 	char type[64];
 	const char *name;
 	size_t tl = strcspn(inner, " \t"), i;
-	int named;
 
 	all = realloc(p->sects, (p->nsects + 1) * sizeof(*all));
 	if (all == NULL) {
@@ -412,38 +446,20 @@ static void begin_section(struct parser *p, const char *inner)
 			     "[influxdb NAME], [mqtt NAME] and [http])");
 		return;
 	}
-	named = s->type == S_METER || s->type == S_INFLUX || s->type == S_MQTT;
-	if (named && !*name) {
-		diag(p, 0, s->line, s, NULL, "needs a name (write [%s NAME], e.g. [%s house])",
-		     type, type);
+	if (!section_name_ok(p, s, type, name)) {
 		s->type = S_BAD;
 		return;
-	}
-	if (!named && *name) {
-		diag(p, 0, s->line, s, NULL, "takes no name (write [%s])", type);
-		s->type = S_BAD;
-		return;
-	}
-	if (named && !valid_name(name)) {
-		diag(p, 0, s->line, s, NULL,
-		     "bad name '%s' (1..%d letters, digits, '_', '.' or '-')", name,
-		     PL_CONFIG_NAME_MAX);
-		s->type = S_BAD;
-		return;
-	}
-	for (i = 0; i + 1 < p->nsects; i++) {
-		if (all[i].type == s->type && strcmp(all[i].label, s->label) == 0) {
-			diag(p, 0, s->line, s, NULL,
-			     "duplicate section (first at line %u; give each its own name)",
-			     all[i].line);
-			s->type = S_BAD;
-			return;
-		}
 	}
 	if (s->type == S_MQTT) {
 		diag(p, 0, s->line, s, NULL, "MQTT sinks are not yet supported (remove the section)");
 		return;
 	}
+	add_section_config(p, s, name);
+}
+
+/* The meter's or the sink's configuration for section s, with its defaults. */
+static void add_section_config(struct parser *p, struct section *s, const char *name)
+{
 	if (s->type == S_METER) {
 		struct pl_config_meter *v = realloc(p->cfg->meters,
 						    (p->cfg->nmeters + 1) * sizeof(*v));
@@ -820,11 +836,69 @@ static void set_listen(struct parser *p, const struct section *s, const char *v,
 	h->port = (uint16_t)port;
 }
 
+static void set_url(struct parser *p, const struct section *s, const struct key *k,
+		    const char *v, char **field)
+{
+	if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) {
+		diag(p, 0, p->line, s, k->name,
+		     "'%s' is not an http:// or https:// URL (e.g. http://localhost:8086)", v);
+		return;
+	}
+	{
+		/* user:password@ in the URL would end up in logs: the URL is not a secret */
+		const char *host = strstr(v, "://") + 3;
+		size_t hostlen = strcspn(host, "/?#");
+
+		if (memchr(host, '@', hostlen) != NULL) {
+			diag(p, 0, p->line, s, k->name,
+			     "credentials in the URL are not accepted (URLs are logged): use "
+			     "username and password, or token, and their _file or _env forms");
+			return;
+		}
+	}
+	set_string(p, field, v);
+}
+
+static void set_uint(struct parser *p, const struct section *s, const struct key *k,
+		     const char *v, uint32_t *field)
+{
+	size_t len = strlen(v);
+	unsigned long long x;
+
+	if (strspn(v, "0123456789") != len) {
+		diag(p, 0, p->line, s, k->name, "'%s' is not a whole number (%" PRIu32 "..%" PRIu32
+		     ")", v, k->min, k->max);
+		return;
+	}
+	errno = 0;
+	x = strtoull(v, NULL, 10);
+	if (errno != 0 || x < k->min || x > k->max) {
+		diag(p, 0, p->line, s, k->name, "%s is out of range (%" PRIu32 "..%" PRIu32 ")", v,
+		     k->min, k->max);
+		return;
+	}
+	*field = (uint32_t)x;
+}
+
+static void set_enum(struct parser *p, const struct section *s, const struct key *k,
+		     const char *v, int *field)
+{
+	char names[128];
+
+	for (size_t i = 0; k->names[i] != NULL; i++) {
+		if (strcmp(v, k->names[i]) == 0) {
+			*field = k->values[i];
+			return;
+		}
+	}
+	list_names(names, sizeof(names), k->names);
+	diag(p, 0, p->line, s, k->name, "'%s' is not one of %s", v, names);
+}
+
 static void set_value(struct parser *p, const struct section *s, const struct key *k,
 		      const char *v)
 {
 	char *field = (char *)section_base(p, s) + k->off;
-	char names[128];
 
 	if (*v == '\0') {
 		diag(p, 0, p->line, s, k->name, "needs a value");
@@ -842,58 +916,14 @@ static void set_value(struct parser *p, const struct section *s, const struct ke
 		set_string(p, (char **)(void *)field, v);
 		break;
 	case K_URL:
-		if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) {
-			diag(p, 0, p->line, s, k->name,
-			     "'%s' is not an http:// or https:// URL (e.g. http://localhost:8086)",
-			     v);
-			return;
-		}
-		{
-			/* user:password@ in the URL would end up in logs: the URL is not a secret */
-			const char *host = strstr(v, "://") + 3;
-			size_t hostlen = strcspn(host, "/?#");
-
-			if (memchr(host, '@', hostlen) != NULL) {
-				diag(p, 0, p->line, s, k->name,
-				     "credentials in the URL are not accepted (URLs are logged): use "
-				     "username and password, or token, and their _file or _env forms");
-				return;
-			}
-		}
-		set_string(p, (char **)(void *)field, v);
+		set_url(p, s, k, v, (char **)(void *)field);
 		break;
-	case K_UINT: {
-		size_t len = strlen(v);
-		unsigned long long x;
-
-		if (strspn(v, "0123456789") != len) {
-			diag(p, 0, p->line, s, k->name, "'%s' is not a whole number (%" PRIu32
-			     "..%" PRIu32 ")", v, k->min, k->max);
-			return;
-		}
-		errno = 0;
-		x = strtoull(v, NULL, 10);
-		if (errno != 0 || x < k->min || x > k->max) {
-			diag(p, 0, p->line, s, k->name, "%s is out of range (%" PRIu32 "..%" PRIu32
-			     ")", v, k->min, k->max);
-			return;
-		}
-		*(uint32_t *)(void *)field = (uint32_t)x;
+	case K_UINT:
+		set_uint(p, s, k, v, (uint32_t *)(void *)field);
 		break;
-	}
-	case K_ENUM: {
-		size_t i;
-
-		for (i = 0; k->names[i] != NULL; i++) {
-			if (strcmp(v, k->names[i]) == 0) {
-				*(int *)(void *)field = k->values[i];
-				return;
-			}
-		}
-		list_names(names, sizeof(names), k->names);
-		diag(p, 0, p->line, s, k->name, "'%s' is not one of %s", v, names);
+	case K_ENUM:
+		set_enum(p, s, k, v, (int *)(void *)field);
 		break;
-	}
 	case K_BOOL:
 		if (parse_bool(v, (int *)(void *)field) != 0)
 			diag(p, 0, p->line, s, k->name, "'%s' is not yes or no", v);

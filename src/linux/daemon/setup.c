@@ -114,7 +114,7 @@ int daemon_setup(struct run *r)
 			pl_log(PL_LOG_ERROR, "store: %s", pl_store_error(r->store));
 			return -1;
 		}
-		if (pl_influx_deliver_start(r->cfg->store.path, c, s->id, PROG, &s->d) != 0)
+		if (pl_influx_deliver_start(r->cfg->store.path, c, s->id, &s->d) != 0)
 			return -1;
 	}
 	if (pl_store_check(r->store) != 0) {
@@ -148,7 +148,7 @@ static void store_rescue(struct run *r)
 {
 	const char *path = r->cfg->store.path;
 	char tmp[4096], saved[4096], stamp[32];
-	time_t t = time(NULL);
+	time_t t = (time_t)(pl_clock_wall_us() / PL_US_PER_S);
 	struct tm tm;
 
 	gmtime_r(&t, &tm);

@@ -28,6 +28,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
+#include "log.h"
 #include "sinks/deliver.h"
 #include "store/store.h"
 #include "powerlogger/delivery.h"
@@ -52,7 +54,6 @@ struct pl_deliver {
 	char name[128];
 	uint32_t batch_max_age_s;
 	int64_t sink_id;
-	char prefix[96];
 	struct pl_store *store;
 	pthread_t thread;
 	int started;
@@ -79,17 +80,9 @@ struct pl_deliver {
 	size_t ndev;
 };
 
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * PL_US_PER_S + ts.tv_nsec / 1000;
-}
-
-static void logd(struct pl_deliver *d, const char *level, const char *fmt, ...)
+static void logd(struct pl_deliver *d, enum pl_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-static void logd(struct pl_deliver *d, const char *level, const char *fmt, ...)
+static void logd(struct pl_deliver *d, enum pl_log_level level, const char *fmt, ...)
 {
 	char text[512];
 	va_list ap;
@@ -97,8 +90,7 @@ static void logd(struct pl_deliver *d, const char *level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	/* one fprintf per line: lines of several threads do not interleave */
-	fprintf(stderr, "%s: %s: sink %s: %s\n", d->prefix, level, d->name, text);
+	pl_log(level, "sink %s: %s", d->name, text);
 }
 
 /* The jitter's xorshift64 one step on from x. */
@@ -145,7 +137,7 @@ static int prepare(struct pl_deliver *d, struct batch *b, int64_t after_seq)
 	b->asked = window(d);
 	if (pl_store_next_batch_after(d->store, d->sink_id, after_seq, b->asked, b->rec,
 				      &n) != 0) {
-		logd(d, "error", "store: %s", pl_store_error(d->store));
+		logd(d, PL_LOG_ERROR, "store: %s", pl_store_error(d->store));
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -164,7 +156,7 @@ static int prepare(struct pl_deliver *d, struct batch *b, int64_t after_seq)
 					return 0;
 				pl_store_quarantine(d->store, d->sink_id, b->rec[0].seq,
 						    "cannot be encoded as line protocol");
-				logd(d, "warning", "record of %" PRId64 " cannot be encoded; "
+				logd(d, PL_LOG_WARNING, "record of %" PRId64 " cannot be encoded; "
 				     "quarantined", b->rec[0].rec.start_us);
 				pl_delivery_removed(&d->dv, 1);
 				return prepare(d, b, after_seq);
@@ -181,10 +173,12 @@ static int prepare(struct pl_deliver *d, struct batch *b, int64_t after_seq)
 static void wait_locked(struct pl_deliver *d, int64_t deadline_us)
 {
 	struct timespec ts;
-	int64_t now = mono_us(), until = deadline_us ? deadline_us : now + POLL_MS * 1000;
+	int64_t now = pl_clock_mono_us(), until = deadline_us ? deadline_us : now + POLL_MS * 1000;
 
 	if (until <= now)
 		return;
+	/* the condition waits on the kernel's monotonic clock (its condattr): the time to wait
+	 * comes from the clock seam, the absolute end from the kernel */
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	until = (int64_t)ts.tv_sec * PL_US_PER_S + ts.tv_nsec / 1000 + (until - now);
 	ts.tv_sec = (time_t)(until / PL_US_PER_S);
@@ -219,7 +213,7 @@ static int stopping(struct pl_deliver *d)
 static int sleep_until(struct pl_deliver *d, int64_t deadline_us)
 {
 	pthread_mutex_lock(&d->lock);
-	while (!d->stop && mono_us() < deadline_us)
+	while (!d->stop && pl_clock_mono_us() < deadline_us)
 		wait_locked(d, deadline_us);
 	int s = d->stop;
 	pthread_mutex_unlock(&d->lock);
@@ -240,8 +234,8 @@ static int finish(struct pl_deliver *d, struct pl_sink_result *res, int grace_ms
 		if (rc != 0)
 			return rc > 0;
 		if (give_up == 0 && stopping(d))
-			give_up = mono_us() + (int64_t)grace_ms * 1000;
-		if (give_up != 0 && mono_us() >= give_up) {
+			give_up = pl_clock_mono_us() + (int64_t)grace_ms * 1000;
+		if (give_up != 0 && pl_clock_mono_us() >= give_up) {
 			d->ops->abort(d->sink);
 			return 0;
 		}
@@ -257,7 +251,7 @@ static void set_status(struct pl_deliver *d, int failing, const char *error, uin
 		snprintf(d->st.last_error, sizeof(d->st.last_error), "%s", error);
 	d->st.delivered += delivered;
 	if (delivered > 0)
-		d->st.last_ack_us = mono_us();
+		d->st.last_ack_us = pl_clock_mono_us();
 	d->st.quarantined += quarantined;
 	pthread_mutex_unlock(&d->lock);
 }
@@ -286,7 +280,7 @@ static void failed(struct pl_deliver *d, const struct pl_sink_result *res, unsig
 	else
 		snprintf(what, sizeof(what), "%s: %s", pl_sink_transport_name(r->transport),
 			 res->message);
-	*next_try_us = mono_us() + (int64_t)ms * 1000;
+	*next_try_us = pl_clock_mono_us() + (int64_t)ms * 1000;
 	if (r->retry_after_s > PL_BACKOFF_MAX_RETRY_AFTER_S)
 		snprintf(asked, sizeof(asked), "; the server asked to wait %" PRIu32 " s "
 			 "(Retry-After), capped at %" PRIu32 " s", r->retry_after_s,
@@ -297,16 +291,16 @@ static void failed(struct pl_deliver *d, const struct pl_sink_result *res, unsig
 	/* one line per change of state (a new kind of failure), not one per retry: the text of
 	 * the same failure varies (timings, addresses) */
 	if (!was_failing || r->status != d->fail_status || r->transport != d->fail_transport) {
-		logd(d, flags & PL_SINK_F_LOUD ? "error" : "warning",
+		logd(d, flags & PL_SINK_F_LOUD ? PL_LOG_ERROR : PL_LOG_WARNING,
 		     "%s; %skeeping the %zu records of this batch and all after it, retrying %s "
 		     "(next in %.1f s%s)", what,
 		     flags & PL_SINK_F_CONFIG ? "not an answer about the records (check url, api "
 						"and the server): " : "",
 		     n, d->dv.backoff.slow ? "slowly" : "with backoff", ms / 1000.0, asked);
 		if (pl_store_sink_report(d->store, d->sink_id, 1, what) != 0)
-			logd(d, "warning", "store: %s", pl_store_error(d->store));
+			logd(d, PL_LOG_WARNING, "store: %s", pl_store_error(d->store));
 	} else if (asked[0] != '\0') {
-		logd(d, "warning", "%s%s", what, asked);
+		logd(d, PL_LOG_WARNING, "%s%s", what, asked);
 	}
 	d->fail_status = r->status;
 	d->fail_transport = r->transport;
@@ -323,10 +317,10 @@ static void delivered(struct pl_deliver *d, const struct batch *b, size_t n)
 	pthread_mutex_unlock(&d->lock);
 	/* the acknowledgement also records the delivery time and ends a failure in the store */
 	if (pl_store_ack(d->store, d->sink_id, b->rec[n - 1].seq) != 0)
-		logd(d, "warning", "store: %s (the batch will be sent again)",
+		logd(d, PL_LOG_WARNING, "store: %s (the batch will be sent again)",
 		     pl_store_error(d->store));
 	if (was_failing)
-		logd(d, "info", "delivering again");
+		logd(d, PL_LOG_INFO, "delivering again");
 	set_status(d, 0, NULL, n, 0);
 }
 
@@ -350,9 +344,9 @@ static int64_t hold_partial(struct pl_deliver *d, const struct batch *b)
 		return 0;
 	}
 	if (d->partial_since_us == 0)
-		d->partial_since_us = mono_us();
+		d->partial_since_us = pl_clock_mono_us();
 	int64_t until = d->partial_since_us + (int64_t)d->batch_max_age_s * PL_US_PER_S;
-	if (mono_us() >= until) {
+	if (pl_clock_mono_us() >= until) {
 		d->partial_since_us = 0;
 		return 0;
 	}
@@ -383,10 +377,10 @@ static int settle(struct pl_deliver *d, struct batch *b, struct batch *nx,
 		const struct pl_store_record *q = &b->rec[v.ack];
 
 		if (pl_store_quarantine(d->store, d->sink_id, q->seq, res->message) != 0) {
-			logd(d, "error", "store: %s", pl_store_error(d->store));
+			logd(d, PL_LOG_ERROR, "store: %s", pl_store_error(d->store));
 			return -1;
 		}
-		logd(d, "warning", "record of %" PRId64 " quarantined: %s", q->rec.start_us,
+		logd(d, PL_LOG_WARNING, "record of %" PRId64 " quarantined: %s", q->rec.start_us,
 		     res->message);
 		set_status(d, 0, NULL, 0, 1);
 	}
@@ -427,18 +421,18 @@ static void *sink_main(void *arg)
 					d->st.idle_gen = gen;
 				/* sleep until kicked (or the partial batch is due) */
 				if (d->gen == gen && !d->stop && !(hold && d->flush))
-					wait_locked(d, hold ? hold : mono_us() + 1000 * PL_US_PER_S);
+					wait_locked(d, hold ? hold : pl_clock_mono_us() + 1000 * PL_US_PER_S);
 				pthread_mutex_unlock(&d->lock);
 				continue;
 			}
 			if (d->ops->start(d->sink, b->body, b->len) != 0) {
-				logd(d, "error", "out of memory");
+				logd(d, PL_LOG_ERROR, "out of memory");
 				goto broken;
 			}
 			inflight = 1;
 			if (d->st.first_post_us == 0) {
 				pthread_mutex_lock(&d->lock);
-				d->st.first_post_us = mono_us();
+				d->st.first_post_us = pl_clock_mono_us();
 				pthread_mutex_unlock(&d->lock);
 			}
 		}
@@ -493,17 +487,17 @@ static void free_deliver(struct pl_deliver *d)
 
 int pl_deliver_start(const char *store_path, const struct pl_sink_ops *ops,
 		     const void *sink_cfg, const struct pl_deliver_config *dc, int64_t sink_id,
-		     const char *log_prefix, struct pl_deliver **out)
+		     struct pl_deliver **out)
 {
 	struct pl_deliver *d = calloc(1, sizeof(*d));
 	pthread_condattr_t ca;
 	char err[512];
-	struct timespec ts;
+	int64_t wall;
 	uint32_t max;
 
 	*out = NULL;
 	if (d == NULL) {
-		fprintf(stderr, "%s: error: out of memory\n", log_prefix);
+		pl_log(PL_LOG_ERROR, "out of memory");
 		return -1;
 	}
 	d->ops = ops;
@@ -511,7 +505,6 @@ int pl_deliver_start(const char *store_path, const struct pl_sink_ops *ops,
 	d->batch_max_age_s = dc->batch_max_age_s;
 	d->sink_id = sink_id;
 	d->st.idle_gen = UINT64_MAX; /* not known to be up to date with anything yet */
-	snprintf(d->prefix, sizeof(d->prefix), "%s", log_prefix);
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -519,31 +512,33 @@ int pl_deliver_start(const char *store_path, const struct pl_sink_ops *ops,
 	pthread_condattr_destroy(&ca);
 	max = dc->batch_max_records;
 	pl_delivery_init(&d->dv, max && max < BATCH_MAX ? max : BATCH_MAX);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	d->rng = ((uint64_t)ts.tv_nsec << 20 ^ (uint64_t)ts.tv_sec ^ (uint64_t)sink_id) | 1;
+	/* the jitter's seed: the wall clock's seconds and nanoseconds (whole µs), as the clock
+	 * seam gives it (a fake clock: a known seed) */
+	wall = pl_clock_wall_us();
+	d->rng = ((uint64_t)(wall % PL_US_PER_S * 1000) << 20 ^ (uint64_t)(wall / PL_US_PER_S) ^
+		  (uint64_t)sink_id) | 1;
 	for (int i = 0; i < 2; i++) {
 		d->b[i].rec = malloc(BATCH_MAX * sizeof(*d->b[i].rec));
 		d->b[i].body = malloc(BODY_BYTES);
 		if (!d->b[i].rec || !d->b[i].body) {
-			fprintf(stderr, "%s: error: out of memory\n", log_prefix);
+			pl_log(PL_LOG_ERROR, "out of memory");
 			free_deliver(d);
 			return -1;
 		}
 	}
 	if (pl_store_open(store_path, PL_STORE_NOCHECK, &d->store, err, sizeof(err)) != 0) {
-		fprintf(stderr, "%s: error: sink %s: %s\n", log_prefix, d->name, err);
+		pl_log(PL_LOG_ERROR, "sink %s: %s", d->name, err);
 		free_deliver(d);
 		return -1;
 	}
 	if (ops->open(sink_cfg, &d->sink) != 0) {
 		d->sink = NULL;
-		fprintf(stderr, "%s: error: sink %s: cannot set up the %s writer\n", log_prefix,
-			d->name, ops->kind);
+		pl_log(PL_LOG_ERROR, "sink %s: cannot set up the %s writer", d->name, ops->kind);
 		free_deliver(d);
 		return -1;
 	}
 	if (pthread_create(&d->thread, NULL, sink_main, d) != 0) {
-		fprintf(stderr, "%s: error: sink %s: cannot start its thread\n", log_prefix, d->name);
+		pl_log(PL_LOG_ERROR, "sink %s: cannot start its thread", d->name);
 		free_deliver(d);
 		return -1;
 	}

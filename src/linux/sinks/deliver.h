@@ -45,11 +45,12 @@ struct pl_deliver_status {
  * Opens the store at store_path a second time (it must exist), creates the sink with
  * ops->open(sink_cfg) (the kind's own configuration, e.g. struct pl_influx_config) and starts
  * the thread. ops must outlive the thread; dc and sink_cfg are copied or used before this
- * returns. log_prefix starts every log line. Returns 0, or -1 with a message printed.
+ * returns. The thread logs through log.h and reads the time through clock.h: set both up
+ * before. Returns 0, or -1 with a message logged.
  */
 int pl_deliver_start(const char *store_path, const struct pl_sink_ops *ops,
 		     const void *sink_cfg, const struct pl_deliver_config *dc, int64_t sink_id,
-		     const char *log_prefix, struct pl_deliver **out);
+		     struct pl_deliver **out);
 
 /*
  * Tells the sink that records up to generation gen are committed (gen only grows). With

@@ -14,6 +14,7 @@
  * DATABASE to /query and then the write again, all within the one request the caller started
  * and within its total timeout (stage below).
  */
+#include "clock.h"
 #include "sinks/influx.h"
 
 #define ZLIB_CONST /* next_in is const: the caller's body is never written to */
@@ -100,14 +101,6 @@ static const char *precision_v3(enum pl_precision p)
 static bool empty(const char *s)
 {
 	return s == NULL || s[0] == '\0';
-}
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* Appends "&key=escaped(value)" (or "?key=..." for the first) to the URL being built. */
@@ -261,52 +254,29 @@ static bool add_headers(struct curl_slist **list, const char *const *lines)
 	return true;
 }
 
-int pl_influx_new(const struct pl_influx_config *cfg, struct pl_influx **out)
+/* The configuration makes sense for its API (the URL, precision, database or bucket). */
+static bool config_valid(const struct pl_influx_config *cfg)
 {
-	struct pl_influx *s;
-	bool oom = false;
-	int err;
-
-	if (cfg == NULL || out == NULL || empty(cfg->url))
-		return -PL_EINVAL;
-	if (pl_precision_v1(cfg->precision) == NULL)
-		return -PL_EINVAL;
+	if (empty(cfg->url) || pl_precision_v1(cfg->precision) == NULL)
+		return false;
 	switch (cfg->api) {
 	case PL_INFLUX_V1:
-		if (empty(cfg->db))
-			return -PL_EINVAL;
-		break;
+		return !empty(cfg->db);
 	case PL_INFLUX_V3:
-		if (empty(cfg->db) || cfg->create_database)
-			return -PL_EINVAL;
-		break;
+		return !empty(cfg->db) && !cfg->create_database;
 	case PL_INFLUX_V2:
-		if (empty(cfg->org) || empty(cfg->bucket) || cfg->create_database)
-			return -PL_EINVAL;
-		break;
+		return !empty(cfg->org) && !empty(cfg->bucket) && !cfg->create_database;
 	default:
-		return -PL_EINVAL;
+		return false;
 	}
-	if (!curl_ready) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-			return -PL_ENOMEM;
-		curl_ready = true;
-	}
-	s = calloc(1, sizeof *s);
-	if (s == NULL)
-		return -PL_ENOMEM;
-	s->precision = cfg->precision;
-	s->curl = curl_easy_init();
-	s->multi = curl_multi_init();
-	if (s->curl == NULL || s->multi == NULL) {
-		err = -PL_ENOMEM;
-		goto err_free;
-	}
-	err = build_url(s, cfg);
-	if (err)
-		goto err_free;
-	s->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 5000;
-	s->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 30000;
+}
+
+/* The credentials (1.x user and password, or the token's header) and the gzip stream:
+ * 0, or -PL_ENOMEM. */
+static int set_auth_and_gzip(struct pl_influx *s, const struct pl_influx_config *cfg)
+{
+	bool oom = false;
+
 	if (cfg->api == PL_INFLUX_V1) {
 		s->user = dup_or_null(cfg->user, &oom);
 		s->password = dup_or_null(cfg->password ? cfg->password : "", &oom);
@@ -333,31 +303,35 @@ int pl_influx_new(const struct pl_influx_config *cfg, struct pl_influx **out)
 			s->z_ready = true;
 		s->gzip = true;
 	}
-	if (oom) {
-		err = -PL_ENOMEM;
-		goto err_free;
-	}
+	return oom ? -PL_ENOMEM : 0;
+}
+
+/* The write's and the query's header lists: 0, or -PL_ENOMEM. */
+static int set_headers(struct pl_influx *s, bool gzip)
+{
 	/* "Expect:" turns off curl's 100-continue wait on bodies over 1 KiB: a round trip per
 	 * batch for nothing, and 1.x answers 413 without reading the body anyway. */
-	{
-		const char *const write_lines[] = {
-			"Content-Type: text/plain; charset=utf-8", "Expect:",
-			cfg->gzip ? "Content-Encoding: gzip" : NULL, NULL,
-		};
-		const char *const query_lines[] = {
-			"Content-Type: application/x-www-form-urlencoded", "Expect:", NULL,
-		};
+	const char *const write_lines[] = {
+		"Content-Type: text/plain; charset=utf-8", "Expect:",
+		gzip ? "Content-Encoding: gzip" : NULL, NULL,
+	};
+	const char *const query_lines[] = {
+		"Content-Type: application/x-www-form-urlencoded", "Expect:", NULL,
+	};
 
-		if (!add_headers(&s->headers, write_lines) ||
-		    (s->auth_header && !add_headers(&s->headers,
-						    (const char *const[]){s->auth_header, NULL})) ||
-		    (s->query_url && !add_headers(&s->query_headers, query_lines))) {
-			err = -PL_ENOMEM;
-			goto err_free;
-		}
-	}
+	if (!add_headers(&s->headers, write_lines) ||
+	    (s->auth_header && !add_headers(&s->headers,
+					    (const char *const[]){s->auth_header, NULL})) ||
+	    (s->query_url && !add_headers(&s->query_headers, query_lines)))
+		return -PL_ENOMEM;
+	return 0;
+}
 
+/* The easy handle's options that stay the same for every request: 0, or -PL_ENOMEM. */
+static int set_curl_options(struct pl_influx *s, const struct pl_influx_config *cfg)
+{
 	CURL *c = s->curl;
+
 	curl_easy_setopt(c, CURLOPT_POST, 1L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
@@ -372,10 +346,8 @@ int pl_influx_new(const struct pl_influx_config *cfg, struct pl_influx **out)
 	if (!empty(cfg->ca_file)) {
 		/* ca_file replaces the system's trust store rather than adding to it: Debian's
 		 * libcurl also reads the directory /etc/ssl/certs unless told not to. */
-		if (curl_easy_setopt(c, CURLOPT_CAINFO, cfg->ca_file) != CURLE_OK) {
-			err = -PL_ENOMEM;
-			goto err_free;
-		}
+		if (curl_easy_setopt(c, CURLOPT_CAINFO, cfg->ca_file) != CURLE_OK)
+			return -PL_ENOMEM;
 		curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
 	}
 	if (s->user != NULL) {
@@ -383,6 +355,43 @@ int pl_influx_new(const struct pl_influx_config *cfg, struct pl_influx **out)
 		curl_easy_setopt(c, CURLOPT_USERNAME, s->user);
 		curl_easy_setopt(c, CURLOPT_PASSWORD, s->password);
 	}
+	return 0;
+}
+
+int pl_influx_new(const struct pl_influx_config *cfg, struct pl_influx **out)
+{
+	struct pl_influx *s;
+	int err;
+
+	if (cfg == NULL || out == NULL || !config_valid(cfg))
+		return -PL_EINVAL;
+	if (!curl_ready) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			return -PL_ENOMEM;
+		curl_ready = true;
+	}
+	s = calloc(1, sizeof *s);
+	if (s == NULL)
+		return -PL_ENOMEM;
+	s->precision = cfg->precision;
+	s->curl = curl_easy_init();
+	s->multi = curl_multi_init();
+	if (s->curl == NULL || s->multi == NULL) {
+		err = -PL_ENOMEM;
+		goto err_free;
+	}
+	err = build_url(s, cfg);
+	if (err)
+		goto err_free;
+	s->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 5000;
+	s->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 30000;
+	err = set_auth_and_gzip(s, cfg);
+	if (!err)
+		err = set_headers(s, cfg->gzip);
+	if (!err)
+		err = set_curl_options(s, cfg);
+	if (err)
+		goto err_free;
 	*out = s;
 	return 0;
 
@@ -643,7 +652,7 @@ static CURLMcode launch(struct pl_influx *s, const char *url, struct curl_slist 
 
 static long time_left_ms(const struct pl_influx *s)
 {
-	return s->timeout_ms - (long)((now_us() - s->t0_us) / 1000);
+	return s->timeout_ms - (long)((pl_clock_mono_us() - s->t0_us) / 1000);
 }
 
 /* Makes room for n bytes of request body. */
@@ -736,7 +745,7 @@ int pl_influx_start(struct pl_influx *s, const char *body, size_t len)
 	}
 	if (err)
 		return err;
-	s->t0_us = now_us();
+	s->t0_us = pl_clock_mono_us();
 	s->connects = 0;
 	mc = launch(s, s->url, s->headers, s->req, s->req_len, s->timeout_ms);
 	if (mc != CURLM_OK)
@@ -816,7 +825,7 @@ static int give_up(struct pl_influx *s, CURLMcode mc, struct pl_influx_result *r
 	res->transport = PL_XPORT_OTHER;
 	put_text(res->message, what, strlen(what));
 	res->connects = s->connects;
-	res->elapsed_us = now_us() - s->t0_us;
+	res->elapsed_us = pl_clock_mono_us() - s->t0_us;
 	s->rc = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT;
 	return 1;
 }
@@ -830,7 +839,7 @@ int pl_influx_poll(struct pl_influx *s, int timeout_ms, struct pl_influx_result 
 
 	if (s == NULL || res == NULL || s->stage == IDLE)
 		return -PL_EINVAL;
-	deadline = timeout_ms < 0 ? INT64_MAX : now_us() + (int64_t)timeout_ms * 1000;
+	deadline = timeout_ms < 0 ? INT64_MAX : pl_clock_mono_us() + (int64_t)timeout_ms * 1000;
 	for (;;) {
 		CURLMcode mc;
 		CURLMsg *msg;
@@ -851,14 +860,14 @@ int pl_influx_poll(struct pl_influx *s, int timeout_ms, struct pl_influx_result 
 				break; /* perform again: the next transfer has just been added */
 			r.created_database = s->stage == REWRITING;
 			r.connects = s->connects;
-			r.elapsed_us = now_us() - s->t0_us;
+			r.elapsed_us = pl_clock_mono_us() - s->t0_us;
 			s->stage = IDLE;
 			*res = r;
 			return 1;
 		}
 		if (mc != CURLM_OK)
 			return give_up(s, mc, res);
-		now = now_us();
+		now = pl_clock_mono_us();
 		if (now >= deadline)
 			return 0;
 		/* curl_multi_poll also wakes for curl's own timers (the timeouts), whichever is

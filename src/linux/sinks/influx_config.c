@@ -31,12 +31,11 @@ void pl_influx_config_from(const struct pl_config_influx *c, struct pl_influx_co
 }
 
 int pl_influx_deliver_start(const char *store_path, const struct pl_config_influx *c,
-			    int64_t sink_id, const char *log_prefix, struct pl_deliver **out)
+			    int64_t sink_id, struct pl_deliver **out)
 {
 	struct pl_influx_config ic;
 	struct pl_deliver_config dc;
 
 	pl_influx_config_from(c, &ic, &dc);
-	return pl_deliver_start(store_path, &pl_influx_sink_ops, &ic, &dc, sink_id, log_prefix,
-				out);
+	return pl_deliver_start(store_path, &pl_influx_sink_ops, &ic, &dc, sink_id, out);
 }

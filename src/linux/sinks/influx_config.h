@@ -19,6 +19,6 @@ void pl_influx_config_from(const struct pl_config_influx *c, struct pl_influx_co
 
 /* pl_deliver_start for the InfluxDB sink of section c (see there). */
 int pl_influx_deliver_start(const char *store_path, const struct pl_config_influx *c,
-			    int64_t sink_id, const char *log_prefix, struct pl_deliver **out);
+			    int64_t sink_id, struct pl_deliver **out);
 
 #endif

@@ -113,13 +113,3 @@ void pl_live_check_keys(struct pl_config_section *s, const struct pl_config_mete
 		break;
 	}
 }
-
-int64_t pl_live_mono_to_real_us(void)
-{
-	struct timespec r, m;
-
-	clock_gettime(CLOCK_REALTIME, &r);
-	clock_gettime(CLOCK_MONOTONIC, &m);
-	return ((int64_t)r.tv_sec - (int64_t)m.tv_sec) * PL_US_PER_S +
-	       ((int64_t)r.tv_nsec - (int64_t)m.tv_nsec) / 1000;
-}

@@ -122,7 +122,4 @@ const struct pl_live_ops *pl_live_ops_for(int source);
 int pl_live_open_meter(const struct pl_live_ops *ops, void **self,
 		       const struct pl_config_meter *meter, char *err, size_t errlen);
 
-/* CLOCK_REALTIME minus CLOCK_MONOTONIC, µs, now: converts monotonic kernel timestamps. */
-int64_t pl_live_mono_to_real_us(void);
-
 #endif

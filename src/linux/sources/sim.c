@@ -421,6 +421,78 @@ static int push_double(double **a, size_t *len, size_t *cap, double v)
 	return 0;
 }
 
+/* What pl_sim_load_read has read so far. */
+struct load_text {
+	double *t, *w;
+	size_t nt, ct, nw, cw;
+	int kind; /* unknown (-1) until the header or the first line */
+	uint32_t imp;
+};
+
+/* A header line (p starts with a letter): 0, or -PL_EPARSE. */
+static int load_header(struct load_text *lt, const char *p, const char *path, size_t lineno,
+		       char *err, size_t errlen)
+{
+	if (lt->nt > 0 || lt->kind >= 0) {
+		seterr(err, errlen, "%s:%zu: unexpected text", path, lineno);
+		return -PL_EPARSE;
+	}
+	if (strncmp(p, "unix_s,watts", 12) == 0) {
+		lt->kind = PL_SIM_LOAD_PROFILE;
+	} else if (strncmp(p, "epoch_ms", 8) == 0) {
+		lt->kind = PL_SIM_LOAD_PULSES;
+	} else {
+		seterr(err, errlen, "%s:%zu: unknown header (want `unix_s,watts` or `epoch_ms`)",
+		       path, lineno);
+		return -PL_EPARSE;
+	}
+	return 0;
+}
+
+/* A line of numbers: `unix_s,watts` or one time in ms. 0, -PL_EPARSE or -PL_ENOMEM. */
+static int load_entry(struct load_text *lt, char *p, const char *path, size_t lineno,
+		      char *err, size_t errlen)
+{
+	char *end;
+
+	errno = 0;
+	double a = strtod(p, &end);
+	if (end == p || errno || !isfinite(a)) {
+		seterr(err, errlen, "%s:%zu: bad number", path, lineno);
+		return -PL_EPARSE;
+	}
+	if (lt->kind < 0)
+		lt->kind = (*end == ',') ? PL_SIM_LOAD_PROFILE : PL_SIM_LOAD_PULSES;
+	if (lt->kind == PL_SIM_LOAD_PROFILE) {
+		if (*end != ',') {
+			seterr(err, errlen, "%s:%zu: expected `unix_s,watts`", path, lineno);
+			return -PL_EPARSE;
+		}
+		p = end + 1;
+		errno = 0;
+		double b = strtod(p, &end);
+		if (end == p || errno || !isfinite(b) || *end != '\0') {
+			seterr(err, errlen, "%s:%zu: bad power", path, lineno);
+			return -PL_EPARSE;
+		}
+		if (push_double(&lt->w, &lt->nw, &lt->cw, b))
+			return -PL_ENOMEM;
+	} else {
+		if (*end != '\0') {
+			seterr(err, errlen, "%s:%zu: expected one time in ms", path, lineno);
+			return -PL_EPARSE;
+		}
+		a /= 1000.0;
+	}
+	if (lt->nt > 0 && a < lt->t[lt->nt - 1]) {
+		seterr(err, errlen, "%s:%zu: time goes backwards", path, lineno);
+		return -PL_EPARSE;
+	}
+	if (push_double(&lt->t, &lt->nt, &lt->ct, a))
+		return -PL_ENOMEM;
+	return 0;
+}
+
 int pl_sim_load_read(const char *path, struct pl_sim_load *load, char *err, size_t errlen)
 {
 	memset(load, 0, sizeof(*load));
@@ -429,10 +501,7 @@ int pl_sim_load_read(const char *path, struct pl_sim_load *load, char *err, size
 		seterr(err, errlen, "%s: %s", path, strerror(errno));
 		return -PL_EIO;
 	}
-	double *t = NULL, *w = NULL;
-	size_t nt = 0, ct = 0, nw = 0, cw = 0;
-	int kind = -1; /* unknown until the header or the first line */
-	uint32_t imp = 0;
+	struct load_text lt = { .kind = -1 };
 	char *line = NULL;
 	size_t lcap = 0;
 	ssize_t len;
@@ -449,94 +518,37 @@ int pl_sim_load_read(const char *path, struct pl_sim_load *load, char *err, size
 		if (*p == '\0')
 			continue;
 		if (*p == '#') {
-			if (!imp)
-				imp = comment_imp(p);
+			if (!lt.imp)
+				lt.imp = comment_imp(p);
 			continue;
 		}
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')) {
-			if (nt > 0 || kind >= 0) {
-				seterr(err, errlen, "%s:%zu: unexpected text", path, lineno);
-				rc = -PL_EPARSE;
-				goto out;
-			}
-			if (strncmp(p, "unix_s,watts", 12) == 0) {
-				kind = PL_SIM_LOAD_PROFILE;
-			} else if (strncmp(p, "epoch_ms", 8) == 0) {
-				kind = PL_SIM_LOAD_PULSES;
-			} else {
-				seterr(err, errlen, "%s:%zu: unknown header (want `unix_s,watts` or "
-				       "`epoch_ms`)", path, lineno);
-				rc = -PL_EPARSE;
-				goto out;
-			}
-			continue;
-		}
-		char *end;
-		errno = 0;
-		double a = strtod(p, &end);
-		if (end == p || errno || !isfinite(a)) {
-			seterr(err, errlen, "%s:%zu: bad number", path, lineno);
-			rc = -PL_EPARSE;
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))
+			rc = load_header(&lt, p, path, lineno, err, errlen);
+		else
+			rc = load_entry(&lt, p, path, lineno, err, errlen);
+		if (rc)
 			goto out;
-		}
-		if (kind < 0)
-			kind = (*end == ',') ? PL_SIM_LOAD_PROFILE : PL_SIM_LOAD_PULSES;
-		if (kind == PL_SIM_LOAD_PROFILE) {
-			if (*end != ',') {
-				seterr(err, errlen, "%s:%zu: expected `unix_s,watts`", path, lineno);
-				rc = -PL_EPARSE;
-				goto out;
-			}
-			p = end + 1;
-			errno = 0;
-			double b = strtod(p, &end);
-			if (end == p || errno || !isfinite(b) || *end != '\0') {
-				seterr(err, errlen, "%s:%zu: bad power", path, lineno);
-				rc = -PL_EPARSE;
-				goto out;
-			}
-			if (push_double(&w, &nw, &cw, b)) {
-				rc = -PL_ENOMEM;
-				goto out;
-			}
-		} else {
-			if (*end != '\0') {
-				seterr(err, errlen, "%s:%zu: expected one time in ms", path, lineno);
-				rc = -PL_EPARSE;
-				goto out;
-			}
-			a /= 1000.0;
-		}
-		if (nt > 0 && a < t[nt - 1]) {
-			seterr(err, errlen, "%s:%zu: time goes backwards", path, lineno);
-			rc = -PL_EPARSE;
-			goto out;
-		}
-		if (push_double(&t, &nt, &ct, a)) {
-			rc = -PL_ENOMEM;
-			goto out;
-		}
 	}
 	if (ferror(f)) {
 		seterr(err, errlen, "%s: read error", path);
 		rc = -PL_EIO;
 		goto out;
 	}
-	if (nt < 2) {
+	if (lt.nt < 2) {
 		seterr(err, errlen, "%s: fewer than 2 entries", path);
 		rc = -PL_EINVAL;
 		goto out;
 	}
-	rc = pl_sim_load_from(load, t, kind == PL_SIM_LOAD_PROFILE ? w : NULL, nt, imp, err,
-			      errlen);
-	if (rc == 0 && kind == PL_SIM_LOAD_PULSES && nt > 0)
-		load->t0_unix = t[0];
+	rc = pl_sim_load_from(load, lt.t, lt.kind == PL_SIM_LOAD_PROFILE ? lt.w : NULL, lt.nt,
+			      lt.imp, err, errlen);
+	if (rc == 0 && lt.kind == PL_SIM_LOAD_PULSES && lt.nt > 0)
+		load->t0_unix = lt.t[0];
 out:
 	if (rc == -PL_ENOMEM)
 		seterr(err, errlen, "out of memory");
 	free(line);
-	free(t);
-	free(w);
+	free(lt.t);
+	free(lt.w);
 	fclose(f);
 	return rc;
 }

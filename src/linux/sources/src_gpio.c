@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config/keys.h"
 #include "sources/live.h"
 #include "sources/src_gpio.h"
@@ -295,21 +296,13 @@ static int vanished(struct gpio_src *s, int e, char *err, size_t errlen)
 	return -PL_EIO;
 }
 
-static int64_t now_us(clockid_t c)
-{
-	struct timespec ts;
-
-	clock_gettime(c, &ts);
-	return (int64_t)ts.tv_sec * PL_US_PER_S + ts.tv_nsec / 1000;
-}
-
 static int gpio_read(void *self, void *buf, size_t cap, struct pl_live_info *info, char *err,
 		     size_t errlen)
 {
 	struct gpio_src *s = self;
 	struct pl_live_edge *out = buf;
 	struct gpiod_line_event ev[READ_CHUNK];
-	int64_t offset = pl_live_mono_to_real_us(), mono = now_us(CLOCK_MONOTONIC);
+	int64_t offset = pl_clock_wall_minus_mono_us(), mono = pl_clock_mono_us();
 	int64_t real = mono + offset;
 	size_t n = 0;
 

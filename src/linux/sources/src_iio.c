@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config/keys.h"
 #include "powerlogger/detector.h"
 #include "sources/live.h"
@@ -83,7 +84,8 @@ struct iio {
 	size_t have;              /* bytes in buf */
 };
 
-static int64_t now_ns(clockid_t c)
+/* The kernel's clock c, ns: for a timestamp clock the clock seam does not have. */
+static int64_t kernel_ns(clockid_t c)
 {
 	struct timespec ts;
 
@@ -493,7 +495,7 @@ static int gone(struct iio *s, const char *what, int e, char *err, size_t errlen
 /* -PL_EIO when the device's sysfs directory went away; checked now and then (see header). */
 static int check_present(struct iio *s, char *err, size_t errlen)
 {
-	int64_t now = now_ns(CLOCK_MONOTONIC);
+	int64_t now = pl_clock_mono_us() * 1000;
 	struct stat st;
 
 	if (now < s->next_check_ns)
@@ -624,7 +626,7 @@ static int read_poll(struct iio *s, struct pl_sample *out, size_t cap, struct pl
 	if ((rc = read_raw(s, &v, err, errlen)) != 0)
 		return rc;
 	/* The clock can be stepped back (NTP); the detector needs times that never decrease. */
-	t = now_ns(CLOCK_REALTIME) / 1000;
+	t = pl_clock_wall_us();
 	if (t < s->last_t_us)
 		t = s->last_t_us;
 	if (expirations > 1) {
@@ -657,43 +659,40 @@ static int read_flag(const char *path)
  * says is enabled, not from what we asked, so a driver that keeps some channel on is decoded
  * right all the same.
  */
-static int setup_scan(struct iio *s, uint32_t channel, char *err, size_t errlen)
+/* -PL_ENOENT, with what is there, when scan_elements or our channel's _en file is missing. */
+static int scan_channel_exists(struct iio *s, const char *scan, const char *ours,
+			       uint32_t channel, char *err, size_t errlen)
 {
-	char scan[PATH_MAX], file[PATH_MAX + 300], text[64], ours[48];
-	struct pl_iio_elem *e;
-	size_t ne = 0, ours_index = SIZE_MAX, ts_i = SIZE_MAX;
-	struct dirent *de;
-	DIR *d;
+	char file[PATH_MAX + 300];
 	int rc;
 
-	if ((rc = path_fmt(scan, sizeof(scan), err, errlen, "%s/scan_elements", s->dir)) != 0)
-		return rc;
-	snprintf(ours, sizeof(ours), "in_voltage%u_en", channel);
 	if ((rc = path_fmt(file, sizeof(file), err, errlen, "%s/%s", scan, ours)) != 0)
 		return rc;
-	if (access(file, F_OK) != 0) {
-		if (access(scan, F_OK) != 0) {
-			msg(err, errlen, "%s: no buffered capture: %s does not exist "
-			    "(the driver has no buffer support; use mode = poll)", s->label, scan);
-		} else {
-			char there[256];
+	if (access(file, F_OK) == 0)
+		return 0;
+	if (access(scan, F_OK) != 0) {
+		msg(err, errlen, "%s: no buffered capture: %s does not exist "
+		    "(the driver has no buffer support; use mode = poll)", s->label, scan);
+	} else {
+		char there[256];
 
-			list_channels(scan, "in_voltage", "_en", there, sizeof(there));
-			msg(err, errlen, "%s: no channel %u in buffered capture: %s does not exist "
-			    "(channels there: %s)", s->label, channel, file,
-			    there[0] ? there : "none");
-		}
-		return -PL_ENOENT;
+		list_channels(scan, "in_voltage", "_en", there, sizeof(there));
+		msg(err, errlen, "%s: no channel %u in buffered capture: %s does not exist "
+		    "(channels there: %s)", s->label, channel, file, there[0] ? there : "none");
 	}
-	d = opendir(scan);
-	if (d == NULL) {
-		msg(err, errlen, "%s: cannot list %s: %s%s", s->label, scan, strerror(errno),
-		    hint(errno));
-		return -PL_EIO;
-	}
+	return -PL_ENOENT;
+}
+
+/* Enables our channel and the timestamp, disables the others (as far as they let us). */
+static int enable_ours(struct iio *s, DIR *d, const char *scan, const char *ours, char *err,
+		       size_t errlen)
+{
+	char file[PATH_MAX + 300];
+	struct dirent *de;
+
 	while ((de = readdir(d)) != NULL) {
 		size_t nl = strlen(de->d_name);
-		int want, is;
+		int want, is, rc;
 
 		if (nl < 4 || strcmp(de->d_name + nl - 3, "_en") != 0)
 			continue;
@@ -706,19 +705,23 @@ static int setup_scan(struct iio *s, uint32_t channel, char *err, size_t errlen)
 		if (rc != 0 && want) {
 			msg(err, errlen, "%s: cannot enable %s: %s%s", s->label, file,
 			    strerror(-rc), hint(-rc));
-			closedir(d);
 			return -PL_EIO;
 		}
 		/* a channel that will not turn off is laid out below, not refused */
 	}
-	rewinddir(d);
-	e = calloc(MAX_ELEMS, sizeof(*e));
-	if (e == NULL) {
-		closedir(d);
-		msg(err, errlen, "%s: out of memory", s->label);
-		return -PL_ENOMEM;
-	}
-	while ((de = readdir(d)) != NULL && ne < MAX_ELEMS) {
+	return 0;
+}
+
+/* The enabled elements into e (MAX_ELEMS), *ne of them; *ours_index: our channel's index,
+ * SIZE_MAX when it is not enabled. */
+static int read_elements(struct iio *s, DIR *d, const char *scan, const char *ours,
+			 struct pl_iio_elem *e, size_t *ne, size_t *ours_index, char *err,
+			 size_t errlen)
+{
+	char file[PATH_MAX + 300], text[64];
+	struct dirent *de;
+
+	while ((de = readdir(d)) != NULL && *ne < MAX_ELEMS) {
 		size_t nl = strlen(de->d_name), base = nl - 3;
 		unsigned long idx;
 		char *end;
@@ -732,30 +735,31 @@ static int setup_scan(struct iio *s, uint32_t channel, char *err, size_t errlen)
 		if (read_text(file, text, sizeof(text)) != 0 ||
 		    (idx = strtoul(text, &end, 10), end == text || *end != '\0')) {
 			msg(err, errlen, "%s: cannot read a number from %s", s->label, file);
-			rc = -PL_EIO;
-			goto out;
+			return -PL_EIO;
 		}
 		snprintf(file, sizeof(file), "%s/%.*s_type", scan, (int)base, de->d_name);
 		if (read_text(file, text, sizeof(text)) != 0 ||
-		    pl_iio_parse_type(text, &e[ne].type) != 0) {
+		    pl_iio_parse_type(text, &e[*ne].type) != 0) {
 			msg(err, errlen, "%s: cannot read a scan type (like le:s12/16>>4) from %s",
 			    s->label, file);
-			rc = -PL_EIO;
-			goto out;
+			return -PL_EIO;
 		}
-		e[ne].index = (unsigned)idx;
-		e[ne].is_timestamp = strcmp(de->d_name, "in_timestamp_en") == 0;
+		e[*ne].index = (unsigned)idx;
+		e[*ne].is_timestamp = strcmp(de->d_name, "in_timestamp_en") == 0;
 		/* the index tells which one is ours after the sort */
 		if (strcmp(de->d_name, ours) == 0)
-			ours_index = idx;
-		ne++;
+			*ours_index = idx;
+		(*ne)++;
 	}
-	if (ours_index == SIZE_MAX) {
-		msg(err, errlen, "%s: channel %u stayed disabled after writing 1 to "
-		    "scan_elements/%s", s->label, channel, ours);
-		rc = -PL_EIO;
-		goto out;
-	}
+	return 0;
+}
+
+/* Lays the ne elements out: the scan's size, our value's and the timestamp's place. */
+static int lay_out(struct iio *s, struct pl_iio_elem *e, size_t ne, size_t ours_index,
+		   uint32_t channel, char *err, size_t errlen)
+{
+	size_t ts_i = SIZE_MAX;
+
 	s->scan_bytes = pl_iio_layout(e, ne);
 	for (size_t i = 0; i < ne; i++) {
 		if (e[i].is_timestamp) {
@@ -768,22 +772,59 @@ static int setup_scan(struct iio *s, uint32_t channel, char *err, size_t errlen)
 	if (s->vtype.realbits > 32 || (!s->vtype.is_signed && s->vtype.realbits > 31)) {
 		msg(err, errlen, "%s: channel %u has %u-bit values, more than a sample holds "
 		    "(31 bits unsigned, 32 signed)", s->label, channel, s->vtype.realbits);
-		rc = -PL_EINVAL;
-		goto out;
+		return -PL_EINVAL;
 	}
 	if (ts_i != SIZE_MAX) {
 		if (e[ts_i].type.storagebits != 64 || e[ts_i].type.realbits != 64) {
 			msg(err, errlen, "%s: unexpected timestamp type in scan_elements/"
 			    "in_timestamp_type (want le:s64/64>>0)", s->label);
-			rc = -PL_EIO;
-			goto out;
+			return -PL_EIO;
 		}
 		s->have_ts = 1;
 		s->ts_off = e[ts_i].offset;
 		s->ttype = e[ts_i].type;
 	}
-	rc = 0;
-out:
+	return 0;
+}
+
+static int setup_scan(struct iio *s, uint32_t channel, char *err, size_t errlen)
+{
+	char scan[PATH_MAX], ours[48];
+	struct pl_iio_elem *e;
+	size_t ne = 0, ours_index = SIZE_MAX;
+	DIR *d;
+	int rc;
+
+	if ((rc = path_fmt(scan, sizeof(scan), err, errlen, "%s/scan_elements", s->dir)) != 0)
+		return rc;
+	snprintf(ours, sizeof(ours), "in_voltage%u_en", channel);
+	if ((rc = scan_channel_exists(s, scan, ours, channel, err, errlen)) != 0)
+		return rc;
+	d = opendir(scan);
+	if (d == NULL) {
+		msg(err, errlen, "%s: cannot list %s: %s%s", s->label, scan, strerror(errno),
+		    hint(errno));
+		return -PL_EIO;
+	}
+	if ((rc = enable_ours(s, d, scan, ours, err, errlen)) != 0) {
+		closedir(d);
+		return rc;
+	}
+	rewinddir(d);
+	e = calloc(MAX_ELEMS, sizeof(*e));
+	if (e == NULL) {
+		closedir(d);
+		msg(err, errlen, "%s: out of memory", s->label);
+		return -PL_ENOMEM;
+	}
+	rc = read_elements(s, d, scan, ours, e, &ne, &ours_index, err, errlen);
+	if (rc == 0 && ours_index == SIZE_MAX) {
+		msg(err, errlen, "%s: channel %u stayed disabled after writing 1 to "
+		    "scan_elements/%s", s->label, channel, ours);
+		rc = -PL_EIO;
+	}
+	if (rc == 0)
+		rc = lay_out(s, e, ne, ours_index, channel, err, errlen);
 	free(e);
 	closedir(d);
 	return rc;
@@ -992,8 +1033,11 @@ static int64_t to_real_us(const struct iio *s)
 	if (s->ts_clock == CLOCK_REALTIME)
 		return 0;
 	if (s->ts_clock == CLOCK_MONOTONIC)
-		return pl_live_mono_to_real_us();
-	return (now_ns(CLOCK_REALTIME) - now_ns(s->ts_clock)) / 1000;
+		return pl_clock_wall_minus_mono_us();
+	/* another kernel clock (boottime, tai, monotonic_raw): its distance to the monotonic
+	 * one is the kernel's, the rest the clock seam's */
+	return pl_clock_wall_minus_mono_us() +
+	       (kernel_ns(CLOCK_MONOTONIC) - kernel_ns(s->ts_clock)) / 1000;
 }
 
 static int read_buffer(struct iio *s, struct pl_sample *out, size_t cap,
@@ -1030,7 +1074,7 @@ static int read_buffer(struct iio *s, struct pl_sample *out, size_t cap,
 	if (s->have_ts)
 		offset = to_real_us(s);
 	else
-		now_us = now_ns(CLOCK_REALTIME) / 1000;
+		now_us = pl_clock_wall_us();
 	for (size_t i = 0; i < n; i++) {
 		const unsigned char *scan = s->buf + i * s->scan_bytes;
 		int64_t t;
@@ -1118,10 +1162,10 @@ static int iio_open(void **self, const void *config, char *err, size_t errlen)
 	s->raw_fd = -1;
 	s->mode = c.mode;
 	s->period_ns = 1000000000 / c.rate_hz;
-	s->last_t_us = now_ns(CLOCK_REALTIME) / 1000;
+	s->last_t_us = pl_clock_wall_us();
 	s->check_every_ns = c.presence_check_ns < 0 ? 0 :
 			    c.presence_check_ns ? c.presence_check_ns : PRESENCE_CHECK_NS;
-	s->next_check_ns = now_ns(CLOCK_MONOTONIC) + s->check_every_ns;
+	s->next_check_ns = pl_clock_mono_us() * 1000 + s->check_every_ns;
 	if (strchr(c.device, '/'))
 		rc = find_by_path(s, c.device, err, errlen);
 	else

@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config/keys.h"
 #include "sources/live.h"
 #include "sources/src_serial.h"
@@ -203,14 +204,6 @@ static void install_wake(void)
 	wake_installed = sigaction(WAKE_SIGNAL, &sa, NULL) == 0;
 }
 
-static int64_t real_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * PL_US_PER_S + ts.tv_nsec / 1000;
-}
-
 static void free_source(struct serial_src *s)
 {
 	s->be->close(s->h);
@@ -260,7 +253,7 @@ static int on_change(struct serial_src *s)
 {
 	struct serial_icounter_struct c;
 	struct record r = { 0 };
-	int64_t t = real_now_us();
+	int64_t t = pl_clock_wall_us();
 	uint32_t advance, missed, changed;
 	int bits, level;
 
@@ -582,6 +575,7 @@ static void serial_close(void *self)
 		struct timespec until;
 
 		pthread_kill(s->thread, WAKE_SIGNAL);
+		/* the kernel's clock: pthread_timedjoin_np waits on CLOCK_REALTIME */
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_nsec += STOP_POLL_NS;
 		if (until.tv_nsec >= 1000000000L) {

@@ -29,6 +29,7 @@
 
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "store/store.h"
 
 #define BUSY_TIMEOUT_MS 5000
@@ -149,14 +150,6 @@ struct pl_store {
 	sqlite3_stmt *st[ST_COUNT];
 	char msg[1024];
 };
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * PL_US_PER_S + ts.tv_nsec / 1000;
-}
 
 static uint32_t crc32_of(const void *data, size_t len)
 {
@@ -962,7 +955,7 @@ int pl_store_commit_interval(struct pl_store *s, int64_t meter_id,
 			     size_t state_len)
 {
 	const char *what = "cannot commit the interval";
-	int64_t t = now_us();
+	int64_t t = pl_clock_wall_us();
 	sqlite3_stmt *st;
 	int rc;
 
@@ -1133,7 +1126,7 @@ static int advance(struct pl_store *s, int64_t sink_id, int64_t upto_seq, int de
 	sqlite3_bind_int64(st, 1, sink_id);
 	sqlite3_bind_int64(st, 2, upto_seq);
 	if (delivered)
-		sqlite3_bind_int64(st, 3, now_us());
+		sqlite3_bind_int64(st, 3, pl_clock_wall_us());
 	else
 		sqlite3_bind_null(st, 3);
 	rc = sqlite3_step(st);
@@ -1200,7 +1193,7 @@ int pl_store_quarantine(struct pl_store *s, int64_t sink_id, int64_t seq, const 
 		sqlite3_bind_int64(st, 3, key[0]);
 		sqlite3_bind_int64(st, 4, key[1]);
 		sqlite3_bind_text(st, 5, msg, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 6, now_us());
+		sqlite3_bind_int64(st, 6, pl_clock_wall_us());
 		rc = sqlite3_step(st);
 		rc = rc == SQLITE_DONE ? 0 : fail_db(s, rc, what);
 		sqlite3_reset(st);
@@ -1272,7 +1265,7 @@ int pl_store_sink_report(struct pl_store *s, int64_t sink_id, int failing, const
 	sqlite3_bind_int64(st, 1, sink_id);
 	sqlite3_bind_int(st, 2, failing != 0);
 	sqlite3_bind_text(st, 3, failing ? error : "", -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 4, now_us());
+	sqlite3_bind_int64(st, 4, pl_clock_wall_us());
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -1376,7 +1369,7 @@ int pl_store_prune(struct pl_store *s, int64_t keep_delivered_s, uint64_t max_by
 	if (!found)
 		delivered = 0;
 	cutoff = keep_delivered_s > INT64_MAX / PL_US_PER_S ? INT64_MIN :
-							       now_us() - keep_delivered_s * PL_US_PER_S;
+							       pl_clock_wall_us() - keep_delivered_s * PL_US_PER_S;
 	rc = delete_delivered(s, "DELETE FROM records WHERE seq <= ?1 AND stored_us < ?2",
 			      delivered, cutoff, &r.deleted_by_age);
 	if (rc == 0)
