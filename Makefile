@@ -15,7 +15,7 @@ BUILD   ?= build
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE   ?= cmake
 FUZZ_SECONDS ?= 60
-SHARED  ?= $(abspath ../shared)
+DATA    ?= $(abspath data)
 
 .PHONY: all deps build run demo check test test-asan test-valgrind fuzz fuzz-check \
         freestanding firmware bench bench-compare clean
@@ -35,10 +35,10 @@ build: deps $(BUILD)/Makefile
 RUN_ARGS ?=
 run: build
 	@echo "run: powerlogger run $(RUN_ARGS) (store ./powerlogger.db; Ctrl-C stops, a rerun resumes)"
-	@PL_PROFILE="$(SHARED)/data/refit-house1-2015-01-08.csv" $(BUILD)/powerlogger run $(RUN_ARGS)
+	@PL_PROFILE="$(DATA)/refit-house1-2015-01-08.csv" $(BUILD)/powerlogger run $(RUN_ARGS)
 
 demo: build
-	@bash scripts/demo.sh $(BUILD)/powerlogger "$(SHARED)"
+	@bash scripts/demo.sh $(BUILD)/powerlogger "$(DATA)"
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -77,7 +77,7 @@ check: test test-asan test-valgrind fuzz-check freestanding firmware
 	@echo "make check: all stages passed"
 
 bench: build freestanding
-	@bash bench/run.sh $(BUILD) "$(SHARED)"
+	@bash bench/run.sh $(BUILD) "$(DATA)"
 
 # Drain and footprint of this tree against an earlier revision, in one run: make bench-compare REV=...
 REV ?= HEAD~1

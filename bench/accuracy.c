@@ -2,7 +2,7 @@
  * Accuracy benchmark: the analog detector against the original sketch's method, over a matrix
  * of simulated conditions (bench/scenarios.h), entirely in memory.
  *
- *   accuracy [--quick] [--seeds N] [--duration S] [--data DIR | --shared DIR] [--only NAME]
+ *   accuracy [--quick] [--seeds N] [--duration S] [--data DIR] [--only NAME]
  *            [--events N] [--early-ms MS]
  *
  * For each scenario and seed the simulator (src/linux/sim.c) streams samples into the core
@@ -118,7 +118,7 @@ struct opts {
 	double early_ms;
 };
 
-/* ---- loads: the shared data, or a synthetic stand-in when it is not there ---- */
+/* ---- loads: the repository's data/, or a synthetic stand-in when it is not there ---- */
 
 struct loads {
 	char dir[2048];
@@ -205,7 +205,7 @@ static int file_readable(const char *dir, const char *name)
 static void loads_init(struct loads *L, const char *data_dir)
 {
 	static const char *const guesses[] = {
-		"../shared/data", "../../shared/data", "../../../shared/data", "shared/data",
+		"data", "../data", "../../data",
 	};
 	memset(L, 0, sizeof(*L));
 	if (!data_dir)
@@ -675,17 +675,17 @@ static void print_context(const struct bench_scenario *sc, double duration, stru
 
 static void usage(FILE *f)
 {
-	fputs("usage: accuracy [--quick] [--seeds N] [--duration S] [--data DIR | --shared DIR]\n"
+	fputs("usage: accuracy [--quick] [--seeds N] [--duration S] [--data DIR]\n"
 	      "                [--only NAME] [--events N] [--early-ms MS]\n"
 	      "Runs the detector and the original sketch's method over the scenario matrix\n"
 	      "and prints a markdown table.\n"
 	      "  --quick        1 seed, 60 s per scenario (for tests)\n"
 	      "  --seeds N      seeds 1..N (default 3)\n"
 	      "  --duration S   seconds of signal per run (default 180)\n"
-	      "  --data DIR     the shared data directory (default: $PL_DATA_DIR, or\n"
-	      "                 ../shared/data and its parents' equivalents; a synthetic load\n"
+	      "  --data DIR     the load profiles (default: $PL_DATA_DIR, or the repository's\n"
+	      "                 data/ seen from here or from a build folder; a synthetic load\n"
 	      "                 stands in for a missing file, marked in the table)\n"
-	      "  --shared DIR   the same as --data DIR/data\n"
+	      "  --shared DIR   the same as --data DIR/data (a folder holding data/)\n"
 	      "  --only NAME    run only the scenarios whose name contains NAME\n"
 	      "  --events N     detector errors shown per scenario, with their signal (default 6)\n"
 	      "  --early-ms MS  how far a detection may lead the true edge (default 5)\n"
@@ -849,7 +849,7 @@ int main(int argc, char **argv)
 	       n_exact - n_fail, n_exact, n_run, o.seeds, o.seeds == 1 ? "" : "s",
 	       o.duration_s, elapsed);
 	if (any_syn)
-		printf("\nSynthetic loads stood in for shared data files that were not found in "
+		printf("\nSynthetic loads stood in for data files that were not found in "
 		       "%s (--data DIR).\n", L.have_dir ? L.dir : "any of the usual places");
 
 	printf("\n## Scenarios\n\n");

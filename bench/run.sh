@@ -8,13 +8,13 @@
 # (the core's Cortex-M4 .text/.data/.bss sizes are printed by `make freestanding` before this)
 set -euo pipefail
 build=${1:-build}
-shared=${2:-../shared}
+data=${2:-data}
 here=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 echo "== accuracy (scenario matrix; docs/accuracy.md has the explanation)"
-"$build/accuracy" --shared "$shared"
+"$build/accuracy" --data "$data"
 
 echo
 echo "== detector cost: valgrind --tool=callgrind --toggle-collect=detect_all $build/speed --rate R --seconds 20 --path P"

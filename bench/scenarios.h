@@ -256,7 +256,7 @@ struct bench_scenario {
 	const char *what;          /* one sentence: the conditions */
 	enum bench_kind kind;
 	const char *why;           /* BENCH_REPORT / _INDISTINGUISHABLE: why it cannot be exact */
-	const char *load_file;     /* in the shared data directory; NULL: constant power */
+	const char *load_file;     /* in the data directory (data/); NULL: constant power */
 	uint32_t max_power_w;      /* the detector's plausibility limit (0: none) */
 	int baseline_down;         /* the signal falls during a pulse */
 	/* Sets the simulator up; duration_s is set by the runner first (zero-load periods and the

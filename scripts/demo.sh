@@ -5,10 +5,10 @@
 # interval records (as InfluxDB line protocol) and a comparison with the simulator's truth.
 set -euo pipefail
 bin=${1:-build/powerlogger}
-shared=${2:-../shared}
-profile="$shared/data/refit-house1-2015-01-08.csv"
+data=${2:-data}
+profile="$data/refit-house1-2015-01-08.csv"
 out=${PL_DEMO_DIR:-$(mktemp -d)}
-[ -f "$profile" ] || { echo "demo: $profile not found (shared/ must sit beside the project)" >&2; exit 1; }
+[ -f "$profile" ] || { echo "demo: $profile not found (the data/ folder of the repository)" >&2; exit 1; }
 
 echo "== simulate: 10 min, REFIT house 1 from 18:00, LDR, 1 kHz, noise 30 LSB, flicker, drift"
 "$bin" simulate --load "$profile" --load-start 64800 --load-speed 6 --duration 600 \

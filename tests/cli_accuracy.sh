@@ -5,9 +5,9 @@
 set -euo pipefail
 bin=${1:?usage: cli_accuracy.sh PATH/TO/powerlogger}
 acc="$(dirname "$bin")/accuracy"
-shared="${PL_SOURCE_DIR:-.}/../shared"
+data="${PL_SOURCE_DIR:-.}/data"
 [ -x "$acc" ] || { echo "cli_accuracy: $acc not built" >&2; exit 1; }
-if ! "$acc" --shared "$shared" --events 5 >accuracy.out 2>&1; then
+if ! "$acc" --data "$data" --events 5 >accuracy.out 2>&1; then
   cat accuracy.out
   echo "cli_accuracy: a scenario that must be exact was not" >&2
   exit 1

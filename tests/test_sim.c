@@ -625,17 +625,15 @@ static void test_load_read(void **state)
 	assert_int_equal(pl_sim_load_read(path, &load, err, sizeof(err)), -PL_EIO);
 }
 
-/* The shared real data, when it is there: a REFIT day at 60x and the volkszaehler log. */
+/* The real data in data/: a REFIT day at 60x and the volkszaehler log. */
 static void test_real_loads(void **state)
 {
 	(void)state;
 	char path[512];
 	struct pl_sim_load load;
 	char err[200];
-	snprintf(path, sizeof(path), "%s/../shared/data/refit-house1-2015-01-08.csv",
-		 PL_SOURCE_DIR);
-	if (access(path, R_OK) != 0)
-		skip();
+	snprintf(path, sizeof(path), "%s/data/refit-house1-2015-01-08.csv", PL_SOURCE_DIR);
+	assert_int_equal(access(path, R_OK), 0);
 	assert_int_equal(pl_sim_load_read(path, &load, err, sizeof(err)), 0);
 	assert_int_equal(load.kind, PL_SIM_LOAD_PROFILE);
 	struct pl_sim_config c;
@@ -653,9 +651,8 @@ static void test_real_loads(void **state)
 	run_free(&r);
 	pl_sim_load_free(&load);
 
-	snprintf(path, sizeof(path), "%s/../shared/data/vz-s0-2000imp-pulses.csv", PL_SOURCE_DIR);
-	if (access(path, R_OK) != 0)
-		return;
+	snprintf(path, sizeof(path), "%s/data/vz-s0-2000imp-pulses.csv", PL_SOURCE_DIR);
+	assert_int_equal(access(path, R_OK), 0);
 	assert_int_equal(pl_sim_load_read(path, &load, err, sizeof(err)), 0);
 	assert_int_equal(load.imp_per_kwh, 2000);
 	c.load = &load;

@@ -19,8 +19,7 @@
 static const char *default_profile(void)
 {
 	static const char *const candidates[] = {
-		"../shared/data/refit-house1-2015-01-08.csv",
-		"shared/data/refit-house1-2015-01-08.csv",
+		"data/refit-house1-2015-01-08.csv",
 	};
 	const char *env = getenv("PL_PROFILE");
 	if (env)
@@ -57,8 +56,8 @@ static void usage(FILE *f)
 		"\n"
 		"Logs every configured meter into the store and delivers the interval records to every\n"
 		"configured InfluxDB, exactly once, across outages, restarts and power cuts. Without -c,\n"
-		"a simulated meter (a real household's load profile when ../shared/data is there) is\n"
-		"logged into ./powerlogger.db.\n"
+		"a simulated meter is logged into ./powerlogger.db: a real household's load profile\n"
+		"(data/ of the repository, when run from there; PL_PROFILE names another file).\n"
 		"\n"
 		"Options:\n"
 		"  -c, --config FILE    configuration (see docs/powerlogger.example.ini;\n"
