@@ -17,7 +17,7 @@ CMAKE   ?= cmake
 FUZZ_SECONDS ?= 60
 DATA    ?= $(abspath data)
 
-.PHONY: all deps build run demo check test test-asan test-valgrind fuzz fuzz-check \
+.PHONY: all deps deps-run build-matrix build run demo check test test-asan test-valgrind fuzz fuzz-check \
         freestanding firmware bench bench-compare clean
 
 all: build
@@ -25,15 +25,23 @@ all: build
 deps:
 	@bash scripts/install-deps.sh
 
+# Only what building and running the logger needs: no test toolchain for `make run`.
+deps-run:
+	@bash scripts/install-deps.sh run
+
 $(BUILD)/Makefile: CMakeLists.txt | deps
-	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPL_WERROR=ON -DPL_TESTS=ON >/dev/null
 
 build: deps $(BUILD)/Makefile
+	@$(CMAKE) -S . -B $(BUILD) -DPL_TESTS=ON >/dev/null
 	@echo "build: compiling into $(BUILD)/ (log: $(BUILD)/build.log)"
 	@$(CMAKE) --build $(BUILD) -j $(JOBS) -- --no-print-directory >$(BUILD)/build.log || { cat $(BUILD)/build.log; exit 1; }
 
 RUN_ARGS ?=
-run: build
+run: deps-run
+	@[ -f $(BUILD)/Makefile ] || $(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPL_WERROR=ON >/dev/null
+	@echo "build: compiling the program into $(BUILD)/ (log: $(BUILD)/build.log)"
+	@$(CMAKE) --build $(BUILD) -j $(JOBS) --target powerlogger -- --no-print-directory >$(BUILD)/build.log || { cat $(BUILD)/build.log; exit 1; }
 	@echo "run: powerlogger run $(RUN_ARGS) (store ./powerlogger.db; Ctrl-C stops, a rerun resumes)"
 	@PL_PROFILE="$(DATA)/refit-house1-2015-01-08.csv" $(BUILD)/powerlogger run $(RUN_ARGS)
 
@@ -44,7 +52,7 @@ test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 test-asan: deps
-	@$(CMAKE) -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DPL_SANITIZE=ON \
+	@$(CMAKE) -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DPL_SANITIZE=ON -DPL_WERROR=ON \
 	  -DCMAKE_C_COMPILER=clang >/dev/null
 	@$(CMAKE) --build $(BUILD)-asan -j $(JOBS)
 	@cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -54,7 +62,7 @@ test-valgrind: build
 	@bash scripts/valgrind-tests.sh $(BUILD)
 
 fuzz-build: deps
-	@$(CMAKE) -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=Debug -DPL_FUZZ=ON -DPL_TESTS=OFF \
+	@$(CMAKE) -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=Debug -DPL_FUZZ=ON -DPL_TESTS=OFF -DPL_WERROR=ON \
 	  -DCMAKE_C_COMPILER=clang \
 	  -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" >/dev/null
 	@$(CMAKE) --build $(BUILD)-fuzz -j $(JOBS)
@@ -73,7 +81,11 @@ freestanding: deps
 firmware:
 	@bash scripts/build-firmware.sh
 
-check: test test-asan test-valgrind fuzz-check freestanding firmware
+# Every CMake build type with gcc and clang, warnings as errors (what packagers build).
+build-matrix: deps
+	@bash scripts/build-matrix.sh $(BUILD)-matrix
+
+check: test test-asan test-valgrind fuzz-check freestanding firmware build-matrix
 	@echo "make check: all stages passed"
 
 bench: build freestanding
@@ -85,4 +97,4 @@ bench-compare: build
 	@bash bench/before-after.sh $(REV) $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz $(BUILD)-arm
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz $(BUILD)-arm $(BUILD)-matrix

@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
-# Installs the Debian packages that building and testing PowerLogger need, and only the ones
-# that are missing, so that `make run` and `make check` work on a fresh Debian 12 machine.
+# Installs the Debian packages PowerLogger needs, and only the ones that are missing, so that
+# `make run` and `make check` work on a fresh Debian 12 machine:
+#   install-deps.sh run     what building and running the logger needs (`make run`)
+#   install-deps.sh         that and everything the tests and the benchmark need (`make check`)
 # Run as root (or with sudo available). Set PL_NO_INSTALL=1 to skip installing.
 set -euo pipefail
 
-pkgs=(
+run_pkgs=(
   build-essential cmake pkg-config   # the build
-  libcmocka-dev                      # unit tests
-  valgrind                           # memcheck in tests, callgrind in the bench
-  clang libclang-rt-14-dev           # libFuzzer + sanitizers
-  gcc-arm-none-eabi libnewlib-arm-none-eabi  # freestanding Cortex-M4 build of the core
   libsqlite3-dev libcurl4-openssl-dev libinih-dev libsystemd-dev  # the daemon's libraries
   zlib1g-dev                         # gzip request bodies for InfluxDB
   libgpiod-dev                       # GPIO edge sources (libgpiod 1.6)
+)
+test_pkgs=(
+  libcmocka-dev                      # unit tests
+  valgrind                           # memcheck in tests, callgrind in the bench
+  clang libclang-rt-14-dev           # libFuzzer + sanitizers, the clang builds
+  gcc-arm-none-eabi libnewlib-arm-none-eabi  # freestanding Cortex-M4 build of the core
   sqlite3 influxdb curl time         # the daemon's tests: a real InfluxDB 1.x, curl as a yardstick, /usr/bin/time
   python3 openssl                    # the sink's tests: the fake server, throwaway TLS certificates
   faketime libfaketime               # clock-step tests: the wall clock stepped under the daemon
 )
+case "${1:-test}" in
+run) pkgs=("${run_pkgs[@]}") ;;
+test) pkgs=("${run_pkgs[@]}" "${test_pkgs[@]}") ;;
+*) echo "usage: install-deps.sh [run|test]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -545,9 +545,9 @@ static void test_inline_secret_mode(void **state)
 	(void)state;
 	assert_int_equal(pl_config_load(path, &cfg, &d), 0);
 	assert_int_equal(d.warnings, 1);
-	snprintf(want, sizeof(want), "%s:6: warning: [influxdb db] password: the file is readable "
-		 "by everyone and holds this secret (chmod o-rwx '%s', or use password_file or "
-		 "password_env)", path, path);
+	assert_true(snprintf(want, sizeof(want), "%s:6: warning: [influxdb db] password: the file "
+			     "is readable by everyone and holds this secret (chmod o-rwx '%s', or use "
+			     "password_file or password_env)", path, path) < (int)sizeof(want));
 	has(&d, want);
 	assert_null(strstr(d.v[0].text, "hunter2"));
 	pl_config_free(cfg);

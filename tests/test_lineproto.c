@@ -957,7 +957,7 @@ static void check_head(const struct pl_lp_line *l, const char *buf, size_t len,
 {
 	char want[1024], joined[512], m3[2048], k3[2048], v3[2048];
 
-	snprintf(joined, sizeof joined, "%s%s", meas_raw, suffix);
+	assert_true(snprintf(joined, sizeof joined, "%s%s", meas_raw, suffix) < (int)sizeof joined);
 	expected_name(joined, want);
 	assert_string_equal(l->measurement, want);
 	assert_int_equal(influx3_series(buf, len - 1, m3, k3, v3, sizeof m3), 0);
@@ -1108,7 +1108,8 @@ static void test_round_trip_escape(void **state)
 		} else {
 			assert_true(nm > 0);
 		}
-		snprintf(line, sizeof line, "%s,%s=%s %s=\"%s\" 7", esc, k, v, k, s);
+		assert_true(snprintf(line, sizeof line, "%s,%s=%s %s=\"%s\" 7", esc, k, v, k, s) <
+			    (int)sizeof line);
 		if (pl_lp_parse(line, strlen(line), scratch, sizeof scratch, &l) != 0)
 			fail_msg("did not parse: %s", line);
 		if (raw[0] != '#')

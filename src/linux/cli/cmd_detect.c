@@ -333,6 +333,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 
 /* ---- output ----------------------------------------------------------------------------- */
 
+/* Room for any int64 with up to 19 decimals (sign, 20 digits, point, 19 digits, NUL), so that
+ * no compiler can see a truncation. */
+#define FIXED_CAP 48
+
 /* v / 10^decimals with exactly that many decimals, from integers. */
 static void fixed(char *buf, size_t cap, int64_t v, unsigned decimals)
 {
@@ -350,7 +354,7 @@ static void fixed(char *buf, size_t cap, int64_t v, unsigned decimals)
 
 static void print_pulse(const struct pl_pulse *p)
 {
-	char t[32], w[32];
+	char t[32], w[FIXED_CAP];
 
 	pl_trace_format_time(t, sizeof(t), p->t_us);
 	fixed(w, sizeof(w), p->width_us, 3);
@@ -375,7 +379,7 @@ static int print_record(struct detect *x, const struct pl_interval_record *r)
 		}
 		fwrite(x->lp, 1, len, stdout);
 	} else {
-		char start[32], e[32], avg[32], peak[32], reg[32];
+		char start[FIXED_CAP], e[FIXED_CAP], avg[FIXED_CAP], peak[FIXED_CAP], reg[FIXED_CAP];
 
 		if (x->records == 1)
 			puts("start_s,length_s,pulses,rejected,energy_wh,avg_w,peak_w,register_wh,"
@@ -636,7 +640,7 @@ static void summary(struct detect *x)
 		fprintf(stderr, "  warning:   %" PRIu64 " samples skipped: time went backwards\n",
 			st.backwards);
 	if (x->opt.det.imp_per_kwh) {
-		char wh[32];
+		char wh[FIXED_CAP];
 		uint64_t ok = st.pulses - st.rejected;
 
 		fixed(wh, sizeof(wh), pl_meter_register(&x->ch.meter), 6);

@@ -217,7 +217,7 @@ static int parse_u64(const char *opt, const char *s, uint64_t *out)
 
 static int parse_u32(const char *opt, const char *s, uint32_t *out)
 {
-	uint64_t v;
+	uint64_t v = 0;
 	if (parse_u64(opt, s, &v))
 		return 2;
 	if (v > UINT32_MAX)

@@ -1054,6 +1054,7 @@ static int sink_cursor(struct pl_store *s, int64_t sink_id, int64_t *cursor)
 	sqlite3_stmt *st = stmt(s, ST_SINK_CURSOR);
 	int found, rc;
 
+	*cursor = 0;
 	sqlite3_bind_int64(st, 1, sink_id);
 	rc = query_ints(s, st, cursor, 1, 0, &found, "cannot read the sink");
 	if (rc < 0)
