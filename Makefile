@@ -17,7 +17,7 @@ CMAKE   ?= cmake
 FUZZ_SECONDS ?= 60
 DATA    ?= $(abspath data)
 
-.PHONY: all deps deps-run build-matrix build run demo check test test-asan test-valgrind fuzz fuzz-check \
+.PHONY: all deps deps-run build-matrix spdx build run demo check test test-asan test-valgrind fuzz fuzz-check \
         freestanding firmware bench bench-compare clean
 
 all: build
@@ -85,8 +85,13 @@ firmware:
 build-matrix: deps
 	@bash scripts/build-matrix.sh $(BUILD)-matrix
 
-check: test test-asan test-valgrind fuzz-check freestanding firmware build-matrix
-	@echo "make check: all stages passed"
+CHECK_STAGES = test test-asan test-valgrind fuzz-check freestanding firmware build-matrix
+check:
+	@bash scripts/check.sh $(CHECK_STAGES)
+
+# Every source file names its licence (LICENSE); `scripts/spdx.sh --add` adds it.
+spdx:
+	@bash scripts/spdx.sh
 
 bench: build freestanding
 	@bash bench/run.sh $(BUILD) "$(DATA)"
