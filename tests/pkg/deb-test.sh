@@ -175,21 +175,26 @@ grep -qx "; changed locally by deb-test" "$conf" || fail "dpkg -r removed the co
 # 6. Purge: the configuration goes; the store stays, and the message says so and how to remove
 # it. With an empty state directory, nothing is kept.
 step "dpkg -P"
+# A file of the administrator's beside the conffile (a secret for a sink) is left, and said.
+install -m 0640 -g powerlogger /dev/null /etc/powerlogger/influx-password
 dpkg -P powerlogger >"$out/purge.log" 2>&1 || { cat "$out/purge.log"; fail "dpkg -P"; }
 sed 's/^/  /' "$out/purge.log"
 grep -q "kept the store (your recorded data) in $state" "$out/purge.log" || fail "purge does not say it kept the store"
 grep -q "rm -r $state" "$out/purge.log" || fail "purge does not say how to remove the store"
 [ ! -e "$conf" ] || fail "purge left $conf"
-grep -q "kept files of yours in /etc/powerlogger" "$out/purge.log" && fail "purge claims files in /etc are kept"
-[ ! -e /etc/powerlogger ] || fail "purge left /etc/powerlogger: $(ls -A /etc/powerlogger)"
+grep -q "kept files of yours in /etc/powerlogger: influx-password" "$out/purge.log" ||
+  fail "purge does not say it kept /etc/powerlogger/influx-password"
+[ -e /etc/powerlogger/influx-password ] || fail "purge removed a file it does not own"
 [ "$(records)" = "$n2" ] || fail "purge changed the store"
 getent passwd powerlogger >/dev/null || fail "purge removed the user owning the kept store"
-rm -rf "$state" # as the message says
+rm -rf "$state" /etc/powerlogger # as the message says
 dpkg -i "$out/powerlogger_${new_v}_${arch}.deb" </dev/null >"$out/install2.log" 2>&1 ||
   { cat "$out/install2.log"; fail "dpkg -i over the kept user"; }
 [ "$(stat -c '%U %a' "$state")" = "powerlogger 750" ] || fail "reinstall: $state"
 dpkg -P powerlogger >"$out/purge2.log" 2>&1 || fail "dpkg -P (empty store)"
 [ ! -e "$state" ] || fail "purge kept an empty $state"
 grep -q "kept the store" "$out/purge2.log" && fail "purge claims to keep an empty store"
+grep -q "kept files of yours" "$out/purge2.log" && fail "purge claims to keep files in /etc"
+[ ! -e /etc/powerlogger ] || fail "purge left /etc/powerlogger: $(ls -A /etc/powerlogger)"
 
 step "all steps passed"
