@@ -12,7 +12,7 @@
 #   make fuzz    run every fuzzer for FUZZ_SECONDS (default 60)
 #   make install PREFIX=/usr/local [DESTDIR=...]   the program, configuration, unit, man pages
 #   make deb [DEB_ARCH=arm64]   the Debian package, in build-deb/ (docs/install.md)
-#   make check-deb   build, lint, install, run, upgrade and purge the package (root; in check)
+#   make check-deb   the install rules; the package built, linted, installed, run, upgraded, purged
 
 BUILD   ?= build
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
@@ -120,6 +120,7 @@ deb: deps-deb
 	@bash scripts/build-deb.sh $(if $(DEB_ARCH),-a $(DEB_ARCH)) build-deb
 
 check-deb: deps-deb
+	@bash tests/pkg/install-test.sh
 	@bash tests/pkg/deb-test.sh
 
 clean:

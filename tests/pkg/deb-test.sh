@@ -128,6 +128,21 @@ grep -q "store: $store" "$out/check.txt" || fail "the packaged store is not $sto
 grep -q "demo: source sim" "$out/check.txt" || fail "no demo meter in the packaged configuration"
 grep -q "sinks: 0" "$out/check.txt" || fail "the packaged configuration has a sink"
 runuser -u powerlogger -- powerlogger check-config --quiet "$conf" || fail "check-config as powerlogger"
+# The commented sensor sections are ready: each one, uncommented with the InfluxDB sink in place
+# of the demo, checks (keys written ';;' stay comments).
+step "the commented sensor sections, uncommented, check"
+uncomment() { sed -E 's/^;(\[|[a-z_]+ = )/\1/'; }
+sensors=0
+while IFS= read -r -d '' block; do
+  sensors=$((sensors + 1))
+  { printf '[store]\npath = %s/powerlogger.db\n\n' "$state"
+    printf '%s\n\n' "$block" | uncomment
+    awk -v RS= '/\n;\[influxdb local\]/ || /^;\[influxdb local\]/' "$conf" | uncomment; } >"$out/sensor.ini"
+  powerlogger check-config "$out/sensor.ini" >"$out/sensor.txt" 2>&1 ||
+    { cat "$out/sensor.ini" "$out/sensor.txt"; fail "commented sensor section $sensors does not check"; }
+  grep -q "local: influxdb api 1 http://localhost:8086" "$out/sensor.txt" || fail "sensor $sensors: no sink"
+done < <(awk -v RS= -v ORS='\0' '/(^|\n);\[meter house\]/' "$conf")
+[ "$sensors" = 3 ] || fail "$sensors commented sensor sections (gpio, iio, serial expected)"
 # The demo meter as packaged, in real time: 25 s cross a 20 s boundary, which commits the
 # (partial) interval before it.
 step "run as powerlogger: --duration 25"
