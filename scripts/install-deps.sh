@@ -3,6 +3,7 @@
 # `make run` and `make check` work on a fresh Debian 12 machine:
 #   install-deps.sh run     what building and running the logger needs (`make run`)
 #   install-deps.sh         that and everything the tests and the benchmark need (`make check`)
+#   install-deps.sh deb     what building and checking the Debian package needs (`make deb`)
 # Run as root (or with sudo available). Set PL_NO_INSTALL=1 to skip installing.
 set -euo pipefail
 
@@ -21,10 +22,20 @@ test_pkgs=(
   python3 openssl                    # the sink's tests: the fake server, throwaway TLS certificates
   faketime libfaketime               # clock-step tests: the wall clock stepped under the daemon
 )
+# The Debian package (debian/control's Build-Depends, and the tools tests/pkg/deb-test.sh uses).
+deb_pkgs=(
+  debhelper dpkg-dev fakeroot        # dpkg-buildpackage with dh
+  libcmocka-dev                      # the core unit tests the package build runs (<!nocheck>)
+  lintian                            # the package's checks
+  man-db groff-base                  # man --warnings on the man pages
+  systemd adduser                    # systemd-analyze verify on the unit; the postinst's adduser
+  sqlite3                            # the package test counts the records in the store
+)
 case "${1:-test}" in
 run) pkgs=("${run_pkgs[@]}") ;;
 test) pkgs=("${run_pkgs[@]}" "${test_pkgs[@]}") ;;
-*) echo "usage: install-deps.sh [run|test]" >&2; exit 2 ;;
+deb) pkgs=("${run_pkgs[@]}" "${deb_pkgs[@]}") ;;
+*) echo "usage: install-deps.sh [run|test|deb]" >&2; exit 2 ;;
 esac
 
 missing=()
