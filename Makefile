@@ -20,15 +20,6 @@ CMAKE   ?= cmake
 FUZZ_SECONDS ?= 60
 DATA    ?= $(abspath data)
 
-CHECK_STAGES = test test-asan test-valgrind fuzz-check freestanding firmware build-matrix \
-	check-deb
-check:
-	@bash scripts/check.sh $(CHECK_STAGES)
-
-# Every source file names its licence (LICENSE); `scripts/spdx.sh --add` adds it.
-spdx:
-	@bash scripts/spdx.sh
-
 all: build
 
 deps:
@@ -94,18 +85,14 @@ firmware:
 build-matrix: deps
 	@bash scripts/build-matrix.sh $(BUILD)-matrix
 
-<<<<<<< HEAD
-CHECK_STAGES = test test-asan test-valgrind fuzz-check freestanding firmware build-matrix
+CHECK_STAGES = test test-asan test-valgrind fuzz-check freestanding firmware build-matrix \
+	check-deb
 check:
 	@bash scripts/check.sh $(CHECK_STAGES)
 
 # Every source file names its licence (LICENSE); `scripts/spdx.sh --add` adds it.
 spdx:
 	@bash scripts/spdx.sh
-=======
-check: test test-asan test-valgrind fuzz-check freestanding firmware build-matrix check-deb
-	@echo "make check: all stages passed"
->>>>>>> fix-pkg
 
 bench: build freestanding
 	@bash bench/run.sh $(BUILD) "$(DATA)"

@@ -44,7 +44,7 @@ static void usage(FILE *f)
 	      "Commands:\n",
 	      f);
 	for (i = 0; i < NCOMMANDS; i++)
-		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
 	fputs("\nRun 'powerlogger <command> --help' for a command's options.\n", f);
 }
 

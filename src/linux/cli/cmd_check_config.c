@@ -32,7 +32,7 @@ static void usage(FILE *f)
 	      "the file, 1 other failure.\n"
 	      "\n"
 	      "Example:\n"
-	      "  powerlogger check-config /etc/powerlogger.ini\n",
+	      "  powerlogger check-config /etc/powerlogger/powerlogger.ini\n",
 	      f);
 }
 
