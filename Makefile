@@ -10,6 +10,7 @@
 #   make bench   accuracy matrix against the original's method, callgrind cost, core size,
 #                drain against curl, footprint
 #   make fuzz    run every fuzzer for FUZZ_SECONDS (default 60)
+#   make check-arm   the Raspberry Pi builds (arm64, armhf), their tests under qemu-user
 
 BUILD   ?= build
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
@@ -18,7 +19,7 @@ FUZZ_SECONDS ?= 60
 DATA    ?= $(abspath data)
 
 .PHONY: all deps deps-run build-matrix build run demo check test test-asan test-valgrind fuzz fuzz-check \
-        freestanding firmware bench bench-compare clean
+        freestanding firmware check-arm bench bench-compare clean
 
 all: build
 
@@ -85,7 +86,11 @@ firmware:
 build-matrix: deps
 	@bash scripts/build-matrix.sh $(BUILD)-matrix
 
-check: test test-asan test-valgrind fuzz-check freestanding firmware build-matrix
+# The Raspberry Pi builds (arm64, armhf) cross-compiled, their unit tests under qemu-user.
+check-arm:
+	@bash scripts/check-arm.sh $(BUILD)
+
+check: test test-asan test-valgrind fuzz-check freestanding firmware build-matrix check-arm
 	@echo "make check: all stages passed"
 
 bench: build freestanding
@@ -97,4 +102,4 @@ bench-compare: build
 	@bash bench/before-after.sh $(REV) $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz $(BUILD)-arm $(BUILD)-matrix
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz $(BUILD)-arm $(BUILD)-matrix $(BUILD)-arm64 $(BUILD)-armhf
