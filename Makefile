@@ -88,7 +88,7 @@ build-matrix: deps
 
 # The Raspberry Pi builds (arm64, armhf) cross-compiled, their unit tests under qemu-user.
 check-arm:
-	@bash scripts/check-arm.sh $(BUILD)
+	@JOBS=$(JOBS) bash scripts/check-arm.sh $(BUILD)
 
 check: test test-asan test-valgrind fuzz-check freestanding firmware build-matrix check-arm
 	@echo "make check: all stages passed"

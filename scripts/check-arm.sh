@@ -60,7 +60,7 @@ for p in "${missing[@]}"; do
 done
 if [ ${#want_archs[@]} -gt 0 ] || [ ${#really_missing[@]} -gt 0 ]; then
 	if [ "${PL_NO_INSTALL:-0}" = 1 ]; then
-		echo "check-arm: missing: ${want_archs[*]/#/architecture } ${really_missing[*]}" \
+		echo "check-arm: missing:${want_archs[*]/#/ architecture } ${really_missing[*]}" \
 		     "(PL_NO_INSTALL=1, not installing)" >&2
 		exit 1
 	fi
