@@ -13,12 +13,17 @@
 #   make install PREFIX=/usr/local [DESTDIR=...]   the program, configuration, unit, man pages
 #   make deb [DEB_ARCH=arm64]   the Debian package, in build-deb/ (docs/install.md)
 #   make check-deb   the install rules; the package built, linted, installed, run, upgraded, purged
+#   make check-arm   the Raspberry Pi builds (arm64, armhf), their tests under qemu-user
 
 BUILD   ?= build
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE   ?= cmake
 FUZZ_SECONDS ?= 60
 DATA    ?= $(abspath data)
+
+.PHONY: all deps deps-run build-matrix spdx build run demo check test test-asan test-valgrind \
+        fuzz fuzz-check freestanding firmware check-arm bench bench-compare clean install \
+        deps-deb deb check-deb
 
 all: build
 
@@ -85,8 +90,12 @@ firmware:
 build-matrix: deps
 	@bash scripts/build-matrix.sh $(BUILD)-matrix
 
+# The Raspberry Pi builds (arm64, armhf) cross-compiled, their unit tests under qemu-user.
+check-arm:
+	@JOBS=$(JOBS) bash scripts/check-arm.sh $(BUILD)
+
 CHECK_STAGES = test test-asan test-valgrind fuzz-check freestanding firmware build-matrix \
-	check-deb
+	check-deb check-arm
 check:
 	@bash scripts/check.sh $(CHECK_STAGES)
 
@@ -127,4 +136,5 @@ check-deb: deps-deb
 	@bash tests/pkg/deb-test.sh
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz $(BUILD)-arm $(BUILD)-matrix build-deb
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz $(BUILD)-arm $(BUILD)-matrix $(BUILD)-arm64 \
+	  $(BUILD)-armhf build-deb

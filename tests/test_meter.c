@@ -796,26 +796,76 @@ static int64_t floor_div(int64_t a, int64_t b)
 	return (a % b != 0 && a < 0) ? q - 1 : q;
 }
 
-/* Reference conversions, straight from the definitions, in 128 bits. */
+/* Reference conversions, straight from the definitions, in 128 bits (testutil.h). */
 static int64_t ref_uwh(int64_t n, uint32_t imp)
 {
-	__int128 num = (__int128)n * 1000000000;
+	struct i128 num = i128_mul(i128_of(n), i128_of(1000000000));
 
-	return (int64_t)((2 * num + imp) / (2 * (__int128)imp)); /* n >= 0 */
+	/* (2 * num + imp) / (2 * imp), n >= 0 */
+	return i128_to_i64(i128_div(i128_add(i128_add(num, num), i128_of(imp)),
+				    i128_of(2 * (int64_t)imp)));
 }
 
 static int64_t ref_power(int64_t gap, uint32_t imp)
 {
-	__int128 d = (__int128)imp * (gap < 1 ? 1 : gap);
+	struct i128 d = i128_mul(i128_of(imp), i128_of(gap < 1 ? 1 : gap));
 
-	return (int64_t)(((__int128)2 * 3600000000000000 + d) / (2 * d));
+	/* (2 * 3600000000000000 + d) / (2 * d) */
+	return i128_to_i64(i128_div(i128_add(i128_of(2 * INT64_C(3600000000000000)), d),
+				    i128_add(d, d)));
 }
 
 static int64_t ref_avg(int64_t uwh, uint32_t len_s)
 {
-	__int128 d = (__int128)10 * len_s;
+	struct i128 d = i128_of(10 * (int64_t)len_s);
 
-	return (int64_t)(((__int128)uwh * 36 * 2 + d) / (2 * d));
+	/* (uwh * 36 * 2 + d) / (2 * d) */
+	return i128_to_i64(i128_div(i128_add(i128_mul(i128_of(uwh), i128_of(72)), d),
+				    i128_add(d, d)));
+}
+
+/* The 128-bit reference arithmetic itself: known values, the division's defining properties
+ * on random operands and, where the compiler has __int128 (64-bit targets), agreement with it. */
+static void test_reference_i128(void **state)
+{
+	struct i128 m = i128_mul(i128_of(INT64_MAX), i128_of(INT64_MAX));
+	struct i128 n = i128_mul(i128_of(INT64_MIN), i128_of(3));
+	int i;
+
+	(void)state;
+	assert_true(m.hi == UINT64_C(0x3fffffffffffffff) && m.lo == 1);
+	assert_true(n.hi == UINT64_MAX - 1 && n.lo == UINT64_C(0x8000000000000000));
+	assert_int_equal(i128_to_i64(i128_div(i128_of(-7), i128_of(2))), -3);
+	assert_int_equal(i128_to_i64(i128_div(i128_of(7), i128_of(-2))), -3);
+	assert_int_equal(i128_to_i64(i128_div(m, i128_of(INT64_MAX))), INT64_MAX);
+	assert_int_equal(i128_cmp(i128_of(-1), i128_of(0)), -1);
+	assert_int_equal(i128_cmp(m, i128_of(INT64_MAX)), 1);
+	rng_state = 0x1280;
+	for (i = 0; i < 20000; i++) {
+		int64_t x = (int64_t)rnd() >> (rnd() % 64), y = (int64_t)rnd() >> (rnd() % 64);
+		int64_t z = (int64_t)rnd() >> (rnd() % 64), b = (int64_t)rnd() >> (rnd() % 64);
+		struct i128 a = i128_add(i128_mul(i128_of(x), i128_of(y)), i128_of(z)), q, r, ab;
+
+		if (b == 0)
+			b = 1;
+		q = i128_div(a, i128_of(b));
+		r = i128_sub(a, i128_mul(q, i128_of(b)));
+		ab = i128_is_neg(r) ? i128_neg(r) : r;
+		/* |r| < |b|, and r has the sign of a (truncation toward zero) */
+		assert_true(i128_cmp(ab, i128_of(b < 0 ? -(b + 1) : b - 1)) <= 0);
+		assert_true(r.hi == 0 && r.lo == 0 ? 1 : i128_is_neg(r) == i128_is_neg(a));
+#ifdef __SIZEOF_INT128__
+		{
+			__int128 wa = (__int128)x * y + z, wq = wa / b;
+
+			assert_true(a.hi == (uint64_t)((unsigned __int128)wa >> 64) &&
+				    a.lo == (uint64_t)wa);
+			assert_true(q.hi == (uint64_t)((unsigned __int128)wq >> 64) &&
+				    q.lo == (uint64_t)wq);
+			assert_int_equal(i128_cmp(a, i128_of(z)), (wa > z) - (wa < z));
+		}
+#endif
+	}
 }
 
 struct ev {
@@ -1206,6 +1256,7 @@ static void test_step_before_start_and_far_pulse(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reference_i128),
 		cmocka_unit_test(test_config_default_and_init),
 		cmocka_unit_test(test_pulses_uwh_exact),
 		cmocka_unit_test(test_pulses_uwh_no_overflow),

@@ -25,6 +25,104 @@ static inline uint64_t rnd(void)
 }
 
 /*
+ * Signed 128-bit integers for the tests' reference arithmetic, which must be exact. gcc's
+ * __int128 exists on 64-bit targets only, and the tests also run on armhf (32-bit), so these
+ * are plain C: two's complement in two halves, the product's low 128 bits, division
+ * truncating toward zero as C's does. Slow (bit by bit), which a test does not mind.
+ */
+struct i128 {
+	uint64_t hi, lo;
+};
+
+static inline struct i128 i128_of(int64_t v)
+{
+	struct i128 r = { v < 0 ? UINT64_MAX : 0, (uint64_t)v };
+
+	return r;
+}
+
+static inline int64_t i128_to_i64(struct i128 a)
+{
+	return (int64_t)a.lo; /* the caller knows it fits */
+}
+
+static inline struct i128 i128_add(struct i128 a, struct i128 b)
+{
+	struct i128 r = { a.hi + b.hi, a.lo + b.lo };
+
+	r.hi += r.lo < a.lo;
+	return r;
+}
+
+static inline struct i128 i128_neg(struct i128 a)
+{
+	struct i128 r = { ~a.hi, ~a.lo };
+
+	return i128_add(r, i128_of(1));
+}
+
+static inline struct i128 i128_sub(struct i128 a, struct i128 b)
+{
+	return i128_add(a, i128_neg(b));
+}
+
+static inline int i128_is_neg(struct i128 a)
+{
+	return (a.hi >> 63) != 0;
+}
+
+static inline struct i128 i128_mul(struct i128 a, struct i128 b)
+{
+	uint64_t a0 = a.lo & 0xffffffffu, a1 = a.lo >> 32;
+	uint64_t b0 = b.lo & 0xffffffffu, b1 = b.lo >> 32;
+	uint64_t p00 = a0 * b0, p01 = a0 * b1, p10 = a1 * b0, p11 = a1 * b1;
+	uint64_t mid = (p00 >> 32) + (p01 & 0xffffffffu) + (p10 & 0xffffffffu);
+	struct i128 r;
+
+	r.lo = (mid << 32) | (p00 & 0xffffffffu);
+	r.hi = p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32) + a.hi * b.lo + a.lo * b.hi;
+	return r;
+}
+
+/* -1, 0 or 1 as a < b, a == b, a > b (signed) */
+static inline int i128_cmp(struct i128 a, struct i128 b)
+{
+	uint64_t ah = a.hi ^ (UINT64_C(1) << 63), bh = b.hi ^ (UINT64_C(1) << 63);
+
+	if (ah != bh)
+		return ah < bh ? -1 : 1;
+	if (a.lo != b.lo)
+		return a.lo < b.lo ? -1 : 1;
+	return 0;
+}
+
+/* a / b truncated toward zero, b != 0 */
+static inline struct i128 i128_div(struct i128 a, struct i128 b)
+{
+	int neg = i128_is_neg(a) != i128_is_neg(b);
+	struct i128 n = i128_is_neg(a) ? i128_neg(a) : a;
+	struct i128 d = i128_is_neg(b) ? i128_neg(b) : b;
+	struct i128 q = { 0, 0 }, r = { 0, 0 };
+	int i;
+
+	for (i = 127; i >= 0; i--) {
+		uint64_t bit = i >= 64 ? (n.hi >> (i - 64)) & 1 : (n.lo >> i) & 1;
+
+		r.hi = (r.hi << 1) | (r.lo >> 63);
+		r.lo = (r.lo << 1) | bit;
+		/* magnitudes: compare unsigned */
+		if (r.hi > d.hi || (r.hi == d.hi && r.lo >= d.lo)) {
+			r = i128_sub(r, d);
+			if (i >= 64)
+				q.hi |= UINT64_C(1) << (i - 64);
+			else
+				q.lo |= UINT64_C(1) << i;
+		}
+	}
+	return neg ? i128_neg(q) : q;
+}
+
+/*
  * Where InfluxDB 1.x's batch splitter (models.scanLine) ends the line that starts at buf[0]:
  * it steps over any backslash pair, and ignores '\n' inside a string it believes is open. A
  * '"' opens or closes a string once the first unescaped space was seen and more '=' than ','
@@ -166,17 +264,23 @@ static inline int influx3_series(const char *line, size_t len, char *meas, char 
 static inline int want_timestamp(int64_t t_us, int prec, int64_t *ts)
 {
 	static const int64_t unit_ns[] = { 1, 1000, 1000000, 1000000000 };
-	__int128 v = t_us;
+	struct i128 v = i128_of(t_us), ns;
 
-	if (prec == PL_PREC_NS)
-		v *= 1000;
-	else if (prec == PL_PREC_MS)
-		v = (v - (((v % 1000) + 1000) % 1000)) / 1000;
-	else if (prec == PL_PREC_S)
-		v = (v - (((v % 1000000) + 1000000) % 1000000)) / 1000000;
-	if (v * unit_ns[prec] < (__int128)INT64_MIN + 2 || v * unit_ns[prec] > (__int128)INT64_MAX - 1)
+	if (prec == PL_PREC_NS) {
+		v = i128_mul(v, i128_of(1000));
+	} else if (prec == PL_PREC_MS || prec == PL_PREC_S) {
+		/* floor division: v - ((v % u) + u) % u, then / u */
+		struct i128 u = i128_of(prec == PL_PREC_MS ? 1000 : 1000000);
+		struct i128 rem = i128_sub(v, i128_mul(i128_div(v, u), u));
+
+		if (i128_is_neg(rem))
+			rem = i128_add(rem, u);
+		v = i128_div(i128_sub(v, rem), u);
+	}
+	ns = i128_mul(v, i128_of(unit_ns[prec]));
+	if (i128_cmp(ns, i128_of(INT64_MIN + 2)) < 0 || i128_cmp(ns, i128_of(INT64_MAX - 1)) > 0)
 		return 0;
-	*ts = (int64_t)v;
+	*ts = i128_to_i64(v);
 	return 1;
 }
 

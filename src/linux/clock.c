@@ -1,6 +1,19 @@
 /*
  * The clock seam (see clock.h): the system clock, or the one a test put in.
  */
+/*
+ * A 64-bit time_t in this file even where the C library's default is 32 bits (Debian 12
+ * armhf): its interface is int64_t microseconds, no time_t leaves it, and so the wall clock
+ * still reads right after 2038-01-19, when a 32-bit clock_gettime() fails with EOVERFLOW. The
+ * rest of the program keeps the default, because Debian 12's armhf libgpiod (1.6) hands out
+ * events with a 32-bit struct timespec (docs/raspberry-pi.md).
+ */
+#ifndef _FILE_OFFSET_BITS
+#define _FILE_OFFSET_BITS 64 /* glibc allows _TIME_BITS 64 only with it */
+#endif
+#ifndef _TIME_BITS
+#define _TIME_BITS 64
+#endif
 #include <time.h>
 
 #include "clock.h"

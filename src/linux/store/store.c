@@ -1086,7 +1086,7 @@ int pl_store_next_batch_after(struct pl_store *s, int64_t sink_id, int64_t after
 		cursor = after_seq;
 	st = stmt(s, ST_BATCH);
 	sqlite3_bind_int64(st, 1, cursor);
-	sqlite3_bind_int64(st, 2, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+	sqlite3_bind_int64(st, 2, (int64_t)(max < (size_t)INT64_MAX ? max : (size_t)INT64_MAX));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct pl_store_record *r = &out[*n];
 
