@@ -1218,9 +1218,10 @@ static void test_disk_full(void **state)
 	s = open_ok(t.path, PL_STORE_CREATE);
 	assert_int_equal(pl_store_meter(s, "m", 1000, 20, &meter), 0);
 	commit_k(s, meter, 0);
-	/* The disk is full at the current size plus a few pages. */
+	/* The disk is full at the current size plus a few pages: 16 KiB, whatever their size. */
 	pages = sql_int(s, "PRAGMA page_count");
-	snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld", (long long)pages + 4);
+	snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld",
+		 (long long)(pages + 16384 / sql_int(s, "PRAGMA page_size")));
 	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), sql, NULL, NULL, NULL), SQLITE_OK);
 	for (k = 1; k < 1000; k++) {
 		r = rec_of(k);
