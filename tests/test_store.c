@@ -1398,6 +1398,87 @@ static void test_crash_exactly_once(void **state)
 	tmp_remove(&t);
 }
 
+/*
+ * The acknowledgement is not synced (pl_store_ack), but a crash of the process alone must lose
+ * none: its WAL frames are in the page cache. A child commits and acknowledges through a
+ * second connection, as the daemon's sink thread does, and is killed with SIGKILL at random
+ * moments; the cursor must be at least the last acknowledgement that returned and at most the
+ * last one begun.
+ */
+static void test_ack_survives_kill(void **state)
+{
+	struct tmp t;
+	int64_t meter, sink, begun = 0, returned = 0;
+	struct pl_store *s;
+
+	(void)state;
+	rng_state = (uint64_t)time(NULL) | 1;
+	tmp_make(&t);
+	s = open_ok(t.path, PL_STORE_CREATE);
+	assert_int_equal(pl_store_meter(s, "m", 1000, 20, &meter), 0);
+	assert_int_equal(pl_store_sink(s, "influx", &sink), 0);
+	pl_store_close(s);
+	for (int round = 0; round < 10; round++) {
+		int64_t msg[2], cursor;
+		int fds[2], status, seen = 0, want = 20 + (int)(rnd() % 40);
+		pid_t pid;
+
+		assert_int_equal(pipe(fds), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			struct pl_store_record out[16];
+			struct pl_store *c, *d;
+			size_t n;
+			int64_t k;
+
+			close(fds[0]);
+			if (pl_store_open(t.path, 0, &c, NULL, 0) != 0 ||
+			    pl_store_open(t.path, PL_STORE_NOCHECK, &d, NULL, 0) != 0)
+				_exit(2);
+			for (k = sql_int(c, "SELECT COUNT(*) FROM records");; k++) {
+				commit_k(c, meter, k);
+				if (pl_store_next_batch(d, sink, 16, out, &n) != 0 || n == 0)
+					_exit(3);
+				msg[0] = 'A';
+				msg[1] = out[n - 1].seq;
+				if (write(fds[1], msg, sizeof(msg)) != (ssize_t)sizeof(msg) ||
+				    pl_store_ack(d, sink, out[n - 1].seq) != 0)
+					_exit(4);
+				msg[0] = 'a';
+				if (write(fds[1], msg, sizeof(msg)) != (ssize_t)sizeof(msg))
+					_exit(5);
+			}
+		}
+		close(fds[1]);
+		for (;;) {
+			if (seen == want) {
+				usleep((useconds_t)(rnd() % 3000));
+				assert_int_equal(kill(pid, SIGKILL), 0);
+			}
+			if (read(fds[0], msg, sizeof(msg)) != (ssize_t)sizeof(msg))
+				break; /* the child is gone and the pipe drained */
+			seen++;
+			if (msg[0] == 'A')
+				begun = msg[1];
+			else
+				returned = msg[1];
+		}
+		close(fds[0]);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL))
+			fail_msg("writer ended by itself: status %d", status);
+		s = open_ok(t.path, 0);
+		cursor = sql_int(s, "SELECT cursor FROM sinks WHERE name = 'influx'");
+		pl_store_close(s);
+		if (cursor < returned || cursor > begun)
+			fail_msg("round %d: cursor %lld, acknowledged %lld, begun %lld", round,
+				 (long long)cursor, (long long)returned, (long long)begun);
+		returned = cursor; /* the next round begins from the store's cursor */
+	}
+	tmp_remove(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1417,6 +1498,7 @@ int main(void)
 		cmocka_unit_test(test_unwritable),
 		cmocka_unit_test(test_disk_full),
 		cmocka_unit_test(test_crash_exactly_once),
+		cmocka_unit_test(test_ack_survives_kill),
 		cmocka_unit_test(test_second_connection_keeps_locks),
 		cmocka_unit_test(test_readonly),
 		cmocka_unit_test(test_private_mode),
