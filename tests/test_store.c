@@ -616,6 +616,62 @@ static void test_upgrade_from_v1(void **state)
 	s = open_ok(t.path, 0); /* and opens again as a current store */
 	assert_int_equal(pl_store_sink_info(s, id, &info), 0);
 	assert_string_equal(info.last_error, "refused");
+	/* it keeps its page size (only a new store gets small pages), and takes commits: the
+	 * first checkpoint of a meter is inserted, the next ones update it in place */
+	assert_int_equal(sql_int(s, "PRAGMA page_size"), 4096);
+	commit_k(s, 1, 2);
+	commit_k(s, 1, 3);
+	assert_int_equal(sql_int(s, "SELECT COUNT(*) FROM checkpoints"), 1);
+	{
+		unsigned char st[STATE_LEN], want[STATE_LEN];
+		size_t len;
+
+		assert_int_equal(pl_store_load_checkpoint(s, 1, st, sizeof(st), &len), 0);
+		state_of(3, want);
+		assert_int_equal(len, STATE_LEN);
+		assert_memory_equal(st, want, STATE_LEN);
+	}
+	pl_store_close(s);
+	tmp_remove(&t);
+}
+
+/* A new store: small pages (fewer bytes per WAL frame, docs/daemon-design.md), and a
+ * checkpoint replaced on every commit, one row per meter, whatever its size does. */
+static void test_new_store_layout(void **state)
+{
+	unsigned char big[3000], got[3000];
+	struct pl_store *s;
+	struct tmp t;
+	int64_t meter;
+	size_t len;
+
+	(void)state;
+	tmp_make(&t);
+	s = open_ok(t.path, PL_STORE_CREATE);
+	assert_int_equal(sql_int(s, "PRAGMA page_size"), 512);
+	assert_int_equal(sql_int(s, "PRAGMA auto_vacuum"), 2); /* incremental, as before */
+	assert_int_equal(pl_store_meter(s, "m", 1000, 20, &meter), 0);
+	for (int64_t k = 0; k < 6; k++)
+		commit_k(s, meter, k);
+	{
+		struct pl_interval_record r = rec_of(6);
+
+		memset(big, 0x5a, sizeof(big)); /* a bigger state replaces a smaller one */
+		assert_int_equal(pl_store_commit_interval(s, meter, &r, 1, big, sizeof(big)), 0);
+	}
+	assert_int_equal(sql_int(s, "SELECT COUNT(*) FROM checkpoints"), 1);
+	pl_store_close(s);
+	s = open_ok(t.path, 0);
+	assert_int_equal(sql_int(s, "PRAGMA page_size"), 512);
+	assert_int_equal(pl_store_load_checkpoint(s, meter, got, sizeof(got), &len), 0);
+	assert_int_equal(len, sizeof(big));
+	assert_memory_equal(got, big, sizeof(big));
+	commit_k(s, meter, 7); /* and a smaller one a bigger one */
+	assert_int_equal(sql_int(s, "SELECT COUNT(*) FROM records"), 8);
+	assert_int_equal(sql_int(s, "SELECT COUNT(*) FROM checkpoints"), 1);
+	assert_int_equal(pl_store_load_checkpoint(s, meter, got, sizeof(got), &len), 0);
+	assert_int_equal(len, STATE_LEN);
+	assert_int_equal(state_k(got), 7);
 	pl_store_close(s);
 	tmp_remove(&t);
 }
@@ -1491,6 +1547,7 @@ int main(void)
 		cmocka_unit_test(test_pending_and_after),
 		cmocka_unit_test(test_sink_state),
 		cmocka_unit_test(test_upgrade_from_v1),
+		cmocka_unit_test(test_new_store_layout),
 		cmocka_unit_test(test_prune_policy),
 		cmocka_unit_test(test_prune_ignores_removed_sink),
 		cmocka_unit_test(test_foreign_files_refused),

@@ -29,7 +29,8 @@
  * The bound is checked when pl_store_prune() runs: the daemon calls it periodically and at
  * start (the refusal is not persistent across a reopen until the next prune).
  * "Size" is the space the database uses, (pages - free pages) x page size; the WAL file comes
- * on top of it, up to about 4 MB between checkpoints. Free pages are returned to the file
+ * on top of it, up to about 1000 pages between checkpoints (0.5 MB with the 512-byte pages of
+ * a store made since issue 11, 4 MB with 4096). Free pages are returned to the file
  * system by incremental vacuum after a prune.
  *
  * Errors. Every call returns 0 or a negative PL_E* code and leaves a message in
