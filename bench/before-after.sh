@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Drain and footprint of this tree against an earlier revision, measured in one run on the same
-# machine, so that a redesign can show it changed nothing beyond noise. REV (default HEAD~1) is
-# exported with `git archive` into a temporary folder and built there (Release flags as `make
-# build`); then both builds take turns: drain (bench/drain.sh) base, new; footprint
-# (bench/footprint.sh) base, new; BA_ROUNDS times (default 2). Each script is the one of this tree,
-# so both builds are measured the same way.
+# Drain, footprint and disk writes of this tree against an earlier revision, measured in one run
+# on the same machine, so that a redesign can show it changed nothing beyond noise (or what it
+# changed). REV (default HEAD~1) is exported with `git archive` into a temporary folder and built
+# there (Release flags as `make build`); then both builds take turns: drain (bench/drain.sh)
+# base, new; footprint (bench/footprint.sh) base, new; disk writes per hour (bench/diskio.sh)
+# base, new; BA_ROUNDS times (default 2). Each script is the one of this tree, so both builds
+# are measured the same way.
 # Usage: bash bench/before-after.sh [REV] [BUILD]
 set -euo pipefail
 rev=${1:-HEAD~1}
@@ -32,5 +33,10 @@ for i in $(seq "$rounds"); do
     b=$build; [ $side = base ] && b=.bench-base-build
     echo "== round $i, $side: footprint"
     PL_FOOTPRINT_SECONDS=${PL_FOOTPRINT_SECONDS:-30} bash "$here/bench/footprint.sh" "$b" | sed "s/^/$side /"
+  done
+  for side in base new; do
+    b=$build; [ $side = base ] && b=.bench-base-build
+    echo "== round $i, $side: disk writes"
+    bash "$here/bench/diskio.sh" "$b" | sed "s/^/$side /"
   done
 done

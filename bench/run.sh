@@ -5,6 +5,8 @@
 #      and wall-clock samples/s beside a plain summing loop over the same array
 #   3. input path: instructions per sample of `powerlogger detect` on raw and CSV input
 #      against the detector alone, so parsing's share is visible
+#   then drain speed, footprint, live sources, and the disk writes of one meter delivering to
+#   InfluxDB per hour (bench/diskio.sh: bytes, fdatasyncs, bytes per record)
 # (the core's Cortex-M4 .text/.data/.bss sizes are printed by `make freestanding` before this)
 set -euo pipefail
 build=${1:-build}
@@ -57,3 +59,7 @@ PL_FOOTPRINT_SECONDS=${PL_FOOTPRINT_SECONDS:-20} bash "$here/bench/footprint.sh"
 echo
 echo "== live sources: bench/live.sh (fake IIO 1 kHz polled, 10 kHz buffered; idle GPIO line)"
 bash "$here/bench/live.sh" "$build"
+
+echo
+echo "== disk writes: bench/diskio.sh (one sim meter to a local influxd, a simulated hour at speed 60)"
+bash "$here/bench/diskio.sh" "$build"

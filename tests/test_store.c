@@ -616,6 +616,62 @@ static void test_upgrade_from_v1(void **state)
 	s = open_ok(t.path, 0); /* and opens again as a current store */
 	assert_int_equal(pl_store_sink_info(s, id, &info), 0);
 	assert_string_equal(info.last_error, "refused");
+	/* it keeps its page size (only a new store gets small pages), and takes commits: the
+	 * first checkpoint of a meter is inserted, the next ones update it in place */
+	assert_int_equal(sql_int(s, "PRAGMA page_size"), 4096);
+	commit_k(s, 1, 2);
+	commit_k(s, 1, 3);
+	assert_int_equal(sql_int(s, "SELECT COUNT(*) FROM checkpoints"), 1);
+	{
+		unsigned char st[STATE_LEN], want[STATE_LEN];
+		size_t len;
+
+		assert_int_equal(pl_store_load_checkpoint(s, 1, st, sizeof(st), &len), 0);
+		state_of(3, want);
+		assert_int_equal(len, STATE_LEN);
+		assert_memory_equal(st, want, STATE_LEN);
+	}
+	pl_store_close(s);
+	tmp_remove(&t);
+}
+
+/* A new store: small pages (fewer bytes per WAL frame, docs/daemon-design.md), and a
+ * checkpoint replaced on every commit, one row per meter, whatever its size does. */
+static void test_new_store_layout(void **state)
+{
+	unsigned char big[3000], got[3000];
+	struct pl_store *s;
+	struct tmp t;
+	int64_t meter;
+	size_t len;
+
+	(void)state;
+	tmp_make(&t);
+	s = open_ok(t.path, PL_STORE_CREATE);
+	assert_int_equal(sql_int(s, "PRAGMA page_size"), 512);
+	assert_int_equal(sql_int(s, "PRAGMA auto_vacuum"), 2); /* incremental, as before */
+	assert_int_equal(pl_store_meter(s, "m", 1000, 20, &meter), 0);
+	for (int64_t k = 0; k < 6; k++)
+		commit_k(s, meter, k);
+	{
+		struct pl_interval_record r = rec_of(6);
+
+		memset(big, 0x5a, sizeof(big)); /* a bigger state replaces a smaller one */
+		assert_int_equal(pl_store_commit_interval(s, meter, &r, 1, big, sizeof(big)), 0);
+	}
+	assert_int_equal(sql_int(s, "SELECT COUNT(*) FROM checkpoints"), 1);
+	pl_store_close(s);
+	s = open_ok(t.path, 0);
+	assert_int_equal(sql_int(s, "PRAGMA page_size"), 512);
+	assert_int_equal(pl_store_load_checkpoint(s, meter, got, sizeof(got), &len), 0);
+	assert_int_equal(len, sizeof(big));
+	assert_memory_equal(got, big, sizeof(big));
+	commit_k(s, meter, 7); /* and a smaller one a bigger one */
+	assert_int_equal(sql_int(s, "SELECT COUNT(*) FROM records"), 8);
+	assert_int_equal(sql_int(s, "SELECT COUNT(*) FROM checkpoints"), 1);
+	assert_int_equal(pl_store_load_checkpoint(s, meter, got, sizeof(got), &len), 0);
+	assert_int_equal(len, STATE_LEN);
+	assert_int_equal(state_k(got), 7);
 	pl_store_close(s);
 	tmp_remove(&t);
 }
@@ -1218,9 +1274,10 @@ static void test_disk_full(void **state)
 	s = open_ok(t.path, PL_STORE_CREATE);
 	assert_int_equal(pl_store_meter(s, "m", 1000, 20, &meter), 0);
 	commit_k(s, meter, 0);
-	/* The disk is full at the current size plus a few pages. */
+	/* The disk is full at the current size plus a few pages: 16 KiB, whatever their size. */
 	pages = sql_int(s, "PRAGMA page_count");
-	snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld", (long long)pages + 4);
+	snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld",
+		 (long long)(pages + 16384 / sql_int(s, "PRAGMA page_size")));
 	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), sql, NULL, NULL, NULL), SQLITE_OK);
 	for (k = 1; k < 1000; k++) {
 		r = rec_of(k);
@@ -1397,6 +1454,87 @@ static void test_crash_exactly_once(void **state)
 	tmp_remove(&t);
 }
 
+/*
+ * The acknowledgement is not synced (pl_store_ack), but a crash of the process alone must lose
+ * none: its WAL frames are in the page cache. A child commits and acknowledges through a
+ * second connection, as the daemon's sink thread does, and is killed with SIGKILL at random
+ * moments; the cursor must be at least the last acknowledgement that returned and at most the
+ * last one begun.
+ */
+static void test_ack_survives_kill(void **state)
+{
+	struct tmp t;
+	int64_t meter, sink, begun = 0, returned = 0;
+	struct pl_store *s;
+
+	(void)state;
+	rng_state = (uint64_t)time(NULL) | 1;
+	tmp_make(&t);
+	s = open_ok(t.path, PL_STORE_CREATE);
+	assert_int_equal(pl_store_meter(s, "m", 1000, 20, &meter), 0);
+	assert_int_equal(pl_store_sink(s, "influx", &sink), 0);
+	pl_store_close(s);
+	for (int round = 0; round < 10; round++) {
+		int64_t msg[2], cursor;
+		int fds[2], status, seen = 0, want = 20 + (int)(rnd() % 40);
+		pid_t pid;
+
+		assert_int_equal(pipe(fds), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			struct pl_store_record out[16];
+			struct pl_store *c, *d;
+			size_t n;
+			int64_t k;
+
+			close(fds[0]);
+			if (pl_store_open(t.path, 0, &c, NULL, 0) != 0 ||
+			    pl_store_open(t.path, PL_STORE_NOCHECK, &d, NULL, 0) != 0)
+				_exit(2);
+			for (k = sql_int(c, "SELECT COUNT(*) FROM records");; k++) {
+				commit_k(c, meter, k);
+				if (pl_store_next_batch(d, sink, 16, out, &n) != 0 || n == 0)
+					_exit(3);
+				msg[0] = 'A';
+				msg[1] = out[n - 1].seq;
+				if (write(fds[1], msg, sizeof(msg)) != (ssize_t)sizeof(msg) ||
+				    pl_store_ack(d, sink, out[n - 1].seq) != 0)
+					_exit(4);
+				msg[0] = 'a';
+				if (write(fds[1], msg, sizeof(msg)) != (ssize_t)sizeof(msg))
+					_exit(5);
+			}
+		}
+		close(fds[1]);
+		for (;;) {
+			if (seen == want) {
+				usleep((useconds_t)(rnd() % 3000));
+				assert_int_equal(kill(pid, SIGKILL), 0);
+			}
+			if (read(fds[0], msg, sizeof(msg)) != (ssize_t)sizeof(msg))
+				break; /* the child is gone and the pipe drained */
+			seen++;
+			if (msg[0] == 'A')
+				begun = msg[1];
+			else
+				returned = msg[1];
+		}
+		close(fds[0]);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL))
+			fail_msg("writer ended by itself: status %d", status);
+		s = open_ok(t.path, 0);
+		cursor = sql_int(s, "SELECT cursor FROM sinks WHERE name = 'influx'");
+		pl_store_close(s);
+		if (cursor < returned || cursor > begun)
+			fail_msg("round %d: cursor %lld, acknowledged %lld, begun %lld", round,
+				 (long long)cursor, (long long)returned, (long long)begun);
+		returned = cursor; /* the next round begins from the store's cursor */
+	}
+	tmp_remove(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1409,6 +1547,7 @@ int main(void)
 		cmocka_unit_test(test_pending_and_after),
 		cmocka_unit_test(test_sink_state),
 		cmocka_unit_test(test_upgrade_from_v1),
+		cmocka_unit_test(test_new_store_layout),
 		cmocka_unit_test(test_prune_policy),
 		cmocka_unit_test(test_prune_ignores_removed_sink),
 		cmocka_unit_test(test_foreign_files_refused),
@@ -1416,6 +1555,7 @@ int main(void)
 		cmocka_unit_test(test_unwritable),
 		cmocka_unit_test(test_disk_full),
 		cmocka_unit_test(test_crash_exactly_once),
+		cmocka_unit_test(test_ack_survives_kill),
 		cmocka_unit_test(test_second_connection_keeps_locks),
 		cmocka_unit_test(test_readonly),
 		cmocka_unit_test(test_private_mode),

@@ -5,13 +5,15 @@
  *
  *	read+encode batch k    POST k ......................... done
  *	                       read+encode k+1   (wait)         POST k+1 ......... done
- *	                                                        ack k (fsync)  read+encode k+2
+ *	                                                        ack k          read+encode k+2
  *
- * so the work of this process hides behind the server's, and the acknowledgement's fsync
- * behind the next POST. Batch k+1 is posted only after k succeeded, so a failure never leaves
- * a later batch delivered before an earlier one (the cursor is a single sequence number). A
- * crash between a POST and its acknowledgement sends the batch again: InfluxDB keeps one point
- * per series and timestamp, so the repeat overwrites itself.
+ * so the work of this process hides behind the server's, and the acknowledgement behind the
+ * next POST. Batch k+1 is posted only after k succeeded, so a failure never leaves a later
+ * batch delivered before an earlier one (the cursor is a single sequence number). A crash
+ * between a POST and its acknowledgement sends the batch again, and so does a power cut soon
+ * after it: the acknowledgement is not synced (pl_store_ack), it reaches the disk with the next
+ * record commit. InfluxDB keeps one point per series and timestamp, so the repeat overwrites
+ * itself (docs/daemon-design.md, "Disk writes and the SD card").
  *
  * The sink itself is reached through its operations (sinks/sink.h) only; the size of each
  * request and what an answer leads to are the core's delivery policy (powerlogger/delivery.h).

@@ -29,7 +29,8 @@
  * The bound is checked when pl_store_prune() runs: the daemon calls it periodically and at
  * start (the refusal is not persistent across a reopen until the next prune).
  * "Size" is the space the database uses, (pages - free pages) x page size; the WAL file comes
- * on top of it, up to about 4 MB between checkpoints. Free pages are returned to the file
+ * on top of it, up to about 1000 pages between checkpoints (0.5 MB with the 512-byte pages of
+ * a store made since issue 11, 4 MB with 4096). Free pages are returned to the file
  * system by incremental vacuum after a prune.
  *
  * Errors. Every call returns 0 or a negative PL_E* code and leaves a message in
@@ -214,6 +215,13 @@ int pl_store_next_batch_after(struct pl_store *s, int64_t sink_id, int64_t after
  * Marks every record up to and including upto_seq as delivered to the sink. The cursor only
  * moves forward (an older seq is accepted and changes nothing). -PL_EINVAL if upto_seq was
  * never assigned (acknowledging the future would skip records), -PL_ENOENT unknown sink.
+ *
+ * Unlike a commit, an acknowledgement is not forced to the disk when it returns: it becomes
+ * durable with the next record commit (any connection), a checkpoint or the close. A power cut
+ * before that moves the cursor back to an earlier acknowledgement, never past this one and
+ * never ahead of what was acknowledged, so the sink is offered those records again: sinks
+ * must take a repeat as the same data (docs/daemon-design.md, "Disk writes and the SD card").
+ * A crash of the process alone loses nothing (the WAL is in the page cache).
  */
 int pl_store_ack(struct pl_store *s, int64_t sink_id, int64_t upto_seq);
 
