@@ -91,7 +91,7 @@ build-matrix: deps
 	@bash scripts/build-matrix.sh $(BUILD)-matrix
 
 # The Raspberry Pi builds (arm64, armhf) cross-compiled, their unit tests under qemu-user.
-check-arm:
+check-arm: deps-deb
 	@JOBS=$(JOBS) bash scripts/check-arm.sh $(BUILD)
 
 CHECK_STAGES = test test-asan test-valgrind fuzz-check freestanding firmware build-matrix \

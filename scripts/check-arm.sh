@@ -167,6 +167,31 @@ for a in "${arches[@]}"; do
 	summary+=("$a: ${line:-no ctest summary (see $dir/ctest.log)}; build ${t_build} s, tests ${t_test} s under $qemu; store amd64<->$a: $xc (${t_x} s)")
 done
 
+# The packages for the Pi, cross-built from this tree (scripts/build-deb.sh, lintian included),
+# and the packaged program run under qemu-user.
+for a in "${arches[@]}"; do
+	t0=$(date +%s)
+	pdir="$build-arm-deb"
+	rm -f "$pdir"/powerlogger_*_"$a".deb
+	if ! bash scripts/build-deb.sh -a "$a" "$pdir" >"$pdir-$a.log" 2>&1; then
+		tail -n 30 "$pdir-$a.log"
+		echo "check-arm: $a: the package did not build (log: $pdir-$a.log)" >&2
+		fail=1
+		continue
+	fi
+	deb=$(ls "$pdir"/powerlogger_*_"$a".deb)
+	got=$(dpkg-deb -f "$deb" Architecture)
+	ex="$pdir/x-$a"
+	rm -rf "$ex" && dpkg-deb -x "$deb" "$ex"
+	v=$($(qemu_of "$a") -L "/usr/$(triplet_of "$a")" "$ex/usr/bin/powerlogger" --version 2>&1 || true)
+	if [ "$got" != "$a" ] || ! echo "$v" | grep -q '^powerlogger '; then
+		echo "check-arm: $a: $deb: architecture '$got', --version '$v'" >&2
+		fail=1
+	fi
+	lint=$(grep -cE '^[EW]: ' "$pdir-$a.log" || true)
+	summary+=("$a: $(basename "$deb") ($(du -k "$deb" | cut -f1) KiB, lintian E/W: $lint), '$v' under qemu ($(($(date +%s) - t0)) s)")
+done
+
 echo "check-arm: summary"
 for s in "${summary[@]}"; do echo "  $s"; done
 echo "check-arm: total $(($(date +%s) - t_all)) s"
