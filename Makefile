@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # PowerLogger — the two commands a newcomer needs:
 #   make run     build (installing missing Debian packages) and run the main job: the logger
 #                with a simulated meter (a real household's load), its store in
@@ -94,7 +95,7 @@ build-matrix: deps
 check-arm: deps-deb
 	@JOBS=$(JOBS) bash scripts/check-arm.sh $(BUILD)
 
-CHECK_STAGES = test test-asan test-valgrind fuzz-check freestanding firmware build-matrix \
+CHECK_STAGES = spdx test test-asan test-valgrind fuzz-check freestanding firmware build-matrix \
 	check-deb check-arm
 check:
 	@bash scripts/check.sh $(CHECK_STAGES)

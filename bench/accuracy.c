@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Accuracy benchmark: the analog detector against the original sketch's method, over a matrix
  * of simulated conditions (bench/scenarios.h), entirely in memory.

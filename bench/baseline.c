@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The original Arduino sketch's method, over a recorded trace: the baseline the detector is
  * measured against.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Drain, footprint and disk writes of this tree against an earlier revision, measured in one run
 # on the same machine, so that a redesign can show it changed nothing beyond noise (or what it
 # changed). REV (default HEAD~1) is exported with `git archive` into a temporary folder and built

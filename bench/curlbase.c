@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * curlbase: the floor under any libcurl-based logger's memory. Loads libcurl the way the
  * daemon does (global init, one easy handle), posts one line of line protocol to URL and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Disk writes of `powerlogger run` with one simulated meter (20 s intervals) delivering to a
 # local InfluxDB (a private influxd, scripts/influxd.sh): what a Pi's SD card would see.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Drain speed: 100,000 stored records delivered by `powerlogger run` to a local influxd, against
 # curl posting the same line protocol in the same batch sizes (5000 lines, one kept-alive
 # connection) to the same server in the same run. The two sides take turns, ROUNDS times (default

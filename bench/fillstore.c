@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fillstore: fills a PowerLogger store with N interval records, as a meter that logged while
  * its sinks were away would have left them, and writes the same records as line protocol.

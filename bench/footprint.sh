@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Footprint of `powerlogger run` with one meter and one InfluxDB sink (a local influxd): peak
 # RSS, and CPU time for a 1 kHz sample stream replayed at real-time pace (a trace file read at
 # speed 1), scaled to an hour. Targets: peak RSS under half of vzlogger's 13.6 MB for one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A fake IIO ADC in real time, for measuring what the daemon's IIO source costs (CPU per
  * second of a 10 kHz stream) on a machine without the hardware.

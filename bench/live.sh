@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # What live sources cost `powerlogger run` (issue 4), on fake kernel interfaces (no hardware
 # here): bench/iiofeed plays an ADS1015 in real time — its raw value for a 1 kHz polled
 # channel, a 10 kHz buffered stream through a FIFO — and PL_FAKE_GPIO a GPIO line with no

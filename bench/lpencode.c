@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Line-protocol encoder cost: instructions per interval record.
  *

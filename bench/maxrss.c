@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * maxrss: runs a command and prints its peak resident set size and CPU time:
  *	maxrss KB user_s sys_s wall_s

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # `make bench`: the figures the issue note reports, all measured in this run.
 #   1. accuracy: the scenario matrix, detector against the original's method (bench/accuracy.c)
 #   2. detector cost: callgrind instructions per sample at several rates, both input paths,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Shared by the benchmark programs (bench/accuracy.c, bench/baseline.c): the method of the
  * original Arduino sketch, which the detector is measured against, and the scenario matrix.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Detector speed: instructions and time per sample.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Shared part of the Debian cross toolchain files (toolchain-arm64.cmake,
 # toolchain-armhf.cmake): each sets PL_CROSS_TRIPLET, PL_CROSS_PROCESSOR and PL_CROSS_QEMU and
 # includes this. It uses what Debian 12 installs, nothing else:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Cross build for 32-bit Arm Linux, hard float, ARMv7 (Debian's armhf: Raspberry Pi 2/3/Zero 2 W
 # on 32-bit Raspberry Pi OS; not the ARMv6 Pi 1 and Zero) with Debian's cross toolchain and
 # multiarch libraries; tests under qemu-arm.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds the Debian package from this tree without writing outside it (`make deb`):
 #   build-deb.sh [-a ARCH] [-v VERSION] [--no-lintian] OUTDIR
 # dpkg-buildpackage writes its results beside the source directory, so the tree (the files git

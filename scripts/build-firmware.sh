@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds the ESP32 firmware (ports/esp32) with the user's ESP-IDF, where one is installed
 # (IDF_PATH set, export.sh sourced). Without it there is nothing to do: the firmware's logic is
 # built and tested on the host anyway (plfw, tests/test_fw_*.c).

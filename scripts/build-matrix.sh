@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The builds a packager makes: every CMake build type with gcc and with clang, the whole tree
 # (program, tests, benchmark helpers), warnings as errors. Run by `make check`; a warning that
 # one optimisation level or one compiler sees is caught here rather than by a distribution.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The Raspberry Pi builds, tested: cross-compiles PowerLogger for Debian's arm64 and armhf
 # with Debian 12's cross toolchains and multiarch libraries (cmake/toolchain-*.cmake), runs
 # the unit tests of each under qemu-user, and checks that a store written on this machine

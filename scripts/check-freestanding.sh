@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Cross-compiles the portable core for a Cortex-M4 (freestanding, -Os) and fails if the
 # objects need any symbol from outside the core other than the memcpy/memset class of
 # builtins that a compiler may emit on its own. Prints the .text/.data/.bss sizes.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # `make demo`: Simulates ten minutes of a real household's load (REFIT
 # house 1, replayed 6x faster) seen by an LDR taped over a 1000 imp/kWh meter, sampled at 1 kHz
 # with ESP32-like noise, room-light flicker and drift; then detects the pulses and prints the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The ESP32 firmware's own static RAM, outside ESP-IDF (WiFi, lwIP, drivers), on a 32-bit MCU.
 # xtensa-esp32-elf-gcc is not installed here, so it is measured with arm-none-eabi-gcc -Os for
 # a Cortex-M4: also 32-bit, same type sizes and alignments, so the same struct layouts.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Starts and stops a private InfluxDB 1.x (Debian's influxd) for the tests: loopback only, a
 # temporary configuration and data directory, the current user, never the system service.
 #

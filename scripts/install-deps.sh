@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs the Debian packages PowerLogger needs, and only the ones that are missing, so that
 # `make run` and `make check` work on a fresh Debian 12 machine:
 #   install-deps.sh run     what building and running the logger needs (`make run`)

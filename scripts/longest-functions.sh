@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The longest C functions below a folder (default src/linux), from universal-ctags' start and
 # end lines: "LINES FILE:LINE NAME", longest first. Usage: scripts/longest-functions.sh [DIR] [N]
 set -euo pipefail

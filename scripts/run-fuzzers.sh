@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs each libFuzzer target for the given number of seconds, starting from its seed corpus
 # in tests/fuzz/corpus/<name>/ (copied, so the repository stays clean). A crash fails.
 set -euo pipefail

@@ -15,7 +15,7 @@ style() {
 	data/* | */corpus/* | *.md | *.csv | LICENSE | .gitignore) ;;
 	*.c | *.h) echo c ;;
 	*.sh | *.py | *.cmake | CMakeLists.txt | */CMakeLists.txt | Makefile | .ci/run | \
-	*/Kconfig* | *sdkconfig.defaults | *.service | debian/rules | */*.txt) echo hash ;;
+	*/Kconfig* | *sdkconfig.defaults | *.service | debian/rules | debian/post* | */*.txt) echo hash ;;
 	*.ini) echo semi ;;
 	*.[1-8]) echo roff ;;
 	esac

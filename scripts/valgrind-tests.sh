@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs every unit test binary under valgrind memcheck; any error or leak fails.
 set -euo pipefail
 build=${1:-build}

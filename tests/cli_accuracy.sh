@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The accuracy claim as a test: every scenario of the matrix that is marked "exact" must give
 # the true pulse count with no miss and no extra (bench/accuracy exits non-zero otherwise).
 # Three seeds of three minutes each, as in `make bench`.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Tests of `powerlogger check-config`, run by ctest as
 #   bash tests/cli_check_config.sh /path/to/powerlogger
 # The annotated example configuration must pass with a summary; a broken file must exit 2

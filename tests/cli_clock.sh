@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Clock steps (issue 9): the wall clock stepped forward and back, by minutes, hours and days,
 # while `powerlogger run` logs a fake GPIO meter and a simulated one into the store, and while
 # it is stopped. The wall clock is

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Tests of `powerlogger detect` and the program's command dispatch, run by ctest as
 #   bash tests/cli_detect.sh /path/to/powerlogger
 # Usage errors and bad input must exit 2 with a message (FILE:LINE for bad lines); a small

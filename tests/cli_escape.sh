@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Hostile device names through the real encoder into a real InfluxDB (Debian's influxd, started
 # privately on loopback by scripts/influxd.sh), read back with the query API (issue 9). Every
 # name `powerlogger detect --device` accepts must come back from SHOW TAG VALUES and SELECT ...

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The configurations shipped as documentation must stay valid: run by ctest as
 #   bash tests/cli_examples.sh /path/to/powerlogger
 # Every docs/examples/*.ini and docs/powerlogger.example.ini passes `powerlogger check-config`

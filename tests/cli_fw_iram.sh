@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The firmware's GPIO edge interrupt runs while a flash write has the cache off (issue 9,
 # fault 6), and the platform file compiles in every configuration under -Werror (fault 7:
 # the status LED's state was unused without an LED).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # No load, no pulse: half an hour of signal in each of several rooms, through
 # `powerlogger simulate | powerlogger detect`, must give no accepted pulse at all. Over-counting
 # is the complaint users of other loggers make most (ghost pulses, drift, a steadily lit LED).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # What happens to a running `powerlogger run` in a person's installation, checked against the
 # records `powerlogger detect --interval 20` computes from the same trace file (replayed at
 # 100x, so a run lasts ~9 s; no InfluxDB needed, the store itself is compared):

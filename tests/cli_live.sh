@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Live sources end to end: pulses from fake kernel interfaces (the CI machine has no ADC, GPIO
 # or serial hardware; the fakes are bench/iiofeed's sysfs tree and FIFO for IIO, and the fake
 # backends of the GPIO and serial sources selected by PL_FAKE_GPIO / PL_FAKE_SERIAL, linked

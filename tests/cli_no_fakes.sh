@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The shipped program has no test fakes (issue 10): the FIFO fake kernels of the GPIO and
 # serial sources are linked only into powerlogger-fakes, the end-to-end tests' build of the
 # program (tests/fakes/main_fakes.c). Checked on the binaries (no "fake" in powerlogger's

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # A week offline: 30,240 interval records (7 days at 20 s) wait in the store while InfluxDB is
 # down; `powerlogger run` keeps trying (backing off) and, once the server is back, delivers
 # every one of them, oldest first, with no loss and no double.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Readers and a second logger beside a running `powerlogger run` (no InfluxDB needed: the sink
 # points at a closed port, which only keeps its delivery thread, a second connection to the
 # store in the daemon's process, busy):

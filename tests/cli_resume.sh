@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # issue 9, fault 3: after an outage the backlog must start to drain within ~15 s of the server
 # answering again, whatever the outage's length, without hammering the server while it is down.
 # A REAL influxd (Debian's, private, loopback) is stopped for 45 s while `powerlogger run`

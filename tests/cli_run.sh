@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # `powerlogger run` end to end against a real InfluxDB (Debian's influxd, started privately on
 # loopback by scripts/influxd.sh): a 15-minute trace file is replayed as fast as possible and
 # delivered; the points in InfluxDB must be exactly the interval records that

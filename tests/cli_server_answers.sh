@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # How `powerlogger run` meets a server that answers but not as InfluxDB does, end to end. The
 # server is tests/fake_influx.py, a FAKE: a real influxd does not lack its own endpoint, does
 # not redirect and never sends Retry-After.

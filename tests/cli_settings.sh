@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # A meter's settings changed between two runs on one store. The checkpoint carries the meter's
 # and the detector's settings as they were; a restart used to resume with those and silently
 # ignore the new `interval_s`, `imp_per_kwh` or `max_power_w`. Now the change takes effect at

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The store under `powerlogger run` when it is not what it should be:
 #  1. a file that is not a store, and a store with a damaged page: refused with a clear
 #     message, exit status 1, the file byte for byte unchanged (with a sink configured too:

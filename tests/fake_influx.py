@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """A FAKE InfluxDB write endpoint for the sink's tests, for what the real server cannot show.
 
 Debian's influxd 1.6 has no /api/v2/write or /api/v3/write_lp and never answers 429 or sends

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A fake NOR flash for the flash log's tests (test_flashlog, test_fw_store_flash): an array in
  * RAM where program ANDs and erase sets 0xFF. It counts erases per sector, flags a program that

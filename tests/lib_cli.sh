@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Helpers for the shell tests of the `powerlogger` program; sourced, not run (its name keeps it out of
 # ctest's tests/cli_*.sh glob). Needs $work set to a scratch directory.
 checks=0

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Tests of the configuration parser (src/linux/config.c): defaults, several meters and sinks,
  * every class of problem with its exact FILE:LINE text, all problems collected in one pass,

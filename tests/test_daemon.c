@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Tests of the daemon's loop (src/linux/daemon/) under a fake clock (clock.h), with a fake
  * device (tests/fakes/fake_source.c: a pulse meter's line, which CI does not have) and a real

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The delivery thread (src/linux/sinks/deliver.c) through the sink seam (sinks/sink.h), with a
  * capture sink in place of InfluxDB and a real store: every record reaches the sink once and

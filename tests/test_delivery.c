@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The core's delivery policy (powerlogger/delivery.h) against a simulated server that refuses
  * chosen records (400 "unable to parse", optionally naming the line), bodies over a size

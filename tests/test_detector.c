@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit and property tests of the analog detector, on signals made here: a small, independent
  * signal model (square LED pulses through a first-order sensor, plus ambient, flicker, noise

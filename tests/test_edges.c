@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Tests of the digital edge filter (src/core/edges.c): exact numbers for every rule and edge
  * case, a randomised property test (pulse trains with chatter shorter than the minimum widths,

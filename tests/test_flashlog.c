@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Tests of the flash log on a fake NOR flash (tests/fake_nor.h: an array where program ANDs
  * and erase sets 0xFF; it counts erases per sector, refuses a program over bytes that are not

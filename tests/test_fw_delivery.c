@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The firmware's delivery state machine (ports/esp32/main/logic/fw_delivery.c) against a fake
  * HTTP transport: 500 and timeouts keep the records and back off, 204 removes them, a 400 in a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The firmware's HTTP request under the task watchdog (ports/esp32/main/logic/fw_http.c),
  * against a fake transport with a fake clock and a fake watchdog: hardware and a server's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The status LED's blink (ports/esp32/main/logic/fw_led.c): on at a pulse, off 50 ms later,
  * a new pulse while on keeps it on for another 50 ms. (That sampling_task.c compiles with

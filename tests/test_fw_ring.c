@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The firmware's SPSC ring (ports/esp32/main/logic/fw_ring.c): order, full and empty, wrap of
  * the free-running counters, bad arguments, and a producer and a consumer on two threads

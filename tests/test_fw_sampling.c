@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The sampling task's step (ports/esp32/main/logic/fw_sampling.c) on a simulated ESP32 ADC
  * (ports/esp32/host/adcsim.c: 20 kHz raw with noise sigma 30 LSB, a dead zone, WiFi outliers,

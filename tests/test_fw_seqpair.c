@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fw_seqpair (ports/esp32/main/logic): the 64-bit pairs that the SNTP and WiFi callbacks hand
  * to the firmware's network task (sync time, reconnect time) must never be read torn.

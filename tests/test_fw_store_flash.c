@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The firmware's outbox (ports/esp32/main/logic/fw_store*.c). The behaviour every fw_store
  * must have - first in first out, peek/drop/quarantine, anchors, the meter state, ENOSPC

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Time-stamping before the clock is set (ports/esp32/main/logic/fw_time.c): records made
  * before SNTP keep monotonic time and are stamped with the boot's anchor, deterministically;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The GPIO edge source (src_gpio.c). CI has no GPIO hardware, so these tests fake the kernel
  * interface: a FAKE backend (tests/fakes/fake_gpio.h, installed through the source's backend

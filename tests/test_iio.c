@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Tests of the IIO ADC source (src/linux/src_iio.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The InfluxDB sink against a REAL influxd (Debian's 1.6, started by scripts/influxd.sh with
  * auth on and a 4 KiB max-body-size): every response class 1.6 can give is provoked and run

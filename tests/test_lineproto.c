@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Tests of the line-protocol encoder and parser: every escaping rule with its exact output,
  * exact decimals, precisions, the error contract (nothing written on failure), the parser's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Each live source's configuration next to the source (src_iio.h, src_gpio.h, src_serial.h):
  * a meter of the configuration file turned into the source's own config (sources/live.c),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Tests of the meter arithmetic (src/core/meter.c): exact numbers for every function and edge
  * case, a randomised property test against an independent reference model, and a checkpoint

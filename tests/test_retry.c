@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Tests of the sink's response policy and backoff: every response class in
  * reference/influxdb.md (1.x, 2.x, 3.x statuses and bodies, transport errors) maps to the

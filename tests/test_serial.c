@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The serial edge source (src_serial.c). CI has no serial port with an S0 output on it, so
  * these tests fake the kernel interface: a FAKE backend (tests/fakes/fake_serial.h, installed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Tests of the trace simulator (src/linux/sim.c): determinism, pulses from the energy
  * integral, the noise, outliers and jitter it claims, the LDR's partial swing and anti-creep.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Tests of the store (src/linux/store.c): checkpoints, exactly-once records, per-sink cursors,
  * quarantine, backlog, the retention policy, refusal of foreign or damaged files, unwritable

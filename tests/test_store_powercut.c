@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Power cuts under the store (src/linux/store/store.c), with a fake of the disk: a SQLite VFS
  * shim that passes everything to the real unix VFS and keeps, per file, what a power cut would

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Tests of the trace reader (src/linux/trace.c): every input format, every error with its
  * exact FILE:LINE message, exact microsecond times for large epochs, and batches that cross

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Helpers shared by the tests and the fuzzers: a small repeatable random generator and a model
  * of how InfluxDB splits a batch into lines. Header-only (static functions): include it once

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Makes throwaway TLS material for the HTTPS tests in DIR, at test time (no key is ever
 # committed): a private CA, a server certificate it signs for 127.0.0.1 and localhost, and a
 # second, unrelated CA that signed nothing the server shows.

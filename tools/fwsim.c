@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fwsim: the ESP32 firmware's logic (ports/esp32/main/logic) run on the host through two
  * boots, printing what the device prints on its serial console. The hardware is replaced by

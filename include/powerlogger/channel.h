@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Meter channel: one input (light-sensor samples or digital edges) in, interval records out.
  *

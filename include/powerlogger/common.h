@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Types and error codes shared by every module of the PowerLogger core.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The delivery policy of a sink, shared by the Linux daemon and the ESP32 firmware: how many
  * of the pending records go into the next request, and what to do with the answer.

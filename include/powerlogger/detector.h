@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Analog pulse detector: samples of a light sensor over a meter's LED in, pulses out.
  *

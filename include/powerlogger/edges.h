@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Digital edge filter: edges of a comparator module, an S0 output or a GPIO in, pulses out.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A power-fail-safe circular log of small records on raw NOR flash.
  *

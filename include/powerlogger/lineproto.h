@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * InfluxDB line protocol: records in, text out (and a small strict parser, for tests, fuzzing
  * and for telling which line of a batch a server rejected).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What a sink does after a write: classify the server's answer (or the transport failure) into
  * one action, and space out retries with exponential backoff and jitter.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Meter channel (see channel.h): the detector or the edge filter, the meter, and the rules
  * between them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The delivery policy's state machine (see include/powerlogger/delivery.h).
  *

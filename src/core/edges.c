@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Digital edge filter: raw edges in, debounced and plausibility-checked pulses out.
  *

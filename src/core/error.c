@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Error strings and the one bit of meter physics every module shares.
  */

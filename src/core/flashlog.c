@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The power-fail-safe record log on NOR flash (format and guarantees in flashlog.h).
  *

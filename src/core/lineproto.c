@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * InfluxDB line protocol: the encoder for interval and pulse records, exact decimal printing of
  * integer units. The strict parser that tests and fuzzers hold the encoder to is in lpparse.c.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The character classes the line protocol's encoder (lineproto.c) and parser (lpparse.c) share.
  * Internal to the core.

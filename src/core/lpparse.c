@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A strict parser for InfluxDB line protocol that accepts what InfluxDB 1.x accepts (minus a
  * few ambiguous corners, see lineproto.h), and exact decimal-to-fixed conversion. The product

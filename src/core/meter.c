@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Meter arithmetic: pulses in; energy register, power and interval records out.
  *

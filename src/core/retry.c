@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Response classification and backoff for the sinks. The policy and its reasons are in
  * include/powerlogger/retry.h; the server facts behind it are in the project's InfluxDB notes

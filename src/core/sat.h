@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Saturating int64 arithmetic the core's time and energy sums share (internal to the core):
  * a time pushed past the representable range sticks at its end instead of wrapping.

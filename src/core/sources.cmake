@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The portable core's sources: one list, included by the host build (CMakeLists.txt), the
 # freestanding Cortex-M4 check (scripts/check-freestanding.sh reads it too) and the ESP-IDF
 # component. Paths are relative to this file's directory.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The clock seam (see clock.h): the system clock, or the one a test put in.
  */

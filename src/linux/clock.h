@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The clock seam: every clock reading of the daemon (and of the paced sources, sim and trace
  * replay) goes through here, so that a test can run the whole loop under a fake clock

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The daemon's log: one line per message on stderr (the journal under systemd), as
  * "PROG: LEVEL: message", e.g. "powerlogger run: error: store: disk I/O error". Every part

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A FAKE GPIO kernel (fake_gpio.h): edge events from a FIFO, behind the GPIO source's backend
  * table (src_gpio.h), for CI without GPIO hardware. Test programs only.

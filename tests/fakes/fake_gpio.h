@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A FAKE GPIO kernel for the tests (fake_gpio.c): a backend of the GPIO source
  * (struct pl_gpio_backend, src_gpio.h) that reads edge events from a FIFO. It stands in for

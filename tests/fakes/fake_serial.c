@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A FAKE serial port (fake_serial.h): modem-line changes from a FIFO, behind the serial
  * source's backend table (src_serial.h), for CI without serial hardware. Test programs only.

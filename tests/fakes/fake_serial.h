@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A FAKE serial port for the tests (fake_serial.c): a backend of the serial source
  * (struct pl_serial_backend, src_serial.h) that reads modem-line changes from a FIFO. It

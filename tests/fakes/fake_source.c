@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The FAKE pulse line for tests/test_daemon.c (see fake_source.h).
  */

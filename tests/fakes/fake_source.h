@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A FAKE device for tests/test_daemon.c: a pulse meter's LED comparator wired to an input
  * line (an edge source, live.h, timeline PL_LIVE_WALL), which the tests cannot have. It gives

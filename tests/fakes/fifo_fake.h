@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * For the tests of the edge sources' fake kernels (test_gpio, test_serial): a temporary
  * directory with the FIFO the fake reads, text fed into it, and a clock reading. Header-only,

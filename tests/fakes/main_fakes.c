@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * powerlogger-fakes: the `powerlogger` program for the end-to-end tests (tests/cli_*.sh,
  * bench/live.sh), with the fake GPIO and serial kernels linked in. When PL_FAKE_GPIO or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Fuzzes the meter channel with arbitrary sequences of its calls on either kind of input:
  * samples and edges at times that jump, stall and go backwards, advances, settles, losses,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Fuzzes the configuration parser (config.c, over libinih): any bytes as a configuration
  * file must give either a configuration or diagnostics, never a crash, a leak or undefined

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target: the core's delivery policy (powerlogger/delivery.h) driven by arbitrary
  * bytes. The first bytes choose the batch limit and the queue; then each byte pair is one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Fuzzes the analog detector with arbitrary sample streams: times that jump, stall and go
  * backwards, extreme values, odd chunk sizes and output capacities. Checks the contract:

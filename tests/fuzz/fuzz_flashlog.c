@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target: pl_flashlog_mount() on arbitrary flash contents. The image is a real log
  * (records appended, acknowledged and wrapped round a 3-sector ring) with the input's patches

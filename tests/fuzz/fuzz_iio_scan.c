@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Fuzzes the IIO source's scan-type parser (pl_iio_parse_type(), src_iio.c): the text of
  * scan_elements/<channel>_type comes from a driver, or a fake, and must give a clear refusal

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Fuzzes the simulator's load-file parser (REFIT profiles `unix_s,watts`, volkszaehler pulse
  * logs `epoch_ms`), the one parser of `powerlogger simulate`: any bytes must give either a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target: builds an interval record (or a pulse), a device name, a measurement and
  * a precision from the bytes, encodes them, and checks that a name the documented rules accept

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target: arbitrary bytes into pl_lp_parse (and pl_lp_parse_fixed). It must never
  * crash or overrun, and what it accepts must be self-consistent: every string lies inside the

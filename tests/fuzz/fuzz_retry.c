@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target: arbitrary bytes as a server's answer to a write (the first bytes choose
  * the status, the batch size and Retry-After, the rest is the body) through pl_sink_body_flags,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target for the trace reader's CSV parser (src/linux/trace.c).
  *

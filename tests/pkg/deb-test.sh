@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The Debian package on this machine, as CI runs it (`make check-deb`, part of `make check`):
 # build it from the tree, lint it, install it, check and run the packaged configuration as the
 # packaged user, upgrade to a rebuilt package (the store and a locally changed configuration

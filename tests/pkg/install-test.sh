@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The install rules (`cmake --install`, `make install`), run by `make check-deb`: a build of the
 # program alone, installed twice into scratch directories under build-deb/ — with --prefix
 # (the files follow it) and for prefix /usr with DESTDIR (the configuration goes to /etc) —

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The simulated ESP32 ADC (see adcsim.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A simulated ESP32 ADC1 watching a meter's LED through a photodiode, for the host tests and
  * fwsim: the figures of reference/signals.md - noise sigma ~30 LSB, a dead zone near 0 V that

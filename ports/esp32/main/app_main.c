@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * PowerLogger firmware: boot, then two tasks. The sampling task (core 1) turns the sensor into
  * interval records; the network task (core 0) keeps them in the flash outbox and delivers them

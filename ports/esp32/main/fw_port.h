@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What the firmware's platform files share: the two rings between the tasks, the store, and
  * the task entry points. Everything here runs on the ESP32 only; the logic it drives is in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The network task (core 0): WiFi with reconnect and backoff, SNTP, and delivery. Records
  * from the sampling task go into the outbox first (fw_store), then out through fw_delivery

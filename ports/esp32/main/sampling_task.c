@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The sampling task (core 1): ADC1 in continuous (DMA) mode, or timestamped GPIO edges, into
  * fw_sampling (logic/), whose records go into g_records. The status LED echoes each pulse.

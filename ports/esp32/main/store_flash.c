@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The outbox on the device: the boot counter in NVS, and the core's power-fail-safe record log
  * (pl_flashlog, through fw_store_flashlog in logic/) on the "pllog" data partition

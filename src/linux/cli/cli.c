@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The `powerlogger` program's command line, pl_main(): `powerlogger <command> [options]`.
  *

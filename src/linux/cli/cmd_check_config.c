@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * `powerlogger check-config`: checks a configuration file and exits, like ntpd -n.
  *

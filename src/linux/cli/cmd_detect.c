@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * `powerlogger detect`: finds the meter's pulses in a recorded sensor trace.
  *

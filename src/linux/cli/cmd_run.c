@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * `powerlogger run`: the long-running logger's command line. The options, the configuration
  * (a file, or the built-in one: a simulated meter into ./powerlogger.db), then the daemon

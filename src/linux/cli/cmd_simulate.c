@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * `powerlogger simulate`: writes a simulated sensor trace and the true pulses behind it.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * `powerlogger status`: what the store says, from a running or a stopped logger (SQLite in WAL
  * mode lets a reader in beside the writer). Per meter: the register, the newest interval

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The subcommands of the `powerlogger` program. Each takes the arguments after its name
  * (argv[0] is the subcommand's name) and returns the process exit status: 0 success,

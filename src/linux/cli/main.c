@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The `powerlogger` program. Everything is in pl_main() (cli.c); the test variant of the
  * program, powerlogger-fakes (tests/fakes/main_fakes.c), calls it too.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The daemon's configuration file (see config.h): libinih splits the INI syntax, the tables
  * below say which keys each section takes and how their values are checked, and a final pass

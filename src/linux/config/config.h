@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The daemon's configuration: an INI file parsed with libinih into struct pl_config.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What a source's own check of its keys sees of a [meter NAME] section (config.c calls
  * pl_iio_check_keys() and its siblings while it checks each meter). The diagnostics join the

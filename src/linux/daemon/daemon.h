@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The logger daemon (`powerlogger run`, docs/daemon-design.md): one poll loop (loop.c) over
  * the meters (meter.c: a source, the detector or edge filter with the meter, and the commit

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A meter's source (live.h), whatever it is: a device, the simulator or a replayed file. It
  * is opened, read when it is due (a device on POLLIN, the others when next_wakeup() says),

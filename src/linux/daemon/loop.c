@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The daemon's poll loop (see daemon.h): one thread, woken by a device's fd, a paced source's
  * next sample, an interval's close, a retry, the status line or the watchdog; nothing else

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A meter: its channel (powerlogger/channel.h: the detector or the edge filter with the meter,
  * and the rules between them) fed by its source (feed.c), and the commit of the closed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The daemon's state and the functions its files share (daemon.h is the public side):
  * loop.c the poll loop, meter.c a meter's records and commits, feed.c a meter's source,

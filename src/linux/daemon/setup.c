@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The daemon's start and end around its store: the lock (one logger per store), the store
  * opened with its integrity check deferred (the sinks start meanwhile), the sinks' threads,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The daemon's signals (style(9): the handler only sets flags the loop reads) and the reload:
  * SIGINT and SIGTERM stop, SIGHUP reloads (the configuration is checked, then the same stop

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The status line: each meter's power, today's energy and register, each sink's state and
  * backlog. Live on a terminal (rewritten in place every second), a log line a minute

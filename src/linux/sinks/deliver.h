@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Delivery of stored interval records to one sink, on a thread of its own.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * InfluxDB writes over libcurl: one easy handle in one multi handle per sink, so that a write
  * can be started, driven a little at a time and collected while the caller prepares the next

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The InfluxDB sink's HTTP side: one POST of a line-protocol batch with libcurl, and an exact
  * account of what came back. What to do about the answer is decided by the portable core

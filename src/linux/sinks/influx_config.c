@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The [influx NAME] section into the InfluxDB sink's and the delivery thread's settings (see
  * influx_config.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * From the configuration file's [influx NAME] section (struct pl_config_influx) to what the
  * InfluxDB sink and the delivery thread take: the one place that knows both. The sink and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The sink seam: what the delivery thread (deliver.c) needs from one kind of sink, as a small
  * table of operations. The thread owns everything that is the same for every sink - reading

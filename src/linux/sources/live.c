@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The live sources' registry, the bridge from a meter of the configuration file to each
  * source's own configuration, and the clock conversion (see live.h).

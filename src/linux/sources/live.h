@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Live sources: the sensors a user wires to a Linux board (issue 4). Each kind is one file
  * behind this small seam, so the daemon's loop treats them alike and tests can put a fake

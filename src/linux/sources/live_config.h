@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The bridge from a [meter NAME] section of the configuration file (struct pl_config_meter)
  * to each live source's own configuration (src_iio.h, src_gpio.h, src_serial.h), in live.c.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The trace simulator (see sim.h for the model and its units).
  *

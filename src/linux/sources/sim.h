@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The trace simulator: a physically modelled electricity meter LED, room, light sensor and ADC,
  * producing a stream of (time, ADC value) samples and the list of true pulses behind them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The GPIO edge source (live.h): a comparator module or an S0 output on a GPIO line, read as
  * edge events through libgpiod 1.6 (the v1 character-device uAPI; no sysfs GPIO).

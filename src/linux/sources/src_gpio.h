@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The GPIO edge source (pl_live_gpio, src_gpio.c): its configuration, its keys in the
  * configuration file, and the backend through which it reaches the kernel.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Live source: a Linux Industrial I/O ADC (ADS1015/ADS1115, MCP3008, a SoC's own ADC) with a
  * photodiode or an LDR divider on one channel, behind the seam in live.h.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The IIO ADC source (pl_live_iio, src_iio.c): its configuration, its keys in the
  * configuration file, and the pieces that tests and the fuzzer reach directly: the scan-layout

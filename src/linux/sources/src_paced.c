@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Pacing for the sources without a device (see src_paced.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What the simulator (src_sim.c) and trace replay (src_trace.c) share as sources (live.h):
  * a block of samples read ahead, handed on as the monotonic clock (clock.h) makes them due at

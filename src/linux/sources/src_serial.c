@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The serial edge source (live.h): an S0 output wired to a serial port's modem-status input
  * (CTS, DCD, DSR or RI), typically powered from RTS or DTR.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The serial edge source (pl_live_serial, src_serial.c): its configuration, its keys in the
  * configuration file, and the backend through which it reaches the tty.

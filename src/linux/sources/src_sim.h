@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The simulated meter as a source (live.h, src_sim.c): the simulator (sim.h) with the
  * daemon's settings (1 kHz, a little noise, a real household's load profile if one is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Trace replay as a source (live.h, src_trace.c): a recorded file of samples (trace.h)
  * replayed at a speed factor, opened at a position (the samples a checkpoint says were

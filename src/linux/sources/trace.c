@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Trace reader: CSV or raw 16-bit samples from a file, a pipe or standard input, in batches.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Trace reader: recorded sensor samples from a file, a pipe or standard input, streamed in
  * batches in constant memory, for the detector.

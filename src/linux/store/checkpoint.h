@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What `powerlogger run` stores with every commit so that a restart resumes exactly: the
  * detector's and the meter's plain-data state and the source's position. `powerlogger status`

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The daemon's store on SQLite (see store.h for the guarantees and the retention policy).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The daemon's store: interval records, per-meter checkpoints and per-sink delivery cursors in
  * one SQLite database in WAL mode.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #ifndef STUB_ESP_ATTR_H
 #define STUB_ESP_ATTR_H
 /* as ESP-IDF's esp_attr.h: a section .iram1.<n> the linker script places in IRAM */

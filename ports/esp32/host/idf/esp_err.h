@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #ifndef STUB_ESP_ERR_H
 #define STUB_ESP_ERR_H
 #include <stdint.h>

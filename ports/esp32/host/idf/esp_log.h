@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #ifndef STUB_ESP_LOG_H
 #define STUB_ESP_LOG_H
 void stub_log(const char *tag, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #ifndef STUB_ESP_TASK_WDT_H
 #define STUB_ESP_TASK_WDT_H
 #include "esp_err.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Delivery state machine (see fw_delivery.h).
  */

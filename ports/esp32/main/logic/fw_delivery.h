@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Delivery: the network task's state machine that moves records from the outbox to InfluxDB.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A POST in watchdog-sized steps (see fw_http.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * One HTTP POST driven in short steps, for a task that the task watchdog watches.
  *

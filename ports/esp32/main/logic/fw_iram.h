@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * FW_IRAM: code that runs while the flash cache may be off.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The status LED's blink (see fw_led.h).
  */

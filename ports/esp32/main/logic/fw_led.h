@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The status LED's blink: on with each accepted pulse, off FW_LED_ON_US later. The sampling
  * task calls fw_led_update() after every batch of edges or ADC frame and sets the pin when it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What the firmware keeps and sends: an interval record from the core's meter, and where its
  * time came from.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The SPSC ring (see fw_ring.h). Each counter has one writer; the other side only reads it.
  * The counters are 32-bit and wrap: head - tail is the fill level in modular arithmetic, which

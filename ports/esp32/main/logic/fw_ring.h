@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A lock-free single-producer/single-consumer ring of fixed-size items.
  *

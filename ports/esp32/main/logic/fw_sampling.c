@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The sampling task's logic (see fw_sampling.h): the ADC's sample clock and averaging, the
  * edge ring, and moving records on into the ring; the meter's rules are the core channel's.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The sampling task's work, without the hardware: raw ADC samples (or GPIO edges) in,
  * interval records out into the ring to the network task.

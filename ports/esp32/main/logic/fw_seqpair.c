@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The sequence lock (see fw_seqpair.h). The halves are relaxed atomics, so a read that
  * overlaps a write is not a data race in C11 terms - it is only discarded. The fences give

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A pair of 64-bit values that one task (or callback) writes and another reads, never torn.
  *

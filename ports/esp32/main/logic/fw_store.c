@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What every outbox does the same way on top of struct fw_store_ops (fw_store.h): an interval
  * record going in with the register it ends with, and the boot-time restore of anchors and

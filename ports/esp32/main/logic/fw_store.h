@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The firmware's outbox: where interval records wait, durably, until InfluxDB acknowledged
  * them. A small interface so the delivery logic does not care what keeps the records.

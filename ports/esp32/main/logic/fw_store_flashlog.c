@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The outbox on flash (see fw_store_flashlog.h): interval records, the meter state and the
  * boots' time anchors as records of the core's pl_flashlog. The log does the hard part (power

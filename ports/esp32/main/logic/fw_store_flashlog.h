@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The outbox on flash: struct fw_store_ops (fw_store.h) over the core's power-fail-safe record
  * log, pl_flashlog (include/powerlogger/flashlog.h), on a flash area the caller describes with

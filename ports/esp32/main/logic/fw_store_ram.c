@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The RAM outbox (see fw_store.h): a circular array of records. Not durable - the host's
  * stand-in for the flash log, with the same first-in-first-out contract.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Monotonic to wall-clock time (see fw_time.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Monotonic time to wall-clock time, for records made before the clock was set.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The firmware's hardware-free logic: one list, included by the ESP-IDF component
 # (ports/esp32/main/CMakeLists.txt) and the host build that tests it (CMakeLists.txt, plfw).
 # Paths are relative to this file's directory.

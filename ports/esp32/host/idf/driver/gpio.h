@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #ifndef STUB_DRIVER_GPIO_H
 #define STUB_DRIVER_GPIO_H
 #include <stdint.h>

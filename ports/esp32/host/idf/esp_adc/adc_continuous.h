@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #ifndef STUB_ADC_CONTINUOUS_H
 #define STUB_ADC_CONTINUOUS_H
 #include <stdbool.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #ifndef STUB_FREERTOS_H
 #define STUB_FREERTOS_H
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #ifndef STUB_FREERTOS_TASK_H
 #define STUB_FREERTOS_TASK_H
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #ifndef STUB_GPIO_REG_H
 #define STUB_GPIO_REG_H
 #define DR_REG_GPIO_BASE 0x3ff44000 /* ESP32 */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #ifndef STUB_SOC_H
 #define STUB_SOC_H
 #include <stdint.h>
