@@ -7,6 +7,9 @@ command -v valgrind >/dev/null || { echo "valgrind-tests: valgrind not found (ma
 n=0
 for t in "$build"/test_*; do
   [ -x "$t" ] || continue
+  # test_store_powercut's writer child dies at a random I/O call by design (the power cut), so
+  # memcheck's exit code in the child breaks the test's own check; it runs under ASan instead.
+  [ "$(basename "$t")" = test_store_powercut ] && continue
   if ! PL_VALGRIND=1 valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
        "$t" >"$t.valgrind.log" 2>&1; then
     echo "valgrind-tests: $(basename "$t") failed under valgrind:" >&2
