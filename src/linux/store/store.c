@@ -5,6 +5,9 @@
  * Why it is built this way:
  *  - WAL with synchronous=FULL: every commit syncs the WAL, so "returned 0" means "survives a
  *    power cut". NORMAL would only guarantee consistency, and could lose the last intervals.
+ *    The one exception is a sink's acknowledgement (pl_store_ack): losing it costs a resend of
+ *    points the sink takes as the same data, so it is committed under NORMAL and reaches the
+ *    disk with the next interval's sync, one fdatasync per interval instead of two.
  *  - records.seq is INTEGER PRIMARY KEY AUTOINCREMENT, not a plain rowid: a plain rowid may be
  *    reused after the newest rows were deleted (prune can delete every delivered row), and a
  *    reused seq at or below a cursor would never be delivered.
