@@ -517,8 +517,9 @@ static void transport_message(const struct pl_influx *s, CURLcode rc, char *dst)
 	put_text(dst, text, strlen(text));
 }
 
-/* The unsigned integer after the JSON member name `key` (e.g. "line_number"), or -1. */
-static long json_number(const char *body, size_t len, const char *key)
+/* The unsigned integer after the JSON member name `key` (e.g. "line_number"), or -1. A long
+ * long: a line number up to UINT32_MAX must fit where long has 32 bits (armhf). */
+static long long json_number(const char *body, size_t len, const char *key)
 {
 	size_t klen = strlen(key);
 
@@ -530,7 +531,7 @@ static long json_number(const char *body, size_t len, const char *key)
 			i++;
 		if (i >= len || body[i] < '0' || body[i] > '9')
 			return -1;
-		return strtol(body + i, NULL, 10); /* the body is NUL-terminated by collect() */
+		return strtoll(body + i, NULL, 10); /* the body is NUL-terminated by collect() */
 	}
 	return -1;
 }
@@ -618,15 +619,15 @@ static void collect(struct pl_influx *s, CURLcode rc, struct pl_influx_result *r
 		/* 3.x lists the failed lines; the first one's number and reason make the message
 		 * say what was wrong rather than only that something was. */
 		char why[PL_INFLUX_MSG_MAX + 1], text[3 * PL_INFLUX_MSG_MAX];
-		long line = json_number(s->body, s->body_len, "line_number");
+		long long line = json_number(s->body, s->body_len, "line_number");
 
 		/* the 3.x engine behind 2.x's endpoint: {"code":"invalid","line":N,...} */
 		if (line < 0 && (res->body & PL_BODY_LINE_REPORT))
 			line = json_number(s->body, s->body_len, "line");
-		if (line > 0 && line <= (long)UINT32_MAX)
+		if (line > 0 && line <= (long long)UINT32_MAX)
 			res->bad_line = (uint32_t)line;
 		if (json_string(s->body, s->body_len, "error_message", why)) {
-			snprintf(text, sizeof text, "%s: line %ld: %s", res->message, line, why);
+			snprintf(text, sizeof text, "%s: line %lld: %s", res->message, line, why);
 			put_text(res->message, text, strlen(text));
 		}
 	} else {
