@@ -185,7 +185,7 @@ for a in "${arches[@]}"; do
 	got=$(dpkg-deb -f "$deb" Architecture)
 	ex="$pdir/x-$a"
 	rm -rf "$ex" && dpkg-deb -x "$deb" "$ex"
-	v=$($(qemu_of "$a") -L "/usr/$(triplet_of "$a")" "$ex/usr/bin/powerlogger" --version 2>&1 || true)
+	v=$($(qemu_of "$a") -L / "$ex/usr/bin/powerlogger" --version 2>&1 || true)
 	if [ "$got" != "$a" ] || ! echo "$v" | grep -q '^powerlogger '; then
 		echo "check-arm: $a: $deb: architecture '$got', --version '$v'" >&2
 		fail=1
