@@ -14,6 +14,7 @@ fail() {
   exit 1
 }
 rm -rf "$out"
+mkdir -p "$root/build-deb"
 trap 'rm -rf "$out"; echo "install-test: took $(($(date +%s) - t0)) s"' EXIT
 b=$out/build
 
