@@ -97,6 +97,12 @@ int daemon_setup(struct run *r)
 		pl_log(PL_LOG_ERROR, "%s", err);
 		return -1;
 	}
+	/* each interval durable in one block of STORE.intake, merged into the database every
+	 * merge_s (docs/daemon-design.md, "Disk writes and the SD card") */
+	if (r->cfg->store.merge_s > 0 && pl_store_intake(r->store, r->cfg->store.merge_s) != 0) {
+		pl_log(PL_LOG_ERROR, "store: %s", pl_store_error(r->store));
+		return -1;
+	}
 	r->clock_off0 = r->clock_off = pl_clock_wall_minus_mono_us();
 	r->nmeters = r->cfg->nmeters;
 	r->meters = calloc(r->nmeters ? r->nmeters : 1, sizeof(*r->meters));
