@@ -257,7 +257,7 @@ static void test_checkpoint_round_trip(void **state)
 	assert_rec_equal(&out[0].rec, &r);
 
 	/* A damaged checkpoint (its bytes changed behind the CRC) is reported. */
-	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), "UPDATE checkpoints SET state = "
+	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), "UPDATE main.checkpoints SET state = "
 				      "zeroblob(200)", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(pl_store_load_checkpoint(s, meter, got, sizeof(got), &len),
 			 -PL_ECORRUPT);
@@ -737,7 +737,7 @@ static void test_prune_policy(void **state)
 	assert_int_equal(pl_store_prune(s, 3600, 0, &res), 0);
 	assert_int_equal(res.deleted_by_age, 0);
 	/* Made two hours old: only those delivered to both sinks go. */
-	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), "UPDATE records SET stored_us = "
+	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), "UPDATE main.records SET stored_us = "
 				      "stored_us - 7200000000", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(pl_store_prune(s, 3600, 0, &res), 0);
 	assert_int_equal(res.deleted_by_age, 3);
@@ -834,7 +834,7 @@ static void test_prune_ignores_removed_sink(void **state)
 	assert_int_equal(pl_store_next_batch(s, a, 10, out, &n), 0);
 	assert_int_equal(n, 10);
 	assert_int_equal(pl_store_ack(s, a, out[9].seq), 0);
-	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), "UPDATE records SET stored_us = "
+	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), "UPDATE main.records SET stored_us = "
 				      "stored_us - 7200000000", NULL, NULL, NULL), SQLITE_OK);
 	/* both configured: "gone" has delivered nothing, so nothing may go */
 	assert_int_equal(pl_store_prune(s, 3600, 0, &res), 0);
@@ -853,7 +853,7 @@ static void test_prune_ignores_removed_sink(void **state)
 	/* a handle that registers no sink judges by every sink in the store, as before */
 	s = open_ok(t.path, 0);
 	commit_k(s, meter, 20);
-	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), "UPDATE records SET stored_us = "
+	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), "UPDATE main.records SET stored_us = "
 				      "stored_us - 7200000000", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(pl_store_prune(s, 3600, 0, &res), 0);
 	assert_int_equal(res.deleted_by_age, 0);
@@ -1317,6 +1317,9 @@ struct progress {
 };
 
 /* The writer: resumes from its checkpoint (committing that interval again) and goes on. */
+/* With an intake (pl_store_intake), merged this often; 0: none. */
+static unsigned writer_merge_s;
+
 static void writer(const char *path, int fd)
 {
 	unsigned char st[STATE_LEN];
@@ -1328,6 +1331,8 @@ static void writer(const char *path, int fd)
 
 	if (pl_store_open(path, 0, &s, NULL, 0) != 0 || pl_store_meter(s, "m", 1000, 20, &meter))
 		_exit(2);
+	if (writer_merge_s > 0 && pl_store_intake(s, writer_merge_s) != 0)
+		_exit(6);
 	rc = pl_store_load_checkpoint(s, meter, st, sizeof(st), &len);
 	if (rc == 0 && len == STATE_LEN)
 		k = state_k(st);
@@ -1353,7 +1358,7 @@ static void writer(const char *path, int fd)
 
 #define MAX_K 100000
 
-static void test_crash_exactly_once(void **state)
+static void crash_exactly_once(void)
 {
 	unsigned char st[STATE_LEN], want[STATE_LEN];
 	static uint8_t delivered[MAX_K];
@@ -1364,7 +1369,6 @@ static void test_crash_exactly_once(void **state)
 	int rounds = getenv("PL_VALGRIND") != NULL ? 4 : 20;
 	int mid_commit = 0, before_ack = 0; /* where the kills landed */
 
-	(void)state;
 	memset(delivered, 0, sizeof(delivered));
 	rng_state = getenv("PL_STORE_SEED") != NULL ?
 			    strtoull(getenv("PL_STORE_SEED"), NULL, 0) :
@@ -1453,6 +1457,27 @@ static void test_crash_exactly_once(void **state)
 		      "though not yet acknowledged\n", rounds, (long long)cp + 1,
 		      mid_commit, before_ack);
 	tmp_remove(&t);
+}
+
+static void test_crash_exactly_once(void **state)
+{
+	(void)state;
+	writer_merge_s = 0;
+	crash_exactly_once();
+}
+
+/*
+ * The same with the daemon's intake: the kills land in appends (a block half written), in the
+ * replay of the last round's blocks when the writer opens, in merges (every second, and when
+ * the file is full). The reader between rounds has no writer in its process: it reads the
+ * intake as if merged.
+ */
+static void test_crash_exactly_once_intake(void **state)
+{
+	(void)state;
+	writer_merge_s = 1;
+	crash_exactly_once();
+	writer_merge_s = 0;
 }
 
 /*
@@ -1556,6 +1581,7 @@ int main(void)
 		cmocka_unit_test(test_unwritable),
 		cmocka_unit_test(test_disk_full),
 		cmocka_unit_test(test_crash_exactly_once),
+		cmocka_unit_test(test_crash_exactly_once_intake),
 		cmocka_unit_test(test_ack_survives_kill),
 		cmocka_unit_test(test_second_connection_keeps_locks),
 		cmocka_unit_test(test_readonly),
