@@ -116,7 +116,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_INS_SEQ] = "INSERT OR IGNORE INTO main.records(seq, meter_id, start_us, length_s, "
 		       "pulses, rejected, flags, energy_uwh, avg_mw, peak_mw, register_uwh, "
 		       "stored_us) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
-	[ST_FOLDED] = "SELECT gen FROM main.intake",
+	[ST_FOLDED] = "SELECT gen, id FROM main.intake",
 	[ST_DUP] = "SELECT 1 FROM records WHERE meter_id = ? AND start_us = ?",
 	[ST_P_REC] = "INSERT OR REPLACE INTO temp.p_records VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
 	[ST_P_CP] = "INSERT OR REPLACE INTO temp.p_checkpoints VALUES(?,?,?,?)",
@@ -165,8 +165,11 @@ static const char migrate_v2_sql[] =
 	"ALTER TABLE sinks ADD COLUMN" SINK_ERROR_US ";"
 	"ALTER TABLE sinks ADD COLUMN" SINK_OK_US ";";
 
-/* Added in schema version 3: the generation of the intake (STORE.intake) merged last. */
-#define INTAKE_SQL "CREATE TABLE intake(gen INTEGER NOT NULL);INSERT INTO intake VALUES(0);"
+/* Added in schema version 3: the generation of the intake (STORE.intake) merged last, and the
+ * database's mark that its blocks carry (an intake left beside another database is not its). */
+#define INTAKE_SQL                                                                          \
+	"CREATE TABLE intake(gen INTEGER NOT NULL, id INTEGER NOT NULL);"                   \
+	"INSERT INTO intake VALUES(0, random());"
 
 static const char schema_sql[] =
 	"CREATE TABLE meters("
@@ -229,6 +232,7 @@ struct pl_store {
 	int64_t next_seq;     /* writer: the seq of the next record */
 	int64_t merge_us;     /* writer: merge into the database this often (monotonic) */
 	int64_t merged_at_us; /* writer: when it last merged */
+	uint64_t iid;         /* the database's mark, in each of its blocks */
 	uint64_t sgen;        /* reader: the temp tables hold blocks [0, sslots) of sgen */
 	uint32_t sslots;
 	char msg[1024];
@@ -604,7 +608,7 @@ static int max_seq(struct pl_store *s, int64_t *seq);
 #define INTAKE_SLOTS 256
 #define INTAKE_MAGIC 0x4E494C50u /* "PLIN" */
 #define INTAKE_VERSION 1
-#define INTAKE_HEAD 48
+#define INTAKE_HEAD 56
 #define INTAKE_REC 72  /* 9 x 8 bytes */
 #define INTAKE_CUR 24  /* sink, cursor, ok_us */
 #define INTAKE_ROOM (INTAKE_BLOCK - 4 - INTAKE_HEAD)
@@ -660,7 +664,7 @@ static char *intake_path(const struct pl_store *s, char *buf, size_t cap)
 }
 
 /* Parses block `slot` of generation gen from raw; 0 when it is one. */
-static int intake_parse(const unsigned char *raw, uint64_t gen, uint32_t slot,
+static int intake_parse(const unsigned char *raw, uint64_t gen, uint64_t id, uint32_t slot,
 			struct intake_block *b)
 {
 	if (get32(raw) != INTAKE_MAGIC || get32(raw + 4) != INTAKE_VERSION ||
@@ -673,7 +677,7 @@ static int intake_parse(const unsigned char *raw, uint64_t gen, uint32_t slot,
 	b->state_len = get32(raw + 28);
 	b->meter_id = (int64_t)get64(raw + 32);
 	b->first_seq = (int64_t)get64(raw + 40);
-	if (b->gen != gen || b->slot != slot ||
+	if (b->gen != gen || get64(raw + 48) != id || b->slot != slot ||
 	    (uint64_t)b->nrec * INTAKE_REC + (uint64_t)b->ncur * INTAKE_CUR + b->state_len >
 		    INTAKE_ROOM)
 		return -1;
@@ -767,12 +771,14 @@ static void acks_drop(const struct pl_store *s)
 	pthread_mutex_unlock(&acks_lock);
 }
 
+/* The generation merged last, and the database's mark (into s->iid). */
 static int folded_gen(struct pl_store *s, uint64_t *gen)
 {
-	int64_t g = 0;
-	int rc = query_ints(s, stmt(s, ST_FOLDED), &g, 1, 0, NULL, "cannot read the intake's state");
+	int64_t g[2] = { 0, 0 };
+	int rc = query_ints(s, stmt(s, ST_FOLDED), g, 2, 0, NULL, "cannot read the intake's state");
 
-	*gen = (uint64_t)g;
+	*gen = (uint64_t)g[0];
+	s->iid = (uint64_t)g[1];
 	return rc;
 }
 
@@ -821,15 +827,16 @@ static int intake_sync(struct pl_store *s)
 {
 	unsigned char raw[INTAKE_BLOCK];
 	struct ack a[ACKS_MAX];
-	uint64_t gen;
+	uint64_t gen, id = s->iid;
 	size_t na;
 	int writer, rc;
 
 	rc = folded_gen(s, &gen);
 	if (rc < 0)
 		return rc;
-	if (gen + 1 != s->sgen) {
-		/* merged since: what the TEMP tables hold is in main now (the views hide it) */
+	if (gen + 1 != s->sgen || s->iid != id) {
+		/* merged since: what the TEMP tables hold is in main now (the views hide it); or
+		 * another database at the path */
 		rc = exec(s, "DELETE FROM temp.p_records; DELETE FROM temp.p_checkpoints",
 			  "cannot read the intake");
 		if (rc < 0)
@@ -850,7 +857,7 @@ static int intake_sync(struct pl_store *s)
 		rc = intake_read(s->rfd, s->sslots, raw);
 		if (rc < 0)
 			return fail(s, -PL_EIO, "cannot read the intake: %s", strerror(errno));
-		if (rc == 0 || intake_parse(raw, s->sgen, s->sslots, &b) != 0)
+		if (rc == 0 || intake_parse(raw, s->sgen, s->iid, s->sslots, &b) != 0)
 			break;
 		rc = exec(s, "SAVEPOINT sync", "cannot read the intake");
 		for (uint32_t i = 0; rc == 0 && i < b.nrec; i++) {
@@ -926,7 +933,7 @@ static int intake_merge(struct pl_store *s)
 
 		if (got < 0)
 			rc = fail(s, -PL_EIO, "cannot read the intake: %s", strerror(errno));
-		if (got <= 0 || intake_parse(raw, s->wgen, slot, &b) != 0)
+		if (got <= 0 || intake_parse(raw, s->wgen, s->iid, slot, &b) != 0)
 			break;
 		for (uint32_t i = 0; rc == 0 && i < b.nrec; i++) {
 			struct pl_interval_record r;
@@ -982,7 +989,43 @@ static int intake_merge(struct pl_store *s)
 	return 0;
 }
 
-/* Makes the file (zeros, synced, and its directory entry) if it does not exist. */
+/* pwrite() of all of buf: a short write goes on, so that a failure leaves its own errno. */
+static int pwrite_all(int fd, const void *buf, size_t len, off_t off)
+{
+	const unsigned char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+/* "what: why" for a failed write of the intake, and its code (a full disk or a size limit:
+ * -PL_ENOSPC). */
+static int fail_write(struct pl_store *s, const char *what, const char *name, int e)
+{
+	if (e == EFBIG)
+		return fail(s, -PL_ENOSPC, "%s %s: the process's file size limit (ulimit -f) is "
+			    "reached", what, name);
+	return fail(s, e == ENOSPC ? -PL_ENOSPC : -PL_EIO, "%s %s: %s", what, name,
+		    strerror(e));
+}
+
+/*
+ * Makes the file (zeros, synced, and its directory entry) if it does not exist: 1 when it was
+ * made, 0 when it was there.
+ */
 static int intake_create(struct pl_store *s, const char *name)
 {
 	static const unsigned char zero[INTAKE_BLOCK];
@@ -991,16 +1034,13 @@ static int intake_create(struct pl_store *s, const char *name)
 
 	fd = open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return errno == EEXIST ? 0 : fail(s, -PL_EIO, "cannot create %s: %s", name,
-						  strerror(errno));
+		return errno == EEXIST ? 0 : fail_write(s, "cannot create", name, errno);
 	for (uint32_t i = 0; rc == 0 && i < INTAKE_SLOTS; i++)
-		if (pwrite(fd, zero, sizeof(zero), (off_t)i * INTAKE_BLOCK) != (ssize_t)sizeof(zero))
-			rc = -1;
+		rc = pwrite_all(fd, zero, sizeof(zero), (off_t)i * INTAKE_BLOCK);
 	if (rc == 0)
 		rc = fsync(fd);
 	if (rc != 0) {
-		rc = fail(s, errno == ENOSPC ? -PL_ENOSPC : -PL_EIO, "cannot create %s: %s", name,
-			  strerror(errno));
+		rc = fail_write(s, "cannot create", name, errno);
 		close(fd);
 		unlink(name);
 		return rc;
@@ -1019,7 +1059,7 @@ static int intake_create(struct pl_store *s, const char *name)
 		fsync(dfd);
 		close(dfd);
 	}
-	return 0;
+	return 1;
 }
 
 /* The writer's side, at open: the file, a replay of what a crash left, the seq to go on from. */
@@ -1029,17 +1069,24 @@ static int intake_open_writer(struct pl_store *s, unsigned merge_s)
 	uint64_t gen;
 	int rc, writer;
 	struct ack none[1];
+	struct stat sb;
 
 	acks_of(s, none, 0, &writer);
 	if (writer)
 		return fail(s, -PL_EINVAL, "this process writes the store already");
 	intake_path(s, name, sizeof(name));
 	rc = intake_create(s, name);
+	if (rc == -PL_ENOSPC)
+		return 1; /* no room for it: nothing in it to replay, the store goes on without */
 	if (rc < 0)
 		return rc;
 	s->wfd = open(name, O_RDWR | O_CLOEXEC);
 	if (s->wfd < 0)
 		return fail(s, -PL_EIO, "cannot open %s: %s", name, strerror(errno));
+	/* readable by whoever may read the database (its owner may have opened it to a group) */
+	if (stat(s->path, &sb) == 0 && fchmod(s->wfd, sb.st_mode & 0666) != 0)
+		return fail(s, -PL_EIO, "cannot give %s the mode of the store: %s", name,
+			    strerror(errno));
 	rc = folded_gen(s, &gen);
 	if (rc < 0)
 		return rc;
@@ -1087,6 +1134,7 @@ static int intake_append(struct pl_store *s, int64_t meter_id,
 	put32(raw + 28, (uint32_t)state_len);
 	put64(raw + 32, (uint64_t)meter_id);
 	put64(raw + 40, (uint64_t)s->next_seq);
+	put64(raw + 48, s->iid);
 	for (size_t i = 0; i < n; i++) {
 		const struct pl_interval_record *r = &recs[i];
 		unsigned char *p = raw + INTAKE_HEAD + k * INTAKE_REC;
@@ -1124,11 +1172,9 @@ static int intake_append(struct pl_store *s, int64_t meter_id,
 	}
 	memcpy(raw + INTAKE_HEAD + k * INTAKE_REC + na * INTAKE_CUR, state, state_len);
 	put32(raw + INTAKE_BLOCK - 4, crc32_of(raw, INTAKE_BLOCK - 4));
-	if (pwrite(s->wfd, raw, sizeof(raw), (off_t)s->wslot * INTAKE_BLOCK) !=
-		    (ssize_t)sizeof(raw) ||
+	if (pwrite_all(s->wfd, raw, sizeof(raw), (off_t)s->wslot * INTAKE_BLOCK) != 0 ||
 	    fdatasync(s->wfd) != 0)
-		return fail(s, errno == ENOSPC ? -PL_ENOSPC : -PL_EIO,
-			    "cannot write the intake: %s", strerror(errno));
+		return fail_write(s, "cannot write", "the intake", errno);
 	s->wslot++;
 	s->next_seq += (int64_t)k;
 	if (pl_clock_mono_us() - s->merged_at_us >= s->merge_us && intake_merge(s) < 0)
@@ -1282,8 +1328,7 @@ void pl_store_close(struct pl_store *s)
 		return;
 	if (s->wfd >= 0) {
 		/* everything into the database: a stopped logger's store is one file again */
-		if (s->wslot > 0 || nacks > 0)
-			intake_merge(s);
+		intake_merge(s);
 		acks_drop(s);
 		close(s->wfd);
 	}
@@ -1335,20 +1380,64 @@ static int have_open(const char *path)
 	return found;
 }
 
-int pl_store_save_copy(struct pl_store *s, const char *dest)
+/*
+ * The blocks of the intake that count for the database as this connection now sees it (a read
+ * transaction must be open: its snapshot is the one the copy takes): *n of them into buf (room
+ * for INTAKE_SLOTS). 1 when a merge and a new append came between the snapshot and the read
+ * (blocks may be missing: try again), 0, or <0.
+ */
+static int intake_snapshot(struct pl_store *s, unsigned char *buf, uint32_t *n)
+{
+	struct intake_block b;
+	char name[4200];
+	uint64_t gen;
+	int fd, rc;
+
+	*n = 0;
+	rc = folded_gen(s, &gen);
+	if (rc < 0)
+		return rc;
+	fd = open(intake_path(s, name, sizeof(name)), O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : fail(s, -PL_EIO, "cannot read %s: %s", name,
+						  strerror(errno));
+	while (*n < INTAKE_SLOTS) {
+		unsigned char *raw = buf + (size_t)*n * INTAKE_BLOCK;
+
+		rc = intake_read(fd, *n, raw);
+		if (rc < 0) {
+			rc = fail(s, -PL_EIO, "cannot read %s: %s", name, strerror(errno));
+			break;
+		}
+		if (rc == 0 || intake_parse(raw, gen + 1, s->iid, *n, &b) != 0)
+			break;
+		++*n;
+	}
+	/* The first block of the generation after: merged since the snapshot, and written over */
+	if (rc >= 0) {
+		unsigned char raw[INTAKE_BLOCK];
+
+		rc = intake_read(fd, 0, raw);
+		rc = rc < 0 ? fail(s, -PL_EIO, "cannot read %s: %s", name, strerror(errno)) :
+		     rc == 1 && intake_parse(raw, gen + 2, s->iid, 0, &b) == 0 ? 1 : 0;
+	}
+	close(fd);
+	return rc;
+}
+
+/* SQLite's backup of main into the new file dest (inside this connection's transaction, if one
+ * is open: its snapshot). */
+static int backup_to(struct pl_store *s, const char *dest)
 {
 	sqlite3 *d = NULL;
 	sqlite3_backup *b;
 	int fd, rc;
 
-	if (s == NULL || dest == NULL)
-		return -PL_EINVAL;
-	if (s->wfd >= 0 && (rc = intake_merge(s)) < 0)
-		return rc;
 	/* A new file, never someone's: O_EXCL. Nothing has it open yet, so closing is safe. */
 	fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return fail(s, -PL_EIO, "cannot save a copy as %s: %s", dest, strerror(errno));
+		return fail(s, errno == ENOSPC ? -PL_ENOSPC : -PL_EIO, "cannot save a copy as %s: %s",
+			    dest, strerror(errno));
 	close(fd);
 	rc = sqlite3_open_v2(dest, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc == SQLITE_OK) {
@@ -1362,6 +1451,8 @@ int pl_store_save_copy(struct pl_store *s, const char *dest)
 			rc = sqlite3_backup_finish(b);
 		}
 	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_close(d);
 	if (rc != SQLITE_OK) {
 		snprintf(s->msg, sizeof(s->msg), "%s: cannot save a copy as %s: %s", s->path, dest,
 			 d != NULL ? sqlite3_errmsg(d) : sqlite3_errstr(rc));
@@ -1369,7 +1460,75 @@ int pl_store_save_copy(struct pl_store *s, const char *dest)
 		unlink(dest);
 		return map_sqlite(rc) != 0 ? map_sqlite(rc) : -PL_EIO;
 	}
-	return sqlite3_close(d) == SQLITE_OK ? 0 : fail(s, -PL_EIO, "cannot close %s", dest);
+	return 0;
+}
+
+/* Merges n blocks (of the generation after dest's) into the copy dest: as the writer's replay
+ * after a crash, through dest's own intake, which goes afterwards. */
+static int merge_into_copy(struct pl_store *s, const char *dest, const unsigned char *blocks,
+			   uint32_t n)
+{
+	struct pl_store *d = NULL;
+	char name[4200], err[512];
+	int fd, rc;
+
+	snprintf(name, sizeof(name), "%s.intake", dest);
+	fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return fail(s, -PL_EIO, "cannot save a copy as %s: %s: %s", dest, name,
+			    strerror(errno));
+	rc = pwrite_all(fd, blocks, (size_t)n * INTAKE_BLOCK, 0);
+	close(fd);
+	if (rc != 0) {
+		rc = fail_write(s, "cannot save a copy in", name, errno);
+	} else if ((rc = pl_store_open(dest, PL_STORE_NOCHECK, &d, err, sizeof(err))) != 0 ||
+		   (rc = pl_store_intake(d, 1)) != 0) {
+		rc = fail(s, rc < 0 ? rc : -PL_EIO, "cannot save a copy as %s: %s", dest,
+			  d != NULL ? pl_store_error(d) : err);
+	} else {
+		pl_store_close(d); /* merges; nothing is left in the intake */
+		d = NULL;
+	}
+	pl_store_close(d);
+	unlink(name);
+	return rc;
+}
+
+int pl_store_save_copy(struct pl_store *s, const char *dest)
+{
+	unsigned char *blocks;
+	uint32_t n = 0;
+	int rc;
+
+	if (s == NULL || dest == NULL)
+		return -PL_EINVAL;
+	if (s->wfd >= 0) {
+		/* the writer: everything into the database, which is then all there is */
+		rc = intake_merge(s);
+		return rc < 0 ? rc : backup_to(s, dest);
+	}
+	/* Another process may be writing: the database as of one snapshot, and the blocks of
+	 * the intake that go with it, merged into the copy. */
+	blocks = malloc((size_t)INTAKE_SLOTS * INTAKE_BLOCK);
+	if (blocks == NULL)
+		return fail(s, -PL_ENOMEM, "cannot save a copy: out of memory");
+	for (int tries = 0;; tries++) {
+		rc = exec(s, "BEGIN", "cannot save a copy");
+		if (rc == 0)
+			rc = intake_snapshot(s, blocks, &n);
+		if (rc == 0)
+			rc = backup_to(s, dest);
+		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+		if (rc != 1 || tries == 5)
+			break;
+	}
+	if (rc == 1)
+		rc = fail(s, -PL_EIO, "cannot save a copy: the intake changes faster than it can be "
+			  "read");
+	if (rc == 0 && n > 0 && (rc = merge_into_copy(s, dest, blocks, n)) != 0)
+		unlink(dest);
+	free(blocks);
+	return rc;
 }
 
 void pl_store_close_moved(struct pl_store *s)

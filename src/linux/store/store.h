@@ -136,7 +136,10 @@ int pl_store_check(struct pl_store *s);
  * acknowledgements (pl_store_ack() on any handle of the store) wait in memory until the next
  * append or merge writes them. What a stopped logger leaves is one database again, but a copy
  * taken of the database file alone while it runs (sqlite3 .backup) lacks what the intake
- * holds. One writer per process. Returns 0 or a negative PL_E* code.
+ * holds. One writer per process. Returns 0; 1 when the file could not be made for want of
+ * room (a full disk, a file size limit: pl_store_error() says which), and the handle goes on
+ * committing each interval to the database (nothing was in an intake to replay); or a negative
+ * PL_E* code.
  */
 int pl_store_intake(struct pl_store *s, unsigned merge_s);
 
