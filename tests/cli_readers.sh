@@ -168,10 +168,15 @@ for _ in $(seq 100); do
   "$bin" status -c "$work/i.ini" 2>/dev/null | grep -q "house: register" && break
   sleep 0.1
 done
-sleep 3
-"$bin" status -c "$work/i.ini" >"$work/status.txt" 2>&1 || { cat "$work/status.txt" >&2; fail "status with the intake"; }
-grep -q "house: register .*last interval" "$work/status.txt" ||
-  { cat "$work/status.txt" >&2; fail "status does not show the intake's intervals"; }
+# the logger commits a few intervals at a time: until a second commit shows a newer one
+first=$("$bin" status -c "$work/i.ini" | grep "house: register")
+for _ in $(seq 150); do
+  "$bin" status -c "$work/i.ini" >"$work/status.txt" 2>&1 || { cat "$work/status.txt" >&2; fail "status with the intake"; }
+  grep -q "house: register .*last interval" "$work/status.txt" && ! grep -qF "$first" "$work/status.txt" && break
+  sleep 0.1
+done
+grep -q "house: register .*last interval" "$work/status.txt" && ! grep -qF "$first" "$work/status.txt" ||
+  { cat "$work/status.txt" >&2; fail "status does not show the intake's newer intervals"; }
 [ "$(sqlite3 "$work/i.db" 'SELECT COUNT(*) FROM records')" = 0 ] ||
   fail "the database file has records before the first merge: the intake is not in use"
 "$bin" backup -c "$work/i.ini" "$work/copy.db" >"$work/backup.out" 2>&1 ||
@@ -181,7 +186,7 @@ grep -q "copy.db: a copy of .*i.db (integrity check passed)" "$work/backup.out" 
 [ ! -e "$work/copy.db.intake" ] || fail "the backup left an intake beside the copy"
 [ "$(sqlite3 "$work/copy.db" 'PRAGMA integrity_check')" = ok ] || fail "the backup is damaged"
 nb=$(sqlite3 "$work/copy.db" 'SELECT COUNT(*) FROM records')
-[ "$nb" -ge 3 ] || fail "the backup has $nb records, not the intake's (3 or more)"
+[ "$nb" -ge 2 ] || fail "the backup has $nb records, not the intake's (2 or more)"
 [ "$(sqlite3 "$work/copy.db" 'SELECT MAX(seq) - MIN(seq) + 1 = COUNT(*) FROM records')" = 1 ] ||
   fail "the backup's seqs have holes"
 rc=0; "$bin" backup -c "$work/i.ini" "$work/copy.db" 2>"$work/backup.err" || rc=$?
@@ -192,11 +197,16 @@ wait $pid 2>/dev/null || true
 PL_READERS_TOKEN=t "$bin" run -c "$work/i.ini" --quiet 2>>"$work/i.log" &
 pid=$!
 pids+=($pid)
-for _ in $(seq 100); do
+# merged at its start; then until it has committed one more (seen by status, read beside it)
+for _ in $(seq 150); do
   [ "$(sqlite3 "$work/i.db" 'SELECT COUNT(*) FROM records' 2>/dev/null || echo 0)" -ge "$nb" ] && break
   sleep 0.1
 done
-sleep 2
+last=$("$bin" status -c "$work/i.ini" | grep "house: register")
+for _ in $(seq 150); do
+  "$bin" status -c "$work/i.ini" | grep -qF "$last" || break
+  sleep 0.1
+done
 kill -TERM $pid
 wait $pid || { cat "$work/i.log" >&2; fail "the logger after the SIGKILL did not stop cleanly"; }
 sqlite3 "$work/i.db" "ATTACH '$work/copy.db' AS c;
