@@ -13,7 +13,10 @@
  * Durable before acknowledged. pl_store_commit_interval() writes the records and replaces the
  * meter's checkpoint (opaque bytes: the caller's core state and source position) in one
  * transaction, with synchronous=FULL: when it returns 0 the data survive a power cut, and a
- * crash at any moment leaves either the whole interval with its checkpoint or none of it.
+ * crash at any moment leaves either the whole interval with its checkpoint or none of it. The
+ * daemon's writer (pl_store_intake()) writes that transaction as one synced 4 KiB block of
+ * STORE.intake instead, merged into the database every few minutes; every handle reads it as
+ * if merged, so nothing below changes for a caller (store.c, "The intake").
  *
  * Retention (pl_store_prune()), an explicit policy:
  *  1. Records delivered to every sink (seq at or below the lowest cursor) and stored more than
