@@ -1636,6 +1636,50 @@ static void test_intake_copy_and_acks(void **state)
 	tmp_remove(&t);
 }
 
+/*
+ * A full disk with the intake: appends go on into its allocated blocks; the merge when it is
+ * full fails, and that commit is refused with -PL_ENOSPC and nothing lost; with room again the
+ * same commit succeeds, and every interval is there once.
+ */
+static void test_intake_disk_full(void **state)
+{
+	unsigned char st[STATE_LEN];
+	struct pl_interval_record r;
+	struct pl_store *s;
+	struct tmp t;
+	int64_t meter, k, refused = -1;
+	char sql[100];
+	int rc;
+
+	(void)state;
+	tmp_make(&t);
+	s = open_ok(t.path, PL_STORE_CREATE);
+	assert_int_equal(pl_store_meter(s, "m", 1000, 20, &meter), 0);
+	assert_int_equal(pl_store_intake(s, 3600), 0);
+	snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld",
+		 (long long)sql_int(s, "PRAGMA page_count"));
+	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), sql, NULL, NULL, NULL), SQLITE_OK);
+	for (k = 0; k < 300; k++) {
+		r = rec_of(k);
+		state_of(k, st);
+		rc = pl_store_commit_interval(s, meter, &r, 1, st, sizeof(st));
+		if (rc != 0) {
+			assert_int_equal(rc, -PL_ENOSPC);
+			assert_non_null(strstr(pl_store_error(s), "disk full"));
+			refused = k;
+			break;
+		}
+	}
+	assert_int_equal(refused, 256); /* the intake's 256 blocks, then the merge */
+	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), "PRAGMA max_page_count = 1000000", NULL,
+				      NULL, NULL), SQLITE_OK);
+	for (k = refused; k < 300; k++)
+		commit_k(s, meter, k);
+	pl_store_close(s);
+	assert_intervals(t.path, 300);
+	tmp_remove(&t);
+}
+
 static void test_crash_exactly_once(void **state)
 {
 	(void)state;
@@ -1762,6 +1806,7 @@ int main(void)
 		cmocka_unit_test(test_intake_torn_and_stale_blocks),
 		cmocka_unit_test(test_intake_of_another_database),
 		cmocka_unit_test(test_intake_copy_and_acks),
+		cmocka_unit_test(test_intake_disk_full),
 		cmocka_unit_test(test_ack_survives_kill),
 		cmocka_unit_test(test_second_connection_keeps_locks),
 		cmocka_unit_test(test_readonly),
