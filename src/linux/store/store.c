@@ -1023,22 +1023,47 @@ static int fail_write(struct pl_store *s, const char *what, const char *name, in
 }
 
 /*
- * Makes the file (zeros, synced, and its directory entry) if it does not exist: 1 when it was
- * made, 0 when it was there.
+ * Makes the file (zeros, synced, and its directory entry) if it does not exist, or completes
+ * one whose making a crash cut short: 1 when it was made, 0 when it was there.
  */
 static int intake_create(struct pl_store *s, const char *name)
 {
 	static const unsigned char zero[INTAKE_BLOCK];
+	const off_t full = (off_t)INTAKE_SLOTS * INTAKE_BLOCK;
 	char dir[4200], *slash;
-	int fd, dfd, rc = 0;
+	int fd, dfd, rc = 0, made = 1;
+	struct stat sb;
 
 	fd = open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST) {
+		made = 0;
+		fd = open(name, O_RDWR | O_CLOEXEC);
+	}
 	if (fd < 0)
-		return errno == EEXIST ? 0 : fail_write(s, "cannot create", name, errno);
-	for (uint32_t i = 0; rc == 0 && i < INTAKE_SLOTS; i++)
-		rc = pwrite_all(fd, zero, sizeof(zero), (off_t)i * INTAKE_BLOCK);
+		return fail_write(s, made ? "cannot create" : "cannot open", name, errno);
+	if (fstat(fd, &sb) != 0) {
+		rc = fail_write(s, "cannot open", name, errno);
+		close(fd);
+		return rc;
+	}
+	if (!made && sb.st_size >= full) {
+		close(fd);
+		return 0;
+	}
+	/* what is there stays (a block cut short is not one anyway); zeros up to the full size */
+	for (off_t off = sb.st_size; rc == 0 && off < full;) {
+		size_t n = (size_t)(INTAKE_BLOCK - off % INTAKE_BLOCK);
+
+		rc = pwrite_all(fd, zero, n, off);
+		off += (off_t)n;
+	}
 	if (rc == 0)
 		rc = fsync(fd);
+	if (rc != 0 && !made) {
+		/* it works as it is (appends extend it), and may hold blocks to replay */
+		close(fd);
+		return 0;
+	}
 	if (rc != 0) {
 		rc = fail_write(s, "cannot create", name, errno);
 		close(fd);
@@ -1059,7 +1084,7 @@ static int intake_create(struct pl_store *s, const char *name)
 		fsync(dfd);
 		close(dfd);
 	}
-	return 1;
+	return made;
 }
 
 /* The writer's side, at open: the file, a replay of what a crash left, the seq to go on from. */
