@@ -14,7 +14,8 @@
 #  4. the store file replaced by another file: that file is left byte for byte as it is, the
 #     run's store is saved beside it under a name the log gives, the logger stops (exit 1);
 #     resuming from the saved copy gives exactly detect's records.
-#  5. a file size limit (ulimit -f) reached by the store: no SIGXFSZ death, the commits are
+#  5. a file size limit (ulimit -f) reached by the store: the intake (1 MiB) cannot be made, so
+#     it is said and each interval goes to the database directly; no SIGXFSZ death, the commits are
 #     refused and reported like a full disk, SIGTERM stops it (exit 1, the replay's records not
 #     stored said so), a SIGHUP meanwhile is refused (the waiting records would go with the old
 #     process); a run without the limit then ends with exactly detect's records.
@@ -180,14 +181,15 @@ rc=0
 ( ulimit -f 150 # KiB: the store and its WAL reach it within a few seconds of the replay
   "$bin" run -c "$work/lim.ini" --quiet 2>"$work/lim.log" &
   p=$!
-  for _ in $(seq 100); do grep -q "file size limit" "$work/lim.log" && break; sleep 0.1; done
+  for _ in $(seq 100); do grep -q "cannot commit.*file size limit" "$work/lim.log" && break; sleep 0.1; done
   kill -HUP $p # a reload now would lose the records waiting in memory: refused
   sleep 0.5
   kill -0 $p || exit 99
   kill -TERM $p
   wait $p ) || rc=$?
 [ $rc -eq 1 ] || { cat "$work/lim.log" >&2; fail "at the file size limit exit $rc, not 1"; }
-grep -q "cannot commit the interval: I/O error (the process has a file size limit" "$work/lim.log" &&
+grep -q "lim.db.intake: the process's file size limit (ulimit -f) is reached; each interval is committed to the database directly" "$work/lim.log" &&
+  grep -q "cannot commit the interval: I/O error (the process has a file size limit" "$work/lim.log" &&
   grep -q "SIGHUP: not reloading while the store refuses new records" "$work/lim.log" &&
   grep -q "could not be stored and are lost (a restart replays them" "$work/lim.log" ||
   { cat "$work/lim.log" >&2; fail "the file size limit was not reported"; }

@@ -14,6 +14,12 @@
 #     start at the same instant on a new store, refuses with a message naming the first PID;
 #     a logger told by SIGHUP to reload a configuration whose store another logger holds
 #     refuses the reload and goes on.
+#  5. with the intake (the default merge_s = 900): status shows the newest interval while the
+#     database file alone (sqlite3) has none of them yet; `powerlogger backup` beside the
+#     running logger has them all, passes the integrity check and needs no intake; after a
+#     SIGKILL the next start merges them, exactly once (no seq twice, none missing), and a
+#     stopped logger leaves them all in the database file.
+# Sections 1-4 read the database file with sqlite3, so their logger merges every second.
 set -euo pipefail
 bin=${1:?usage: cli_readers.sh PATH/TO/powerlogger}
 work=$(mktemp -d)
@@ -27,8 +33,8 @@ fail() { echo "cli_readers: $*" >&2; exit 1; }
 umask 022
 absent=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
-config() { # $1 store, $2 meter name
-  printf '[store]\npath = %s\n\n' "$1"
+config() { # $1 store, $2 meter name, $3 merge_s (default 1)
+  printf '[store]\npath = %s\nmerge_s = %s\n\n' "$1" "${3:-1}"
   printf '[meter %s]\nsource = sim\nimp_per_kwh = 1000\ninterval_s = 1\n\n' "${2:-house}"
   printf '[influxdb s]\nurl = http://127.0.0.1:%s\napi = 3\ndatabase = x\n' "$absent"
   printf 'token_env = PL_READERS_TOKEN\ntimeout_s = 1\n'
@@ -56,7 +62,7 @@ PL_READERS_TOKEN=t "$bin" run -c "$work/s.ini" --quiet 2>"$work/run.log" &
 pid=$!
 pids+=($pid)
 wait_records "$work/s.db" 2
-mode=$(stat -c %a "$work/s.db" "$work/s.db-wal" "$work/s.db-shm" | sort -u)
+mode=$(stat -c %a "$work/s.db" "$work/s.db-wal" "$work/s.db-shm" "$work/s.db.intake" | sort -u)
 [ "$mode" = 600 ] || fail "store files created with modes $mode under umask 022, not 600"
 for i in 1 2 3; do
   # without the token: reading the store needs no secret
@@ -102,7 +108,7 @@ PL_READERS_TOKEN=t "$bin" run -c "$work/s.ini" --quiet 2>>"$work/run.log" &
 pid=$!
 pids+=($pid)
 wait_records "$work/s.db" $((n3 + 2))
-mode=$(stat -c %a "$work/s.db" "$work/s.db-wal" "$work/s.db-shm" | sort -u)
+mode=$(stat -c %a "$work/s.db" "$work/s.db-wal" "$work/s.db-shm" "$work/s.db.intake" | sort -u)
 [ "$mode" = 644 ] || fail "an existing 0644 store and its logs have modes $mode, not 644"
 
 # 3. a second logger on the same store, with another configuration: refused, naming the PID
@@ -152,3 +158,66 @@ wait "${alive[0]}" || fail "the logger that won did not stop cleanly"
 echo "cli_readers: a second logger (other configuration, or started at the same instant on a" \
   "new store) refused, naming the first one's PID; a reload onto a held store refused; an" \
   "existing store kept its mode 644"
+
+# 5. the intake, merged every 900 s: the readers see it, the database file alone does not
+config "$work/i.db" house 900 >"$work/i.ini"
+PL_READERS_TOKEN=t "$bin" run -c "$work/i.ini" --quiet 2>"$work/i.log" &
+pid=$!
+pids+=($pid)
+for _ in $(seq 100); do
+  "$bin" status -c "$work/i.ini" 2>/dev/null | grep -q "house: register" && break
+  sleep 0.1
+done
+# the logger commits a few intervals at a time: until a second commit shows a newer one
+first=$("$bin" status -c "$work/i.ini" | grep "house: register")
+for _ in $(seq 150); do
+  "$bin" status -c "$work/i.ini" >"$work/status.txt" 2>&1 || { cat "$work/status.txt" >&2; fail "status with the intake"; }
+  grep -q "house: register .*last interval" "$work/status.txt" && ! grep -qF "$first" "$work/status.txt" && break
+  sleep 0.1
+done
+grep -q "house: register .*last interval" "$work/status.txt" && ! grep -qF "$first" "$work/status.txt" ||
+  { cat "$work/status.txt" >&2; fail "status does not show the intake's newer intervals"; }
+[ "$(sqlite3 "$work/i.db" 'SELECT COUNT(*) FROM records')" = 0 ] ||
+  fail "the database file has records before the first merge: the intake is not in use"
+"$bin" backup -c "$work/i.ini" "$work/copy.db" >"$work/backup.out" 2>&1 ||
+  { cat "$work/backup.out" >&2; fail "powerlogger backup beside the running logger failed"; }
+grep -q "copy.db: a copy of .*i.db (integrity check passed)" "$work/backup.out" ||
+  { cat "$work/backup.out" >&2; fail "backup says"; }
+[ ! -e "$work/copy.db.intake" ] || fail "the backup left an intake beside the copy"
+[ "$(sqlite3 "$work/copy.db" 'PRAGMA integrity_check')" = ok ] || fail "the backup is damaged"
+nb=$(sqlite3 "$work/copy.db" 'SELECT COUNT(*) FROM records')
+[ "$nb" -ge 2 ] || fail "the backup has $nb records, not the intake's (2 or more)"
+[ "$(sqlite3 "$work/copy.db" 'SELECT MAX(seq) - MIN(seq) + 1 = COUNT(*) FROM records')" = 1 ] ||
+  fail "the backup's seqs have holes"
+rc=0; "$bin" backup -c "$work/i.ini" "$work/copy.db" 2>"$work/backup.err" || rc=$?
+[ $rc -eq 2 ] && grep -q "copy.db exists: name a new file (nothing is overwritten)" "$work/backup.err" ||
+  { cat "$work/backup.err" >&2; fail "a backup onto an existing file: exit $rc"; }
+kill -9 $pid
+wait $pid 2>/dev/null || true
+PL_READERS_TOKEN=t "$bin" run -c "$work/i.ini" --quiet 2>>"$work/i.log" &
+pid=$!
+pids+=($pid)
+# merged at its start; then until it has committed one more (seen by status, read beside it)
+for _ in $(seq 150); do
+  [ "$(sqlite3 "$work/i.db" 'SELECT COUNT(*) FROM records' 2>/dev/null || echo 0)" -ge "$nb" ] && break
+  sleep 0.1
+done
+last=$("$bin" status -c "$work/i.ini" | grep "house: register")
+for _ in $(seq 150); do
+  "$bin" status -c "$work/i.ini" | grep -qF "$last" || break
+  sleep 0.1
+done
+kill -TERM $pid
+wait $pid || { cat "$work/i.log" >&2; fail "the logger after the SIGKILL did not stop cleanly"; }
+sqlite3 "$work/i.db" "ATTACH '$work/copy.db' AS c;
+  SELECT COUNT(*) FROM c.records WHERE seq NOT IN (SELECT seq FROM main.records);
+  SELECT COUNT(*) - COUNT(DISTINCT start_us) FROM main.records;
+  SELECT MAX(seq) - MIN(seq) + 1 - COUNT(*) FROM main.records;
+  SELECT COUNT(*) FROM main.records" >"$work/check.txt"
+[ "$(head -3 "$work/check.txt" | tr '\n' ' ')" = "0 0 0 " ] ||
+  { cat "$work/check.txt" >&2; fail "after SIGKILL and restart: the backup's records missing, twice or seqs with holes"; }
+nf=$(tail -1 "$work/check.txt")
+[ "$nf" -gt "$nb" ] || fail "the stopped logger left $nf records in the database file, the backup had $nb"
+echo "cli_readers: with the intake: status saw the intervals the database file did not have" \
+  "yet; powerlogger backup beside the logger had $nb records, integrity ok; after SIGKILL and a" \
+  "restart the database file has $nf records, each once, the backup's all among them"

@@ -257,7 +257,7 @@ static void test_checkpoint_round_trip(void **state)
 	assert_rec_equal(&out[0].rec, &r);
 
 	/* A damaged checkpoint (its bytes changed behind the CRC) is reported. */
-	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), "UPDATE checkpoints SET state = "
+	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), "UPDATE main.checkpoints SET state = "
 				      "zeroblob(200)", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(pl_store_load_checkpoint(s, meter, got, sizeof(got), &len),
 			 -PL_ECORRUPT);
@@ -737,7 +737,7 @@ static void test_prune_policy(void **state)
 	assert_int_equal(pl_store_prune(s, 3600, 0, &res), 0);
 	assert_int_equal(res.deleted_by_age, 0);
 	/* Made two hours old: only those delivered to both sinks go. */
-	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), "UPDATE records SET stored_us = "
+	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), "UPDATE main.records SET stored_us = "
 				      "stored_us - 7200000000", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(pl_store_prune(s, 3600, 0, &res), 0);
 	assert_int_equal(res.deleted_by_age, 3);
@@ -834,7 +834,7 @@ static void test_prune_ignores_removed_sink(void **state)
 	assert_int_equal(pl_store_next_batch(s, a, 10, out, &n), 0);
 	assert_int_equal(n, 10);
 	assert_int_equal(pl_store_ack(s, a, out[9].seq), 0);
-	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), "UPDATE records SET stored_us = "
+	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), "UPDATE main.records SET stored_us = "
 				      "stored_us - 7200000000", NULL, NULL, NULL), SQLITE_OK);
 	/* both configured: "gone" has delivered nothing, so nothing may go */
 	assert_int_equal(pl_store_prune(s, 3600, 0, &res), 0);
@@ -853,7 +853,7 @@ static void test_prune_ignores_removed_sink(void **state)
 	/* a handle that registers no sink judges by every sink in the store, as before */
 	s = open_ok(t.path, 0);
 	commit_k(s, meter, 20);
-	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), "UPDATE records SET stored_us = "
+	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), "UPDATE main.records SET stored_us = "
 				      "stored_us - 7200000000", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(pl_store_prune(s, 3600, 0, &res), 0);
 	assert_int_equal(res.deleted_by_age, 0);
@@ -1317,6 +1317,9 @@ struct progress {
 };
 
 /* The writer: resumes from its checkpoint (committing that interval again) and goes on. */
+/* With an intake (pl_store_intake), merged this often; 0: none. */
+static unsigned writer_merge_s;
+
 static void writer(const char *path, int fd)
 {
 	unsigned char st[STATE_LEN];
@@ -1328,6 +1331,8 @@ static void writer(const char *path, int fd)
 
 	if (pl_store_open(path, 0, &s, NULL, 0) != 0 || pl_store_meter(s, "m", 1000, 20, &meter))
 		_exit(2);
+	if (writer_merge_s > 0 && pl_store_intake(s, writer_merge_s) != 0)
+		_exit(6);
 	rc = pl_store_load_checkpoint(s, meter, st, sizeof(st), &len);
 	if (rc == 0 && len == STATE_LEN)
 		k = state_k(st);
@@ -1353,7 +1358,7 @@ static void writer(const char *path, int fd)
 
 #define MAX_K 100000
 
-static void test_crash_exactly_once(void **state)
+static void crash_exactly_once(void)
 {
 	unsigned char st[STATE_LEN], want[STATE_LEN];
 	static uint8_t delivered[MAX_K];
@@ -1364,7 +1369,6 @@ static void test_crash_exactly_once(void **state)
 	int rounds = getenv("PL_VALGRIND") != NULL ? 4 : 20;
 	int mid_commit = 0, before_ack = 0; /* where the kills landed */
 
-	(void)state;
 	memset(delivered, 0, sizeof(delivered));
 	rng_state = getenv("PL_STORE_SEED") != NULL ?
 			    strtoull(getenv("PL_STORE_SEED"), NULL, 0) :
@@ -1453,6 +1457,248 @@ static void test_crash_exactly_once(void **state)
 		      "though not yet acknowledged\n", rounds, (long long)cp + 1,
 		      mid_commit, before_ack);
 	tmp_remove(&t);
+}
+
+/*
+ * A logger with an intake that commits intervals from..to-1 of meter "m" (after sink "influx"
+ * acknowledged everything up to ack_seq through a second handle, as the daemon's sink thread
+ * does, when ack_seq > 0) and then dies without closing: what it leaves is in the intake.
+ */
+static void intake_run(const char *path, int64_t from, int64_t to, int64_t ack_seq)
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct pl_store *s, *r;
+		int64_t m, sink;
+
+		if (pl_store_open(path, PL_STORE_CREATE, &s, NULL, 0) != 0 ||
+		    pl_store_meter(s, "m", 1000, 20, &m) != 0 ||
+		    pl_store_sink(s, "influx", &sink) != 0 || pl_store_intake(s, 3600) != 0)
+			_exit(2);
+		if (ack_seq > 0 && (pl_store_open(path, 0, &r, NULL, 0) != 0 ||
+				    pl_store_ack(r, sink, ack_seq) != 0))
+			_exit(3);
+		for (int64_t k = from; k < to; k++) {
+			struct pl_interval_record rec = rec_of(k);
+			unsigned char st[STATE_LEN];
+
+			state_of(k, st);
+			if (pl_store_commit_interval(s, m, &rec, 1, st, sizeof(st)) != 0)
+				_exit(4);
+		}
+		_exit(0); /* no pl_store_close(): as a crash, nothing merged */
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* The intervals a reader sees: exactly 0..n-1, each once, the checkpoint that of n-1. */
+static void assert_intervals(const char *path, int64_t n)
+{
+	struct pl_store *s = open_ok(path, 0); /* a handle that is not the writer */
+	unsigned char st[STATE_LEN];
+	struct pl_interval_record last;
+	int64_t meter;
+	size_t len;
+
+	assert_int_equal(pl_store_meter(s, "m", 1000, 20, &meter), 0);
+	assert_int_equal(pl_store_load_checkpoint(s, meter, st, sizeof(st), &len), 0);
+	assert_int_equal(state_k(st), n - 1);
+	assert_int_equal(pl_store_last_record(s, meter, &last), 0);
+	struct pl_interval_record want = rec_of(n - 1);
+	assert_rec_equal(&last, &want);
+	assert_int_equal(sql_int(s, "SELECT COUNT(*) FROM records"), n);
+	assert_int_equal(sql_int(s, "SELECT COUNT(DISTINCT start_us) FROM records"), n);
+	assert_int_equal(sql_int(s, "SELECT MIN(start_us) FROM records"), T0);
+	assert_int_equal(sql_int(s, "SELECT MAX(seq) - MIN(seq) + 1 FROM records"), n);
+	pl_store_close(s);
+}
+
+/*
+ * What a crash leaves in the intake: the blocks up to the first torn one count, those after it
+ * (and the blocks of an older generation, still in the file after a merge) do not, for readers
+ * and for the next writer's replay.
+ */
+static void test_intake_torn_and_stale_blocks(void **state)
+{
+	char name[200];
+	unsigned char byte;
+	struct pl_store *s;
+	struct tmp t;
+	int fd;
+
+	(void)state;
+	tmp_make(&t);
+	intake_run(t.path, 0, 10, 0); /* blocks 0..9 of generation 1 */
+	assert_intervals(t.path, 10);
+	s = open_ok(t.path, PL_STORE_READONLY);
+	assert_int_equal(sql_int(s, "SELECT COUNT(*) FROM main.records"), 0); /* none merged */
+	pl_store_close(s);
+	/* a power cut in the middle of block 6: its CRC fails */
+	snprintf(name, sizeof(name), "%s.intake", t.path);
+	fd = open(name, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &byte, 1, 6 * 4096 + 300), 1);
+	byte ^= 0x5a;
+	assert_int_equal(pwrite(fd, &byte, 1, 6 * 4096 + 300), 1);
+	close(fd);
+	assert_intervals(t.path, 6);
+	/* the next writer replays blocks 0..5 and goes on from interval 6: one more block, of
+	 * generation 2, over block 0; blocks 1..9 of generation 1 are still in the file */
+	intake_run(t.path, 6, 7, 0);
+	assert_intervals(t.path, 7);
+	s = open_ok(t.path, PL_STORE_READONLY);
+	assert_int_equal(sql_int(s, "SELECT COUNT(*) FROM main.records"), 6);
+	pl_store_close(s);
+	/* closed cleanly: everything in the database, the intake counts for nothing */
+	s = open_ok(t.path, 0);
+	assert_int_equal(pl_store_intake(s, 3600), 0);
+	pl_store_close(s);
+	s = open_ok(t.path, PL_STORE_READONLY);
+	assert_int_equal(sql_int(s, "SELECT COUNT(*) FROM main.records"), 7);
+	pl_store_close(s);
+	assert_intervals(t.path, 7);
+	tmp_remove(&t);
+}
+
+/* An intake beside another database (a store deleted and made again, the file copied) is not
+ * that database's: its blocks carry their database's mark. */
+static void test_intake_of_another_database(void **state)
+{
+	char from[200], to[200], other[160];
+	struct pl_store *s;
+	size_t len;
+	char *bytes;
+	struct tmp t;
+
+	(void)state;
+	tmp_make(&t);
+	snprintf(other, sizeof(other), "%s/other.db", t.dir);
+	intake_run(t.path, 0, 5, 0);
+	intake_run(other, 0, 0, 0); /* a new store whose blocks would be of t.path's generation */
+	snprintf(from, sizeof(from), "%s.intake", t.path);
+	snprintf(to, sizeof(to), "%s.intake", other);
+	bytes = read_all(from, &len);
+	write_all(to, bytes, len);
+	free(bytes);
+	s = open_ok(other, PL_STORE_READONLY);
+	assert_int_equal(sql_int(s, "SELECT COUNT(*) FROM records"), 0);
+	pl_store_close(s);
+	s = open_ok(other, 0);
+	assert_int_equal(pl_store_intake(s, 3600), 0); /* the replay takes nothing */
+	pl_store_close(s);
+	s = open_ok(other, PL_STORE_READONLY);
+	assert_int_equal(sql_int(s, "SELECT COUNT(*) FROM main.records"), 0);
+	pl_store_close(s);
+	assert_intervals(t.path, 5);
+	tmp_remove(&t);
+}
+
+/*
+ * A copy taken by a reader (powerlogger backup) while the intake holds intervals has them,
+ * merged into the copy, which is then one file; an acknowledgement made through another handle
+ * of the writer's process is carried by the writer's next block and survives the crash.
+ */
+static void test_intake_copy_and_acks(void **state)
+{
+	char copy[160], name[200];
+	struct pl_store *s;
+	uint64_t backlog = 0;
+	int64_t oldest, sink;
+	struct tmp t;
+
+	(void)state;
+	tmp_make(&t);
+	snprintf(copy, sizeof(copy), "%s/copy.db", t.dir);
+	intake_run(t.path, 0, 4, 0);
+	intake_run(t.path, 4, 9, 3); /* seqs 1..3 acknowledged, then intervals 4..8 */
+	s = open_ok(t.path, 0);
+	assert_int_equal(pl_store_sink(s, "influx", &sink), 0);
+	assert_int_equal(pl_store_backlog(s, sink, &backlog, &oldest), 0);
+	assert_int_equal(backlog, 6);
+	assert_true(oldest == rec_of(3).start_us);
+	assert_int_equal(pl_store_save_copy(s, copy), 0);
+	pl_store_close(s);
+	snprintf(name, sizeof(name), "%s.intake", copy);
+	assert_int_equal(access(name, F_OK), -1);
+	s = open_ok(copy, 0);
+	assert_int_equal(sql_int(s, "SELECT COUNT(*) FROM main.records"), 9);
+	assert_int_equal(pl_store_sink(s, "influx", &sink), 0);
+	assert_int_equal(pl_store_backlog(s, sink, &backlog, &oldest), 0);
+	assert_int_equal(backlog, 6);
+	pl_store_close(s);
+	assert_intervals(copy, 9);
+	assert_intervals(t.path, 9);
+	tmp_remove(&t);
+}
+
+/*
+ * A full disk with the intake: appends go on into its allocated blocks; the merge when it is
+ * full fails, and that commit is refused with -PL_ENOSPC and nothing lost; with room again the
+ * same commit succeeds, and every interval is there once.
+ */
+static void test_intake_disk_full(void **state)
+{
+	unsigned char st[STATE_LEN];
+	struct pl_interval_record r;
+	struct pl_store *s;
+	struct tmp t;
+	int64_t meter, k, refused = -1;
+	char sql[100];
+	int rc;
+
+	(void)state;
+	tmp_make(&t);
+	s = open_ok(t.path, PL_STORE_CREATE);
+	assert_int_equal(pl_store_meter(s, "m", 1000, 20, &meter), 0);
+	assert_int_equal(pl_store_intake(s, 3600), 0);
+	snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld",
+		 (long long)sql_int(s, "PRAGMA page_count"));
+	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), sql, NULL, NULL, NULL), SQLITE_OK);
+	for (k = 0; k < 300; k++) {
+		r = rec_of(k);
+		state_of(k, st);
+		rc = pl_store_commit_interval(s, meter, &r, 1, st, sizeof(st));
+		if (rc != 0) {
+			assert_int_equal(rc, -PL_ENOSPC);
+			assert_non_null(strstr(pl_store_error(s), "disk full"));
+			refused = k;
+			break;
+		}
+	}
+	assert_int_equal(refused, 256); /* the intake's 256 blocks, then the merge */
+	assert_int_equal(sqlite3_exec(pl_store_sqlite(s), "PRAGMA max_page_count = 1000000", NULL,
+				      NULL, NULL), SQLITE_OK);
+	for (k = refused; k < 300; k++)
+		commit_k(s, meter, k);
+	pl_store_close(s);
+	assert_intervals(t.path, 300);
+	tmp_remove(&t);
+}
+
+static void test_crash_exactly_once(void **state)
+{
+	(void)state;
+	writer_merge_s = 0;
+	crash_exactly_once();
+}
+
+/*
+ * The same with the daemon's intake: the kills land in appends (a block half written), in the
+ * replay of the last round's blocks when the writer opens, in merges (every second, and when
+ * the file is full). The reader between rounds has no writer in its process: it reads the
+ * intake as if merged.
+ */
+static void test_crash_exactly_once_intake(void **state)
+{
+	(void)state;
+	writer_merge_s = 1;
+	crash_exactly_once();
+	writer_merge_s = 0;
 }
 
 /*
@@ -1556,6 +1802,11 @@ int main(void)
 		cmocka_unit_test(test_unwritable),
 		cmocka_unit_test(test_disk_full),
 		cmocka_unit_test(test_crash_exactly_once),
+		cmocka_unit_test(test_crash_exactly_once_intake),
+		cmocka_unit_test(test_intake_torn_and_stale_blocks),
+		cmocka_unit_test(test_intake_of_another_database),
+		cmocka_unit_test(test_intake_copy_and_acks),
+		cmocka_unit_test(test_intake_disk_full),
 		cmocka_unit_test(test_ack_survives_kill),
 		cmocka_unit_test(test_second_connection_keeps_locks),
 		cmocka_unit_test(test_readonly),

@@ -72,13 +72,13 @@ static void pc_tick(void)
 		_exit(0);
 }
 
-static void pc_log(struct pc_file *f, char op, sqlite3_int64 off, const void *data, int len)
+static void pc_log(const char *path, char op, sqlite3_int64 off, const void *data, int len)
 {
 	char name[600];
 	int32_t n = len;
 	int fd;
 
-	snprintf(name, sizeof(name), "%s.pending", f->path);
+	snprintf(name, sizeof(name), "%s.pending", path);
 	fd = open(name, O_WRONLY | O_CREAT | O_APPEND, 0600);
 	if (fd < 0 || write(fd, &op, 1) != 1 || write(fd, &off, sizeof(off)) != sizeof(off) ||
 	    write(fd, &n, sizeof(n)) != sizeof(n) ||
@@ -107,7 +107,7 @@ static int pc_write(sqlite3_file *p, const void *buf, int amt, sqlite3_int64 off
 
 	if (f->tracked) {
 		pc_tick();
-		pc_log(f, 'w', off, buf, amt);
+		pc_log(f->path, 'w', off, buf, amt);
 	}
 	return f->real->pMethods->xWrite(f->real, buf, amt, off);
 }
@@ -118,7 +118,7 @@ static int pc_truncate(sqlite3_file *p, sqlite3_int64 size)
 
 	if (f->tracked) {
 		pc_tick();
-		pc_log(f, 't', size, NULL, 0);
+		pc_log(f->path, 't', size, NULL, 0);
 	}
 	return f->real->pMethods->xTruncate(f->real, size);
 }
@@ -341,6 +341,105 @@ static void pc_install(void)
 		_exit(94);
 }
 
+/*
+ * The intake (STORE.intake) is written by the store itself with pwrite() and synced with
+ * fdatasync() (fsync() when it is made), not through SQLite: this test is linked with
+ * -Wl,--wrap for those calls (CMakeLists.txt), so that the store's calls come here, and the
+ * intake gets the same fake disk as the database (a cut may land in each of them). Other files
+ * (the test's own pipe and logs) pass straight through.
+ */
+ssize_t __real_pwrite(int fd, const void *buf, size_t n, off_t off);
+ssize_t __real_pwrite64(int fd, const void *buf, size_t n, off_t off);
+int __real_fdatasync(int fd);
+int __real_fsync(int fd);
+ssize_t __wrap_pwrite(int fd, const void *buf, size_t n, off_t off);
+ssize_t __wrap_pwrite64(int fd, const void *buf, size_t n, off_t off);
+int __wrap_fdatasync(int fd);
+int __wrap_fsync(int fd);
+
+static int pc_intake_on; /* in the writer child only */
+
+/* The path of fd when it is an intake, else 0. */
+static int pc_intake_path(int fd, char *path, size_t cap)
+{
+	char link[64];
+	ssize_t n;
+
+	if (!pc_intake_on)
+		return 0;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, path, cap - 1);
+	if (n <= 7)
+		return 0;
+	path[n] = '\0';
+	return strcmp(path + n - 7, ".intake") == 0;
+}
+
+/* The intake as it is now is what the disk holds. */
+static void pc_intake_durable(const char *path)
+{
+	char name[600], buf[4096];
+	int in, out;
+	ssize_t n;
+
+	snprintf(name, sizeof(name), "%s.durable", path);
+	in = open(path, O_RDONLY);
+	out = open(name, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (in < 0 || out < 0)
+		_exit(96);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			_exit(97);
+	close(in);
+	close(out);
+	snprintf(name, sizeof(name), "%s.pending", path);
+	unlink(name);
+}
+
+static ssize_t pc_pwrite(int fd, const void *buf, size_t n, off_t off, int wide)
+{
+	char path[512];
+
+	if (pc_intake_path(fd, path, sizeof(path))) {
+		pc_tick();
+		pc_log(path, 'w', off, buf, (int)n);
+	}
+	return wide ? __real_pwrite64(fd, buf, n, off) : __real_pwrite(fd, buf, n, off);
+}
+
+ssize_t __wrap_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	return pc_pwrite(fd, buf, n, off, 0);
+}
+
+ssize_t __wrap_pwrite64(int fd, const void *buf, size_t n, off_t off)
+{
+	return pc_pwrite(fd, buf, n, off, 1);
+}
+
+static int pc_fsync(int fd, int data)
+{
+	char path[512];
+	int rc, tracked = pc_intake_path(fd, path, sizeof(path));
+
+	if (tracked)
+		pc_tick();
+	rc = data ? __real_fdatasync(fd) : __real_fsync(fd);
+	if (rc == 0 && tracked)
+		pc_intake_durable(path);
+	return rc;
+}
+
+int __wrap_fdatasync(int fd)
+{
+	return pc_fsync(fd, 1);
+}
+
+int __wrap_fsync(int fd)
+{
+	return pc_fsync(fd, 0);
+}
+
 /* ---- the writer ------------------------------------------------------------------------- */
 
 static struct pl_interval_record rec_of(int64_t k)
@@ -385,7 +484,7 @@ static void say(int fd, char kind, int64_t val)
 		_exit(95);
 }
 
-static void writer(const char *path, long cut_at, int fd)
+static void writer(const char *path, long cut_at, int fd, unsigned merge_s)
 {
 	unsigned char st[STATE_LEN];
 	struct pl_store_record batch[64];
@@ -395,6 +494,7 @@ static void writer(const char *path, long cut_at, int fd)
 	int rc;
 
 	pc_install();
+	pc_intake_on = 1;
 	/* what the last restart left is on the disk: the durable image of each file */
 	for (int i = 0; i < 2; i++) {
 		char name[600];
@@ -418,6 +518,13 @@ static void writer(const char *path, long cut_at, int fd)
 		real->pMethods->xClose(real);
 		free(real);
 	}
+	{
+		char name[600];
+
+		snprintf(name, sizeof(name), "%s.intake", path);
+		if (access(name, F_OK) == 0)
+			pc_intake_durable(name);
+	}
 	if (pl_store_open(path, PL_STORE_CREATE, &s, NULL, 0) != 0 ||
 	    pl_store_meter(s, "m", 1000, 20, &meter) != 0 || pl_store_sink(s, "influx", &sink) != 0)
 		_exit(2);
@@ -435,6 +542,9 @@ static void writer(const char *path, long cut_at, int fd)
 	}
 	pc_ops = 0;
 	pc_cut_at = cut_at; /* from here on: the cut may come at any operation */
+	/* the daemon's writer: the replay of what the last cut left, then one block per commit */
+	if (merge_s > 0 && pl_store_intake(s, merge_s) != 0)
+		_exit(10);
 	for (; k < MAX_K; k++) {
 		struct pl_interval_record r = rec_of(k);
 
@@ -533,7 +643,7 @@ static void cut_file(const char *path)
 	unlink(name);
 }
 
-static void test_power_cuts(void **state)
+static void power_cuts(unsigned merge_s)
 {
 	char dir[64] = "/tmp/pl_powercut_XXXXXX", path[128], name[400];
 	int64_t committed = -1;  /* newest interval whose commit returned, over all rounds */
@@ -542,7 +652,6 @@ static void test_power_cuts(void **state)
 	uint64_t seed;
 	int cuts_in_ack = 0, resent = 0;
 
-	(void)state;
 	seed = getenv("PL_TEST_SEED") ? strtoull(getenv("PL_TEST_SEED"), NULL, 10) :
 					(uint64_t)time(NULL);
 	printf("power cut test seed %llu\n", (unsigned long long)seed);
@@ -565,7 +674,7 @@ static void test_power_cuts(void **state)
 		assert_true(pid >= 0);
 		if (pid == 0) {
 			close(pipefd[0]);
-			writer(path, 1 + (long)(rnd() % 600), pipefd[1]);
+			writer(path, 1 + (long)(rnd() % 600), pipefd[1], merge_s);
 		}
 		close(pipefd[1]);
 		in = fdopen(pipefd[0], "rb");
@@ -594,6 +703,8 @@ static void test_power_cuts(void **state)
 		cut_file(name);
 		snprintf(name, sizeof(name), "%s-shm", path);
 		unlink(name);
+		snprintf(name, sizeof(name), "%s.intake", path);
+		cut_file(name);
 
 		/* the restart: integrity check included */
 		if (pl_store_open(path, 0, &s, err, sizeof(err)) != 0) {
@@ -601,6 +712,10 @@ static void test_power_cuts(void **state)
 				continue;
 			fail_msg("round %d: open after the cut: %s", round, err);
 		}
+		/* as the restarted logger: the intake's replay (into the database) first */
+		if (merge_s > 0 && pl_store_intake(s, merge_s) != 0)
+			fail_msg("round %d: the replay of the intake after the cut: %s", round,
+				 pl_store_error(s));
 		for (k = 0; k <= committed; k++) {
 			struct pl_interval_record want = rec_of(k);
 			sqlite3_stmt *st;
@@ -652,8 +767,9 @@ static void test_power_cuts(void **state)
 		ack_begun = acked_safe = cursor;
 		pl_store_close(s);
 	}
-	printf("%d power cuts, %lld intervals; %d cut during an ack, %d rounds where the last "
-	       "acks were lost (resent)\n", ROUNDS, (long long)committed + 1, cuts_in_ack, resent);
+	printf("%s: %d power cuts, %lld intervals; %d cut during an ack, %d rounds where the "
+	       "last acks were lost (resent)\n", merge_s ? "with the intake" : "without",
+	       ROUNDS, (long long)committed + 1, cuts_in_ack, resent);
 	assert_true(committed > ROUNDS); /* the cuts did not all come before any commit */
 	{
 		DIR *d = opendir(dir);
@@ -671,10 +787,25 @@ static void test_power_cuts(void **state)
 	}
 }
 
+static void test_power_cuts(void **state)
+{
+	(void)state;
+	power_cuts(0);
+}
+
+/* The same with the daemon's intake: the cuts land in its appends (a block torn), in its
+ * creation, in the replay at the writer's start and in merges (when it is full, every second). */
+static void test_power_cuts_intake(void **state)
+{
+	(void)state;
+	power_cuts(1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_power_cuts),
+		cmocka_unit_test(test_power_cuts_intake),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

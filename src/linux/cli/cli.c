@@ -26,6 +26,7 @@ static const struct command commands[] = {
 	{ "detect", pl_cmd_detect, "find the meter's pulses in a recorded sensor trace" },
 	{ "run", pl_cmd_run, "log the configured meters and deliver to InfluxDB (the daemon)" },
 	{ "status", pl_cmd_status, "show meters and sinks from the store (running or stopped)" },
+	{ "backup", pl_cmd_backup, "copy the store, complete, from a running or stopped logger" },
 	{ "simulate", pl_cmd_simulate, "simulate a meter's LED and sensor, write a trace" },
 	{ "check-config", pl_cmd_check_config, "check a configuration file and exit" },
 };

@@ -89,6 +89,7 @@ static const struct key store_keys[] = {
 	{ "path", K_STR, STORE(path), 0, 0, NULL, NULL, 0 },
 	{ "retention_days", K_UINT, STORE(retention_days), 0, 36500, NULL, NULL, 0 },
 	{ "max_size_mb", K_UINT, STORE(max_size_mb), 0, 16777216, NULL, NULL, 0 },
+	{ "merge_s", K_UINT, STORE(merge_s), 0, 86400, NULL, NULL, 0 },
 	{ NULL, 0, 0, 0, 0, NULL, NULL, 0 },
 };
 
@@ -1312,6 +1313,7 @@ static int parse(struct parser *p, struct pl_config **out)
 	}
 	p->cfg->path = xstrdup(p, p->name);
 	p->cfg->store.path = xstrdup(p, "./powerlogger.db");
+	p->cfg->store.merge_s = 900;
 
 	rc = ini_parse_stream(reader, p, handler, p);
 	if (rc == -2) {
@@ -1464,6 +1466,10 @@ int pl_config_dump(const struct pl_config *cfg, FILE *f)
 		fprintf(f, ", keep %" PRIu32 " days", cfg->store.retention_days);
 	if (cfg->store.max_size_mb)
 		fprintf(f, ", at most %" PRIu32 " MB", cfg->store.max_size_mb);
+	if (cfg->store.merge_s)
+		fprintf(f, ", merged every %" PRIu32 " s", cfg->store.merge_s);
+	else
+		fprintf(f, ", no intake");
 	fprintf(f, "\nmeters: %zu\n", cfg->nmeters);
 	for (i = 0; i < cfg->nmeters; i++) {
 		const struct pl_config_meter *m = &cfg->meters[i];

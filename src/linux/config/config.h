@@ -53,6 +53,7 @@ struct pl_config_store {
 	char *path;              /* default "./powerlogger.db" */
 	uint32_t retention_days; /* delivered records older than this are removed; 0: keep */
 	uint32_t max_size_mb;    /* size bound of the database; 0: none */
+	uint32_t merge_s;        /* intervals wait in STORE.intake this long; 0: no intake */
 };
 
 struct pl_config_meter {

@@ -97,6 +97,19 @@ int daemon_setup(struct run *r)
 		pl_log(PL_LOG_ERROR, "%s", err);
 		return -1;
 	}
+	/* each interval durable in one block of STORE.intake, merged into the database every
+	 * merge_s (docs/daemon-design.md, "Disk writes and the SD card") */
+	if (r->cfg->store.merge_s > 0) {
+		rc = pl_store_intake(r->store, r->cfg->store.merge_s);
+		if (rc == 1) {
+			pl_log(PL_LOG_WARNING, "store: %s; each interval is committed to the "
+			       "database directly (nothing is lost, the disk is written more)",
+			       pl_store_error(r->store));
+		} else if (rc != 0) {
+			pl_log(PL_LOG_ERROR, "store: %s", pl_store_error(r->store));
+			return -1;
+		}
+	}
 	r->clock_off0 = r->clock_off = pl_clock_wall_minus_mono_us();
 	r->nmeters = r->cfg->nmeters;
 	r->meters = calloc(r->nmeters ? r->nmeters : 1, sizeof(*r->meters));

@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pthread.h>
 #include <sqlite3.h>
 
 #include "clock.h"
@@ -66,19 +67,25 @@ enum stmt_id {
 	ST_PENDING,
 	ST_SINK_STATE,
 	ST_SINK_INFO,
+	ST_INS_SEQ,
+	ST_FOLDED,
+	ST_DUP,
+	ST_P_REC,
+	ST_P_CP,
+	ST_P_CUR,
 	ST_COUNT
 };
 
 static const char *const stmt_sql[ST_COUNT] = {
-	[ST_INS_REC] = "INSERT OR IGNORE INTO records(meter_id, start_us, length_s, pulses, "
+	[ST_INS_REC] = "INSERT OR IGNORE INTO main.records(meter_id, start_us, length_s, pulses, "
 		       "rejected, flags, energy_uwh, avg_mw, peak_mw, register_uwh, stored_us) "
 		       "VALUES(?,?,?,?,?,?,?,?,?,?,?)",
 	/* an UPDATE first: a state of the same size is overwritten in place, and only the pages
 	 * whose bytes changed are written (a REPLACE would free and reallocate its overflow
 	 * pages, and touch the header page with the free list); the INSERT for the first one */
-	[ST_PUT_CP] = "UPDATE checkpoints SET state = ?2, crc = ?3, stored_us = ?4 "
+	[ST_PUT_CP] = "UPDATE main.checkpoints SET state = ?2, crc = ?3, stored_us = ?4 "
 		      "WHERE meter_id = ?1",
-	[ST_ADD_CP] = "INSERT INTO checkpoints(meter_id, state, crc, stored_us) VALUES(?,?,?,?)",
+	[ST_ADD_CP] = "INSERT INTO main.checkpoints(meter_id, state, crc, stored_us) VALUES(?,?,?,?)",
 	[ST_GET_CP] = "SELECT state, crc FROM checkpoints WHERE meter_id = ?",
 	[ST_METER_EXISTS] = "SELECT 1 FROM meters WHERE id = ?",
 	[ST_SINK_CURSOR] = "SELECT cursor FROM sinks WHERE id = ?",
@@ -86,21 +93,63 @@ static const char *const stmt_sql[ST_COUNT] = {
 		     "energy_uwh, avg_mw, peak_mw, register_uwh FROM records WHERE seq > ? "
 		     "ORDER BY seq LIMIT ?",
 	/* ?3: the wall clock of a delivery (which ends a failure), NULL for a quarantine */
-	[ST_ACK] = "UPDATE sinks SET cursor = MAX(cursor, ?2), ok_us = COALESCE(?3, ok_us), "
-		   "failing = CASE WHEN ?3 IS NULL THEN failing ELSE 0 END WHERE id = ?1",
-	[ST_MAXSEQ] = "SELECT seq FROM sqlite_sequence WHERE name = 'records'",
+	[ST_ACK] = "UPDATE main.sinks SET cursor = MAX(cursor, ?2), "
+		   "ok_us = MAX(ok_us, COALESCE(?3, ok_us)), "
+		   "failing = CASE WHEN ?3 IS NULL OR ?3 < error_us THEN failing ELSE 0 END "
+		   "WHERE id = ?1",
+	/* the highest seq ever assigned: in the database, or in the intake */
+	[ST_MAXSEQ] = "SELECT MAX(COALESCE((SELECT seq FROM main.sqlite_sequence WHERE "
+		      "name = 'records'), 0), COALESCE((SELECT MAX(seq) FROM temp.p_records "
+		      "WHERE gen > (SELECT gen FROM main.intake)), 0))",
 	[ST_REC_BY_SEQ] = "SELECT meter_id, start_us FROM records WHERE seq = ?",
 	[ST_QUAR_INS] = "INSERT INTO quarantine(sink_id, seq, meter_id, start_us, message, at_us) "
 			"VALUES(?,?,?,?,?,?)",
 	[ST_BACKLOG] = "SELECT COUNT(*), MIN(start_us) FROM records WHERE seq > ?",
 	[ST_QCOUNT] = "SELECT COUNT(*) FROM quarantine WHERE sink_id = ?",
 	[ST_PENDING] = "SELECT seq FROM records WHERE seq > ? ORDER BY seq LIMIT 1",
-	[ST_SINK_STATE] = "UPDATE sinks SET failing = ?2, "
+	[ST_SINK_STATE] = "UPDATE main.sinks SET failing = ?2, "
 			  "last_error = CASE WHEN ?2 THEN ?3 ELSE last_error END, "
 			  "error_us = CASE WHEN ?2 THEN ?4 ELSE error_us END, "
 			  "ok_us = CASE WHEN ?2 THEN ok_us ELSE ?4 END WHERE id = ?1",
 	[ST_SINK_INFO] = "SELECT failing, last_error, error_us, ok_us FROM sinks WHERE id = ?",
+	/* a record from the intake, with the seq it was given there */
+	[ST_INS_SEQ] = "INSERT OR IGNORE INTO main.records(seq, meter_id, start_us, length_s, "
+		       "pulses, rejected, flags, energy_uwh, avg_mw, peak_mw, register_uwh, "
+		       "stored_us) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+	[ST_FOLDED] = "SELECT gen, id FROM main.intake",
+	[ST_DUP] = "SELECT 1 FROM records WHERE meter_id = ? AND start_us = ?",
+	[ST_P_REC] = "INSERT OR REPLACE INTO temp.p_records VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	[ST_P_CP] = "INSERT OR REPLACE INTO temp.p_checkpoints VALUES(?,?,?,?)",
+	[ST_P_CUR] = "INSERT INTO temp.p_cursors VALUES(?1,?2,?3) ON CONFLICT(sink_id) DO UPDATE "
+		     "SET cursor = MAX(cursor, ?2), ok_us = MAX(ok_us, ?3)",
 };
+
+/* The intake as every connection sees it (see "The intake" below). */
+static const char temp_sql[] =
+	"PRAGMA temp_store = MEMORY;"
+	"CREATE TEMP TABLE p_records(seq INTEGER PRIMARY KEY, meter_id INTEGER, start_us INTEGER,"
+	" length_s INTEGER, pulses INTEGER, rejected INTEGER, flags INTEGER, energy_uwh INTEGER,"
+	" avg_mw INTEGER, peak_mw INTEGER, register_uwh INTEGER, stored_us INTEGER, gen INTEGER);"
+	"CREATE TEMP TABLE p_checkpoints(meter_id INTEGER PRIMARY KEY, state BLOB, crc INTEGER,"
+	" gen INTEGER);"
+	"CREATE TEMP TABLE p_cursors(sink_id INTEGER PRIMARY KEY, cursor INTEGER, ok_us INTEGER);"
+	"CREATE TEMP VIEW records AS"
+	" SELECT seq, meter_id, start_us, length_s, pulses, rejected, flags, energy_uwh, avg_mw,"
+	" peak_mw, register_uwh, stored_us FROM main.records UNION ALL"
+	" SELECT seq, meter_id, start_us, length_s, pulses, rejected, flags, energy_uwh, avg_mw,"
+	" peak_mw, register_uwh, stored_us FROM temp.p_records"
+	" WHERE gen > (SELECT gen FROM main.intake);"
+	"CREATE TEMP VIEW checkpoints AS"
+	" SELECT meter_id, state, crc, 0 AS stored_us FROM temp.p_checkpoints"
+	" WHERE gen > (SELECT gen FROM main.intake) UNION ALL"
+	" SELECT meter_id, state, crc, stored_us FROM main.checkpoints WHERE meter_id NOT IN"
+	" (SELECT meter_id FROM temp.p_checkpoints WHERE gen > (SELECT gen FROM main.intake));"
+	"CREATE TEMP VIEW sinks AS"
+	" SELECT s.id AS id, s.name AS name, MAX(s.cursor, COALESCE(c.cursor, 0)) AS cursor,"
+	" CASE WHEN c.ok_us > s.error_us THEN 0 ELSE s.failing END AS failing,"
+	" s.last_error AS last_error, s.error_us AS error_us,"
+	" MAX(s.ok_us, COALESCE(c.ok_us, 0)) AS ok_us"
+	" FROM main.sinks AS s LEFT JOIN temp.p_cursors AS c ON c.sink_id = s.id;";
 
 /* Added in schema version 2: what `powerlogger status` shows of a sink, running or not. The
  * migration from version 1 adds the same columns (ALTER TABLE takes one at a time). */
@@ -115,6 +164,12 @@ static const char migrate_v2_sql[] =
 	"ALTER TABLE sinks ADD COLUMN" SINK_LAST_ERROR ";"
 	"ALTER TABLE sinks ADD COLUMN" SINK_ERROR_US ";"
 	"ALTER TABLE sinks ADD COLUMN" SINK_OK_US ";";
+
+/* Added in schema version 3: the generation of the intake (STORE.intake) merged last, and the
+ * database's mark that its blocks carry (an intake left beside another database is not its). */
+#define INTAKE_SQL                                                                          \
+	"CREATE TABLE intake(gen INTEGER NOT NULL, id INTEGER NOT NULL);"                   \
+	"INSERT INTO intake VALUES(0, random());"
 
 static const char schema_sql[] =
 	"CREATE TABLE meters("
@@ -154,7 +209,8 @@ static const char schema_sql[] =
 	" meter_id INTEGER PRIMARY KEY REFERENCES meters(id),"
 	" state BLOB NOT NULL,"
 	" crc INTEGER NOT NULL," /* CRC-32 of state */
-	" stored_us INTEGER NOT NULL);";
+	" stored_us INTEGER NOT NULL);"
+	INTAKE_SQL;
 
 struct pl_store {
 	sqlite3 *db;
@@ -168,6 +224,17 @@ struct pl_store {
 	int64_t *sinks; /* registered through this handle (pl_store_sink): retention waits for */
 	size_t nsinks;  /* these alone, so a sink removed from the configuration holds no one back */
 	sqlite3_stmt *st[ST_COUNT];
+	/* The intake (see "The intake" below). Every handle reads it (rfd, lazily); the writer,
+	 * opened with PL_STORE_INTAKE, also appends to it (wfd). */
+	int wfd, rfd;
+	uint64_t wgen;        /* writer: the generation being written (the merged one + 1) */
+	uint32_t wslot;       /* writer: the next block */
+	int64_t next_seq;     /* writer: the seq of the next record */
+	int64_t merge_us;     /* writer: merge into the database this often (monotonic) */
+	int64_t merged_at_us; /* writer: when it last merged */
+	uint64_t iid;         /* the database's mark, in each of its blocks */
+	uint64_t sgen;        /* reader: the temp tables hold blocks [0, sslots) of sgen */
+	uint32_t sslots;
 	char msg[1024];
 };
 
@@ -477,14 +544,14 @@ int pl_store_check(struct pl_store *s)
 /* Brings a store of an older schema version up to this program's, in one transaction. */
 static int migrate(struct pl_store *s, int64_t version)
 {
-	char sql[sizeof(migrate_v2_sql) + 128];
+	char sql[sizeof(migrate_v2_sql) + sizeof(INTAKE_SQL) + 128];
 	int rc;
 
 	if (version >= PL_STORE_SCHEMA_VERSION)
 		return 0;
-	/* version 1 -> 2: the sinks' state */
-	snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE;%sPRAGMA user_version = %d;COMMIT;",
-		 migrate_v2_sql, PL_STORE_SCHEMA_VERSION);
+	/* version 1 -> 2: the sinks' state; 2 -> 3: the intake's generation */
+	snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE;%s%sPRAGMA user_version = %d;COMMIT;",
+		 version < 2 ? migrate_v2_sql : "", INTAKE_SQL, PL_STORE_SCHEMA_VERSION);
 	rc = exec(s, sql, "cannot upgrade the store's schema");
 	if (rc < 0)
 		rollback(s);
@@ -493,6 +560,10 @@ static int migrate(struct pl_store *s, int64_t version)
 
 static int prepare_all(struct pl_store *s)
 {
+	int trc = exec(s, temp_sql, "cannot prepare");
+
+	if (trc < 0)
+		return trc;
 	for (int i = 0; i < ST_COUNT; i++) {
 		int rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
 					    &s->st[i], NULL);
@@ -500,6 +571,639 @@ static int prepare_all(struct pl_store *s)
 		if (rc != SQLITE_OK)
 			return fail_db(s, rc, "cannot prepare");
 	}
+	return 0;
+}
+
+static int max_seq(struct pl_store *s, int64_t *seq);
+
+/*
+ * The intake: STORE.intake, where the writer makes each interval durable between merges into
+ * the database (docs/daemon-design.md, "Disk writes and the SD card"). A SQLite commit costs
+ * several pages of WAL, its WAL index (the -shm, a shared mapping the kernel writes back every
+ * half minute) and later a checkpoint; an interval appended here costs one 4 KiB block.
+ *
+ * The file is INTAKE_SLOTS blocks, written with zeros (and synced) when it is made, so that an
+ * append overwrites allocated space and its fdatasync has no metadata to write. Block k of
+ * generation g holds one commit: a meter's records (with their seqs), its checkpoint and the
+ * sinks' cursors as this process knew them, sealed with a CRC-32. The generation merged into
+ * the database last is in main.intake, updated in the merging transaction: the blocks that
+ * count are those of the next generation, from block 0 up to the first that is not (torn by a
+ * power cut, zeros, or of an older generation). A merge moves them into the database in one
+ * transaction; the next append starts again at block 0 with the generation after. A block is
+ * written once per generation (a failed append is retried into the same block with the same
+ * records), so a reader never sees one change.
+ *
+ * Every handle shows the intake as if merged: TEMP tables p_records, p_checkpoints and
+ * p_cursors, filled from the file before each read (intake_sync()), and TEMP views records,
+ * checkpoints and sinks that shadow the tables of main (an unqualified name finds TEMP first)
+ * and take from the TEMP tables only what is newer than main.intake, in the same snapshot:
+ * no record twice, none missing, while a merge runs in another connection. Writes name main.
+ *
+ * Acknowledgements of the writer's sinks are not written at all until the next append (which
+ * carries them) or merge: within the process they go to a table shared by the handles of one
+ * store (acks below). A power cut loses at most the acknowledgements since the last interval,
+ * and those records are sent again (safe for each sink: docs/daemon-design.md).
+ */
+#define INTAKE_BLOCK 4096
+#define INTAKE_SLOTS 256
+#define INTAKE_MAGIC 0x4E494C50u /* "PLIN" */
+#define INTAKE_VERSION 1
+#define INTAKE_HEAD 56
+#define INTAKE_REC 72  /* 9 x 8 bytes */
+#define INTAKE_CUR 24  /* sink, cursor, ok_us */
+#define INTAKE_ROOM (INTAKE_BLOCK - 4 - INTAKE_HEAD)
+#define ACKS_MAX 64
+
+struct intake_block {
+	uint64_t gen;
+	uint32_t slot, nrec, ncur, state_len;
+	int64_t meter_id, first_seq;
+	const unsigned char *rec, *cur, *state; /* inside the block's bytes */
+};
+
+/* The acknowledgements not yet written, of the stores this process writes with an intake. */
+static pthread_mutex_t acks_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ack {
+	dev_t dev;
+	ino_t ino;
+	int64_t sink_id; /* 0: the writer's own entry (that it is open), no sink */
+	int64_t cursor, ok_us;
+} acks[ACKS_MAX];
+static size_t nacks;
+
+static void put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static char *intake_path(const struct pl_store *s, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s.intake", s->path);
+	return buf;
+}
+
+/* Parses block `slot` of generation gen from raw; 0 when it is one. */
+static int intake_parse(const unsigned char *raw, uint64_t gen, uint64_t id, uint32_t slot,
+			struct intake_block *b)
+{
+	if (get32(raw) != INTAKE_MAGIC || get32(raw + 4) != INTAKE_VERSION ||
+	    get32(raw + INTAKE_BLOCK - 4) != crc32_of(raw, INTAKE_BLOCK - 4))
+		return -1;
+	b->gen = get64(raw + 8);
+	b->slot = get32(raw + 16);
+	b->nrec = get32(raw + 20);
+	b->ncur = get32(raw + 24);
+	b->state_len = get32(raw + 28);
+	b->meter_id = (int64_t)get64(raw + 32);
+	b->first_seq = (int64_t)get64(raw + 40);
+	if (b->gen != gen || get64(raw + 48) != id || b->slot != slot ||
+	    (uint64_t)b->nrec * INTAKE_REC + (uint64_t)b->ncur * INTAKE_CUR + b->state_len >
+		    INTAKE_ROOM)
+		return -1;
+	b->rec = raw + INTAKE_HEAD;
+	b->cur = b->rec + (size_t)b->nrec * INTAKE_REC;
+	b->state = b->cur + (size_t)b->ncur * INTAKE_CUR;
+	return 0;
+}
+
+static void intake_rec(const struct intake_block *b, uint32_t i, struct pl_interval_record *r,
+		       int64_t *stored_us)
+{
+	const unsigned char *p = b->rec + (size_t)i * INTAKE_REC;
+
+	r->start_us = (int64_t)get64(p);
+	r->length_s = (uint32_t)get64(p + 8);
+	r->pulses = get32(p + 16);
+	r->rejected = get32(p + 20);
+	r->flags = (uint32_t)get64(p + 24);
+	r->energy_uwh = (int64_t)get64(p + 32);
+	r->avg_mw = (int64_t)get64(p + 40);
+	r->peak_mw = (int64_t)get64(p + 48);
+	r->register_uwh = (int64_t)get64(p + 56);
+	*stored_us = (int64_t)get64(p + 64);
+}
+
+/* Reads block slot into raw: 1 read, 0 end of file, <0 error (errno). */
+static int intake_read(int fd, uint32_t slot, unsigned char *raw)
+{
+	ssize_t got = pread(fd, raw, INTAKE_BLOCK, (off_t)slot * INTAKE_BLOCK);
+
+	if (got < 0)
+		return -1;
+	return got == INTAKE_BLOCK;
+}
+
+/* The acknowledgements of this store in this process; *writer: whether its writer is open. */
+static size_t acks_of(const struct pl_store *s, struct ack *out, size_t cap, int *writer)
+{
+	size_t n = 0;
+
+	*writer = 0;
+	pthread_mutex_lock(&acks_lock);
+	for (size_t i = 0; i < nacks; i++) {
+		if (acks[i].dev != s->dev || acks[i].ino != s->ino)
+			continue;
+		if (acks[i].sink_id == 0)
+			*writer = 1;
+		else if (n < cap)
+			out[n++] = acks[i];
+	}
+	pthread_mutex_unlock(&acks_lock);
+	return n;
+}
+
+/* Records an acknowledgement (sink_id 0: the writer itself); 0, or -1 when the table is full. */
+static int acks_put(const struct pl_store *s, int64_t sink_id, int64_t cursor, int64_t ok_us)
+{
+	int rc = -1;
+
+	pthread_mutex_lock(&acks_lock);
+	for (size_t i = 0; i < nacks; i++) {
+		struct ack *a = &acks[i];
+
+		if (a->dev == s->dev && a->ino == s->ino && a->sink_id == sink_id) {
+			if (cursor > a->cursor)
+				a->cursor = cursor;
+			if (ok_us > a->ok_us)
+				a->ok_us = ok_us;
+			rc = 0;
+			break;
+		}
+	}
+	if (rc != 0 && nacks < ACKS_MAX) {
+		acks[nacks++] = (struct ack){ s->dev, s->ino, sink_id, cursor, ok_us };
+		rc = 0;
+	}
+	pthread_mutex_unlock(&acks_lock);
+	return rc;
+}
+
+static void acks_drop(const struct pl_store *s)
+{
+	size_t k = 0;
+
+	pthread_mutex_lock(&acks_lock);
+	for (size_t i = 0; i < nacks; i++)
+		if (acks[i].dev != s->dev || acks[i].ino != s->ino)
+			acks[k++] = acks[i];
+	nacks = k;
+	pthread_mutex_unlock(&acks_lock);
+}
+
+/* The generation merged last, and the database's mark (into s->iid). */
+static int folded_gen(struct pl_store *s, uint64_t *gen)
+{
+	int64_t g[2] = { 0, 0 };
+	int rc = query_ints(s, stmt(s, ST_FOLDED), g, 2, 0, NULL, "cannot read the intake's state");
+
+	*gen = (uint64_t)g[0];
+	s->iid = (uint64_t)g[1];
+	return rc;
+}
+
+/* Binds and runs one of the statements that write the TEMP tables or main. */
+static int step_done(struct pl_store *s, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE ? 0 : fail_db(s, rc, what);
+}
+
+static void bind_rec(sqlite3_stmt *st, int64_t seq, int64_t meter_id,
+		     const struct pl_interval_record *r, int64_t stored_us)
+{
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_int64(st, 2, meter_id);
+	sqlite3_bind_int64(st, 3, r->start_us);
+	sqlite3_bind_int64(st, 4, r->length_s);
+	sqlite3_bind_int64(st, 5, r->pulses);
+	sqlite3_bind_int64(st, 6, r->rejected);
+	sqlite3_bind_int64(st, 7, r->flags);
+	sqlite3_bind_int64(st, 8, r->energy_uwh);
+	sqlite3_bind_int64(st, 9, r->avg_mw);
+	sqlite3_bind_int64(st, 10, r->peak_mw);
+	sqlite3_bind_int64(st, 11, r->register_uwh);
+	sqlite3_bind_int64(st, 12, stored_us);
+}
+
+static int put_cursor(struct pl_store *s, int64_t sink_id, int64_t cursor, int64_t ok_us)
+{
+	sqlite3_stmt *st = stmt(s, ST_P_CUR);
+
+	sqlite3_bind_int64(st, 1, sink_id);
+	sqlite3_bind_int64(st, 2, cursor);
+	sqlite3_bind_int64(st, 3, ok_us);
+	return step_done(s, st, "cannot read the intake");
+}
+
+/*
+ * Brings the TEMP tables up to the intake file and this process's acknowledgements: before
+ * every read. Cheap when nothing changed (one query and one pread of the next block).
+ */
+static int intake_sync(struct pl_store *s)
+{
+	unsigned char raw[INTAKE_BLOCK];
+	struct ack a[ACKS_MAX];
+	uint64_t gen, id = s->iid;
+	size_t na;
+	int writer, rc;
+
+	rc = folded_gen(s, &gen);
+	if (rc < 0)
+		return rc;
+	if (gen + 1 != s->sgen || s->iid != id) {
+		/* merged since: what the TEMP tables hold is in main now (the views hide it); or
+		 * another database at the path */
+		rc = exec(s, "DELETE FROM temp.p_records; DELETE FROM temp.p_checkpoints",
+			  "cannot read the intake");
+		if (rc < 0)
+			return rc;
+		s->sgen = gen + 1;
+		s->sslots = 0;
+	}
+	if (s->rfd < 0) {
+		char name[4200];
+
+		s->rfd = open(intake_path(s, name, sizeof(name)), O_RDONLY | O_CLOEXEC);
+		if (s->rfd < 0 && errno != ENOENT)
+			return fail(s, -PL_EIO, "cannot read %s: %s", name, strerror(errno));
+	}
+	while (s->rfd >= 0 && s->sslots < INTAKE_SLOTS) {
+		struct intake_block b;
+
+		rc = intake_read(s->rfd, s->sslots, raw);
+		if (rc < 0)
+			return fail(s, -PL_EIO, "cannot read the intake: %s", strerror(errno));
+		if (rc == 0 || intake_parse(raw, s->sgen, s->iid, s->sslots, &b) != 0)
+			break;
+		rc = exec(s, "SAVEPOINT sync", "cannot read the intake");
+		for (uint32_t i = 0; rc == 0 && i < b.nrec; i++) {
+			struct pl_interval_record r;
+			int64_t stored;
+			sqlite3_stmt *st = stmt(s, ST_P_REC);
+
+			intake_rec(&b, i, &r, &stored);
+			bind_rec(st, b.first_seq + i, b.meter_id, &r, stored);
+			sqlite3_bind_int64(st, 13, (int64_t)b.gen);
+			rc = step_done(s, st, "cannot read the intake");
+		}
+		for (uint32_t i = 0; rc == 0 && i < b.ncur; i++) {
+			const unsigned char *p = b.cur + (size_t)i * INTAKE_CUR;
+
+			rc = put_cursor(s, (int64_t)get64(p), (int64_t)get64(p + 8),
+					(int64_t)get64(p + 16));
+		}
+		if (rc == 0) {
+			sqlite3_stmt *st = stmt(s, ST_P_CP);
+
+			sqlite3_bind_int64(st, 1, b.meter_id);
+			sqlite3_bind_blob(st, 2, b.state, (int)b.state_len, SQLITE_TRANSIENT);
+			sqlite3_bind_int64(st, 3, crc32_of(b.state, b.state_len));
+			sqlite3_bind_int64(st, 4, (int64_t)b.gen);
+			rc = step_done(s, st, "cannot read the intake");
+		}
+		if (rc < 0) {
+			sqlite3_exec(s->db, "ROLLBACK TO sync; RELEASE sync", NULL, NULL, NULL);
+			return rc;
+		}
+		rc = exec(s, "RELEASE sync", "cannot read the intake");
+		if (rc < 0)
+			return rc;
+		s->sslots++;
+	}
+	na = acks_of(s, a, ACKS_MAX, &writer);
+	for (size_t i = 0; i < na; i++) {
+		rc = put_cursor(s, a[i].sink_id, a[i].cursor, a[i].ok_us);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * Moves the blocks of generation s->wgen (and this process's acknowledgements) into the
+ * database in one transaction that also moves main.intake on: the writer's merge, and the
+ * replay after a crash. Then appends start again at block 0.
+ */
+static int intake_merge(struct pl_store *s)
+{
+	const char *what = "cannot merge the intake into the database";
+	unsigned char raw[INTAKE_BLOCK];
+	struct ack a[ACKS_MAX];
+	uint64_t gen;
+	size_t na;
+	int writer, rc;
+
+	rc = ensure_checked(s);
+	if (rc == 0)
+		rc = exec(s, "BEGIN IMMEDIATE", what);
+	if (rc < 0)
+		return rc;
+	rc = folded_gen(s, &gen);
+	if (rc == 0 && gen + 1 != s->wgen)
+		rc = fail(s, -PL_EIO, "the intake was merged by someone else (generation %" PRIu64
+			  ", expected %" PRIu64 "): is another logger writing this store?", gen,
+			  s->wgen - 1);
+	for (uint32_t slot = 0; rc == 0 && slot < INTAKE_SLOTS; slot++) {
+		struct intake_block b;
+		int got = intake_read(s->wfd, slot, raw);
+
+		if (got < 0)
+			rc = fail(s, -PL_EIO, "cannot read the intake: %s", strerror(errno));
+		if (got <= 0 || intake_parse(raw, s->wgen, s->iid, slot, &b) != 0)
+			break;
+		for (uint32_t i = 0; rc == 0 && i < b.nrec; i++) {
+			struct pl_interval_record r;
+			int64_t stored;
+			sqlite3_stmt *st = stmt(s, ST_INS_SEQ);
+
+			intake_rec(&b, i, &r, &stored);
+			bind_rec(st, b.first_seq + i, b.meter_id, &r, stored);
+			rc = step_done(s, st, what);
+		}
+		for (uint32_t i = 0; rc == 0 && i < b.ncur; i++) {
+			const unsigned char *p = b.cur + (size_t)i * INTAKE_CUR;
+			sqlite3_stmt *st = stmt(s, ST_ACK);
+
+			sqlite3_bind_int64(st, 1, (int64_t)get64(p));
+			sqlite3_bind_int64(st, 2, (int64_t)get64(p + 8));
+			sqlite3_bind_int64(st, 3, (int64_t)get64(p + 16));
+			rc = step_done(s, st, what);
+		}
+		for (int put = ST_PUT_CP; rc == 0 && put <= ST_ADD_CP; put++) {
+			sqlite3_stmt *st = stmt(s, (enum stmt_id)put);
+
+			sqlite3_bind_int64(st, 1, b.meter_id);
+			sqlite3_bind_blob(st, 2, b.state, (int)b.state_len, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 3, crc32_of(b.state, b.state_len));
+			sqlite3_bind_int64(st, 4, pl_clock_wall_us());
+			rc = step_done(s, st, what);
+			if (rc == 0 && sqlite3_changes(s->db) > 0)
+				break;
+		}
+	}
+	na = acks_of(s, a, ACKS_MAX, &writer);
+	for (size_t i = 0; rc == 0 && i < na; i++) {
+		sqlite3_stmt *st = stmt(s, ST_ACK);
+
+		sqlite3_bind_int64(st, 1, a[i].sink_id);
+		sqlite3_bind_int64(st, 2, a[i].cursor);
+		if (a[i].ok_us > 0)
+			sqlite3_bind_int64(st, 3, a[i].ok_us);
+		rc = step_done(s, st, what);
+	}
+	if (rc == 0)
+		rc = exec(s, "UPDATE main.intake SET gen = gen + 1", what);
+	if (rc == 0)
+		rc = exec(s, "COMMIT", what);
+	if (rc < 0) {
+		rollback(s);
+		return rc;
+	}
+	s->wgen++;
+	s->wslot = 0;
+	s->merged_at_us = pl_clock_mono_us();
+	return 0;
+}
+
+/* pwrite() of all of buf: a short write goes on, so that a failure leaves its own errno. */
+static int pwrite_all(int fd, const void *buf, size_t len, off_t off)
+{
+	const unsigned char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+/* "what: why" for a failed write of the intake, and its code (a full disk or a size limit:
+ * -PL_ENOSPC). */
+static int fail_write(struct pl_store *s, const char *what, const char *name, int e)
+{
+	if (e == EFBIG)
+		return fail(s, -PL_ENOSPC, "%s %s: the process's file size limit (ulimit -f) is "
+			    "reached", what, name);
+	return fail(s, e == ENOSPC ? -PL_ENOSPC : -PL_EIO, "%s %s: %s", what, name,
+		    strerror(e));
+}
+
+/*
+ * Makes the file (zeros, synced, and its directory entry) if it does not exist, or completes
+ * one whose making a crash cut short: 1 when it was made, 0 when it was there.
+ */
+static int intake_create(struct pl_store *s, const char *name)
+{
+	static const unsigned char zero[INTAKE_BLOCK];
+	const off_t full = (off_t)INTAKE_SLOTS * INTAKE_BLOCK;
+	char dir[4200], *slash;
+	int fd, dfd, rc = 0, made = 1;
+	struct stat sb;
+
+	fd = open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST) {
+		made = 0;
+		fd = open(name, O_RDWR | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return fail_write(s, made ? "cannot create" : "cannot open", name, errno);
+	if (fstat(fd, &sb) != 0) {
+		rc = fail_write(s, "cannot open", name, errno);
+		close(fd);
+		return rc;
+	}
+	if (!made && sb.st_size >= full) {
+		close(fd);
+		return 0;
+	}
+	/* what is there stays (a block cut short is not one anyway); zeros up to the full size */
+	for (off_t off = sb.st_size; rc == 0 && off < full;) {
+		size_t n = (size_t)(INTAKE_BLOCK - off % INTAKE_BLOCK);
+
+		rc = pwrite_all(fd, zero, n, off);
+		off += (off_t)n;
+	}
+	if (rc == 0)
+		rc = fsync(fd);
+	if (rc != 0 && !made) {
+		/* it works as it is (appends extend it), and may hold blocks to replay */
+		close(fd);
+		return 0;
+	}
+	if (rc != 0) {
+		rc = fail_write(s, "cannot create", name, errno);
+		close(fd);
+		unlink(name);
+		return rc;
+	}
+	close(fd);
+	snprintf(dir, sizeof(dir), "%s", name);
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash != NULL)
+		*slash = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return made;
+}
+
+/* The writer's side, at open: the file, a replay of what a crash left, the seq to go on from. */
+static int intake_open_writer(struct pl_store *s, unsigned merge_s)
+{
+	char name[4200];
+	uint64_t gen;
+	int rc, writer;
+	struct ack none[1];
+	struct stat sb;
+
+	acks_of(s, none, 0, &writer);
+	if (writer)
+		return fail(s, -PL_EINVAL, "this process writes the store already");
+	intake_path(s, name, sizeof(name));
+	rc = intake_create(s, name);
+	if (rc == -PL_ENOSPC)
+		return 1; /* no room for it: nothing in it to replay, the store goes on without */
+	if (rc < 0)
+		return rc;
+	s->wfd = open(name, O_RDWR | O_CLOEXEC);
+	if (s->wfd < 0)
+		return fail(s, -PL_EIO, "cannot open %s: %s", name, strerror(errno));
+	/* readable by whoever may read the database (its owner may have opened it to a group) */
+	if (stat(s->path, &sb) == 0 && fchmod(s->wfd, sb.st_mode & 0666) != 0)
+		return fail(s, -PL_EIO, "cannot give %s the mode of the store: %s", name,
+			    strerror(errno));
+	rc = folded_gen(s, &gen);
+	if (rc < 0)
+		return rc;
+	s->wgen = gen + 1;
+	s->merge_us = (int64_t)merge_s * PL_US_PER_S;
+	/* what the last run left (a crash, a power cut): into the database at once */
+	rc = intake_merge(s);
+	if (rc == 0)
+		rc = max_seq(s, &s->next_seq);
+	if (rc < 0)
+		return rc;
+	s->next_seq++;
+	return acks_put(s, 0, 0, 0) == 0 ? 0 : fail(s, -PL_ENOMEM, "too many stores open");
+}
+
+/*
+ * One interval into the intake: 1 when it does not fit in a block (the caller commits it to
+ * the database directly), 0 when it is durable, <0 on error (nothing changed: the caller tries
+ * again with the same records).
+ */
+static int intake_append(struct pl_store *s, int64_t meter_id,
+			 const struct pl_interval_record *recs, size_t n, const void *state,
+			 size_t state_len, int64_t t)
+{
+	unsigned char raw[INTAKE_BLOCK];
+	struct ack a[ACKS_MAX];
+	size_t na, k = 0, room;
+	int writer, rc;
+
+	na = acks_of(s, a, ACKS_MAX, &writer);
+	room = (size_t)n * INTAKE_REC + na * INTAKE_CUR + state_len;
+	if (room > INTAKE_ROOM)
+		return 1;
+	if (s->wslot >= INTAKE_SLOTS) {
+		rc = intake_merge(s);
+		if (rc < 0)
+			return rc;
+	}
+	memset(raw, 0, sizeof(raw));
+	put32(raw, INTAKE_MAGIC);
+	put32(raw + 4, INTAKE_VERSION);
+	put64(raw + 8, s->wgen);
+	put32(raw + 16, s->wslot);
+	put32(raw + 24, (uint32_t)na);
+	put32(raw + 28, (uint32_t)state_len);
+	put64(raw + 32, (uint64_t)meter_id);
+	put64(raw + 40, (uint64_t)s->next_seq);
+	put64(raw + 48, s->iid);
+	for (size_t i = 0; i < n; i++) {
+		const struct pl_interval_record *r = &recs[i];
+		unsigned char *p = raw + INTAKE_HEAD + k * INTAKE_REC;
+		sqlite3_stmt *st = stmt(s, ST_DUP);
+		int dup;
+		int64_t one;
+
+		/* committing an interval twice is harmless (store.h): the first copy stays */
+		sqlite3_bind_int64(st, 1, meter_id);
+		sqlite3_bind_int64(st, 2, r->start_us);
+		rc = query_ints(s, st, &one, 1, 0, &dup, "cannot commit the interval");
+		if (rc < 0)
+			return rc;
+		if (dup)
+			continue;
+		put64(p, (uint64_t)r->start_us);
+		put64(p + 8, r->length_s);
+		put32(p + 16, r->pulses);
+		put32(p + 20, r->rejected);
+		put64(p + 24, r->flags);
+		put64(p + 32, (uint64_t)r->energy_uwh);
+		put64(p + 40, (uint64_t)r->avg_mw);
+		put64(p + 48, (uint64_t)r->peak_mw);
+		put64(p + 56, (uint64_t)r->register_uwh);
+		put64(p + 64, (uint64_t)t);
+		k++;
+	}
+	put32(raw + 20, (uint32_t)k);
+	for (size_t i = 0; i < na; i++) {
+		unsigned char *p = raw + INTAKE_HEAD + k * INTAKE_REC + i * INTAKE_CUR;
+
+		put64(p, (uint64_t)a[i].sink_id);
+		put64(p + 8, (uint64_t)a[i].cursor);
+		put64(p + 16, (uint64_t)a[i].ok_us);
+	}
+	memcpy(raw + INTAKE_HEAD + k * INTAKE_REC + na * INTAKE_CUR, state, state_len);
+	put32(raw + INTAKE_BLOCK - 4, crc32_of(raw, INTAKE_BLOCK - 4));
+	if (pwrite_all(s->wfd, raw, sizeof(raw), (off_t)s->wslot * INTAKE_BLOCK) != 0 ||
+	    fdatasync(s->wfd) != 0)
+		return fail_write(s, "cannot write", "the intake", errno);
+	s->wslot++;
+	s->next_seq += (int64_t)k;
+	if (pl_clock_mono_us() - s->merged_at_us >= s->merge_us && intake_merge(s) < 0)
+		s->merged_at_us = pl_clock_mono_us(); /* the records are safe: try again later */
 	return 0;
 }
 
@@ -615,6 +1319,7 @@ int pl_store_open(const char *path, unsigned flags, struct pl_store **out, char 
 		return -PL_ENOMEM;
 	}
 	s->readonly = (flags & PL_STORE_READONLY) != 0;
+	s->wfd = s->rfd = -1;
 	rc = check_file(s, flags, &exists);
 	if (rc == 0 && !exists && (flags & PL_STORE_CREATE))
 		rc = create_private(s);
@@ -646,6 +1351,14 @@ void pl_store_close(struct pl_store *s)
 {
 	if (s == NULL)
 		return;
+	if (s->wfd >= 0) {
+		/* everything into the database: a stopped logger's store is one file again */
+		intake_merge(s);
+		acks_drop(s);
+		close(s->wfd);
+	}
+	if (s->rfd >= 0)
+		close(s->rfd);
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(s->st[i]);
 	free(s->sinks);
@@ -692,18 +1405,64 @@ static int have_open(const char *path)
 	return found;
 }
 
-int pl_store_save_copy(struct pl_store *s, const char *dest)
+/*
+ * The blocks of the intake that count for the database as this connection now sees it (a read
+ * transaction must be open: its snapshot is the one the copy takes): *n of them into buf (room
+ * for INTAKE_SLOTS). 1 when a merge and a new append came between the snapshot and the read
+ * (blocks may be missing: try again), 0, or <0.
+ */
+static int intake_snapshot(struct pl_store *s, unsigned char *buf, uint32_t *n)
+{
+	struct intake_block b;
+	char name[4200];
+	uint64_t gen;
+	int fd, rc;
+
+	*n = 0;
+	rc = folded_gen(s, &gen);
+	if (rc < 0)
+		return rc;
+	fd = open(intake_path(s, name, sizeof(name)), O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : fail(s, -PL_EIO, "cannot read %s: %s", name,
+						  strerror(errno));
+	while (*n < INTAKE_SLOTS) {
+		unsigned char *raw = buf + (size_t)*n * INTAKE_BLOCK;
+
+		rc = intake_read(fd, *n, raw);
+		if (rc < 0) {
+			rc = fail(s, -PL_EIO, "cannot read %s: %s", name, strerror(errno));
+			break;
+		}
+		if (rc == 0 || intake_parse(raw, gen + 1, s->iid, *n, &b) != 0)
+			break;
+		++*n;
+	}
+	/* The first block of the generation after: merged since the snapshot, and written over */
+	if (rc >= 0) {
+		unsigned char raw[INTAKE_BLOCK];
+
+		rc = intake_read(fd, 0, raw);
+		rc = rc < 0 ? fail(s, -PL_EIO, "cannot read %s: %s", name, strerror(errno)) :
+		     rc == 1 && intake_parse(raw, gen + 2, s->iid, 0, &b) == 0 ? 1 : 0;
+	}
+	close(fd);
+	return rc;
+}
+
+/* SQLite's backup of main into the new file dest (inside this connection's transaction, if one
+ * is open: its snapshot). */
+static int backup_to(struct pl_store *s, const char *dest)
 {
 	sqlite3 *d = NULL;
 	sqlite3_backup *b;
 	int fd, rc;
 
-	if (s == NULL || dest == NULL)
-		return -PL_EINVAL;
 	/* A new file, never someone's: O_EXCL. Nothing has it open yet, so closing is safe. */
 	fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return fail(s, -PL_EIO, "cannot save a copy as %s: %s", dest, strerror(errno));
+		return fail(s, errno == ENOSPC ? -PL_ENOSPC : -PL_EIO, "cannot save a copy as %s: %s",
+			    dest, strerror(errno));
 	close(fd);
 	rc = sqlite3_open_v2(dest, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc == SQLITE_OK) {
@@ -717,6 +1476,8 @@ int pl_store_save_copy(struct pl_store *s, const char *dest)
 			rc = sqlite3_backup_finish(b);
 		}
 	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_close(d);
 	if (rc != SQLITE_OK) {
 		snprintf(s->msg, sizeof(s->msg), "%s: cannot save a copy as %s: %s", s->path, dest,
 			 d != NULL ? sqlite3_errmsg(d) : sqlite3_errstr(rc));
@@ -724,7 +1485,75 @@ int pl_store_save_copy(struct pl_store *s, const char *dest)
 		unlink(dest);
 		return map_sqlite(rc) != 0 ? map_sqlite(rc) : -PL_EIO;
 	}
-	return sqlite3_close(d) == SQLITE_OK ? 0 : fail(s, -PL_EIO, "cannot close %s", dest);
+	return 0;
+}
+
+/* Merges n blocks (of the generation after dest's) into the copy dest: as the writer's replay
+ * after a crash, through dest's own intake, which goes afterwards. */
+static int merge_into_copy(struct pl_store *s, const char *dest, const unsigned char *blocks,
+			   uint32_t n)
+{
+	struct pl_store *d = NULL;
+	char name[4200], err[512];
+	int fd, rc;
+
+	snprintf(name, sizeof(name), "%s.intake", dest);
+	fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return fail(s, -PL_EIO, "cannot save a copy as %s: %s: %s", dest, name,
+			    strerror(errno));
+	rc = pwrite_all(fd, blocks, (size_t)n * INTAKE_BLOCK, 0);
+	close(fd);
+	if (rc != 0) {
+		rc = fail_write(s, "cannot save a copy in", name, errno);
+	} else if ((rc = pl_store_open(dest, PL_STORE_NOCHECK, &d, err, sizeof(err))) != 0 ||
+		   (rc = pl_store_intake(d, 1)) != 0) {
+		rc = fail(s, rc < 0 ? rc : -PL_EIO, "cannot save a copy as %s: %s", dest,
+			  d != NULL ? pl_store_error(d) : err);
+	} else {
+		pl_store_close(d); /* merges; nothing is left in the intake */
+		d = NULL;
+	}
+	pl_store_close(d);
+	unlink(name);
+	return rc;
+}
+
+int pl_store_save_copy(struct pl_store *s, const char *dest)
+{
+	unsigned char *blocks;
+	uint32_t n = 0;
+	int rc;
+
+	if (s == NULL || dest == NULL)
+		return -PL_EINVAL;
+	if (s->wfd >= 0) {
+		/* the writer: everything into the database, which is then all there is */
+		rc = intake_merge(s);
+		return rc < 0 ? rc : backup_to(s, dest);
+	}
+	/* Another process may be writing: the database as of one snapshot, and the blocks of
+	 * the intake that go with it, merged into the copy. */
+	blocks = malloc((size_t)INTAKE_SLOTS * INTAKE_BLOCK);
+	if (blocks == NULL)
+		return fail(s, -PL_ENOMEM, "cannot save a copy: out of memory");
+	for (int tries = 0;; tries++) {
+		rc = exec(s, "BEGIN", "cannot save a copy");
+		if (rc == 0)
+			rc = intake_snapshot(s, blocks, &n);
+		if (rc == 0)
+			rc = backup_to(s, dest);
+		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+		if (rc != 1 || tries == 5)
+			break;
+	}
+	if (rc == 1)
+		rc = fail(s, -PL_EIO, "cannot save a copy: the intake changes faster than it can be "
+			  "read");
+	if (rc == 0 && n > 0 && (rc = merge_into_copy(s, dest, blocks, n)) != 0)
+		unlink(dest);
+	free(blocks);
+	return rc;
 }
 
 void pl_store_close_moved(struct pl_store *s)
@@ -910,7 +1739,7 @@ int pl_store_sink(struct pl_store *s, const char *name, int64_t *id)
 	if (s == NULL || name == NULL || name[0] == '\0' || id == NULL)
 		return -PL_EINVAL;
 	rc = get_or_create(s, "SELECT id FROM sinks WHERE name = ?",
-			   "INSERT INTO sinks(name) VALUES(?)", name, id,
+			   "INSERT INTO main.sinks(name) VALUES(?)", name, id,
 			   "cannot register the sink");
 	if (rc < 0)
 		return rc;
@@ -988,11 +1817,29 @@ int pl_store_commit_interval(struct pl_store *s, int64_t meter_id,
 			    "limit %" PRIu64 ") with only undelivered records left: refusing new "
 			    "records until the sinks catch up", s->over_bytes, s->over_max);
 	rc = ensure_checked(s);
-	if (rc == 0)
-		rc = exec(s, "BEGIN IMMEDIATE", what);
-	if (rc < 0)
-		return rc;
-	rc = meter_exists(s, meter_id);
+	if (rc == 0 && s->wfd >= 0) {
+		rc = meter_exists(s, meter_id);
+		if (rc == 0)
+			rc = intake_sync(s);
+		if (rc == 0)
+			rc = intake_append(s, meter_id, recs, n, state, state_len, t);
+		if (rc <= 0)
+			return rc;
+		/* too large for a block (a backlog of records after an outage): straight into
+		 * the database, after what the intake holds */
+		rc = intake_merge(s);
+		if (rc == 0)
+			rc = exec(s, "BEGIN IMMEDIATE", what);
+		if (rc < 0)
+			return rc;
+		rc = meter_exists(s, meter_id);
+	} else {
+		if (rc == 0)
+			rc = exec(s, "BEGIN IMMEDIATE", what);
+		if (rc < 0)
+			return rc;
+		rc = meter_exists(s, meter_id);
+	}
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		const struct pl_interval_record *r = &recs[i];
 
@@ -1029,7 +1876,32 @@ int pl_store_commit_interval(struct pl_store *s, int64_t meter_id,
 		rc = exec(s, "COMMIT", what);
 	if (rc < 0)
 		rollback(s);
+	else if (s->wfd >= 0)
+		rc = max_seq(s, &s->next_seq) == 0 ? (s->next_seq++, 0) : -PL_EIO;
 	return rc;
+}
+
+int pl_store_intake(struct pl_store *s, unsigned merge_s)
+{
+	int rc;
+
+	if (s == NULL || s->readonly || s->wfd >= 0 || merge_s == 0)
+		return s != NULL ? fail(s, -PL_EINVAL, "intake: invalid arguments") : -PL_EINVAL;
+	rc = ensure_checked(s);
+	if (rc == 0)
+		rc = intake_open_writer(s, merge_s);
+	if (rc < 0 && s->wfd >= 0) {
+		close(s->wfd);
+		s->wfd = -1;
+	}
+	return rc;
+}
+
+int pl_store_merge(struct pl_store *s)
+{
+	if (s == NULL)
+		return -PL_EINVAL;
+	return s->wfd >= 0 ? intake_merge(s) : 0;
 }
 
 int pl_store_load_checkpoint(struct pl_store *s, int64_t meter_id, void *buf, size_t cap,
@@ -1043,6 +1915,9 @@ int pl_store_load_checkpoint(struct pl_store *s, int64_t meter_id, void *buf, si
 	if (s == NULL || len == NULL || (buf == NULL && cap > 0))
 		return -PL_EINVAL;
 	*len = 0;
+	rc = intake_sync(s);
+	if (rc < 0)
+		return rc;
 	st = stmt(s, ST_GET_CP);
 	sqlite3_bind_int64(st, 1, meter_id);
 	rc = sqlite3_step(st);
@@ -1102,7 +1977,9 @@ int pl_store_next_batch_after(struct pl_store *s, int64_t sink_id, int64_t after
 		*n = 0;
 	if (s == NULL || n == NULL || (out == NULL && max > 0))
 		return -PL_EINVAL;
-	rc = sink_cursor(s, sink_id, &cursor);
+	rc = intake_sync(s);
+	if (rc == 0)
+		rc = sink_cursor(s, sink_id, &cursor);
 	if (rc < 0 || max == 0)
 		return rc;
 	if (after_seq > cursor)
@@ -1165,7 +2042,9 @@ int pl_store_ack(struct pl_store *s, int64_t sink_id, int64_t upto_seq)
 
 	if (s == NULL)
 		return -PL_EINVAL;
-	rc = sink_cursor(s, sink_id, &cursor);
+	rc = intake_sync(s);
+	if (rc == 0)
+		rc = sink_cursor(s, sink_id, &cursor);
 	if (rc == 0)
 		rc = max_seq(s, &top);
 	if (rc < 0)
@@ -1175,6 +2054,18 @@ int pl_store_ack(struct pl_store *s, int64_t sink_id, int64_t upto_seq)
 			    PRId64 ")", upto_seq, top);
 	if (upto_seq <= cursor)
 		return 0;
+	{
+		/* A writer with an intake in this process: the acknowledgement waits in memory
+		 * for its next append or merge (see "The intake"). */
+		struct ack none[1];
+		int writer;
+
+		acks_of(s, none, 0, &writer);
+		if (writer) {
+			if (acks_put(s, sink_id, upto_seq, pl_clock_wall_us()) == 0)
+				return 0;
+		}
+	}
 	/* Not synced (store.h): synchronous NORMAL for this one transaction, under which a
 	 * commit only appends to the WAL while a checkpoint still syncs the WAL before it and the
 	 * database after it. The next record commit's fdatasync takes the frames to the disk;
@@ -1207,6 +2098,8 @@ int pl_store_quarantine(struct pl_store *s, int64_t sink_id, int64_t seq, const 
 			len--;
 		msg[len] = '\0';
 	}
+	if ((rc = intake_sync(s)) < 0)
+		return rc;
 	rc = ensure_checked(s);
 	if (rc == 0)
 		rc = exec(s, "BEGIN IMMEDIATE", what);
@@ -1251,6 +2144,8 @@ int pl_store_backlog(struct pl_store *s, int64_t sink_id, uint64_t *count,
 
 	if (s == NULL || count == NULL || oldest_start_us == NULL)
 		return -PL_EINVAL;
+	if ((rc = intake_sync(s)) < 0)
+		return rc;
 	rc = sink_cursor(s, sink_id, &cursor);
 	if (rc < 0)
 		return rc;
@@ -1273,6 +2168,8 @@ int pl_store_pending(struct pl_store *s, int64_t sink_id, int *any)
 	if (s == NULL || any == NULL)
 		return -PL_EINVAL;
 	*any = 0;
+	if ((rc = intake_sync(s)) < 0)
+		return rc;
 	rc = sink_cursor(s, sink_id, &cursor);
 	if (rc < 0)
 		return rc;
@@ -1316,6 +2213,8 @@ int pl_store_sink_info(struct pl_store *s, int64_t sink_id, struct pl_store_sink
 	if (s == NULL || info == NULL)
 		return -PL_EINVAL;
 	memset(info, 0, sizeof(*info));
+	if ((rc = intake_sync(s)) < 0)
+		return rc;
 	st = stmt(s, ST_SINK_INFO);
 	sqlite3_bind_int64(st, 1, sink_id);
 	rc = sqlite3_step(st);
@@ -1396,6 +2295,8 @@ int pl_store_prune(struct pl_store *s, int64_t keep_delivered_s, uint64_t max_by
 	rc = ensure_checked(s);
 	if (rc < 0)
 		return rc;
+	if ((rc = intake_sync(s)) < 0)
+		return rc;
 	/* With no sink, nothing counts as delivered. */
 	rc = delivered_upto(s, &delivered, &found);
 	if (rc < 0)
@@ -1404,7 +2305,7 @@ int pl_store_prune(struct pl_store *s, int64_t keep_delivered_s, uint64_t max_by
 		delivered = 0;
 	cutoff = keep_delivered_s > INT64_MAX / PL_US_PER_S ? INT64_MIN :
 							       pl_clock_wall_us() - keep_delivered_s * PL_US_PER_S;
-	rc = delete_delivered(s, "DELETE FROM records WHERE seq <= ?1 AND stored_us < ?2",
+	rc = delete_delivered(s, "DELETE FROM main.records WHERE seq <= ?1 AND stored_us < ?2",
 			      delivered, cutoff, &r.deleted_by_age);
 	if (rc == 0)
 		rc = used_bytes(s, &r.bytes);
@@ -1413,8 +2314,8 @@ int pl_store_prune(struct pl_store *s, int64_t keep_delivered_s, uint64_t max_by
 		uint64_t per, k;
 		sqlite3_stmt *st;
 
-		rc = sqlite3_prepare_v2(s->db, "SELECT (SELECT COUNT(*) FROM records WHERE seq <= ?),"
-					" (SELECT COUNT(*) FROM records)", -1, &st, NULL);
+		rc = sqlite3_prepare_v2(s->db, "SELECT (SELECT COUNT(*) FROM main.records WHERE seq <= ?),"
+					" (SELECT COUNT(*) FROM main.records)", -1, &st, NULL);
 		if (rc != SQLITE_OK) {
 			rc = fail_db(s, rc, "cannot prune");
 			break;
@@ -1433,7 +2334,7 @@ int pl_store_prune(struct pl_store *s, int64_t keep_delivered_s, uint64_t max_by
 			k = 64;
 		if (k > (uint64_t)v[0])
 			k = (uint64_t)v[0];
-		rc = delete_delivered(s, "DELETE FROM records WHERE seq IN (SELECT seq FROM records "
+		rc = delete_delivered(s, "DELETE FROM main.records WHERE seq IN (SELECT seq FROM main.records "
 				      "WHERE seq <= ?1 ORDER BY seq LIMIT ?2)", delivered,
 				      (int64_t)k, &r.deleted_by_size);
 		if (rc == 0)
@@ -1495,6 +2396,8 @@ int pl_store_last_record(struct pl_store *s, int64_t meter_id, struct pl_interva
 
 	if (s == NULL || r == NULL)
 		return -PL_EINVAL;
+	if ((rc = intake_sync(s)) < 0)
+		return rc;
 	rc = sqlite3_prepare_v2(s->db,
 				"SELECT start_us, length_s, pulses, rejected, flags, energy_uwh, avg_mw, "
 				"peak_mw, register_uwh FROM records WHERE meter_id = ? "
@@ -1531,6 +2434,8 @@ int pl_store_register_at(struct pl_store *s, int64_t meter_id, int64_t t_us, int
 
 	if (s == NULL || reg_uwh == NULL)
 		return -PL_EINVAL;
+	if ((rc = intake_sync(s)) < 0)
+		return rc;
 	/* the register at the end of the newest interval before t, else at the start of the
 	 * oldest one (a meter that began after t) */
 	rc = sqlite3_prepare_v2(s->db,
@@ -1565,6 +2470,8 @@ int pl_store_flagged(struct pl_store *s, int64_t meter_id, uint32_t flags, int64
 
 	if (s == NULL || count == NULL || newest_start_us == NULL)
 		return -PL_EINVAL;
+	if ((rc = intake_sync(s)) < 0)
+		return rc;
 	rc = sqlite3_prepare_v2(s->db, "SELECT COUNT(*), MAX(start_us) FROM records WHERE "
 				"meter_id = ? AND start_us >= ? AND (flags & ?) != 0", -1, &st, NULL);
 	if (rc != SQLITE_OK)

@@ -13,7 +13,10 @@
  * Durable before acknowledged. pl_store_commit_interval() writes the records and replaces the
  * meter's checkpoint (opaque bytes: the caller's core state and source position) in one
  * transaction, with synchronous=FULL: when it returns 0 the data survive a power cut, and a
- * crash at any moment leaves either the whole interval with its checkpoint or none of it.
+ * crash at any moment leaves either the whole interval with its checkpoint or none of it. The
+ * daemon's writer (pl_store_intake()) writes that transaction as one synced 4 KiB block of
+ * STORE.intake instead, merged into the database every few minutes; every handle reads it as
+ * if merged, so nothing below changes for a caller (store.c, "The intake").
  *
  * Retention (pl_store_prune()), an explicit policy:
  *  1. Records delivered to every sink (seq at or below the lowest cursor) and stored more than
@@ -63,7 +66,7 @@ extern "C" {
 #endif
 
 /* Schema version written to PRAGMA user_version. A store with a higher one is refused. */
-#define PL_STORE_SCHEMA_VERSION 2
+#define PL_STORE_SCHEMA_VERSION 3
 /* PRAGMA application_id of a PowerLogger store: "PLOG". */
 #define PL_STORE_APPLICATION_ID 0x504C4F47
 /* Longest checkpoint accepted, bytes. */
@@ -125,6 +128,26 @@ int pl_store_open(const char *path, unsigned flags, struct pl_store **out, char 
  * -PL_ECORRUPT with the same message as pl_store_open() for a damaged store.
  */
 int pl_store_check(struct pl_store *s);
+
+/*
+ * Makes this handle the store's writer with an intake (STORE.intake): from now on
+ * pl_store_commit_interval() makes an interval durable by appending one 4 KiB block there
+ * (one fdatasync, no database commit), and the blocks are merged into the database every
+ * merge_s seconds, when the file is full, at pl_store_merge(), pl_store_save_copy() and
+ * pl_store_close(). Whatever a crash or power cut left there is merged first, here. Every
+ * handle (in any process) reads the intake as if merged; within this process the sinks'
+ * acknowledgements (pl_store_ack() on any handle of the store) wait in memory until the next
+ * append or merge writes them. What a stopped logger leaves is one database again, but a copy
+ * taken of the database file alone while it runs (sqlite3 .backup) lacks what the intake
+ * holds. One writer per process. Returns 0; 1 when the file could not be made for want of
+ * room (a full disk, a file size limit: pl_store_error() says which), and the handle goes on
+ * committing each interval to the database (nothing was in an intake to replay); or a negative
+ * PL_E* code.
+ */
+int pl_store_intake(struct pl_store *s, unsigned merge_s);
+
+/* Merges the intake into the database now (0 without an intake). */
+int pl_store_merge(struct pl_store *s);
 
 /* Closes the store (NULL is fine). Everything committed is already durable. */
 void pl_store_close(struct pl_store *s);
