@@ -186,7 +186,7 @@ for a in "${arches[@]}"; do
 	ex="$pdir/x-$a"
 	rm -rf "$ex" && dpkg-deb -x "$deb" "$ex"
 	v=$($(qemu_of "$a") -L / "$ex/usr/bin/powerlogger" --version 2>&1 || true)
-	if [ "$got" != "$a" ] || ! echo "$v" | grep -q '^powerlogger '; then
+	if [ "$got" != "$a" ] || ! grep -q '^powerlogger ' <<<"$v"; then
 		echo "check-arm: $a: $deb: architecture '$got', --version '$v'" >&2
 		fail=1
 	fi

@@ -54,7 +54,7 @@ kill -0 $pid 2>/dev/null || die "run gave up on a 400"
 grep -q 'error: sink v3: HTTP 400 400 unsupported path requested; not an answer about the records' "$work/run.log" ||
   die "the 400 is not reported as a configuration error"
 status=$("$bin" status -c "$work/run.ini" 2>&1) || die "status failed: $status"
-echo "$status" | grep -q "v3: .*backlog $n records.*; 0 quarantined" ||
+grep -q "v3: .*backlog $n records.*; 0 quarantined" <<<"$status" ||
   die "after 6 s of 400s the records are not all kept: $status"
 k=$(nwrites)
 # slow backoff from 1 s, equal jitter: attempts at about 0, 0.5-1, 1.5-3, 3.5-7 s
