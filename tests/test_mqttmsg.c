@@ -187,7 +187,8 @@ static void test_diag_exact(void **st)
 	(void)st;
 	n = pl_mqtt_diag_json(buf, sizeof buf, &d);
 	assert_string_equal(buf, "{\"detector\":\"tracking\",\"amplitude\":812,\"noise\":3,"
-				 "\"rejected\":0,\"backlog\":0,\"updated\":\"2026-12-07T14:00:20Z\"}");
+				 "\"rejected\":0,\"backlog\":0,"
+				 "\"updated\":\"2026-12-07T14:00:20Z\"}");
 	assert_int_equal(n, (int)strlen(buf));
 	d.detector_state = "edges";
 	d.amplitude = -1;
@@ -695,7 +696,8 @@ static void test_hostile_names_in_discovery(void **st)
 	(void)st;
 	n = pl_mqtt_discovery_json(buf, sizeof buf, &node, &m);
 	assert_true(n > 0);
-	assert_non_null(strstr(buf, "\"name\":\"PowerLogger a\\\"b\\\\c\\u0001d\\u007f/+#\xc3\xa9\""));
+	assert_non_null(strstr(buf, "\"name\":\"PowerLogger "
+				    "a\\\"b\\\\c\\u0001d\\u007f/+#\xc3\xa9\""));
 	assert_non_null(strstr(buf, "\"stat_t\":\"powerlogger/a\\\"b\\\\c_d____\xc3\xa9/state\""));
 	snprintf(want_id, sizeof want_id, "\"uniq_id\":\"powerlogger-pi_a_b_c_d_______%08" PRIx32
 		 "_energy\"", fnv1a(m.name));

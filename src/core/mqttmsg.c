@@ -179,27 +179,36 @@ static void put_watts(struct out *o, int64_t mw)
 
 /* ---------------------------------------------------------------- time */
 
+/* Days from 1970-01-01 to 0000-01-01 and to 9999-12-31: the years RFC 3339 can write. */
+#define DAY_MIN (-719528)
+#define DAY_MAX 2932896
+
 /*
  * t_us as "YYYY-MM-DDTHH:MM:SS[.ffffff]Z" (UTC; fraction digits only as far as not zero).
- * Years outside 0000..9999 have no RFC 3339 form: -PL_EINVAL.
+ * Years outside 0000..9999 have no RFC 3339 form: -PL_EINVAL. Past the split into days the
+ * arithmetic is 32-bit, which the small targets do without a library call.
  */
 static void put_time(struct out *o, int64_t t_us)
 {
-	int64_t s = t_us / PL_US_PER_S, us = t_us % PL_US_PER_S;
-	int64_t days, sod, z, era, doe, yoe, doy, mp, y, m, d;
+	int64_t s = t_us / PL_US_PER_S, days64;
+	int32_t us = (int32_t)(t_us % PL_US_PER_S), sod, z, era, doe, yoe, doy, mp, y, m, d;
 
 	if (us < 0) {
-		us += PL_US_PER_S;
+		us += (int32_t)PL_US_PER_S;
 		s--;
 	}
-	days = s / 86400;
-	sod = s % 86400;
+	days64 = s / 86400;
+	sod = (int32_t)(s % 86400);
 	if (sod < 0) {
 		sod += 86400;
-		days--;
+		days64--;
 	}
-	/* civil_from_days: eras of 400 years (146097 days) starting on 0000-03-01. */
-	z = days + 719468;
+	if (days64 < DAY_MIN || days64 > DAY_MAX) {
+		o->err = -PL_EINVAL;
+		return;
+	}
+	/* civil_from_days: eras of 400 years (146097 days) that start on 0000-03-01. */
+	z = (int32_t)days64 + 719468;
 	era = (z >= 0 ? z : z - 146096) / 146097;
 	doe = z - era * 146097;
 	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
@@ -208,10 +217,6 @@ static void put_time(struct out *o, int64_t t_us)
 	d = doy - (153 * mp + 2) / 5 + 1;
 	m = mp < 10 ? mp + 3 : mp - 9;
 	y = yoe + era * 400 + (m <= 2);
-	if (y < 0 || y > 9999) {
-		o->err = -PL_EINVAL;
-		return;
-	}
 	put_u64w(o, (uint64_t)y, 4);
 	put(o, '-');
 	put_u64w(o, (uint64_t)m, 2);
@@ -577,6 +582,31 @@ static void put_mark_end(struct out *o, const struct pl_mqtt_mark *mark)
 	put(o, '}');
 }
 
+/* "start":"...","length_s":N,"pulses":N,"rejected":N (without the leading comma) */
+static void put_record_head(struct out *o, const struct pl_interval_record *r)
+{
+	puts_(o, "\"start\":\"");
+	put_time(o, r->start_us);
+	put(o, '"');
+	put_key(o, "length_s");
+	put_u64(o, r->length_s);
+	put_key(o, "pulses");
+	put_u64(o, r->pulses);
+	put_key(o, "rejected");
+	put_u64(o, r->rejected);
+}
+
+/* ,"flags":N,"quality":"...", the mark and the closing brace */
+static void put_record_tail(struct out *o, const struct pl_interval_record *r,
+			    const struct pl_mqtt_mark *mark)
+{
+	put_key(o, "flags");
+	put_u64(o, r->flags);
+	put_key(o, "quality");
+	put_quality(o, r->flags);
+	put_mark_end(o, mark);
+}
+
 static bool meter_ok(const struct pl_mqtt_meter *m)
 {
 	return m != NULL && m->imp_per_kwh >= 1;
@@ -598,21 +628,9 @@ int pl_mqtt_state_json(char *buf, size_t cap, const struct pl_mqtt_meter *m,
 	put_kwh(&o, r->register_uwh, m->imp_per_kwh);
 	put_key(&o, "power_w");
 	put_watts(&o, r->avg_mw);
-	put_key(&o, "start");
-	put(&o, '"');
-	put_time(&o, r->start_us);
-	put(&o, '"');
-	put_key(&o, "length_s");
-	put_u64(&o, r->length_s);
-	put_key(&o, "pulses");
-	put_u64(&o, r->pulses);
-	put_key(&o, "rejected");
-	put_u64(&o, r->rejected);
-	put_key(&o, "flags");
-	put_u64(&o, r->flags);
-	put_key(&o, "quality");
-	put_quality(&o, r->flags);
-	put_mark_end(&o, mark);
+	put(&o, ',');
+	put_record_head(&o, r);
+	put_record_tail(&o, r, mark);
 	return finish(&o);
 }
 
@@ -628,15 +646,8 @@ int pl_mqtt_interval_json(char *buf, size_t cap, const struct pl_mqtt_meter *m,
 		o.err = -PL_EINVAL;
 		return finish(&o);
 	}
-	puts_(&o, "{\"start\":\"");
-	put_time(&o, r->start_us);
-	put(&o, '"');
-	put_key(&o, "length_s");
-	put_u64(&o, r->length_s);
-	put_key(&o, "pulses");
-	put_u64(&o, r->pulses);
-	put_key(&o, "rejected");
-	put_u64(&o, r->rejected);
+	put(&o, '{');
+	put_record_head(&o, r);
 	put_key(&o, "energy_wh");
 	put_fixed(&o, r->energy_uwh < 0, mag(r->energy_uwh), 6, true);
 	put_key(&o, "power_w");
@@ -645,11 +656,7 @@ int pl_mqtt_interval_json(char *buf, size_t cap, const struct pl_mqtt_meter *m,
 	put_watts(&o, r->peak_mw);
 	put_key(&o, "energy_kwh");
 	put_kwh(&o, r->register_uwh, m->imp_per_kwh);
-	put_key(&o, "flags");
-	put_u64(&o, r->flags);
-	put_key(&o, "quality");
-	put_quality(&o, r->flags);
-	put_mark_end(&o, mark);
+	put_record_tail(&o, r, mark);
 	return finish(&o);
 }
 
