@@ -569,8 +569,11 @@ RUNS = [
 ]
 
 
+EMULATOR = []  # a cross build's CMAKE_CROSSCOMPILING_EMULATOR (qemu-user), from --emulator
+
+
 def run_dump(dump, args):
-    out = subprocess.run([dump] + args, stdout=subprocess.PIPE, check=True)
+    out = subprocess.run(EMULATOR + [dump] + args, stdout=subprocess.PIPE, check=True)
     return out.stdout
 
 
@@ -730,10 +733,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("input", nargs="?", help="dump output (default: stdin), unless --dump")
     ap.add_argument("--dump", help="run this mqttmsg_dump with the built-in meter sets")
+    ap.add_argument("--emulator", action="append", default=[],
+                    help="run the dump under this (one word per --emulator=WORD), for a "
+                         "cross build under qemu-user")
     ap.add_argument("--discovery-prefix", default="homeassistant")
     ap.add_argument("--self-test", action="store_true",
                     help="also check that deliberately broken payloads are rejected")
     args = ap.parse_args()
+    EMULATOR.extend(args.emulator)
 
     status = 0
     if args.dump:
