@@ -546,7 +546,7 @@ static void test_time_random(void **st)
 		span = (int64_t)INT32_MAX - INT32_MIN;
 	}
 	rng_state = 0x5eed0001;
-	for (i = 0; i < 100000; i++) {
+	for (i = 0; i < (getenv("PL_VALGRIND") ? 10000 : 100000); i++) {
 		int64_t s = lo + (int64_t)(rnd() % (uint64_t)span);
 		int64_t us = (int64_t)(rnd() % 4 == 0 ? 0 : rnd() % 1000000);
 		time_t t = (time_t)s;
@@ -1096,12 +1096,12 @@ static void test_mark_fuzz(void **st)
 	struct pl_mqtt_mark in = mark_of("s0123abcd", 42);
 	char valid[PL_MQTT_PAYLOAD_MAX];
 	int n = pl_mqtt_state_json(valid, sizeof valid, &house, &r, &in);
-	long accepted = 0, i;
+	long accepted = 0, i, cases = getenv("PL_VALGRIND") ? 30000 : 300000;
 
 	(void)st;
 	assert_true(n > 0);
 	rng_state = 0xfeedface;
-	for (i = 0; i < 300000; i++) {
+	for (i = 0; i < cases; i++) {
 		size_t len = (size_t)(rnd() % 96), k;
 		char *b = malloc(len > 0 ? len : 1);
 		struct pl_mqtt_mark out;
