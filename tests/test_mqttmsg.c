@@ -308,6 +308,8 @@ static void test_discovery_refusals(void **st)
 	assert_int_equal(pl_mqtt_discovery_topic(buf, sizeof buf, &n, &m), -PL_EINVAL);
 	n.discovery_prefix = "home/#";
 	assert_int_equal(pl_mqtt_discovery_topic(buf, sizeof buf, &n, &m), -PL_EINVAL);
+	n.discovery_prefix = "$ha";
+	assert_int_equal(pl_mqtt_discovery_topic(buf, sizeof buf, &n, &m), -PL_EINVAL);
 	n = node;
 	n.node_id = NULL;
 	assert_int_equal(pl_mqtt_discovery_topic(buf, sizeof buf, &n, &m), -PL_EINVAL);
@@ -680,6 +682,10 @@ static void test_topic(void **st)
 	assert_string_equal(buf, "");
 	n.topic_prefix = "";
 	assert_int_equal(pl_mqtt_topic(buf, sizeof buf, &n, "house", "state"), -PL_EINVAL);
+	n.topic_prefix = "$SYS"; /* the broker's own topics */
+	assert_int_equal(pl_mqtt_topic(buf, sizeof buf, &n, "house", "state"), -PL_EINVAL);
+	n.topic_prefix = "pl/$x"; /* '$' only matters at the start */
+	assert_true(pl_mqtt_topic(buf, sizeof buf, &n, "house", "state") > 0);
 	n.topic_prefix = NULL;
 	assert_int_equal(pl_mqtt_topic(buf, sizeof buf, &n, "house", "state"), -PL_EINVAL);
 	assert_int_equal(pl_mqtt_topic(buf, sizeof buf, &node, "house", "#"), -PL_EINVAL);

@@ -106,7 +106,8 @@ int pl_mqtt_id(char *buf, size_t cap, const char *s);
 
 /* "P/M/leaf" for a meter (m != NULL), "P/leaf" for the logger (m == NULL). P and leaf come
  * from the program and are used as they are ('/' allowed, e.g. leaf "sync/<client id>"), but
- * must not be empty nor hold '+', '#' or control bytes (-PL_EINVAL). */
+ * must not be empty nor hold '+', '#' or control bytes, and P must not start with '$' (the
+ * broker's own topics): -PL_EINVAL. The same holds for D. */
 int pl_mqtt_topic(char *buf, size_t cap, const struct pl_mqtt_node *n, const char *meter,
 		  const char *leaf);
 

@@ -446,6 +446,13 @@ static bool topic_text_ok(const char *s)
 	return true;
 }
 
+/* A topic prefix: that, and not starting with '$', which MQTT keeps for the broker's own
+ * topics ($SYS/...): a client cannot publish there. */
+static bool prefix_ok(const char *s)
+{
+	return topic_text_ok(s) && s[0] != '$';
+}
+
 /* ---------------------------------------------------------------- public: names */
 
 int pl_mqtt_segment(char *buf, size_t cap, const char *s)
@@ -478,7 +485,7 @@ int pl_mqtt_topic(char *buf, size_t cap, const struct pl_mqtt_node *n, const cha
 	if (buf == NULL)
 		return -PL_EINVAL;
 	out_init(&o, buf, cap);
-	if (n == NULL || !topic_text_ok(n->topic_prefix) || !topic_text_ok(leaf))
+	if (n == NULL || !prefix_ok(n->topic_prefix) || !topic_text_ok(leaf))
 		o.err = -PL_EINVAL;
 	else
 		put_topic(&o, n, meter, leaf, false);
@@ -489,7 +496,7 @@ int pl_mqtt_topic(char *buf, size_t cap, const struct pl_mqtt_node *n, const cha
 static bool discovery_args_ok(const struct pl_mqtt_node *n, const struct pl_mqtt_meter *m)
 {
 	return n != NULL && m != NULL && m->name != NULL && n->node_id != NULL &&
-	       topic_text_ok(n->discovery_prefix);
+	       prefix_ok(n->discovery_prefix);
 }
 
 int pl_mqtt_discovery_topic(char *buf, size_t cap, const struct pl_mqtt_node *n,
@@ -709,16 +716,20 @@ struct component {
 	const char *leaf;      /* "state" or "diag" */
 	const char *field;     /* the payload's key the value template reads */
 	bool diagnostic;       /* entity_category "diagnostic" */
+	bool kwh;              /* suggested_display_precision: the meter's kWh decimals */
 };
 
 static const struct component components[] = {
-	{ "energy", "Energy", "energy", "total_increasing", "kWh", "state", "energy_kwh", false },
-	{ "power", "Power", "power", "measurement", "W", "state", "power_w", false },
-	{ "detector", "Detector", NULL, NULL, NULL, "diag", "detector", true },
-	{ "amplitude", "Signal amplitude", NULL, "measurement", NULL, "diag", "amplitude", true },
-	{ "noise", "Signal noise", NULL, "measurement", NULL, "diag", "noise", true },
-	{ "rejected", "Rejected pulses", NULL, "total_increasing", NULL, "diag", "rejected", true },
-	{ "backlog", "Backlog", NULL, "measurement", NULL, "diag", "backlog", true },
+	{ "energy", "Energy", "energy", "total_increasing", "kWh", "state", "energy_kwh", false,
+	  true },
+	{ "power", "Power", "power", "measurement", "W", "state", "power_w", false, false },
+	{ "detector", "Detector", NULL, NULL, NULL, "diag", "detector", true, false },
+	{ "amplitude", "Signal amplitude", NULL, "measurement", NULL, "diag", "amplitude", true,
+	  false },
+	{ "noise", "Signal noise", NULL, "measurement", NULL, "diag", "noise", true, false },
+	{ "rejected", "Rejected pulses", NULL, "total_increasing", NULL, "diag", "rejected", true,
+	  false },
+	{ "backlog", "Backlog", NULL, "measurement", NULL, "diag", "backlog", true, false },
 };
 #define N_COMPONENTS (sizeof components / sizeof components[0])
 
@@ -773,7 +784,7 @@ static void put_component(struct out *o, const struct pl_mqtt_node *n,
 		put_key(o, "unit_of_meas");
 		put_jquoted(o, c->unit);
 	}
-	if (c->field[0] == 'e') { /* energy: as many decimals as one pulse needs */
+	if (c->kwh) { /* as many decimals as one pulse needs */
 		put_key(o, "sug_dsp_prc");
 		put_u64(o, pl_mqtt_kwh_decimals(m->imp_per_kwh));
 	}
@@ -806,7 +817,7 @@ int pl_mqtt_discovery_json(char *buf, size_t cap, const struct pl_mqtt_node *n,
 	if (buf == NULL)
 		return -PL_EINVAL;
 	out_init(&o, buf, cap);
-	if (!discovery_args_ok(n, m) || !meter_ok(m) || !topic_text_ok(n->topic_prefix) ||
+	if (!discovery_args_ok(n, m) || !meter_ok(m) || !prefix_ok(n->topic_prefix) ||
 	    (n->support_url != NULL && !url_ok(n->support_url))) {
 		o.err = -PL_EINVAL;
 		return finish(&o);
