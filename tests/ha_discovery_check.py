@@ -330,6 +330,7 @@ def check(messages, discovery_prefix, problems):
 
     unique_ids = {}
     device_ids = {}
+    state_topics = {}  # state topic -> the discovery payload that reads it
     n_payloads = n_components = 0
     prefix = discovery_prefix + "/"
     for topic, payload in retained.items():
@@ -352,6 +353,12 @@ def check(messages, discovery_prefix, problems):
         n_payloads += 1
         n_components += check_device_payload(cfg, object_id, where, parsed, retained,
                                              unique_ids, device_ids, problems)
+        for comp in (cfg.get("components") or {}).values():
+            st = comp.get("stat_t", comp.get("state_topic")) if isinstance(comp, dict) else None
+            if isinstance(st, str):
+                if state_topics.setdefault(st, where) != where:
+                    problems.add(where, f"state topic {st!r} is also the one of "
+                                        f"{state_topics[st]}: two meters would publish to it")
     if n_payloads == 0:
         problems.add("dump", "no discovery payload")
     return n_payloads, n_components
@@ -555,6 +562,33 @@ def check_sensor(comp, cw, parsed, retained, problems):
 
 # ---------------------------------------------------------------- running and self-test
 
+def random_run(seed=12, meters=40):
+    """Meters with random names from the bytes that break naive encoders (valid UTF-8 only:
+    the core passes other bytes through, see the self-test) and random meter constants."""
+    import random
+
+    rnd = random.Random(seed)
+    atoms = ['"', "\\", "/", "+", "#", " ", ".", ",", ":", "\t", "\n", "\x01", "\x1f", "\x7f",
+             "\u0085", "\u00e9", "\u20ac", "\U0001f4a1", "\ufffe", "\ufdd0", "a", "Z", "0", "_",
+             "-", "{{", "}}", "'", "$"]
+    args = []
+    for i in range(meters):
+        name = "".join(rnd.choice(atoms) for _ in range(rnd.randint(1, 24)))
+        # a plain suffix keeps the topic segments apart ("a/b" and "a_b" share one: the
+        # daemon refuses such a pair, see the self-test)
+        raw = name.encode("utf-8")[:61]
+        while True:  # 61 bytes at most, not cut inside a character
+            try:
+                raw.decode("utf-8")
+                break
+            except UnicodeDecodeError:
+                raw = raw[:-1]
+        raw += f"~{i:02d}".encode()  # 64 bytes at most
+        imp = rnd.choice([1, 2, 10, 75, 100, 500, 800, 1000, 2000, 10000, 1000000])
+        args.append(f"hex:{raw.hex()}:{imp}")
+    return args
+
+
 RUNS = [
     # ordinary and hostile names, common meter constants; "a.b" and "a_b" must not share ids
     ["house", "garage:75", "K\u00fcche/Keller #2:800", "a.b:1", "a_b:10000", "imp1:1",
@@ -566,6 +600,7 @@ RUNS = [
     # a node id of the worst kind, another prefix, no origin url
     ["--node", "hex:" + ("2e" * 64), "--prefix", "home/power", "--discovery", "ha",
      "--url", "", "--model", "ESP32", "house", "hex:" + ("5c" * 64)],
+    random_run(),
 ]
 
 
@@ -724,7 +759,15 @@ def self_test(dump):
         print("self-test FAILED: a name of invalid UTF-8 was not rejected")
     else:
         print("self-test: a name of invalid UTF-8 rejected (the daemon must refuse such names)")
-    n = len(mutations()) + 1
+    # two meters whose names differ only in what a topic replaces share their state topic
+    p, _, _ = check_bytes(run_dump(dump, ["a/b", "a_b"]), "homeassistant")
+    if not any("two meters would publish to it" in i for i in p.items):
+        failures += 1
+        print("self-test FAILED: meters 'a/b' and 'a_b' sharing a state topic not rejected")
+    else:
+        print("self-test: meters 'a/b' and 'a_b' rejected: they share a state topic (the "
+              "daemon must refuse such a pair)")
+    n = len(mutations()) + 2
     print(f"self-test: {n - failures} of {n} broken inputs rejected")
     return 1 if failures else 0
 
