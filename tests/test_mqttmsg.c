@@ -656,6 +656,26 @@ static void test_id(void **st)
 	assert_int_equal(pl_mqtt_id(a, sizeof a, NULL), -PL_EINVAL);
 }
 
+static void test_name_problem(void **st)
+{
+	char name[PL_MQTT_NAME_MAX + 2];
+
+	(void)st;
+	assert_null(pl_mqtt_name_problem("house"));
+	assert_null(pl_mqtt_name_problem("a/b \"c\" \\ \x01 #+ K\xc3\xbc" "che \xf0\x9f\x92\xa1"));
+	assert_string_equal(pl_mqtt_name_problem(""), "is empty");
+	assert_string_equal(pl_mqtt_name_problem(NULL), "is missing");
+	assert_string_equal(pl_mqtt_name_problem("a\xff"), "is not valid UTF-8");
+	assert_string_equal(pl_mqtt_name_problem("\xc3"), "is not valid UTF-8");
+	assert_string_equal(pl_mqtt_name_problem("\xed\xa0\x80"), "is not valid UTF-8");
+	memset(name, 'a', PL_MQTT_NAME_MAX);
+	name[PL_MQTT_NAME_MAX] = '\0';
+	assert_null(pl_mqtt_name_problem(name));
+	name[PL_MQTT_NAME_MAX] = 'a';
+	name[PL_MQTT_NAME_MAX + 1] = '\0';
+	assert_string_equal(pl_mqtt_name_problem(name), "is longer than 64 bytes");
+}
+
 static void test_topic(void **st)
 {
 	char buf[PL_MQTT_TOPIC_MAX];
@@ -1185,6 +1205,7 @@ int main(void)
 		cmocka_unit_test(test_time_random),
 		cmocka_unit_test(test_segment),
 		cmocka_unit_test(test_id),
+		cmocka_unit_test(test_name_problem),
 		cmocka_unit_test(test_topic),
 		cmocka_unit_test(test_hostile_names_in_discovery),
 		cmocka_unit_test(test_worst_case_sizes),

@@ -98,6 +98,15 @@ struct pl_mqtt_diag {
 /* Decimals for kWh that show one pulse: ceil(log10(imp_per_kwh)), at least 0, at most 6. */
 unsigned pl_mqtt_kwh_decimals(uint32_t imp_per_kwh);
 
+/*
+ * Why name (a meter name or node id) should be refused, as a phrase ("is not valid UTF-8"), or
+ * NULL when it is fine: not empty, at most PL_MQTT_NAME_MAX bytes (what the buffer sizes above
+ * are measured for), valid UTF-8 (JSON strings pass its bytes through, and HA cannot parse a
+ * payload that is not UTF-8). Added for the configuration checks; the builders below still
+ * take any bytes.
+ */
+const char *pl_mqtt_name_problem(const char *name);
+
 /* s as an MQTT topic segment (see above). */
 int pl_mqtt_segment(char *buf, size_t cap, const char *s);
 

@@ -455,6 +455,30 @@ static bool prefix_ok(const char *s)
 
 /* ---------------------------------------------------------------- public: names */
 
+_Static_assert(PL_MQTT_NAME_MAX == 64, "pl_mqtt_name_problem() says 64 bytes");
+
+const char *pl_mqtt_name_problem(const char *name)
+{
+	const unsigned char *u = (const unsigned char *)name;
+	size_t n = 0;
+
+	if (name == NULL)
+		return "is missing";
+	if (*u == 0)
+		return "is empty";
+	while (u[n] != 0) {
+		uint32_t cp;
+		unsigned k = utf8_at(u + n, &cp);
+
+		if (k == 0)
+			return "is not valid UTF-8";
+		n += k;
+	}
+	if (n > PL_MQTT_NAME_MAX)
+		return "is longer than 64 bytes";
+	return NULL;
+}
+
 int pl_mqtt_segment(char *buf, size_t cap, const char *s)
 {
 	struct out o;
