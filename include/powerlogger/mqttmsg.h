@@ -87,7 +87,7 @@ struct pl_mqtt_mark {
 
 /* The live view of a meter for P/M/diag (not part of any record). */
 struct pl_mqtt_diag {
-	const char *detector_state; /* e.g. "learning", "tracking", "steady", "no_signal", "edges" */
+	const char *detector_state; /* "learning", "tracking", "steady", "no_signal", "edges" */
 	int32_t amplitude;          /* signal amplitude in ADC counts; < 0: not known (edges) */
 	int32_t noise;              /* noise in ADC counts; < 0: not known */
 	uint64_t rejected_total;    /* rejected pulses since the logger started */
