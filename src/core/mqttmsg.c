@@ -10,9 +10,9 @@
  * and keeps the code short, which matters on the firmware (scripts/fw-footprint.sh).
  *
  * Numbers come from the records' integer units, as in lineproto.c: no floating point, so the
- * energy register prints exactly the same on a Cortex-M4 as on a PC. Times are converted to
- * civil dates with the days-from-civil algorithm inverted (H. Hinnant's "chrono-Compatible
- * Low-Level Date Algorithms"), not gmtime(): the core has no libc.
+ * energy register prints exactly the same on a Cortex-M4 as on a PC. Days are converted to
+ * civil dates with civil_from_days() from H. Hinnant's "chrono-Compatible Low-Level Date
+ * Algorithms", not gmtime(): the core has no libc.
  *
  * Home Assistant's rules for the discovery payload were read from its source (the MQTT
  * integration's discovery.py, schemas.py, abbreviations.py and sensor.py, and
