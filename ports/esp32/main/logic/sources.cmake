@@ -9,6 +9,7 @@ set(PL_FW_SOURCES
   fw_ring.c
   fw_sampling.c
   fw_seqpair.c
+  fw_sinks.c
   fw_store.c
   fw_store_flashlog.c
   fw_store_ram.c
