@@ -6,6 +6,7 @@ set(PL_FW_SOURCES
   fw_delivery.c
   fw_http.c
   fw_led.c
+  fw_mqtt.c
   fw_ring.c
   fw_sampling.c
   fw_seqpair.c
