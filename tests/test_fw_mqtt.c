@@ -938,6 +938,27 @@ static void test_config_and_refusals(void **state)
 	dev_free(&d);
 }
 
+static void test_uri_host(void **state)
+{
+	char h[64];
+	int tls = -1;
+
+	(void)state;
+	assert_int_equal(fw_mqtt_uri_host("mqtt://192.168.1.10:1883", h, sizeof(h), &tls), 0);
+	assert_string_equal(h, "192.168.1.10");
+	assert_int_equal(tls, 0);
+	assert_int_equal(fw_mqtt_uri_host("mqtts://broker.example.org", h, sizeof(h), &tls), 0);
+	assert_string_equal(h, "broker.example.org");
+	assert_int_equal(tls, 1);
+	assert_int_equal(fw_mqtt_uri_host("mqtts://[fd00::1]:8883/", h, sizeof(h), NULL), 0);
+	assert_string_equal(h, "fd00::1");
+	assert_int_equal(fw_mqtt_uri_host("http://x", h, sizeof(h), NULL), -PL_EINVAL);
+	assert_int_equal(fw_mqtt_uri_host("mqtt://u:p@x", h, sizeof(h), NULL), -PL_EINVAL);
+	assert_int_equal(fw_mqtt_uri_host("mqtt://", h, sizeof(h), NULL), -PL_EINVAL);
+	assert_int_equal(fw_mqtt_uri_host("mqtt://a-very-long-host-name.example.org", h, 8, NULL),
+			 -PL_ENOSPC);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -949,6 +970,7 @@ int main(void)
 		cmocka_unit_test(test_full_log_mqtt_falls_behind),
 		cmocka_unit_test(test_stale_events_and_ha_birth),
 		cmocka_unit_test(test_config_and_refusals),
+		cmocka_unit_test(test_uri_host),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

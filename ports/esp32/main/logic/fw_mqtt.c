@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fw_http.h"
 #include "powerlogger/common.h"
 
 #define DEFAULT_TIMEOUT_MS 20000
@@ -501,4 +502,29 @@ const char *fw_mqtt_state_name(enum fw_mqtt_state s)
 		return "live";
 	}
 	return "?";
+}
+
+int fw_mqtt_uri_host(const char *uri, char *buf, size_t cap, int *tls)
+{
+	char tmp[PL_MQTT_TOPIC_MAX + 8];
+	const char *rest;
+	int t, n;
+
+	if (uri == NULL || buf == NULL)
+		return -PL_EINVAL;
+	if (strncmp(uri, "mqtt://", 7) == 0) {
+		rest = uri + 7;
+		t = 0;
+	} else if (strncmp(uri, "mqtts://", 8) == 0) {
+		rest = uri + 8;
+		t = 1;
+	} else {
+		return -PL_EINVAL;
+	}
+	n = snprintf(tmp, sizeof(tmp), "http://%s", rest);
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return -PL_ENOSPC;
+	if (tls != NULL)
+		*tls = t;
+	return fw_http_url_host(tmp, buf, cap);
 }

@@ -176,4 +176,12 @@ int64_t fw_mqtt_wait_ms(const struct fw_mqtt *m, int64_t now_ms);
 
 const char *fw_mqtt_state_name(enum fw_mqtt_state s);
 
+/*
+ * The host of an mqtt:// or mqtts:// URI into buf (what the device looks up before it starts a
+ * client, so that the lookup never blocks the network task inside esp-mqtt's connect). *tls
+ * (may be NULL) is set for mqtts://. 0, -PL_EINVAL (another scheme, no host, credentials in
+ * the URI: they have their own settings) or -PL_ENOSPC.
+ */
+int fw_mqtt_uri_host(const char *uri, char *buf, size_t cap, int *tls);
+
 #endif
