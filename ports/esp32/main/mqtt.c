@@ -34,6 +34,7 @@
 
 #include "esp_app_desc.h"
 #include "esp_crt_bundle.h"
+#include "esp_idf_version.h"
 #include "esp_log.h"
 #include "esp_mac.h"
 #include "esp_task_wdt.h"
@@ -179,7 +180,9 @@ static void start_now(uint32_t conn)
 		.network.disable_auto_reconnect = true,
 		.buffer.size = MQTT_IN_BUFFER,
 		.buffer.out_size = MQTT_OUT_BUFFER,
-		.outbox.limit = MQTT_OUTBOX_LIMIT,
+#if ESP_IDF_VERSION >= ESP_IDF_VERSION_VAL(5, 2, 0)
+		.outbox.limit = MQTT_OUTBOX_LIMIT, /* v5.1 has none: the window bounds it too */
+#endif
 	};
 
 	client = esp_mqtt_client_init(&cfg);
