@@ -136,14 +136,14 @@ static void on_mqtt(void *arg, esp_event_base_t base, int32_t id, void *data)
 		atomic_fetch_add(&dropped, 1);
 }
 
+static struct item local;               /* the network task's: posting and taking events */
+
 static void post_local(uint8_t type, uint32_t conn)
 {
-	static struct item it; /* the network task's */
-
-	memset(&it, 0, sizeof(it));
-	it.type = type;
-	it.conn = conn;
-	xQueueSend(queue, &it, 0);
+	memset(&local, 0, offsetof(struct item, topic));
+	local.type = type;
+	local.conn = conn;
+	xQueueSend(queue, &local, 0);
 }
 
 static void dns_found(const char *name, const ip_addr_t *ip, void *arg)
@@ -326,7 +326,7 @@ int fw_net_mqtt_init(struct fw_sink *sink, struct fw_time *time)
 /* Waits up to ms for an event, takes every queued one into fw_mqtt, and steps it. */
 void fw_net_mqtt_poll(int net_up, uint32_t ms, const struct pl_mqtt_diag *view)
 {
-	static struct item it; /* the network task's */
+	struct item *it = &local;
 	struct fw_mqtt_event ev;
 	unsigned lost;
 
@@ -336,17 +336,17 @@ void fw_net_mqtt_poll(int net_up, uint32_t ms, const struct pl_mqtt_diag *view)
 	}
 	/* a lookup in progress is polled every 20 ms; nothing coming still steps (timeouts,
 	 * the backoff, new records) */
-	(void)xQueuePeek(queue, &it, pdMS_TO_TICKS(start_conn != 0 && ms > 20 ? 20 : ms));
+	(void)xQueuePeek(queue, it, pdMS_TO_TICKS(start_conn != 0 && ms > 20 ? 20 : ms));
 	poll_start();
-	while (xQueueReceive(queue, &it, 0) == pdTRUE) {
+	while (xQueueReceive(queue, it, 0) == pdTRUE) {
 		memset(&ev, 0, sizeof(ev));
-		ev.type = (enum fw_mqtt_ev_type)it.type;
-		ev.conn = it.conn;
-		ev.msg_id = it.msg_id;
-		ev.topic = it.topic;
-		ev.topic_len = it.topic_len;
-		ev.data = it.data;
-		ev.data_len = it.data_len;
+		ev.type = (enum fw_mqtt_ev_type)it->type;
+		ev.conn = it->conn;
+		ev.msg_id = it->msg_id;
+		ev.topic = it->topic;
+		ev.topic_len = it->topic_len;
+		ev.data = it->data;
+		ev.data_len = it->data_len;
 		fw_mqtt_event(&mq, &ev, esp_timer_get_time() / 1000);
 		esp_task_wdt_reset();
 	}
