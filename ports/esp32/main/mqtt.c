@@ -235,7 +235,10 @@ static void c_stop(void *ctx)
 	if (client == NULL)
 		return;
 	esp_task_wdt_reset();
-	esp_mqtt_client_destroy(client); /* waits for its task: one network timeout at most */
+	/* sends DISCONNECT (a write: one network timeout at most, a failure ignored), then waits
+	 * for esp-mqtt's task to finish its step: a connect or a write (one network timeout) or a
+	 * 1 s poll. Together well inside the watchdog's period. */
+	esp_mqtt_client_destroy(client);
 	client = NULL;
 	esp_task_wdt_reset();
 }
