@@ -1101,6 +1101,40 @@ static void test_power_cuts_two_sinks(void **state)
 	assert_true(cases > 20);
 }
 
+/* Records wait for the clock; one from a boot that never knew the time is passed over. */
+static void test_unstamped_records(void **state)
+{
+	struct broker b;
+	struct dev d;
+	struct fw_record r;
+
+	(void)state;
+	dev_init(&d, &b, 8, 0);
+	settle(&d);
+	/* a record of boot 99, which never synced: no wall-clock time will ever be known */
+	memset(&r, 0, sizeof(r));
+	r.boot = 99;
+	r.rec.length_s = 20;
+	r.rec.register_uwh = d.reg;
+	assert_int_equal(fw_sinks_put_record(&d.sinks, &r, NULL), 0);
+	assert_int_equal(dev_record(&d), 0); /* record 1 */
+	settle(&d);
+	assert_int_equal(d.m.unpublishable, 1);
+	assert_non_null(strstr(b.lines, "no wall-clock time for its boot"));
+	assert_exactly_once(&b, 1);
+	/* this boot before SNTP: records wait, then go out in order once the clock is set */
+	fw_time_init(&d.time, d.boot);
+	assert_int_equal(dev_record(&d), 0);
+	assert_int_equal(dev_record(&d), 0);
+	run(&d, 10);
+	assert_int_equal(b.ngot, 1);
+	assert_int_equal(fw_sink_count(d.m.sink), 2);
+	assert_int_equal(fw_time_sync(&d.time, 0, WALL0 + (int64_t)d.boot * 3600000000), 1);
+	settle(&d);
+	assert_exactly_once(&b, 3);
+	dev_free(&d);
+}
+
 static void test_uri_host(void **state)
 {
 	char h[64];
@@ -1134,6 +1168,7 @@ int main(void)
 		cmocka_unit_test(test_stale_events_and_ha_birth),
 		cmocka_unit_test(test_config_and_refusals),
 		cmocka_unit_test(test_uri_host),
+		cmocka_unit_test(test_unstamped_records),
 		cmocka_unit_test(test_fw_delivery_over_the_influx_view),
 		cmocka_unit_test(test_power_cuts_two_sinks),
 	};

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The firmware's outbox: where interval records wait, durably, until InfluxDB acknowledged
- * them. A small interface so the delivery logic does not care what keeps the records.
+ * The firmware's outbox: where interval records wait, durably, until every sink (InfluxDB,
+ * MQTT) is done with them. A small interface so the delivery logic does not care what keeps
+ * the records; with two sinks each reads it through its own cursor (fw_sinks.h, which uses
+ * peek_after, drop_upto and the saved cursors below).
  *
  * Two implementations: fw_store_ram.c (a RAM queue for tests: nothing survives a reboot) and
  * fw_store_flashlog.c (the core's pl_flashlog over a flash given by the caller: the "pllog"
