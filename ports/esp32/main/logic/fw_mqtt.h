@@ -30,6 +30,8 @@
  * broker took a record's interval message but before it took its state leaves the mark one
  * record behind, and that interval message is published again on the next connection.
  * Consumers that must not count twice drop an interval whose (store, seq) they have seen.
+ * The marks are retained messages: a broker that loses them in a restart (mosquitto without
+ * `persistence true`) can get the records whose PUBACKs the restart swallowed a second time.
  *
  * Publishing never blocks the caller (ops->publish queues: esp_mqtt_client_enqueue on the
  * device). Up to cfg.window records are in flight at a time. Records made before the clock
