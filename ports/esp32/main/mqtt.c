@@ -187,7 +187,8 @@ static void start_now(uint32_t conn)
 
 	client = esp_mqtt_client_init(&cfg);
 	if (client == NULL) {
-		ESP_LOGE(TAG, "esp-mqtt refuses the configuration (URI \"%s\")", CONFIG_PL_MQTT_URI);
+		ESP_LOGE(TAG, "esp-mqtt refuses the configuration (URI \"%s\")",
+			 CONFIG_PL_MQTT_URI);
 		post_local(FW_MQTT_EV_DISCONNECTED, conn);
 		return;
 	}
@@ -308,7 +309,8 @@ int fw_net_mqtt_init(struct fw_sink *sink, struct fw_time *time)
 	}
 	if (fw_mqtt_uri_host(CONFIG_PL_MQTT_URI, dns_host, sizeof(dns_host), NULL) != 0) {
 		ESP_LOGE(TAG, "the broker URI \"%s\" is not mqtt://HOST[:PORT] or "
-			 "mqtts://HOST[:PORT]; records are kept, none published", CONFIG_PL_MQTT_URI);
+			 "mqtts://HOST[:PORT]; records are kept, none published",
+			 CONFIG_PL_MQTT_URI);
 		dns_host[0] = '\0';
 	}
 	queue = xQueueCreate(MQTT_QUEUE_DEPTH, sizeof(struct item));
@@ -317,7 +319,8 @@ int fw_net_mqtt_init(struct fw_sink *sink, struct fw_time *time)
 	/* esp-mqtt's own log would repeat every failed connection; fw_mqtt says it once */
 	esp_log_level_set("mqtt_client", ESP_LOG_ERROR);
 	if (fw_mqtt_init(&mq, &cfg, &ops, NULL, sink, time) != 0) {
-		ESP_LOGE(TAG, "%s; records are kept, none published (fix it in menuconfig)", mq.msg);
+		ESP_LOGE(TAG, "%s; records are kept, none published (fix it in menuconfig)",
+			 mq.msg);
 		vQueueDelete(queue);
 		queue = NULL;
 		return -PL_EINVAL;

@@ -397,7 +397,8 @@ static void sinks_open(struct fw_store *store)
 	rc = fw_sinks_open(&sinks, store, kinds, n,
 			   ((uint64_t)esp_random() << 32) | esp_random());
 	if (rc < 0) {
-		ESP_LOGE(TAG, "outbox: cannot read the sinks' cursors (%d); restarting in 10 s", rc);
+		ESP_LOGE(TAG, "outbox: cannot read the sinks' cursors (%d); restarting in 10 s",
+			 rc);
 		vTaskDelay(pdMS_TO_TICKS(10000));
 		esp_restart();
 	}
@@ -450,7 +451,8 @@ void fw_net_task(void *arg)
 		/* records into the outbox with the register they end with (fw_store_put_record);
 		 * a full outbox makes a lagging MQTT skip (fw_sinks); one still refused waits in
 		 * the ring */
-		while (fw_ring_peek(&g_records, &r) == 0 && fw_sinks_put_record(&sinks, &r, NULL) == 0)
+		while (fw_ring_peek(&g_records, &r) == 0 &&
+		       fw_sinks_put_record(&sinks, &r, NULL) == 0)
 			fw_ring_pop(&g_records, &r);
 
 		int64_t at, unused, sync_mono, sync_wall;
@@ -498,14 +500,15 @@ void fw_net_task(void *arg)
 				 (unsigned long)delivery.quarantined);
 #endif
 #if CONFIG_PL_MQTT_ENABLE
-			if (fw_net_mqtt() != NULL)
+			if (fw_net_mqtt() != NULL) {
+				const struct fw_sink *k = fw_sinks_get(&sinks, FW_SINK_MQTT);
+
 				ESP_LOGI(TAG, "health: mqtt %s, %u waiting, published %lu, skipped "
 					 "(outbox full) %lu, already on the broker %lu",
 					 fw_mqtt_state_name(fw_net_mqtt()->state),
-					 (unsigned)fw_sink_count(fw_sinks_get(&sinks, FW_SINK_MQTT)),
-					 (unsigned long)fw_net_mqtt()->published,
-					 (unsigned long)fw_sinks_get(&sinks, FW_SINK_MQTT)->skipped,
-					 (unsigned long)fw_net_mqtt()->by_mark);
+					 (unsigned)fw_sink_count(k), (unsigned long)fw_net_mqtt()->published,
+					 (unsigned long)k->skipped, (unsigned long)fw_net_mqtt()->by_mark);
+			}
 #endif
 			next_health = now + 60 * 1000000LL;
 		}

@@ -170,16 +170,17 @@ static void sync_done(struct fw_mqtt *m, int64_t now_ms)
 		size_t before = fw_sink_count(m->sink);
 		uint32_t to = m->broker_seq > UINT32_MAX ? UINT32_MAX : (uint32_t)m->broker_seq;
 		int rc = fw_sink_done_upto(m->sink, to);
+		size_t skipped;
 
 		if (rc < 0) {
 			fail(m, now_ms, "the outbox failed");
 			return;
 		}
-		m->by_mark += before - fw_sink_count(m->sink);
-		if (before != fw_sink_count(m->sink))
+		skipped = before - fw_sink_count(m->sink);
+		m->by_mark += skipped;
+		if (skipped > 0)
 			say(m, 0, "mqtt: the broker already has %lu record(s) up to seq %lu; not "
-				  "published again", (unsigned long)(before - fw_sink_count(m->sink)),
-			    (unsigned long)to);
+				  "published again", (unsigned long)skipped, (unsigned long)to);
 	}
 	m->last_queued = m->sink->cursor;
 	enter_control(m, discovery_on(m) ? FW_MQTT_DISCOVERY : FW_MQTT_AVAILABILITY, now_ms);
@@ -245,7 +246,8 @@ static void on_published(struct fw_mqtt *m, int id, int64_t now_ms)
 
 	if (id <= 0)
 		return;
-	if (id == m->ctl_id && (m->state == FW_MQTT_DISCOVERY || m->state == FW_MQTT_AVAILABILITY)) {
+	if (id == m->ctl_id &&
+	    (m->state == FW_MQTT_DISCOVERY || m->state == FW_MQTT_AVAILABILITY)) {
 		m->ctl_id = 0;
 		if (m->state == FW_MQTT_DISCOVERY) {
 			enter_control(m, FW_MQTT_AVAILABILITY, now_ms);
