@@ -916,7 +916,17 @@ static void test_config_and_refusals(void **state)
 	longname[sizeof(longname) - 1] = '\0';
 	c.meter.name = longname;
 	assert_int_equal(fw_mqtt_init(&m2, &c, &fake_ops, &b, d.m.sink, &d.time), -PL_EINVAL);
+	assert_non_null(strstr(b.lines, "mqtt: meter (device) name \"xxx"));
+	c.meter.name = "main";
+	c.node.topic_prefix = longname; /* the topics do not fit */
+	assert_int_equal(fw_mqtt_init(&m2, &c, &fake_ops, &b, d.m.sink, &d.time), -PL_EINVAL);
 	assert_non_null(strstr(b.lines, "too long"));
+	c.node.topic_prefix = "$SYS"; /* the broker's own topics */
+	assert_int_equal(fw_mqtt_init(&m2, &c, &fake_ops, &b, d.m.sink, &d.time), -PL_EINVAL);
+	c = mqtt_cfg("");
+	c.node.node_id = "";
+	assert_int_equal(fw_mqtt_init(&m2, &c, &fake_ops, &b, d.m.sink, &d.time), -PL_EINVAL);
+	assert_non_null(strstr(b.lines, "mqtt: client id \"\""));
 	c = mqtt_cfg("");
 	c.window = FW_MQTT_WINDOW + 1;
 	assert_int_equal(fw_mqtt_init(&m2, &c, &fake_ops, &b, d.m.sink, &d.time), -PL_EINVAL);

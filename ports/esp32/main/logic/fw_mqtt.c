@@ -66,8 +66,18 @@ int fw_mqtt_init(struct fw_mqtt *m, const struct fw_mqtt_config *cfg,
 	m->diag.amplitude = -1;
 	m->diag.noise = -1;
 	n = &m->cfg.node;
-	if (n->topic_prefix[0] == '\0' || n->node_id[0] == '\0') {
-		say(m, 2, "mqtt: the topic prefix and the client id must not be empty");
+	if (n->topic_prefix[0] == '\0') {
+		say(m, 2, "mqtt: the topic prefix must not be empty");
+		return -PL_EINVAL;
+	}
+	if (pl_mqtt_name_problem(n->node_id) != NULL) {
+		say(m, 2, "mqtt: client id \"%s\": %s", n->node_id,
+		    pl_mqtt_name_problem(n->node_id));
+		return -PL_EINVAL;
+	}
+	if (pl_mqtt_name_problem(m->cfg.meter.name) != NULL) {
+		say(m, 2, "mqtt: meter (device) name \"%s\": %s", m->cfg.meter.name,
+		    pl_mqtt_name_problem(m->cfg.meter.name));
 		return -PL_EINVAL;
 	}
 	rc = pl_mqtt_topic(m->t_state, sizeof(m->t_state), n, m->cfg.meter.name, "state");
