@@ -4,6 +4,7 @@
 # in tests/fuzz/corpus/<name>/ (copied, so the repository stays clean), JOBS targets at a time
 # (default: the number of cores; each fuzzer is one process). A crash fails.
 set -euo pipefail
+. "$(dirname "$0")/lib-parallel.sh"
 build=${1:-build-fuzz}
 secs=${2:-20}
 jobs=${JOBS:-$(nproc)}
@@ -28,16 +29,7 @@ for f in "$build"/fuzz_*; do
 done
 [ "${#targets[@]}" -gt 0 ] || { echo "run-fuzzers: no fuzz targets in $build" >&2; exit 1; }
 echo "fuzz: ${#targets[@]} targets, ${secs} s each, $jobs at a time"
-running=0
-for f in "${targets[@]}"; do
-  fuzz_one "$f" &
-  running=$((running + 1))
-  if [ "$running" -ge "$jobs" ]; then
-    wait -n || true
-    running=$((running - 1))
-  fi
-done
-wait || true
+for_each_parallel "$jobs" fuzz_one "${targets[@]}"
 bad=0
 for f in "${targets[@]}"; do
   name=$(basename "$f")

@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Runs every unit test binary under valgrind memcheck; any error or leak fails.
 set -euo pipefail
+. "$(dirname "$0")/lib-parallel.sh"
 build=${1:-build}
 command -v valgrind >/dev/null || { echo "valgrind-tests: valgrind not found (make deps)" >&2; exit 1; }
 jobs=${JOBS:-$(nproc)}
@@ -20,16 +21,7 @@ for t in "$build"/test_*; do
   tests+=("$t")
 done
 # Each test is one process (a few start a thread): as many at a time as there are cores.
-running=0
-for t in "${tests[@]}"; do
-  vg_one "$t" &
-  running=$((running + 1))
-  if [ "$running" -ge "$jobs" ]; then
-    wait -n || true
-    running=$((running - 1))
-  fi
-done
-wait || true
+for_each_parallel "$jobs" vg_one "${tests[@]}"
 n=0
 for t in "${tests[@]}"; do
   if [ "$(cat "$t.valgrind.rc" 2>/dev/null || echo missing)" != 0 ]; then
