@@ -39,7 +39,8 @@ logic=$(arm-none-eabi-size -t "${objs[@]}" | awk 'END { print $2 + $3 }')
 known="TAG g_records g_timebase records_store timebase_store store clock_state net_args
        sampling_args wifi_up wifi_failures reconnect sync_pair
        delivery http url auth self smp edges edge_store frame values pool_overflows led
-       outbox dns_state dns_host dns_addr"
+       outbox dns_state dns_host dns_addr sinks
+       queue dropped client mq client_id start_conn will_topic it local"
 found=$(grep -hE '^\s*static\s[^()]*;|^struct [a-z_]+ [a-z_, ]+;' ports/esp32/main/*.c |
         sed -E 's#/\*.*##; s/=.*;/;/; s/\[[^]]*\]//g; s/;.*//' |
         sed -E 's/^\s*(static\s+)?(volatile\s+|const\s+)*(struct\s+)?[A-Za-z_0-9]+\s+\**//' |
@@ -56,8 +57,10 @@ cat >"$out/platform_statics.c" <<'EOF'
 #include <stdatomic.h>
 #include "fw_delivery.h"
 #include "fw_led.h"
+#include "fw_mqtt.h"
 #include "fw_sampling.h"
 #include "fw_seqpair.h"
+#include "fw_sinks.h"
 #include "fw_store_flashlog.h"
 #include "fw_port.h"
 #define FRAME_SAMPLES FW_SAMPLING_FRAME_SAMPLES
@@ -80,6 +83,7 @@ struct fw_seqpair reconnect, sync_pair;
 atomic_int dns_state;
 char dns_host[128];
 struct { uint32_t addr[4]; uint8_t zone, type; } dns_addr; /* ip_addr_t with IPv4 and IPv6 */
+struct fw_sinks sinks;
 struct fw_delivery delivery;
 struct http_ctx http;
 char url[384], auth[256];
@@ -93,6 +97,20 @@ uint8_t frame[FRAME_SAMPLES * SOC_ADC_DIGI_RESULT_BYTES];
 uint16_t values[FRAME_SAMPLES];
 volatile uint32_t pool_overflows;
 struct fw_led led;
+/* mqtt.c (CONFIG_PL_MQTT_ENABLE) */
+const char *TAG_mqtt = "mqtt";
+struct mqtt_item { uint8_t type, reserved[3]; uint32_t conn; int32_t msg_id;
+		   uint16_t topic_len, data_len; char topic[160]; char data[400]; };
+void *queue, *client;
+atomic_uint dropped;
+struct fw_mqtt mq;
+char client_id[64];
+atomic_int dns_state_mqtt;
+char dns_host_mqtt[128];
+struct { uint32_t addr[4]; uint8_t zone, type; } dns_addr_mqtt;
+uint32_t start_conn;
+char will_topic[PL_MQTT_TOPIC_MAX];
+struct mqtt_item it, local;
 /* store_flash.c */
 const char *TAG_store = "store";
 struct fw_store_flashlog outbox;
