@@ -91,6 +91,9 @@ struct broker {
 	double last_kwh;
 	int kwh_went_down;
 	int refuse_publish;           /* the client's outbox is full */
+	int refuse_alloc;             /* the heap has no room for a discovery buffer */
+	unsigned allocs, alloc_live;  /* buffers taken, and not yet given back */
+	size_t alloc_max;             /* the largest one */
 	char lines[4096];             /* the log */
 };
 
@@ -206,9 +209,33 @@ static void c_log(void *ctx, int level, const char *msg)
 	}
 }
 
+/* The heap (malloc, as on the device), with a switch to make it refuse. */
+static void *c_alloc(void *ctx, size_t n)
+{
+	struct broker *b = ctx;
+
+	if (b->refuse_alloc)
+		return NULL;
+	b->allocs++;
+	b->alloc_live++;
+	if (n > b->alloc_max)
+		b->alloc_max = n;
+	return malloc(n);
+}
+
+static void c_release(void *ctx, void *p)
+{
+	struct broker *b = ctx;
+
+	assert_non_null(p);
+	assert_true(b->alloc_live > 0);
+	b->alloc_live--;
+	free(p);
+}
+
 static const struct fw_mqtt_ops fake_ops = {
 	.start = c_start, .stop = c_stop, .publish = c_publish, .subscribe = c_subscribe,
-	.log = c_log,
+	.log = c_log, .alloc = c_alloc, .release = c_release,
 };
 
 static int subscribed(const struct broker *b, const char *topic)
@@ -383,6 +410,9 @@ struct dev {
 	unsigned ninflux;
 };
 
+/* The payload buffer fw_mqtt borrows (InfluxDB's request body on the device). */
+static char scratch[PL_MQTT_PAYLOAD_MAX];
+
 static struct fw_mqtt_config mqtt_cfg(const char *discovery)
 {
 	struct fw_mqtt_config c;
@@ -399,6 +429,8 @@ static struct fw_mqtt_config mqtt_cfg(const char *discovery)
 	c.sync_timeout_ms = 5000;
 	c.connect_timeout_ms = 5000;
 	c.seed = 7;
+	c.scratch = scratch;
+	c.scratch_cap = sizeof(scratch);
 	return c;
 }
 
