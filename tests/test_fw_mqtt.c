@@ -88,6 +88,8 @@ struct broker {
 	uint64_t got_seq[MAXGOT];
 	unsigned ngot;
 	unsigned discovery_msgs, online_msgs, offline_msgs, diag_msgs;
+	size_t discovery_len;         /* the last discovery payload's length */
+	char last_diag[512];          /* the last P/M/diag payload */
 	double last_kwh;
 	int kwh_went_down;
 	int refuse_publish;           /* the client's outbox is full */
@@ -279,6 +281,7 @@ static void observe(struct broker *b, const struct op *o)
 		assert_true(o->retain);
 	} else if (ends_with(o->topic, "/config")) {
 		b->discovery_msgs++;
+		b->discovery_len = o->len;
 		assert_true(o->retain);
 	} else if (ends_with(o->topic, "/availability")) {
 		if (strcmp(o->data, "online") == 0)
@@ -287,6 +290,9 @@ static void observe(struct broker *b, const struct op *o)
 			b->offline_msgs++;
 	} else if (ends_with(o->topic, "/diag")) {
 		b->diag_msgs++;
+		assert_true(o->retain);
+		assert_int_equal(o->qos, 0);
+		snprintf(b->last_diag, sizeof(b->last_diag), "%s", o->data);
 	}
 }
 
@@ -933,6 +939,180 @@ static void test_stale_events_and_ha_birth(void **state)
 	dev_free(&d);
 }
 
+/*
+ * The discovery payload is built in a buffer of its own from the heap, taken for the publish
+ * only: as long as init measured, given back within the call. When the heap has no room the
+ * sink goes online without discovery, publishes the records, and tries discovery again every
+ * FW_MQTT_DISC_RETRY_MS until it gets the memory. Init without memory to measure: -PL_ENOMEM.
+ */
+static void test_discovery_buffer_from_the_heap(void **state)
+{
+	struct broker b;
+	struct dev d;
+	struct fw_mqtt m2;
+	struct fw_mqtt_config c = mqtt_cfg("homeassistant");
+	int64_t t0;
+	unsigned i;
+
+	(void)state;
+	dev_init(&d, &b, 8, 0);
+	/* init measured the payload in a buffer of the maximum size, and gave it back */
+	assert_int_equal(b.allocs, 1);
+	assert_int_equal(b.alloc_max, PL_MQTT_DISCOVERY_MAX);
+	assert_int_equal(b.alloc_live, 0);
+	assert_true(d.m.disc_len > 500 && d.m.disc_len < PL_MQTT_DISCOVERY_MAX);
+	assert_int_equal(fw_mqtt_max_payload(&d.m), d.m.disc_len > PL_MQTT_PAYLOAD_MAX ?
+			 d.m.disc_len : PL_MQTT_PAYLOAD_MAX);
+	b.alloc_max = 0;
+	for (i = 0; i < 3; i++)
+		assert_int_equal(dev_record(&d), 0);
+	online(&d);
+	assert_int_equal(b.discovery_msgs, 1);
+	assert_int_equal(b.discovery_len, d.m.disc_len);
+	assert_int_equal(b.allocs, 2);
+	assert_int_equal(b.alloc_max, d.m.disc_len + 1); /* just long enough */
+	assert_int_equal(b.alloc_live, 0);
+	printf("# discovery payload %lu B (a transient buffer of %lu B)\n",
+	       (unsigned long)d.m.disc_len, (unsigned long)b.alloc_max);
+
+	/* the heap is full at the next connection: online without discovery, records flow */
+	b.refuse_alloc = 1;
+	cut(&b);
+	settle(&d);
+	assert_exactly_once(&b, 3);
+	assert_int_equal(b.discovery_msgs, 1);
+	assert_true(d.m.alloc_failures >= 1);
+	assert_int_equal(d.m.discovery_again, 1);
+	assert_non_null(strstr(b.lines, "no memory for the discovery payload"));
+	/* tried again every FW_MQTT_DISC_RETRY_MS, not at every step */
+	i = d.m.alloc_failures;
+	t0 = d.now;
+	while (d.now < t0 + 3 * FW_MQTT_DISC_RETRY_MS)
+		run(&d, 10);
+	assert_true(d.m.alloc_failures >= i + 2 && d.m.alloc_failures <= i + 4);
+	assert_int_equal(b.discovery_msgs, 1);
+	/* memory again: discovery within one retry period, once */
+	b.refuse_alloc = 0;
+	t0 = d.now;
+	while (d.now < t0 + FW_MQTT_DISC_RETRY_MS + 200)
+		run(&d, 10);
+	assert_int_equal(b.discovery_msgs, 2);
+	assert_int_equal(d.m.discovery_again, 0);
+	assert_non_null(strstr(b.lines, "discovery published (memory found)"));
+	run(&d, 100);
+	assert_int_equal(b.discovery_msgs, 2);
+	assert_int_equal(b.alloc_live, 0);
+	assert_int_equal(d.m.state, FW_MQTT_LIVE);
+
+	/* no memory to measure the payload at init: refused with a reason */
+	b.refuse_alloc = 1;
+	assert_int_equal(fw_mqtt_init(&m2, &c, &fake_ops, &b, d.m.sink, &d.time), -PL_ENOMEM);
+	assert_non_null(strstr(b.lines, "no memory"));
+	/* without discovery no buffer is needed at all */
+	c = mqtt_cfg("");
+	assert_int_equal(fw_mqtt_init(&m2, &c, &fake_ops, &b, d.m.sink, &d.time), 0);
+	/* a scratch buffer too small for a payload: refused */
+	c.scratch_cap = PL_MQTT_PAYLOAD_MAX - 1;
+	assert_int_equal(fw_mqtt_init(&m2, &c, &fake_ops, &b, d.m.sink, &d.time), -PL_EINVAL);
+	dev_free(&d);
+}
+
+/*
+ * P/M/diag: at once when online, then only when something in it changed (the detector's
+ * view, the backlog), at most every diag_min_ms; its fields are the view's.
+ */
+static void test_diag_on_change(void **state)
+{
+	struct broker b;
+	struct dev d;
+	struct pl_mqtt_diag v = {.detector_state = "pulsing", .amplitude = 705, .noise = 3,
+				 .rejected_total = 2};
+	unsigned n;
+	int64_t t0;
+
+	(void)state;
+	dev_init(&d, &b, 8, 0);
+	online(&d);
+	run(&d, 2);
+	assert_int_equal(b.diag_msgs, 1);
+	assert_non_null(strstr(b.last_diag, "\"detector\":\"unknown\""));
+	assert_non_null(strstr(b.last_diag, "\"amplitude\":null"));
+	/* nothing changes: nothing more, however long */
+	run(&d, 1200);
+	assert_int_equal(b.diag_msgs, 1);
+	/* the view changes: published, but not before diag_min_ms since the last one */
+	fw_mqtt_set_view(&d.m, &v);
+	t0 = d.now;
+	while (b.diag_msgs == 1 && d.now < t0 + 20000)
+		run(&d, 1);
+	assert_int_equal(b.diag_msgs, 2);
+	assert_non_null(strstr(b.last_diag, "\"detector\":\"pulsing\",\"amplitude\":705,"
+				 "\"noise\":3,\"rejected\":2,\"backlog\":0"));
+	/* changes within the pause make one message, with the newest values */
+	t0 = d.now;
+	v.amplitude = 700;
+	fw_mqtt_set_view(&d.m, &v);
+	run(&d, 20);
+	v.amplitude = 690;
+	v.detector_state = "dark";
+	fw_mqtt_set_view(&d.m, &v);
+	run(&d, 20);
+	assert_int_equal(b.diag_msgs, 2);
+	while (b.diag_msgs == 2 && d.now < t0 + 20000)
+		run(&d, 1);
+	assert_int_equal(b.diag_msgs, 3);
+	assert_true(d.now - t0 >= FW_MQTT_DIAG_MIN_MS - 2100);
+	assert_non_null(strstr(b.last_diag, "\"detector\":\"dark\",\"amplitude\":690,"));
+	/* the backlog is part of it: records waiting while the broker takes nothing */
+	n = b.diag_msgs;
+	b.up = 0;
+	cut(&b);
+	run(&d, 1);
+	assert_int_equal(dev_record(&d), 0);
+	assert_int_equal(dev_record(&d), 0);
+	b.up = 1;
+	settle(&d);
+	run(&d, 150);
+	/* online again: the diag at once (backlog 2), then with backlog 0 after the pause */
+	assert_true(b.diag_msgs >= n + 2);
+	assert_non_null(strstr(b.last_diag, "\"backlog\":0"));
+	assert_exactly_once(&b, 2);
+	dev_free(&d);
+}
+
+/* mqtt.c's event queue carries a topic's kind; fw_mqtt gives the topic back. */
+static void test_topic_kinds(void **state)
+{
+	struct broker b;
+	struct dev d;
+	struct fw_mqtt m2;
+	struct fw_mqtt_config c = mqtt_cfg("");
+	static const char *const t[] = {"powerlogger/main/state",
+					"powerlogger/sync/powerlogger-a1b2c3",
+					"homeassistant/status"};
+	enum fw_mqtt_topic k;
+
+	(void)state;
+	dev_init(&d, &b, 8, 0);
+	for (k = FW_MQTT_T_STATE; k <= FW_MQTT_T_HASTATUS; k++) {
+		const char *s = t[k - FW_MQTT_T_STATE];
+
+		assert_int_equal(fw_mqtt_topic_kind(&d.m, s, strlen(s)), k);
+		assert_string_equal(fw_mqtt_topic_of(&d.m, k), s);
+		/* a prefix of it, or it with more, is another topic */
+		assert_int_equal(fw_mqtt_topic_kind(&d.m, s, strlen(s) - 1), FW_MQTT_T_OTHER);
+	}
+	assert_int_equal(fw_mqtt_topic_kind(&d.m, "powerlogger/main/statex", 23),
+			 FW_MQTT_T_OTHER);
+	assert_int_equal(fw_mqtt_topic_kind(&d.m, "", 0), FW_MQTT_T_OTHER);
+	assert_string_equal(fw_mqtt_topic_of(&d.m, FW_MQTT_T_OTHER), "");
+	/* without discovery there is no HA status topic, and "" matches nothing */
+	assert_int_equal(fw_mqtt_init(&m2, &c, &fake_ops, &b, d.m.sink, &d.time), 0);
+	assert_int_equal(fw_mqtt_topic_kind(&m2, "homeassistant/status", 20), FW_MQTT_T_OTHER);
+	assert_int_equal(fw_mqtt_topic_kind(&m2, "", 0), FW_MQTT_T_OTHER);
+	dev_free(&d);
+}
+
 /* Bad configuration is refused with a message; a client that refuses to queue is waited for. */
 static void test_config_and_refusals(void **state)
 {
@@ -1087,6 +1267,52 @@ static long cut_workload(struct dev *d, uint32_t *done_in, uint32_t *done_mq)
 	return 0;
 }
 
+/*
+ * On the device MQTT builds its payloads in InfluxDB's request body (net.c). Both sinks
+ * stepped in turn over one outbox with that one buffer: InfluxDB gets every line it should,
+ * MQTT every record once.
+ */
+static void test_scratch_shared_with_influx(void **state)
+{
+	struct broker b;
+	struct dev d;
+	struct influx fi = {0};
+	static struct fw_delivery del;
+	struct fw_delivery_config dc = {.device = "esp32", .precision = PL_PREC_S, .seed = 1};
+	struct fw_mqtt_config c = mqtt_cfg("homeassistant");
+	struct fw_sink *in;
+	unsigned i;
+
+	(void)state;
+	dev_init(&d, &b, 8, 1);
+	in = fw_sinks_get(&d.sinks, FW_SINK_INFLUX);
+	assert_int_equal(fw_delivery_init(&del, &dc, fw_sink_store(in), &d.time, influx_post, &fi),
+			 0);
+	c.scratch = del.body;
+	c.scratch_cap = sizeof(del.body);
+	assert_int_equal(fw_mqtt_init(&d.m, &c, &fake_ops, &b, d.m.sink, &d.time), 0);
+	for (i = 0; i < 60; i++) {
+		if (i < 40)
+			assert_int_equal(dev_record(&d), 0);
+		if (i % 7 == 3)
+			cut(&b);
+		assert_true(fw_delivery_step(&del, d.now, 1, NULL) >= 0);
+		run(&d, 3);
+		d.now += 1000;
+	}
+	for (i = 0; i < 100 && fw_sink_count(in) > 0; i++) {
+		assert_true(fw_delivery_step(&del, d.now += 1000, 1, NULL) >= 0);
+		run(&d, 1);
+	}
+	settle(&d);
+	assert_int_equal(fw_sink_count(in), 0);
+	assert_int_equal(fi.lines_ok, 39);  /* record 13 is quarantined by the fake InfluxDB */
+	assert_int_equal(del.quarantined, 1);
+	assert_exactly_once(&b, 40);
+	assert_int_equal(fw_store_count(&d.store), 0);
+	dev_free(&d);
+}
+
 /* The first waiting record's id for a sink (0: none), and that the rest follow in order. */
 static uint32_t first_waiting(struct fw_sink *k, uint32_t last_id)
 {
@@ -1209,6 +1435,10 @@ int main(void)
 		cmocka_unit_test(test_full_log_mqtt_falls_behind),
 		cmocka_unit_test(test_stale_events_and_ha_birth),
 		cmocka_unit_test(test_config_and_refusals),
+		cmocka_unit_test(test_discovery_buffer_from_the_heap),
+		cmocka_unit_test(test_diag_on_change),
+		cmocka_unit_test(test_topic_kinds),
+		cmocka_unit_test(test_scratch_shared_with_influx),
 		cmocka_unit_test(test_uri_host),
 		cmocka_unit_test(test_unstamped_records),
 		cmocka_unit_test(test_fw_delivery_over_the_influx_view),
