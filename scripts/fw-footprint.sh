@@ -16,7 +16,7 @@
 # With MQTT (mqtt.c) also heap, and not counted:
 #  - the event queue: MQTT_QUEUE_DEPTH 16 items of 412 B (struct item), 6.6 KB, from init on;
 #  - the discovery payload's buffer, transient: as long as fw_mqtt_init measured it (about
-#    1.9 KB with the default names, 5.7 KB at most with 64-byte names and versions, never
+#    1.8 KB with the default names, 5.7 KB at most with 64-byte names and versions, never
 #    over PL_MQTT_DISCOVERY_MAX 6144), taken at each connection and when Home Assistant comes
 #    back online, given back as soon as esp_mqtt_client_enqueue has copied it (a failed
 #    allocation: online without discovery, tried again every 5 s); init takes 6144 B once to

@@ -643,6 +643,9 @@ int64_t fw_mqtt_wait_ms(const struct fw_mqtt *m, int64_t now_ms)
 	int64_t until = m->state == FW_MQTT_LIVE || m->state == FW_MQTT_BACKLOG ?
 		m->next_diag_ms : m->due_ms;
 
+	if (m->state != FW_MQTT_IDLE && m->discovery_again && m->disc_retry_ms < until)
+		until = m->disc_retry_ms;
+
 	return until > now_ms ? until - now_ms : 0;
 }
 
