@@ -1003,6 +1003,21 @@ static void test_discovery_buffer_from_the_heap(void **state)
 	assert_int_equal(b.discovery_msgs, 2);
 	assert_int_equal(b.alloc_live, 0);
 	assert_int_equal(d.m.state, FW_MQTT_LIVE);
+	/* a retry pending when a new connection publishes discovery anyway: served by that */
+	b.refuse_alloc = 1;
+	cut(&b);
+	settle(&d);
+	assert_int_equal(d.m.discovery_again, 1);
+	i = b.discovery_msgs;
+	b.refuse_alloc = 0;
+	cut(&b);
+	settle(&d);
+	assert_int_equal(d.m.discovery_again, 0);
+	t0 = d.now;
+	while (d.now < t0 + 3 * FW_MQTT_DISC_RETRY_MS)
+		run(&d, 10);
+	assert_int_equal(b.discovery_msgs, i + 1); /* the connection's, no second one */
+	assert_int_equal(b.alloc_live, 0);
 
 	/* no memory to measure the payload at init: refused with a reason */
 	b.refuse_alloc = 1;

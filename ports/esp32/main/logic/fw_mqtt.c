@@ -290,6 +290,12 @@ static void enter_control(struct fw_mqtt *m, enum fw_mqtt_state st, int64_t now_
 			enter_control(m, FW_MQTT_AVAILABILITY, now_ms);
 			return;
 		}
+		if (id >= 0) { /* whatever asked for it again is served */
+			if (m->disc_nomem)
+				say(m, 0, "mqtt: discovery published (memory found)");
+			m->discovery_again = 0;
+			m->disc_nomem = 0;
+		}
 	} else {
 		len = snprintf(m->cfg.scratch, m->cfg.scratch_cap, "online");
 		id = publish(m, m->t_avail, m->cfg.scratch, (size_t)len, 1, 1);
