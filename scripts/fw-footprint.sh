@@ -14,7 +14,7 @@
 # stacks (xTaskCreatePinnedToCore: sampling 6144 B, network 8192 B) and the ADC driver's DMA
 # pool (max_store_buf_size, 8 frames: 4 KB on the ESP32, 8 KB where results are 4 bytes).
 # With MQTT (mqtt.c) also heap, and not counted:
-#  - the event queue: MQTT_QUEUE_DEPTH 16 items of 412 B (struct item), 6.6 KB, from init on;
+#  - the event queue: MQTT_QUEUE_DEPTH 16 items of 332 B (struct item), 5.3 KB, from init on;
 #  - the discovery payload's buffer, transient: as long as fw_mqtt_init measured it (about
 #    1.8 KB with the default names, 5.7 KB at most with 64-byte names and versions, never
 #    over PL_MQTT_DISCOVERY_MAX 6144), taken at each connection and when Home Assistant comes
@@ -116,8 +116,8 @@ struct fw_led led;
 /* mqtt.c (CONFIG_PL_MQTT_ENABLE) */
 const char *TAG_mqtt = "mqtt";
 struct mqtt_item { uint8_t type, topic; uint16_t data_len; uint32_t conn; int32_t msg_id;
-		   char data[400]; };
-_Static_assert(sizeof(struct mqtt_item) == 412, "update the heap note above");
+		   char data[FW_MQTT_DATA_MAX]; };
+_Static_assert(sizeof(struct mqtt_item) == 332, "update the heap note above");
 void *queue, *client;
 atomic_uint dropped;
 struct fw_mqtt mq;

@@ -1095,6 +1095,35 @@ static void test_diag_on_change(void **state)
 	dev_free(&d);
 }
 
+/*
+ * What mqtt.c's event queue holds of a DATA event: its own state payload fits whole even with
+ * every field at its extreme (a 32-bit flash seq, the firmware's 16-hex-digit store id).
+ */
+static void test_longest_state_fits_an_event(void **state)
+{
+	struct pl_mqtt_meter m = {.name = "x", .imp_per_kwh = 1000000};
+	struct pl_interval_record r;
+	struct pl_mqtt_mark mk = {.store = "0123456789abcdef", .seq = UINT32_MAX};
+	char buf[PL_MQTT_PAYLOAD_MAX];
+	int n, worst = 0, i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		int64_t v = i ? INT64_MAX : -INT64_MAX;
+
+		memset(&r, 0, sizeof(r));
+		r.start_us = INT64_C(253402300799) * 1000000 + 999999; /* 9999-12-31 */
+		r.length_s = r.pulses = r.rejected = r.flags = UINT32_MAX;
+		r.energy_uwh = r.avg_mw = r.peak_mw = r.register_uwh = v;
+		n = pl_mqtt_state_json(buf, sizeof(buf), &m, &r, &mk);
+		assert_true(n > 0);
+		if (n > worst)
+			worst = n;
+	}
+	printf("# longest state payload %d B, events hold %d\n", worst, FW_MQTT_DATA_MAX);
+	assert_true(worst <= FW_MQTT_DATA_MAX);
+}
+
 /* mqtt.c's event queue carries a topic's kind; fw_mqtt gives the topic back. */
 static void test_topic_kinds(void **state)
 {
@@ -1453,6 +1482,7 @@ int main(void)
 		cmocka_unit_test(test_discovery_buffer_from_the_heap),
 		cmocka_unit_test(test_diag_on_change),
 		cmocka_unit_test(test_topic_kinds),
+		cmocka_unit_test(test_longest_state_fits_an_event),
 		cmocka_unit_test(test_scratch_shared_with_influx),
 		cmocka_unit_test(test_uri_host),
 		cmocka_unit_test(test_unstamped_records),

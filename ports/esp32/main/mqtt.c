@@ -71,15 +71,16 @@ _Static_assert(MQTT_RETRANSMIT_MS > MQTT_ACK_TIMEOUT_MS, "esp-mqtt must not rese
 
 /* One event, copied out of esp-mqtt's task. DATA comes only on the topics we subscribe to;
  * the handler keeps which one (fw_mqtt_topic_kind: it reads only what fw_mqtt_init wrote,
- * before any client started), not its bytes. DATA larger than this is not ours (ours are a
- * few hundred bytes: the state, the token, "online") and is dropped in the handler. */
+ * before any client started), not its bytes. DATA larger than FW_MQTT_DATA_MAX is not ours
+ * (ours are at most 286 bytes: the state, the token, "online") and is dropped in the handler
+ * (a state we cannot read is a mark not seen: records published again, never lost). */
 struct item {
 	uint8_t type;                   /* enum fw_mqtt_ev_type */
 	uint8_t topic;                  /* DATA: enum fw_mqtt_topic */
 	uint16_t data_len;
 	uint32_t conn;
 	int32_t msg_id;
-	char data[400];
+	char data[FW_MQTT_DATA_MAX];
 };
 
 static QueueHandle_t queue;             /* MQTT_QUEUE_DEPTH items: heap (fw-footprint.sh) */
