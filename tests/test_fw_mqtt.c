@@ -1177,6 +1177,26 @@ static void test_config_and_refusals(void **state)
 	c.node.topic_prefix = longname; /* the topics do not fit */
 	assert_int_equal(fw_mqtt_init(&m2, &c, &fake_ops, &b, d.m.sink, &d.time), -PL_EINVAL);
 	assert_non_null(strstr(b.lines, "too long"));
+	{
+		/* 64-byte prefixes, client id and name (with '.', so ids get a hash) do fit */
+		struct fw_mqtt_config c64 = mqtt_cfg("");
+		char p64[65], d64[65], id64[65], n64[65];
+
+		memset(p64, 'p', 64);
+		memset(d64, 'd', 64);
+		memset(id64, 'i', 64);
+		memset(n64, 'n', 64);
+		p64[64] = d64[64] = id64[64] = n64[64] = '\0';
+		id64[3] = n64[5] = '.';
+		c64.node.topic_prefix = p64;
+		c64.node.discovery_prefix = d64;
+		c64.node.node_id = id64;
+		c64.meter.name = n64;
+		assert_int_equal(fw_mqtt_init(&m2, &c64, &fake_ops, &b, d.m.sink, &d.time), 0);
+		assert_true(strlen(m2.t_disc) > 200);
+		assert_int_equal(fw_mqtt_topic_kind(&m2, m2.t_hastatus, strlen(m2.t_hastatus)),
+				 FW_MQTT_T_HASTATUS);
+	}
 	c.node.topic_prefix = "$SYS"; /* the broker's own topics */
 	assert_int_equal(fw_mqtt_init(&m2, &c, &fake_ops, &b, d.m.sink, &d.time), -PL_EINVAL);
 	c = mqtt_cfg("");
