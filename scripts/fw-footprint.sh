@@ -7,10 +7,25 @@
 #  2. the statics of the platform files (ports/esp32/main/*.c), which need ESP-IDF headers: a
 #     translation unit declares an object of the same type for each (their types are the
 #     logic's; the few ESP-IDF handles are pointers), and the script fails if a platform file
-#     has a static this list does not know, so the list cannot silently go stale.
+#     has a static this list does not know, so the list cannot silently go stale. Measured
+#     with InfluxDB and MQTT both enabled, the largest configuration (mqtt_payload exists only
+#     without InfluxDB, in place of its 12 KB: known, not declared).
 # Fails if the total exceeds the budget of 32 KB. Not counted, because they are heap: the task
 # stacks (xTaskCreatePinnedToCore: sampling 6144 B, network 8192 B) and the ADC driver's DMA
 # pool (max_store_buf_size, 8 frames: 4 KB on the ESP32, 8 KB where results are 4 bytes).
+# With MQTT (mqtt.c) also heap, and not counted:
+#  - the event queue: MQTT_QUEUE_DEPTH 16 items of 332 B (struct item), 5.3 KB, from init on;
+#  - the discovery payload's buffer, transient: as long as fw_mqtt_init measured it (about
+#    1.8 KB with the default names, 5.7 KB at most with 64-byte names and versions, never
+#    over PL_MQTT_DISCOVERY_MAX 6144), taken at each connection and when Home Assistant comes
+#    back online, given back as soon as esp_mqtt_client_enqueue has copied it (a failed
+#    allocation: online without discovery, tried again every 5 s); init takes 6144 B once to
+#    measure it;
+#  - esp-mqtt's own: its task's stack (CONFIG_MQTT_TASK_STACK_SIZE, 6144 B by default), the
+#    input buffer (1024 B) and the output buffer (the longest message: the discovery payload
+#    or 1024 B, + 272 B) of each connection, and its outbox of unacknowledged messages (up to
+#    MQTT_OUTBOX_LIMIT 16 KB; in practice the window of 8 records, 16 messages of ~300 B,
+#    plus a discovery payload until its PUBACK), freed by esp_mqtt_client_destroy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-build-arm}/fw
@@ -39,7 +54,8 @@ logic=$(arm-none-eabi-size -t "${objs[@]}" | awk 'END { print $2 + $3 }')
 known="TAG g_records g_timebase records_store timebase_store store clock_state net_args
        sampling_args wifi_up wifi_failures reconnect sync_pair
        delivery http url auth self smp edges edge_store frame values pool_overflows led
-       outbox dns_state dns_host dns_addr"
+       outbox dns_state dns_host dns_addr sinks
+       queue dropped client mq client_id start_conn will_topic it local g_view mqtt_payload"
 found=$(grep -hE '^\s*static\s[^()]*;|^struct [a-z_]+ [a-z_, ]+;' ports/esp32/main/*.c |
         sed -E 's#/\*.*##; s/=.*;/;/; s/\[[^]]*\]//g; s/;.*//' |
         sed -E 's/^\s*(static\s+)?(volatile\s+|const\s+)*(struct\s+)?[A-Za-z_0-9]+\s+\**//' |
@@ -56,8 +72,10 @@ cat >"$out/platform_statics.c" <<'EOF'
 #include <stdatomic.h>
 #include "fw_delivery.h"
 #include "fw_led.h"
+#include "fw_mqtt.h"
 #include "fw_sampling.h"
 #include "fw_seqpair.h"
+#include "fw_sinks.h"
 #include "fw_store_flashlog.h"
 #include "fw_port.h"
 #define FRAME_SAMPLES FW_SAMPLING_FRAME_SAMPLES
@@ -66,6 +84,7 @@ struct http_ctx { void *client; struct fw_http_result *res; };
 /* app_main.c */
 const char *TAG_app_main = "powerlogger";
 struct fw_ring g_records, g_timebase;
+struct fw_seqpair g_view;
 struct fw_record records_store[64];
 struct fw_timebase_msg timebase_store[4];
 struct fw_store store;
@@ -80,6 +99,7 @@ struct fw_seqpair reconnect, sync_pair;
 atomic_int dns_state;
 char dns_host[128];
 struct { uint32_t addr[4]; uint8_t zone, type; } dns_addr; /* ip_addr_t with IPv4 and IPv6 */
+struct fw_sinks sinks;
 struct fw_delivery delivery;
 struct http_ctx http;
 char url[384], auth[256];
@@ -93,6 +113,21 @@ uint8_t frame[FRAME_SAMPLES * SOC_ADC_DIGI_RESULT_BYTES];
 uint16_t values[FRAME_SAMPLES];
 volatile uint32_t pool_overflows;
 struct fw_led led;
+/* mqtt.c (CONFIG_PL_MQTT_ENABLE) */
+const char *TAG_mqtt = "mqtt";
+struct mqtt_item { uint8_t type, topic; uint16_t data_len; uint32_t conn; int32_t msg_id;
+		   char data[FW_MQTT_DATA_MAX]; };
+_Static_assert(sizeof(struct mqtt_item) == 332, "update the heap note above");
+void *queue, *client;
+atomic_uint dropped;
+struct fw_mqtt mq;
+char client_id[64];
+atomic_int dns_state_mqtt;
+char dns_host_mqtt[128];
+struct { uint32_t addr[4]; uint8_t zone, type; } dns_addr_mqtt;
+uint32_t start_conn;
+const char *will_topic;
+struct mqtt_item it, local;
 /* store_flash.c */
 const char *TAG_store = "store";
 struct fw_store_flashlog outbox;

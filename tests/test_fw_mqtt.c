@@ -88,9 +88,14 @@ struct broker {
 	uint64_t got_seq[MAXGOT];
 	unsigned ngot;
 	unsigned discovery_msgs, online_msgs, offline_msgs, diag_msgs;
+	size_t discovery_len;         /* the last discovery payload's length */
+	char last_diag[512];          /* the last P/M/diag payload */
 	double last_kwh;
 	int kwh_went_down;
 	int refuse_publish;           /* the client's outbox is full */
+	int refuse_alloc;             /* the heap has no room for a discovery buffer */
+	unsigned allocs, alloc_live;  /* buffers taken, and not yet given back */
+	size_t alloc_max;             /* the largest one */
 	char lines[4096];             /* the log */
 };
 
@@ -206,9 +211,33 @@ static void c_log(void *ctx, int level, const char *msg)
 	}
 }
 
+/* The heap (malloc, as on the device), with a switch to make it refuse. */
+static void *c_alloc(void *ctx, size_t n)
+{
+	struct broker *b = ctx;
+
+	if (b->refuse_alloc)
+		return NULL;
+	b->allocs++;
+	b->alloc_live++;
+	if (n > b->alloc_max)
+		b->alloc_max = n;
+	return malloc(n);
+}
+
+static void c_release(void *ctx, void *p)
+{
+	struct broker *b = ctx;
+
+	assert_non_null(p);
+	assert_true(b->alloc_live > 0);
+	b->alloc_live--;
+	free(p);
+}
+
 static const struct fw_mqtt_ops fake_ops = {
 	.start = c_start, .stop = c_stop, .publish = c_publish, .subscribe = c_subscribe,
-	.log = c_log,
+	.log = c_log, .alloc = c_alloc, .release = c_release,
 };
 
 static int subscribed(const struct broker *b, const char *topic)
@@ -252,6 +281,7 @@ static void observe(struct broker *b, const struct op *o)
 		assert_true(o->retain);
 	} else if (ends_with(o->topic, "/config")) {
 		b->discovery_msgs++;
+		b->discovery_len = o->len;
 		assert_true(o->retain);
 	} else if (ends_with(o->topic, "/availability")) {
 		if (strcmp(o->data, "online") == 0)
@@ -260,6 +290,9 @@ static void observe(struct broker *b, const struct op *o)
 			b->offline_msgs++;
 	} else if (ends_with(o->topic, "/diag")) {
 		b->diag_msgs++;
+		assert_true(o->retain);
+		assert_int_equal(o->qos, 0);
+		snprintf(b->last_diag, sizeof(b->last_diag), "%s", o->data);
 	}
 }
 
@@ -383,6 +416,9 @@ struct dev {
 	unsigned ninflux;
 };
 
+/* The payload buffer fw_mqtt borrows (InfluxDB's request body on the device). */
+static char scratch[PL_MQTT_PAYLOAD_MAX];
+
 static struct fw_mqtt_config mqtt_cfg(const char *discovery)
 {
 	struct fw_mqtt_config c;
@@ -399,6 +435,8 @@ static struct fw_mqtt_config mqtt_cfg(const char *discovery)
 	c.sync_timeout_ms = 5000;
 	c.connect_timeout_ms = 5000;
 	c.seed = 7;
+	c.scratch = scratch;
+	c.scratch_cap = sizeof(scratch);
 	return c;
 }
 
@@ -901,6 +939,224 @@ static void test_stale_events_and_ha_birth(void **state)
 	dev_free(&d);
 }
 
+/*
+ * The discovery payload is built in a buffer of its own from the heap, taken for the publish
+ * only: as long as init measured, given back within the call. When the heap has no room the
+ * sink goes online without discovery, publishes the records, and tries discovery again every
+ * FW_MQTT_DISC_RETRY_MS until it gets the memory. Init without memory to measure: -PL_ENOMEM.
+ */
+static void test_discovery_buffer_from_the_heap(void **state)
+{
+	struct broker b;
+	struct dev d;
+	struct fw_mqtt m2;
+	struct fw_mqtt_config c = mqtt_cfg("homeassistant");
+	int64_t t0;
+	unsigned i;
+
+	(void)state;
+	dev_init(&d, &b, 8, 0);
+	/* init measured the payload in a buffer of the maximum size, and gave it back */
+	assert_int_equal(b.allocs, 1);
+	assert_int_equal(b.alloc_max, PL_MQTT_DISCOVERY_MAX);
+	assert_int_equal(b.alloc_live, 0);
+	assert_true(d.m.disc_len > 500 && d.m.disc_len < PL_MQTT_DISCOVERY_MAX);
+	assert_int_equal(fw_mqtt_max_payload(&d.m), d.m.disc_len > PL_MQTT_PAYLOAD_MAX ?
+			 d.m.disc_len : PL_MQTT_PAYLOAD_MAX);
+	b.alloc_max = 0;
+	for (i = 0; i < 3; i++)
+		assert_int_equal(dev_record(&d), 0);
+	online(&d);
+	assert_int_equal(b.discovery_msgs, 1);
+	assert_int_equal(b.discovery_len, d.m.disc_len);
+	assert_int_equal(b.allocs, 2);
+	assert_int_equal(b.alloc_max, d.m.disc_len + 1); /* just long enough */
+	assert_int_equal(b.alloc_live, 0);
+	printf("# discovery payload %lu B (a transient buffer of %lu B)\n",
+	       (unsigned long)d.m.disc_len, (unsigned long)b.alloc_max);
+
+	/* the heap is full at the next connection: online without discovery, records flow */
+	b.refuse_alloc = 1;
+	cut(&b);
+	settle(&d);
+	assert_exactly_once(&b, 3);
+	assert_int_equal(b.discovery_msgs, 1);
+	assert_true(d.m.alloc_failures >= 1);
+	assert_int_equal(d.m.discovery_again, 1);
+	assert_non_null(strstr(b.lines, "no memory for the discovery payload"));
+	/* tried again every FW_MQTT_DISC_RETRY_MS, not at every step */
+	i = d.m.alloc_failures;
+	t0 = d.now;
+	while (d.now < t0 + 3 * FW_MQTT_DISC_RETRY_MS)
+		run(&d, 10);
+	assert_true(d.m.alloc_failures >= i + 2 && d.m.alloc_failures <= i + 4);
+	assert_int_equal(b.discovery_msgs, 1);
+	/* memory again: discovery within one retry period, once */
+	b.refuse_alloc = 0;
+	t0 = d.now;
+	while (d.now < t0 + FW_MQTT_DISC_RETRY_MS + 200)
+		run(&d, 10);
+	assert_int_equal(b.discovery_msgs, 2);
+	assert_int_equal(d.m.discovery_again, 0);
+	assert_non_null(strstr(b.lines, "discovery published (memory found)"));
+	run(&d, 100);
+	assert_int_equal(b.discovery_msgs, 2);
+	assert_int_equal(b.alloc_live, 0);
+	assert_int_equal(d.m.state, FW_MQTT_LIVE);
+	/* a retry pending when a new connection publishes discovery anyway: served by that */
+	b.refuse_alloc = 1;
+	cut(&b);
+	settle(&d);
+	assert_int_equal(d.m.discovery_again, 1);
+	i = b.discovery_msgs;
+	b.refuse_alloc = 0;
+	cut(&b);
+	settle(&d);
+	assert_int_equal(d.m.discovery_again, 0);
+	t0 = d.now;
+	while (d.now < t0 + 3 * FW_MQTT_DISC_RETRY_MS)
+		run(&d, 10);
+	assert_int_equal(b.discovery_msgs, i + 1); /* the connection's, no second one */
+	assert_int_equal(b.alloc_live, 0);
+
+	/* no memory to measure the payload at init: refused with a reason */
+	b.refuse_alloc = 1;
+	assert_int_equal(fw_mqtt_init(&m2, &c, &fake_ops, &b, d.m.sink, &d.time), -PL_ENOMEM);
+	assert_non_null(strstr(b.lines, "no memory"));
+	/* without discovery no buffer is needed at all */
+	c = mqtt_cfg("");
+	assert_int_equal(fw_mqtt_init(&m2, &c, &fake_ops, &b, d.m.sink, &d.time), 0);
+	/* a scratch buffer too small for a payload: refused */
+	c.scratch_cap = PL_MQTT_PAYLOAD_MAX - 1;
+	assert_int_equal(fw_mqtt_init(&m2, &c, &fake_ops, &b, d.m.sink, &d.time), -PL_EINVAL);
+	dev_free(&d);
+}
+
+/*
+ * P/M/diag: at once when online, then only when something in it changed (the detector's
+ * view, the backlog), at most every diag_min_ms; its fields are the view's.
+ */
+static void test_diag_on_change(void **state)
+{
+	struct broker b;
+	struct dev d;
+	struct pl_mqtt_diag v = {.detector_state = "pulsing", .amplitude = 705, .noise = 3,
+				 .rejected_total = 2};
+	unsigned n;
+	int64_t t0;
+
+	(void)state;
+	dev_init(&d, &b, 8, 0);
+	online(&d);
+	run(&d, 2);
+	assert_int_equal(b.diag_msgs, 1);
+	assert_non_null(strstr(b.last_diag, "\"detector\":\"unknown\""));
+	assert_non_null(strstr(b.last_diag, "\"amplitude\":null"));
+	/* nothing changes: nothing more, however long */
+	run(&d, 1200);
+	assert_int_equal(b.diag_msgs, 1);
+	/* the view changes: published, but not before diag_min_ms since the last one */
+	fw_mqtt_set_view(&d.m, &v);
+	t0 = d.now;
+	while (b.diag_msgs == 1 && d.now < t0 + 20000)
+		run(&d, 1);
+	assert_int_equal(b.diag_msgs, 2);
+	assert_non_null(strstr(b.last_diag, "\"detector\":\"pulsing\",\"amplitude\":705,"
+				 "\"noise\":3,\"rejected\":2,\"backlog\":0"));
+	/* changes within the pause make one message, with the newest values */
+	t0 = d.now;
+	v.amplitude = 700;
+	fw_mqtt_set_view(&d.m, &v);
+	run(&d, 20);
+	v.amplitude = 690;
+	v.detector_state = "dark";
+	fw_mqtt_set_view(&d.m, &v);
+	run(&d, 20);
+	assert_int_equal(b.diag_msgs, 2);
+	while (b.diag_msgs == 2 && d.now < t0 + 20000)
+		run(&d, 1);
+	assert_int_equal(b.diag_msgs, 3);
+	assert_true(d.now - t0 >= FW_MQTT_DIAG_MIN_MS - 2100);
+	assert_non_null(strstr(b.last_diag, "\"detector\":\"dark\",\"amplitude\":690,"));
+	/* the backlog is part of it: records waiting while the broker takes nothing */
+	n = b.diag_msgs;
+	b.up = 0;
+	cut(&b);
+	run(&d, 1);
+	assert_int_equal(dev_record(&d), 0);
+	assert_int_equal(dev_record(&d), 0);
+	b.up = 1;
+	settle(&d);
+	run(&d, 150);
+	/* online again: the diag at once (backlog 2), then with backlog 0 after the pause */
+	assert_true(b.diag_msgs >= n + 2);
+	assert_non_null(strstr(b.last_diag, "\"backlog\":0"));
+	assert_exactly_once(&b, 2);
+	dev_free(&d);
+}
+
+/*
+ * What mqtt.c's event queue holds of a DATA event: its own state payload fits whole even with
+ * every field at its extreme (a 32-bit flash seq, the firmware's 16-hex-digit store id).
+ */
+static void test_longest_state_fits_an_event(void **state)
+{
+	struct pl_mqtt_meter m = {.name = "x", .imp_per_kwh = 1000000};
+	struct pl_interval_record r;
+	struct pl_mqtt_mark mk = {.store = "0123456789abcdef", .seq = UINT32_MAX};
+	char buf[PL_MQTT_PAYLOAD_MAX];
+	int n, worst = 0, i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		int64_t v = i ? INT64_MAX : -INT64_MAX;
+
+		memset(&r, 0, sizeof(r));
+		r.start_us = INT64_C(253402300799) * 1000000 + 999999; /* 9999-12-31 */
+		r.length_s = r.pulses = r.rejected = r.flags = UINT32_MAX;
+		r.energy_uwh = r.avg_mw = r.peak_mw = r.register_uwh = v;
+		n = pl_mqtt_state_json(buf, sizeof(buf), &m, &r, &mk);
+		assert_true(n > 0);
+		if (n > worst)
+			worst = n;
+	}
+	printf("# longest state payload %d B, events hold %d\n", worst, FW_MQTT_DATA_MAX);
+	assert_true(worst <= FW_MQTT_DATA_MAX);
+}
+
+/* mqtt.c's event queue carries a topic's kind; fw_mqtt gives the topic back. */
+static void test_topic_kinds(void **state)
+{
+	struct broker b;
+	struct dev d;
+	struct fw_mqtt m2;
+	struct fw_mqtt_config c = mqtt_cfg("");
+	static const char *const t[] = {"powerlogger/main/state",
+					"powerlogger/sync/powerlogger-a1b2c3",
+					"homeassistant/status"};
+	enum fw_mqtt_topic k;
+
+	(void)state;
+	dev_init(&d, &b, 8, 0);
+	for (k = FW_MQTT_T_STATE; k <= FW_MQTT_T_HASTATUS; k++) {
+		const char *s = t[k - FW_MQTT_T_STATE];
+
+		assert_int_equal(fw_mqtt_topic_kind(&d.m, s, strlen(s)), k);
+		assert_string_equal(fw_mqtt_topic_of(&d.m, k), s);
+		/* a prefix of it, or it with more, is another topic */
+		assert_int_equal(fw_mqtt_topic_kind(&d.m, s, strlen(s) - 1), FW_MQTT_T_OTHER);
+	}
+	assert_int_equal(fw_mqtt_topic_kind(&d.m, "powerlogger/main/statex", 23),
+			 FW_MQTT_T_OTHER);
+	assert_int_equal(fw_mqtt_topic_kind(&d.m, "", 0), FW_MQTT_T_OTHER);
+	assert_string_equal(fw_mqtt_topic_of(&d.m, FW_MQTT_T_OTHER), "");
+	/* without discovery there is no HA status topic, and "" matches nothing */
+	assert_int_equal(fw_mqtt_init(&m2, &c, &fake_ops, &b, d.m.sink, &d.time), 0);
+	assert_int_equal(fw_mqtt_topic_kind(&m2, "homeassistant/status", 20), FW_MQTT_T_OTHER);
+	assert_int_equal(fw_mqtt_topic_kind(&m2, "", 0), FW_MQTT_T_OTHER);
+	dev_free(&d);
+}
+
 /* Bad configuration is refused with a message; a client that refuses to queue is waited for. */
 static void test_config_and_refusals(void **state)
 {
@@ -921,6 +1177,26 @@ static void test_config_and_refusals(void **state)
 	c.node.topic_prefix = longname; /* the topics do not fit */
 	assert_int_equal(fw_mqtt_init(&m2, &c, &fake_ops, &b, d.m.sink, &d.time), -PL_EINVAL);
 	assert_non_null(strstr(b.lines, "too long"));
+	{
+		/* 64-byte prefixes, client id and name (with '.', so ids get a hash) do fit */
+		struct fw_mqtt_config c64 = mqtt_cfg("");
+		char p64[65], d64[65], id64[65], n64[65];
+
+		memset(p64, 'p', 64);
+		memset(d64, 'd', 64);
+		memset(id64, 'i', 64);
+		memset(n64, 'n', 64);
+		p64[64] = d64[64] = id64[64] = n64[64] = '\0';
+		id64[3] = n64[5] = '.';
+		c64.node.topic_prefix = p64;
+		c64.node.discovery_prefix = d64;
+		c64.node.node_id = id64;
+		c64.meter.name = n64;
+		assert_int_equal(fw_mqtt_init(&m2, &c64, &fake_ops, &b, d.m.sink, &d.time), 0);
+		assert_true(strlen(m2.t_disc) > 200);
+		assert_int_equal(fw_mqtt_topic_kind(&m2, m2.t_hastatus, strlen(m2.t_hastatus)),
+				 FW_MQTT_T_HASTATUS);
+	}
 	c.node.topic_prefix = "$SYS"; /* the broker's own topics */
 	assert_int_equal(fw_mqtt_init(&m2, &c, &fake_ops, &b, d.m.sink, &d.time), -PL_EINVAL);
 	c = mqtt_cfg("");
@@ -1055,6 +1331,52 @@ static long cut_workload(struct dev *d, uint32_t *done_in, uint32_t *done_mq)
 	return 0;
 }
 
+/*
+ * On the device MQTT builds its payloads in InfluxDB's request body (net.c). Both sinks
+ * stepped in turn over one outbox with that one buffer: InfluxDB gets every line it should,
+ * MQTT every record once.
+ */
+static void test_scratch_shared_with_influx(void **state)
+{
+	struct broker b;
+	struct dev d;
+	struct influx fi = {0};
+	static struct fw_delivery del;
+	struct fw_delivery_config dc = {.device = "esp32", .precision = PL_PREC_S, .seed = 1};
+	struct fw_mqtt_config c = mqtt_cfg("homeassistant");
+	struct fw_sink *in;
+	unsigned i;
+
+	(void)state;
+	dev_init(&d, &b, 8, 1);
+	in = fw_sinks_get(&d.sinks, FW_SINK_INFLUX);
+	assert_int_equal(fw_delivery_init(&del, &dc, fw_sink_store(in), &d.time, influx_post, &fi),
+			 0);
+	c.scratch = del.body;
+	c.scratch_cap = sizeof(del.body);
+	assert_int_equal(fw_mqtt_init(&d.m, &c, &fake_ops, &b, d.m.sink, &d.time), 0);
+	for (i = 0; i < 60; i++) {
+		if (i < 40)
+			assert_int_equal(dev_record(&d), 0);
+		if (i % 7 == 3)
+			cut(&b);
+		assert_true(fw_delivery_step(&del, d.now, 1, NULL) >= 0);
+		run(&d, 3);
+		d.now += 1000;
+	}
+	for (i = 0; i < 100 && fw_sink_count(in) > 0; i++) {
+		assert_true(fw_delivery_step(&del, d.now += 1000, 1, NULL) >= 0);
+		run(&d, 1);
+	}
+	settle(&d);
+	assert_int_equal(fw_sink_count(in), 0);
+	assert_int_equal(fi.lines_ok, 39);  /* record 13 is quarantined by the fake InfluxDB */
+	assert_int_equal(del.quarantined, 1);
+	assert_exactly_once(&b, 40);
+	assert_int_equal(fw_store_count(&d.store), 0);
+	dev_free(&d);
+}
+
 /* The first waiting record's id for a sink (0: none), and that the rest follow in order. */
 static uint32_t first_waiting(struct fw_sink *k, uint32_t last_id)
 {
@@ -1177,6 +1499,11 @@ int main(void)
 		cmocka_unit_test(test_full_log_mqtt_falls_behind),
 		cmocka_unit_test(test_stale_events_and_ha_birth),
 		cmocka_unit_test(test_config_and_refusals),
+		cmocka_unit_test(test_discovery_buffer_from_the_heap),
+		cmocka_unit_test(test_diag_on_change),
+		cmocka_unit_test(test_topic_kinds),
+		cmocka_unit_test(test_longest_state_fits_an_event),
+		cmocka_unit_test(test_scratch_shared_with_influx),
 		cmocka_unit_test(test_uri_host),
 		cmocka_unit_test(test_unstamped_records),
 		cmocka_unit_test(test_fw_delivery_over_the_influx_view),

@@ -5,13 +5,16 @@
  * an ADC running 2 % fast and DMA frames read with jitter; WiFi bursts of 50-250 us - a
  * burst of a millisecond or more at low load is still taken for a pulse by the core's detector): every interval record holds exactly
  * the pulses whose leading edges lie in it, through a change of time base at SNTP sync (the
- * register carried over exactly); GPIO edges with comparator chatter likewise.
+ * register carried over exactly); GPIO edges with comparator chatter likewise. The detector's
+ * view for MQTT's diag goes to the network task through a fw_seqpair, written only when it
+ * changed and read back whole.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "adcsim.h"
@@ -304,6 +307,110 @@ static void test_lost_edges_flag_a_gap(void **state)
 	assert_true(seen_first && seen_second && seen_clean);
 }
 
+/*
+ * The detector's view for P/M/diag, from the sampling task's fw_sampling_share to the network
+ * task's fw_sampling_view_read: the state learned on the simulated ADC, amplitude and noise in
+ * ADC counts, written only when something changed, read back as written; nothing before the
+ * first share; a read during a write is refused, never torn.
+ */
+static void test_view_shared_with_the_network_task(void **state)
+{
+	static const uint32_t watts[] = {2000, 5000};
+	struct fw_sampling_config cfg;
+	static struct fw_sampling s;
+	struct fw_adcsim adc;
+	struct fw_ring ring;
+	struct fw_record r;
+	struct fw_seqpair pair;
+	struct fw_sampling_view v, now;
+	uint16_t raw[FRAME];
+	uint32_t ver = 0, ver2 = 0;
+	unsigned frames = 0, writes = 0, pulsing = 0;
+	uint64_t k = 0;
+	int64_t t = 0;
+	size_t np;
+
+	(void)state;
+	fw_seqpair_init(&pair);
+	assert_int_equal(fw_sampling_view_read(&pair, &v, &ver), -PL_ENOENT);
+	np = fw_adcsim_pulse_train(pulses, 4096, 2 * S, 40 * S, 1000, watts, 2, 25, 20);
+	assert_true(np > 20);
+	fw_adcsim_init(&adc, 11, pulses, np);
+	assert_int_equal(fw_ring_init(&ring, ring_store, 256, sizeof(struct fw_record)), 0);
+	fw_sampling_config_default(&cfg);
+	cfg.det.imp_per_kwh = 1000;
+	cfg.meter.imp_per_kwh = 1000;
+	assert_int_equal(fw_sampling_init(&s, &cfg, &ring, 1), 0);
+	while (t < 40 * S) {
+		for (int i = 0; i < FRAME; i++, k++)
+			raw[i] = fw_adcsim_read(&adc, (int64_t)k * 50);
+		t = (int64_t)(k - 1) * 50;
+		assert_true(fw_sampling_adc(&s, raw, FRAME, t) >= 0);
+		fw_sampling_tick(&s, t);
+		while (fw_ring_pop(&ring, &r) == 0)
+			;
+		writes += (unsigned)fw_sampling_share(&s, &pair);
+		frames++;
+		/* what the network task reads is what the sampling task sees now */
+		assert_int_equal(fw_sampling_view_read(&pair, &v, &ver), 0);
+		fw_sampling_get_view(&s, &now);
+		assert_int_equal(v.state, now.state);
+		assert_int_equal(v.amplitude, now.amplitude);
+		assert_int_equal(v.noise, now.noise);
+		assert_int_equal(v.rejected, now.rejected);
+		assert_int_equal(ver, writes);
+		pulsing += v.state == PL_DET_PULSING;
+	}
+	/* the detector learned the signal: pulses well above the noise (block-averaged counts) */
+	assert_true(pulsing > 0);
+	assert_true(v.noise > 0);
+	assert_true(v.amplitude > 4 * v.noise);
+	assert_string_equal(fw_sampling_view_state_name(&v), pl_detector_state_name(v.state));
+	/* written on change only: far fewer writes than frames; nothing new, nothing written */
+	assert_true(writes >= 2 && writes < frames);
+	assert_int_equal(fw_sampling_share(&s, &pair), 0);
+	assert_int_equal(fw_sampling_view_read(&pair, &v, &ver2), 0);
+	assert_int_equal(ver2, ver);
+	/* a read that meets a write in progress is refused (-PL_EBUSY), not half old, half new */
+	fw_seqpair_write_begin(&pair);
+	fw_seqpair_write_store(&pair, 0, 0);
+	assert_int_equal(fw_sampling_view_read(&pair, &v, NULL), -PL_EBUSY);
+	fw_seqpair_write_end(&pair);
+	assert_int_equal(fw_sampling_view_read(&pair, &v, NULL), -PL_ENOENT); /* (0, 0) */
+	printf("# view: %u writes in %u frames, amplitude %d, noise %d\n", writes, frames,
+	       (int)now.amplitude, (int)now.noise);
+}
+
+/* The GPIO path's view: "edges", amplitude and noise unknown (-1); a large rejected count. */
+static void test_view_edges(void **state)
+{
+	struct fw_sampling_config cfg;
+	static struct fw_sampling s;
+	struct fw_ring ring;
+	struct fw_seqpair pair;
+	struct fw_sampling_view v;
+
+	(void)state;
+	fw_seqpair_init(&pair);
+	assert_int_equal(fw_ring_init(&ring, ring_store, 256, sizeof(struct fw_record)), 0);
+	fw_sampling_config_default(&cfg);
+	cfg.digital = 1;
+	assert_int_equal(fw_sampling_init(&s, &cfg, &ring, 1), 0);
+	assert_int_equal(fw_sampling_share(&s, &pair), 1);
+	assert_int_equal(fw_sampling_view_read(&pair, &v, NULL), 0);
+	assert_int_equal(v.state, FW_SAMPLING_VIEW_EDGES);
+	assert_string_equal(fw_sampling_view_state_name(&v), "edges");
+	assert_int_equal(v.amplitude, -1);
+	assert_int_equal(v.noise, -1);
+	assert_int_equal(v.rejected, 0);
+	s.ch.n_rejected = (UINT64_C(1) << 56) - 3;
+	assert_int_equal(fw_sampling_share(&s, &pair), 1);
+	assert_int_equal(fw_sampling_view_read(&pair, &v, NULL), 0);
+	assert_true(v.rejected == (UINT64_C(1) << 56) - 3);
+	assert_int_equal(v.state, FW_SAMPLING_VIEW_EDGES);
+	assert_int_equal(v.amplitude, -1);
+}
+
 static void test_ring_full_keeps_records(void **state)
 {
 	struct fw_sampling_config cfg;
@@ -344,6 +451,8 @@ int main(void)
 		cmocka_unit_test(test_gpio_edges_with_chatter),
 		cmocka_unit_test(test_ring_full_keeps_records),
 		cmocka_unit_test(test_lost_edges_flag_a_gap),
+		cmocka_unit_test(test_view_shared_with_the_network_task),
+		cmocka_unit_test(test_view_edges),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

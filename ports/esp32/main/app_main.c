@@ -2,7 +2,8 @@
 /*
  * PowerLogger firmware: boot, then two tasks. The sampling task (core 1) turns the sensor into
  * interval records; the network task (core 0) keeps them in the flash outbox and delivers them
- * to InfluxDB. They share only two lock-free rings (fw_ring), never a lock held across I/O.
+ * to InfluxDB and MQTT. They share only two lock-free rings (fw_ring) and the detector's view
+ * (a fw_seqpair), never a lock held across I/O.
  */
 #include <stdio.h>
 
@@ -18,6 +19,7 @@
 static const char *TAG = "powerlogger";
 
 struct fw_ring g_records, g_timebase;
+struct fw_seqpair g_view;
 static struct fw_record records_store[64];          /* 64 intervals: 21 min at 20 s */
 static struct fw_timebase_msg timebase_store[4];
 static struct fw_store store;
@@ -68,6 +70,7 @@ void app_main(void)
 
 	fw_ring_init(&g_records, records_store, 64, sizeof(records_store[0]));
 	fw_ring_init(&g_timebase, timebase_store, 4, sizeof(timebase_store[0]));
+	fw_seqpair_init(&g_view);
 
 	sampling_args = (struct fw_sampling_args){.boot = boot, .meter = meter};
 	xTaskCreatePinnedToCore(fw_sampling_task, "sampling", 6144, &sampling_args, 10, &sampling,

@@ -7,9 +7,11 @@
 #ifndef FW_PORT_H
 #define FW_PORT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "fw_ring.h"
+#include "fw_seqpair.h"
 #include "fw_store.h"
 #include "fw_time.h"
 
@@ -22,6 +24,8 @@ struct fw_timebase_msg {
 
 extern struct fw_ring g_records;   /* struct fw_record: sampling task -> network task */
 extern struct fw_ring g_timebase;  /* struct fw_timebase_msg: network task -> sampling task */
+/* The detector's view for MQTT's diag: sampling task -> network task (fw_sampling_share) */
+extern struct fw_seqpair g_view;
 
 /*
  * Opens the outbox on the "pllog" partition (mounting the flash log: the recovery after a
@@ -52,11 +56,15 @@ struct fw_sink;
 struct fw_mqtt;
 struct pl_mqtt_diag;
 
-/* Sets the sink up (client id, the broker's host, the event queue). 0 or negative (logged). */
-int fw_net_mqtt_init(struct fw_sink *sink, struct fw_time *time);
+/*
+ * Sets the sink up (client id, the broker's host, the event queue). scratch: the payload
+ * buffer it builds messages in, lent by the network task (InfluxDB's request body: see
+ * fw_mqtt.h), at least PL_MQTT_PAYLOAD_MAX bytes. 0 or negative (logged).
+ */
+int fw_net_mqtt_init(struct fw_sink *sink, struct fw_time *time, char *scratch, size_t cap);
 /*
  * Waits up to ms for a client event (or sleeps ms when MQTT is not set up), feeds the events
- * to fw_mqtt and steps it. view: the detector's fields for P/M/diag (NULL: unknown).
+ * to fw_mqtt and steps it. view: new detector fields for P/M/diag (NULL: as before).
  */
 void fw_net_mqtt_poll(int net_up, uint32_t ms, const struct pl_mqtt_diag *view);
 /* The sink's state for the console; NULL when not set up. */

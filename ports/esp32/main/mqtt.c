@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "esp_app_desc.h"
@@ -63,28 +64,29 @@ static const char *TAG = "mqtt";
 #define MQTT_RETRANSMIT_MS 60000        /* > MQTT_ACK_TIMEOUT_MS: never within a connection */
 #define MQTT_OUTBOX_LIMIT (16 * 1024)   /* the window's records and a discovery payload */
 #define MQTT_IN_BUFFER 1024             /* what we read: states, the token, HA's status */
-#define MQTT_OUT_BUFFER (PL_MQTT_DISCOVERY_MAX + PL_MQTT_TOPIC_MAX + 16)
 #define MQTT_QUEUE_DEPTH 16
 
 _Static_assert(MQTT_NET_TIMEOUT_MS >= 500, "the task watchdog's period is too short for MQTT");
 _Static_assert(MQTT_RETRANSMIT_MS > MQTT_ACK_TIMEOUT_MS, "esp-mqtt must not resend in session");
 
-/* One event, copied out of esp-mqtt's task. DATA larger than this is not ours (ours are a
- * few hundred bytes: the state, the token, "online") and is dropped in the handler. */
+/* One event, copied out of esp-mqtt's task. DATA comes only on the topics we subscribe to;
+ * the handler keeps which one (fw_mqtt_topic_kind: it reads only what fw_mqtt_init wrote,
+ * before any client started), not its bytes. DATA larger than FW_MQTT_DATA_MAX is not ours
+ * (ours are at most 286 bytes: the state, the token, "online") and is dropped in the handler
+ * (a state we cannot read is a mark not seen: records published again, never lost). */
 struct item {
 	uint8_t type;                   /* enum fw_mqtt_ev_type */
-	uint8_t reserved[3];
+	uint8_t topic;                  /* DATA: enum fw_mqtt_topic */
+	uint16_t data_len;
 	uint32_t conn;
 	int32_t msg_id;
-	uint16_t topic_len, data_len;
-	char topic[160];
-	char data[400];
+	char data[FW_MQTT_DATA_MAX];
 };
 
-static QueueHandle_t queue;
+static QueueHandle_t queue;             /* MQTT_QUEUE_DEPTH items: heap (fw-footprint.sh) */
 static atomic_uint dropped;             /* events the full queue refused (esp-mqtt's task) */
 static esp_mqtt_client_handle_t client;
-static struct fw_mqtt mq;               /* ~8.5 KB with the discovery buffer: static */
+static struct fw_mqtt mq;               /* ~2.4 KB: its payloads are built in net.c's buffer */
 static char client_id[64];
 
 /* The broker's name lookup (see the header comment). */
@@ -93,14 +95,14 @@ static atomic_int dns_state;
 static char dns_host[128];
 static ip_addr_t dns_addr;
 static uint32_t start_conn;             /* a start waiting for the lookup; 0: none */
-static char will_topic[PL_MQTT_TOPIC_MAX];
+static const char *will_topic;          /* fw_mqtt's availability topic (lives in mq) */
 
 static void on_mqtt(void *arg, esp_event_base_t base, int32_t id, void *data)
 {
 	esp_mqtt_event_handle_t e = data;
 	static struct item it;          /* esp-mqtt's task only: off its stack */
 
-	memset(&it, 0, offsetof(struct item, topic));
+	memset(&it, 0, offsetof(struct item, data));
 	it.conn = (uint32_t)(uintptr_t)arg;
 	switch ((esp_mqtt_event_id_t)id) {
 	case MQTT_EVENT_CONNECTED:
@@ -115,13 +117,13 @@ static void on_mqtt(void *arg, esp_event_base_t base, int32_t id, void *data)
 		break;
 	case MQTT_EVENT_DATA:
 		if (e->current_data_offset != 0 || e->data_len != e->total_data_len ||
-		    e->topic_len < 0 || (size_t)e->topic_len > sizeof(it.topic) ||
-		    e->data_len < 0 || (size_t)e->data_len > sizeof(it.data))
+		    e->topic_len < 0 || e->data_len < 0 || (size_t)e->data_len > sizeof(it.data))
 			return;
 		it.type = FW_MQTT_EV_DATA;
-		it.topic_len = (uint16_t)e->topic_len;
+		it.topic = (uint8_t)fw_mqtt_topic_kind(&mq, e->topic, (size_t)e->topic_len);
+		if (it.topic == FW_MQTT_T_OTHER)
+			return;
 		it.data_len = (uint16_t)e->data_len;
-		memcpy(it.topic, e->topic, it.topic_len);
 		memcpy(it.data, e->data, it.data_len);
 		break;
 	case MQTT_EVENT_ERROR:
@@ -140,7 +142,7 @@ static struct item local;               /* the network task's: posting and takin
 
 static void post_local(uint8_t type, uint32_t conn)
 {
-	memset(&local, 0, offsetof(struct item, topic));
+	memset(&local, 0, offsetof(struct item, data));
 	local.type = type;
 	local.conn = conn;
 	xQueueSend(queue, &local, 0);
@@ -179,7 +181,8 @@ static void start_now(uint32_t conn)
 		.network.timeout_ms = MQTT_NET_TIMEOUT_MS,
 		.network.disable_auto_reconnect = true,
 		.buffer.size = MQTT_IN_BUFFER,
-		.buffer.out_size = MQTT_OUT_BUFFER,
+		/* the longest message whole: discovery as long as init measured it */
+		.buffer.out_size = (int)(fw_mqtt_max_payload(&mq) + PL_MQTT_TOPIC_MAX + 16),
 #if ESP_IDF_VERSION >= ESP_IDF_VERSION_VAL(5, 2, 0)
 		.outbox.limit = MQTT_OUTBOX_LIMIT, /* v5.1 has none: the window bounds it too */
 #endif
@@ -199,7 +202,7 @@ static void start_now(uint32_t conn)
 
 static int c_start(void *ctx, uint32_t conn, const char *will)
 {
-	snprintf(will_topic, sizeof(will_topic), "%s", will);
+	will_topic = will; /* mq's own: outlives every client */
 	if (dns_host[0] == '\0') {
 		post_local(FW_MQTT_EV_DISCONNECTED, conn); /* the URI: said at init */
 		return 0;
@@ -277,12 +280,23 @@ static void c_log(void *ctx, int level, const char *msg)
 		ESP_LOGI(TAG, "%s", msg);
 }
 
+/* The discovery payload's buffer: taken for one publish, given back at once (fw_mqtt.h). */
+static void *c_alloc(void *ctx, size_t n)
+{
+	return malloc(n);
+}
+
+static void c_release(void *ctx, void *p)
+{
+	free(p);
+}
+
 static const struct fw_mqtt_ops ops = {
 	.start = c_start, .stop = c_stop, .publish = c_publish, .subscribe = c_subscribe,
-	.log = c_log,
+	.log = c_log, .alloc = c_alloc, .release = c_release,
 };
 
-int fw_net_mqtt_init(struct fw_sink *sink, struct fw_time *time)
+int fw_net_mqtt_init(struct fw_sink *sink, struct fw_time *time, char *scratch, size_t cap)
 {
 	struct fw_mqtt_config cfg = {
 		.node = {
@@ -297,6 +311,8 @@ int fw_net_mqtt_init(struct fw_sink *sink, struct fw_time *time)
 		.sync_timeout_ms = MQTT_ACK_TIMEOUT_MS,
 		.connect_timeout_ms = MQTT_ACK_TIMEOUT_MS,
 		.seed = (uint32_t)esp_timer_get_time() ^ (uint32_t)(uintptr_t)&cfg,
+		.scratch = scratch,
+		.scratch_cap = cap,
 	};
 	uint8_t mac[6] = {0};
 
@@ -319,6 +335,7 @@ int fw_net_mqtt_init(struct fw_sink *sink, struct fw_time *time)
 	/* esp-mqtt's own log would repeat every failed connection; fw_mqtt says it once */
 	esp_log_level_set("mqtt_client", ESP_LOG_ERROR);
 	if (fw_mqtt_init(&mq, &cfg, &ops, NULL, sink, time) != 0) {
+		/* m->msg says what (a name, the topics' room, no memory to measure discovery) */
 		ESP_LOGE(TAG, "%s; records are kept, none published (fix it in menuconfig)",
 			 mq.msg);
 		vQueueDelete(queue);
@@ -349,8 +366,8 @@ void fw_net_mqtt_poll(int net_up, uint32_t ms, const struct pl_mqtt_diag *view)
 		ev.type = (enum fw_mqtt_ev_type)it->type;
 		ev.conn = it->conn;
 		ev.msg_id = it->msg_id;
-		ev.topic = it->topic;
-		ev.topic_len = it->topic_len;
+		ev.topic = fw_mqtt_topic_of(&mq, (enum fw_mqtt_topic)it->topic);
+		ev.topic_len = strlen(ev.topic);
 		ev.data = it->data;
 		ev.data_len = it->data_len;
 		fw_mqtt_event(&mq, &ev, esp_timer_get_time() / 1000);
@@ -360,12 +377,8 @@ void fw_net_mqtt_poll(int net_up, uint32_t ms, const struct pl_mqtt_diag *view)
 	if (lost > 0)
 		ESP_LOGW(TAG, "%u event(s) lost (queue full): the connection will be renewed",
 			 lost);
-	if (view != NULL) {
-		mq.diag.detector_state = view->detector_state;
-		mq.diag.amplitude = view->amplitude;
-		mq.diag.noise = view->noise;
-		mq.diag.rejected_total = view->rejected_total;
-	}
+	if (view != NULL)
+		fw_mqtt_set_view(&mq, view);
 	fw_mqtt_step(&mq, esp_timer_get_time() / 1000, net_up);
 }
 

@@ -39,6 +39,7 @@
 #include "fw_http.h"
 #include "fw_mqtt.h"
 #include "fw_port.h"
+#include "fw_sampling.h"
 #include "fw_seqpair.h"
 #include "fw_sinks.h"
 #include "powerlogger/lineproto.h"
@@ -60,6 +61,12 @@ static struct fw_seqpair sync_pair;     /* (esp_timer time, wall-clock us) of th
 static struct fw_sinks sinks;           /* the sinks' cursors over the outbox */
 #if CONFIG_PL_INFLUX_ENABLE
 static struct fw_delivery delivery;     /* ~12 KB: static */
+/* MQTT's payloads are built in InfluxDB's request body: fw_delivery uses it only inside
+ * fw_delivery_step, fw_mqtt only inside its calls, all in this task (fw_mqtt.h) */
+#define MQTT_SCRATCH delivery.body
+#elif CONFIG_PL_MQTT_ENABLE
+static char mqtt_payload[PL_MQTT_PAYLOAD_MAX]; /* without InfluxDB: MQTT's own */
+#define MQTT_SCRATCH mqtt_payload
 #endif
 
 /* ---- WiFi ---------------------------------------------------------------------------- */
@@ -416,6 +423,9 @@ void fw_net_task(void *arg)
 	};
 #endif
 	int64_t next_health = 0;
+#if CONFIG_PL_MQTT_ENABLE
+	uint32_t view_seen = 0;                 /* the detector views taken (g_view) */
+#endif
 	int64_t reconnect_done = 0;             /* the reconnect time acted on */
 	uint32_t sync_seen = 0;                 /* the SNTP syncs taken */
 
@@ -424,7 +434,8 @@ void fw_net_task(void *arg)
 	sntp_start();
 	sinks_open(a->store);
 #if CONFIG_PL_MQTT_ENABLE
-	fw_net_mqtt_init(fw_sinks_get(&sinks, FW_SINK_MQTT), a->time); /* says what is wrong */
+	fw_net_mqtt_init(fw_sinks_get(&sinks, FW_SINK_MQTT), a->time, MQTT_SCRATCH,
+			 sizeof(MQTT_SCRATCH)); /* says what is wrong */
 #endif
 #if CONFIG_PL_INFLUX_ENABLE
 	http_open();
@@ -514,7 +525,21 @@ void fw_net_task(void *arg)
 		}
 		esp_task_wdt_reset();
 #if CONFIG_PL_MQTT_ENABLE
-		fw_net_mqtt_poll(up, 200, NULL); /* waits for the broker's events, at most 200 ms */
+		struct fw_sampling_view sv;
+		struct pl_mqtt_diag view, *vp = NULL;
+		uint32_t view_ver;
+
+		/* the sampling task's view, read whole (fw_seqpair); a write in progress: later */
+		if (fw_sampling_view_read(&g_view, &sv, &view_ver) == 0 && view_ver != view_seen) {
+			view_seen = view_ver;
+			view = (struct pl_mqtt_diag){
+				.detector_state = fw_sampling_view_state_name(&sv),
+				.amplitude = sv.amplitude, .noise = sv.noise,
+				.rejected_total = sv.rejected,
+			};
+			vp = &view;
+		}
+		fw_net_mqtt_poll(up, 200, vp); /* waits for the broker's events, at most 200 ms */
 		esp_task_wdt_reset();
 #else
 		vTaskDelay(pdMS_TO_TICKS(200));

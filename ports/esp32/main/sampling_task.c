@@ -286,6 +286,7 @@ void fw_sampling_task(void *arg)
 		led_pulse(fw_sampling_edges(&smp, &edges)); /* a full ring: a gap */
 #endif
 		fw_sampling_tick(&smp, esp_timer_get_time());
+		fw_sampling_share(&smp, &g_view); /* for MQTT's diag; written only on change */
 		led_pulse(0);
 		esp_task_wdt_reset();
 	}

@@ -83,6 +83,8 @@ struct fw_delivery {
 	struct fw_http_result res;
 	char why[FW_DELIVERY_MSG_BYTES];
 	struct fw_record batch[FW_DELIVERY_MAX_BATCH];
+	/* used only inside fw_delivery_step: between steps the network task lends it to MQTT
+	 * as its payload buffer (net.c, fw_mqtt.h), so it must never hold anything across one */
 	char body[FW_DELIVERY_MAX_BATCH * FW_DELIVERY_LINE_BYTES];
 };
 

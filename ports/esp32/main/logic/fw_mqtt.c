@@ -36,6 +36,90 @@ static uint32_t next_rand(struct fw_mqtt *m)
 	return x;
 }
 
+/* Topics are packed into m->topics; *used is the room taken so far. */
+static char *pool_take(struct fw_mqtt *m, size_t *used, size_t *cap)
+{
+	*cap = sizeof(m->topics) - *used;
+	return m->topics + *used;
+}
+
+static int pool_keep(const char **t, char *p, int rc, size_t *used, size_t cap)
+{
+	if (rc < 0)
+		return rc;
+	if ((size_t)rc >= cap)
+		return -PL_ENOSPC;
+	*t = p;
+	*used += (size_t)rc + 1;
+	return 0;
+}
+
+static int make_topics(struct fw_mqtt *m)
+{
+	const struct pl_mqtt_node *n = &m->cfg.node;
+	const char *name = m->cfg.meter.name;
+	static const char *const leaf[3] = {"state", "interval", "diag"};
+	const char **dst[3] = {&m->t_state, &m->t_interval, &m->t_diag};
+	char id[PL_MQTT_TOPIC_MAX];
+	size_t used = 0, cap;
+	char *p;
+	int rc = 0, i;
+
+	m->t_disc = m->t_hastatus = "";
+	for (i = 0; i < 3 && rc >= 0; i++) {
+		p = pool_take(m, &used, &cap);
+		rc = pool_keep(dst[i], p, pl_mqtt_topic(p, cap, n, name, leaf[i]), &used, cap);
+	}
+	if (rc >= 0) {
+		p = pool_take(m, &used, &cap);
+		rc = pool_keep(&m->t_avail, p, pl_mqtt_topic(p, cap, n, NULL, "availability"),
+			       &used, cap);
+	}
+	if (rc >= 0)
+		rc = pl_mqtt_segment(id, sizeof(id), n->node_id);
+	if (rc >= 0) {
+		p = pool_take(m, &used, &cap);
+		rc = pool_keep(&m->t_sync, p, snprintf(p, cap, "%s/sync/%s", n->topic_prefix, id),
+			       &used, cap);
+	}
+	if (rc >= 0 && n->discovery_prefix != NULL && n->discovery_prefix[0] != '\0') {
+		p = pool_take(m, &used, &cap);
+		rc = pool_keep(&m->t_disc, p, pl_mqtt_discovery_topic(p, cap, n, &m->cfg.meter),
+			       &used, cap);
+		if (rc >= 0) {
+			p = pool_take(m, &used, &cap);
+			rc = pool_keep(&m->t_hastatus, p,
+				       snprintf(p, cap, "%s/status", n->discovery_prefix), &used,
+				       cap);
+		}
+	}
+	return rc;
+}
+
+/* Builds the discovery payload in a buffer of its own, just long enough (m->disc_len, or the
+ * maximum while measuring), and queues it. The id, -1 (the client refuses), or -PL_ENOMEM. */
+static int publish_discovery(struct fw_mqtt *m, int measure)
+{
+	size_t cap = measure ? PL_MQTT_DISCOVERY_MAX : m->disc_len + 1;
+	char *buf = m->ops->alloc(m->ctx, cap);
+	int len, id = -1;
+
+	if (buf == NULL) {
+		m->alloc_failures++;
+		return -PL_ENOMEM;
+	}
+	len = pl_mqtt_discovery_json(buf, cap, &m->cfg.node, &m->cfg.meter);
+	if (measure) {
+		id = len;
+		if (len >= 0)
+			m->disc_len = (size_t)len;
+	} else if (len >= 0) {
+		id = m->ops->publish(m->ctx, m->t_disc, buf, (size_t)len, 1, 1);
+	}
+	m->ops->release(m->ctx, buf);
+	return id;
+}
+
 int fw_mqtt_init(struct fw_mqtt *m, const struct fw_mqtt_config *cfg,
 		 const struct fw_mqtt_ops *ops, void *ctx, struct fw_sink *sink,
 		 struct fw_time *time)
@@ -44,9 +128,10 @@ int fw_mqtt_init(struct fw_mqtt *m, const struct fw_mqtt_config *cfg,
 	int rc;
 
 	if (m == NULL || cfg == NULL || ops == NULL || ops->start == NULL || ops->stop == NULL ||
-	    ops->publish == NULL || ops->subscribe == NULL || sink == NULL || time == NULL ||
+	    ops->publish == NULL || ops->subscribe == NULL || ops->alloc == NULL ||
+	    ops->release == NULL || sink == NULL || time == NULL ||
 	    cfg->window > FW_MQTT_WINDOW || cfg->node.topic_prefix == NULL ||
-	    cfg->node.node_id == NULL || cfg->meter.name == NULL)
+	    cfg->node.node_id == NULL || cfg->meter.name == NULL || cfg->scratch == NULL)
 		return -PL_EINVAL;
 	memset(m, 0, sizeof(*m));
 	m->cfg = *cfg;
@@ -60,12 +145,19 @@ int fw_mqtt_init(struct fw_mqtt *m, const struct fw_mqtt_config *cfg,
 		m->cfg.connect_timeout_ms = DEFAULT_TIMEOUT_MS;
 	if (m->cfg.sync_timeout_ms <= 0)
 		m->cfg.sync_timeout_ms = DEFAULT_TIMEOUT_MS;
-	if (m->cfg.diag_every_ms <= 0)
-		m->cfg.diag_every_ms = DEFAULT_DIAG_MS;
+	if (m->cfg.diag_min_ms <= 0)
+		m->cfg.diag_min_ms = FW_MQTT_DIAG_MIN_MS;
 	m->rng = cfg->seed ? cfg->seed : UINT32_C(0x9e3779b9);
 	m->diag.amplitude = -1;
 	m->diag.noise = -1;
+	m->t_state = m->t_interval = m->t_diag = m->t_avail = m->t_sync = "";
+	m->t_disc = m->t_hastatus = "";
 	n = &m->cfg.node;
+	if (cfg->scratch_cap < PL_MQTT_PAYLOAD_MAX) {
+		say(m, 2, "mqtt: the payload buffer has %lu bytes, fewer than %u",
+		    (unsigned long)cfg->scratch_cap, (unsigned)PL_MQTT_PAYLOAD_MAX);
+		return -PL_EINVAL;
+	}
 	if (n->topic_prefix[0] == '\0') {
 		say(m, 2, "mqtt: the topic prefix must not be empty");
 		return -PL_EINVAL;
@@ -80,36 +172,21 @@ int fw_mqtt_init(struct fw_mqtt *m, const struct fw_mqtt_config *cfg,
 		    pl_mqtt_name_problem(m->cfg.meter.name));
 		return -PL_EINVAL;
 	}
-	rc = pl_mqtt_topic(m->t_state, sizeof(m->t_state), n, m->cfg.meter.name, "state");
-	if (rc >= 0)
-		rc = pl_mqtt_topic(m->t_interval, sizeof(m->t_interval), n, m->cfg.meter.name,
-				   "interval");
-	if (rc >= 0)
-		rc = pl_mqtt_topic(m->t_diag, sizeof(m->t_diag), n, m->cfg.meter.name, "diag");
-	if (rc >= 0)
-		rc = pl_mqtt_topic(m->t_avail, sizeof(m->t_avail), n, NULL, "availability");
-	if (rc >= 0) {
-		char id[PL_MQTT_TOPIC_MAX];
-
-		rc = pl_mqtt_segment(id, sizeof(id), n->node_id);
-		if (rc >= 0) {
-			rc = snprintf(m->t_sync, sizeof(m->t_sync), "%s/sync/%s", n->topic_prefix,
-				      id);
-			if (rc < 0 || (size_t)rc >= sizeof(m->t_sync))
-				rc = -PL_ENOSPC;
-		}
+	rc = make_topics(m);
+	if (rc == -PL_ENOSPC) {
+		say(m, 2, "mqtt: the topics of these prefixes, client id and meter name are too "
+			  "long: together more than the %u bytes the firmware keeps for them "
+			  "(shorten the prefixes)", (unsigned)FW_MQTT_TOPICS_MAX);
+		return -PL_EINVAL;
 	}
-	if (rc >= 0 && n->discovery_prefix != NULL && n->discovery_prefix[0] != '\0') {
-		rc = pl_mqtt_discovery_topic(m->t_disc, sizeof(m->t_disc), n, &m->cfg.meter);
-		if (rc >= 0) {
-			rc = snprintf(m->t_hastatus, sizeof(m->t_hastatus), "%s/status",
-				      n->discovery_prefix);
-			if (rc < 0 || (size_t)rc >= sizeof(m->t_hastatus))
-				rc = -PL_ENOSPC;
+	/* the payload is built at every connection; it must fit now */
+	if (rc >= 0 && m->t_disc[0] != '\0') {
+		rc = publish_discovery(m, 1);
+		if (rc == -PL_ENOMEM) {
+			say(m, 2, "mqtt: no memory (%u bytes) to check the discovery payload",
+			    (unsigned)PL_MQTT_DISCOVERY_MAX);
+			return -PL_ENOMEM;
 		}
-		/* the payload is built at every connection; it must fit now */
-		if (rc >= 0)
-			rc = pl_mqtt_discovery_json(m->buf, sizeof(m->buf), n, &m->cfg.meter);
 	}
 	if (rc < 0) {
 		say(m, 2, "mqtt: the prefixes, client id or meter name make a topic or payload "
@@ -117,6 +194,47 @@ int fw_mqtt_init(struct fw_mqtt *m, const struct fw_mqtt_config *cfg,
 		return -PL_EINVAL;
 	}
 	return 0;
+}
+
+enum fw_mqtt_topic fw_mqtt_topic_kind(const struct fw_mqtt *m, const char *topic, size_t len)
+{
+	enum fw_mqtt_topic k;
+
+	for (k = FW_MQTT_T_STATE; k <= FW_MQTT_T_HASTATUS; k++) {
+		const char *t = fw_mqtt_topic_of(m, k);
+
+		if (t[0] != '\0' && strlen(t) == len && memcmp(t, topic, len) == 0)
+			return k;
+	}
+	return FW_MQTT_T_OTHER;
+}
+
+const char *fw_mqtt_topic_of(const struct fw_mqtt *m, enum fw_mqtt_topic kind)
+{
+	switch (kind) {
+	case FW_MQTT_T_STATE:
+		return m->t_state;
+	case FW_MQTT_T_SYNC:
+		return m->t_sync;
+	case FW_MQTT_T_HASTATUS:
+		return m->t_hastatus;
+	case FW_MQTT_T_OTHER:
+		break;
+	}
+	return "";
+}
+
+size_t fw_mqtt_max_payload(const struct fw_mqtt *m)
+{
+	return m->disc_len > PL_MQTT_PAYLOAD_MAX ? m->disc_len : PL_MQTT_PAYLOAD_MAX;
+}
+
+void fw_mqtt_set_view(struct fw_mqtt *m, const struct pl_mqtt_diag *view)
+{
+	m->diag.detector_state = view != NULL ? view->detector_state : NULL;
+	m->diag.amplitude = view != NULL ? view->amplitude : -1;
+	m->diag.noise = view != NULL ? view->noise : -1;
+	m->diag.rejected_total = view != NULL ? view->rejected_total : 0;
 }
 
 static int discovery_on(const struct fw_mqtt *m)
@@ -147,25 +265,41 @@ static int publish(struct fw_mqtt *m, const char *topic, const char *data, size_
 	return m->ops->publish(m->ctx, topic, data, len, qos, retain);
 }
 
+/* Discovery could not get its buffer: online without it, tried again later. */
+static void discovery_later(struct fw_mqtt *m, int64_t now_ms)
+{
+	if (!m->disc_nomem)
+		say(m, 1, "mqtt: no memory for the discovery payload (%lu bytes); trying again "
+			  "every %u s", (unsigned long)m->disc_len + 1,
+		    (unsigned)(FW_MQTT_DISC_RETRY_MS / 1000));
+	m->discovery_again = 1;
+	m->disc_nomem = 1;
+	m->disc_retry_ms = now_ms + FW_MQTT_DISC_RETRY_MS;
+}
+
 /* Publishes the control message of the state just entered; waits for its PUBACK. */
 static void enter_control(struct fw_mqtt *m, enum fw_mqtt_state st, int64_t now_ms)
 {
-	int len = 0, id;
-	const char *topic;
+	int len, id;
 
 	m->state = st;
 	if (st == FW_MQTT_DISCOVERY) {
-		topic = m->t_disc;
-		len = pl_mqtt_discovery_json(m->buf, sizeof(m->buf), &m->cfg.node, &m->cfg.meter);
+		id = publish_discovery(m, 0);
+		if (id == -PL_ENOMEM) {
+			discovery_later(m, now_ms);
+			enter_control(m, FW_MQTT_AVAILABILITY, now_ms);
+			return;
+		}
+		if (id >= 0) { /* whatever asked for it again is served */
+			if (m->disc_nomem)
+				say(m, 0, "mqtt: discovery published (memory found)");
+			m->discovery_again = 0;
+			m->disc_nomem = 0;
+		}
 	} else {
-		topic = m->t_avail;
-		len = snprintf(m->buf, sizeof(m->buf), "online");
+		len = snprintf(m->cfg.scratch, m->cfg.scratch_cap, "online");
+		id = publish(m, m->t_avail, m->cfg.scratch, (size_t)len, 1, 1);
 	}
-	if (len < 0) { /* init built it once: cannot happen */
-		fail(m, now_ms, "cannot build the discovery payload");
-		return;
-	}
-	id = publish(m, topic, m->buf, (size_t)len, 1, 1);
 	if (id < 0) {
 		fail(m, now_ms, "the client refuses to queue a message");
 		return;
@@ -265,6 +399,7 @@ static void on_published(struct fw_mqtt *m, int id, int64_t now_ms)
 			m->state = FW_MQTT_BACKLOG;
 			m->backoff = (struct pl_backoff)PL_BACKOFF_INIT;
 			m->next_diag_ms = now_ms; /* at once */
+			m->diag_sent_valid = 0;
 			say(m, 0, "mqtt: online; %lu record(s) to publish",
 			    (unsigned long)fw_sink_count(m->sink));
 		}
@@ -322,12 +457,13 @@ void fw_mqtt_event(struct fw_mqtt *m, const struct fw_mqtt_event *ev, int64_t no
 static int queue_state(struct fw_mqtt *m, struct fw_mqtt_flight *f, const struct fw_record *r,
 		       const struct pl_mqtt_mark *mk)
 {
-	int len = pl_mqtt_state_json(m->buf, sizeof(m->buf), &m->cfg.meter, &r->rec, mk);
+	int len = pl_mqtt_state_json(m->cfg.scratch, m->cfg.scratch_cap, &m->cfg.meter, &r->rec,
+				     mk);
 	int id;
 
 	if (len < 0)
 		return -1;
-	id = publish(m, m->t_state, m->buf, (size_t)len, 1, 1);
+	id = publish(m, m->t_state, m->cfg.scratch, (size_t)len, 1, 1);
 	if (id < 0)
 		return -1;
 	f->id_state = id;
@@ -381,7 +517,8 @@ static int fill(struct fw_mqtt *m, int64_t now_ms)
 		f->sent_ms = now_ms;
 		mk.seq = seq;
 		len = st == FW_STAMP_OK ?
-			pl_mqtt_interval_json(m->buf, sizeof(m->buf), &m->cfg.meter, &r.rec, &mk) :
+			pl_mqtt_interval_json(m->cfg.scratch, m->cfg.scratch_cap, &m->cfg.meter,
+					      &r.rec, &mk) :
 			-PL_ERANGE;
 		if (len < 0) {
 			/* passes through the window so the cursor still moves in order */
@@ -397,7 +534,7 @@ static int fill(struct fw_mqtt *m, int64_t now_ms)
 				return rc;
 			continue;
 		}
-		id = publish(m, m->t_interval, m->buf, (size_t)len, 1, 0);
+		id = publish(m, m->t_interval, m->cfg.scratch, (size_t)len, 1, 0);
 		if (id < 0)
 			return 0; /* the client's outbox is full: later */
 		f->id_interval = id;
@@ -412,18 +549,34 @@ static int fill(struct fw_mqtt *m, int64_t now_ms)
 	return 0;
 }
 
+static int same_str(const char *a, const char *b)
+{
+	return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
+}
+
+/* Anything in P/M/diag but its time changed since this connection last published it. */
+static int diag_changed(const struct fw_mqtt *m)
+{
+	const struct pl_mqtt_diag *a = &m->diag, *b = &m->diag_sent;
+
+	return !m->diag_sent_valid || !same_str(a->detector_state, b->detector_state) ||
+	       a->amplitude != b->amplitude || a->noise != b->noise ||
+	       a->rejected_total != b->rejected_total || a->backlog != b->backlog;
+}
+
 static void publish_diag(struct fw_mqtt *m, int64_t now_ms)
 {
-	int64_t wall;
 	int len;
 
-	m->diag.backlog = fw_sink_count(m->sink);
-	wall = m->time->synced ? now_ms * 1000 + m->time->offset_us : 0;
-	m->diag.updated_us = wall;
-	len = pl_mqtt_diag_json(m->buf, sizeof(m->buf), &m->diag);
-	if (len >= 0)
-		publish(m, m->t_diag, m->buf, (size_t)len, 0, 1);
-	m->next_diag_ms = now_ms + m->cfg.diag_every_ms;
+	m->diag.updated_us = m->time->synced ? now_ms * 1000 + m->time->offset_us : 0;
+	len = pl_mqtt_diag_json(m->cfg.scratch, m->cfg.scratch_cap, &m->diag);
+	if (len >= 0 && publish(m, m->t_diag, m->cfg.scratch, (size_t)len, 0, 1) >= 0) {
+		m->diag_sent = m->diag;
+		m->diag_sent_valid = 1;
+		m->diags++;
+	}
+	/* refused (the client's outbox is full): tried again after the same pause */
+	m->next_diag_ms = now_ms + m->cfg.diag_min_ms;
 }
 
 int fw_mqtt_step(struct fw_mqtt *m, int64_t now_ms, int net_up)
@@ -465,14 +618,17 @@ int fw_mqtt_step(struct fw_mqtt *m, int64_t now_ms, int net_up)
 		fail(m, now_ms, "no PUBACK for a record");
 		return 0;
 	}
-	if (m->discovery_again) {
-		int len = pl_mqtt_discovery_json(m->buf, sizeof(m->buf), &m->cfg.node,
-						 &m->cfg.meter);
+	if (m->discovery_again && now_ms >= m->disc_retry_ms) {
+		int id = publish_discovery(m, 0);
 
-		if (len >= 0 && publish(m, m->t_disc, m->buf, (size_t)len, 1, 1) >= 0) {
+		if (id == -PL_ENOMEM) {
+			discovery_later(m, now_ms);
+		} else if (id >= 0) {
+			say(m, 0, m->disc_nomem ? "mqtt: discovery published (memory found)" :
+			    "mqtt: Home Assistant is back: discovery published again");
 			m->discovery_again = 0;
-			say(m, 0, "mqtt: Home Assistant is back: discovery published again");
-		}
+			m->disc_nomem = 0;
+		} /* refused by the client: the next step tries again */
 	}
 	rc = fill(m, now_ms);
 	if (rc < 0) {
@@ -482,7 +638,8 @@ int fw_mqtt_step(struct fw_mqtt *m, int64_t now_ms, int net_up)
 	if (m->state == FW_MQTT_IDLE)
 		return 0;
 	m->state = fw_sink_count(m->sink) > m->nflight ? FW_MQTT_BACKLOG : FW_MQTT_LIVE;
-	if (now_ms >= m->next_diag_ms)
+	m->diag.backlog = fw_sink_count(m->sink);
+	if (now_ms >= m->next_diag_ms && diag_changed(m))
 		publish_diag(m, now_ms);
 	return 0;
 }
@@ -491,6 +648,9 @@ int64_t fw_mqtt_wait_ms(const struct fw_mqtt *m, int64_t now_ms)
 {
 	int64_t until = m->state == FW_MQTT_LIVE || m->state == FW_MQTT_BACKLOG ?
 		m->next_diag_ms : m->due_ms;
+
+	if (m->state != FW_MQTT_IDLE && m->discovery_again && m->disc_retry_ms < until)
+		until = m->disc_retry_ms;
 
 	return until > now_ms ? until - now_ms : 0;
 }

@@ -38,9 +38,23 @@
  * was set wait (fw_time_stamp); one that can never be stamped (an earlier boot that never
  * synced) or encoded is passed over, counted in `unpublishable`.
  *
+ * RAM (the firmware's static budget is 32 KB, scripts/fw-footprint.sh): the sink holds no
+ * payload buffer of its own. The state, interval, diag and availability payloads are built in
+ * cfg.scratch, which the caller lends (on the device InfluxDB's request body: both sinks run
+ * in the network task, each builds and hands its message off within one call, so they never
+ * use it at once). The discovery payload (up to PL_MQTT_DISCOVERY_MAX, a few KB) is built in
+ * a buffer taken from ops->alloc only for that one publish and given back at once (the client
+ * copies what it queues); init measures its length, so that buffer is just as long. A failed
+ * allocation never stops the sink: it goes online without discovery and tries again every
+ * FW_MQTT_DISC_RETRY_MS. The topics share one pool of FW_MQTT_TOPICS_MAX bytes.
+ *
+ * P/M/diag (retained, QoS 0): the detector's view (fw_mqtt_set_view(), from the sampling task
+ * through the caller) and the backlog, published when any of them changed since the last one
+ * this connection published, at most every cfg.diag_min_ms, and at once after going online.
+ *
  * The glue (ports/esp32/main/mqtt.c on the device, a fake client in tests/test_fw_mqtt.c)
  * calls fw_mqtt_event() for each client event and fw_mqtt_step() from the network task. Not
- * thread-safe: the network task owns it.
+ * thread-safe: the network task owns it (fw_mqtt_topic_kind() excepted, see there).
  */
 #ifndef FW_MQTT_H
 #define FW_MQTT_H
@@ -55,6 +69,12 @@
 
 #define FW_MQTT_WINDOW 8          /* records in flight at most */
 #define FW_MQTT_TOKEN_MAX 40
+#define FW_MQTT_TOPICS_MAX 1024   /* all topics together: the prefixes and names up to 64 B */
+#define FW_MQTT_DISC_RETRY_MS 5000 /* discovery again after a failed allocation */
+#define FW_MQTT_DIAG_MIN_MS 10000 /* P/M/diag at most this often (default) */
+/* The longest message the sink reads (DATA): its own retained state, 286 B with every field
+ * at its extreme (test_fw_mqtt checks it fits); the token and "online" are shorter. */
+#define FW_MQTT_DATA_MAX 320
 
 /* The client seam: esp-mqtt on the device, a fake in the tests. */
 struct fw_mqtt_ops {
@@ -75,6 +95,10 @@ struct fw_mqtt_ops {
 	int (*subscribe)(void *ctx, const char *topic, int qos);
 	/* A line for the console (level 0 info, 1 warning, 2 error). May be NULL. */
 	void (*log)(void *ctx, int level, const char *msg);
+	/* n bytes for the discovery payload, or NULL (no memory now: tried again later). Each
+	 * buffer is given back with release() before the call that took it returns. */
+	void *(*alloc)(void *ctx, size_t n);
+	void (*release)(void *ctx, void *p);
 };
 
 enum fw_mqtt_ev_type {
@@ -111,8 +135,18 @@ struct fw_mqtt_config {
 	uint32_t window;              /* 1..FW_MQTT_WINDOW records in flight; 0: the maximum */
 	int32_t connect_timeout_ms;   /* 0: 20 s */
 	int32_t sync_timeout_ms;      /* token back, and each PUBACK; 0: 20 s */
-	int32_t diag_every_ms;        /* P/M/diag; 0: 60 s */
+	int32_t diag_min_ms;          /* P/M/diag at most this often; 0: FW_MQTT_DIAG_MIN_MS */
 	uint32_t seed;                /* backoff jitter and sync tokens */
+	char *scratch;                /* lent: payloads are built here (see above) */
+	size_t scratch_cap;           /* >= PL_MQTT_PAYLOAD_MAX */
+};
+
+/* The subscribed topics an event can come on (fw_mqtt_topic_kind). */
+enum fw_mqtt_topic {
+	FW_MQTT_T_OTHER = 0,
+	FW_MQTT_T_STATE,
+	FW_MQTT_T_SYNC,
+	FW_MQTT_T_HASTATUS,
 };
 
 struct fw_mqtt_flight {
@@ -137,27 +171,34 @@ struct fw_mqtt {
 	char token[FW_MQTT_TOKEN_MAX];
 	uint64_t broker_seq;          /* this store's newest mark seen on the state topic */
 	uint8_t broker_mark;          /* broker_seq is valid */
-	uint8_t discovery_again;      /* HA said "online": publish discovery again */
+	uint8_t discovery_again;      /* publish discovery again (HA's "online", no memory) */
+	uint8_t disc_nomem;           /* discovery_again because an allocation failed */
+	int64_t disc_retry_ms;        /* discovery_again: not before */
+	size_t disc_len;              /* the discovery payload's length (measured at init) */
 	uint32_t nflight;
 	struct fw_mqtt_flight flight[FW_MQTT_WINDOW];
 	uint32_t last_queued;         /* the newest seq queued on this connection */
 	int64_t next_diag_ms;
 	uint64_t skipped_told;        /* sink->skipped already reported */
-	struct pl_mqtt_diag diag;     /* the caller fills the detector's fields; backlog is ours */
+	struct pl_mqtt_diag diag;     /* the detector's fields: fw_mqtt_set_view; backlog ours */
+	struct pl_mqtt_diag diag_sent; /* as last published on this connection */
+	uint8_t diag_sent_valid;
 	/* counters */
 	uint32_t connects, failures;
+	uint32_t alloc_failures;      /* discovery buffers refused */
+	uint32_t diags;               /* P/M/diag messages queued */
 	uint64_t published, by_mark, unpublishable;
 	char msg[160];
-	char t_state[PL_MQTT_TOPIC_MAX], t_interval[PL_MQTT_TOPIC_MAX];
-	char t_diag[PL_MQTT_TOPIC_MAX], t_avail[PL_MQTT_TOPIC_MAX];
-	char t_sync[PL_MQTT_TOPIC_MAX], t_disc[PL_MQTT_TOPIC_MAX], t_hastatus[PL_MQTT_TOPIC_MAX];
-	char buf[PL_MQTT_DISCOVERY_MAX];
+	/* the topics, NUL-terminated in topics[] (t_disc and t_hastatus "" without discovery) */
+	const char *t_state, *t_interval, *t_diag, *t_avail, *t_sync, *t_disc, *t_hastatus;
+	char topics[FW_MQTT_TOPICS_MAX];
 };
 
 /*
- * Sets up the sink (cfg copied; the strings it points to, ops, sink and time are borrowed and
- * must outlive m). 0, or -PL_EINVAL (NULL arguments, a bad window, names the topics cannot
- * hold: m->msg says which).
+ * Sets up the sink (cfg copied; the strings it points to, the scratch, ops, sink and time are
+ * borrowed and must outlive m). Builds the discovery payload once in a buffer from ops->alloc
+ * to check and measure it. 0, -PL_EINVAL (NULL arguments, a bad window, a scratch under
+ * PL_MQTT_PAYLOAD_MAX, names the topics cannot hold: m->msg says which) or -PL_ENOMEM.
  */
 int fw_mqtt_init(struct fw_mqtt *m, const struct fw_mqtt_config *cfg,
 		 const struct fw_mqtt_ops *ops, void *ctx, struct fw_sink *sink,
@@ -172,6 +213,24 @@ void fw_mqtt_event(struct fw_mqtt *m, const struct fw_mqtt_event *ev, int64_t no
  * Returns 0, or a negative PL_E* code from the store.
  */
 int fw_mqtt_step(struct fw_mqtt *m, int64_t now_ms, int net_up);
+
+/*
+ * The detector's fields of P/M/diag (detector_state, amplitude, noise, rejected_total; the
+ * string must stay valid: the core's state names and "edges" are static). NULL: unknown.
+ */
+void fw_mqtt_set_view(struct fw_mqtt *m, const struct pl_mqtt_diag *view);
+
+/*
+ * Which subscribed topic topic[0..len) is (not NUL-terminated), FW_MQTT_T_OTHER if none. It
+ * reads only what fw_mqtt_init() wrote, so the client's task may call it (mqtt.c does, so its
+ * event queue carries a topic's kind instead of its bytes); fw_mqtt_topic_of() gives the topic
+ * back for the event.
+ */
+enum fw_mqtt_topic fw_mqtt_topic_kind(const struct fw_mqtt *m, const char *topic, size_t len);
+const char *fw_mqtt_topic_of(const struct fw_mqtt *m, enum fw_mqtt_topic kind);
+
+/* The longest payload the sink publishes (for the client's output buffer). */
+size_t fw_mqtt_max_payload(const struct fw_mqtt *m);
 
 /* Milliseconds until a step has something to do without an event (for the caller's wait). */
 int64_t fw_mqtt_wait_ms(const struct fw_mqtt *m, int64_t now_ms);

@@ -321,3 +321,70 @@ int fw_sampling_timebase(struct fw_sampling *s, int64_t offset_us, int64_t now_u
 	push_pending(s);
 	return s->npend > 0 ? -PL_ENOSPC : 0;
 }
+
+/* ---- the view shared with the network task ---- */
+
+#define VIEW_REJECTED_MASK ((UINT64_C(1) << 56) - 1)
+
+void fw_sampling_get_view(const struct fw_sampling *s, struct fw_sampling_view *v)
+{
+	struct pl_detector_status ds;
+
+	memset(v, 0, sizeof(*v));
+	v->rejected = s->ch.n_rejected & VIEW_REJECTED_MASK;
+	if (s->cfg.digital) {
+		v->state = FW_SAMPLING_VIEW_EDGES;
+		v->amplitude = -1;
+		v->noise = -1;
+		return;
+	}
+	pl_detector_status(&s->ch.det, &ds);
+	v->state = (int32_t)ds.state;
+	v->amplitude = ds.amplitude;
+	v->noise = ds.noise;
+}
+
+int fw_sampling_share(struct fw_sampling *s, struct fw_seqpair *p)
+{
+	struct fw_sampling_view v;
+	uint64_t a, b;
+
+	fw_sampling_get_view(s, &v);
+	if (s->shared_valid && v.state == s->shared.state && v.amplitude == s->shared.amplitude &&
+	    v.noise == s->shared.noise && v.rejected == s->shared.rejected)
+		return 0;
+	/* a: the state + 2 (never 0: "nothing shared" reads as 0) over the rejected count */
+	a = ((uint64_t)(uint8_t)(v.state + 2) << 56) | v.rejected;
+	b = ((uint64_t)(uint32_t)v.amplitude << 32) | (uint32_t)v.noise;
+	fw_seqpair_write(p, (int64_t)a, (int64_t)b);
+	s->shared = v;
+	s->shared_valid = 1;
+	return 1;
+}
+
+int fw_sampling_view_read(const struct fw_seqpair *p, struct fw_sampling_view *v,
+			  uint32_t *version)
+{
+	int64_t a, b;
+	uint32_t ver;
+	int rc = fw_seqpair_read(p, &a, &b, &ver);
+
+	if (rc < 0)
+		return rc;
+	if (version != NULL)
+		*version = ver;
+	if (ver == 0 || ((uint64_t)a >> 56) == 0)
+		return -PL_ENOENT;
+	v->state = (int32_t)((uint64_t)a >> 56) - 2;
+	v->rejected = (uint64_t)a & VIEW_REJECTED_MASK;
+	v->amplitude = (int32_t)(uint32_t)((uint64_t)b >> 32);
+	v->noise = (int32_t)(uint32_t)(uint64_t)b;
+	return 0;
+}
+
+const char *fw_sampling_view_state_name(const struct fw_sampling_view *v)
+{
+	if (v->state == FW_SAMPLING_VIEW_EDGES)
+		return "edges";
+	return pl_detector_state_name((enum pl_detector_state)v->state);
+}

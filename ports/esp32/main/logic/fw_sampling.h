@@ -31,7 +31,14 @@
  * ring is full they wait and the meter holds back (nothing is lost), and once the channel's
  * queue is full too, new frames and edges are dropped and flagged as a gap.
  *
- * Not thread-safe: the sampling task owns it. Never allocates.
+ * The detector's view (state, amplitude, noise, rejected pulses: MQTT's P/M/diag) goes to the
+ * network task through a fw_seqpair (fw_sampling_share, the sampling task the one writer;
+ * fw_sampling_view_read in the network task): the ESP32 stores 64 bits as two halves, and the
+ * four values must be read as one. Two 64-bit words hold them: the rejected count (56 bits)
+ * with the state, and amplitude and noise (32 bits each).
+ *
+ * Not thread-safe: the sampling task owns it (fw_sampling_view_read excepted). Never
+ * allocates.
  */
 #ifndef FW_SAMPLING_H
 #define FW_SAMPLING_H
@@ -41,6 +48,7 @@
 
 #include "fw_record.h"
 #include "fw_ring.h"
+#include "fw_seqpair.h"
 #include "powerlogger/channel.h"
 
 #define FW_SAMPLING_CHUNK 128          /* averaged samples fed to the detector per call */
@@ -72,6 +80,16 @@ struct fw_sampling_stats {
 	int64_t power_mw;                /* from the last gap between pulses */
 };
 
+#define FW_SAMPLING_VIEW_EDGES (-1)     /* fw_sampling_view.state on the GPIO path */
+
+/* What P/M/diag shows of the input, as the daemon's does (src/linux/daemon/status.c). */
+struct fw_sampling_view {
+	int32_t state;                   /* enum pl_detector_state, or FW_SAMPLING_VIEW_EDGES */
+	int32_t amplitude;               /* recent pulse swing in ADC counts; -1: not known */
+	int32_t noise;                   /* noise in ADC counts; -1: not known */
+	uint64_t rejected;               /* pulses rejected since boot (below 2^56) */
+};
+
 struct fw_sampling {
 	struct fw_sampling_config cfg;
 	struct pl_channel ch;            /* detector or edge filter, and the meter */
@@ -89,6 +107,8 @@ struct fw_sampling {
 	uint32_t npend;
 	uint32_t edges_dropped_seen;     /* the edge ring's `dropped` as last taken */
 	struct fw_sampling_stats stats;
+	struct fw_sampling_view shared;  /* as last given to fw_sampling_share's pair */
+	uint8_t shared_valid;
 	struct pl_sample chunk[FW_SAMPLING_CHUNK];
 	struct fw_record pend[FW_SAMPLING_PENDING];
 };
@@ -155,5 +175,25 @@ int fw_sampling_tick(struct fw_sampling *s, int64_t now_us);
  * first fw_sampling_tick() that finds room (records until then are in the old base).
  */
 int fw_sampling_timebase(struct fw_sampling *s, int64_t offset_us, int64_t now_us);
+
+/* The detector's view now (the edge filter's: state edges, amplitude and noise -1). */
+void fw_sampling_get_view(const struct fw_sampling *s, struct fw_sampling_view *v);
+
+/*
+ * Writes the view into p when it differs from what this s last wrote there (the sampling
+ * task, after each tick: a few compares when nothing changed). Returns 1 if written, else 0.
+ */
+int fw_sampling_share(struct fw_sampling *s, struct fw_seqpair *p);
+
+/*
+ * The view as last shared into p (any task). *version (may be NULL): fw_seqpair's count of
+ * writes, so the reader sees whether it changed. 0, -PL_ENOENT (none shared yet) or -PL_EBUSY
+ * (a write in progress at every try: ask again later).
+ */
+int fw_sampling_view_read(const struct fw_seqpair *p, struct fw_sampling_view *v,
+			  uint32_t *version);
+
+/* "edges", or the core's name of the detector state ("dark", "pulsing", ...); static. */
+const char *fw_sampling_view_state_name(const struct fw_sampling_view *v);
 
 #endif

@@ -26,7 +26,7 @@ static int walk(struct fw_sinks *s, uint32_t from, uint32_t upto, size_t max, si
 	*last = from;
 	while (*count < max) {
 		size_t i, got, want = max - *count;
-		int rc = fw_store_peek_after(s->base, *last, s->scratch, s->seqs,
+		int rc = fw_store_peek_after(s->base, *last, NULL, s->seqs,
 					     want < FW_SINKS_CHUNK ? want : FW_SINKS_CHUNK, &got);
 
 		if (rc < 0)

@@ -72,8 +72,7 @@ struct fw_sinks {
 	uint32_t unsaved_moves;   /* cursor saves refused by a full log (retried) */
 	uint8_t dirty;            /* the cursors in RAM are not all saved */
 	char id_hex[17];          /* the store id as 16 hex digits (MQTT's mark "store") */
-	struct fw_record scratch[FW_SINKS_CHUNK];
-	uint32_t seqs[FW_SINKS_CHUNK];
+	uint32_t seqs[FW_SINKS_CHUNK]; /* counting needs only the seqs (peek_after, out NULL) */
 };
 
 /*

@@ -75,7 +75,8 @@ struct fw_store_ops {
 	/*
 	 * For readers with cursors of their own (fw_sinks.h): like peek, but from the first
 	 * waiting record whose sequence number is above after, with the sequence numbers into
-	 * seqs (unique, increasing, kept across reboots; never 0). 0 or -PL_EIO.
+	 * seqs (unique, increasing, kept across reboots; never 0). out may be NULL: only the
+	 * sequence numbers (fw_sinks counts records so, without a buffer for them). 0 or -PL_EIO.
 	 */
 	int (*peek_after)(void *ctx, uint32_t after, struct fw_record *out, uint32_t *seqs,
 			  size_t cap, size_t *n);

@@ -362,7 +362,8 @@ static int flash_peek_after(void *ctx, uint32_t after, struct fw_record *out, ui
 			rc = 0;
 			break;
 		}
-		memcpy(&out[*n], fs->buf, sizeof(*out));
+		if (out != NULL)
+			memcpy(&out[*n], fs->buf, sizeof(*out));
 		seqs[*n] = rec.seq;
 		(*n)++;
 		prev_seq = rec.seq;

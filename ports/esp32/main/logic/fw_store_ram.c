@@ -52,7 +52,8 @@ static int ram_peek_after(void *ctx, uint32_t after, struct fw_record *out, uint
 
 	*n = 0;
 	for (i = from; i < s->n && *n < cap; i++, (*n)++) {
-		out[*n] = s->buf[(s->head + i) % s->cap];
+		if (out != NULL)
+			out[*n] = s->buf[(s->head + i) % s->cap];
 		seqs[*n] = s->first_seq + (uint32_t)i;
 	}
 	return 0;
