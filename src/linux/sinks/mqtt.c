@@ -54,7 +54,8 @@ struct mark {
 	uint64_t seq;
 	int have_reg;    /* the register of the newest state seen or published (any run) */
 	int64_t reg_uwh;
-	int64_t reg_slack_uwh; /* a state read back is rounded to the meter's resolution */
+	int64_t reg_slack_uwh; /* a state read back is rounded to the meter's resolution: one
+	                        * unit of its last digit; -1: not yet known */
 };
 
 enum phase { P_DOWN, P_CONNECTING, P_SUBSCRIBING, P_SYNCING, P_READY };
@@ -389,7 +390,7 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
 		if (parse_energy(msg->payload, len, &uwh) == 0) {
 			k->have_reg = 1;
 			k->reg_uwh = uwh;
-			k->reg_slack_uwh = 1000000000; /* found before its meter: at most 1 kWh */
+			k->reg_slack_uwh = -1; /* rounded: the meter's resolution, known later */
 		}
 	}
 }
@@ -679,6 +680,13 @@ static int publish_request(struct mq *s)
 			set_err(s, PL_XPORT_OTHER, 0, "meter %s: record %" PRId64 " has no payload (%s)",
 				e->device, e->seq, pl_strerror(ni < 0 ? ni : ns));
 			return -1;
+		}
+		if (k != NULL && k->reg_slack_uwh < 0) {
+			int64_t one = 1000000000;
+
+			for (unsigned d = pl_mqtt_kwh_decimals(pm.imp_per_kwh); d > 0; d--)
+				one /= 10;
+			k->reg_slack_uwh = one; /* the last digit of the value read back */
 		}
 		if (k != NULL && k->have_reg && e->rec.register_uwh + k->reg_slack_uwh < k->reg_uwh)
 			logs(s, PL_LOG_WARNING, "meter %s: the register was set lower: %.6f kWh after "
