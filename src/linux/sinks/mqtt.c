@@ -52,7 +52,8 @@ struct mark {
 	char topic[PL_MQTT_TOPIC_MAX];
 	int have;        /* a mark of this store was seen (or published) on this connection */
 	uint64_t seq;
-	int have_reg;    /* the register of the newest state seen or published (any run) */
+	int have_reg;    /* the register of the newest state seen or published on this
+	                  * connection */
 	int64_t reg_uwh;
 	int64_t reg_slack_uwh; /* a state read back is rounded to the meter's resolution: one
 	                        * unit of its last digit; -1: not yet known */
@@ -477,8 +478,11 @@ static int connect_start(struct mq *s)
 
 	drop(s);
 	pthread_once(&lib_once, lib_init);
+	/* what the broker holds is read again: the marks, and the register to compare with
+	 * (the one published last may belong to a batch that failed and is sent again, from
+	 * older records: compared with it, they would look like a register set lower) */
 	for (size_t i = 0; i < s->nmarks; i++)
-		s->marks[i].have = 0; /* read again from the broker */
+		s->marks[i].have = s->marks[i].have_reg = 0;
 	for (size_t i = 0; i < s->c.nmeters; i++)
 		s->diag_sent[i] = 0, s->diag_at_us[i] = 0;
 	s->conn_rc = -1;
