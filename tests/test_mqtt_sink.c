@@ -201,8 +201,9 @@ static struct pl_interval_record rec_n(int64_t i)
 					    .avg_mw = 900000, .register_uwh = 5000000 * i };
 }
 
-/* Sends records seq from..to through the sink; the result of the request. */
-static struct pl_sink_result send_range(void *s, int64_t from, int64_t to)
+/* Sends records seq from..to through the sink, record seq q being the q + shift-th interval;
+ * the result of the request. */
+static struct pl_sink_result send_shifted(void *s, int64_t from, int64_t to, int64_t shift)
 {
 	static char body[1 << 16];
 	struct pl_sink_result res;
@@ -210,7 +211,7 @@ static struct pl_sink_result send_range(void *s, int64_t from, int64_t to)
 	int rc;
 
 	for (int64_t q = from; q <= to; q++) {
-		struct pl_interval_record r = rec_n(q);
+		struct pl_interval_record r = rec_n(q + shift);
 
 		assert_int_equal(pl_mqtt_sink_ops.encode(s, body, sizeof(body), &len, "house", q, &r),
 				 0);
@@ -221,6 +222,11 @@ static struct pl_sink_result send_range(void *s, int64_t from, int64_t to)
 		assert_true(i < 50); /* over within 10 s */
 	assert_int_equal(rc, 1);
 	return res;
+}
+
+static struct pl_sink_result send_range(void *s, int64_t from, int64_t to)
+{
+	return send_shifted(s, from, to, 0);
 }
 
 static void test_publish_and_marks(void **state)
@@ -266,6 +272,15 @@ static void test_publish_and_marks(void **state)
 	assert_int_equal(count("t1/house/interval", "\"seq\":3}"), 1);
 	assert_int_equal(count("t1/house/interval", "\"seq\":4}"), 1);
 	assert_int_equal(count("t1/house/interval", "\"seq\":5}"), 1);
+	pl_mqtt_sink_ops.close(s);
+
+	/* the same store restored from a backup taken at seq 3: its new records get the numbers
+	 * 4 and 5 again, for later intervals than the marked one, and are published */
+	s = open_sink("aaaa", "t1", port);
+	res = send_shifted(s, 4, 5, 10);
+	assert_int_equal(res.resp.status, 204);
+	assert_int_equal(wait_count("t1/house/interval", NULL, 7), 7);
+	assert_int_equal(count("t1/house/interval", "\"seq\":4}"), 2);
 	pl_mqtt_sink_ops.close(s);
 
 	/* another store (a new database): its seq 1 and 2 are not the broker's */

@@ -52,6 +52,7 @@ struct mark {
 	char topic[PL_MQTT_TOPIC_MAX];
 	int have;        /* a mark of this store was seen (or published) on this connection */
 	uint64_t seq;
+	int64_t start_us; /* the marked record's interval start; INT64_MAX: not known */
 	int have_reg;    /* the register of the newest state seen or published on this
 	                  * connection */
 	int64_t reg_uwh;
@@ -274,6 +275,47 @@ static int parse_energy(const char *p, size_t len, int64_t *uwh)
 	return 0;
 }
 
+/*
+ * "start":"2026-12-07T14:00:20Z" of a state payload (fractions of a second allowed), in µs.
+ * 0, or -1 when absent or malformed.
+ */
+static int parse_start(const char *p, size_t len, int64_t *us)
+{
+	static const char key[] = "\"start\":\"";
+	char buf[40];
+	const char *q = NULL;
+	struct tm tm;
+	char *end;
+	int64_t frac = 0, scale = PL_US_PER_S;
+	size_t n = 0;
+
+	for (const char *t = p; t + sizeof(key) - 1 <= p + len; t++)
+		if (memcmp(t, key, sizeof(key) - 1) == 0) {
+			q = t + sizeof(key) - 1;
+			break;
+		}
+	if (q == NULL)
+		return -1;
+	while (q + n < p + len && q[n] != '"' && n < sizeof(buf) - 1)
+		n++;
+	memcpy(buf, q, n);
+	buf[n] = '\0';
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(buf, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (end == NULL)
+		return -1;
+	if (*end == '.')
+		for (end++; *end >= '0' && *end <= '9'; end++)
+			if (scale > 1) {
+				scale /= 10;
+				frac += (*end - '0') * scale;
+			}
+	if (strcmp(end, "Z") != 0)
+		return -1;
+	*us = (int64_t)timegm(&tm) * PL_US_PER_S + frac;
+	return 0;
+}
+
 /* ---- the connection -------------------------------------------------------------------- */
 
 /* Records the first failure of this connection; the caller drops it. */
@@ -384,6 +426,8 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
 	    (!k->have || mk.seq > k->seq)) {
 		k->have = 1;
 		k->seq = mk.seq;
+		if (parse_start(msg->payload, len, &k->start_us) != 0)
+			k->start_us = INT64_MAX;
 	}
 	if (!k->have_reg) {
 		int64_t uwh;
@@ -673,7 +717,11 @@ static int publish_request(struct mq *s)
 			return -1;
 		}
 		k = find_mark(s, ts, 1);
-		if (k != NULL && k->have && (uint64_t)e->seq <= k->seq) {
+		/* at or before the mark: the broker has it. The interval's start must not be later
+		 * than the marked one's either: a store restored from a backup has the same id and
+		 * gives its new records numbers the broker has seen (those are published) */
+		if (k != NULL && k->have && (uint64_t)e->seq <= k->seq &&
+		    e->rec.start_us <= k->start_us) {
 			s->skipped++;
 			continue;
 		}
@@ -704,6 +752,7 @@ static int publish_request(struct mq *s)
 		if (k != NULL) {
 			k->have = 1;
 			k->seq = (uint64_t)e->seq;
+			k->start_us = e->rec.start_us;
 			k->have_reg = 1;
 			k->reg_uwh = e->rec.register_uwh;
 			k->reg_slack_uwh = 0;
