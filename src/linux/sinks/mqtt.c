@@ -802,8 +802,10 @@ static void result_ok(struct mq *s, struct pl_sink_result *res)
 	res->resp.transport = PL_XPORT_NONE;
 	res->resp.status = 204;
 	if (s->skipped > 0)
-		logs(s, PL_LOG_INFO, "%" PRIu64 " records the broker already had (their meters' "
-		     "retained state marks them): not published again", s->skipped);
+		logs(s, PL_LOG_INFO, "%" PRIu64 " record%s the broker already had (%s meter's "
+		     "retained state marks %s): not published again", s->skipped,
+		     s->skipped == 1 ? "" : "s", s->skipped == 1 ? "its" : "their",
+		     s->skipped == 1 ? "it" : "them");
 	s->skipped = 0;
 	s->active = 0;
 }
