@@ -16,6 +16,7 @@
 #include "powerlogger/meter.h"
 #include "powerlogger/retry.h"
 #include "sinks/deliver.h"
+#include "sinks/mqtt.h"
 #include "sources/live.h"
 #include "store/checkpoint.h"
 #include "store/store.h"
@@ -29,6 +30,7 @@
 #define LIVE_RETRY_CAP_MS 30000    /* a vanished device is looked for at least this often */
 #define LIVE_BUF 1024
 #define STOP_GRACE_MS 2000 /* a request in flight at a stop gets this long to finish */
+#define DIAG_EVERY_US (2 * PL_US_PER_S) /* the MQTT sinks' view of the detectors */
 #define MIN64(a, b) ((a) < (b) ? (a) : (b))
 
 struct meter_run {
@@ -69,7 +71,9 @@ struct meter_run {
 };
 
 struct sink_run {
-	const struct pl_config_influx *cfg;
+	const char *name;        /* the section's NAME, the store's sink id */
+	const char *kind;        /* "influxdb" or "mqtt" */
+	struct pl_mqtt_box *box; /* mqtt: what the loop shows it for P/M/diag; NULL otherwise */
 	int64_t id;
 	struct pl_deliver *d;
 	uint64_t backlog;        /* for the status line */
@@ -95,6 +99,7 @@ struct run {
 	uint64_t wakeups; /* of the main loop (PL_REPORT_WAKEUPS=1 prints them at exit) */
 	int64_t clock_off0; /* wall minus monotonic clock at the start: devices' line time */
 	int64_t clock_off;  /* the same now, as far as check_clock has seen */
+	int64_t next_diag_us; /* monotonic: the MQTT sinks' diagnostics are due */
 };
 
 /* signals.c */
@@ -139,5 +144,6 @@ int sinks_broken(struct run *r);
 
 /* status.c */
 void status_line(struct run *r);
+void status_mqtt_diag(struct run *r);
 
 #endif
