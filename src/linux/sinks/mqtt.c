@@ -4,12 +4,13 @@
  * thread through the sink seam.
  *
  * A connection goes through phases: CONNECTING (mosquitto_connect() done, waiting for the
- * CONNACK), SUBSCRIBING (P/+/state and P/sync/<client_id>, waiting for both SUBACKs), SYNCING
- * (the token published, waiting for it to come back: the retained states have all arrived
- * then), READY (discovery and "online" published, D/status subscribed; records may go out).
- * Any failure destroys the mosquitto object: the next attempt starts from a new one, with a
- * clean session, so that nothing the broker did not acknowledge is ever resent by the library
- * (the delivery thread resends the batch, and the marks decide what the broker already has).
+ * CONNACK), SUBSCRIBING (P/+/state, P/+/interval and P/sync/<client_id>, waiting for the
+ * SUBACKs), SYNCING (the token published, waiting for it to come back: the retained states
+ * and the queued echoes have all arrived then), READY (discovery and "online" published, D/status subscribed; records may go out).
+ * Any failure destroys the mosquitto object: the next attempt starts from a new one (in the
+ * same persistent session, for the interval echoes: mqtt.h), so that nothing the broker did
+ * not acknowledge is ever resent by the library (the delivery thread resends the batch, and
+ * the marks and echoes decide what the broker already has).
  *
  * Requests: encode() packs each record with its seq and device into the body as a fixed-size
  * entry; start() copies the entries; poll() connects when needed, publishes the entries not
@@ -61,6 +62,13 @@ struct mark {
 	int64_t reg_uwh;
 	int64_t reg_slack_uwh; /* a state read back is rounded to the meter's resolution: one
 	                        * unit of its last digit; -1: not yet known */
+	/* The newest interval message of this store the broker has forwarded back to this
+	 * client (its own subscription to P/+/interval, in a persistent session): kept across
+	 * connections, since what the broker forwarded it has, also when it stopped before the
+	 * state that follows that interval */
+	int echo_have;
+	uint64_t echo_seq;
+	int64_t echo_start_us;
 };
 
 enum phase { P_DOWN, P_CONNECTING, P_SUBSCRIBING, P_SYNCING, P_READY };
@@ -72,7 +80,7 @@ struct mq {
 	struct pl_mqtt_sink_meter *meters;
 	struct pl_mqtt_node node;
 	char avail[PL_MQTT_TOPIC_MAX], sync[PL_MQTT_TOPIC_MAX], states[PL_MQTT_TOPIC_MAX],
-		hastatus[PL_MQTT_TOPIC_MAX];
+		intervals[PL_MQTT_TOPIC_MAX], hastatus[PL_MQTT_TOPIC_MAX];
 
 	struct mosquitto *m;
 	enum phase phase;
@@ -403,6 +411,35 @@ static void on_publish(struct mosquitto *m, void *obj, int mid)
 	s->progress_us = pl_clock_mono_us();
 }
 
+/*
+ * An interval message of ours forwarded back (P/M/interval): the broker has it. Its meter's
+ * mark is the state topic's (P/M/state). 1 when topic was an interval topic.
+ */
+static int interval_echo(struct mq *s, const char *topic, const void *payload, size_t len)
+{
+	static const char leaf[] = "/interval";
+	size_t tl = strlen(topic), pl = strlen(s->topic_prefix), ll = sizeof(leaf) - 1;
+	char st[PL_MQTT_TOPIC_MAX];
+	struct pl_mqtt_mark mk;
+	struct mark *k;
+	int64_t start;
+
+	if (tl <= pl + ll || strncmp(topic, s->topic_prefix, pl) != 0 || topic[pl] != '/' ||
+	    strcmp(topic + tl - ll, leaf) != 0)
+		return 0;
+	if (snprintf(st, sizeof(st), "%.*s/state", (int)(tl - ll), topic) >= (int)sizeof(st))
+		return 1;
+	k = find_mark(s, st, 1);
+	if (k != NULL && pl_mqtt_parse_mark(payload, len, &mk) == 0 &&
+	    strcmp(mk.store, s->store_id) == 0 && parse_start(payload, len, &start) == 0 &&
+	    (!k->echo_have || mk.seq > k->echo_seq)) {
+		k->echo_have = 1;
+		k->echo_seq = mk.seq;
+		k->echo_start_us = start;
+	}
+	return 1;
+}
+
 static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_message *msg)
 {
 	struct mq *s = obj;
@@ -423,6 +460,8 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
 	}
 	if (len == 0)
 		return; /* a retained state deleted */
+	if (interval_echo(s, msg->topic, msg->payload, len))
+		return;
 	k = find_mark(s, msg->topic, 1);
 	if (k == NULL)
 		return;
@@ -539,7 +578,13 @@ static int connect_start(struct mq *s)
 	s->sync_back = 0;
 	s->token_mid = -1;
 	s->rediscover = 0;
-	s->m = mosquitto_new(s->client_id, true, s);
+	/* A persistent session (clean session off): what the broker forwards to this client's
+	 * P/+/interval subscription while a connection is gone is kept for the next one, so the
+	 * interval echoes say what the broker has even across a restart of either side. The
+	 * session holds nothing else that could come back: the broker keeps no state of a QoS 1
+	 * message a client sent it, and each connection is a new mosquitto object with no
+	 * messages of its own to resend. */
+	s->m = mosquitto_new(s->client_id, false, s);
 	if (s->m == NULL) {
 		set_err(s, PL_XPORT_OTHER, 0, "cannot create a libmosquitto client: %s",
 			strerror(errno));
@@ -650,8 +695,10 @@ static int step(struct mq *s, int timeout_ms)
 	case P_CONNECTING:
 		if (s->conn_rc != 0)
 			break;
-		s->subs_left = 2;
+		s->subs_left = 3;
 		rc = mosquitto_subscribe(s->m, NULL, s->states, 1);
+		if (rc == MOSQ_ERR_SUCCESS)
+			rc = mosquitto_subscribe(s->m, NULL, s->intervals, 1);
 		if (rc == MOSQ_ERR_SUCCESS)
 			rc = mosquitto_subscribe(s->m, NULL, s->sync, 1);
 		if (rc != MOSQ_ERR_SUCCESS) {
@@ -663,9 +710,9 @@ static int step(struct mq *s, int timeout_ms)
 		break;
 	case P_SUBSCRIBING:
 		if (s->sub_refused) {
-			set_err(s, PL_XPORT_NONE, 403, "the broker refused the subscription to %s or "
-				"%s (its ACL must allow this client to read its own topics)",
-				s->states, s->sync);
+			set_err(s, PL_XPORT_NONE, 403, "the broker refused the subscription to %s, %s "
+				"or %s (its ACL must allow this client to read its own topics)",
+				s->states, s->intervals, s->sync);
 			goto fail;
 		}
 		if (s->subs_left > 0)
@@ -755,8 +802,10 @@ static int publish_request(struct mq *s)
 		/* at or before the mark: the broker has it. The interval's start must not be later
 		 * than the marked one's either: a store restored from a backup has the same id and
 		 * gives its new records numbers the broker has seen (those are published) */
-		if (k != NULL && k->have && (uint64_t)e->seq <= k->seq &&
-		    e->rec.start_us <= k->start_us) {
+		if (k != NULL && ((k->have && (uint64_t)e->seq <= k->seq &&
+				   e->rec.start_us <= k->start_us) ||
+				  (k->echo_have && (uint64_t)e->seq <= k->echo_seq &&
+				   e->rec.start_us <= k->echo_start_us))) {
 			s->skipped++;
 			continue;
 		}
@@ -885,12 +934,14 @@ static int open_op(const void *cfg, void **out)
 					 .discovery_prefix = s->discovery_prefix,
 					 .node_id = s->client_id, .sw_version = s->sw_version,
 					 .model = "Linux daemon",
-					 .support_url = "https://github.com/powerlogger/powerlogger" };
+					 .support_url = NULL };
 	if (pl_mqtt_topic(s->avail, sizeof(s->avail), &s->node, NULL, "availability") < 0 ||
 	    snprintf(s->sync, sizeof(s->sync), "%s/sync/%s", s->topic_prefix, s->client_id) >=
 		    (int)sizeof(s->sync) ||
 	    snprintf(s->states, sizeof(s->states), "%s/+/state", s->topic_prefix) >=
 		    (int)sizeof(s->states) ||
+	    snprintf(s->intervals, sizeof(s->intervals), "%s/+/interval", s->topic_prefix) >=
+		    (int)sizeof(s->intervals) ||
 	    (s->discovery_prefix[0] &&
 	     snprintf(s->hastatus, sizeof(s->hastatus), "%s/status", s->discovery_prefix) >=
 		     (int)sizeof(s->hastatus))) {

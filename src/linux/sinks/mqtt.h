@@ -10,19 +10,25 @@
  * PL_MQTT_BATCH records) ends well only when the broker has acknowledged (PUBACK) every
  * message of it; a disconnect ends it as a transport failure, retried with the delivery
  * policy's backoff, and the next attempt uses a new connection (a new mosquitto object), so
- * libmosquitto never resends old in-flight messages behind the cursor's back (clean session).
+ * libmosquitto never resends old in-flight messages behind the cursor's back.
  *
  * Exactly once (QoS 1 alone is at least once): on every connection, before anything of the
- * backlog, the sink subscribes to P/+/state and to its private P/sync/<client_id>, waits for
- * both SUBACKs, publishes a token to the sync topic and waits until the token comes back. MQTT
- * keeps one connection's messages in order, so by then the broker has handed over every
- * retained state, each with the mark of the newest record it holds for that meter. Records at
- * or before their meter's mark (the same store id) are acknowledged without being published
- * again. What remains is the window between the interval message and its state (two
- * back-to-back writes into one socket): a kill -9 that falls exactly there leaves an interval
- * the broker has without a state saying so, and that interval is published a second time.
- * The marks live in retained messages: a broker that loses them (no persistence, restarted)
- * cannot be asked, and the cursor alone decides (at least once for the batch in flight). A
+ * backlog, the sink subscribes to P/+/state, to P/+/interval and to its private
+ * P/sync/<client_id>, waits for the SUBACKs, publishes a token to the sync topic and waits
+ * until the token comes back. MQTT keeps one connection's messages in order, so by then the
+ * broker has handed over every retained state, each with the mark of the newest record whose
+ * state it holds for that meter, and every interval message it forwarded to this client's
+ * session while no connection was there to take it. The session is persistent (clean
+ * session off): an interval the broker took just before it stopped, or just before the
+ * logger was killed, and whose state it never got, still comes back as this client's own
+ * echo - from the queue the broker saved, or on the live connection before it went away
+ * (the echoes are kept for the life of the sink object). Records at or before their meter's
+ * mark or newest echo (the same store id) are acknowledged without being published again.
+ * A logger killed after writing an interval message learns on its next start whether the
+ * broker got it (the echo is queued in the session), and sends it again only if not. What
+ * remains: a broker that loses its state in a restart (no persistence, or killed before it
+ * saved) loses the retained states and the session, and then the cursor alone decides (at
+ * least once for the batch in flight when it went away). A
  * record is skipped only when its interval does not start later than the marked one either:
  * a store restored from a backup keeps its id and numbers its new records again from where
  * the backup ended, and those must not pass for records the broker has.
@@ -40,9 +46,6 @@
  * progress for a broken connection), for at most 10 s, so that an unreachable host does not
  * hold a stop up for the kernel's SYN timeout. MQTT 3.1.1.
  *
- * The residual window applies to the broker as well: a broker that stops between the
- * interval message and its state has the interval without the mark, and it is published
- * again after the restart (seen once in cli_mqtt's 1000-interval outage).
  */
 #ifndef PL_LINUX_MQTT_H
 #define PL_LINUX_MQTT_H
