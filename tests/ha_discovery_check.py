@@ -26,6 +26,10 @@ code index (no network here); the versions read:
   - homeassistant/components/sensor/const.py (DEVICE_CLASS_UNITS, DEVICE_CLASS_STATE_CLASSES):
     a 2025 copy (it has MEASUREMENT_ANGLE and ENERGY_DISTANCE).
   - homeassistant/components/energy/validate.py (ENERGY_USAGE_UNITS, allowed state classes).
+  - homeassistant/components/mqtt/abbreviations.py again, newer: the fork Sigri44/core at
+    5d99f7b1874a90ba25a781fc34aefa189a5c0b8b (it has "cmps" -> components, "p" -> platform,
+    "def_ent_id" and the infrared platform: 2025.10 or later); every abbreviation used here
+    means the same there.
 The abbreviation of "components" differs between readings ("cmp" in the abbreviations.py
 above, "cmps" in HA's documentation and later copies) and "p" for "platform" is missing from
 that table: PowerLogger writes both keys in full, and this checker refuses the abbreviations
