@@ -1,0 +1,135 @@
+# SPDX-License-Identifier: MIT
+# Helpers for the MQTT tests (tests/cli_mqtt*.sh): a private broker (scripts/mosquitto.sh) and
+# captures of what real clients (mosquitto_sub) receive from it. Sourced, not run (its name
+# keeps it out of ctest's tests/cli_*.sh glob). Needs $work (a scratch directory) and $src (the
+# source tree).
+#
+# A capture is a file of lines "UNIXTIME RETAIN MID TOPIC PAYLOAD" (mosquitto_sub -F
+# '%U %r %m %t %p': the receive time with nanoseconds, the retain flag as delivered (1: a stored
+# copy sent on subscribing, 0: live), the broker's message id towards this subscriber), plus the
+# test's own marks, "# TEXT" (mark), at the moment they happen. tests/mqtt_check.py reads it.
+#
+# The subscriber has a persistent session (-c, a fixed client id, QoS 1) on a broker with
+# persistence: while it is away (the broker restarting) the broker keeps its subscriptions and
+# queues its QoS 1 messages, also across a clean restart of the broker, and delivers them when
+# it is back. mosquitto_sub reconnects by itself after losing the broker; should it exit all
+# the same (a refused first connection, a crash), a supervisor starts it again with the same id.
+
+mqtt_sh() { bash "$src/scripts/mosquitto.sh" "$@"; }
+
+# mqtt_start: a broker with its state in $work/mqtt; sets mqtt_url and mqtt_port.
+mqtt_start() {
+	export PL_MQTT_DIR="$work/mqtt"
+	mkdir -p "$PL_MQTT_DIR"
+	mqtt_url=$(mqtt_sh start 2>"$work/mosquitto.err") ||
+		{ cat "$work/mosquitto.err" >&2; return 1; }
+	mqtt_port=${mqtt_url##*:}
+}
+
+# mqtt_broker restart|stop|start|kill: the broker's life; marks every capture with it.
+mqtt_broker() {
+	local c
+	if [ "$1" = restart ]; then
+		mqtt_broker stop && mqtt_broker start
+		return
+	fi
+	mqtt_sh "$1" >/dev/null 2>"$work/mosquitto.err" ||
+		{ cat "$work/mosquitto.err" >&2; return 1; }
+	# after the stop and before the start, so that nothing the broker sends after a start
+	# comes before the mark
+	for c in "${mqtt_caps[@]}"; do mark "$c" "broker $1"; done
+}
+
+mqtt_caps=()
+declare -A mqtt_sup_pid
+
+# mark NAME TEXT: a line "# TEXT" in capture NAME, between what came before and after.
+mark() { echo "# $2" >>"$work/$1.cap"; }
+
+# capture_start NAME TOPIC...: captures TOPICs into $work/NAME.cap (client id pltest-NAME;
+# appended to when it exists: the same subscriber back, e.g. after capture_stop); returns once the subscription is in place (a probe published to it has come back), 1 when
+# that does not happen within 30 s.
+capture_start() {
+	local name=$1 t args=()
+	shift
+	for t in "$@"; do args+=(-t "$t"); done
+	rm -f "$work/$name.stop"
+	[ -e "$work/$name.cap" ] || : >"$work/$name.cap" # a capture started again goes on
+	(
+		# a supervisor: a mosquitto_sub that exits is started again, same id and session
+		while [ ! -e "$work/$name.stop" ]; do
+			mosquitto_sub -p "$mqtt_port" -c -i "pltest-$name" -q 1 -k 5 \
+				-t "pltest/probe/$name" "${args[@]}" -F '%U %r %m %t %p' \
+				>>"$work/$name.cap" 2>>"$work/$name.sub.err" &
+			echo $! >"$work/$name.sub.pid"
+			wait $! || true
+			[ -e "$work/$name.stop" ] || { echo "# subscriber exited" >>"$work/$name.cap"; sleep 0.5; }
+		done
+	) &
+	[ -n "${mqtt_sup_pid[$name]:-}" ] || mqtt_caps+=("$name")
+	mqtt_sup_pid[$name]=$!
+	local i token
+	for i in $(seq 30); do
+		token="probe-$i-$RANDOM"
+		mosquitto_pub -p "$mqtt_port" -q 1 -t "pltest/probe/$name" -m "$token" 2>/dev/null || true
+		wait_for 1 grep -q " pltest/probe/$name $token\$" "$work/$name.cap" && return 0
+	done
+	echo "capture $name: no subscription after 30 s: $(head -c 300 "$work/$name.sub.err")" >&2
+	return 1
+}
+
+# capture_stop NAME: ends the capture's subscriber (its session stays on the broker).
+capture_stop() {
+	local name=$1 pid
+	touch "$work/$name.stop"
+	pid=$(cat "$work/$name.sub.pid" 2>/dev/null) && kill "$pid" 2>/dev/null
+	wait "${mqtt_sup_pid[$name]}" 2>/dev/null || true
+}
+
+# capture_sync NAME: returns once everything the broker had for capture NAME when it was
+# called has been written (a probe sent now comes after it: one broker, one subscriber,
+# messages in order); 1 after 60 s.
+capture_sync() {
+	local name=$1 token="sync-$RANDOM-$RANDOM" i
+	mosquitto_pub -p "$mqtt_port" -q 1 -t "pltest/probe/$name" -m "$token" 2>/dev/null || return 1
+	for i in $(seq 60); do
+		wait_for 1 grep -q " pltest/probe/$name $token\$" "$work/$name.cap" && return 0
+	done
+	return 1
+}
+
+# mqtt_cleanup: for the tests' EXIT traps: ends the captures and the broker.
+mqtt_cleanup() {
+	local c
+	for c in "${mqtt_caps[@]}"; do capture_stop "$c"; done
+	[ -z "${PL_MQTT_DIR:-}" ] || mqtt_sh stop >/dev/null 2>&1 || true
+}
+
+# retained COUNT TOPIC...: prints the retained messages on TOPICs that the broker has now, as a
+# fresh client (clean session) sees them, in the capture's format: COUNT of them (fewer when
+# the broker has fewer within 10 s), or, with COUNT 0, all it sends within 3 s.
+retained() {
+	local n=$1 t args=()
+	shift
+	for t in "$@"; do args+=(-t "$t"); done
+	if [ "$n" -gt 0 ]; then
+		args+=(-C "$n" -W 10)
+	else
+		args+=(-W 3)
+	fi
+	mosquitto_sub -p "$mqtt_port" -q 1 --retained-only "${args[@]}" \
+		-F '%U %r %m %t %p' 2>/dev/null || true
+}
+
+# wait_for SECONDS CMD...: runs CMD every 0.1 s until it succeeds; 1 after SECONDS.
+wait_for() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.1
+	done
+}
+
+# lines NAME: the number of lines in capture NAME now (a position for tests/mqtt_check.py).
+lines() { wc -l <"$work/$1.cap"; }
