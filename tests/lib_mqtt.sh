@@ -7,7 +7,8 @@
 # A capture is a file of lines "UNIXTIME RETAIN MID TOPIC PAYLOAD" (mosquitto_sub -F
 # '%U %r %m %t %p': the receive time with nanoseconds, the retain flag as delivered (1: a stored
 # copy sent on subscribing, 0: live), the broker's message id towards this subscriber), plus the
-# test's own marks, "# TEXT" (mark), at the moment they happen. tests/mqtt_check.py reads it.
+# test's own marks, "# UNIXTIME TEXT" (mark), at the moment they happen. tests/mqtt_check.py
+# reads it.
 #
 # The subscriber has a persistent session (-c, a fixed client id, QoS 1) on a broker with
 # persistence: while it is away (the broker restarting) the broker keeps its subscriptions and
@@ -28,7 +29,6 @@ mqtt_start() {
 
 # mqtt_broker restart|stop|start|kill: the broker's life; marks every capture with it.
 mqtt_broker() {
-	local c
 	if [ "$1" = restart ]; then
 		mqtt_broker stop && mqtt_broker start
 		return
@@ -37,18 +37,25 @@ mqtt_broker() {
 		{ cat "$work/mosquitto.err" >&2; return 1; }
 	# after the stop and before the start, so that nothing the broker sends after a start
 	# comes before the mark
-	for c in "${mqtt_caps[@]}"; do mark "$c" "broker $1"; done
+	mark_all "broker $1"
 }
 
 mqtt_caps=()
 declare -A mqtt_sup_pid
 
-# mark NAME TEXT: a line "# TEXT" in capture NAME, between what came before and after.
-mark() { echo "# $2" >>"$work/$1.cap"; }
+# mark NAME TEXT: a line "# UNIXTIME TEXT" in capture NAME, between what came before and after.
+mark() { echo "# $(date +%s.%N) $2" >>"$work/$1.cap"; }
+
+# mark_all TEXT: the mark in every capture.
+mark_all() {
+	local c
+	for c in "${mqtt_caps[@]}"; do mark "$c" "$1"; done
+}
 
 # capture_start NAME TOPIC...: captures TOPICs into $work/NAME.cap (client id pltest-NAME;
-# appended to when it exists: the same subscriber back, e.g. after capture_stop); returns once the subscription is in place (a probe published to it has come back), 1 when
-# that does not happen within 30 s.
+# appended to when it exists: the same subscriber back, e.g. after capture_stop); returns once
+# the subscription is in place (a probe published to it has come back), 1 when that does not
+# happen within 30 s.
 capture_start() {
 	local name=$1 t args=()
 	shift
@@ -63,7 +70,7 @@ capture_start() {
 				>>"$work/$name.cap" 2>>"$work/$name.sub.err" &
 			echo $! >"$work/$name.sub.pid"
 			wait $! || true
-			[ -e "$work/$name.stop" ] || { echo "# subscriber exited" >>"$work/$name.cap"; sleep 0.5; }
+			[ -e "$work/$name.stop" ] || { mark "$name" "subscriber exited"; sleep 0.5; }
 		done
 	) &
 	[ -n "${mqtt_sup_pid[$name]:-}" ] || mqtt_caps+=("$name")
