@@ -60,7 +60,7 @@ has "$work/err" "$b:6: [meter house] interval_s: duplicate key (first set at lin
 has "$work/err" "$b:7: [influxdb db]: missing key 'url' (e.g. url = http://localhost:8086)"
 has "$work/err" "$b:7: [influxdb db]: missing key 'token' (api = 2 needs token, token_file or token_env)"
 has "$work/err" "$b:10: [influxdb db] password_env: conflicts with password at line 9"
-has "$work/err" "$b:11: [mqtt ha]: MQTT sinks are not yet supported (remove the section)"
+has "$work/err" "$b:11: [mqtt ha]: missing key 'url' (e.g. url = mqtt://127.0.0.1:1883)"
 has "$work/err" "$b:12: expected 'key = value' or '[section]', not 'nonsense line'"
 has "$work/err" "$b:3: warning: [meter house]: imp_per_kwh not set: assuming 1000"
 has "$work/err" "$b:9: warning: [influxdb db] password: the file is readable by everyone and holds this secret"

@@ -183,8 +183,8 @@ static void test_unknown(void **state)
 	one_error("[store x]\n", "t.ini:1: [store x]: takes no name (write [store])");
 	one_error("[meter a]\n[meter a]\n",
 		  "t.ini:2: [meter a]: duplicate section (first at line 1; give each its own name)");
-	one_error("[mqtt ha]\nhost = x\n",
-		  "t.ini:1: [mqtt ha]: MQTT sinks are not yet supported (remove the section)");
+	one_error("[mqtt ha]\nurl = mqtt://h\nhost = x\n",
+		  "t.ini:3: [mqtt ha] host: unknown key (did you mean qos?)");
 }
 
 static void test_syntax(void **state)

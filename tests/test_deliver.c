@@ -55,12 +55,13 @@ static void cap_close(void *s)
 }
 
 static int cap_encode(void *s, char *buf, size_t size, size_t *len, const char *device,
-		      const struct pl_interval_record *rec)
+		      int64_t seq, const struct pl_interval_record *rec)
 {
 	char line[32];
 	int n;
 
 	(void)s;
+	assert_true(seq > 0);
 	assert_string_equal(device, "house");
 	if (rec->pulses == 777)
 		return -PL_EINVAL;

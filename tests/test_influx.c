@@ -1039,14 +1039,14 @@ static void test_fake_sink_ops(void **state)
 	(void)state;
 	assert_int_equal(ops->open(&cfg, &s), 0);
 	assert_non_null(s);
-	assert_int_equal(ops->encode(s, body, sizeof body, &len, "house", &rec), 0);
+	assert_int_equal(ops->encode(s, body, sizeof body, &len, "house", 1, &rec), 0);
 	rec.start_us += 60 * PL_US_PER_S;
-	assert_int_equal(ops->encode(s, body, sizeof body, &len, "house", &rec), 0);
+	assert_int_equal(ops->encode(s, body, sizeof body, &len, "house", 1, &rec), 0);
 	assert_true(len < sizeof body);
 	body[len] = '\0';
 	expect_in(body, "device=house ");
 	expect_in(body, " 1735689660000\n");
-	assert_int_equal(ops->encode(s, tiny, sizeof tiny, &tiny_len, "house", &rec),
+	assert_int_equal(ops->encode(s, tiny, sizeof tiny, &tiny_len, "house", 1, &rec),
 			 -PL_ENOSPC);
 	assert_int_equal(tiny_len, 0);
 

@@ -13,4 +13,5 @@ set(PL_CORE_SOURCES
   channel.c
   delivery.c
   flashlog.c
+  mqttmsg.c
 )

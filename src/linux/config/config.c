@@ -53,6 +53,9 @@ enum kind {
 	K_SPEED,  /* double, >= 0 */
 	K_SECRET, /* struct pl_config_secret; how = INLINE, FILE or ENV */
 	K_LISTEN, /* struct pl_config_http */
+	K_MQTT_URL, /* struct pl_config_mqtt: url, host, port, tls */
+	K_TOPIC,  /* char *, an MQTT topic prefix; min = 1: may be empty ("" or nothing) */
+	K_CLIENT, /* char *, an MQTT client id: 1..PL_CONFIG_NAME_MAX of [A-Za-z0-9_.-] */
 };
 
 struct key {
@@ -84,6 +87,7 @@ static const int precision_values[] = { PL_PREC_S, PL_PREC_MS, PL_PREC_US, PL_PR
 #define STORE(f) offsetof(struct pl_config_store, f)
 #define METER(f) offsetof(struct pl_config_meter, f)
 #define INFLUX(f) offsetof(struct pl_config_influx, f)
+#define MQTT(f) offsetof(struct pl_config_mqtt, f)
 
 static const struct key store_keys[] = {
 	{ "path", K_STR, STORE(path), 0, 0, NULL, NULL, 0 },
@@ -143,6 +147,22 @@ static const struct key influx_keys[] = {
 	{ NULL, 0, 0, 0, 0, NULL, NULL, 0 },
 };
 
+/* password, _file and _env as for InfluxDB; qos 2 is parsed to be refused with a reason */
+static const struct key mqtt_keys[] = {
+	{ "url", K_MQTT_URL, 0, 0, 0, NULL, NULL, 0 },
+	{ "username", K_STR, MQTT(username), 0, 0, NULL, NULL, 0 },
+	{ "password", K_SECRET, MQTT(password), 0, 0, NULL, NULL, PL_CONFIG_SECRET_INLINE },
+	{ "password_file", K_SECRET, MQTT(password), 0, 0, NULL, NULL, PL_CONFIG_SECRET_FILE },
+	{ "password_env", K_SECRET, MQTT(password), 0, 0, NULL, NULL, PL_CONFIG_SECRET_ENV },
+	{ "ca_file", K_RFILE, MQTT(ca_file), 0, 0, NULL, NULL, 0 },
+	{ "client_id", K_CLIENT, MQTT(client_id), 0, 0, NULL, NULL, 0 },
+	{ "topic_prefix", K_TOPIC, MQTT(topic_prefix), 0, 0, NULL, NULL, 0 },
+	{ "discovery_prefix", K_TOPIC, MQTT(discovery_prefix), 1, 0, NULL, NULL, 0 },
+	{ "qos", K_UINT, MQTT(qos), 0, 2, NULL, NULL, 0 },
+	{ "keepalive_s", K_UINT, MQTT(keepalive_s), 5, 3600, NULL, NULL, 0 },
+	{ NULL, 0, 0, 0, 0, NULL, NULL, 0 },
+};
+
 static const struct key http_keys[] = {
 	{ "listen", K_LISTEN, 0, 0, 0, NULL, NULL, 0 },
 	{ NULL, 0, 0, 0, 0, NULL, NULL, 0 },
@@ -152,7 +172,7 @@ struct section {
 	enum sect_type type;
 	char label[160];   /* "meter house", as shown in diagnostics */
 	unsigned line;
-	size_t index; /* into cfg->meters or cfg->influx */
+	size_t index; /* into cfg->meters, cfg->influx or cfg->mqtt */
 	unsigned key_line[MAX_KEYS]; /* where each key of its table was set; 0: not set */
 };
 
@@ -295,6 +315,8 @@ static const struct key *keys_of(enum sect_type t)
 		return meter_keys;
 	case S_INFLUX:
 		return influx_keys;
+	case S_MQTT:
+		return mqtt_keys;
 	case S_HTTP:
 		return http_keys;
 	default:
@@ -329,6 +351,8 @@ static void *section_base(struct parser *p, const struct section *s)
 		return &p->cfg->meters[s->index];
 	case S_INFLUX:
 		return &p->cfg->influx[s->index];
+	case S_MQTT:
+		return &p->cfg->mqtt[s->index];
 	case S_HTTP:
 		return &p->cfg->http;
 	default:
@@ -367,8 +391,16 @@ static void influx_defaults(struct pl_config_influx *x)
 	x->batch_max_age_s = 2; /* near real time, yet one request for meters closing together */
 }
 
+static void mqtt_defaults(struct pl_config_mqtt *q)
+{
+	memset(q, 0, sizeof(*q));
+	q->qos = 1;
+	q->keepalive_s = 30;
+}
+
 /* The section's name (or its lack) fits its type, and no earlier section has it: 1, or 0
- * with a diagnostic. */
+ * with a diagnostic. Sinks of both kinds share one namespace: the name is the store's sink
+ * id, and two sinks of one name would share a delivery cursor. */
 static int section_name_ok(struct parser *p, const struct section *s, const char *type,
 			   const char *name)
 {
@@ -394,6 +426,16 @@ static int section_name_ok(struct parser *p, const struct section *s, const char
 			diag(p, 0, s->line, s, NULL,
 			     "duplicate section (first at line %u; give each its own name)",
 			     p->sects[i].line);
+			return 0;
+		}
+		if ((s->type == S_INFLUX || s->type == S_MQTT) &&
+		    (p->sects[i].type == S_INFLUX || p->sects[i].type == S_MQTT) &&
+		    p->sects[i].type != s->type && strcmp(p->sects[i].label + strcspn(
+			    p->sects[i].label, " ") + 1, name) == 0) {
+			diag(p, 0, s->line, s, NULL,
+			     "the name '%s' is already the sink [%s] (line %u): sinks of every kind "
+			     "share one namespace, it is their delivery cursor in the store (give "
+			     "each its own name)", name, p->sects[i].label, p->sects[i].line);
 			return 0;
 		}
 	}
@@ -452,10 +494,6 @@ static void begin_section(struct parser *p, const char *inner)
 		s->type = S_BAD;
 		return;
 	}
-	if (s->type == S_MQTT) {
-		diag(p, 0, s->line, s, NULL, "MQTT sinks are not yet supported (remove the section)");
-		return;
-	}
 	add_section_config(p, s, name);
 }
 
@@ -488,6 +526,19 @@ static void add_section_config(struct parser *p, struct section *s, const char *
 		p->cfg->influx = v;
 		s->index = p->cfg->ninflux++;
 		influx_defaults(&v[s->index]);
+		v[s->index].name = xstrdup(p, name);
+		v[s->index].line = s->line;
+	} else if (s->type == S_MQTT) {
+		struct pl_config_mqtt *v = realloc(p->cfg->mqtt, (p->cfg->nmqtt + 1) * sizeof(*v));
+
+		if (v == NULL) {
+			p->nomem = 1;
+			s->type = S_BAD;
+			return;
+		}
+		p->cfg->mqtt = v;
+		s->index = p->cfg->nmqtt++;
+		mqtt_defaults(&v[s->index]);
 		v[s->index].name = xstrdup(p, name);
 		v[s->index].line = s->line;
 	}
@@ -861,6 +912,127 @@ static void set_url(struct parser *p, const struct section *s, const struct key 
 	set_string(p, field, v);
 }
 
+/*
+ * mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (an IPv6 address in brackets), nothing after it
+ * but an optional '/': a broker has no path. No user:password@ (URLs are logged).
+ */
+static void set_mqtt_url(struct parser *p, const struct section *s, const char *v,
+			 struct pl_config_mqtt *q)
+{
+	int tls = strncmp(v, "mqtts://", 8) == 0;
+	const char *host, *end, *colon = NULL;
+	size_t hl, len;
+	unsigned long port = tls ? 8883 : 1883;
+
+	if (!tls && strncmp(v, "mqtt://", 7) != 0) {
+		diag(p, 0, p->line, s, "url", "'%s' is not an mqtt:// or mqtts:// URL (e.g. "
+		     "mqtt://127.0.0.1:1883)", v);
+		return;
+	}
+	host = v + (tls ? 8 : 7);
+	len = strlen(host);
+	if (len > 0 && host[len - 1] == '/')
+		len--;
+	if (memchr(host, '@', len) != NULL) {
+		diag(p, 0, p->line, s, "url", "credentials in the URL are not accepted (URLs are "
+		     "logged): use username and password_file");
+		return;
+	}
+	if (memchr(host, '/', len) != NULL || memchr(host, '?', len) != NULL ||
+	    memchr(host, '#', len) != NULL) {
+		diag(p, 0, p->line, s, "url", "'%s': a broker URL has no path (write "
+		     "mqtt://HOST[:PORT]; topics are set with topic_prefix)", v);
+		return;
+	}
+	end = host + len;
+	if (host[0] == '[') {
+		const char *rb = memchr(host, ']', len);
+
+		if (rb == NULL || rb == host + 1 || (rb + 1 != end && rb[1] != ':')) {
+			diag(p, 0, p->line, s, "url", "'%s': bad IPv6 address (write "
+			     "mqtt://[::1]:1883)", v);
+			return;
+		}
+		colon = rb + 1 != end ? rb + 1 : NULL;
+		host++;
+		hl = (size_t)(rb - host);
+	} else {
+		colon = memchr(host, ':', len);
+		hl = colon ? (size_t)(colon - host) : len;
+	}
+	if (hl == 0) {
+		diag(p, 0, p->line, s, "url", "'%s' names no host (e.g. mqtt://127.0.0.1:1883)", v);
+		return;
+	}
+	if (colon != NULL) {
+		char digits[8];
+		size_t dl = (size_t)(end - colon - 1);
+
+		if (dl == 0 || dl > 5 || strspn(colon + 1, "0123456789") < dl) {
+			diag(p, 0, p->line, s, "url", "'%s': bad port '%.*s' (1..65535)", v,
+			     (int)(dl > 16 ? 16 : dl), colon + 1);
+			return;
+		}
+		memcpy(digits, colon + 1, dl);
+		digits[dl] = '\0';
+		port = strtoul(digits, NULL, 10);
+		if (port < 1 || port > 65535) {
+			diag(p, 0, p->line, s, "url", "'%s': bad port '%s' (1..65535)", v, digits);
+			return;
+		}
+	}
+	free(q->url);
+	free(q->host);
+	q->url = xstrdup(p, v);
+	q->host = strndup(host, hl);
+	if (q->host == NULL)
+		p->nomem = 1;
+	q->port = (uint16_t)port;
+	q->tls = tls;
+}
+
+/* A topic prefix: one or more levels, no wildcards, no empty level ('/' at either end or
+ * twice), no control bytes; at most 128 bytes. k->min: may be empty. */
+static void set_topic(struct parser *p, const struct section *s, const struct key *k,
+		      const char *v, char **field)
+{
+	size_t len = strlen(v);
+
+	if (len == 0 || strcmp(v, "\"\"") == 0) {
+		set_string(p, field, "");
+		return;
+	}
+	if (len > 128) {
+		diag(p, 0, p->line, s, k->name, "longer than 128 bytes");
+		return;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if (c == '+' || c == '#') {
+			diag(p, 0, p->line, s, k->name, "'%s' has the wildcard '%c' (a prefix "
+			     "names topics, it matches none)", v, c);
+			return;
+		}
+		if (c < 0x20 || c == 0x7f) {
+			diag(p, 0, p->line, s, k->name, "has a control character");
+			return;
+		}
+	}
+	if (v[0] == '/' || v[len - 1] == '/' || strstr(v, "//") != NULL) {
+		diag(p, 0, p->line, s, k->name, "'%s' has an empty level ('/' at either end or "
+		     "twice; write e.g. home/powerlogger)", v);
+		return;
+	}
+	set_string(p, field, v);
+}
+
+/* An MQTT client id, also the Home Assistant node id and a topic level (P/sync/ID). */
+static int valid_client_id(const char *v)
+{
+	return valid_name(v);
+}
+
 static void set_uint(struct parser *p, const struct section *s, const struct key *k,
 		     const char *v, uint32_t *field)
 {
@@ -902,8 +1074,9 @@ static void set_value(struct parser *p, const struct section *s, const struct ke
 {
 	char *field = (char *)section_base(p, s) + k->off;
 
-	if (*v == '\0') {
-		diag(p, 0, p->line, s, k->name, "needs a value");
+	if (*v == '\0' && !(k->kind == K_TOPIC && k->min)) {
+		diag(p, 0, p->line, s, k->name, "needs a value%s",
+		     k->kind == K_TOPIC ? " (a prefix cannot be empty)" : "");
 		return;
 	}
 	switch (k->kind) {
@@ -959,6 +1132,21 @@ static void set_value(struct parser *p, const struct section *s, const struct ke
 		break;
 	case K_LISTEN:
 		set_listen(p, s, v, (struct pl_config_http *)(void *)field);
+		break;
+	case K_MQTT_URL:
+		set_mqtt_url(p, s, v, (struct pl_config_mqtt *)(void *)field);
+		break;
+	case K_TOPIC:
+		set_topic(p, s, k, v, (char **)(void *)field);
+		break;
+	case K_CLIENT:
+		if (!valid_client_id(v)) {
+			diag(p, 0, p->line, s, k->name, "bad client id '%s' (1..%d letters, digits, "
+			     "'_', '.' or '-': it is also a topic level and Home Assistant's node "
+			     "id)", v, PL_CONFIG_NAME_MAX);
+			return;
+		}
+		set_string(p, (char **)(void *)field, v);
 		break;
 	}
 }
@@ -1171,6 +1359,55 @@ static void check_influx(struct parser *p, const struct section *s)
 		not_here(p, s, "ca_file", "applies to https:// URLs only");
 }
 
+/* "powerlogger-<hostname>", the host name cut at its first '.' and reduced to a client id's
+ * characters ([A-Za-z0-9_-]; others become '-'). */
+static void default_client_id(char *buf, size_t cap)
+{
+	char host[256] = "";
+	size_t n;
+
+	if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0')
+		snprintf(host, sizeof(host), "host");
+	host[sizeof(host) - 1] = '\0';
+	host[strcspn(host, ".")] = '\0';
+	n = (size_t)snprintf(buf, cap, "powerlogger-%.40s", host);
+	for (size_t i = 12; i < n && i < cap; i++)
+		if (!isalnum((unsigned char)buf[i]) && buf[i] != '_' && buf[i] != '-')
+			buf[i] = '-';
+}
+
+static void check_mqtt(struct parser *p, const struct section *s)
+{
+	struct pl_config_mqtt *q = &p->cfg->mqtt[s->index];
+	int have_pw = key_line(s, "password") || key_line(s, "password_file") ||
+		      key_line(s, "password_env");
+
+	if (!key_line(s, "url"))
+		missing(p, s, "url", "e.g. url = mqtt://127.0.0.1:1883");
+	if (have_pw && !key_line(s, "username"))
+		missing(p, s, "username", "MQTT sends a password only with a user name");
+	if (q->url != NULL && !q->tls)
+		not_here(p, s, "ca_file", "applies to mqtts:// URLs only");
+	if (q->qos == 2 && key_line(s, "qos"))
+		diag(p, 0, key_line(s, "qos"), s, "qos", "2 is not used (exactly once comes from "
+		     "the delivery cursor and the marks in the retained state, over QoS 1; "
+		     "write qos = 1)");
+	else if (q->qos == 0)
+		diag(p, 1, key_line(s, "qos"), s, "qos", "0: the cursor moves once a message is "
+		     "written to the socket, not on the broker's PUBACK, so a disconnect can lose "
+		     "intervals (1 is the default)");
+	if (!q->client_id) {
+		char id[PL_CONFIG_NAME_MAX + 1];
+
+		default_client_id(id, sizeof(id));
+		set_string(p, &q->client_id, id);
+	}
+	if (!q->topic_prefix)
+		set_string(p, &q->topic_prefix, "powerlogger");
+	if (!q->discovery_prefix)
+		set_string(p, &q->discovery_prefix, "homeassistant");
+}
+
 static const char *enum_name(const char *const *names, const int *values, int v);
 
 /* The same GPIO line, or the same modem line of a serial port, under two meters: the second
@@ -1223,6 +1460,8 @@ static void check_sections(struct parser *p)
 			check_meter(p, &p->sects[i]);
 		else if (p->sects[i].type == S_INFLUX)
 			check_influx(p, &p->sects[i]);
+		else if (p->sects[i].type == S_MQTT)
+			check_mqtt(p, &p->sects[i]);
 	}
 	check_shared_inputs(p);
 }
@@ -1270,6 +1509,20 @@ void pl_config_free(struct pl_config *cfg)
 		free(x->ca_file);
 	}
 	free(cfg->influx);
+	for (i = 0; i < cfg->nmqtt; i++) {
+		struct pl_config_mqtt *q = &cfg->mqtt[i];
+
+		free(q->name);
+		free(q->url);
+		free(q->host);
+		free(q->username);
+		secret_free(&q->password);
+		free(q->ca_file);
+		free(q->client_id);
+		free(q->topic_prefix);
+		free(q->discovery_prefix);
+	}
+	free(cfg->mqtt);
 	free(cfg->http.listen);
 	free(cfg->http.host);
 	free(cfg);
@@ -1338,7 +1591,7 @@ static int parse(struct parser *p, struct pl_config **out)
 	 * deliver what the store holds (`run --until-drained`, which is how a backlog is
 	 * forwarded from a store whose meter has gone). The built-in configuration of a `run`
 	 * without -c always has a meter; tests parse fragments without. */
-	if (p->need_meter && p->cfg->nmeters == 0 && p->cfg->ninflux == 0)
+	if (p->need_meter && p->cfg->nmeters == 0 && p->cfg->ninflux == 0 && p->cfg->nmqtt == 0)
 		diag(p, 0, 0, NULL, NULL, "no [meter NAME] section and no sink: there is nothing "
 		     "to log and nowhere to send (see docs/powerlogger.example.ini)");
 	else if (p->need_meter && p->cfg->nmeters == 0)
@@ -1511,7 +1764,7 @@ int pl_config_dump(const struct pl_config *cfg, FILE *f)
 		fprintf(f, ", polarity %s\n",
 			enum_name(polarity_names, polarity_values, m->polarity));
 	}
-	fprintf(f, "sinks: %zu\n", cfg->ninflux);
+	fprintf(f, "sinks: %zu\n", cfg->ninflux + cfg->nmqtt);
 	for (i = 0; i < cfg->ninflux; i++) {
 		const struct pl_config_influx *x = &cfg->influx[i];
 
@@ -1529,6 +1782,22 @@ int pl_config_dump(const struct pl_config *cfg, FILE *f)
 		fprintf(f, ", precision %s%s\n",
 			enum_name(precision_names, precision_values, x->precision),
 			x->gzip ? ", gzip" : "");
+	}
+	for (i = 0; i < cfg->nmqtt; i++) {
+		const struct pl_config_mqtt *q = &cfg->mqtt[i];
+
+		fprintf(f, "  %s: mqtt %s, client id %s, topics %s/", q->name, q->url, q->client_id,
+			q->topic_prefix);
+		if (q->discovery_prefix[0])
+			fprintf(f, ", discovery %s/", q->discovery_prefix);
+		else
+			fputs(", no discovery", f);
+		if (q->username)
+			fprintf(f, ", user %s", q->username);
+		print_secret(f, "password", &q->password);
+		if (q->tls)
+			fprintf(f, ", TLS verified with %s", q->ca_file ? q->ca_file : "the system's CAs");
+		fprintf(f, ", qos %" PRIu32 ", keepalive %" PRIu32 " s\n", q->qos, q->keepalive_s);
 	}
 	if (cfg->http.listen)
 		fprintf(f, "http: %s\n", cfg->http.listen);

@@ -3,7 +3,8 @@
  * The daemon's configuration: an INI file parsed with libinih into struct pl_config.
  *
  * Sections: [store], [meter NAME] (several; NAME is the device tag), [influxdb NAME] (several
- * sinks), [mqtt NAME] (recognised, refused: not yet supported) and [http]. Every problem is
+ * sinks), [mqtt NAME] (several sinks; influxdb and mqtt sections share one namespace of names,
+ * the store's sink ids, so that no two sinks share a cursor) and [http]. Every problem is
  * collected, not only the first, as a diagnostic "FILE:LINE: [section] key: problem (hint)";
  * a missing required key is reported at its section's line. Secrets (passwords, tokens) may
  * come from the file, from a file named in it (*_file) or from the environment (*_env); they
@@ -105,6 +106,24 @@ struct pl_config_influx {
 	int create_database;        /* v1: create the database when it is missing; default 0 */
 };
 
+/* [mqtt NAME]: an MQTT broker with Home Assistant discovery (sinks/mqtt.h). */
+struct pl_config_mqtt {
+	char *name;                 /* the section's NAME, the sink's id */
+	unsigned line;              /* line of the section header */
+	char *url;                  /* mqtt://HOST[:PORT] or mqtts://HOST[:PORT], required */
+	char *host;                 /* HOST of the URL, without brackets */
+	uint16_t port;              /* default 1883, 8883 for mqtts */
+	int tls;                    /* mqtts:// */
+	char *username;             /* optional */
+	struct pl_config_secret password; /* optional; needs username */
+	char *ca_file;              /* mqtts: PEM CA bundle; NULL: the system's (/etc/ssl/certs) */
+	char *client_id;            /* default "powerlogger-<hostname>", [A-Za-z0-9_.-] */
+	char *topic_prefix;         /* default "powerlogger": no wildcards, no '/' at the ends */
+	char *discovery_prefix;     /* default "homeassistant"; "" (empty): no discovery */
+	uint32_t qos;               /* 0 or 1; default 1 (2 is refused: see config.c) */
+	uint32_t keepalive_s;       /* default 30 */
+};
+
 struct pl_config_http {
 	char *listen; /* "HOST:PORT" as written; NULL: no HTTP server */
 	char *host;   /* HOST without brackets */
@@ -118,6 +137,8 @@ struct pl_config {
 	size_t nmeters;
 	struct pl_config_influx *influx; /* in file order */
 	size_t ninflux;
+	struct pl_config_mqtt *mqtt; /* in file order */
+	size_t nmqtt;
 	struct pl_config_http http;
 };
 

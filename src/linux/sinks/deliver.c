@@ -42,6 +42,7 @@
 #define BODY_BYTES (1u << 20)   /* a batch's line protocol; a batch that would not fit is cut */
 #define POLL_MS 200             /* how often a request in flight looks at the stop request */
 #define DEV_CACHE 16
+#define IDLE_MS 100             /* an idle sink's slices (sink.h, idle): a kick waits this long */
 
 struct batch {
 	struct pl_store_record *rec;
@@ -145,7 +146,8 @@ static int prepare(struct pl_deliver *d, struct batch *b, int64_t after_seq)
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (d->ops->encode(d->sink, b->body, BODY_BYTES, &b->len,
-				   device_of(d, b->rec[i].meter_id), &b->rec[i].rec) != 0) {
+				   device_of(d, b->rec[i].meter_id), b->rec[i].seq,
+				   &b->rec[i].rec) != 0) {
 			if (i == 0 && after_seq != 0) {
 				/* read ahead behind a request in flight: the head's business once
 				 * that request is settled */
@@ -395,6 +397,23 @@ static int settle(struct pl_deliver *d, struct batch *b, struct batch *nx,
 	return started;
 }
 
+/*
+ * With d->lock held: lets the sink service its connection (ops->idle) in slices of IDLE_MS
+ * until kicked past gen, stopped, or the partial batch is due at hold (0: none). The lock is
+ * released around each slice.
+ */
+static void idle_until(struct pl_deliver *d, uint64_t gen, int64_t hold)
+{
+	while (d->gen == gen && !d->stop && !(hold && d->flush) &&
+	       (hold == 0 || pl_clock_mono_us() < hold)) {
+		int64_t left = hold ? (hold - pl_clock_mono_us()) / 1000 : IDLE_MS;
+
+		pthread_mutex_unlock(&d->lock);
+		d->ops->idle(d->sink, left < IDLE_MS ? (int)(left > 0 ? left : 0) : IDLE_MS);
+		pthread_mutex_lock(&d->lock);
+	}
+}
+
 static void *sink_main(void *arg)
 {
 	struct pl_deliver *d = arg;
@@ -422,9 +441,13 @@ static void *sink_main(void *arg)
 				pthread_mutex_lock(&d->lock);
 				if (b->n == 0)
 					d->st.idle_gen = gen;
-				/* sleep until kicked (or the partial batch is due) */
-				if (d->gen == gen && !d->stop && !(hold && d->flush))
+				/* sleep until kicked (or the partial batch is due); a sink with
+				 * a connection to look after does that meanwhile, in slices */
+				if (d->ops->idle != NULL) {
+					idle_until(d, gen, hold);
+				} else if (d->gen == gen && !d->stop && !(hold && d->flush)) {
 					wait_locked(d, hold ? hold : pl_clock_mono_us() + 1000 * PL_US_PER_S);
+				}
 				pthread_mutex_unlock(&d->lock);
 				continue;
 			}

@@ -935,8 +935,9 @@ static void close_op(void *s)
 }
 
 static int encode_op(void *s, char *buf, size_t cap, size_t *len, const char *device,
-		     const struct pl_interval_record *rec)
+		     int64_t seq, const struct pl_interval_record *rec)
 {
+	(void)seq; /* a repeat overwrites the same point: InfluxDB needs no mark */
 	return pl_lp_interval(buf, cap, len, NULL, device, rec,
 			      ((struct pl_influx *)s)->precision);
 }

@@ -38,10 +38,12 @@ struct pl_sink_ops {
 	/* Abandons any request in flight and frees the object. NULL is fine. */
 	void (*close)(void *s);
 	/* Appends one interval record, tagged with device, to the request body buf[*len..cap)
-	 * and advances *len. 0; -PL_ENOSPC when it does not fit (buf and *len unchanged: the
-	 * batch ends there); another negative code when the record can never be encoded. */
+	 * and advances *len. seq is the record's sequence number in the store (for a sink
+	 * that marks what it delivered, as MQTT does; InfluxDB ignores it). 0; -PL_ENOSPC when
+	 * it does not fit (buf and *len unchanged: the batch ends there); another negative code
+	 * when the record can never be encoded. */
 	int (*encode)(void *s, char *buf, size_t cap, size_t *len, const char *device,
-		      const struct pl_interval_record *rec);
+		      int64_t seq, const struct pl_interval_record *rec);
 	/* Starts sending len bytes made by encode (the sink copies them: buf may be reused at
 	 * once). 0; -PL_EBUSY with a request in flight; -PL_ENOMEM. */
 	int (*start)(void *s, const char *buf, size_t len);
@@ -53,6 +55,11 @@ struct pl_sink_ops {
 	int (*sending)(void *s);
 	/* Abandons the request in flight, if any; nothing of it is acknowledged. */
 	void (*abort)(void *s);
+	/* Optional (NULL: none, as for InfluxDB): called by the delivery thread instead of
+	 * sleeping while it has nothing to send, for at most timeout_ms, so that a sink with a
+	 * connection of its own services it (MQTT: keepalive, Home Assistant's birth message,
+	 * a reconnect). Returns after timeout_ms at most; the thread then looks for records. */
+	void (*idle)(void *s, int timeout_ms);
 };
 
 #endif

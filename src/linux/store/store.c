@@ -1700,6 +1700,23 @@ int pl_store_meter(struct pl_store *s, const char *name, uint32_t imp_per_kwh,
 	return rc == SQLITE_DONE ? 0 : fail_db(s, rc, "cannot register the meter");
 }
 
+int pl_store_id(struct pl_store *s, char *buf, size_t cap)
+{
+	int64_t id = 0;
+	int found = 0, rc;
+
+	if (s == NULL || buf == NULL || cap < 17)
+		return -PL_EINVAL;
+	rc = query_sql(s, "SELECT id FROM main.intake", &id, 1, 0, &found,
+		       "cannot read the store's id");
+	if (rc != 0)
+		return rc;
+	if (!found)
+		return fail(s, -PL_ECORRUPT, "the store has no id (its intake table is empty)");
+	snprintf(buf, cap, "%016" PRIx64, (uint64_t)id);
+	return 0;
+}
+
 int pl_store_meter_name(struct pl_store *s, int64_t id, char *buf, size_t cap)
 {
 	sqlite3_stmt *st;

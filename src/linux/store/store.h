@@ -331,6 +331,15 @@ int pl_store_register_at(struct pl_store *s, int64_t meter_id, int64_t t_us, int
 int pl_store_flagged(struct pl_store *s, int64_t meter_id, uint32_t flags, int64_t since_us,
 		     uint64_t *count, int64_t *newest_start_us);
 
+/*
+ * The store's id as text: the random mark the database got when it was made (schema version
+ * 3, the intake's), as 16 hex digits, stable for the life of the file. A sink that marks what
+ * it delivered with (store id, seq) tells its own records from another store's with it (MQTT,
+ * sinks/mqtt.h). A copy of the file (`powerlogger backup`) has the same id. cap >= 17.
+ * Returns 0, -PL_EINVAL or a store error.
+ */
+int pl_store_id(struct pl_store *s, char *buf, size_t cap);
+
 /* The newest record of a meter. Returns 0, -PL_ENOENT (none yet) or -PL_E*. */
 int pl_store_last_record(struct pl_store *s, int64_t meter_id, struct pl_interval_record *r);
 
