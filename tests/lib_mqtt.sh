@@ -140,3 +140,42 @@ wait_for() {
 
 # lines NAME: the number of lines in capture NAME now (a position for tests/mqtt_check.py).
 lines() { wc -l <"$work/$1.cap"; }
+
+# daemon_start CONFIG ARGS...: `$bin run -c CONFIG --quiet ARGS` in the background, its stderr
+# appended to $work/run.log; sets daemon_pid. Marks the captures first ("daemon start"), so
+# that whatever it publishes comes after the mark.
+daemon_start() {
+	local c=$1
+	shift
+	mark_all "daemon start"
+	"$bin" run -c "$c" --quiet "$@" 2>>"$work/run.log" </dev/null &
+	daemon_pid=$!
+}
+
+# daemon_kill: SIGKILL, marked in the captures before it (the Last Will can only come after).
+daemon_kill() {
+	mark_all "daemon kill"
+	kill -9 "$daemon_pid" 2>/dev/null || true
+	wait "$daemon_pid" 2>/dev/null || true
+	daemon_pid=
+}
+
+# daemon_wait SECONDS: waits for the daemon to exit by itself; 1 when it still runs after
+# SECONDS or exited with a status other than 0.
+daemon_wait() {
+	local rc=0
+	wait_for "$1" eval '! kill -0 "$daemon_pid" 2>/dev/null' || return 1
+	wait "$daemon_pid" || rc=$?
+	daemon_pid=
+	return $rc
+}
+
+# sink_backlog CONFIG SINK: the backlog `powerlogger status` shows for SINK (empty if none).
+sink_backlog() {
+	"$bin" status -c "$1" 2>/dev/null | sed -n "s/^  $2: backlog \\([0-9]*\\) records.*/\\1/p"
+}
+
+# count NAME TOPIC [FROM_LINE]: the messages on TOPIC in capture NAME (from line FROM_LINE on).
+count() {
+	tail -n "+${3:-1}" "$work/$1.cap" | grep -c "^[0-9.]* [01] [0-9]* $2 " || true
+}

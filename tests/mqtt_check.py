@@ -137,7 +137,7 @@ def check_intervals(a):
             states.append((i, j["seq"]))
     first = {}  # seq -> (index, event) of its first copy
     got = []  # seqs in arrival order, without the duplicates
-    redelivered = residual = 0
+    redelivered = residual = dups = 0
     stores = set()
     for i, e in msgs:
         if e["retain"]:
@@ -163,6 +163,7 @@ def check_intervals(a):
             why = (f"a state with seq {later_state[0]} came between them" if later_state
                    else "no kill or broker stop between them")
             errors.append(f"seq {seq} twice: capture lines {fe['line']} and {e['line']} ({why})")
+            dups += 1
             continue
         first[seq] = (i, e)
         got.append(seq)
@@ -212,7 +213,7 @@ def check_intervals(a):
             outage = (f", {len(during)} committed during the {back['t'] - stop['t']:.1f} s "
                   f"broker outage all after it, oldest first")
     print(f"intervals {a.meter}: {len(want)} records in the store, {len(got)} arrived, "
-          f"duplicates 0 (redelivered by the broker to the capture {redelivered}, residual "
+          f"duplicates {dups} (redelivered by the broker to the capture {redelivered}, residual "
           f"window {residual}), missing {len(set(want) - set(got))}{outage}")
     return errors
 
@@ -248,10 +249,17 @@ def check_states(a):
     return errors
 
 
-def need(errors, obj, key, types, where):
-    v = obj.get(key) if isinstance(obj, dict) else None
+def get(obj, key, abbr):
+    """obj[key] or obj[abbr]: HA takes discovery keys in full or abbreviated."""
+    if not isinstance(obj, dict):
+        return None
+    return obj.get(key, obj.get(abbr))
+
+
+def need(errors, obj, key, abbr, types, where):
+    v = get(obj, key, abbr)
     if not isinstance(v, types) or v == "":
-        errors.append(f"{where}: no {key!r} (or not a {types})")
+        errors.append(f"{where}: no {key!r} or {abbr!r} (or not a {types.__name__})")
         return None
     return v
 
@@ -275,29 +283,25 @@ def check_retained(a):
     for e in disc:
         d = payload_json(e, errors, "a discovery payload")
         w = e["topic"]
-        dev = need(errors, d, "dev", dict, w)
+        dev = need(errors, d, "device", "dev", dict, w)
         if dev is not None:
-            ids = dev.get("ids", dev.get("identifiers"))
-            if not ids:
-                errors.append(f"{w}: dev has no identifiers")
-            need(errors, dev, "name", str, w + " dev")
-        o = need(errors, d, "o", dict, w)
+            if not get(dev, "identifiers", "ids"):
+                errors.append(f"{w}: the device has no identifiers")
+            need(errors, dev, "name", "name", str, w + " device")
+        o = need(errors, d, "origin", "o", dict, w)
         if o is not None:
-            need(errors, o, "name", str, w + " o")
-        cmps = need(errors, d, "cmps", dict, w) or {}
+            need(errors, o, "name", "name", str, w + " origin")
+        cmps = need(errors, d, "components", "cmps", dict, w) or {}
         for cid, c in cmps.items():
-            cw = f"{w} cmps.{cid}"
-            p = c.get("p", c.get("platform"))
-            if not p:
-                errors.append(f"{cw}: no platform (p)")
-            uid = need(errors, c, "unique_id", str, cw) or need(errors, c, "uniq_id", str, cw)
+            cw = f"{w} components.{cid}"
+            if not get(c, "platform", "p"):
+                errors.append(f"{cw}: no platform")
+            uid = need(errors, c, "unique_id", "uniq_id", str, cw)
             if uid:
                 uids.append(uid)
-            st = c.get("state_topic", c.get("stat_t"))
-            if c.get("device_class", c.get("dev_cla")) == "energy":
-                energy = (cw, c, st)
-        if d is not None and d.get("cmps") and not any(
-                c.get("device_class", c.get("dev_cla")) == "power" for c in cmps.values()):
+            if get(c, "device_class", "dev_cla") == "energy":
+                energy = (cw, c, get(c, "state_topic", "stat_t"))
+        if cmps and not any(get(c, "device_class", "dev_cla") == "power" for c in cmps.values()):
             errors.append(f"{w}: no power component")
     if not disc:
         errors.append(f"no retained discovery under {a.discovery}/device/")
@@ -308,8 +312,8 @@ def check_retained(a):
             errors.append("no component with device_class energy")
     else:
         cw, c, st = energy
-        sc = c.get("state_class", c.get("stat_cla"))
-        unit = c.get("unit_of_measurement", c.get("unit_of_meas"))
+        sc = get(c, "state_class", "stat_cla")
+        unit = get(c, "unit_of_measurement", "unit_of_meas")
         if sc != "total_increasing":
             errors.append(f"{cw}: state_class {sc!r}, not total_increasing")
         if unit != "kWh":
