@@ -123,7 +123,8 @@ wait_for 120 eval '[ "$(sink_backlog "$work/d.ini" home)" -ge 1010 ] 2>/dev/null
 		"(status: $("$bin" status -c "$work/d.ini" 2>&1 | tr '\n' ' '))"
 kill -0 "$daemon_pid" 2>/dev/null || die "the logger exited while the broker was down"
 mqtt_broker start || die "the broker did not start again"
-echo "cli_mqtt: broker down for $((SECONDS - t0)) s, backlog then $(sink_backlog "$work/d.ini" home)"
+echo "cli_mqtt: broker down for $((SECONDS - t0)) s," \
+	"backlog then $(sink_backlog "$work/d.ini" home) records"
 daemon_wait 120 || die "the backlog was not delivered within 120 s of the broker's return"
 capture_sync out || die "the capture does not answer"
 "$bin" backup -c "$work/d.ini" "$work/d.db.copy" >/dev/null || die "powerlogger backup failed"
