@@ -16,6 +16,7 @@
 #include "powerlogger/meter.h"
 #include "powerlogger/retry.h"
 #include "sinks/deliver.h"
+#include "sinks/mqtt.h"
 #include "sources/live.h"
 #include "store/checkpoint.h"
 #include "store/store.h"
@@ -69,7 +70,9 @@ struct meter_run {
 };
 
 struct sink_run {
-	const struct pl_config_influx *cfg;
+	const char *name;        /* the section's NAME, the store's sink id */
+	const char *kind;        /* "influxdb" or "mqtt" */
+	struct pl_mqtt_box *box; /* mqtt: what the loop shows it for P/M/diag; NULL otherwise */
 	int64_t id;
 	struct pl_deliver *d;
 	uint64_t backlog;        /* for the status line */

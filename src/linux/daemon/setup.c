@@ -17,6 +17,7 @@
 #include "daemon/run.h"
 #include "log.h"
 #include "sinks/influx_config.h"
+#include "sinks/mqtt_config.h"
 
 /* Applies the store's retention policy (see store.h). */
 void daemon_prune(struct run *r)
@@ -113,7 +114,7 @@ int daemon_setup(struct run *r)
 	r->clock_off0 = r->clock_off = pl_clock_wall_minus_mono_us();
 	r->nmeters = r->cfg->nmeters;
 	r->meters = calloc(r->nmeters ? r->nmeters : 1, sizeof(*r->meters));
-	r->nsinks = r->cfg->ninflux;
+	r->nsinks = r->cfg->ninflux + r->cfg->nmqtt;
 	r->sinks = calloc(r->nsinks ? r->nsinks : 1, sizeof(*r->sinks));
 	if (!r->meters || !r->sinks) {
 		pl_log(PL_LOG_ERROR, "out of memory");
@@ -121,14 +122,28 @@ int daemon_setup(struct run *r)
 	}
 	for (size_t i = 0; i < r->nsinks; i++) {
 		struct sink_run *s = &r->sinks[i];
-		const struct pl_config_influx *c = &r->cfg->influx[i];
+		int mqtt = i >= r->cfg->ninflux;
+		const struct pl_config_mqtt *q = mqtt ? &r->cfg->mqtt[i - r->cfg->ninflux] : NULL;
 
-		s->cfg = c;
-		if (pl_store_sink(r->store, c->name, &s->id) != 0) { /* a new one: checks first */
+		s->name = mqtt ? q->name : r->cfg->influx[i].name;
+		s->kind = mqtt ? "mqtt" : "influxdb";
+		if (pl_store_sink(r->store, s->name, &s->id) != 0) { /* a new one: checks first */
 			pl_log(PL_LOG_ERROR, "store: %s", pl_store_error(r->store));
 			return -1;
 		}
-		if (pl_influx_deliver_start(r->cfg->store.path, c, s->id, &s->d) != 0)
+		if (!mqtt) {
+			if (pl_influx_deliver_start(r->cfg->store.path, &r->cfg->influx[i], s->id,
+						    &s->d) != 0)
+				return -1;
+			continue;
+		}
+		s->box = pl_mqtt_box_new(r->cfg->nmeters);
+		if (s->box == NULL) {
+			pl_log(PL_LOG_ERROR, "out of memory");
+			return -1;
+		}
+		if (pl_mqtt_deliver_start(r->cfg->store.path, r->store, r->cfg, q, s->id, s->box,
+					  &s->d) != 0)
 			return -1;
 	}
 	if (pl_store_check(r->store) != 0) {
@@ -201,14 +216,17 @@ void daemon_teardown(struct run *r)
 	for (size_t i = 0; i < r->nsinks; i++) {
 		struct pl_deliver_status st;
 
-		if (r->sinks[i].d == NULL)
+		if (r->sinks[i].d == NULL) {
+			pl_mqtt_box_free(r->sinks[i].box);
 			continue;
+		}
 		pl_deliver_stop(r->sinks[i].d, STOP_GRACE_MS, &st);
+		pl_mqtt_box_free(r->sinks[i].box); /* the thread that read it has stopped */
 		if (st.delivered > 0 && st.last_ack_us > st.first_post_us) {
 			double s = (double)(st.last_ack_us - st.first_post_us) / 1e6;
 			pl_log(PL_LOG_INFO, "sink %s: %" PRIu64 " records delivered in this run, %.3f s from "
 			       "the first request to the last acknowledgement (%.1f records/s)%s",
-			       r->sinks[i].cfg->name, st.delivered, s, (double)st.delivered / s,
+			       r->sinks[i].name, st.delivered, s, (double)st.delivered / s,
 			       st.quarantined ? "; some quarantined" : "");
 		}
 	}

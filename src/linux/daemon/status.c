@@ -62,7 +62,7 @@ void status_line(struct run *r)
 		}
 		pl_deliver_status(k->d, &st);
 		o += (size_t)snprintf(line + o, sizeof(line) - o, " | %s: %s, backlog %" PRIu64,
-				      k->cfg->name, st.failing ? "failing" : "ok", k->backlog);
+				      k->name, st.failing ? "failing" : "ok", k->backlog);
 	}
 	if (r->o->tty)
 		fprintf(pl_log_stream(), "\r%s\033[K", line);

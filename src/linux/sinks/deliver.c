@@ -279,7 +279,9 @@ static void failed(struct pl_deliver *d, const struct pl_sink_result *res, unsig
 	char what[320], asked[96] = "";
 	int was_failing;
 
-	if (r->transport == PL_XPORT_NONE)
+	if (r->transport == PL_XPORT_NONE && d->ops->status_name != NULL)
+		snprintf(what, sizeof(what), "%s %s", d->ops->status_name, res->message);
+	else if (r->transport == PL_XPORT_NONE)
 		snprintf(what, sizeof(what), "HTTP %d%s%s", r->status, res->message[0] ? " " : "",
 			 res->message);
 	else

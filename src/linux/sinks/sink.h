@@ -32,6 +32,9 @@ struct pl_sink_result {
 
 struct pl_sink_ops {
 	const char *kind; /* for messages: "InfluxDB" */
+	/* What a status in a result is called in messages: NULL for "HTTP 503 ..." (then the
+	 * status is printed); else e.g. "CONNACK", followed by the result's message alone. */
+	const char *status_name;
 	/* Creates a sink object from the kind's own configuration (e.g. struct
 	 * pl_influx_config; copied, may be freed afterwards). 0, or a negative PL_E* code. */
 	int (*open)(const void *cfg, void **out);
