@@ -363,7 +363,7 @@ def check_availability(a):
                 errors.append(f"capture line {nxt['line']}: {nxt['payload']!r} after {what!r}, "
                           f"not {want!r}")
             else:
-                figures.append(f"{want} {nxt['t'] - m['t']:.1f} s after {what}")
+                figures.append(f"{want} {(nxt['t'] - m['t']) * 1000:.0f} ms after {what}")
     if not figures and not errors:
         errors.append("no 'daemon kill' or 'daemon start' marks")
     print("availability: " + (", ".join(figures) or "nothing"))
