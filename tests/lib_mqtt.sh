@@ -18,10 +18,19 @@
 
 mqtt_sh() { bash "$src/scripts/mosquitto.sh" "$@"; }
 
-# mqtt_start: a broker with its state in $work/mqtt; sets mqtt_url and mqtt_port.
+# mqtt_start: a broker with its state in $work/mqtt; sets mqtt_url and mqtt_port. The port is
+# the first free one from a random point in 18830..18999, not from 18830: a broker that is down
+# for a test's outage cannot hold its port, and another broker on this machine (a developer's,
+# a parallel run's) starting meanwhile takes the first free port, which would be ours.
 mqtt_start() {
+	local p=$((18830 + RANDOM % 170))
 	export PL_MQTT_DIR="$work/mqtt"
 	mkdir -p "$PL_MQTT_DIR"
+	while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do
+		p=$((p + 1))
+		[ $p -lt 19100 ] || { echo "no free port for the broker" >&2; return 1; }
+	done
+	[ -n "${PL_MQTT_PORT:-}" ] || export PL_MQTT_PORT=$p
 	mqtt_url=$(mqtt_sh start 2>"$work/mosquitto.err") ||
 		{ cat "$work/mosquitto.err" >&2; return 1; }
 	mqtt_port=${mqtt_url##*:}
