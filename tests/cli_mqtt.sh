@@ -104,7 +104,7 @@ wait_for 60 eval '[ "$(count all powerlogger/house/interval)" -ge $((n + 20)) ]'
 check availability "$work/all.cap"
 # the rest of the trace as fast as it goes, everything delivered
 kill -TERM "$daemon_pid"
-daemon_wait 30 || die "the logger did not stop on SIGTERM"
+daemon_wait 30 || { daemon_stacks; die "the logger did not stop within 30 s of SIGTERM"; }
 daemon_start "$work/a.ini" --until-drained --speed 0
 daemon_wait 120 || die "the replay did not end and drain within 120 s"
 capture_sync all || die "the capture does not answer"
@@ -122,7 +122,8 @@ mqtt_broker stop || die "the broker did not stop"
 t0=$SECONDS
 # what was not delivered when the broker went away is at most the backlog now; 1000 more
 b0=$(sink_backlog "$work/d.ini" home)
-[ -n "$b0" ] || die "status shows no backlog for the sink home: $("$bin" status -c "$work/d.ini" 2>&1)"
+[ -n "$b0" ] ||
+	die "status shows no backlog for the sink home: $("$bin" status -c "$work/d.ini" 2>&1)"
 wait_for 120 eval '[ "$(sink_backlog "$work/d.ini" home)" -ge $((b0 + 1005)) ]' ||
 	die "the backlog did not grow by 1005 records in 120 s without a broker" \
 		"(status: $("$bin" status -c "$work/d.ini" 2>&1 | tr '\n' ' '))"

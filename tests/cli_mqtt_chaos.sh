@@ -53,7 +53,7 @@ influx=$(bash "$src/scripts/influxd.sh" start 2>/dev/null) || die "influxd did n
 curl -sS -XPOST "$influx/query" --data-urlencode "q=CREATE DATABASE chaos" >/dev/null
 mqtt_start || die "the broker did not start"
 capture_start all 'powerlogger/#' || die "no capture"
-"$bin" simulate --duration 600 --rate 1000 --power 2500 --noise 20 --seed 21 \
+"$bin" simulate --duration 900 --rate 1000 --power 2500 --noise 20 --seed 21 \
 	--out "$work/trace.csv" --quiet
 cat >"$work/chaos.ini" <<INI
 [store]
@@ -120,8 +120,10 @@ for ev in "${events[@]}"; do
 	[ $b_influx -le $down_influx ] || down_influx=$b_influx
 	[ $b_mqtt -ge $least_mqtt ] || least_mqtt=$b_mqtt
 done
+last=$("$bin" status -c "$work/chaos.ini" | sed -n 's/.*last interval \([0-9]*\)\.[0-9]* s.*/\1/p')
+[ "${last:-0}" -lt 895 ] || die "the trace ended before the last event: too slow a machine?"
 kill -TERM "$daemon_pid"
-daemon_wait 30 || die "the logger did not stop on SIGTERM"
+daemon_wait 30 || { daemon_stacks; die "the logger did not stop within 30 s of SIGTERM"; }
 daemon_start "$work/chaos.ini" --until-drained --speed 0
 daemon_wait 120 || die "the replay did not end and drain within 120 s"
 capture_sync all || die "the capture does not answer"
@@ -136,7 +138,8 @@ check states "$work/all.cap" house
 curl -sS -G "$influx/query" --data-urlencode "db=chaos" --data-urlencode "epoch=u" \
 	--data-urlencode "q=SELECT value, register_wh FROM energy_meter_reading WHERE device = 'house'" \
 	>"$work/influx.json"
-python3 - "$work/influx.json" "$work/copy.db" <<'PY' || die "InfluxDB does not have every record once"
+python3 - "$work/influx.json" "$work/copy.db" <<'PY' ||
+	die "InfluxDB does not have every record once"
 import json, sqlite3, sys
 d = json.load(open(sys.argv[1]))["results"][0]
 rows = d["series"][0]["values"] if "series" in d else []
@@ -157,7 +160,8 @@ for b in bad[:5]:
 sys.exit(1 if bad or extra or len(rows) != len(recs) else 0)
 PY
 echo "cli_mqtt_chaos: InfluxDB's worst backlog: $down_influx records while the broker was down," \
-	"$up_influx while it was up (bound $lag_bound); the MQTT sink's at least $least_mqtt in each outage"
+	"$up_influx while it was up (bound $lag_bound); the MQTT sink's at least $least_mqtt in" \
+	"each outage"
 [ "$least_mqtt" -ge 30 ] ||
 	die "the MQTT backlog reached only $least_mqtt in an outage: too short to show anything"
 [ "$down_influx" -le "$lag_bound" ] ||

@@ -179,6 +179,15 @@ daemon_wait() {
 	return $rc
 }
 
+# daemon_stacks: the running daemon's threads' backtraces on stderr (gdb, when there is one), for
+# a test's message about a logger that hangs.
+daemon_stacks() {
+	[ -n "$daemon_pid" ] && command -v gdb >/dev/null || return 0
+	echo "the logger's threads:" >&2
+	timeout 30 gdb -p "$daemon_pid" -batch -ex 'thread apply all bt' 2>/dev/null |
+		grep '^#\|^Thread' | head -n 80 >&2 || true
+}
+
 # sink_backlog CONFIG SINK: the backlog `powerlogger status` shows for SINK (empty if none).
 sink_backlog() {
 	"$bin" status -c "$1" 2>/dev/null | sed -n "s/^  $2: backlog \\([0-9]*\\) records.*/\\1/p"
