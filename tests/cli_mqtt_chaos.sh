@@ -138,8 +138,7 @@ check states "$work/all.cap" house
 curl -sS -G "$influx/query" --data-urlencode "db=chaos" --data-urlencode "epoch=u" \
 	--data-urlencode "q=SELECT value, register_wh FROM energy_meter_reading WHERE device = 'house'" \
 	>"$work/influx.json"
-python3 - "$work/influx.json" "$work/copy.db" <<'PY' ||
-	die "InfluxDB does not have every record once"
+python3 - "$work/influx.json" "$work/copy.db" <<'PY' || die "InfluxDB: not every record once"
 import json, sqlite3, sys
 d = json.load(open(sys.argv[1]))["results"][0]
 rows = d["series"][0]["values"] if "series" in d else []

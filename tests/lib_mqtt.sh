@@ -188,9 +188,11 @@ daemon_stacks() {
 		grep '^#\|^Thread' | head -n 80 >&2 || true
 }
 
-# sink_backlog CONFIG SINK: the backlog `powerlogger status` shows for SINK (empty if none).
+# sink_backlog CONFIG SINK: the backlog `powerlogger status` shows for SINK (empty if none,
+# e.g. before the logger has made its store).
 sink_backlog() {
-	"$bin" status -c "$1" 2>/dev/null | sed -n "s/^  $2: backlog \\([0-9]*\\) records.*/\\1/p"
+	{ "$bin" status -c "$1" 2>/dev/null || true; } |
+		sed -n "s/^  $2: backlog \\([0-9]*\\) records.*/\\1/p"
 }
 
 # count NAME TOPIC [FROM_LINE]: the messages on TOPIC in capture NAME (from line FROM_LINE on).
