@@ -13,6 +13,7 @@ run_pkgs=(
   libsqlite3-dev libcurl4-openssl-dev libinih-dev libsystemd-dev  # the daemon's libraries
   zlib1g-dev                         # gzip request bodies for InfluxDB
   libgpiod-dev                       # GPIO edge sources (libgpiod 1.6)
+  libmosquitto-dev                   # the MQTT sink
 )
 test_pkgs=(
   libcmocka-dev                      # unit tests
@@ -24,6 +25,7 @@ test_pkgs=(
   strace                             # the bench: fdatasyncs of the logger (bench/diskio.sh)
   python3 openssl                    # the sink's tests: the fake server, throwaway TLS certificates
   faketime libfaketime               # clock-step tests: the wall clock stepped under the daemon
+  mosquitto mosquitto-clients        # the MQTT sink's tests: a real broker, mosquitto_sub/_pub
 )
 # The Debian package (debian/control's Build-Depends, and the tools tests/pkg/deb-test.sh uses).
 deb_pkgs=(

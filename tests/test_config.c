@@ -356,6 +356,142 @@ static void test_secrets(void **state)
 	unlink(path);
 }
 
+/* [mqtt NAME]: defaults, every key, every error with its line, the shared sink namespace, the
+ * password kept out of the dump. */
+static void test_mqtt(void **state)
+{
+	char text[512], host[256] = "", want[128], *path;
+	struct pl_config_diags d;
+	struct pl_config *cfg;
+
+	(void)state;
+	assert_int_equal(parse("[mqtt home]\nurl = mqtt://127.0.0.1\n", &cfg, &d), 0);
+	assert_int_equal(d.n, 0);
+	assert_int_equal(cfg->nmqtt, 1);
+	assert_string_equal(cfg->mqtt[0].name, "home");
+	assert_int_equal(cfg->mqtt[0].line, 1);
+	assert_string_equal(cfg->mqtt[0].host, "127.0.0.1");
+	assert_int_equal(cfg->mqtt[0].port, 1883);
+	assert_int_equal(cfg->mqtt[0].tls, 0);
+	assert_int_equal(cfg->mqtt[0].qos, 1);
+	assert_int_equal(cfg->mqtt[0].keepalive_s, 30);
+	assert_string_equal(cfg->mqtt[0].topic_prefix, "powerlogger");
+	assert_string_equal(cfg->mqtt[0].discovery_prefix, "homeassistant");
+	assert_null(cfg->mqtt[0].username);
+	assert_null(cfg->mqtt[0].password.value);
+	assert_null(cfg->mqtt[0].ca_file);
+	/* the client id from the host name, cut at its first dot, reduced to [A-Za-z0-9_-] */
+	gethostname(host, sizeof(host) - 1);
+	host[strcspn(host, ".")] = '\0';
+	snprintf(want, sizeof(want), "powerlogger-%.40s", host);
+	for (char *c = want + 12; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+		      *c == '_' || *c == '-'))
+			*c = '-';
+	assert_string_equal(cfg->mqtt[0].client_id, want);
+	pl_config_free(cfg);
+
+	/* every key; mqtts with its default port; two sinks; discovery off with "" */
+	path = secret_file("mq-s3cr3t\n", 0600);
+	snprintf(text, sizeof(text),
+		 "[mqtt a]\nurl = mqtts://broker.lan/\nusername = pl\npassword_file = %s\n"
+		 "ca_file = /dev/null\nclient_id = logger-1\ntopic_prefix = home/power\n"
+		 "discovery_prefix = \"\"\nqos = 1\nkeepalive_s = 60\n"
+		 "[mqtt b]\nurl = mqtt://[::1]:18830\ndiscovery_prefix =\n"
+		 "[influxdb c]\nurl = http://h\ndatabase = d\n", path);
+	assert_int_equal(parse(text, &cfg, &d), 0);
+	assert_int_equal(d.n, 0);
+	assert_int_equal(cfg->nmqtt, 2);
+	assert_int_equal(cfg->ninflux, 1);
+	assert_string_equal(cfg->mqtt[0].host, "broker.lan");
+	assert_int_equal(cfg->mqtt[0].port, 8883);
+	assert_int_equal(cfg->mqtt[0].tls, 1);
+	assert_string_equal(cfg->mqtt[0].username, "pl");
+	assert_string_equal(cfg->mqtt[0].password.value, "mq-s3cr3t");
+	assert_int_equal(cfg->mqtt[0].password.from, PL_CONFIG_SECRET_FILE);
+	assert_string_equal(cfg->mqtt[0].ca_file, "/dev/null");
+	assert_string_equal(cfg->mqtt[0].client_id, "logger-1");
+	assert_string_equal(cfg->mqtt[0].topic_prefix, "home/power");
+	assert_string_equal(cfg->mqtt[0].discovery_prefix, "");
+	assert_int_equal(cfg->mqtt[0].keepalive_s, 60);
+	assert_string_equal(cfg->mqtt[1].host, "::1");
+	assert_int_equal(cfg->mqtt[1].port, 18830);
+	assert_string_equal(cfg->mqtt[1].discovery_prefix, "");
+	dump_hides(cfg, "mq-s3cr3t");
+	pl_config_free(cfg);
+	unlink(path);
+
+	/* qos 0: accepted, with a warning at its line */
+	assert_int_equal(parse("[mqtt a]\nurl = mqtt://h\nqos = 0\n", &cfg, &d), 0);
+	assert_int_equal(d.warnings, 1);
+	has(&d, "t.ini:3: warning: [mqtt a] qos: 0: the cursor moves once a message is written "
+		"to the socket, not on the broker's PUBACK, so a disconnect can lose intervals (1 "
+		"is the default)");
+	assert_int_equal(cfg->mqtt[0].qos, 0);
+	pl_config_free(cfg);
+	pl_config_diags_free(&d);
+
+	/* errors, each at its line */
+	one_error("[mqtt a]\n", "t.ini:1: [mqtt a]: missing key 'url' (e.g. url = "
+		  "mqtt://127.0.0.1:1883)");
+	one_error("[mqtt a]\nurl = http://h\n", "t.ini:2: [mqtt a] url: 'http://h' is not an "
+		  "mqtt:// or mqtts:// URL (e.g. mqtt://127.0.0.1:1883)");
+	one_error("[mqtt a]\nurl = mqtt://u:p@h\n", "t.ini:2: [mqtt a] url: credentials in the "
+		  "URL are not accepted (URLs are logged): use username and password_file");
+	one_error("[mqtt a]\nurl = mqtt://h/x\n", "t.ini:2: [mqtt a] url: 'mqtt://h/x': a broker "
+		  "URL has no path (write mqtt://HOST[:PORT]; topics are set with topic_prefix)");
+	one_error("[mqtt a]\nurl = mqtt://h:0\n", "t.ini:2: [mqtt a] url: 'mqtt://h:0': bad port "
+		  "'0' (1..65535)");
+	one_error("[mqtt a]\nurl = mqtt://h:99999\n", "t.ini:2: [mqtt a] url: 'mqtt://h:99999': "
+		  "bad port '99999' (1..65535)");
+	one_error("[mqtt a]\nurl = mqtt://h:\n", "t.ini:2: [mqtt a] url: 'mqtt://h:': bad port "
+		  "'' (1..65535)");
+	one_error("[mqtt a]\nurl = mqtt://:1883\n", "t.ini:2: [mqtt a] url: 'mqtt://:1883' names "
+		  "no host (e.g. mqtt://127.0.0.1:1883)");
+	one_error("[mqtt a]\nurl = mqtt://[::1\n", "t.ini:2: [mqtt a] url: 'mqtt://[::1': bad "
+		  "IPv6 address (write mqtt://[::1]:1883)");
+	one_error("[mqtt a]\nurl = mqtt://h\nqos = 2\n", "t.ini:3: [mqtt a] qos: 2 is not used "
+		  "(exactly once comes from the delivery cursor and the marks in the retained "
+		  "state, over QoS 1; write qos = 1)");
+	one_error("[mqtt a]\nurl = mqtt://h\nqos = 3\n", "t.ini:3: [mqtt a] qos: 3 is out of "
+		  "range (0..2)");
+	one_error("[mqtt a]\nurl = mqtt://h\nkeepalive_s = 1\n", "t.ini:3: [mqtt a] keepalive_s: "
+		  "1 is out of range (5..3600)");
+	one_error("[mqtt a]\nurl = mqtt://h\ntopic_prefix = a/#\n", "t.ini:3: [mqtt a] "
+		  "topic_prefix: 'a/#' has the wildcard '#' (a prefix names topics, it matches "
+		  "none)");
+	one_error("[mqtt a]\nurl = mqtt://h\ntopic_prefix = /a\n", "t.ini:3: [mqtt a] "
+		  "topic_prefix: '/a' has an empty level ('/' at either end or twice; write e.g. "
+		  "home/powerlogger)");
+	one_error("[mqtt a]\nurl = mqtt://h\ndiscovery_prefix = ha//x\n", "t.ini:3: [mqtt a] "
+		  "discovery_prefix: 'ha//x' has an empty level ('/' at either end or twice; write "
+		  "e.g. home/powerlogger)");
+	one_error("[mqtt a]\nurl = mqtt://h\ntopic_prefix =\n", "t.ini:3: [mqtt a] topic_prefix: "
+		  "needs a value (a prefix cannot be empty)");
+	one_error("[mqtt a]\nurl = mqtt://h\nclient_id = a/b\n", "t.ini:3: [mqtt a] client_id: "
+		  "bad client id 'a/b' (1..64 letters, digits, '_', '.' or '-': it is also a topic "
+		  "level and Home Assistant's node id)");
+	one_error("[mqtt a]\nurl = mqtt://h\nca_file = /dev/null\n", "t.ini:3: [mqtt a] ca_file: "
+		  "applies to mqtts:// URLs only");
+	one_error("[mqtt a]\nurl = mqtts://h\nca_file = /nonexistent/ca.pem\n", "t.ini:3: [mqtt a] "
+		  "ca_file: cannot read '/nonexistent/ca.pem': No such file or directory");
+	one_error("[mqtt a]\nurl = mqtt://h\npassword = p\n", "t.ini:1: [mqtt a]: missing key "
+		  "'username' (MQTT sends a password only with a user name)");
+	one_error("[mqtt a]\nurl = mqtt://h\nusername = u\npassword = p\npassword_file = /x\n",
+		  "t.ini:5: [mqtt a] password_file: conflicts with password at line 4 (give the "
+		  "password one way only)");
+	one_error("[mqtt a]\nurl = mqtt://h\nretain = yes\n", "t.ini:3: [mqtt a] retain: unknown "
+		  "key");
+	one_error("[mqtt a]\nurl = mqtt://h\n[mqtt a]\nurl = mqtt://h\n", "t.ini:3: [mqtt a]: "
+		  "duplicate section (first at line 1; give each its own name)");
+	one_error("[influxdb a]\nurl = http://h\ndatabase = d\n[mqtt a]\nurl = mqtt://h\n",
+		  "t.ini:4: [mqtt a]: the name 'a' is already the sink [influxdb a] (line 1): sinks "
+		  "of every kind share one namespace, it is their delivery cursor in the store (give "
+		  "each its own name)");
+	one_error("[mqtt]\nurl = mqtt://h\n", "t.ini:1: [mqtt]: needs a name (write [mqtt NAME], "
+		  "e.g. [mqtt house])");
+}
+
 static void test_load_file(void **state)
 {
 	struct pl_config_diags d = { 0 };
@@ -574,6 +710,7 @@ int main(void)
 		cmocka_unit_test(test_required),
 		cmocka_unit_test(test_all_collected),
 		cmocka_unit_test(test_secrets),
+		cmocka_unit_test(test_mqtt),
 		cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_load_hostile),
 		cmocka_unit_test(test_load_crlf_bom),

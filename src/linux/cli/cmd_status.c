@@ -130,8 +130,25 @@ static int print_meters(struct pl_store *st, const struct pl_store_entry *e, siz
 	return status;
 }
 
+/* With a configuration: where an MQTT sink publishes (its backlog and state are the same as
+ * any sink's: the store's). */
+static void print_mqtt(const struct pl_config *cfg, const char *name)
+{
+	for (size_t i = 0; cfg != NULL && i < cfg->nmqtt; i++) {
+		const struct pl_config_mqtt *q = &cfg->mqtt[i];
+
+		if (strcmp(q->name, name) != 0)
+			continue;
+		printf("    mqtt %s as %s, topics %s/", q->url, q->client_id, q->topic_prefix);
+		if (q->discovery_prefix[0])
+			printf(", discovery %s/", q->discovery_prefix);
+		putchar('\n');
+	}
+}
+
 /* Each sink's backlog, quarantine and state: 0, or 1 when one could not be read. */
-static int print_sinks(struct pl_store *st, const struct pl_store_entry *e, size_t n)
+static int print_sinks(struct pl_store *st, const struct pl_store_entry *e, size_t n,
+		       const struct pl_config *cfg)
 {
 	int status = 0;
 
@@ -150,6 +167,7 @@ static int print_sinks(struct pl_store *st, const struct pl_store_entry *e, size
 			print_time(oldest);
 		}
 		printf("; %" PRIu64 " quarantined\n", quarantined);
+		print_mqtt(cfg, e[i].name);
 		print_sink_state(st, e[i].id);
 	}
 	return status;
@@ -220,7 +238,7 @@ int pl_cmd_status(int argc, char **argv)
 		goto out;
 	}
 	printf("sinks: %zu\n", n);
-	if (print_sinks(st, e, n) != 0)
+	if (print_sinks(st, e, n, cfg) != 0)
 		status = 1;
 out:
 	pl_store_close(st);

@@ -92,6 +92,8 @@ static int loop_wake(struct run *r, struct loop_fds *f, int64_t now)
 	}
 	if (!o->quiet)
 		wake = MIN64(wake, f->last_status + f->status_every);
+	if (r->cfg->nmqtt > 0) /* the detectors' view for P/M/diag */
+		wake = MIN64(wake, r->next_diag_us);
 	if (f->wd_usec)
 		wake = MIN64(wake, f->last_wd + (int64_t)f->wd_usec / 2);
 	if (o->until_drained && r->flushing)
@@ -131,6 +133,10 @@ static int loop_meters(struct run *r, struct loop_fds *f)
 	if (now >= r->next_prune_us) {
 		daemon_prune(r);
 		r->next_prune_us = now + PRUNE_EVERY_US;
+	}
+	if (now >= r->next_diag_us) {
+		status_mqtt_diag(r);
+		r->next_diag_us = now + DIAG_EVERY_US;
 	}
 	if (!r->o->quiet && now - f->last_status >= f->status_every) {
 		status_line(r);

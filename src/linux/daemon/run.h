@@ -30,6 +30,7 @@
 #define LIVE_RETRY_CAP_MS 30000    /* a vanished device is looked for at least this often */
 #define LIVE_BUF 1024
 #define STOP_GRACE_MS 2000 /* a request in flight at a stop gets this long to finish */
+#define DIAG_EVERY_US (2 * PL_US_PER_S) /* the MQTT sinks' view of the detectors */
 #define MIN64(a, b) ((a) < (b) ? (a) : (b))
 
 struct meter_run {
@@ -98,6 +99,7 @@ struct run {
 	uint64_t wakeups; /* of the main loop (PL_REPORT_WAKEUPS=1 prints them at exit) */
 	int64_t clock_off0; /* wall minus monotonic clock at the start: devices' line time */
 	int64_t clock_off;  /* the same now, as far as check_clock has seen */
+	int64_t next_diag_us; /* monotonic: the MQTT sinks' diagnostics are due */
 };
 
 /* signals.c */
@@ -142,5 +144,6 @@ int sinks_broken(struct run *r);
 
 /* status.c */
 void status_line(struct run *r);
+void status_mqtt_diag(struct run *r);
 
 #endif

@@ -11,6 +11,52 @@
 #include "clock.h"
 #include "daemon/run.h"
 #include "log.h"
+#include "powerlogger/detector.h"
+
+/* Counts a sink's backlog now and then: a long one is counted less often (it is a scan). */
+static void count_backlog(struct run *r, struct sink_run *k)
+{
+	int64_t now = pl_clock_mono_us(), oldest;
+	uint64_t count = 0;
+
+	if (k->backlog_at_us != 0 && now - k->backlog_at_us < 100 * k->backlog_cost_us)
+		return;
+	if (pl_store_backlog(r->store, k->id, &count, &oldest) == 0)
+		k->backlog = count;
+	k->backlog_at_us = pl_clock_mono_us();
+	k->backlog_cost_us = k->backlog_at_us - now;
+}
+
+/*
+ * What the MQTT sinks publish on P/M/diag: each meter's detector (the loop's, so it is read
+ * here, in the loop's thread) and the sink's backlog, put into each sink's box.
+ */
+void status_mqtt_diag(struct run *r)
+{
+	for (size_t j = 0; j < r->nsinks; j++) {
+		struct sink_run *k = &r->sinks[j];
+
+		if (k->box == NULL)
+			continue;
+		count_backlog(r, k);
+		pl_mqtt_box_backlog(k->box, k->backlog);
+		for (size_t i = 0; i < r->nmeters; i++) {
+			const struct meter_run *m = &r->meters[i];
+			struct pl_mqtt_diag d = { .detector_state = "edges", .amplitude = -1,
+						  .noise = -1, .rejected_total = m->ch.n_rejected,
+						  .updated_us = pl_clock_wall_us() };
+			struct pl_detector_status ds;
+
+			if (m->ch.cfg.kind != PL_CHANNEL_EDGES) {
+				pl_detector_status(&m->ch.det, &ds);
+				d.detector_state = pl_detector_state_name(ds.state);
+				d.amplitude = ds.amplitude;
+				d.noise = ds.noise;
+			}
+			pl_mqtt_box_put(k->box, i, &d);
+		}
+	}
+}
 
 /* Local midnight before t_us (the day "today" counts from). */
 static int64_t local_midnight_us(int64_t t_us)
@@ -50,16 +96,8 @@ void status_line(struct run *r)
 	for (size_t i = 0; i < r->nsinks && o < sizeof(line) - 100; i++) {
 		struct sink_run *k = &r->sinks[i];
 		struct pl_deliver_status st;
-		int64_t now = pl_clock_mono_us(), oldest;
 
-		/* Counting a backlog is a scan: a long one is counted less often. */
-		if (now - k->backlog_at_us >= 100 * k->backlog_cost_us) {
-			uint64_t count = 0;
-			if (pl_store_backlog(r->store, k->id, &count, &oldest) == 0)
-				k->backlog = count;
-			k->backlog_at_us = pl_clock_mono_us();
-			k->backlog_cost_us = k->backlog_at_us - now;
-		}
+		count_backlog(r, k);
 		pl_deliver_status(k->d, &st);
 		o += (size_t)snprintf(line + o, sizeof(line) - o, " | %s: %s, backlog %" PRIu64,
 				      k->name, st.failing ? "failing" : "ok", k->backlog);

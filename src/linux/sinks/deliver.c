@@ -155,12 +155,14 @@ static int prepare(struct pl_deliver *d, struct batch *b, int64_t after_seq)
 				break;
 			}
 			if (i == 0) {
-				/* cannot be encoded at all (a name InfluxDB cannot take): keep it
+				/* cannot be encoded at all (a name the sink cannot take): keep it
 				 * out of the way, with the reason */
 				if (!wait_writable(d))
 					return 0;
-				pl_store_quarantine(d->store, d->sink_id, b->rec[0].seq,
-						    "cannot be encoded as line protocol");
+				char why[96];
+
+				snprintf(why, sizeof(why), "cannot be encoded for %s", d->ops->kind);
+				pl_store_quarantine(d->store, d->sink_id, b->rec[0].seq, why);
 				logd(d, PL_LOG_WARNING, "record of %" PRId64 " cannot be encoded; "
 				     "quarantined", b->rec[0].rec.start_us);
 				pl_delivery_removed(&d->dv, 1);

@@ -52,9 +52,12 @@ struct mark {
 	char topic[PL_MQTT_TOPIC_MAX];
 	int have;        /* a mark of this store was seen (or published) on this connection */
 	uint64_t seq;
-	int have_reg;    /* the register of the newest state seen or published (any run) */
+	int64_t start_us; /* the marked record's interval start; INT64_MAX: not known */
+	int have_reg;    /* the register of the newest state seen or published on this
+	                  * connection */
 	int64_t reg_uwh;
-	int64_t reg_slack_uwh; /* a state read back is rounded to the meter's resolution */
+	int64_t reg_slack_uwh; /* a state read back is rounded to the meter's resolution: one
+	                        * unit of its last digit; -1: not yet known */
 };
 
 enum phase { P_DOWN, P_CONNECTING, P_SUBSCRIBING, P_SYNCING, P_READY };
@@ -272,6 +275,47 @@ static int parse_energy(const char *p, size_t len, int64_t *uwh)
 	return 0;
 }
 
+/*
+ * "start":"2026-12-07T14:00:20Z" of a state payload (fractions of a second allowed), in µs.
+ * 0, or -1 when absent or malformed.
+ */
+static int parse_start(const char *p, size_t len, int64_t *us)
+{
+	static const char key[] = "\"start\":\"";
+	char buf[40];
+	const char *q = NULL;
+	struct tm tm;
+	char *end;
+	int64_t frac = 0, scale = PL_US_PER_S;
+	size_t n = 0;
+
+	for (const char *t = p; t + sizeof(key) - 1 <= p + len; t++)
+		if (memcmp(t, key, sizeof(key) - 1) == 0) {
+			q = t + sizeof(key) - 1;
+			break;
+		}
+	if (q == NULL)
+		return -1;
+	while (q + n < p + len && q[n] != '"' && n < sizeof(buf) - 1)
+		n++;
+	memcpy(buf, q, n);
+	buf[n] = '\0';
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(buf, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (end == NULL)
+		return -1;
+	if (*end == '.')
+		for (end++; *end >= '0' && *end <= '9'; end++)
+			if (scale > 1) {
+				scale /= 10;
+				frac += (*end - '0') * scale;
+			}
+	if (strcmp(end, "Z") != 0)
+		return -1;
+	*us = (int64_t)timegm(&tm) * PL_US_PER_S + frac;
+	return 0;
+}
+
 /* ---- the connection -------------------------------------------------------------------- */
 
 /* Records the first failure of this connection; the caller drops it. */
@@ -382,6 +426,8 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
 	    (!k->have || mk.seq > k->seq)) {
 		k->have = 1;
 		k->seq = mk.seq;
+		if (parse_start(msg->payload, len, &k->start_us) != 0)
+			k->start_us = INT64_MAX;
 	}
 	if (!k->have_reg) {
 		int64_t uwh;
@@ -389,7 +435,7 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
 		if (parse_energy(msg->payload, len, &uwh) == 0) {
 			k->have_reg = 1;
 			k->reg_uwh = uwh;
-			k->reg_slack_uwh = 1000000000; /* found before its meter: at most 1 kWh */
+			k->reg_slack_uwh = -1; /* rounded: the meter's resolution, known later */
 		}
 	}
 }
@@ -476,8 +522,11 @@ static int connect_start(struct mq *s)
 
 	drop(s);
 	pthread_once(&lib_once, lib_init);
+	/* what the broker holds is read again: the marks, and the register to compare with
+	 * (the one published last may belong to a batch that failed and is sent again, from
+	 * older records: compared with it, they would look like a register set lower) */
 	for (size_t i = 0; i < s->nmarks; i++)
-		s->marks[i].have = 0; /* read again from the broker */
+		s->marks[i].have = s->marks[i].have_reg = 0;
 	for (size_t i = 0; i < s->c.nmeters; i++)
 		s->diag_sent[i] = 0, s->diag_at_us[i] = 0;
 	s->conn_rc = -1;
@@ -668,7 +717,11 @@ static int publish_request(struct mq *s)
 			return -1;
 		}
 		k = find_mark(s, ts, 1);
-		if (k != NULL && k->have && (uint64_t)e->seq <= k->seq) {
+		/* at or before the mark: the broker has it. The interval's start must not be later
+		 * than the marked one's either: a store restored from a backup has the same id and
+		 * gives its new records numbers the broker has seen (those are published) */
+		if (k != NULL && k->have && (uint64_t)e->seq <= k->seq &&
+		    e->rec.start_us <= k->start_us) {
 			s->skipped++;
 			continue;
 		}
@@ -679,6 +732,13 @@ static int publish_request(struct mq *s)
 			set_err(s, PL_XPORT_OTHER, 0, "meter %s: record %" PRId64 " has no payload (%s)",
 				e->device, e->seq, pl_strerror(ni < 0 ? ni : ns));
 			return -1;
+		}
+		if (k != NULL && k->reg_slack_uwh < 0) {
+			int64_t one = 1000000000;
+
+			for (unsigned d = pl_mqtt_kwh_decimals(pm.imp_per_kwh); d > 0; d--)
+				one /= 10;
+			k->reg_slack_uwh = one; /* the last digit of the value read back */
 		}
 		if (k != NULL && k->have_reg && e->rec.register_uwh + k->reg_slack_uwh < k->reg_uwh)
 			logs(s, PL_LOG_WARNING, "meter %s: the register was set lower: %.6f kWh after "
@@ -692,6 +752,7 @@ static int publish_request(struct mq *s)
 		if (k != NULL) {
 			k->have = 1;
 			k->seq = (uint64_t)e->seq;
+			k->start_us = e->rec.start_us;
 			k->have_reg = 1;
 			k->reg_uwh = e->rec.register_uwh;
 			k->reg_slack_uwh = 0;

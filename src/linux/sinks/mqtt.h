@@ -22,7 +22,10 @@
  * back-to-back writes into one socket): a kill -9 that falls exactly there leaves an interval
  * the broker has without a state saying so, and that interval is published a second time.
  * The marks live in retained messages: a broker that loses them (no persistence, restarted)
- * cannot be asked, and the cursor alone decides (at least once for the batch in flight).
+ * cannot be asked, and the cursor alone decides (at least once for the batch in flight). A
+ * record is skipped only when its interval does not start later than the marked one either:
+ * a store restored from a backup keeps its id and numbers its new records again from where
+ * the backup ended, and those must not pass for records the broker has.
  *
  * Then, on every connection: the discovery of every configured meter (when a discovery prefix
  * is set; again whenever D/status says "online"), P/availability "online" (retained; the Last
