@@ -10,9 +10,9 @@
  * and keeps the code short, which matters on the firmware (scripts/fw-footprint.sh).
  *
  * Numbers come from the records' integer units, as in lineproto.c: no floating point, so the
- * energy register prints exactly the same on a Cortex-M4 as on a PC. Times are converted to
- * civil dates with the days-from-civil algorithm inverted (H. Hinnant's "chrono-Compatible
- * Low-Level Date Algorithms"), not gmtime(): the core has no libc.
+ * energy register prints exactly the same on a Cortex-M4 as on a PC. Days are converted to
+ * civil dates with civil_from_days() from H. Hinnant's "chrono-Compatible Low-Level Date
+ * Algorithms", not gmtime(): the core has no libc.
  *
  * Home Assistant's rules for the discovery payload were read from its source (the MQTT
  * integration's discovery.py, schemas.py, abbreviations.py and sensor.py, and
@@ -179,27 +179,36 @@ static void put_watts(struct out *o, int64_t mw)
 
 /* ---------------------------------------------------------------- time */
 
+/* Days from 1970-01-01 to 0000-01-01 and to 9999-12-31: the years RFC 3339 can write. */
+#define DAY_MIN (-719528)
+#define DAY_MAX 2932896
+
 /*
  * t_us as "YYYY-MM-DDTHH:MM:SS[.ffffff]Z" (UTC; fraction digits only as far as not zero).
- * Years outside 0000..9999 have no RFC 3339 form: -PL_EINVAL.
+ * Years outside 0000..9999 have no RFC 3339 form: -PL_EINVAL. Past the split into days the
+ * arithmetic is 32-bit, which the small targets do without a library call.
  */
 static void put_time(struct out *o, int64_t t_us)
 {
-	int64_t s = t_us / PL_US_PER_S, us = t_us % PL_US_PER_S;
-	int64_t days, sod, z, era, doe, yoe, doy, mp, y, m, d;
+	int64_t s = t_us / PL_US_PER_S, days64;
+	int32_t us = (int32_t)(t_us % PL_US_PER_S), sod, z, era, doe, yoe, doy, mp, y, m, d;
 
 	if (us < 0) {
-		us += PL_US_PER_S;
+		us += (int32_t)PL_US_PER_S;
 		s--;
 	}
-	days = s / 86400;
-	sod = s % 86400;
+	days64 = s / 86400;
+	sod = (int32_t)(s % 86400);
 	if (sod < 0) {
 		sod += 86400;
-		days--;
+		days64--;
 	}
-	/* civil_from_days: eras of 400 years (146097 days) starting on 0000-03-01. */
-	z = days + 719468;
+	if (days64 < DAY_MIN || days64 > DAY_MAX) {
+		o->err = -PL_EINVAL;
+		return;
+	}
+	/* civil_from_days: eras of 400 years (146097 days) that start on 0000-03-01. */
+	z = (int32_t)days64 + 719468;
 	era = (z >= 0 ? z : z - 146096) / 146097;
 	doe = z - era * 146097;
 	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
@@ -208,10 +217,6 @@ static void put_time(struct out *o, int64_t t_us)
 	d = doy - (153 * mp + 2) / 5 + 1;
 	m = mp < 10 ? mp + 3 : mp - 9;
 	y = yoe + era * 400 + (m <= 2);
-	if (y < 0 || y > 9999) {
-		o->err = -PL_EINVAL;
-		return;
-	}
 	put_u64w(o, (uint64_t)y, 4);
 	put(o, '-');
 	put_u64w(o, (uint64_t)m, 2);
@@ -441,7 +446,38 @@ static bool topic_text_ok(const char *s)
 	return true;
 }
 
+/* A topic prefix: that, and not starting with '$', which MQTT keeps for the broker's own
+ * topics ($SYS/...): a client cannot publish there. */
+static bool prefix_ok(const char *s)
+{
+	return topic_text_ok(s) && s[0] != '$';
+}
+
 /* ---------------------------------------------------------------- public: names */
+
+_Static_assert(PL_MQTT_NAME_MAX == 64, "pl_mqtt_name_problem() says 64 bytes");
+
+const char *pl_mqtt_name_problem(const char *name)
+{
+	const unsigned char *u = (const unsigned char *)name;
+	size_t n = 0;
+
+	if (name == NULL)
+		return "is missing";
+	if (*u == 0)
+		return "is empty";
+	while (u[n] != 0) {
+		uint32_t cp;
+		unsigned k = utf8_at(u + n, &cp);
+
+		if (k == 0)
+			return "is not valid UTF-8";
+		n += k;
+	}
+	if (n > PL_MQTT_NAME_MAX)
+		return "is longer than 64 bytes";
+	return NULL;
+}
 
 int pl_mqtt_segment(char *buf, size_t cap, const char *s)
 {
@@ -473,7 +509,7 @@ int pl_mqtt_topic(char *buf, size_t cap, const struct pl_mqtt_node *n, const cha
 	if (buf == NULL)
 		return -PL_EINVAL;
 	out_init(&o, buf, cap);
-	if (n == NULL || !topic_text_ok(n->topic_prefix) || !topic_text_ok(leaf))
+	if (n == NULL || !prefix_ok(n->topic_prefix) || !topic_text_ok(leaf))
 		o.err = -PL_EINVAL;
 	else
 		put_topic(&o, n, meter, leaf, false);
@@ -484,7 +520,7 @@ int pl_mqtt_topic(char *buf, size_t cap, const struct pl_mqtt_node *n, const cha
 static bool discovery_args_ok(const struct pl_mqtt_node *n, const struct pl_mqtt_meter *m)
 {
 	return n != NULL && m != NULL && m->name != NULL && n->node_id != NULL &&
-	       topic_text_ok(n->discovery_prefix);
+	       prefix_ok(n->discovery_prefix);
 }
 
 int pl_mqtt_discovery_topic(char *buf, size_t cap, const struct pl_mqtt_node *n,
@@ -577,6 +613,31 @@ static void put_mark_end(struct out *o, const struct pl_mqtt_mark *mark)
 	put(o, '}');
 }
 
+/* "start":"...","length_s":N,"pulses":N,"rejected":N (without the leading comma) */
+static void put_record_head(struct out *o, const struct pl_interval_record *r)
+{
+	puts_(o, "\"start\":\"");
+	put_time(o, r->start_us);
+	put(o, '"');
+	put_key(o, "length_s");
+	put_u64(o, r->length_s);
+	put_key(o, "pulses");
+	put_u64(o, r->pulses);
+	put_key(o, "rejected");
+	put_u64(o, r->rejected);
+}
+
+/* ,"flags":N,"quality":"...", the mark and the closing brace */
+static void put_record_tail(struct out *o, const struct pl_interval_record *r,
+			    const struct pl_mqtt_mark *mark)
+{
+	put_key(o, "flags");
+	put_u64(o, r->flags);
+	put_key(o, "quality");
+	put_quality(o, r->flags);
+	put_mark_end(o, mark);
+}
+
 static bool meter_ok(const struct pl_mqtt_meter *m)
 {
 	return m != NULL && m->imp_per_kwh >= 1;
@@ -598,21 +659,9 @@ int pl_mqtt_state_json(char *buf, size_t cap, const struct pl_mqtt_meter *m,
 	put_kwh(&o, r->register_uwh, m->imp_per_kwh);
 	put_key(&o, "power_w");
 	put_watts(&o, r->avg_mw);
-	put_key(&o, "start");
-	put(&o, '"');
-	put_time(&o, r->start_us);
-	put(&o, '"');
-	put_key(&o, "length_s");
-	put_u64(&o, r->length_s);
-	put_key(&o, "pulses");
-	put_u64(&o, r->pulses);
-	put_key(&o, "rejected");
-	put_u64(&o, r->rejected);
-	put_key(&o, "flags");
-	put_u64(&o, r->flags);
-	put_key(&o, "quality");
-	put_quality(&o, r->flags);
-	put_mark_end(&o, mark);
+	put(&o, ',');
+	put_record_head(&o, r);
+	put_record_tail(&o, r, mark);
 	return finish(&o);
 }
 
@@ -628,15 +677,8 @@ int pl_mqtt_interval_json(char *buf, size_t cap, const struct pl_mqtt_meter *m,
 		o.err = -PL_EINVAL;
 		return finish(&o);
 	}
-	puts_(&o, "{\"start\":\"");
-	put_time(&o, r->start_us);
-	put(&o, '"');
-	put_key(&o, "length_s");
-	put_u64(&o, r->length_s);
-	put_key(&o, "pulses");
-	put_u64(&o, r->pulses);
-	put_key(&o, "rejected");
-	put_u64(&o, r->rejected);
+	put(&o, '{');
+	put_record_head(&o, r);
 	put_key(&o, "energy_wh");
 	put_fixed(&o, r->energy_uwh < 0, mag(r->energy_uwh), 6, true);
 	put_key(&o, "power_w");
@@ -645,11 +687,7 @@ int pl_mqtt_interval_json(char *buf, size_t cap, const struct pl_mqtt_meter *m,
 	put_watts(&o, r->peak_mw);
 	put_key(&o, "energy_kwh");
 	put_kwh(&o, r->register_uwh, m->imp_per_kwh);
-	put_key(&o, "flags");
-	put_u64(&o, r->flags);
-	put_key(&o, "quality");
-	put_quality(&o, r->flags);
-	put_mark_end(&o, mark);
+	put_record_tail(&o, r, mark);
 	return finish(&o);
 }
 
@@ -702,16 +740,20 @@ struct component {
 	const char *leaf;      /* "state" or "diag" */
 	const char *field;     /* the payload's key the value template reads */
 	bool diagnostic;       /* entity_category "diagnostic" */
+	bool kwh;              /* suggested_display_precision: the meter's kWh decimals */
 };
 
 static const struct component components[] = {
-	{ "energy", "Energy", "energy", "total_increasing", "kWh", "state", "energy_kwh", false },
-	{ "power", "Power", "power", "measurement", "W", "state", "power_w", false },
-	{ "detector", "Detector", NULL, NULL, NULL, "diag", "detector", true },
-	{ "amplitude", "Signal amplitude", NULL, "measurement", NULL, "diag", "amplitude", true },
-	{ "noise", "Signal noise", NULL, "measurement", NULL, "diag", "noise", true },
-	{ "rejected", "Rejected pulses", NULL, "total_increasing", NULL, "diag", "rejected", true },
-	{ "backlog", "Backlog", NULL, "measurement", NULL, "diag", "backlog", true },
+	{ "energy", "Energy", "energy", "total_increasing", "kWh", "state", "energy_kwh", false,
+	  true },
+	{ "power", "Power", "power", "measurement", "W", "state", "power_w", false, false },
+	{ "detector", "Detector", NULL, NULL, NULL, "diag", "detector", true, false },
+	{ "amplitude", "Signal amplitude", NULL, "measurement", NULL, "diag", "amplitude", true,
+	  false },
+	{ "noise", "Signal noise", NULL, "measurement", NULL, "diag", "noise", true, false },
+	{ "rejected", "Rejected pulses", NULL, "total_increasing", NULL, "diag", "rejected", true,
+	  false },
+	{ "backlog", "Backlog", NULL, "measurement", NULL, "diag", "backlog", true, false },
 };
 #define N_COMPONENTS (sizeof components / sizeof components[0])
 
@@ -766,7 +808,7 @@ static void put_component(struct out *o, const struct pl_mqtt_node *n,
 		put_key(o, "unit_of_meas");
 		put_jquoted(o, c->unit);
 	}
-	if (c->field[0] == 'e') { /* energy: as many decimals as one pulse needs */
+	if (c->kwh) { /* as many decimals as one pulse needs */
 		put_key(o, "sug_dsp_prc");
 		put_u64(o, pl_mqtt_kwh_decimals(m->imp_per_kwh));
 	}
@@ -799,7 +841,7 @@ int pl_mqtt_discovery_json(char *buf, size_t cap, const struct pl_mqtt_node *n,
 	if (buf == NULL)
 		return -PL_EINVAL;
 	out_init(&o, buf, cap);
-	if (!discovery_args_ok(n, m) || !meter_ok(m) || !topic_text_ok(n->topic_prefix) ||
+	if (!discovery_args_ok(n, m) || !meter_ok(m) || !prefix_ok(n->topic_prefix) ||
 	    (n->support_url != NULL && !url_ok(n->support_url))) {
 		o.err = -PL_EINVAL;
 		return finish(&o);
