@@ -21,7 +21,6 @@ test_pkgs=(
   clang libclang-rt-14-dev           # libFuzzer + sanitizers, the clang builds
   gcc-arm-none-eabi libnewlib-arm-none-eabi  # freestanding Cortex-M4 build of the core
   sqlite3 influxdb curl time         # the daemon's tests: a real InfluxDB 1.x, curl as a yardstick, /usr/bin/time
-  mosquitto mosquitto-clients        # the MQTT sink's tests: a real broker, real clients
   strace                             # the bench: fdatasyncs of the logger (bench/diskio.sh)
   python3 openssl                    # the sink's tests: the fake server, throwaway TLS certificates
   faketime libfaketime               # clock-step tests: the wall clock stepped under the daemon
