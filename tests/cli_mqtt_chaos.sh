@@ -105,7 +105,7 @@ up_influx=0 down_influx=0 least_mqtt=1000000
 daemon_start "$work/chaos.ini"
 for ev in "${events[@]}"; do
 	watch $((1000 + RANDOM % 3000)) # 1 to 4 s of logging
-	[ $b_influx -le $up_influx ] || up_influx=$b_influx
+	[ "$b_influx" -le "$up_influx" ] || up_influx=$b_influx
 	kill -0 "$daemon_pid" 2>/dev/null || die "the logger exited by itself"
 	if [ "$ev" = k ]; then
 		daemon_kill
@@ -117,8 +117,8 @@ for ev in "${events[@]}"; do
 	mqtt_broker start || die "the broker did not start again"
 	echo "cli_mqtt_chaos: broker outage: InfluxDB's backlog at most $b_influx records, the" \
 		"MQTT sink's grew to $b_mqtt"
-	[ $b_influx -le $down_influx ] || down_influx=$b_influx
-	[ $b_mqtt -ge $least_mqtt ] || least_mqtt=$b_mqtt
+	[ "$b_influx" -le "$down_influx" ] || down_influx=$b_influx
+	[ "$b_mqtt" -ge "$least_mqtt" ] || least_mqtt=$b_mqtt
 done
 last=$("$bin" status -c "$work/chaos.ini" | sed -n 's/.*last interval \([0-9]*\)\.[0-9]* s.*/\1/p')
 [ "${last:-0}" -lt 895 ] || die "the trace ended before the last event: too slow a machine?"
