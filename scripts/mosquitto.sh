@@ -140,8 +140,8 @@ do_stop() {
 		return 0
 	fi
 	kill "-$sig" "$pid" 2>/dev/null || true
-	local i
-	for i in $(seq 200); do
+
+	for _ in $(seq 200); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05
 	done
