@@ -140,7 +140,6 @@ do_stop() {
 		return 0
 	fi
 	kill "-$sig" "$pid" 2>/dev/null || true
-
 	for _ in $(seq 200); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05
