@@ -8,7 +8,8 @@
 #      availability "online", the meter's device discovery (dev, o, cmps with an energy sensor
 #      that HA's Energy dashboard takes: energy / total_increasing / kWh, a power sensor) and
 #      its state, whose energy is the store's register after the record the state names
-#      (read from `powerlogger backup`).
+#      (read from `powerlogger backup`); that discovery, as the broker hands it out, also
+#      passes tests/ha_discovery_check.py (Home Assistant's rules, written from its source).
 #   c. HA's birth message ("online" on homeassistant/status, not retained, as HA sends it):
 #      the capture, subscribed long before, gets a new live (not retained) discovery.
 #   b. the Last Will: after a SIGKILL the capture sees "offline", and "online" after the
@@ -38,6 +39,7 @@ cleanup() {
 	if [ -n "${PL_KEEP_WORK:-}" ]; then echo "cli_mqtt: kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM # the EXIT trap also when ctest or a person stops the test
 die() {
 	echo "cli_mqtt: $*" >&2
 	tail -n 20 "$work/run.log" 2>/dev/null | sed 's/^/  run.log: /' >&2 || true
@@ -79,10 +81,17 @@ wait_for 60 eval '[ "$(count all powerlogger/house/interval)" -ge 20 ]' ||
 	die "fewer than 20 interval messages within 60 s"
 
 # a. what a fresh client (Home Assistant starting) reads from the broker's retained messages
-retained 3 'homeassistant/device/+/config' 'powerlogger/+/state' 'powerlogger/availability' \
-	>"$work/snap.cap"
+retained 4 'homeassistant/device/+/config' 'powerlogger/+/state' 'powerlogger/+/diag' \
+	'powerlogger/availability' >"$work/snap.cap"
 "$bin" backup -c "$work/a.ini" "$work/a1.db" >/dev/null || die "powerlogger backup failed"
 check retained "$work/snap.cap" "$work/a1.db" house
+# and the discovery the broker holds, as HA gets it, held to HA's own rules
+# (tests/ha_discovery_check.py, written from HA's source; it reads "TOPIC<TAB>PAYLOAD")
+grep -v '^#' "$work/snap.cap" | cut -d' ' -f4- | sed 's/ /\t/' >"$work/snap.tsv"
+python3 "$src/tests/ha_discovery_check.py" "$work/snap.tsv" >"$work/ha.out" 2>&1 ||
+	{ cat "$work/ha.out" >&2; die "the discovery on the broker breaks HA's rules"; }
+echo "cli_mqtt: HA's rules (ha_discovery_check.py) on the broker's retained discovery:" \
+	"$(tail -n 1 "$work/ha.out")"
 
 # c. HA's birth message asks for discovery again
 mark all "ha birth"

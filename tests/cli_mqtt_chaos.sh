@@ -36,6 +36,7 @@ cleanup() {
 	if [ -n "${PL_KEEP_WORK:-}" ]; then echo "cli_mqtt_chaos: kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM # the EXIT trap also when ctest or a person stops the test
 die() {
 	echo "cli_mqtt_chaos: $* (seed $seed)" >&2
 	tail -n 20 "$work/run.log" 2>/dev/null | sed 's/^/  run.log: /' >&2 || true
@@ -158,9 +159,11 @@ for b in bad[:5]:
           file=sys.stderr)
 sys.exit(1 if bad or extra or len(rows) != len(recs) else 0)
 PY
-echo "cli_mqtt_chaos: InfluxDB's worst backlog: $down_influx records while the broker was down," \
-	"$up_influx while it was up (bound $lag_bound); the MQTT sink's at least $least_mqtt in" \
-	"each outage"
+# 10 records a second: the worst lag in seconds of logging is the backlog / 10
+echo "cli_mqtt_chaos: InfluxDB's worst backlog: $down_influx records (a lag of" \
+	"$((down_influx / 10)).$((down_influx % 10)) s) while the broker was down (bound $lag_bound)," \
+	"$up_influx while it was up (restarts after SIGKILLs included); the MQTT sink's at least" \
+	"$least_mqtt in each outage"
 [ "$least_mqtt" -ge 30 ] ||
 	die "the MQTT backlog reached only $least_mqtt in an outage: too short to show anything"
 [ "$down_influx" -le "$lag_bound" ] ||
