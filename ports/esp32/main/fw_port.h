@@ -47,4 +47,19 @@ struct fw_net_args {
 	void *sampling_task;            /* TaskHandle_t, for its stack high-water mark */
 };
 
+/* ---- the MQTT sink (mqtt.c; only with CONFIG_PL_MQTT_ENABLE) ---- */
+struct fw_sink;
+struct fw_mqtt;
+struct pl_mqtt_diag;
+
+/* Sets the sink up (client id, the broker's host, the event queue). 0 or negative (logged). */
+int fw_net_mqtt_init(struct fw_sink *sink, struct fw_time *time);
+/*
+ * Waits up to ms for a client event (or sleeps ms when MQTT is not set up), feeds the events
+ * to fw_mqtt and steps it. view: the detector's fields for P/M/diag (NULL: unknown).
+ */
+void fw_net_mqtt_poll(int net_up, uint32_t ms, const struct pl_mqtt_diag *view);
+/* The sink's state for the console; NULL when not set up. */
+const struct fw_mqtt *fw_net_mqtt(void);
+
 #endif

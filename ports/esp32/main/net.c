@@ -2,7 +2,10 @@
 /*
  * The network task (core 0): WiFi with reconnect and backoff, SNTP, and delivery. Records
  * from the sampling task go into the outbox first (fw_store), then out through fw_delivery
- * (logic/) over esp_http_client - HTTPS checked against the ESP-IDF certificate bundle. The
+ * (logic/) over esp_http_client - HTTPS checked against the ESP-IDF certificate bundle - and,
+ * when enabled, through fw_mqtt (logic/, the device side in mqtt.c) to an MQTT broker. Each
+ * sink has its own cursor over the outbox (fw_sinks, logic/): a dead broker never holds
+ * InfluxDB back, and a log filled while MQTT is down makes MQTT skip, never InfluxDB. The
  * HTTP transport below is the device's side of fw_delivery's seam, driven in watchdog-sized
  * steps by fw_http (logic/); the tests use fakes for both.
  */
@@ -34,8 +37,10 @@
 
 #include "fw_delivery.h"
 #include "fw_http.h"
+#include "fw_mqtt.h"
 #include "fw_port.h"
 #include "fw_seqpair.h"
+#include "fw_sinks.h"
 #include "powerlogger/lineproto.h"
 #include "powerlogger/retry.h"
 
@@ -52,7 +57,10 @@ static int wifi_failures;               /* the event handler's own */
 static struct fw_seqpair reconnect;     /* (esp_timer time of the next association, 0) */
 static struct fw_seqpair sync_pair;     /* (esp_timer time, wall-clock us) of the last sync */
 
+static struct fw_sinks sinks;           /* the sinks' cursors over the outbox */
+#if CONFIG_PL_INFLUX_ENABLE
 static struct fw_delivery delivery;     /* ~12 KB: static */
+#endif
 
 /* ---- WiFi ---------------------------------------------------------------------------- */
 
@@ -119,6 +127,7 @@ static void sntp_start(void)
 }
 
 /* ---- HTTP transport (fw_delivery's seam) ---------------------------------------------- */
+#if CONFIG_PL_INFLUX_ENABLE
 
 /*
  * The task watchdog watches this task, so no call may block for as long as its period:
@@ -367,16 +376,45 @@ static void log_event(const struct fw_delivery_event *ev, size_t waiting)
 	else if (ev->action == PL_SINK_QUARANTINE)
 		ESP_LOGW(TAG, "influx: 1 record quarantined: %s", ev->msg);
 }
+#endif /* CONFIG_PL_INFLUX_ENABLE */
+
+/* Opens the sinks' cursors over the outbox: InfluxDB first (the primary), then MQTT. */
+static void sinks_open(struct fw_store *store)
+{
+	uint32_t kinds[FW_CURSORS_MAX], n = 0;
+	int rc;
+
+#if CONFIG_PL_INFLUX_ENABLE
+	kinds[n++] = FW_SINK_INFLUX;
+#endif
+#if CONFIG_PL_MQTT_ENABLE
+	kinds[n++] = FW_SINK_MQTT;
+#endif
+	if (n == 0) {
+		ESP_LOGE(TAG, "neither InfluxDB nor MQTT is enabled: records are kept, none sent");
+		kinds[n++] = FW_SINK_INFLUX; /* a cursor nobody moves: the outbox just fills */
+	}
+	rc = fw_sinks_open(&sinks, store, kinds, n,
+			   ((uint64_t)esp_random() << 32) | esp_random());
+	if (rc < 0) {
+		ESP_LOGE(TAG, "outbox: cannot read the sinks' cursors (%d); restarting in 10 s",
+			 rc);
+		vTaskDelay(pdMS_TO_TICKS(10000));
+		esp_restart();
+	}
+}
 
 void fw_net_task(void *arg)
 {
 	struct fw_net_args *a = arg;
+#if CONFIG_PL_INFLUX_ENABLE
 	struct fw_delivery_config dcfg = {
 		.device = CONFIG_PL_DEVICE_NAME,
 		.precision = PL_PREC_S,
 		.max_batch = 0,
 		.seed = esp_random(),
 	};
+#endif
 	int64_t next_health = 0;
 	int64_t reconnect_done = 0;             /* the reconnect time acted on */
 	uint32_t sync_seen = 0;                 /* the SNTP syncs taken */
@@ -384,8 +422,14 @@ void fw_net_task(void *arg)
 	esp_task_wdt_add(NULL);
 	wifi_start();
 	sntp_start();
+	sinks_open(a->store);
+#if CONFIG_PL_MQTT_ENABLE
+	fw_net_mqtt_init(fw_sinks_get(&sinks, FW_SINK_MQTT), a->time); /* says what is wrong */
+#endif
+#if CONFIG_PL_INFLUX_ENABLE
 	http_open();
-	if (fw_delivery_init(&delivery, &dcfg, a->store, a->time, http_post, &http) != 0) {
+	if (fw_delivery_init(&delivery, &dcfg, fw_sink_store(fw_sinks_get(&sinks, FW_SINK_INFLUX)),
+			     a->time, http_post, &http) != 0) {
 		const char *why = pl_lp_name_problem(CONFIG_PL_DEVICE_NAME, PL_LP_TAG_VALUE);
 
 		/* the records are still kept in the outbox; nothing is sent until it is fixed */
@@ -395,15 +439,20 @@ void fw_net_task(void *arg)
 		else
 			ESP_LOGE(TAG, "delivery: bad configuration; records are kept, none sent");
 	}
+#endif
 
 	for (;;) {
 		int64_t now = esp_timer_get_time();
+#if CONFIG_PL_INFLUX_ENABLE
 		struct fw_delivery_event ev;
+#endif
 		struct fw_record r;
 
 		/* records into the outbox with the register they end with (fw_store_put_record);
-		 * one the outbox refuses waits in the ring */
-		while (fw_ring_peek(&g_records, &r) == 0 && fw_store_put_record(a->store, &r) == 0)
+		 * a full outbox makes a lagging MQTT skip (fw_sinks); one still refused waits in
+		 * the ring */
+		while (fw_ring_peek(&g_records, &r) == 0 &&
+		       fw_sinks_put_record(&sinks, &r, NULL) == 0)
 			fw_ring_pop(&g_records, &r);
 
 		int64_t at, unused, sync_mono, sync_wall;
@@ -431,22 +480,44 @@ void fw_net_task(void *arg)
 				ESP_LOGI(TAG, "sntp: clock set (time base %lu)", (unsigned long)m.epoch);
 			}
 		}
+#if CONFIG_PL_INFLUX_ENABLE
 		while (fw_delivery_step(&delivery, now / 1000, up, &ev) == 1) {
-			log_event(&ev, fw_store_count(a->store));
+			log_event(&ev, fw_store_count(fw_sink_store(&sinks.sink[0])));
 			esp_task_wdt_reset();
 		}
+#endif
 		if (now >= next_health) {
 			ESP_LOGI(TAG, "health: heap free %u (min %u), stack left: sampling %u B, "
-				 "network %u B; outbox %u, delivered %lu, quarantined %lu",
-				 (unsigned)esp_get_free_heap_size(),
+				 "network %u B; outbox %u", (unsigned)esp_get_free_heap_size(),
 				 (unsigned)esp_get_minimum_free_heap_size(),
 				 (unsigned)uxTaskGetStackHighWaterMark(a->sampling_task),
 				 (unsigned)uxTaskGetStackHighWaterMark(NULL),
-				 (unsigned)fw_store_count(a->store), (unsigned long)delivery.delivered,
+				 (unsigned)fw_store_count(a->store));
+#if CONFIG_PL_INFLUX_ENABLE
+			ESP_LOGI(TAG, "health: influx %u waiting, delivered %lu, quarantined %lu",
+				 (unsigned)fw_sink_count(fw_sinks_get(&sinks, FW_SINK_INFLUX)),
+				 (unsigned long)delivery.delivered,
 				 (unsigned long)delivery.quarantined);
+#endif
+#if CONFIG_PL_MQTT_ENABLE
+			if (fw_net_mqtt() != NULL) {
+				const struct fw_sink *k = fw_sinks_get(&sinks, FW_SINK_MQTT);
+
+				ESP_LOGI(TAG, "health: mqtt %s, %u waiting, published %lu, skipped "
+					 "(outbox full) %lu, already on the broker %lu",
+					 fw_mqtt_state_name(fw_net_mqtt()->state),
+					 (unsigned)fw_sink_count(k), (unsigned long)fw_net_mqtt()->published,
+					 (unsigned long)k->skipped, (unsigned long)fw_net_mqtt()->by_mark);
+			}
+#endif
 			next_health = now + 60 * 1000000LL;
 		}
 		esp_task_wdt_reset();
+#if CONFIG_PL_MQTT_ENABLE
+		fw_net_mqtt_poll(up, 200, NULL); /* waits for the broker's events, at most 200 ms */
+		esp_task_wdt_reset();
+#else
 		vTaskDelay(pdMS_TO_TICKS(200));
+#endif
 	}
 }

@@ -28,6 +28,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <mosquitto.h>
 
 #include "clock.h"
@@ -75,6 +78,7 @@ struct mq {
 	enum phase phase;
 	int64_t deadline_us; /* of the phase before READY */
 	int conn_rc;         /* the CONNACK's code, -1 before it */
+	int tcp_pending;     /* the TCP connect is under way (step() waits for it) */
 	int subs_left;
 	int sub_refused;
 	int sync_back;
@@ -564,12 +568,14 @@ static int connect_start(struct mq *s)
 		if (rc != MOSQ_ERR_SUCCESS)
 			goto bad;
 	}
-	rc = mosquitto_connect(s->m, s->host, s->c.port, s->c.keepalive_s);
+	/* resolves the name (blocking), starts the TCP connect without waiting for it */
+	rc = mosquitto_connect_async(s->m, s->host, s->c.port, s->c.keepalive_s);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		lib_err(s, rc, "cannot connect to");
 		drop(s);
 		return -1;
 	}
+	s->tcp_pending = 1;
 	s->phase = P_CONNECTING;
 	s->deadline_us = pl_clock_mono_us() + CONNACK_TIMEOUT_US;
 	return 0;
@@ -601,6 +607,35 @@ static int step(struct mq *s, int timeout_ms)
 
 	if (s->m == NULL)
 		return -1;
+	if (s->tcp_pending) {
+		/* the TCP connect of mosquitto_connect_async() still under way: libmosquitto's
+		 * loop must not touch the socket before it is done (it takes a connect in
+		 * progress for a broken connection) */
+		struct pollfd pfd = { .fd = mosquitto_socket(s->m), .events = POLLOUT };
+		int e = 0;
+		socklen_t el = sizeof(e);
+
+		if (pfd.fd < 0 || poll(&pfd, 1, timeout_ms) < 0) {
+			lib_err(s, MOSQ_ERR_NO_CONN, "cannot connect to");
+			goto fail;
+		}
+		if (pfd.revents == 0) {
+			if (pl_clock_mono_us() > s->deadline_us) {
+				set_err(s, PL_XPORT_TIMEOUT, 0, "cannot connect to mqtt%s://%s:%u: no "
+					"answer within %d s", s->c.tls ? "s" : "", s->host,
+					(unsigned)s->c.port, (int)(CONNACK_TIMEOUT_US / PL_US_PER_S));
+				goto fail;
+			}
+			return 0;
+		}
+		if (getsockopt(pfd.fd, SOL_SOCKET, SO_ERROR, &e, &el) != 0 || e != 0) {
+			errno = e ? e : errno;
+			lib_err(s, MOSQ_ERR_ERRNO, "cannot connect to");
+			goto fail;
+		}
+		s->tcp_pending = 0;
+		timeout_ms = 0;
+	}
 	rc = mosquitto_loop(s->m, timeout_ms, 1);
 	if (s->conn_rc > 0) {
 		connack_err(s, s->conn_rc);
@@ -767,8 +802,10 @@ static void result_ok(struct mq *s, struct pl_sink_result *res)
 	res->resp.transport = PL_XPORT_NONE;
 	res->resp.status = 204;
 	if (s->skipped > 0)
-		logs(s, PL_LOG_INFO, "%" PRIu64 " records the broker already had (their meters' "
-		     "retained state marks them): not published again", s->skipped);
+		logs(s, PL_LOG_INFO, "%" PRIu64 " record%s the broker already had (%s meter's "
+		     "retained state marks %s): not published again", s->skipped,
+		     s->skipped == 1 ? "" : "s", s->skipped == 1 ? "its" : "their",
+		     s->skipped == 1 ? "it" : "them");
 	s->skipped = 0;
 	s->active = 0;
 }

@@ -34,10 +34,15 @@
  * idle time (sink.h, idle): keepalive, D/status and reconnecting happen there.
  *
  * The connection runs in the delivery thread: mosquitto_loop() on it, never
- * mosquitto_loop_start(). mosquitto_connect() itself blocks for name resolution and the TCP
- * connect (libmosquitto has no asynchronous connect without its own thread): a broker that
- * refuses is known at once, an unreachable host holds the thread up to the kernel's SYN
- * timeout (the other sinks do not wait for it: each has its thread). MQTT 3.1.1.
+ * mosquitto_loop_start(). The connect is mosquitto_connect_async(): the name is resolved
+ * there (blocking, as getaddrinfo is), the TCP connect is only started, and the sink waits for
+ * it with poll() before libmosquitto's loop may touch the socket (that loop takes a connect in
+ * progress for a broken connection), for at most 10 s, so that an unreachable host does not
+ * hold a stop up for the kernel's SYN timeout. MQTT 3.1.1.
+ *
+ * The residual window applies to the broker as well: a broker that stops between the
+ * interval message and its state has the interval without the mark, and it is published
+ * again after the restart (seen once in cli_mqtt's 1000-interval outage).
  */
 #ifndef PL_LINUX_MQTT_H
 #define PL_LINUX_MQTT_H

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The firmware's outbox: where interval records wait, durably, until InfluxDB acknowledged
- * them. A small interface so the delivery logic does not care what keeps the records.
+ * The firmware's outbox: where interval records wait, durably, until every sink (InfluxDB,
+ * MQTT) is done with them. A small interface so the delivery logic does not care what keeps
+ * the records; with two sinks each reads it through its own cursor (fw_sinks.h, which uses
+ * peek_after, drop_upto and the saved cursors below).
  *
  * Two implementations: fw_store_ram.c (a RAM queue for tests: nothing survives a reboot) and
  * fw_store_flashlog.c (the core's pl_flashlog over a flash given by the caller: the "pllog"
@@ -32,6 +34,22 @@ struct fw_meter_state {
 	uint32_t reserved;     /* 0 */
 };
 
+/*
+ * The sinks' delivery cursors (fw_sinks.h), kept next to the records they point into. Plain
+ * data without padding (32 bytes). id names the store for MQTT's marks: made at random when
+ * the store has none (a new or formatted log, whose sequence numbers start again).
+ */
+#define FW_CURSORS_MAX 2
+struct fw_cursors {
+	uint8_t id[8];             /* the store's id (random) */
+	uint32_t n;                /* cursors in c[] */
+	uint32_t reserved;         /* 0 */
+	struct {
+		uint32_t sink;     /* enum fw_sink_kind (fw_sinks.h) */
+		uint32_t seq;      /* the newest record that sink is done with */
+	} c[FW_CURSORS_MAX];
+};
+
 struct fw_store_ops {
 	/* Appends one record durably. 0, -PL_ENOSPC (full: nothing written), -PL_EIO. */
 	int (*append)(void *ctx, const struct fw_record *r);
@@ -54,6 +72,19 @@ struct fw_store_ops {
 	int (*load_meter)(void *ctx, struct fw_meter_state *m);
 	/* Records waiting. */
 	size_t (*count)(void *ctx);
+	/*
+	 * For readers with cursors of their own (fw_sinks.h): like peek, but from the first
+	 * waiting record whose sequence number is above after, with the sequence numbers into
+	 * seqs (unique, increasing, kept across reboots; never 0). 0 or -PL_EIO.
+	 */
+	int (*peek_after)(void *ctx, uint32_t after, struct fw_record *out, uint32_t *seqs,
+			  size_t cap, size_t *n);
+	/* Removes every waiting record whose sequence number is at most seq. 0 or -PL_EIO. */
+	int (*drop_upto)(void *ctx, uint32_t seq);
+	/* Saves the cursors durably; only the newest counts. 0, -PL_ENOSPC, -PL_EIO. */
+	int (*save_cursors)(void *ctx, const struct fw_cursors *c);
+	/* The newest cursors saved. 0, -PL_ENOENT (none ever), -PL_EIO. */
+	int (*load_cursors)(void *ctx, struct fw_cursors *c);
 };
 
 struct fw_store {
@@ -99,6 +130,24 @@ static inline size_t fw_store_count(struct fw_store *s)
 	return s->ops->count(s->ctx);
 }
 
+static inline int fw_store_peek_after(struct fw_store *s, uint32_t after, struct fw_record *out,
+				      uint32_t *seqs, size_t cap, size_t *n)
+{
+	return s->ops->peek_after(s->ctx, after, out, seqs, cap, n);
+}
+static inline int fw_store_drop_upto(struct fw_store *s, uint32_t seq)
+{
+	return s->ops->drop_upto(s->ctx, seq);
+}
+static inline int fw_store_save_cursors(struct fw_store *s, const struct fw_cursors *c)
+{
+	return s->ops->save_cursors(s->ctx, c);
+}
+static inline int fw_store_load_cursors(struct fw_store *s, struct fw_cursors *c)
+{
+	return s->ops->load_cursors(s->ctx, c);
+}
+
 /*
  * An interval record closed: saves the register it ends with (r->rec.register_uwh), then the
  * record. The register goes first so that a power cut between the two writes leaves the
@@ -131,6 +180,9 @@ struct fw_store_ram {
 	uint8_t has_anchor;
 	uint8_t has_meter;
 	struct fw_meter_state meter; /* the last meter state saved */
+	uint32_t first_seq;        /* the sequence number of buf[head] (numbers start at 1) */
+	uint8_t has_cursors;
+	struct fw_cursors cursors; /* the last cursors saved */
 };
 
 /*

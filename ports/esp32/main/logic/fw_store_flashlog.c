@@ -44,7 +44,9 @@ static int mount(struct fw_store_flashlog *fs)
 	fs->n = 0;
 	fs->skipped = 0;
 	fs->has_meter = 0;
+	fs->has_cursors = 0;
 	fs->nanchors = 0;
+	memset(fs->hint, 0, sizeof(fs->hint)); /* log cursors do not survive a mount */
 	rc = pl_flashlog_mount(&fs->log, &fs->flash);
 	if (rc < 0)
 		return rc;
@@ -62,6 +64,13 @@ static int mount(struct fw_store_flashlog *fs)
 	if (rc == (int)sizeof(fs->meter)) {
 		memcpy(&fs->meter, fs->buf, sizeof(fs->meter));
 		fs->has_meter = 1;
+	} else if (rc < 0 && rc != -PL_ENOENT) {
+		return rc;
+	}
+	rc = load_kept(fs, FW_FLASH_T_CURSORS);
+	if (rc == (int)sizeof(fs->cursors)) {
+		memcpy(&fs->cursors, fs->buf, sizeof(fs->cursors));
+		fs->has_cursors = fs->cursors.n <= FW_CURSORS_MAX;
 	} else if (rc < 0 && rc != -PL_ENOENT) {
 		return rc;
 	}
@@ -281,6 +290,157 @@ static size_t flash_count(void *ctx)
 	return ((struct fw_store_flashlog *)ctx)->n;
 }
 
+/* The remembered position nearest before (or at) after; NULL when none is. */
+static int hint_find(const struct fw_store_flashlog *fs, uint32_t after)
+{
+	int i, best = -1;
+
+	for (i = 0; i < FW_STORE_FLASH_HINTS; i++)
+		if (fs->hint[i].seq != 0 && fs->hint[i].seq <= after &&
+		    (best < 0 || fs->hint[i].seq > fs->hint[best].seq))
+			best = i;
+	return best;
+}
+
+/* Remembers cur as the position just after seq, in place of the least recently used. */
+static void hint_put(struct fw_store_flashlog *fs, const struct pl_flashlog_cursor *cur,
+		     uint32_t seq)
+{
+	int i, slot = 0;
+
+	if (seq == 0)
+		return;
+	for (i = 0; i < FW_STORE_FLASH_HINTS; i++) {
+		if (fs->hint[i].seq == seq) {
+			slot = i;
+			break;
+		}
+		if (fs->hint[i].used < fs->hint[slot].used)
+			slot = i;
+	}
+	fs->hint[slot].cur = *cur;
+	fs->hint[slot].seq = seq;
+	fs->hint[slot].used = ++fs->hint_clock;
+}
+
+static int flash_peek_after(void *ctx, uint32_t after, struct fw_record *out, uint32_t *seqs,
+			    size_t cap, size_t *n)
+{
+	struct fw_store_flashlog *fs = ctx;
+	struct pl_flashlog_cursor cur, prev;
+	struct pl_flashlog_rec rec;
+	uint32_t prev_seq = 0;
+	int rc = ready(fs), h;
+
+	*n = 0;
+	if (rc < 0)
+		return rc;
+	h = hint_find(fs, after);
+	if (h >= 0) {
+		cur = fs->hint[h].cur;
+		prev_seq = fs->hint[h].seq;
+		fs->hint[h].used = ++fs->hint_clock;
+	} else {
+		pl_flashlog_rewind(&fs->log, &cur);
+	}
+	for (;;) {
+		prev = cur;
+		rc = pl_flashlog_next(&fs->log, &cur, &rec, fs->buf, sizeof(fs->buf));
+		if (rc < 0)
+			break;
+		if (rec.seq <= after) {
+			prev_seq = rec.seq;
+			continue;
+		}
+		if (*n == 0)
+			hint_put(fs, &prev, prev_seq != 0 ? prev_seq : after);
+		if (!is_record(&rec)) {
+			prev_seq = rec.seq;
+			continue;
+		}
+		if (*n == cap) {
+			rc = 0;
+			break;
+		}
+		memcpy(&out[*n], fs->buf, sizeof(*out));
+		seqs[*n] = rec.seq;
+		(*n)++;
+		prev_seq = rec.seq;
+		if (*n == cap)
+			hint_put(fs, &cur, rec.seq);
+	}
+	if (rc == -PL_ENOENT)
+		rc = 0;
+	return failed(fs, rc);
+}
+
+/*
+ * Acknowledges every interval record up to seq, and with them the meter, anchor and cursor
+ * records that follow up to the next interval record, as drop() does.
+ */
+static int flash_drop_upto(void *ctx, uint32_t seq)
+{
+	struct fw_store_flashlog *fs = ctx;
+	struct pl_flashlog_cursor cur;
+	struct pl_flashlog_rec rec;
+	uint32_t upto = 0;
+	size_t k = 0;
+	int rc = ready(fs);
+
+	if (rc < 0)
+		return rc;
+	pl_flashlog_rewind(&fs->log, &cur);
+	while ((rc = pl_flashlog_next(&fs->log, &cur, &rec, fs->buf, sizeof(fs->buf))) == 0) {
+		if (is_record(&rec)) {
+			if (rec.seq > seq)
+				break;
+			k++;
+		}
+		upto = rec.seq;
+	}
+	if (rc < 0 && rc != -PL_ENOENT)
+		return failed(fs, rc);
+	if (k == 0)
+		return 0;
+	if (k > fs->n) /* the count and the flash disagree: only a bug gets here */
+		return -PL_EIO;
+	rc = pl_flashlog_ack(&fs->log, upto);
+	if (rc < 0)
+		return failed(fs, rc);
+	fs->n -= k;
+	return 0;
+}
+
+static int flash_save_cursors(void *ctx, const struct fw_cursors *c)
+{
+	struct fw_store_flashlog *fs = ctx;
+	int rc = ready(fs);
+
+	if (rc < 0)
+		return rc;
+	if (fs->has_cursors && memcmp(&fs->cursors, c, sizeof(*c)) == 0)
+		return 0;
+	rc = pl_flashlog_append(&fs->log, FW_FLASH_T_CURSORS, c, sizeof(*c), NULL);
+	if (rc < 0)
+		return failed(fs, rc);
+	fs->cursors = *c;
+	fs->has_cursors = 1;
+	return 0;
+}
+
+static int flash_load_cursors(void *ctx, struct fw_cursors *c)
+{
+	struct fw_store_flashlog *fs = ctx;
+	int rc = ready(fs);
+
+	if (rc < 0)
+		return rc;
+	if (!fs->has_cursors)
+		return -PL_ENOENT;
+	*c = fs->cursors;
+	return 0;
+}
+
 static const struct fw_store_ops flash_ops = {
 	.append = flash_append,
 	.peek = flash_peek,
@@ -291,6 +451,10 @@ static const struct fw_store_ops flash_ops = {
 	.save_meter = flash_save_meter,
 	.load_meter = flash_load_meter,
 	.count = flash_count,
+	.peek_after = flash_peek_after,
+	.drop_upto = flash_drop_upto,
+	.save_cursors = flash_save_cursors,
+	.load_cursors = flash_load_cursors,
 };
 
 int fw_store_flashlog_open(struct fw_store_flashlog *fs, const struct pl_flash *flash,

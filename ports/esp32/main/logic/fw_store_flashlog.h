@@ -12,10 +12,18 @@
  *   FW_FLASH_T_ANCHORS 2  struct fw_time_anchor[1..FW_STORE_FLASH_ANCHORS]: the whole table of
  *                         the boots' time anchors, newest boots only, so that the newest record
  *                         alone always holds every anchor still needed
+ *   FW_FLASH_T_CURSORS 3  one struct fw_cursors (32 bytes): the store's id and each sink's
+ *                         delivery cursor (fw_sinks.h), a flash sequence number
  * drop(n) acknowledges up to the n-th waiting interval record, together with the meter and
  * anchor records that follow it up to the next interval record (they stay readable as kept
  * types), so the sectors behind can be reclaimed. quarantine() keeps the record in RAM for
  * inspection, as the RAM store does, and drops it from flash.
+ *
+ * The sequence numbers of peek_after and drop_upto are the log's own (they only grow, also
+ * across mounts, and start again only when the log is formatted - which loses the cursors
+ * with them, so a new store id is made). peek_after starts from a few remembered log cursors
+ * (the readers' positions) instead of the oldest record, so that two sinks far apart do not
+ * each read the whole backlog at every call. drop_upto acknowledges like drop.
  *
  * Guarantees, from pl_flashlog's, for a power cut at any moment: a record whose append
  * returned 0 is delivered until dropped, once, in order; a drop that returned 0 is durable; the
@@ -40,7 +48,10 @@ enum fw_flash_type {
 	FW_FLASH_T_RECORD = 0,
 	FW_FLASH_T_METER = 1,
 	FW_FLASH_T_ANCHORS = 2,
+	FW_FLASH_T_CURSORS = 3,
 };
+
+#define FW_STORE_FLASH_HINTS 4 /* remembered reader positions (peek_after) */
 
 #define FW_STORE_FLASH_ANCHORS (FW_TIME_ANCHORS + 1) /* earlier boots' and this boot's */
 
@@ -56,9 +67,17 @@ struct fw_store_flashlog {
 	struct fw_meter_state meter; /* the newest meter state on flash (valid if has_meter) */
 	struct fw_time_anchor anchors[FW_STORE_FLASH_ANCHORS]; /* as on flash, oldest boot first */
 	uint32_t nanchors;
+	struct fw_cursors cursors;   /* the newest cursors on flash (valid if has_cursors) */
+	struct {
+		struct pl_flashlog_cursor cur; /* positioned just after the record seq */
+		uint32_t seq;                  /* 0: unused */
+		uint32_t used;                 /* when last used (hint_clock) */
+	} hint[FW_STORE_FLASH_HINTS];
+	uint32_t hint_clock;
 	uint8_t has_meter;
 	uint8_t need_mount;          /* a call failed with -PL_EIO: mount before the next one */
-	uint8_t reserved[2];
+	uint8_t has_cursors;
+	uint8_t reserved;
 	uint8_t buf[PL_FLASHLOG_MAX_PAYLOAD]; /* read buffer: records of any type pass through */
 };
 

@@ -39,6 +39,51 @@ static int ram_drop(void *ctx, size_t n)
 		return -PL_EINVAL;
 	s->head = (s->head + n) % s->cap;
 	s->n -= n;
+	s->first_seq += (uint32_t)n;
+	return 0;
+}
+
+/* Sequence numbers are positions: buf[head] has first_seq, the next one first_seq + 1. */
+static int ram_peek_after(void *ctx, uint32_t after, struct fw_record *out, uint32_t *seqs,
+			  size_t cap, size_t *n)
+{
+	struct fw_store_ram *s = ctx;
+	size_t i, from = after >= s->first_seq ? (size_t)(after - s->first_seq) + 1 : 0;
+
+	*n = 0;
+	for (i = from; i < s->n && *n < cap; i++, (*n)++) {
+		out[*n] = s->buf[(s->head + i) % s->cap];
+		seqs[*n] = s->first_seq + (uint32_t)i;
+	}
+	return 0;
+}
+
+static int ram_drop_upto(void *ctx, uint32_t seq)
+{
+	struct fw_store_ram *s = ctx;
+
+	if (seq < s->first_seq)
+		return 0;
+	return ram_drop(ctx, (size_t)(seq - s->first_seq) + 1 < s->n ?
+			     (size_t)(seq - s->first_seq) + 1 : s->n);
+}
+
+static int ram_save_cursors(void *ctx, const struct fw_cursors *c)
+{
+	struct fw_store_ram *s = ctx;
+
+	s->cursors = *c;
+	s->has_cursors = 1;
+	return 0;
+}
+
+static int ram_load_cursors(void *ctx, struct fw_cursors *c)
+{
+	struct fw_store_ram *s = ctx;
+
+	if (!s->has_cursors)
+		return -PL_ENOENT;
+	*c = s->cursors;
 	return 0;
 }
 
@@ -114,6 +159,10 @@ static const struct fw_store_ops ram_ops = {
 	.save_meter = ram_save_meter,
 	.load_meter = ram_load_meter,
 	.count = ram_count,
+	.peek_after = ram_peek_after,
+	.drop_upto = ram_drop_upto,
+	.save_cursors = ram_save_cursors,
+	.load_cursors = ram_load_cursors,
 };
 
 void fw_store_ram_init(struct fw_store_ram *ram, struct fw_record *storage, size_t cap,
@@ -122,6 +171,7 @@ void fw_store_ram_init(struct fw_store_ram *ram, struct fw_record *storage, size
 	memset(ram, 0, sizeof(*ram));
 	ram->buf = storage;
 	ram->cap = cap;
+	ram->first_seq = 1;
 	s->ops = &ram_ops;
 	s->ctx = ram;
 }

@@ -6,9 +6,11 @@ set(PL_FW_SOURCES
   fw_delivery.c
   fw_http.c
   fw_led.c
+  fw_mqtt.c
   fw_ring.c
   fw_sampling.c
   fw_seqpair.c
+  fw_sinks.c
   fw_store.c
   fw_store_flashlog.c
   fw_store_ram.c

@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The MQTT sink's device side: esp-mqtt behind fw_mqtt's client seam (logic/fw_mqtt.h, where
+ * the state machine and the exactly-once scheme live and are tested on the host).
+ *
+ * Tasks: esp-mqtt runs its own task; its event handler only copies each event into a queue,
+ * and the network task takes them from there into fw_mqtt, which it alone touches. The
+ * network task also waits on that queue instead of sleeping, so PUBACKs move the backlog on
+ * at network speed.
+ *
+ * Blocking and the task watchdog (the network task is watched): esp-mqtt holds its API lock
+ * while its task connects, reads and writes, and every API call takes that lock. So:
+ *  - messages are queued with esp_mqtt_client_enqueue(), not esp_mqtt_client_publish():
+ *    publish writes to the socket in the caller's task (a stalled link blocks it for the
+ *    whole network timeout per message, two messages a record); enqueue only copies into
+ *    esp-mqtt's outbox and its own task sends. It still waits for the lock, which esp-mqtt's
+ *    task holds for one read or write at most: network.timeout_ms is a quarter of the
+ *    watchdog's period, and the watchdog is fed after every call into esp-mqtt;
+ *  - calls into esp-mqtt are made only between CONNECTED and DISCONNECTED (fw_mqtt does so),
+ *    never while esp-mqtt's task sits in its connect - except stop, which waits for it;
+ *  - the broker's name is looked up before a client is started (lwIP's resolver, polled in
+ *    short sleeps like the InfluxDB host's), so esp-mqtt's connect finds it in lwIP's cache
+ *    and is bounded by network.timeout_ms instead of 7 s per DNS server that does not answer.
+ * esp-mqtt's own resends are off: auto-reconnect is off (every connection is a fresh client,
+ * esp_mqtt_client_destroy() throws the old one's outbox away, see fw_mqtt.h), and the
+ * in-session retransmit timeout is longer than fw_mqtt's PUBACK timeout, so a slow broker
+ * never gets a QoS 1 message twice on the same connection (mosquitto would forward both).
+ */
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "esp_app_desc.h"
+#include "esp_crt_bundle.h"
+#include "esp_idf_version.h"
+#include "esp_log.h"
+#include "esp_mac.h"
+#include "esp_task_wdt.h"
+#include "esp_timer.h"
+#include "freertos/FreeRTOS.h"
+#include "freertos/queue.h"
+#include "freertos/task.h"
+#include "lwip/dns.h"
+#include "lwip/tcpip.h"
+#include "mqtt_client.h"
+#include "sdkconfig.h"
+
+#include "fw_mqtt.h"
+#include "fw_port.h"
+
+#if CONFIG_PL_MQTT_ENABLE
+
+static const char *TAG = "mqtt";
+
+#ifdef CONFIG_ESP_TASK_WDT_TIMEOUT_S
+#define MQTT_NET_TIMEOUT_MS (CONFIG_ESP_TASK_WDT_TIMEOUT_S * 1000 / 4)
+#else
+#define MQTT_NET_TIMEOUT_MS 2500
+#endif
+#define MQTT_ACK_TIMEOUT_MS 20000       /* fw_mqtt: token back, each PUBACK */
+#define MQTT_RETRANSMIT_MS 60000        /* > MQTT_ACK_TIMEOUT_MS: never within a connection */
+#define MQTT_OUTBOX_LIMIT (16 * 1024)   /* the window's records and a discovery payload */
+#define MQTT_IN_BUFFER 1024             /* what we read: states, the token, HA's status */
+#define MQTT_OUT_BUFFER (PL_MQTT_DISCOVERY_MAX + PL_MQTT_TOPIC_MAX + 16)
+#define MQTT_QUEUE_DEPTH 16
+
+_Static_assert(MQTT_NET_TIMEOUT_MS >= 500, "the task watchdog's period is too short for MQTT");
+_Static_assert(MQTT_RETRANSMIT_MS > MQTT_ACK_TIMEOUT_MS, "esp-mqtt must not resend in session");
+
+/* One event, copied out of esp-mqtt's task. DATA larger than this is not ours (ours are a
+ * few hundred bytes: the state, the token, "online") and is dropped in the handler. */
+struct item {
+	uint8_t type;                   /* enum fw_mqtt_ev_type */
+	uint8_t reserved[3];
+	uint32_t conn;
+	int32_t msg_id;
+	uint16_t topic_len, data_len;
+	char topic[160];
+	char data[400];
+};
+
+static QueueHandle_t queue;
+static atomic_uint dropped;             /* events the full queue refused (esp-mqtt's task) */
+static esp_mqtt_client_handle_t client;
+static struct fw_mqtt mq;               /* ~8.5 KB with the discovery buffer: static */
+static char client_id[64];
+
+/* The broker's name lookup (see the header comment). */
+enum { DNS_IDLE = 0, DNS_PENDING, DNS_DONE, DNS_FAILED };
+static atomic_int dns_state;
+static char dns_host[128];
+static ip_addr_t dns_addr;
+static uint32_t start_conn;             /* a start waiting for the lookup; 0: none */
+static char will_topic[PL_MQTT_TOPIC_MAX];
+
+static void on_mqtt(void *arg, esp_event_base_t base, int32_t id, void *data)
+{
+	esp_mqtt_event_handle_t e = data;
+	static struct item it;          /* esp-mqtt's task only: off its stack */
+
+	memset(&it, 0, offsetof(struct item, topic));
+	it.conn = (uint32_t)(uintptr_t)arg;
+	switch ((esp_mqtt_event_id_t)id) {
+	case MQTT_EVENT_CONNECTED:
+		it.type = FW_MQTT_EV_CONNECTED;
+		break;
+	case MQTT_EVENT_DISCONNECTED:
+		it.type = FW_MQTT_EV_DISCONNECTED;
+		break;
+	case MQTT_EVENT_PUBLISHED:
+		it.type = FW_MQTT_EV_PUBLISHED;
+		it.msg_id = e->msg_id;
+		break;
+	case MQTT_EVENT_DATA:
+		if (e->current_data_offset != 0 || e->data_len != e->total_data_len ||
+		    e->topic_len < 0 || (size_t)e->topic_len > sizeof(it.topic) ||
+		    e->data_len < 0 || (size_t)e->data_len > sizeof(it.data))
+			return;
+		it.type = FW_MQTT_EV_DATA;
+		it.topic_len = (uint16_t)e->topic_len;
+		it.data_len = (uint16_t)e->data_len;
+		memcpy(it.topic, e->topic, it.topic_len);
+		memcpy(it.data, e->data, it.data_len);
+		break;
+	case MQTT_EVENT_ERROR:
+		it.type = FW_MQTT_EV_ERROR;
+		break;
+	default:
+		return;
+	}
+	/* never wait here: esp-mqtt's task holds its API lock, which the network task may be
+	 * waiting for. A lost event costs a timeout and a fresh connection, never a record. */
+	if (xQueueSend(queue, &it, 0) != pdTRUE)
+		atomic_fetch_add(&dropped, 1);
+}
+
+static struct item local;               /* the network task's: posting and taking events */
+
+static void post_local(uint8_t type, uint32_t conn)
+{
+	memset(&local, 0, offsetof(struct item, topic));
+	local.type = type;
+	local.conn = conn;
+	xQueueSend(queue, &local, 0);
+}
+
+static void dns_found(const char *name, const ip_addr_t *ip, void *arg)
+{
+	atomic_store(&dns_state, ip != NULL ? DNS_DONE : DNS_FAILED);
+}
+
+static void dns_start(void *arg)
+{
+	err_t e = dns_gethostbyname(dns_host, &dns_addr, dns_found, NULL);
+
+	if (e == ERR_OK)
+		atomic_store(&dns_state, DNS_DONE);
+	else if (e != ERR_INPROGRESS)
+		atomic_store(&dns_state, DNS_FAILED);
+}
+
+/* Starts the client for connection conn once the name is known. */
+static void start_now(uint32_t conn)
+{
+	const esp_mqtt_client_config_t cfg = {
+		.broker.address.uri = CONFIG_PL_MQTT_URI,
+		.broker.verification.crt_bundle_attach = esp_crt_bundle_attach,
+		.credentials.client_id = client_id,
+		.credentials.username = CONFIG_PL_MQTT_USERNAME[0] ? CONFIG_PL_MQTT_USERNAME : NULL,
+		.credentials.authentication.password =
+			CONFIG_PL_MQTT_PASSWORD[0] ? CONFIG_PL_MQTT_PASSWORD : NULL,
+		.session.last_will = {
+			.topic = will_topic, .msg = "offline", .msg_len = 7, .qos = 1, .retain = 1,
+		},
+		.session.keepalive = 30,
+		.session.message_retransmit_timeout = MQTT_RETRANSMIT_MS,
+		.network.timeout_ms = MQTT_NET_TIMEOUT_MS,
+		.network.disable_auto_reconnect = true,
+		.buffer.size = MQTT_IN_BUFFER,
+		.buffer.out_size = MQTT_OUT_BUFFER,
+#if ESP_IDF_VERSION >= ESP_IDF_VERSION_VAL(5, 2, 0)
+		.outbox.limit = MQTT_OUTBOX_LIMIT, /* v5.1 has none: the window bounds it too */
+#endif
+	};
+
+	client = esp_mqtt_client_init(&cfg);
+	if (client == NULL) {
+		ESP_LOGE(TAG, "esp-mqtt refuses the configuration (URI \"%s\")",
+			 CONFIG_PL_MQTT_URI);
+		post_local(FW_MQTT_EV_DISCONNECTED, conn);
+		return;
+	}
+	esp_mqtt_client_register_event(client, MQTT_EVENT_ANY, on_mqtt, (void *)(uintptr_t)conn);
+	if (esp_mqtt_client_start(client) != ESP_OK)
+		post_local(FW_MQTT_EV_DISCONNECTED, conn);
+}
+
+static int c_start(void *ctx, uint32_t conn, const char *will)
+{
+	snprintf(will_topic, sizeof(will_topic), "%s", will);
+	if (dns_host[0] == '\0') {
+		post_local(FW_MQTT_EV_DISCONNECTED, conn); /* the URI: said at init */
+		return 0;
+	}
+	start_conn = conn;
+	if (atomic_load(&dns_state) == DNS_PENDING)
+		return 0; /* an earlier lookup still runs: its answer serves this start */
+	atomic_store(&dns_state, DNS_PENDING);
+	if (tcpip_callback(dns_start, NULL) != ERR_OK)
+		atomic_store(&dns_state, DNS_FAILED);
+	return 0;
+}
+
+/* The start waiting for the name: started, or failed as a disconnect. */
+static void poll_start(void)
+{
+	int st = atomic_load(&dns_state);
+
+	if (start_conn == 0 || st == DNS_PENDING)
+		return;
+	if (st == DNS_DONE) {
+		start_now(start_conn);
+	} else {
+		ESP_LOGW(TAG, "cannot look up \"%s\"", dns_host);
+		post_local(FW_MQTT_EV_DISCONNECTED, start_conn);
+	}
+	start_conn = 0;
+	esp_task_wdt_reset();
+}
+
+static void c_stop(void *ctx)
+{
+	start_conn = 0;
+	if (client == NULL)
+		return;
+	esp_task_wdt_reset();
+	/* sends DISCONNECT (a write: one network timeout at most, a failure ignored), then waits
+	 * for esp-mqtt's task to finish its step: a connect or a write (one network timeout) or a
+	 * 1 s poll. Together well inside the watchdog's period. */
+	esp_mqtt_client_destroy(client);
+	client = NULL;
+	esp_task_wdt_reset();
+}
+
+static int c_publish(void *ctx, const char *topic, const char *data, size_t len, int qos,
+		     int retain)
+{
+	int id;
+
+	if (client == NULL)
+		return -1;
+	id = esp_mqtt_client_enqueue(client, topic, data, (int)len, qos, retain, true);
+	esp_task_wdt_reset();
+	return id;
+}
+
+static int c_subscribe(void *ctx, const char *topic, int qos)
+{
+	int id;
+
+	if (client == NULL)
+		return -1;
+	id = esp_mqtt_client_subscribe(client, topic, qos); /* a write: see the header */
+	esp_task_wdt_reset();
+	return id;
+}
+
+static void c_log(void *ctx, int level, const char *msg)
+{
+	if (level >= 2)
+		ESP_LOGE(TAG, "%s", msg);
+	else if (level == 1)
+		ESP_LOGW(TAG, "%s", msg);
+	else
+		ESP_LOGI(TAG, "%s", msg);
+}
+
+static const struct fw_mqtt_ops ops = {
+	.start = c_start, .stop = c_stop, .publish = c_publish, .subscribe = c_subscribe,
+	.log = c_log,
+};
+
+int fw_net_mqtt_init(struct fw_sink *sink, struct fw_time *time)
+{
+	struct fw_mqtt_config cfg = {
+		.node = {
+			.topic_prefix = CONFIG_PL_MQTT_TOPIC_PREFIX,
+			.discovery_prefix = CONFIG_PL_MQTT_DISCOVERY_PREFIX,
+			.node_id = client_id,
+			.sw_version = esp_app_get_description()->version,
+			.model = "ESP32",
+			.support_url = NULL,
+		},
+		.meter = {.name = CONFIG_PL_DEVICE_NAME, .imp_per_kwh = CONFIG_PL_IMP_PER_KWH},
+		.sync_timeout_ms = MQTT_ACK_TIMEOUT_MS,
+		.connect_timeout_ms = MQTT_ACK_TIMEOUT_MS,
+		.seed = (uint32_t)esp_timer_get_time() ^ (uint32_t)(uintptr_t)&cfg,
+	};
+	uint8_t mac[6] = {0};
+
+	if (CONFIG_PL_MQTT_CLIENT_ID[0] != '\0') {
+		snprintf(client_id, sizeof(client_id), "%s", CONFIG_PL_MQTT_CLIENT_ID);
+	} else {
+		esp_read_mac(mac, ESP_MAC_WIFI_STA);
+		snprintf(client_id, sizeof(client_id), "powerlogger-%02x%02x%02x", mac[3], mac[4],
+			 mac[5]);
+	}
+	if (fw_mqtt_uri_host(CONFIG_PL_MQTT_URI, dns_host, sizeof(dns_host), NULL) != 0) {
+		ESP_LOGE(TAG, "the broker URI \"%s\" is not mqtt://HOST[:PORT] or "
+			 "mqtts://HOST[:PORT]; records are kept, none published",
+			 CONFIG_PL_MQTT_URI);
+		dns_host[0] = '\0';
+	}
+	queue = xQueueCreate(MQTT_QUEUE_DEPTH, sizeof(struct item));
+	if (queue == NULL)
+		return -PL_ENOMEM;
+	/* esp-mqtt's own log would repeat every failed connection; fw_mqtt says it once */
+	esp_log_level_set("mqtt_client", ESP_LOG_ERROR);
+	if (fw_mqtt_init(&mq, &cfg, &ops, NULL, sink, time) != 0) {
+		ESP_LOGE(TAG, "%s; records are kept, none published (fix it in menuconfig)",
+			 mq.msg);
+		vQueueDelete(queue);
+		queue = NULL;
+		return -PL_EINVAL;
+	}
+	ESP_LOGI(TAG, "client id \"%s\", broker %s", client_id, CONFIG_PL_MQTT_URI);
+	return 0;
+}
+
+/* Waits up to ms for an event, takes every queued one into fw_mqtt, and steps it. */
+void fw_net_mqtt_poll(int net_up, uint32_t ms, const struct pl_mqtt_diag *view)
+{
+	struct item *it = &local;
+	struct fw_mqtt_event ev;
+	unsigned lost;
+
+	if (queue == NULL) {
+		vTaskDelay(pdMS_TO_TICKS(ms));
+		return;
+	}
+	/* a lookup in progress is polled every 20 ms; nothing coming still steps (timeouts,
+	 * the backoff, new records) */
+	(void)xQueuePeek(queue, it, pdMS_TO_TICKS(start_conn != 0 && ms > 20 ? 20 : ms));
+	poll_start();
+	while (xQueueReceive(queue, it, 0) == pdTRUE) {
+		memset(&ev, 0, sizeof(ev));
+		ev.type = (enum fw_mqtt_ev_type)it->type;
+		ev.conn = it->conn;
+		ev.msg_id = it->msg_id;
+		ev.topic = it->topic;
+		ev.topic_len = it->topic_len;
+		ev.data = it->data;
+		ev.data_len = it->data_len;
+		fw_mqtt_event(&mq, &ev, esp_timer_get_time() / 1000);
+		esp_task_wdt_reset();
+	}
+	lost = atomic_exchange(&dropped, 0);
+	if (lost > 0)
+		ESP_LOGW(TAG, "%u event(s) lost (queue full): the connection will be renewed",
+			 lost);
+	if (view != NULL) {
+		mq.diag.detector_state = view->detector_state;
+		mq.diag.amplitude = view->amplitude;
+		mq.diag.noise = view->noise;
+		mq.diag.rejected_total = view->rejected_total;
+	}
+	fw_mqtt_step(&mq, esp_timer_get_time() / 1000, net_up);
+}
+
+const struct fw_mqtt *fw_net_mqtt(void)
+{
+	return queue != NULL ? &mq : NULL;
+}
+
+#endif /* CONFIG_PL_MQTT_ENABLE */
