@@ -113,9 +113,9 @@ wait_for 60 eval '[ "$(count all powerlogger/house/interval)" -ge $((n + 20)) ]'
 check availability "$work/all.cap"
 # the rest of the trace as fast as it goes, everything delivered
 kill -TERM "$daemon_pid"
-daemon_wait 30 || { daemon_stacks; die "the logger did not stop within 30 s of SIGTERM"; }
+daemon_wait 30 || { daemon_stacks; die "the logger did not stop cleanly on SIGTERM"; }
 daemon_start "$work/a.ini" --until-drained --speed 0
-daemon_wait 120 || die "the replay did not end and drain within 120 s"
+daemon_wait 120 || die "the replay did not end and drain cleanly within 120 s"
 capture_sync all || die "the capture does not answer"
 "$bin" backup -c "$work/a.ini" "$work/a2.db" >/dev/null || die "powerlogger backup failed"
 check intervals "$work/all.cap" "$work/a2.db" house

@@ -124,9 +124,9 @@ done
 last=$("$bin" status -c "$work/chaos.ini" | sed -n 's/.*last interval \([0-9]*\)\.[0-9]* s.*/\1/p')
 [ "${last:-0}" -lt 895 ] || die "the trace ended before the last event: too slow a machine?"
 kill -TERM "$daemon_pid"
-daemon_wait 30 || { daemon_stacks; die "the logger did not stop within 30 s of SIGTERM"; }
+daemon_wait 30 || { daemon_stacks; die "the logger did not stop cleanly on SIGTERM"; }
 daemon_start "$work/chaos.ini" --until-drained --speed 0
-daemon_wait 120 || die "the replay did not end and drain within 120 s"
+daemon_wait 120 || die "the replay did not end and drain cleanly within 120 s"
 capture_sync all || die "the capture does not answer"
 "$bin" backup -c "$work/chaos.ini" "$work/copy.db" >/dev/null || die "powerlogger backup failed"
 

@@ -173,9 +173,11 @@ daemon_kill() {
 # SECONDS or exited with a status other than 0.
 daemon_wait() {
 	local rc=0
-	wait_for "$1" eval '! kill -0 "$daemon_pid" 2>/dev/null' || return 1
+	wait_for "$1" eval '! kill -0 "$daemon_pid" 2>/dev/null' ||
+		{ echo "the logger still runs after $1 s" >&2; return 1; }
 	wait "$daemon_pid" || rc=$?
 	daemon_pid=
+	[ $rc -eq 0 ] || echo "the logger exited with status $rc" >&2
 	return $rc
 }
 
