@@ -1225,7 +1225,8 @@ static void test_diag_on_change(void **state)
 
 /*
  * What mqtt.c's event queue holds of a DATA event: its own state payload fits whole even with
- * every field at its extreme (a 32-bit flash seq, the firmware's 16-hex-digit store id).
+ * every field at its extreme (a 32-bit flash seq, the firmware's 16-hex-digit store id); an
+ * interval echo does not (351 B), and goes as its mark (fw_mqtt_echo_mark), read back the same.
  */
 static void test_longest_state_fits_an_event(void **state)
 {
@@ -1233,7 +1234,10 @@ static void test_longest_state_fits_an_event(void **state)
 	struct pl_interval_record r;
 	struct pl_mqtt_mark mk = {.store = "0123456789abcdef", .seq = UINT32_MAX};
 	char buf[PL_MQTT_PAYLOAD_MAX];
-	int n, worst = 0, i;
+	struct pl_mqtt_mark back, big = {.store = "0123456789abcdef0123456789abcdef",
+					 .seq = UINT64_MAX};
+	char small[FW_MQTT_ECHO_MAX + 1];
+	int n, worst = 0, iworst = 0, echo = 0, i;
 
 	(void)state;
 	for (i = 0; i < 2; i++) {
@@ -1247,9 +1251,34 @@ static void test_longest_state_fits_an_event(void **state)
 		assert_true(n > 0);
 		if (n > worst)
 			worst = n;
+		/* an interval echo goes through the queue as its mark only: longer than an
+		 * event's data, the mark is what is read of it */
+		n = pl_mqtt_interval_json(buf, sizeof(buf), &m, &r, &mk);
+		assert_true(n > 0);
+		if (n > iworst)
+			iworst = n;
+		n = fw_mqtt_echo_mark(buf, (size_t)n, small, sizeof(small));
+		assert_true(n > 0);
+		assert_int_equal(pl_mqtt_parse_mark(small, (size_t)n, &back), 0);
+		assert_string_equal(back.store, mk.store);
+		assert_true(back.seq == mk.seq);
+		if (n > echo)
+			echo = n;
 	}
-	printf("# longest state payload %d B, events hold %d\n", worst, FW_MQTT_DATA_MAX);
+	printf("# longest state payload %d B, events hold %d; longest interval %d B, its mark "
+	       "%d B (FW_MQTT_ECHO_MAX %d)\n", worst, FW_MQTT_DATA_MAX, iworst, echo,
+	       (int)FW_MQTT_ECHO_MAX);
 	assert_true(worst <= FW_MQTT_DATA_MAX);
+	assert_true(FW_MQTT_ECHO_MAX <= FW_MQTT_DATA_MAX);
+	assert_true(echo > 0 && (size_t)echo <= FW_MQTT_ECHO_MAX);
+	/* the longest store id and seq the mark can have fit FW_MQTT_ECHO_MAX exactly */
+	i = pl_mqtt_interval_json(buf, sizeof(buf), &m, &r, &big);
+	assert_true(i > 0);
+	n = fw_mqtt_echo_mark(buf, (size_t)i, small, sizeof(small));
+	assert_int_equal(n, (int)FW_MQTT_ECHO_MAX);
+	assert_int_equal(fw_mqtt_echo_mark(buf, (size_t)i, small, (size_t)n), -PL_ENOSPC);
+	assert_int_equal(fw_mqtt_echo_mark("{\"pulses\":5}", 12, small, sizeof(small)),
+			 -PL_EPARSE);
 }
 
 /* mqtt.c's event queue carries a topic's kind; fw_mqtt gives the topic back. */
@@ -1261,12 +1290,12 @@ static void test_topic_kinds(void **state)
 	struct fw_mqtt_config c = mqtt_cfg("");
 	static const char *const t[] = {"powerlogger/main/state",
 					"powerlogger/sync/powerlogger-a1b2c3",
-					"homeassistant/status"};
+					"homeassistant/status", "powerlogger/main/interval"};
 	enum fw_mqtt_topic k;
 
 	(void)state;
 	dev_init(&d, &b, 8, 0);
-	for (k = FW_MQTT_T_STATE; k <= FW_MQTT_T_HASTATUS; k++) {
+	for (k = FW_MQTT_T_STATE; k <= FW_MQTT_T_INTERVAL; k++) {
 		const char *s = t[k - FW_MQTT_T_STATE];
 
 		assert_int_equal(fw_mqtt_topic_kind(&d.m, s, strlen(s)), k);

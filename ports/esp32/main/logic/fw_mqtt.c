@@ -226,6 +226,18 @@ const char *fw_mqtt_topic_of(const struct fw_mqtt *m, enum fw_mqtt_topic kind)
 	return "";
 }
 
+int fw_mqtt_echo_mark(const char *data, size_t len, char *out, size_t cap)
+{
+	struct pl_mqtt_mark mk;
+	int n;
+
+	if (data == NULL || out == NULL || pl_mqtt_parse_mark(data, len, &mk) != 0)
+		return -PL_EPARSE;
+	n = snprintf(out, cap, "{\"store\":\"%s\",\"seq\":%llu}", mk.store,
+		     (unsigned long long)mk.seq);
+	return n < 0 || (size_t)n >= cap ? -PL_ENOSPC : n;
+}
+
 size_t fw_mqtt_max_payload(const struct fw_mqtt *m)
 {
 	return m->disc_len > PL_MQTT_PAYLOAD_MAX ? m->disc_len : PL_MQTT_PAYLOAD_MAX;

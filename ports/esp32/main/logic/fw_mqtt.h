@@ -253,6 +253,15 @@ void fw_mqtt_set_view(struct fw_mqtt *m, const struct pl_mqtt_diag *view);
 enum fw_mqtt_topic fw_mqtt_topic_kind(const struct fw_mqtt *m, const char *topic, size_t len);
 const char *fw_mqtt_topic_of(const struct fw_mqtt *m, enum fw_mqtt_topic kind);
 
+/*
+ * An interval echo's mark only, as {"store":"...","seq":N} into out (what the sink reads of an
+ * echo: the whole interval message can be longer than FW_MQTT_DATA_MAX, 351 B at its extreme).
+ * The length (at most FW_MQTT_ECHO_MAX), or -PL_EPARSE (no mark: not ours) or -PL_ENOSPC. It
+ * reads nothing of the sink, so the client's task may call it (mqtt.c does, for the queue).
+ */
+#define FW_MQTT_ECHO_MAX (sizeof("{\"store\":\"\",\"seq\":}") - 1 + PL_MQTT_STORE_ID_MAX + 20)
+int fw_mqtt_echo_mark(const char *data, size_t len, char *out, size_t cap);
+
 /* The longest payload the sink publishes (for the client's output buffer). */
 size_t fw_mqtt_max_payload(const struct fw_mqtt *m);
 
