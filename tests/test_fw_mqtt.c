@@ -14,8 +14,9 @@
  * broker keeps its subscriptions, and a message of a QoS 1 subscription not yet handed to
  * fw_mqtt when the connection goes (never acknowledged by the client) stays queued in the
  * session and comes right after the next CONNECTED; a broker with persistence keeps sessions
- * and retained messages across a restart, one without loses both. The daemon's tests run the same scheme against a real
- * mosquitto; these test the firmware's logic at the points a real broker cannot be stopped at.
+ * and retained messages across a restart, one without loses both. The daemon's tests run the
+ * same scheme against a real mosquitto; these test the firmware's logic at the points a real
+ * broker cannot be stopped at.
  *
  * What is checked: every record is received once, in order, with its contents, across cuts,
  * broker restarts (with and without retained messages) and reboots; the retained energy never

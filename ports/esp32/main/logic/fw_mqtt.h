@@ -91,7 +91,8 @@
 #define FW_MQTT_DISC_RETRY_MS 5000 /* discovery again after a failed allocation */
 #define FW_MQTT_DIAG_MIN_MS 10000 /* P/M/diag at most this often (default) */
 /* The longest message the sink reads (DATA): its own retained state, 286 B with every field
- * at its extreme (test_fw_mqtt checks it fits); the token and "online" are shorter. */
+ * at its extreme (test_fw_mqtt checks it fits); the token and "online" are shorter. An
+ * interval echo (up to 351 B) is read as its mark only: fw_mqtt_echo_mark(). */
 #define FW_MQTT_DATA_MAX 320
 
 /* The client seam: esp-mqtt on the device, a fake in the tests. */
