@@ -10,15 +10,23 @@
  * as by a broker without persistence) and sent after a SUBSCRIBE; PUBACKs come back as events
  * only when the test lets them; a cut drops what was queued and not yet processed, and the
  * PUBACKs not yet delivered; events of a stopped client may still be in the queue (the device
- * queues them between two tasks). The daemon's tests run the same scheme against a real
- * mosquitto; these test the firmware's logic at the points a real broker cannot be stopped at.
+ * queues them between two tasks). The client's session is persistent (fw_mqtt_ops.start): the
+ * broker keeps its subscriptions, and a message of a QoS 1 subscription not yet handed to
+ * fw_mqtt when the connection goes (never acknowledged by the client) stays queued in the
+ * session and comes right after the next CONNECTED; a broker with persistence keeps sessions
+ * and retained messages across a restart, one without loses both. The daemon's tests run the
+ * same scheme against a real mosquitto; these test the firmware's logic at the points a real
+ * broker cannot be stopped at.
  *
  * What is checked: every record is received once, in order, with its contents, across cuts,
  * broker restarts (with and without retained messages) and reboots; the retained energy never
  * decreases; the flash log is acknowledged up to the older sink's cursor and both cursors
  * survive a reboot; a log filled while MQTT is down never costs InfluxDB a record (MQTT skips,
- * counted); the residual window (a cut between an interval message and its state) costs one
- * duplicate and no loss; stale events are ignored; discovery again on HA's "online".
+ * counted); the interval/state window (a cut, a broker restart or a reboot between an
+ * interval message and its state) costs no duplicate now that the interval comes back as an
+ * echo, and one with a broker without persistence or a reset right after the echo came back
+ * (both shown); stale events are ignored (their interval echoes excepted); discovery again on
+ * HA's "online".
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -71,8 +79,12 @@ struct broker {
 		size_t len;
 	} ret[MAXRET];
 	unsigned nret;
-	char subs[4][PL_MQTT_TOPIC_MAX];
+	/* the client's persistent session: subscriptions, and what is queued for it */
+	char subs[6][PL_MQTT_TOPIC_MAX];
+	int subqos[6];
 	unsigned nsubs;
+	struct ev sessq[MAXQ];
+	unsigned nsess;
 	int connected;                /* a client's connection is open */
 	uint32_t conn;
 	/* the client side: ops queued (the network), events not yet given to fw_mqtt */
@@ -131,9 +143,17 @@ static int c_start(void *ctx, uint32_t conn, const char *will)
 	b->conn = conn;
 	snprintf(b->will, sizeof(b->will), "%s", will);
 	if (b->up) {
+		unsigned i;
+
 		b->connected = 1;
-		b->nsubs = 0;
 		add_event(b, FW_MQTT_EV_CONNECTED, 0, NULL, NULL, 0);
+		/* the session's queue: sent at once after the CONNACK */
+		for (i = 0; i < b->nsess; i++) {
+			add_event(b, FW_MQTT_EV_DATA, 0, b->sessq[i].topic, b->sessq[i].data,
+				  b->sessq[i].e.data_len);
+			free(b->sessq[i].data);
+		}
+		b->nsess = 0;
 	} else {
 		add_event(b, FW_MQTT_EV_ERROR, 0, NULL, NULL, 0);
 		add_event(b, FW_MQTT_EV_DISCONNECTED, 0, NULL, NULL, 0);
@@ -240,13 +260,14 @@ static const struct fw_mqtt_ops fake_ops = {
 	.log = c_log, .alloc = c_alloc, .release = c_release,
 };
 
+/* The subscription's QoS + 1, 0 when not subscribed. */
 static int subscribed(const struct broker *b, const char *topic)
 {
 	unsigned i;
 
 	for (i = 0; i < b->nsubs; i++)
 		if (strcmp(b->subs[i], topic) == 0)
-			return 1;
+			return b->subqos[i] + 1;
 	return 0;
 }
 
@@ -324,7 +345,11 @@ static void pump(struct broker *b, unsigned n)
 		struct op *o = &b->q[k++];
 
 		if (o->kind == OP_SUB) {
-			snprintf(b->subs[b->nsubs++], sizeof(b->subs[0]), "%s", o->topic);
+			if (!subscribed(b, o->topic)) { /* the session may have it already */
+				assert_true(b->nsubs < 6);
+				b->subqos[b->nsubs] = o->qos;
+				snprintf(b->subs[b->nsubs++], sizeof(b->subs[0]), "%s", o->topic);
+			}
 			for (i = 0; i < b->nret; i++)
 				if (strcmp(b->ret[i].topic, o->topic) == 0)
 					add_event(b, FW_MQTT_EV_DATA, 0, o->topic, b->ret[i].data,
@@ -351,7 +376,12 @@ static void deliver(struct broker *b, struct fw_mqtt *m, unsigned n, int64_t now
 	unsigned k = 0, i;
 
 	while (k < n && k < b->nev) {
-		fw_mqtt_event(m, &b->evq[k].e, now);
+		struct ev *v = &b->evq[k];
+
+		/* the entries move (memmove below): the topic pointer is set at hand-over */
+		if (v->e.topic != NULL)
+			v->e.topic = v->topic;
+		fw_mqtt_event(m, &v->e, now);
 		k++;
 	}
 	for (i = 0; i < k; i++)
@@ -360,14 +390,27 @@ static void deliver(struct broker *b, struct fw_mqtt *m, unsigned n, int64_t now
 	b->nev -= k;
 }
 
-/* The connection breaks: what was queued is lost, and so are the events not yet delivered. */
+/*
+ * The connection breaks: what was queued is lost, and so are the events not yet delivered,
+ * except the messages of a QoS 1 subscription: the client never acknowledged them, so they stay
+ * in its session for the next connection.
+ */
 static void cut(struct broker *b)
 {
 	unsigned i;
 
 	drop_queue(b);
-	for (i = 0; i < b->nev; i++)
-		free(b->evq[i].data);
+	for (i = 0; i < b->nev; i++) {
+		struct ev *v = &b->evq[i];
+
+		if (v->e.type == FW_MQTT_EV_DATA && subscribed(b, v->topic) == 2) {
+			assert_true(b->nsess < MAXQ);
+			b->sessq[b->nsess++] = *v;
+			b->sessq[b->nsess - 1].e.topic = NULL; /* points into evq: not used */
+			continue;
+		}
+		free(v->data);
+	}
 	b->nev = 0;
 	if (b->connected) {
 		b->connected = 0;
@@ -384,6 +427,10 @@ static void broker_restart(struct broker *b)
 		for (i = 0; i < b->nret; i++)
 			free(b->ret[i].data);
 		b->nret = 0;
+		for (i = 0; i < b->nsess; i++)
+			free(b->sessq[i].data);
+		b->nsess = 0;
+		b->nsubs = 0;
 	}
 }
 
@@ -572,8 +619,14 @@ static void assert_exactly_once(const struct broker *b, uint32_t n)
 {
 	unsigned i;
 
-	if (b->ngot != n)
+	if (b->ngot != n) {
 		fprintf(stderr, "received %u interval messages, want %u\n", b->ngot, n);
+		for (i = 1; i < b->ngot; i++)
+			if (b->got_pulses[i] <= b->got_pulses[i - 1])
+				fprintf(stderr, "  #%u: record %u (seq %lu) after record %u\n", i,
+					b->got_pulses[i], (unsigned long)b->got_seq[i],
+					b->got_pulses[i - 1]);
+	}
 	assert_int_equal(b->ngot, n);
 	for (i = 0; i < n; i++) {
 		assert_int_equal(b->got_pulses[i], i + 1);
@@ -601,14 +654,17 @@ static void test_connect_sequence(void **state)
 	assert_string_equal(b.will, "powerlogger/availability");
 	deliver(&b, &d.m, MAXQ, 100);
 	assert_int_equal(d.m.state, FW_MQTT_SYNC);
-	assert_int_equal(b.nq, 4); /* state, sync, HA status, the token */
+	assert_int_equal(b.nq, 5); /* state, interval (the echoes), sync, HA status, the token */
 	assert_string_equal(b.q[0].topic, "powerlogger/main/state");
-	assert_string_equal(b.q[1].topic, "powerlogger/sync/powerlogger-a1b2c3");
-	assert_string_equal(b.q[2].topic, "homeassistant/status");
-	assert_string_equal(b.q[3].topic, b.q[1].topic);
+	assert_int_equal(b.q[0].qos, 1);
+	assert_string_equal(b.q[1].topic, "powerlogger/main/interval");
+	assert_int_equal(b.q[1].qos, 1);
+	assert_string_equal(b.q[2].topic, "powerlogger/sync/powerlogger-a1b2c3");
+	assert_string_equal(b.q[3].topic, "homeassistant/status");
+	assert_string_equal(b.q[4].topic, b.q[2].topic);
 	/* nothing from the backlog before the token is back */
 	assert_int_equal(fw_mqtt_step(&d.m, 200, 1), 0);
-	assert_int_equal(b.nq, 4);
+	assert_int_equal(b.nq, 5);
 	pump(&b, MAXQ);
 	deliver(&b, &d.m, MAXQ, 300);
 	assert_int_equal(d.m.state, FW_MQTT_DISCOVERY);
@@ -697,46 +753,144 @@ static void test_marks_skip_what_the_broker_has(void **state)
 	dev_free(&d);
 }
 
-/* The residual window, shown: a cut between an interval message and its state. */
-static void test_residual_window(void **state)
+/*
+ * The interval/state window: records 1 and 2 out, the broker takes interval 1, state 1 and
+ * interval 2, and then something breaks before state 2 (mode below). The broker's mark says 1;
+ * the echo of interval 2 says 2. Returns the number of interval messages the broker got.
+ */
+enum window_mode {
+	W_CUT,            /* the link breaks; echo 2 undelivered, queued in the session */
+	W_REBOOT,         /* the device resets: a new fw_mqtt, the session's queue serves it */
+	W_RESTART,        /* the broker restarts with persistence: the session is kept */
+	W_LIVE_ECHO,      /* echo 2 (and every PUBACK) handed over before the cut */
+	W_STOPPED_ECHO,   /* the sink times out and stops its client; then the old events come */
+	W_NO_PERSIST,     /* record 1's PUBACKs in, then a restart without persistence */
+	W_REBOOT_AFTER,   /* echo 2 handed over, then the device resets: the echo was in RAM */
+};
+
+static unsigned window_case(enum window_mode mode, uint32_t *by_echo)
 {
 	struct broker b;
 	struct dev d;
-	unsigned i;
+	unsigned i, got;
 
-	(void)state;
 	dev_init(&d, &b, 8, 0);
 	run(&d, 5);
 	assert_int_equal(d.m.state, FW_MQTT_LIVE);
 	for (i = 0; i < 2; i++)
 		assert_int_equal(dev_record(&d), 0);
 	assert_int_equal(fw_mqtt_step(&d.m, d.now + 50, 1), 0);
-	pump(&b, 3); /* interval 1, state 1, interval 2: then the link breaks */
-	cut(&b);
+	pump(&b, 3); /* interval 1, state 1, interval 2 */
+	/* echo 1, PUBACK, state 1, PUBACK, echo 2, PUBACK */
+	assert_int_equal(b.nev, 6);
+	assert_int_equal(b.evq[4].e.type, FW_MQTT_EV_DATA);
+	assert_string_equal(b.evq[4].topic, "powerlogger/main/interval");
+	switch (mode) {
+	case W_CUT:
+		cut(&b);
+		assert_int_equal(b.nsess, 3); /* echo 1, state 1, echo 2 */
+		break;
+	case W_REBOOT:
+		dev_reboot(&d);
+		assert_int_equal(d.m.echo_mark, 0); /* RAM gone */
+		break;
+	case W_RESTART:
+		b.persist = 1;
+		broker_restart(&b);
+		assert_int_equal(b.nsess, 3);
+		break;
+	case W_LIVE_ECHO:
+		deliver(&b, &d.m, MAXQ, d.now);
+		assert_int_equal(d.m.echo_seq, d.m.flight[0].seq);
+		cut(&b);
+		assert_int_equal(b.nsess, 0);
+		break;
+	case W_STOPPED_ECHO:
+		assert_int_equal(fw_mqtt_step(&d.m, d.now + 6000, 1), 0);
+		assert_int_equal(d.m.state, FW_MQTT_IDLE); /* no PUBACK in time */
+		deliver(&b, &d.m, MAXQ, d.now + 6000);   /* the stopped client's events */
+		assert_int_equal(fw_sink_count(d.m.sink), 2); /* its PUBACKs do not count */
+		assert_int_equal(d.m.echo_mark, 1);           /* its echoes do */
+		break;
+	case W_REBOOT_AFTER:
+		deliver(&b, &d.m, MAXQ, d.now);
+		assert_int_equal(d.m.echo_seq, d.m.flight[0].seq);
+		dev_reboot(&d);
+		assert_int_equal(b.nsess, 0); /* acknowledged: not queued again */
+		break;
+	case W_NO_PERSIST:
+		deliver(&b, &d.m, 4, d.now);
+		assert_int_equal(fw_sink_count(d.m.sink), 1);
+		b.persist = 0;
+		broker_restart(&b);
+		assert_int_equal(b.nsess, 0);
+		break;
+	}
 	settle(&d);
-	/* record 2's interval twice, nothing lost, order kept */
-	assert_int_equal(b.ngot, 3);
+	/* nothing lost, order kept */
+	assert_true(b.ngot >= 2);
 	assert_int_equal(b.got_pulses[0], 1);
-	assert_int_equal(b.got_pulses[1], 2);
-	assert_int_equal(b.got_pulses[2], 2);
-	assert_int_equal(b.got_seq[1], b.got_seq[2]);
+	assert_int_equal(b.got_pulses[b.ngot - 1], 2);
 	assert_int_equal(fw_sink_count(d.m.sink), 0);
+	*by_echo = d.m.by_echo;
+	got = b.ngot;
 	dev_free(&d);
+	return got;
+}
+
+/* A cut, a reboot, a broker restart between interval 2 and its state: no duplicate now. */
+static void test_interval_without_state(void **state)
+{
+	static const char *const name[] = {"cut", "reboot", "broker restart", "live echo",
+					   "stopped client's echo"};
+	enum window_mode mode;
+	uint32_t by_echo;
+
+	(void)state;
+	for (mode = W_CUT; mode <= W_STOPPED_ECHO; mode++) {
+		unsigned got = window_case(mode, &by_echo);
+
+		if (got != 2)
+			fprintf(stderr, "%s: %u interval messages\n", name[mode], got);
+		assert_int_equal(got, 2);
+		assert_int_equal(by_echo, 1); /* the echo, not the mark, skipped record 2 */
+	}
+}
+
+/*
+ * What remains (fw_mqtt.h (1) and (2)): a broker without persistence loses the retained mark
+ * and the session's echo in its restart, so record 2 (whose PUBACK the restart swallowed) comes
+ * again; and an echo handed over just before a reset is lost with the RAM. One duplicate each.
+ */
+static void test_residual_window(void **state)
+{
+	uint32_t by_echo;
+	unsigned got;
+
+	(void)state;
+	got = window_case(W_NO_PERSIST, &by_echo);
+	assert_int_equal(got, 3); /* 1, 2, 2 */
+	assert_int_equal(by_echo, 0);
+	got = window_case(W_REBOOT_AFTER, &by_echo);
+	assert_int_equal(got, 3);
+	assert_int_equal(by_echo, 0);
 }
 
 /*
  * The long run: records made all the time, InfluxDB taking batches, the link cut at random
- * points (never between an interval message and its state: that is the window above),
- * broker restarts and reboots. Every record once, in order; InfluxDB every record too.
+ * points, broker restarts (with persistence) and down times. With split 0 the broker never
+ * stops between an interval message and its state, and the device reboots too; with split 1
+ * it stops anywhere, also between the two (the window the echoes close), and the device does
+ * not reboot (an echo handed over and then lost in a reset is the residual case (2) of
+ * fw_mqtt.h). Every record once, in order; InfluxDB every record too.
  */
-static void test_chaos_exactly_once(void **state)
+static void chaos(int split, uint64_t seed)
 {
 	struct broker b;
 	struct dev d;
-	uint64_t rng = 12345;
-	unsigned i, cuts = 0, restarts = 0, reboots = 0;
+	uint64_t rng = seed;
+	unsigned i, cuts = 0, restarts = 0, reboots = 0, splits = 0;
 
-	(void)state;
 	dev_init(&d, &b, 16, 1);
 	for (i = 0; i < 3000; i++) {
 		uint64_t r = rng_next(&rng);
@@ -747,17 +901,19 @@ static void test_chaos_exactly_once(void **state)
 			influx_take(&d, (size_t)(r >> 8) % 32 + 1);
 		d.now += 100;
 		assert_int_equal(fw_mqtt_step(&d.m, d.now, 1), 0);
-		/* the broker processes part of the queue, never stopping between an interval
-		 * and its state */
+		/* the broker processes part of the queue */
 		{
 			unsigned k = (unsigned)((r >> 16) % 6), j = 0;
 
 			while (j < k && b.nq > 0) {
-				int pair = strstr(b.q[0].topic, "/interval") != NULL && b.nq > 1;
+				int pair = !split && strstr(b.q[0].topic, "/interval") != NULL &&
+					   b.nq > 1;
 
 				pump(&b, pair ? 2 : 1);
 				j++;
 			}
+			if (b.nq > 0 && strstr(b.q[0].topic, "/state") != NULL)
+				splits++; /* the broker stopped between an interval and its state */
 		}
 		deliver(&b, &d.m, (unsigned)((r >> 24) % 8), d.now);
 		switch ((r >> 32) % 97) {
@@ -771,8 +927,10 @@ static void test_chaos_exactly_once(void **state)
 			restarts++;
 			break;
 		case 2:
-			dev_reboot(&d);
-			reboots++;
+			if (!split) {
+				dev_reboot(&d);
+				reboots++;
+			}
 			break;
 		case 3: /* a down time */
 			b.up = 0;
@@ -786,16 +944,34 @@ static void test_chaos_exactly_once(void **state)
 	settle(&d);
 	while (fw_sink_count(fw_sinks_get(&d.sinks, FW_SINK_INFLUX)) > 0)
 		influx_take(&d, 32);
-	fprintf(stderr, "chaos: %u records, %u cuts, %u broker restarts, %u reboots, %lu by "
-		"mark, %u connections\n", d.next_id - 1, cuts, restarts, reboots,
-		(unsigned long)d.m.by_mark, b.starts);
-	assert_true(cuts >= 10 && restarts >= 3 && reboots >= 3);
+	fprintf(stderr, "chaos%s: %u records, %u cuts, %u broker restarts, %u reboots, %lu by "
+		"mark (%u connections by an echo), %u connections\n", split ? " (split)" : "",
+		d.next_id - 1, cuts, restarts, reboots, (unsigned long)d.m.by_mark,
+		(unsigned)d.m.by_echo, b.starts);
+	assert_true(cuts >= 10 && restarts >= 3 && (split || reboots >= 3));
+	if (split)
+		assert_true(splits > 0 && d.m.by_echo > 0); /* the window was hit and closed */
 	assert_exactly_once(&b, d.next_id - 1);
 	assert_int_equal(d.ninflux, d.next_id - 1);
 	for (i = 0; i < d.ninflux; i++)
 		assert_int_equal(d.influx_got[i], i + 1);
 	assert_int_equal(fw_store_count(&d.store), 0);
 	dev_free(&d);
+}
+
+static void test_chaos_exactly_once(void **state)
+{
+	(void)state;
+	chaos(0, 12345);
+}
+
+static void test_chaos_split_pairs(void **state)
+{
+	uint64_t seed;
+
+	(void)state;
+	for (seed = 1; seed <= 5; seed++)
+		chaos(1, seed * 7919);
 }
 
 /* The log is acknowledged up to the older cursor; both cursors survive a reboot. */
@@ -1097,7 +1273,8 @@ static void test_diag_on_change(void **state)
 
 /*
  * What mqtt.c's event queue holds of a DATA event: its own state payload fits whole even with
- * every field at its extreme (a 32-bit flash seq, the firmware's 16-hex-digit store id).
+ * every field at its extreme (a 32-bit flash seq, the firmware's 16-hex-digit store id); an
+ * interval echo does not (351 B), and goes as its mark (fw_mqtt_echo_mark), read back the same.
  */
 static void test_longest_state_fits_an_event(void **state)
 {
@@ -1105,7 +1282,10 @@ static void test_longest_state_fits_an_event(void **state)
 	struct pl_interval_record r;
 	struct pl_mqtt_mark mk = {.store = "0123456789abcdef", .seq = UINT32_MAX};
 	char buf[PL_MQTT_PAYLOAD_MAX];
-	int n, worst = 0, i;
+	struct pl_mqtt_mark back, big = {.store = "0123456789abcdef0123456789abcdef",
+					 .seq = UINT64_MAX};
+	char small[FW_MQTT_ECHO_MAX + 1];
+	int n, worst = 0, iworst = 0, echo = 0, i;
 
 	(void)state;
 	for (i = 0; i < 2; i++) {
@@ -1119,9 +1299,34 @@ static void test_longest_state_fits_an_event(void **state)
 		assert_true(n > 0);
 		if (n > worst)
 			worst = n;
+		/* an interval echo goes through the queue as its mark only: longer than an
+		 * event's data, the mark is what is read of it */
+		n = pl_mqtt_interval_json(buf, sizeof(buf), &m, &r, &mk);
+		assert_true(n > 0);
+		if (n > iworst)
+			iworst = n;
+		n = fw_mqtt_echo_mark(buf, (size_t)n, small, sizeof(small));
+		assert_true(n > 0);
+		assert_int_equal(pl_mqtt_parse_mark(small, (size_t)n, &back), 0);
+		assert_string_equal(back.store, mk.store);
+		assert_true(back.seq == mk.seq);
+		if (n > echo)
+			echo = n;
 	}
-	printf("# longest state payload %d B, events hold %d\n", worst, FW_MQTT_DATA_MAX);
+	printf("# longest state payload %d B, events hold %d; longest interval %d B, its mark "
+	       "%d B (FW_MQTT_ECHO_MAX %d)\n", worst, FW_MQTT_DATA_MAX, iworst, echo,
+	       (int)FW_MQTT_ECHO_MAX);
 	assert_true(worst <= FW_MQTT_DATA_MAX);
+	assert_true(FW_MQTT_ECHO_MAX <= FW_MQTT_DATA_MAX);
+	assert_true(echo > 0 && (size_t)echo <= FW_MQTT_ECHO_MAX);
+	/* the longest store id and seq the mark can have fit FW_MQTT_ECHO_MAX exactly */
+	i = pl_mqtt_interval_json(buf, sizeof(buf), &m, &r, &big);
+	assert_true(i > 0);
+	n = fw_mqtt_echo_mark(buf, (size_t)i, small, sizeof(small));
+	assert_int_equal(n, (int)FW_MQTT_ECHO_MAX);
+	assert_int_equal(fw_mqtt_echo_mark(buf, (size_t)i, small, (size_t)n), -PL_ENOSPC);
+	assert_int_equal(fw_mqtt_echo_mark("{\"pulses\":5}", 12, small, sizeof(small)),
+			 -PL_EPARSE);
 }
 
 /* mqtt.c's event queue carries a topic's kind; fw_mqtt gives the topic back. */
@@ -1133,12 +1338,12 @@ static void test_topic_kinds(void **state)
 	struct fw_mqtt_config c = mqtt_cfg("");
 	static const char *const t[] = {"powerlogger/main/state",
 					"powerlogger/sync/powerlogger-a1b2c3",
-					"homeassistant/status"};
+					"homeassistant/status", "powerlogger/main/interval"};
 	enum fw_mqtt_topic k;
 
 	(void)state;
 	dev_init(&d, &b, 8, 0);
-	for (k = FW_MQTT_T_STATE; k <= FW_MQTT_T_HASTATUS; k++) {
+	for (k = FW_MQTT_T_STATE; k <= FW_MQTT_T_INTERVAL; k++) {
 		const char *s = t[k - FW_MQTT_T_STATE];
 
 		assert_int_equal(fw_mqtt_topic_kind(&d.m, s, strlen(s)), k);
@@ -1493,8 +1698,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_connect_sequence),
 		cmocka_unit_test(test_marks_skip_what_the_broker_has),
+		cmocka_unit_test(test_interval_without_state),
 		cmocka_unit_test(test_residual_window),
 		cmocka_unit_test(test_chaos_exactly_once),
+		cmocka_unit_test(test_chaos_split_pairs),
 		cmocka_unit_test(test_min_ack),
 		cmocka_unit_test(test_full_log_mqtt_falls_behind),
 		cmocka_unit_test(test_stale_events_and_ha_birth),

@@ -25,6 +25,14 @@
  * esp_mqtt_client_destroy() throws the old one's outbox away, see fw_mqtt.h), and the
  * in-session retransmit timeout is longer than fw_mqtt's PUBACK timeout, so a slow broker
  * never gets a QoS 1 message twice on the same connection (mosquitto would forward both).
+ *
+ * The session is persistent (session.disable_clean_session): the broker keeps this client
+ * id's subscriptions and queues what comes on them while no connection is there - the echoes
+ * of our own interval messages (P/M/interval, subscribed by fw_mqtt), which close the window
+ * between an interval and its state (fw_mqtt.h). A fresh client in the same session has no
+ * messages of its own to send again; what the broker sends again is only what it forwarded
+ * and we never acknowledged. An echo travels through the queue as its mark only
+ * (fw_mqtt_echo_mark: an interval message can be longer than an item's data).
  */
 #include <stdatomic.h>
 #include <stddef.h>
@@ -63,17 +71,24 @@ static const char *TAG = "mqtt";
 #define MQTT_ACK_TIMEOUT_MS 20000       /* fw_mqtt: token back, each PUBACK */
 #define MQTT_RETRANSMIT_MS 60000        /* > MQTT_ACK_TIMEOUT_MS: never within a connection */
 #define MQTT_OUTBOX_LIMIT (16 * 1024)   /* the window's records and a discovery payload */
-#define MQTT_IN_BUFFER 1024             /* what we read: states, the token, HA's status */
+#define MQTT_IN_BUFFER 1024             /* we read states, our intervals, the token, HA's */
+/* Events in the queue at most. A record makes four (its interval's echo, its state's, two
+ * PUBACKs), and a reconnection can bring up to two per record of the window at once (the echoes
+ * the session kept) before the token: the network task drains the queue as it goes, and an
+ * event it had no room for costs at most a record published twice or a sync timed out (logged
+ * with the count), never a record (fw_mqtt.h, what remains (3)). */
 #define MQTT_QUEUE_DEPTH 16
 
 _Static_assert(MQTT_NET_TIMEOUT_MS >= 500, "the task watchdog's period is too short for MQTT");
 _Static_assert(MQTT_RETRANSMIT_MS > MQTT_ACK_TIMEOUT_MS, "esp-mqtt must not resend in session");
+_Static_assert(FW_MQTT_ECHO_MAX <= FW_MQTT_DATA_MAX, "an echo's mark must fit an item");
 
 /* One event, copied out of esp-mqtt's task. DATA comes only on the topics we subscribe to;
  * the handler keeps which one (fw_mqtt_topic_kind: it reads only what fw_mqtt_init wrote,
  * before any client started), not its bytes. DATA larger than FW_MQTT_DATA_MAX is not ours
  * (ours are at most 286 bytes: the state, the token, "online") and is dropped in the handler
- * (a state we cannot read is a mark not seen: records published again, never lost). */
+ * (a state we cannot read is a mark not seen: records published again, never lost); an
+ * interval echo (up to 351 B) is carried as its mark, FW_MQTT_ECHO_MAX bytes at most. */
 struct item {
 	uint8_t type;                   /* enum fw_mqtt_ev_type */
 	uint8_t topic;                  /* DATA: enum fw_mqtt_topic */
@@ -115,17 +130,30 @@ static void on_mqtt(void *arg, esp_event_base_t base, int32_t id, void *data)
 		it.type = FW_MQTT_EV_PUBLISHED;
 		it.msg_id = e->msg_id;
 		break;
-	case MQTT_EVENT_DATA:
+	case MQTT_EVENT_DATA: {
+		int n;
+
 		if (e->current_data_offset != 0 || e->data_len != e->total_data_len ||
-		    e->topic_len < 0 || e->data_len < 0 || (size_t)e->data_len > sizeof(it.data))
+		    e->topic_len < 0 || e->data_len < 0)
 			return;
 		it.type = FW_MQTT_EV_DATA;
 		it.topic = (uint8_t)fw_mqtt_topic_kind(&mq, e->topic, (size_t)e->topic_len);
 		if (it.topic == FW_MQTT_T_OTHER)
 			return;
+		if (it.topic == FW_MQTT_T_INTERVAL) { /* our own interval: its mark is enough */
+			n = fw_mqtt_echo_mark(e->data, (size_t)e->data_len, it.data,
+					      sizeof(it.data));
+			if (n < 0)
+				return;
+			it.data_len = (uint16_t)n;
+			break;
+		}
+		if ((size_t)e->data_len > sizeof(it.data))
+			return;
 		it.data_len = (uint16_t)e->data_len;
 		memcpy(it.data, e->data, it.data_len);
 		break;
+	}
 	case MQTT_EVENT_ERROR:
 		it.type = FW_MQTT_EV_ERROR;
 		break;
@@ -177,6 +205,8 @@ static void start_now(uint32_t conn)
 			.topic = will_topic, .msg = "offline", .msg_len = 7, .qos = 1, .retain = 1,
 		},
 		.session.keepalive = 30,
+		/* persistent: the interval echoes queued while no connection is there (above) */
+		.session.disable_clean_session = true,
 		.session.message_retransmit_timeout = MQTT_RETRANSMIT_MS,
 		.network.timeout_ms = MQTT_NET_TIMEOUT_MS,
 		.network.disable_auto_reconnect = true,

@@ -200,7 +200,7 @@ enum fw_mqtt_topic fw_mqtt_topic_kind(const struct fw_mqtt *m, const char *topic
 {
 	enum fw_mqtt_topic k;
 
-	for (k = FW_MQTT_T_STATE; k <= FW_MQTT_T_HASTATUS; k++) {
+	for (k = FW_MQTT_T_STATE; k <= FW_MQTT_T_INTERVAL; k++) {
 		const char *t = fw_mqtt_topic_of(m, k);
 
 		if (t[0] != '\0' && strlen(t) == len && memcmp(t, topic, len) == 0)
@@ -218,10 +218,24 @@ const char *fw_mqtt_topic_of(const struct fw_mqtt *m, enum fw_mqtt_topic kind)
 		return m->t_sync;
 	case FW_MQTT_T_HASTATUS:
 		return m->t_hastatus;
+	case FW_MQTT_T_INTERVAL:
+		return m->t_interval;
 	case FW_MQTT_T_OTHER:
 		break;
 	}
 	return "";
+}
+
+int fw_mqtt_echo_mark(const char *data, size_t len, char *out, size_t cap)
+{
+	struct pl_mqtt_mark mk;
+	int n;
+
+	if (data == NULL || out == NULL || pl_mqtt_parse_mark(data, len, &mk) != 0)
+		return -PL_EPARSE;
+	n = snprintf(out, cap, "{\"store\":\"%s\",\"seq\":%llu}", mk.store,
+		     (unsigned long long)mk.seq);
+	return n < 0 || (size_t)n >= cap ? -PL_ENOSPC : n;
 }
 
 size_t fw_mqtt_max_payload(const struct fw_mqtt *m)
@@ -308,11 +322,23 @@ static void enter_control(struct fw_mqtt *m, enum fw_mqtt_state st, int64_t now_
 	m->due_ms = now_ms + m->cfg.sync_timeout_ms;
 }
 
+/*
+ * The token is back: the broker has every record up to the newer of its state's mark and the
+ * newest echo of our own interval messages (the intervals went out in order on one connection
+ * each, and the cursor passed only records with both PUBACKs).
+ */
 static void sync_done(struct fw_mqtt *m, int64_t now_ms)
 {
-	if (m->broker_mark && m->broker_seq > m->sink->cursor) {
+	uint64_t have = m->broker_mark ? m->broker_seq : 0;
+	int by_echo = 0;
+
+	if (m->echo_mark && m->echo_seq > have && m->echo_seq > m->sink->cursor) {
+		have = m->echo_seq;
+		by_echo = 1;
+	}
+	if (have > m->sink->cursor) {
 		size_t before = fw_sink_count(m->sink);
-		uint32_t to = m->broker_seq > UINT32_MAX ? UINT32_MAX : (uint32_t)m->broker_seq;
+		uint32_t to = have > UINT32_MAX ? UINT32_MAX : (uint32_t)have;
 		int rc = fw_sink_done_upto(m->sink, to);
 		size_t skipped;
 
@@ -322,9 +348,11 @@ static void sync_done(struct fw_mqtt *m, int64_t now_ms)
 		}
 		skipped = before - fw_sink_count(m->sink);
 		m->by_mark += skipped;
+		m->by_echo += (uint32_t)by_echo;
 		if (skipped > 0)
-			say(m, 0, "mqtt: the broker already has %lu record(s) up to seq %lu; not "
-				  "published again", (unsigned long)skipped, (unsigned long)to);
+			say(m, 0, "mqtt: the broker already has %lu record(s) up to seq %lu (%s); "
+				  "not published again", (unsigned long)skipped, (unsigned long)to,
+			    by_echo ? "its interval echoed back" : "its retained state");
 	}
 	m->last_queued = m->sink->cursor;
 	enter_control(m, discovery_on(m) ? FW_MQTT_DISCOVERY : FW_MQTT_AVAILABILITY, now_ms);
@@ -351,7 +379,11 @@ static void on_connected(struct fw_mqtt *m, int64_t now_ms)
 	m->connects++;
 	m->broker_mark = 0;
 	m->broker_seq = 0;
+	/* broker_mark is this connection's: the retained state comes again. echo_seq is kept:
+	 * an echo handed over before a cut is not sent again */
 	rc = m->ops->subscribe(m->ctx, m->t_state, 1);
+	if (rc >= 0)
+		rc = m->ops->subscribe(m->ctx, m->t_interval, 1);
 	if (rc >= 0)
 		rc = m->ops->subscribe(m->ctx, m->t_sync, 1);
 	if (rc >= 0 && discovery_on(m))
@@ -415,8 +447,26 @@ static void on_published(struct fw_mqtt *m, int id, int64_t now_ms)
 		fail(m, now_ms, "the outbox failed");
 }
 
+/* The echo of one of our interval messages: the broker has it (any connection's, see .h). */
+static void on_echo(struct fw_mqtt *m, const struct fw_mqtt_event *ev)
+{
+	struct pl_mqtt_mark mk;
+
+	if (pl_mqtt_parse_mark(ev->data, ev->data_len, &mk) == 0 &&
+	    strcmp(mk.store, m->sink->owner->id_hex) == 0 &&
+	    (!m->echo_mark || mk.seq > m->echo_seq)) {
+		m->echo_seq = mk.seq;
+		m->echo_mark = 1;
+	}
+}
+
 void fw_mqtt_event(struct fw_mqtt *m, const struct fw_mqtt_event *ev, int64_t now_ms)
 {
+	if (ev != NULL && ev->type == FW_MQTT_EV_DATA && ev->data != NULL &&
+	    topic_is(ev, m->t_interval)) {
+		on_echo(m, ev);
+		return;
+	}
 	if (ev == NULL || m->state == FW_MQTT_IDLE || ev->conn != m->conn)
 		return; /* a stopped client's: nothing it says counts */
 	switch (ev->type) {

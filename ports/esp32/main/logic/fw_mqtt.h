@@ -12,26 +12,44 @@
  * (P/M/interval, QoS 1) followed at once by the retained state (P/M/state, QoS 1) of the same
  * record; both carry the mark {store id, flash seq}. The sink's cursor (fw_sinks.h) moves
  * past a record only when both PUBACKs are in. On every connection, before anything from the
- * backlog, the state machine subscribes to its meter's state topic and its private sync topic
- * P/sync/<client id>, publishes a token there and waits for it to come back: MQTT keeps one
- * connection's messages in order, so by then the broker has sent the retained state. A mark
- * with this store's id that is ahead of the cursor moves the cursor there, unpublished: the
- * broker already has those records (a PUBACK lost in a disconnect or a reboot, a cursor save
- * lost to a power cut). A mark behind the cursor (a broker that lost its retained state) is
- * ignored: what the cursor passed was acknowledged.
+ * backlog, the state machine subscribes to its meter's state topic, its meter's interval topic
+ * and its private sync topic P/sync/<client id>, publishes a token there and waits for it to
+ * come back: MQTT keeps one connection's messages in order, so by then the broker has sent the
+ * retained state and every interval echo it kept for this client (below). A mark with this
+ * store's id that is ahead of the cursor moves the cursor there, unpublished: the broker
+ * already has those records (a PUBACK lost in a disconnect or a reboot, a cursor save lost to
+ * a power cut). A mark behind the cursor (a broker that lost its retained state) is ignored:
+ * what the cursor passed was acknowledged.
+ *
+ * The interval/state window closed (the daemon's scheme, src/linux/sinks/mqtt.h): the client
+ * uses a persistent session (clean session off) and is subscribed to its own P/M/interval
+ * (QoS 1), so every interval message the broker took comes back as an echo - live, or, when
+ * the connection went away before it was delivered, queued in the session and delivered at
+ * the next connection, after a reboot of the device or a restart of a broker that saves its
+ * sessions (mosquitto's `persistence true`) too. The newest echo of this store (echo_seq) is
+ * kept for the life of the object, across connections (never reset on connect), and is taken
+ * from any connection's events, also a stopped one's: what the broker forwarded, it has. At
+ * the token the cursor moves to the newer of the mark and the echo. So a cut, a broker
+ * restart or a reboot between an interval message and its state no longer publishes that
+ * interval a second time. The session holds nothing that could come back otherwise: the
+ * broker keeps no state of the QoS 1 messages a client sent it, and every connection is a
+ * fresh client with no messages of its own to resend (below).
+ *
+ * What remains, documented rather than hidden: (1) a broker that loses its state in a restart
+ * (mosquitto without `persistence true`, or killed before it saved) loses the retained marks
+ * and the session's queued echoes: the records whose PUBACKs the restart swallowed can come a
+ * second time (at most the window). (2) An echo already handed to this object lives only in
+ * its RAM: a reset after the echo of an interval came back but before the broker took its
+ * state (the two messages leave back to back, the echo needs a round trip: a narrow window)
+ * publishes that interval again after the reboot. (3) An event esp-mqtt acknowledged but the
+ * device's event queue had no room for (mqtt.c counts and logs them) is an echo not seen.
+ * Consumers that must not count twice drop an interval whose (store, seq) they have seen.
  *
  * esp-mqtt keeps unacknowledged QoS 1 messages in a RAM outbox and sends them again when its
  * client reconnects. That resend is not used: every connection is a fresh client (ops->start
  * after ops->stop, esp-mqtt's own reconnect off), so after a disconnect nothing goes out that
  * the mark logic has not decided. Events carry the connection's number; those of a stopped
- * client (still queued) are ignored.
- *
- * The residual window, documented rather than hidden: a disconnect (or reset) after the
- * broker took a record's interval message but before it took its state leaves the mark one
- * record behind, and that interval message is published again on the next connection.
- * Consumers that must not count twice drop an interval whose (store, seq) they have seen.
- * The marks are retained messages: a broker that loses them in a restart (mosquitto without
- * `persistence true`) can get the records whose PUBACKs the restart swallowed a second time.
+ * client (still queued) are ignored, interval echoes excepted (above).
  *
  * Publishing never blocks the caller (ops->publish queues: esp_mqtt_client_enqueue on the
  * device). Up to cfg.window records are in flight at a time. Records made before the clock
@@ -73,14 +91,17 @@
 #define FW_MQTT_DISC_RETRY_MS 5000 /* discovery again after a failed allocation */
 #define FW_MQTT_DIAG_MIN_MS 10000 /* P/M/diag at most this often (default) */
 /* The longest message the sink reads (DATA): its own retained state, 286 B with every field
- * at its extreme (test_fw_mqtt checks it fits); the token and "online" are shorter. */
+ * at its extreme (test_fw_mqtt checks it fits); the token and "online" are shorter. An
+ * interval echo (up to 351 B) is read as its mark only: fw_mqtt_echo_mark(). */
 #define FW_MQTT_DATA_MAX 320
 
 /* The client seam: esp-mqtt on the device, a fake in the tests. */
 struct fw_mqtt_ops {
 	/*
-	 * Creates and starts a fresh client (no messages of an earlier one), with the Last Will
-	 * "offline" (QoS 1, retained) on will_topic. Its events carry conn. 0 or negative.
+	 * Creates and starts a fresh client (no messages of an earlier one) in the client id's
+	 * persistent session (clean session off: the broker keeps the subscriptions and queues
+	 * their QoS 1 messages while no connection is there), with the Last Will "offline" (QoS
+	 * 1, retained) on will_topic. Its events carry conn. 0 or negative.
 	 */
 	int (*start)(void *ctx, uint32_t conn, const char *will_topic);
 	/* Stops and frees the client; its unsent and unacknowledged messages are gone. */
@@ -147,6 +168,7 @@ enum fw_mqtt_topic {
 	FW_MQTT_T_STATE,
 	FW_MQTT_T_SYNC,
 	FW_MQTT_T_HASTATUS,
+	FW_MQTT_T_INTERVAL,       /* the echoes of our own interval messages */
 };
 
 struct fw_mqtt_flight {
@@ -170,7 +192,9 @@ struct fw_mqtt {
 	int ctl_id;                   /* DISCOVERY, AVAILABILITY: the PUBACK awaited */
 	char token[FW_MQTT_TOKEN_MAX];
 	uint64_t broker_seq;          /* this store's newest mark seen on the state topic */
+	uint64_t echo_seq;            /* this store's newest interval echoed (never reset) */
 	uint8_t broker_mark;          /* broker_seq is valid */
+	uint8_t echo_mark;            /* echo_seq is valid */
 	uint8_t discovery_again;      /* publish discovery again (HA's "online", no memory) */
 	uint8_t disc_nomem;           /* discovery_again because an allocation failed */
 	int64_t disc_retry_ms;        /* discovery_again: not before */
@@ -188,6 +212,7 @@ struct fw_mqtt {
 	uint32_t alloc_failures;      /* discovery buffers refused */
 	uint32_t diags;               /* P/M/diag messages queued */
 	uint64_t published, by_mark, unpublishable;
+	uint32_t by_echo;             /* connections whose echo was ahead of the state's mark */
 	char msg[160];
 	/* the topics, NUL-terminated in topics[] (t_disc and t_hastatus "" without discovery) */
 	const char *t_state, *t_interval, *t_diag, *t_avail, *t_sync, *t_disc, *t_hastatus;
@@ -228,6 +253,15 @@ void fw_mqtt_set_view(struct fw_mqtt *m, const struct pl_mqtt_diag *view);
  */
 enum fw_mqtt_topic fw_mqtt_topic_kind(const struct fw_mqtt *m, const char *topic, size_t len);
 const char *fw_mqtt_topic_of(const struct fw_mqtt *m, enum fw_mqtt_topic kind);
+
+/*
+ * An interval echo's mark only, as {"store":"...","seq":N} into out (what the sink reads of an
+ * echo: the whole interval message can be longer than FW_MQTT_DATA_MAX, 351 B at its extreme).
+ * The length (at most FW_MQTT_ECHO_MAX), or -PL_EPARSE (no mark: not ours) or -PL_ENOSPC. It
+ * reads nothing of the sink, so the client's task may call it (mqtt.c does, for the queue).
+ */
+#define FW_MQTT_ECHO_MAX (sizeof("{\"store\":\"\",\"seq\":}") - 1 + PL_MQTT_STORE_ID_MAX + 20)
+int fw_mqtt_echo_mark(const char *data, size_t len, char *out, size_t cap);
 
 /* The longest payload the sink publishes (for the client's output buffer). */
 size_t fw_mqtt_max_payload(const struct fw_mqtt *m);
