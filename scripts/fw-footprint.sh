@@ -14,7 +14,7 @@
 # stacks (xTaskCreatePinnedToCore: sampling 6144 B, network 8192 B) and the ADC driver's DMA
 # pool (max_store_buf_size, 8 frames: 4 KB on the ESP32, 8 KB where results are 4 bytes).
 # With MQTT (mqtt.c) also heap, and not counted:
-#  - the event queue: MQTT_QUEUE_DEPTH 16 items of 332 B (struct item), 5.3 KB, from init on;
+#  - the event queue: MQTT_QUEUE_DEPTH 40 items (4 x FW_MQTT_WINDOW + 8) of 332 B (struct item), 13.3 KB, from init on;
 #  - the discovery payload's buffer, transient: as long as fw_mqtt_init measured it (about
 #    1.8 KB with the default names, 5.7 KB at most with 64-byte names and versions, never
 #    over PL_MQTT_DISCOVERY_MAX 6144), taken at each connection and when Home Assistant comes

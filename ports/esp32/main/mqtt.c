@@ -73,11 +73,13 @@ static const char *TAG = "mqtt";
 #define MQTT_OUTBOX_LIMIT (16 * 1024)   /* the window's records and a discovery payload */
 #define MQTT_IN_BUFFER 1024             /* we read states, our intervals, the token, HA's */
 /* Events in the queue at most. A record makes four (its interval's echo, its state's, two
- * PUBACKs), and a reconnection can bring up to two per record of the window at once (the echoes
- * the session kept) before the token: the network task drains the queue as it goes, and an
- * event it had no room for costs at most a record published twice or a sync timed out (logged
- * with the count), never a record (fw_mqtt.h, what remains (3)). */
-#define MQTT_QUEUE_DEPTH 16
+ * PUBACKs), so a full window (FW_MQTT_WINDOW records in flight) makes four times that at once,
+ * and a reconnection brings up to two per record of the window (the echoes the session kept)
+ * before the token; eight more for the connection's own events. Room for all of it: 40 items
+ * of 332 B, 13 KB of heap. Should one still find no room, it costs at most a record published
+ * twice or a sync timed out (logged with the count), never a record (fw_mqtt.h, what remains
+ * (3)). */
+#define MQTT_QUEUE_DEPTH (4 * FW_MQTT_WINDOW + 8)
 
 _Static_assert(MQTT_NET_TIMEOUT_MS >= 500, "the task watchdog's period is too short for MQTT");
 _Static_assert(MQTT_RETRANSMIT_MS > MQTT_ACK_TIMEOUT_MS, "esp-mqtt must not resend in session");
