@@ -30,29 +30,8 @@ influxd_bin=${PL_INFLUXD:-/usr/bin/influxd}
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-pick_port() {
-	local p=$1
-	while ! port_free "$p"; do
-		p=$((p + 1))
-		[ "$p" -lt $(($1 + 200)) ] || die "no free port in $1..$p"
-	done
-	echo "$p"
-}
-
-need_dir() {
-	[ -n "${PL_INFLUX_DIR:-}" ] || die "PL_INFLUX_DIR is not set"
-	[ -d "$PL_INFLUX_DIR" ] || die "no such directory: $PL_INFLUX_DIR"
-}
-
-running_pid() {
-	local pid
-	[ -f "$PL_INFLUX_DIR/pid" ] || return 1
-	pid=$(cat "$PL_INFLUX_DIR/pid")
-	kill -0 "$pid" 2>/dev/null || return 1
-	echo "$pid"
-}
+dir_var=PL_INFLUX_DIR
+. "$(dirname "$0")/lib-server.sh"
 
 do_start() {
 	local auth=false max_body=25000000 https=false cert="" key="" scheme=http

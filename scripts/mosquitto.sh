@@ -30,29 +30,8 @@ mosquitto_bin=${PL_MOSQUITTO:-/usr/sbin/mosquitto}
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-pick_port() {
-	local p=$1
-	while ! port_free "$p"; do
-		p=$((p + 1))
-		[ "$p" -lt $(($1 + 200)) ] || die "no free port in $1..$p"
-	done
-	echo "$p"
-}
-
-need_dir() {
-	[ -n "${PL_MQTT_DIR:-}" ] || die "PL_MQTT_DIR is not set"
-	[ -d "$PL_MQTT_DIR" ] || die "no such directory: $PL_MQTT_DIR"
-}
-
-running_pid() {
-	local pid
-	[ -f "$PL_MQTT_DIR/pid" ] || return 1
-	pid=$(cat "$PL_MQTT_DIR/pid")
-	kill -0 "$pid" 2>/dev/null || return 1
-	echo "$pid"
-}
+dir_var=PL_MQTT_DIR
+. "$(dirname "$0")/lib-server.sh"
 
 do_start() {
 	[ $# -eq 0 ] || die "start takes no arguments (got: $*)"
