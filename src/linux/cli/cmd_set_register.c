@@ -77,6 +77,17 @@ static int parse_kwh(const char *s, int64_t *uwh)
 	return 0;
 }
 
+/* uWh as kWh with 3 to 6 decimals: as many as it takes, so that the value set shows whole */
+static const char *kwh_text(int64_t uwh, char *buf, size_t cap)
+{
+	size_t n = (size_t)snprintf(buf, cap, "%" PRId64 ".%06" PRId64, uwh / 1000000000,
+				    uwh % 1000000000 / 1000);
+
+	while (n > 0 && n < cap && buf[n - 1] == '0' && strchr(buf, '.') + 4 < buf + n)
+		buf[--n] = '\0';
+	return buf;
+}
+
 int pl_cmd_set_register(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -90,14 +101,15 @@ int pl_cmd_set_register(int argc, char **argv)
 	struct pl_store *st = NULL;
 	struct pl_store_entry e[MAX_METERS];
 	struct pl_checkpoint ck;
-	char err[512];
+	char err[512], a[32], b[32];
 	struct stat sb;
 	int64_t id = -1, want, old;
 	size_t n = 0, len = 0;
 	int c, rc, fd = -1, status = 1;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+	/* "+": options before METER only, so that a negative KWH is read as one (and refused) */
+	while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			config = optarg;
@@ -194,8 +206,8 @@ int pl_cmd_set_register(int argc, char **argv)
 		fprintf(stderr, PROG ": %s\n", pl_store_error(st));
 		goto out;
 	}
-	printf("meter %s: register %.3f kWh -> %.3f kWh%s\n", name, (double)old / 1e9,
-	       (double)want / 1e9,
+	printf("meter %s: register %s kWh -> %s kWh%s\n", name, kwh_text(old, a, sizeof(a)),
+	       kwh_text(want, b, sizeof(b)),
 	       want < old ? " (lower: Home Assistant will count it as a meter reset)" :
 	       want > old ? " (higher: Home Assistant counts the difference as energy used)" :
 			    " (unchanged)");
