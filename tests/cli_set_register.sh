@@ -23,7 +23,11 @@ daemon_pid=
 cleanup() {
 	[ -z "$daemon_pid" ] || kill -9 "$daemon_pid" 2>/dev/null || true
 	mqtt_cleanup
-	if [ -n "${PL_KEEP_WORK:-}" ]; then echo "cli_set_register: kept $work" >&2; else rm -rf "$work"; fi
+	if [ -n "${PL_KEEP_WORK:-}" ]; then
+		echo "cli_set_register: kept $work" >&2
+	else
+		rm -rf "$work"
+	fi
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
@@ -83,7 +87,8 @@ wait_for 60 eval '[ "$(count all powerlogger/house/state)" -ge 10 ]' ||
 rc=0
 "$bin" set-register -c "$work/a.ini" house 1 >"$work/out" 2>"$work/err" || rc=$?
 [ $rc -ne 0 ] || die "set-register beside a running logger: accepted"
-grep -q "PID $daemon_pid" "$work/err" || die "the refusal does not name PID $daemon_pid: $(cat "$work/err")"
+grep -q "PID $daemon_pid" "$work/err" ||
+	die "the refusal does not name PID $daemon_pid: $(cat "$work/err")"
 grep -q "stop it first" "$work/err" || die "the refusal has no hint: $(cat "$work/err")"
 echo "cli_set_register: beside the running logger: refused: $(tail -n 1 "$work/err")"
 
@@ -107,7 +112,8 @@ refused "a missing store" "no store there" --store "$work/none.db" house 1
 set_uwh=12345000
 "$bin" set-register -c "$work/a.ini" house 0.012345 >"$work/out" 2>"$work/err" ||
 	die "set-register failed: $(cat "$work/err")"
-grep -q "^meter house: register [0-9.]* kWh -> 0.012345 kWh (lower: Home Assistant will count it as a meter reset)$" \
+lower="(lower: Home Assistant will count it as a meter reset)"
+grep -qF -- "-> 0.012345 kWh $lower" "$work/out" && grep -q "^meter house: register [0-9.]* kWh" \
 	"$work/out" || die "unexpected output: $(cat "$work/out")"
 echo "cli_set_register: $(cat "$work/out")"
 "$bin" status -c "$work/a.ini" >"$work/status" 2>&1 || true
@@ -116,7 +122,7 @@ daemon_start "$work/a.ini"
 wait_for 60 eval '[ "$(sqlite3 "$work/a.db" "SELECT count(*) FROM records" 2>/dev/null ||
 	echo 0)" -ge $((n_before + 10)) ]' || die "no new records after the restart"
 n=$(count all powerlogger/house/state)
-wait_for 30 eval '[ "$(count all powerlogger/house/state)" -gt $n ]' || die "no new states"
+wait_for 30 eval '[ "$(count all powerlogger/house/state)" -gt "$n" ]' || die "no new states"
 kill -TERM "$daemon_pid"
 daemon_wait 30 || die "the logger did not stop on SIGTERM"
 capture_sync all || die "the capture does not answer"
@@ -153,10 +159,12 @@ print(f"cli_set_register: {len(rows) - nb} records after the set, the first regi
       f"{falls[0][0]} -> {falls[0][1]} kWh")
 PY
 	die "the records or states after the set are wrong"
-grep -q "the register was set lower" "$work/run.log" || die "the log does not say 'the register was set lower'"
+grep -q "the register was set lower" "$work/run.log" ||
+	die "the log does not say 'the register was set lower'"
 [ "$(grep -c "the register was set lower" "$work/run.log")" -eq 1 ] ||
 	die "'the register was set lower' more than once"
-echo "cli_set_register: the log: $(grep -o "meter house: the register was set lower.*" "$work/run.log")"
+echo "cli_set_register: the log:" \
+	"$(grep -o "meter house: the register was set lower.*" "$work/run.log")"
 
 # on copies of the stopped logger's store: higher, and a meter without a checkpoint
 "$bin" backup -c "$work/a.ini" "$work/b.db" >/dev/null || die "powerlogger backup failed"
