@@ -166,8 +166,7 @@ int pl_cmd_set_register(int argc, char **argv)
 		fprintf(stderr, PROG ": %s\n", err);
 		goto out;
 	}
-	/* merges what a killed logger left in the intake (see the top of this file) */
-	if (pl_store_intake(st, 60) < 0 || pl_store_list(st, 0, e, MAX_METERS, &n) != 0) {
+	if (pl_store_list(st, 0, e, MAX_METERS, &n) != 0) {
 		fprintf(stderr, PROG ": %s\n", pl_store_error(st));
 		goto out;
 	}
@@ -201,6 +200,12 @@ int pl_cmd_set_register(int argc, char **argv)
 		goto out;
 	}
 	old = pl_meter_register(&ck.meter);
+	/* only now, with nothing left to refuse: merges what a killed logger left in the intake
+	 * (the checkpoint read above is the same either way: a reader sees it as if merged) */
+	if (pl_store_intake(st, 60) < 0) {
+		fprintf(stderr, PROG ": %s\n", pl_store_error(st));
+		goto out;
+	}
 	if (pl_meter_set_register(&ck.meter, want) != 0 ||
 	    pl_store_commit_interval(st, id, NULL, 0, &ck, sizeof(ck)) != 0) {
 		fprintf(stderr, PROG ": %s\n", pl_store_error(st));
