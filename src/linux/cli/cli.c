@@ -27,6 +27,7 @@ static const struct command commands[] = {
 	{ "run", pl_cmd_run, "log the configured meters and deliver to InfluxDB (the daemon)" },
 	{ "status", pl_cmd_status, "show meters and sinks from the store (running or stopped)" },
 	{ "backup", pl_cmd_backup, "copy the store, complete, from a running or stopped logger" },
+	{ "set-register", pl_cmd_set_register, "set a meter's register to its reading" },
 	{ "simulate", pl_cmd_simulate, "simulate a meter's LED and sensor, write a trace" },
 	{ "check-config", pl_cmd_check_config, "check a configuration file and exit" },
 };

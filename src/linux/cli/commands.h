@@ -13,6 +13,7 @@ int pl_cmd_check_config(int argc, char **argv);
 int pl_cmd_run(int argc, char **argv);
 int pl_cmd_status(int argc, char **argv);
 int pl_cmd_backup(int argc, char **argv);
+int pl_cmd_set_register(int argc, char **argv);
 
 /* The whole program (argv[0] is its name): dispatches to the subcommands. Returns the exit
  * status. */
