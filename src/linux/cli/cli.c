@@ -24,7 +24,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "detect", pl_cmd_detect, "find the meter's pulses in a recorded sensor trace" },
-	{ "run", pl_cmd_run, "log the configured meters and deliver to InfluxDB (the daemon)" },
+	{ "run", pl_cmd_run, "log the configured meters, deliver to InfluxDB and MQTT (the daemon)" },
 	{ "status", pl_cmd_status, "show meters and sinks from the store (running or stopped)" },
 	{ "backup", pl_cmd_backup, "copy the store, complete, from a running or stopped logger" },
 	{ "set-register", pl_cmd_set_register, "set a meter's register to its reading" },
