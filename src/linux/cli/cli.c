@@ -7,10 +7,12 @@
  * bad input). main() (main.c) only calls it, so that a test program can do the same after
  * installing its fakes (tests/fakes/main_fakes.c).
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/commands.h"
+#include "config/config.h"
 
 #ifndef PL_VERSION
 #define PL_VERSION "0.1.0-dev"
@@ -156,4 +158,50 @@ int pl_main(int argc, char **argv)
 	if (cmd == NULL)
 		return unknown_command(name);
 	return cmd->run(argc - 1, argv + 1);
+}
+
+int pl_cli_store_options(int argc, char **argv, const char *optstring_prefix,
+			 void (*show_usage)(FILE *f), const char **config, const char **path)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "store", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char optstring[8];
+	int c;
+
+	snprintf(optstring, sizeof(optstring), "%sc:h", optstring_prefix);
+	*config = NULL;
+	*path = "powerlogger.db";
+	optind = 1;
+	while ((c = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			*config = optarg;
+			break;
+		case 's':
+			*path = optarg;
+			break;
+		case 'h':
+			show_usage(stdout);
+			return 0;
+		default:
+			show_usage(stderr);
+			return 2;
+		}
+	}
+	return -1;
+}
+
+int pl_cli_store_config(const char *prog, const char *config, struct pl_config **cfg,
+			const char **path)
+{
+	if (config == NULL)
+		return 0;
+	if (pl_config_load_for_flags(config, prog, PL_CONFIG_NO_SECRETS, cfg) != 0)
+		return 2;
+	*path = (*cfg)->store.path;
+	return 0;
 }

@@ -30,12 +30,6 @@ static void usage(FILE *f)
 
 int pl_cmd_backup(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "store", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *config = NULL, *path = "powerlogger.db", *dest;
 	struct pl_config *cfg = NULL;
 	struct pl_store *st = NULL, *copy = NULL;
@@ -43,23 +37,9 @@ int pl_cmd_backup(int argc, char **argv)
 	struct stat sb;
 	int c, status = 1;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			config = optarg;
-			break;
-		case 's':
-			path = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
+	c = pl_cli_store_options(argc, argv, "", usage, &config, &path);
+	if (c >= 0)
+		return c;
 	if (optind + 1 != argc) {
 		fprintf(stderr, optind < argc ? PROG ": unexpected argument '%s'\n" :
 						PROG ": where to? (DEST is missing)\n",
@@ -72,12 +52,9 @@ int pl_cmd_backup(int argc, char **argv)
 		fprintf(stderr, PROG ": %s exists: name a new file (nothing is overwritten)\n", dest);
 		return 2;
 	}
-	if (config) {
-		/* reading the store needs none of the sinks' secrets */
-		if (pl_config_load_for_flags(config, PROG, PL_CONFIG_NO_SECRETS, &cfg) != 0)
-			return 2;
-		path = cfg->store.path;
-	}
+	/* reading the store needs none of the sinks' secrets */
+	if (pl_cli_store_config(PROG, config, &cfg, &path) != 0)
+		return 2;
 	if (pl_store_open(path, PL_STORE_READONLY, &st, err, sizeof(err)) != 0) {
 		fprintf(stderr, PROG ": %s\n", err);
 		goto out;

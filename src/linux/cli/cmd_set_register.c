@@ -96,12 +96,6 @@ static const char *kwh_text(int64_t uwh, char *buf, size_t cap)
 
 int pl_cmd_set_register(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "store", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *config = NULL, *path = "powerlogger.db", *name, *kwh;
 	struct pl_config *cfg = NULL;
 	struct pl_store *st = NULL;
@@ -113,24 +107,10 @@ int pl_cmd_set_register(int argc, char **argv)
 	size_t n = 0, len = 0;
 	int c, rc, fd = -1, status = 1;
 
-	optind = 1;
 	/* "+": options before METER only, so that a negative KWH is read as one (and refused) */
-	while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			config = optarg;
-			break;
-		case 's':
-			path = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
+	c = pl_cli_store_options(argc, argv, "+", usage, &config, &path);
+	if (c >= 0)
+		return c;
 	if (optind + 2 != argc) {
 		if (optind + 2 < argc)
 			fprintf(stderr, PROG ": unexpected argument '%s'\n", argv[optind + 2]);
@@ -148,11 +128,9 @@ int pl_cmd_set_register(int argc, char **argv)
 					   "e.g. 12345.678)\n", kwh);
 		return 2;
 	}
-	if (config) {
-		if (pl_config_load_for_flags(config, PROG, PL_CONFIG_NO_SECRETS, &cfg) != 0)
-			return 2;
-		path = cfg->store.path;
-	}
+	/* setting the register needs none of the sinks' secrets */
+	if (pl_cli_store_config(PROG, config, &cfg, &path) != 0)
+		return 2;
 	/* before the lock, which would create PATH.lock beside a store that is not there */
 	if (stat(path, &sb) != 0) {
 		fprintf(stderr, PROG ": %s: no store there (%s)\n", path, strerror(errno));

@@ -175,12 +175,6 @@ static int print_sinks(struct pl_store *st, const struct pl_store_entry *e, size
 
 int pl_cmd_status(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "store", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *config = NULL, *path = "powerlogger.db";
 	struct pl_config *cfg = NULL;
 	struct pl_store *st = NULL;
@@ -189,33 +183,16 @@ int pl_cmd_status(int argc, char **argv)
 	size_t n = 0;
 	int c, status = 0;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			config = optarg;
-			break;
-		case 's':
-			path = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
+	c = pl_cli_store_options(argc, argv, "", usage, &config, &path);
+	if (c >= 0)
+		return c;
 	if (optind < argc) {
 		fprintf(stderr, PROG ": unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	if (config) {
-		/* reading the store needs none of the sinks' secrets */
-		if (pl_config_load_for_flags(config, PROG, PL_CONFIG_NO_SECRETS, &cfg) != 0)
-			return 2;
-		path = cfg->store.path;
-	}
+	/* reading the store needs none of the sinks' secrets */
+	if (pl_cli_store_config(PROG, config, &cfg, &path) != 0)
+		return 2;
 	/* Read-only: a reader beside a running logger must change nothing (SQLite's busy
 	 * timeout covers a commit in progress). */
 	if (pl_store_open(path, PL_STORE_READONLY, &st, err, sizeof(err)) != 0) {
