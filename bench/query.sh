@@ -15,7 +15,8 @@ store="$build/query-5y.db"
 export TZ=${TZ:-Europe/Berlin}
 
 if [ ! -f "$store" ] || [ ! -f "$store.gen" ]; then
-  rm -f "$store" "$store-wal" "$store-shm" "$store.gen"
+  rm -f "$store" "$store-wal" "$store-shm" "$store.gen" "$store.tmp" "$store.tmp-wal" \
+    "$store.tmp-shm"
   "$build/querybench" gen "$store.tmp" > "$store.gen.tmp"
   mv "$store.tmp" "$store"
   mv "$store.gen.tmp" "$store.gen"
