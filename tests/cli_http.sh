@@ -84,6 +84,9 @@ curl -sf "$url/api/v1/energy?step=day&from=1970-01-01T00:00:00Z&to=1970-01-03T00
   -o "$work/day.csv" || fail "energy day csv"
 curl -sf "$url/api/v1/power?from=0&to=400&step=30" -o "$work/power.json" || fail "power"
 curl -sf "$url/api/v1/power?from=0&to=400&step=30&format=csv" -o "$work/power.csv" || fail "power csv"
+# no step over 400000 s: the interval (10 s) would give 40000 points; the default is 20 s
+curl -sf "$url/api/v1/power?from=0&to=400000" | grep -q '"step_s": 20,' ||
+  fail "the default step does not fit 20000 points: $(curl -s "$url/api/v1/power?from=0&to=400000" | head -c 300)"
 sqlite3 -separator ' ' "$work/pl.db" "SELECT start_us, pulses, energy_uwh, register_uwh, flags
   FROM records ORDER BY start_us" >"$work/records.txt"
 python3 - "$work" <<'EOF' || fail "the answers differ from the store (above)"
