@@ -56,6 +56,8 @@ static void test_escapes(void **state)
 	(void)state;
 	pl_buf_json_str(&b, "a\"b\\c\n\x01\x7f\xc3\xa9");
 	assert_string_equal(text(&b), "\"a\\\"b\\\\c\\u000a\\u0001\\u007f\xc3\xa9\"");
+	pl_buf_json_str(&b, "\xff\xc3(\xed\xa0\x80\xf0\x9f\x94\x8c"); /* bad, bad, surrogate, ok */
+	assert_string_equal(text(&b), "\"\\ufffd\\ufffd(\\ufffd\\ufffd\\ufffd\xf0\x9f\x94\x8c\"");
 	pl_buf_label(&b, "house \"1\"\\\nx");
 	assert_string_equal(text(&b), "house \\\"1\\\"\\\\\\nx");
 	pl_buf_csv(&b, "plain");

@@ -48,6 +48,11 @@ void pl_http_error(struct pl_http_answer *a, unsigned status, const char *fmt, .
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* the message may quote a parameter as the client sent it: ASCII only, so the answer
+	 * is valid JSON (UTF-8) whatever bytes it had */
+	for (char *q = msg; *q; q++)
+		if ((unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7f)
+			*q = '?';
 	pl_buf_free(&a->b);
 	a->b.oom = 0;
 	a->status = status;
