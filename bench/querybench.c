@@ -6,6 +6,7 @@
  *
  *   querybench gen STORE [DAYS] makes STORE (refuses an existing file; DAYS for a quick
  *                             try, default five years); prints progress
+ *   querybench schema           prints the schema version it writes
  *   querybench time STORE [N]   times every query N times (default 20): best and median, ms
  *
  * gen writes the records through SQLite directly, in transactions of 200,000 rows with
@@ -318,6 +319,10 @@ failed:
 
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "schema") == 0) {
+		printf("%d\n", PL_STORE_SCHEMA_VERSION); /* a cached store of another is made anew */
+		return 0;
+	}
 	if (argc >= 3 && strcmp(argv[1], "gen") == 0)
 		return gen(argv[2], argc >= 4 ? atoll(argv[3]) : (int64_t)(YEARS * 365.25));
 	if (argc >= 3 && strcmp(argv[1], "time") == 0) {

@@ -209,7 +209,11 @@ static void check_random_edges(struct pl_store *s, const struct model *m, int mi
 
 	for (size_t i = 0; i <= n; i++) {
 		edges[i] = t;
-		switch (rnd() % 3) {
+		switch (rnd() % 4) {
+		case 3: /* the next UTC midnights: buckets with whole days */
+			t = (t / (86400 * PL_US_PER_S) + 1 + (int64_t)(rnd() % 2)) * 86400 *
+			    PL_US_PER_S;
+			break;
 		case 0: /* the next slot boundaries */
 			t = (t / GRAIN_US + 1 + (int64_t)(rnd() % 8)) * GRAIN_US;
 			break;

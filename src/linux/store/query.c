@@ -18,6 +18,7 @@
 #include "store/store_priv.h"
 
 #define GRAIN_US ((int64_t)PL_ROLLUP_GRAIN_S * 1000000)
+#define DAY_US (INT64_C(86400) * 1000000)
 #define GAP_FLAGS ((uint32_t)(PL_Q_GAP | PL_Q_PARTIAL))
 
 /* The columns every raw read returns, in this order. */
@@ -180,17 +181,19 @@ static int run_range(struct pl_store *s, sqlite3_stmt *st, int64_t meter_id, int
 }
 
 /*
- * A bucket [a, b) is the whole slots [s0, s1) inside it, from the rollups, and the records of
- * the pieces before s0 and after s1 (all of it when it holds no whole slot). The database's
- * records alone: the intake's are added for all buckets at once afterwards.
+ * A piece [a, e) of a bucket is the whole slots [s0, s1) inside it, from the rollups, and the
+ * records of the pieces before s0 and after s1 (all of it when it holds no whole slot). The
+ * database's records alone: the intake's are added for all buckets at once afterwards.
  */
-static int bucket_fill(struct pl_store *s, sqlite3_stmt *sums, sqlite3_stmt *raw,
-		       int64_t meter_id, struct pl_store_bucket *b, const char *what)
+static int piece_fill(struct pl_store *s, sqlite3_stmt *sums, sqlite3_stmt *raw,
+		      int64_t meter_id, int64_t a, int64_t e, struct pl_store_bucket *b,
+		      const char *what)
 {
-	int64_t a = b->start_us, e = b->end_us;
 	int64_t s0 = -floor_div(-a, GRAIN_US), s1 = floor_div(e, GRAIN_US);
 	int rc;
 
+	if (a >= e)
+		return 0;
 	if (s0 >= s1)
 		return run_range(s, raw, meter_id, a, e, 0, b, what);
 	rc = run_range(s, sums, meter_id, s0, s1, 1, b, what);
@@ -201,11 +204,30 @@ static int bucket_fill(struct pl_store *s, sqlite3_stmt *sums, sqlite3_stmt *raw
 	return rc;
 }
 
+/* A bucket: its whole UTC days from the second level, the rest as pieces (piece_fill). */
+static int bucket_fill(struct pl_store *s, sqlite3_stmt *days, sqlite3_stmt *sums,
+		       sqlite3_stmt *raw, int64_t meter_id, struct pl_store_bucket *b,
+		       const char *what)
+{
+	int64_t a = b->start_us, e = b->end_us;
+	int64_t d0 = -floor_div(-a, DAY_US), d1 = floor_div(e, DAY_US);
+	int rc;
+
+	if (d0 >= d1)
+		return piece_fill(s, sums, raw, meter_id, a, e, b, what);
+	rc = run_range(s, days, meter_id, d0, d1, 1, b, what);
+	if (rc == 0)
+		rc = piece_fill(s, sums, raw, meter_id, a, d0 * DAY_US, b, what);
+	if (rc == 0)
+		rc = piece_fill(s, sums, raw, meter_id, d1 * DAY_US, e, b, what);
+	return rc;
+}
+
 int pl_store_buckets(struct pl_store *s, int64_t meter_id, const int64_t *edges, size_t n,
 		     struct pl_store_bucket *out)
 {
 	const char *what = "cannot read the records";
-	sqlite3_stmt *sums = NULL, *raw = NULL, *intake = NULL;
+	sqlite3_stmt *days = NULL, *sums = NULL, *raw = NULL, *intake = NULL;
 	int began, rc;
 
 	if (s == NULL)
@@ -222,6 +244,9 @@ int pl_store_buckets(struct pl_store *s, int64_t meter_id, const int64_t *edges,
 		return rc;
 	rc = meter_known(s, meter_id, what);
 	if (rc == 0)
+		rc = prepare(s, "SELECT " PL_ROLLUP_SUMS_SQL_OF_ROLLUPS " FROM main.rollups_day "
+			     "WHERE meter_id = ?1 AND slot >= ?2 AND slot < ?3", &days, what);
+	if (rc == 0)
 		rc = prepare(s, "SELECT " PL_ROLLUP_SUMS_SQL_OF_ROLLUPS " FROM main.rollups WHERE "
 			     "meter_id = ?1 AND slot >= ?2 AND slot < ?3", &sums, what);
 	if (rc == 0)
@@ -232,13 +257,14 @@ int pl_store_buckets(struct pl_store *s, int64_t meter_id, const int64_t *edges,
 			     "start_us >= ?2 AND start_us < ?3 AND "
 			     "gen > (SELECT gen FROM main.intake)", &intake, what);
 	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = bucket_fill(s, sums, raw, meter_id, &out[i], what);
+		rc = bucket_fill(s, days, sums, raw, meter_id, &out[i], what);
 	if (rc == 0) {
 		sqlite3_bind_int64(intake, 1, meter_id);
 		sqlite3_bind_int64(intake, 2, edges[0]);
 		sqlite3_bind_int64(intake, 3, edges[n]);
 		rc = scan_into(s, intake, edges, n, out, what);
 	}
+	sqlite3_finalize(days);
 	sqlite3_finalize(sums);
 	sqlite3_finalize(raw);
 	sqlite3_finalize(intake);
@@ -380,33 +406,39 @@ static void sums_text(sqlite3_stmt *st, int c, char *buf, size_t cap)
 	}
 }
 
-int pl_store_rollup_verify(struct pl_store *s, char *msg, size_t msglen)
+/* The SQL of one level's check: the slots where the records' sums and the stored ones differ,
+ * either way, the first of them and how many. */
+#define VERIFY_SQL(table, slot)                                                               \
+	"WITH calc(meter_id, slot, records, pulses, rejected, energy_uwh, covered_s, "        \
+	"peak_mw, flagged, gaps, flags) AS (SELECT meter_id, " slot " AS slot, "               \
+	PL_ROLLUP_SUMS_SQL " FROM main.records GROUP BY meter_id, slot),"                     \
+	" diff AS (SELECT meter_id, slot FROM (SELECT * FROM calc EXCEPT"                     \
+	" SELECT * FROM main." table ") UNION SELECT meter_id, slot FROM"                     \
+	" (SELECT * FROM main." table " EXCEPT SELECT * FROM calc))"                          \
+	" SELECT meter_id, slot, (SELECT COUNT(*) FROM diff) FROM diff"                       \
+	" ORDER BY meter_id, slot LIMIT 1"
+
+/* Checks one level (0: slots, 1: days); 1 and msg when it differs. */
+static int verify_level(struct pl_store *s, int level, char *msg, size_t msglen)
 {
+	static const char *const diff_sql[2] = {
+		VERIFY_SQL("rollups", PL_ROLLUP_SLOT_SQL("start_us")),
+		VERIFY_SQL("rollups_day", PL_ROLLUP_DAY_SQL("start_us")),
+	};
+	static const char *const one_sql[2] = {
+		"SELECT records, pulses, rejected, energy_uwh, covered_s, peak_mw, flagged, gaps, "
+		"flags FROM main.rollups WHERE meter_id = ?1 AND slot = ?2",
+		"SELECT records, pulses, rejected, energy_uwh, covered_s, peak_mw, flagged, gaps, "
+		"flags FROM main.rollups_day WHERE meter_id = ?1 AND slot = ?2",
+	};
 	const char *what = "cannot verify the rollups";
-	/* the slots where the records' sums and the stored ones differ, either way */
-	static const char diff_sql[] =
-		"WITH calc(meter_id, slot, records, pulses, rejected, energy_uwh, covered_s, "
-		"peak_mw, flagged, gaps, flags) AS (SELECT meter_id, "
-		PL_ROLLUP_SLOT_SQL("start_us") " AS slot, " PL_ROLLUP_SUMS_SQL
-		" FROM main.records GROUP BY meter_id, slot),"
-		" diff AS (SELECT meter_id, slot FROM (SELECT * FROM calc EXCEPT"
-		" SELECT * FROM main.rollups) UNION SELECT meter_id, slot FROM"
-		" (SELECT * FROM main.rollups EXCEPT SELECT * FROM calc))"
-		" SELECT meter_id, slot, (SELECT COUNT(*) FROM diff) FROM diff"
-		" ORDER BY meter_id, slot LIMIT 1";
-	sqlite3_stmt *st = NULL, *one = NULL;
+	const int64_t grain = level ? DAY_US : GRAIN_US;
 	char stored[256] = "none", calc[256] = "none";
 	int64_t meter = 0, slot = 0, count = 0;
-	int began, rc, differ = 0;
+	sqlite3_stmt *st = NULL, *one = NULL;
+	int rc, differ = 0;
 
-	if (s == NULL)
-		return -PL_EINVAL;
-	if (msg != NULL && msglen > 0)
-		msg[0] = '\0';
-	rc = read_begin(s, &began, what);
-	if (rc < 0)
-		return rc;
-	rc = prepare(s, diff_sql, &st, what);
+	rc = prepare(s, diff_sql[level], &st, what);
 	if (rc == 0) {
 		rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW) {
@@ -418,9 +450,7 @@ int pl_store_rollup_verify(struct pl_store *s, char *msg, size_t msglen)
 		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : pl_store_fail_db_(s, rc, what);
 	}
 	if (rc == 0 && differ)
-		rc = prepare(s, "SELECT records, pulses, rejected, energy_uwh, covered_s, peak_mw, "
-			     "flagged, gaps, flags FROM main.rollups WHERE meter_id = ?1 AND "
-			     "slot = ?2", &one, what);
+		rc = prepare(s, one_sql[level], &one, what);
 	if (rc == 0 && differ) {
 		sqlite3_bind_int64(one, 1, meter);
 		sqlite3_bind_int64(one, 2, slot);
@@ -433,17 +463,35 @@ int pl_store_rollup_verify(struct pl_store *s, char *msg, size_t msglen)
 	}
 	if (rc == 0 && differ) {
 		sqlite3_bind_int64(one, 1, meter);
-		sqlite3_bind_int64(one, 2, slot * GRAIN_US);
-		sqlite3_bind_int64(one, 3, (slot + 1) * GRAIN_US);
+		sqlite3_bind_int64(one, 2, slot * grain);
+		sqlite3_bind_int64(one, 3, (slot + 1) * grain);
 		if (sqlite3_step(one) == SQLITE_ROW && sqlite3_column_int64(one, 0) > 0)
 			sums_text(one, 0, calc, sizeof(calc));
 		if (msg != NULL && msglen > 0)
-			snprintf(msg, msglen, "%" PRId64 " slot(s) differ, the first: meter %" PRId64
-				 ", slot starting at %" PRId64 " us: rollup {%s}, records {%s}",
-				 count, meter, slot * GRAIN_US, stored, calc);
+			snprintf(msg, msglen, "%" PRId64 " %s differ, the first: meter %" PRId64
+				 ", %s starting at %" PRId64 " us: rollup {%s}, records {%s}",
+				 count, level ? "day(s)" : "slot(s)", meter,
+				 level ? "UTC day" : "slot", slot * grain, stored, calc);
 	}
 	sqlite3_finalize(st);
 	sqlite3_finalize(one);
-	read_end(s, began);
 	return rc < 0 ? rc : differ;
+}
+
+int pl_store_rollup_verify(struct pl_store *s, char *msg, size_t msglen)
+{
+	int began, rc;
+
+	if (s == NULL)
+		return -PL_EINVAL;
+	if (msg != NULL && msglen > 0)
+		msg[0] = '\0';
+	rc = read_begin(s, &began, "cannot verify the rollups");
+	if (rc < 0)
+		return rc;
+	rc = verify_level(s, 0, msg, msglen);
+	if (rc == 0)
+		rc = verify_level(s, 1, msg, msglen);
+	read_end(s, began);
+	return rc;
 }

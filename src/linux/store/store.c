@@ -175,15 +175,18 @@ static const char migrate_v2_sql[] =
 
 /*
  * Added in schema version 4: the rollups (query.h), per-meter sums of the records per slot of
- * PL_ROLLUP_GRAIN_S of UTC time, kept by a trigger in the records' own transaction. An INSERT
- * OR IGNORE that ignores a repeat fires no AFTER INSERT trigger, so nothing is counted twice;
- * retention deletes records and leaves the sums. The trigger uses nothing but SQLite's own
- * functions, so the sqlite3 shell can write a store too. Columns as PL_ROLLUP_SUMS_SQL.
+ * PL_ROLLUP_GRAIN_S of UTC time, and a second level per UTC day (rollups_day, its slot the
+ * day number) for long ranges: a year is 365 rows there instead of 35040. Both are kept by a
+ * trigger in the records' own transaction. An INSERT OR IGNORE that ignores a repeat fires no
+ * AFTER INSERT trigger, so nothing is counted twice; retention deletes records and leaves the
+ * sums. The trigger uses nothing but SQLite's own functions, so the sqlite3 shell can write a
+ * store too. Columns as PL_ROLLUP_SUMS_SQL. In the daemon the records arrive by the intake's
+ * merges, one transaction for minutes of them: the rollups add a few pages (the slots and days
+ * it touches) per merge, not per interval.
  */
-#define ROLLUP_TABLE_SQL                                                                    \
-	"CREATE TABLE rollups("                                                             \
+#define ROLLUP_COLUMNS_SQL                                                                  \
 	" meter_id INTEGER NOT NULL,"                                                       \
-	" slot INTEGER NOT NULL,"     /* start_us / grain, rounded down */                  \
+	" slot INTEGER NOT NULL,"                                                           \
 	" records INTEGER NOT NULL,"                                                        \
 	" pulses INTEGER NOT NULL,"                                                         \
 	" rejected INTEGER NOT NULL,"                                                       \
@@ -193,9 +196,9 @@ static const char migrate_v2_sql[] =
 	" flagged INTEGER NOT NULL,"                                                        \
 	" gaps INTEGER NOT NULL,"                                                           \
 	" flags INTEGER NOT NULL,"                                                          \
-	" PRIMARY KEY(meter_id, slot)) WITHOUT ROWID;"                                      \
-	"CREATE TRIGGER rollup_add AFTER INSERT ON records BEGIN"                           \
-	" INSERT INTO rollups VALUES(NEW.meter_id, " PL_ROLLUP_SLOT_SQL("NEW.start_us") ","  \
+	" PRIMARY KEY(meter_id, slot)) WITHOUT ROWID;"
+#define ROLLUP_ADD_SQL(table, slot)                                                         \
+	" INSERT INTO " table " VALUES(NEW.meter_id, " slot ","                             \
 	" 1, NEW.pulses, NEW.rejected, NEW.energy_uwh, NEW.length_s, NEW.peak_mw,"          \
 	" NEW.flags != 0, (NEW.flags & " PL_ROLLUP_GAP_FLAGS_SQL ") != 0, NEW.flags)"       \
 	" ON CONFLICT(meter_id, slot) DO UPDATE SET records = records + 1,"                 \
@@ -203,14 +206,24 @@ static const char migrate_v2_sql[] =
 	" energy_uwh = energy_uwh + excluded.energy_uwh,"                                   \
 	" covered_s = covered_s + excluded.covered_s,"                                      \
 	" peak_mw = MAX(peak_mw, excluded.peak_mw), flagged = flagged + excluded.flagged,"  \
-	" gaps = gaps + excluded.gaps, flags = flags | excluded.flags;"                     \
+	" gaps = gaps + excluded.gaps, flags = flags | excluded.flags;"
+#define ROLLUP_TABLE_SQL                                                                    \
+	"CREATE TABLE rollups(" ROLLUP_COLUMNS_SQL                                          \
+	"CREATE TABLE rollups_day(" ROLLUP_COLUMNS_SQL                                      \
+	"CREATE TRIGGER rollup_add AFTER INSERT ON records BEGIN"                           \
+	ROLLUP_ADD_SQL("rollups", PL_ROLLUP_SLOT_SQL("NEW.start_us"))                       \
+	ROLLUP_ADD_SQL("rollups_day", PL_ROLLUP_DAY_SQL("NEW.start_us"))                    \
 	" END;"
-/* The upgrade from version 3 computes them from the records, in one statement. */
+/* The upgrade from version 3 computes them from the records, one statement each. */
 #define ROLLUP_FILL_SQL                                                                     \
 	"INSERT INTO rollups SELECT meter_id, " PL_ROLLUP_SLOT_SQL("start_us") " AS slot, "  \
-	PL_ROLLUP_SUMS_SQL " FROM main.records GROUP BY meter_id, slot;"
+	PL_ROLLUP_SUMS_SQL " FROM main.records GROUP BY meter_id, slot;"                    \
+	"INSERT INTO rollups_day SELECT meter_id, " PL_FLOOR_DIV_SQL("slot", "96") " AS day," \
+	" SUM(records), SUM(pulses), SUM(rejected), SUM(energy_uwh),"                       \
+	" SUM(covered_s), MAX(peak_mw), SUM(flagged), SUM(gaps), pl_bit_or(flags)"          \
+	" FROM rollups GROUP BY meter_id, day;"
 
-_Static_assert(PL_ROLLUP_GRAIN_S == 900, "PL_ROLLUP_GRAIN_US_SQL is 900 s");
+_Static_assert(PL_ROLLUP_GRAIN_S == 900, "PL_ROLLUP_GRAIN_US_SQL is 900 s, 96 slots a day");
 _Static_assert((PL_Q_PARTIAL | PL_Q_GAP) == 3, "PL_ROLLUP_GAP_FLAGS_SQL is PARTIAL | GAP");
 
 static const char schema_sql[] =
