@@ -55,7 +55,7 @@ for _ in $(seq 100); do
 done
 curl -sf --max-time 2 -o /dev/null "http://127.0.0.1:$port/api/v1/status" ||
 	die "no answer on /api/v1/status within 10 s of the start"
-sleep 1 # a record or two before the attack: the delays have a baseline
+
 
 rc=0
 python3 "$src/tests/http_hostile.py" attack --port "$port" --pid "$daemon_pid" \

@@ -23,7 +23,7 @@
 
   http_hostile.py delays --store DB --result RESULT.json [--max-ms MS]
       From the store of the stopped logger: every interval record that ended during the attack
-      (plus the 2 s before and after), its commit delay (stored_us minus the interval's end);
+      (and 1 s before and after), its commit delay (stored_us minus the interval's end);
       fails when one is over MS (default 1000) or when an interval is missing (records of one
       meter must follow each other without a hole in time).
 
@@ -143,11 +143,10 @@ class Loris(threading.Thread):
                 s, i = e
                 try:
                     try:
-                        if s.recv(4096) == b"":
-                            raise ConnectionResetError
-                        raise ConnectionResetError  # an answer before the request: done
+                        s.recv(4096)  # b"" (closed) or an answer (408, 431): done with it
+                        raise ConnectionResetError
                     except BlockingIOError:
-                        pass
+                        pass  # nothing from the server: go on
                     s.send(self.text[i:i + 1])
                     e[1] = i + 1
                 except OSError:
@@ -280,7 +279,28 @@ def api(port, path, want, what, timeout=3.0):
     print(f"http_hostile: {what}: {status} in {secs:.2f} s")
 
 
+def settle(port, secs=20):
+    """Waits until the newest interval (/api/v1/status) ended less than 1.5 s ago: a simulated
+    meter's first records wait for its detector to settle (a few seconds after the start), and
+    those would count as delays of the attack."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < secs:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            c.request("GET", "/api/v1/status")
+            st = json.loads(c.getresponse().read())
+            c.close()
+            li = st["meters"][0]["last_interval"]
+            if li and li["start_ms"] + li["length_s"] * 1000 >= time.time() * 1000 - 1500:
+                return time.monotonic() - t0
+        except (OSError, http.client.HTTPException, ValueError, KeyError, IndexError, TypeError):
+            pass
+        time.sleep(0.2)
+    sys.exit(f"http_hostile: the meter does not commit on time before the attack ({secs} s)")
+
+
 def attack(a):
+    print(f"http_hostile: the meter commits on time after {settle(a.port):.1f} s more")
     mon, normal = Monitor(a.pid), Normal(a.port)
     base = mon.sample()
     if base is None:
@@ -357,7 +377,10 @@ def attack(a):
     api(a.port, "/api/v1/status/../../../../etc/passwd", {400, 404}, "dots after a path")
     api(a.port, "/api/v2/status", {404}, "an unknown version of the API")
 
-    time.sleep(max(0, 3 - (time.monotonic() - t0)))
+    # the bursts again until the attack has lasted a.seconds: intervals to commit under it
+    while time.monotonic() - t0 < a.seconds:
+        concurrent(a.port, a.concurrent)
+        time.sleep(0.5)
     during = [s for s in mon.samples if s[0] >= t0]
     print(f"http_hostile: slow loris at the end: {len(loris.socks)} still open, "
           f"{loris.closed} closed by the server")
@@ -415,7 +438,7 @@ def attack(a):
 
 def delays(a):
     res = json.load(open(a.result))
-    lo, hi = res["attack_start_us"] - 2_000_000, res["attack_end_us"] + 2_000_000
+    lo, hi = res["attack_start_us"] - 1_000_000, res["attack_end_us"] + 1_000_000
     db = sqlite3.connect(f"file:{a.store}?mode=ro", uri=True)
     rows = db.execute("SELECT meter_id, start_us, length_s, stored_us FROM records "
                       "ORDER BY meter_id, start_us").fetchall()
@@ -456,6 +479,7 @@ def main():
     at.add_argument("--rss-peak-mb", type=float, default=48)
     at.add_argument("--rss-end-mb", type=float, default=16)
     at.add_argument("--max-fds", type=int, default=400)
+    at.add_argument("--seconds", type=float, default=12, help="the attack's least length")
     de = sub.add_parser("delays")
     de.add_argument("--store", required=True)
     de.add_argument("--result", required=True)
