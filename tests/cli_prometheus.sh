@@ -16,6 +16,8 @@
 #      (register_uwh of the newest record, from `powerlogger backup`) x 0.0036 J, exactly (as
 #      a double: what Prometheus keeps), and so is the value in the /metrics body (as a decimal).
 #   e. powerlogger_build_info carries the version `powerlogger --version` prints.
+#   f. an InfluxDB sink whose server is not there: powerlogger_sink_failing 1, its backlog the
+#      store's number of records, nothing delivered, nothing quarantined.
 # Skipped (exit 77, ctest's SKIP_RETURN_CODE) only when prometheus or promtool is not
 # installed at all.
 set -euo pipefail
@@ -55,6 +57,7 @@ secs=40 speed=4
 "$bin" simulate --duration $secs --rate 1000 --power 7200 --noise 20 --seed 13 \
 	--out "$work/trace.csv" --quiet
 port=$(free_port)
+absent=$(free_port) # a sink whose server is not there: it fails, its backlog grows
 cat >"$work/p.ini" <<INI
 [store]
 path = $work/s.db
@@ -65,6 +68,11 @@ file = $work/trace.csv
 speed = $speed
 imp_per_kwh = 1000
 interval_s = 1
+
+[influxdb dead]
+url = http://127.0.0.1:$absent
+database = x
+timeout_s = 1
 
 [http]
 listen = 127.0.0.1:$port
@@ -77,7 +85,8 @@ prom=$(bash "$src/scripts/prometheus.sh" start "127.0.0.1:$port" 2>/dev/null) ||
 	die "prometheus did not start"
 targets() { curl -sS --max-time 5 "$prom/api/v1/targets?state=active"; }
 for _ in $(seq 150); do
-	n=$(targets | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["data"]["activeTargets"]))')
+	n=$(targets | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["data"]["activeTargets"]))') ||
+		n=0
 	[ "$n" -ge 2 ] && break
 	sleep 0.1
 done
@@ -156,6 +165,20 @@ python3 -c "from decimal import Decimal as D; import sys; sys.exit(0 if D('$body
 "$bin" backup -c "$work/p.ini" "$work/b2.db" >/dev/null || die "powerlogger backup failed"
 reg2=$(sqlite3 "$work/b2.db" "SELECT MAX(register_uwh) FROM records")
 [ "$reg2" = "$reg" ] || die "the register moved after the end of the input ($reg, then $reg2)"
+# the sink that cannot deliver: failing, every record of the store in its backlog
+sample() { # $1 metric, $2 a label that must be there: the value of the first such sample
+	sed -n "s/^$1{\([^}]*,\)\{0,1\}$2[,}].* \([^ ]*\)\$/\2/p" "$work/m2.txt" | head -n1
+}
+failing=$(sample powerlogger_sink_failing 'sink="dead"')
+backlog=$(sample powerlogger_sink_backlog_records 'sink="dead"')
+delivered=$(sample powerlogger_sink_delivered_records_total 'sink="dead"')
+[ "$failing" = 1 ] || die "powerlogger_sink_failing{sink=\"dead\"} is '$failing', not 1"
+[ "$backlog" = "$nrec" ] ||
+	die "powerlogger_sink_backlog_records{sink=\"dead\"} is '$backlog'; the store has $nrec records"
+[ "$delivered" = 0 ] || die "powerlogger_sink_delivered_records_total{sink=\"dead\"}: '$delivered'"
+grep -q '^powerlogger_sink_quarantined_records_total{[^}]*sink="dead"[^}]*} 0$' "$work/m2.txt" ||
+	die "no powerlogger_sink_quarantined_records_total{sink=\"dead\"} 0"
+echo "$name: sink dead: failing $failing, backlog $backlog = the store's $nrec records"
 echo "$name: after the replay: prometheus $got J = /metrics $body J = register $reg uWh x 0.0036"
 
 health=$(targets | python3 -c '
