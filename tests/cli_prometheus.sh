@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: MIT
 # issue 13: a REAL Prometheus (Debian's prometheus 2.x, private, loopback: scripts/prometheus.sh,
 # scrape every second, its TSDB in the test's directory) scraping /metrics of `powerlogger run`
-# with [http], and REAL promtool on what the logger serves. The meter replays a trace (a steady
-# 7200 W, 2 pulses a second, 1 s intervals) at 4x; after its end the logger stays up (a file
-# source that is over leaves the daemon running, without --until-drained), so its last value
-# is scraped again and again.
+# with [http], and REAL promtool on what the logger serves. The meter replays a 40 s trace (2.5
+# pulses a second, 1 s intervals) at 4x, its pulses counted at 375 imp/kWh so that the register
+# is no round number of joules (2666666.67 uWh a pulse); after its end the logger stays up (a
+# file source that is over leaves the daemon running, without --until-drained), so its last
+# value is scraped again and again.
 #   a. promtool check metrics: the body of /metrics has no lint problem (promtool's exit status
 #      and its output both), and it has every metric the issue names, each with HELP and TYPE.
 #   b. Prometheus's view of the target: health "up", no last error.
@@ -54,7 +55,7 @@ free_port() {
 prom_query() { curl -sS -G --max-time 5 "$prom/api/v1/query" --data-urlencode "query=$1"; }
 
 secs=40 speed=4
-"$bin" simulate --duration $secs --rate 1000 --power 7200 --noise 20 --seed 13 \
+"$bin" simulate --duration $secs --rate 1000 --power 9000 --noise 20 --seed 13 \
 	--out "$work/trace.csv" --quiet
 port=$(free_port)
 absent=$(free_port) # a sink whose server is not there: it fails, its backlog grows
@@ -66,7 +67,7 @@ path = $work/s.db
 source = file
 file = $work/trace.csv
 speed = $speed
-imp_per_kwh = 1000
+imp_per_kwh = 375
 interval_s = 1
 
 [influxdb dead]
