@@ -2,24 +2,27 @@
 # SPDX-License-Identifier: MIT
 """Hostile HTTP clients against a running `powerlogger run` with [http] (tests/cli_http_hostile.sh).
 
-  http_hostile.py attack --port PORT --pid PID --out RESULT.json
+  http_hostile.py attack --port PORT --pid PID --out RESULT.json [--seconds S]
       Runs, against 127.0.0.1:PORT, while a monitor samples the daemon's RSS (/proc/PID/status)
-      and open descriptors (/proc/PID/fd) every 0.1 s and a normal client asks for
-      /api/v1/status every 0.5 s:
-        slow loris   many connections that send their request a byte every 2 s, held open
-                     through all the phases below (the server may close them: it is asked to)
-        concurrent   200 connections at once, each a whole GET /metrics
-        long line    a request line of 1 MB
-        garbage      bytes that are no HTTP, broken request lines and headers, a TLS hello
-        bodies       a POST with a 10 MB Content-Length (1 MB sent), a chunked POST, a GET
-                     with a body
-        parameters   absurd query parameters on /api/v1/energy and /api/v1/power
-      Fails (exit 1, every problem on stderr) when the daemon dies, a normal request is not
-      answered within 5 s, a hostile request gets a 2xx where it must not or no end (answer
-      or close) within its time, a 400 lacks its JSON error, the descriptors do not come back
-      to the baseline after the attack, or the RSS grows past the bounds (--rss-peak-mb over
-      the baseline during, --rss-end-mb after). Writes the figures and the attack's start and
-      end (wall clock, microseconds) to RESULT.json.
+      and open descriptors (/proc/PID/fd) every 0.1 s and a normal client (from 127.0.0.1)
+      asks for /api/v1/status every 0.5 s, from other loopback addresses (as from other
+      machines: the server bounds connections per address and in all):
+        slow loris   100 connections from one address that send their request a byte every
+                     2 s, held open through everything below (the server may close them)
+        concurrent   200 connections at once, each a whole GET /metrics; repeated until the
+                     attack has lasted S seconds (default 12)
+        hostile      all at once: a request line and a header of 1 MB, 10000 headers, random
+                     bytes, a TLS hello, broken request lines and headers, NUL bytes, an unknown
+                     method, POSTs with a 10 MB Content-Length and chunked, a GET with a body,
+                     2000 parameters
+        parameters   absurd query parameters on /api/v1/energy and /api/v1/power, one by one
+      Fails (exit 1, every problem on stderr) when the daemon dies; a normal request is not
+      answered within 5 s; a hostile request gets a 2xx where it must not, or neither an
+      answer nor a close within the server's idle timeout (10 s) and 4 s; an absurd parameter
+      does not get its 400 (with a JSON error) or 404 within 3 s; the descriptors exceed the
+      baseline by more than --max-fds during the attack or are not back to it after; the RSS
+      grows past --rss-peak-mb during or --rss-end-mb after. Writes the figures and the
+      attack's start and end (wall clock, microseconds) to RESULT.json.
 
   http_hostile.py delays --store DB --result RESULT.json [--max-ms MS]
       From the store of the stopped logger: every interval record that ended during the attack
@@ -43,11 +46,29 @@ import threading
 import time
 
 problems = []
+# The clients' addresses, all on loopback (the whole of 127/8 is this machine's): the normal
+# client is 127.0.0.1; the attackers come from others, as from other machines, so that the
+# server's bound per address (PL_HTTP_PER_IP in src/linux/http/http.h) is what it is for: the
+# slow loris and the bursts exhaust their own addresses' share, not everyone's.
+LORIS, BURST, OTHER, API = "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"
+# The server's idle timeout (PL_HTTP_TIMEOUT_S): the longest it may keep a silent client.
+IDLE_S = 10
+
+
+say_lock = threading.Lock()
+
+
+def say(msg, f=None):
+    """One line, whole (the hostile requests' threads print too)."""
+    f = f or sys.stdout
+    with say_lock:
+        f.write(f"http_hostile: {msg}\n")
+        f.flush()
 
 
 def problem(msg):
     problems.append(msg)
-    print(f"http_hostile: FAIL: {msg}", file=sys.stderr, flush=True)
+    say(f"FAIL: {msg}", sys.stderr)
 
 
 def now_us():
@@ -128,12 +149,14 @@ class Loris(threading.Thread):
         super().__init__(daemon=True)
         self.port, self.n, self.every = port, n, every
         self.stop, self.socks, self.closed, self.connect_failed = threading.Event(), [], 0, 0
+        self.src = LORIS
         self.text = b"GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Slow: a\r\n" * 1000
 
     def run(self):
         for _ in range(self.n):
             try:
-                s = socket.create_connection(("127.0.0.1", self.port), timeout=2)
+                s = socket.create_connection(("127.0.0.1", self.port), timeout=2,
+                                             source_address=(self.src, 0))
                 s.setblocking(False)
                 self.socks.append([s, 0])
             except OSError:
@@ -158,11 +181,12 @@ class Loris(threading.Thread):
             s.close()
 
 
-def exchange(port, data, timeout, shut=False):
-    """Sends data (what the server takes of it), reads until the server closes or timeout.
+def exchange(port, data, timeout, shut=False, src=None):
+    """Sends data (from the address src, default OTHER) (what the server takes of it), reads until the server closes or timeout.
     Returns (status or None, seconds, how it ended: 'closed', 'timeout')."""
     t0 = time.monotonic()
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                 source_address=(src or OTHER, 0))
     s.settimeout(timeout)
     got, end = b"", "closed"
     try:
@@ -201,11 +225,14 @@ def exchange(port, data, timeout, shut=False):
     return status, time.monotonic() - t0, end, got
 
 
-def hostile(port, what, data, timeout=5.0, allow=None, shut=False):
-    """One hostile request: it must end (an answer or a close) within timeout; its status, if
-    any, must not be 2xx (or must be in allow)."""
+def hostile(port, what, data, allow=None, shut=False, timeout=None):
+    """One hostile request: it must end (an answer or a close) within timeout (default: the
+    server's idle timeout and 4 s: a request the server waits to see the end of is a slow
+    loris, and bounded as one); its status, if any, must not be 2xx (or must be in allow); the
+    answer must not hold a password file."""
+    timeout = timeout or IDLE_S + 4
     try:
-        status, secs, end, _ = exchange(port, data, timeout, shut)
+        status, secs, end, got = exchange(port, data, timeout, shut)
     except OSError as e:
         problem(f"{what}: could not connect: {e}")
         return
@@ -215,7 +242,58 @@ def hostile(port, what, data, timeout=5.0, allow=None, shut=False):
         problem(f"{what}: neither an answer nor a close within {timeout:g} s")
     elif not ok_status:
         problem(f"{what}: answered {status}")
-    print(f"http_hostile: {what}: {status if status else 'no answer'} ({end}) in {secs:.2f} s")
+    if b"root:" in got:
+        problem(f"{what}: the answer has a password file in it")
+    say(f"{what}: {status if status else 'no answer'} ({end}) in {secs:.2f} s")
+
+
+def hostiles(port):
+    """The hostile requests, each on its own connection, all at once (threads): the ones the
+    server waits on until its idle timeout run beside the others. Returns the threads."""
+    rnd = random.Random(13)
+    many = "&".join(f"a{i}=1" for i in range(2000))
+    reqs = [
+        ("a 1 MB request line",
+         b"GET /api/v1/status?" + b"a" * (1 << 20) + b" HTTP/1.1\r\nHost: x\r\n\r\n", {}),
+        ("a 1 MB header line",
+         b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * (1 << 20) + b"\r\n\r\n", {}),
+        ("10000 header lines",
+         b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Many: c\r\n" * 10000 + b"\r\n", {}),
+        ("64 kB of random bytes", bytes(rnd.randrange(256) for _ in range(65536)),
+         {"shut": True}),
+        ("a TLS ClientHello", bytes.fromhex("16030100a5010000a10303") + bytes(32)
+         + b"\x00\x00\x02\x13\x01\x01\x00" + bytes(64), {"shut": True}),
+        # obs-text (0x80-0xff) is allowed in a header's value: an answer is right
+        ("bytes 0xff in a header", b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"\xff" * 100
+         + b"\r\n\r\n", {"allow": {200, 400}}),
+        ("no version", b"GET\r\n\r\n", {"shut": True}),
+        ("HTTP/9.9", b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", {"shut": True}),
+        ("a header without a colon", b"GET / HTTP/1.1\r\nHost: x\r\nnocolon\r\n\r\n", {}),
+        # a URL cut at the NUL is "/": the page, or a refusal; never the file
+        ("NUL bytes in the path", b"GET /\x00\x00/../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+         {"allow": {200, 400, 404}}),
+        ("an unknown method", b"BREW /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\n", {}),
+        ("a lone CR LF flood", b"\r\n" * 100000, {"shut": True}),
+        ("POST with a 10 MB Content-Length, 1 MB sent",
+         b"POST /api/v1/status HTTP/1.1\r\nHost: x\r\nContent-Length: 10485760\r\n\r\n"
+         + b"d" * (1 << 20), {}),
+        ("a chunked POST of 1 MB",
+         b"POST /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+         + b"".join(b"1000\r\n" + b"e" * 4096 + b"\r\n" for _ in range(256)) + b"0\r\n\r\n",
+         {}),
+        ("a negative Content-Length",
+         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\nhello", {}),
+        # HTTP lets a server read and ignore a GET's body or refuse it; it must go on either way
+        ("GET with a body", b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\n"
+         b"Content-Length: 5\r\nConnection: close\r\n\r\nhello", {"allow": {200, 400, 413}}),
+        ("2000 unknown parameters", f"GET /api/v1/energy?{many} HTTP/1.1\r\nHost: x\r\n"
+         "Connection: close\r\n\r\n".encode(), {"allow": {200, 400, 414, 431}}),
+    ]
+    ts = [threading.Thread(target=hostile, args=(port, w, d), kwargs=kw, daemon=True)
+          for w, d, kw in reqs]
+    for t in ts:
+        t.start()
+    return ts
 
 
 def concurrent(port, n):
@@ -230,7 +308,7 @@ def concurrent(port, n):
             pass
         try:
             res[i] = exchange(port, b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                              b"Connection: close\r\n\r\n", 15)[:3]
+                              b"Connection: close\r\n\r\n", 15, src=BURST)[:3]
         except OSError as e:
             res[i] = ("refused", 0, type(e).__name__)
 
@@ -244,7 +322,7 @@ def concurrent(port, n):
     ok = sum(1 for r in res if r and r[0] == 200)
     hung = sum(1 for r in res if r is None or (r[2] == "timeout" and r[0] is None))
     other = n - ok - hung
-    print(f"http_hostile: {n} concurrent GET /metrics: {ok} answered 200, {other} refused or "
+    say(f"{n} concurrent GET /metrics: {ok} answered 200, {other} refused or "
           f"answered otherwise, {hung} without an end within 15 s; {secs:.1f} s for all")
     if hung:
         problem(f"{n} concurrent connections: {hung} neither answered nor closed within 15 s")
@@ -258,7 +336,8 @@ def api(port, path, want, what, timeout=3.0):
     must carry {"error": "..."}."""
     try:
         status, secs, end, got = exchange(port, f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                                          "Connection: close\r\n\r\n".encode(), timeout)
+                                          "Connection: close\r\n\r\n".encode(), timeout,
+                                          src=API)
     except OSError as e:
         problem(f"{what}: could not connect: {e}")
         return
@@ -276,7 +355,7 @@ def api(port, path, want, what, timeout=3.0):
             return
     if b"root:" in body:
         problem(f"{what}: the body has a password file in it")
-    print(f"http_hostile: {what}: {status} in {secs:.2f} s")
+    say(f"{what}: {status} in {secs:.2f} s")
 
 
 def settle(port, secs=20):
@@ -300,11 +379,16 @@ def settle(port, secs=20):
 
 
 def attack(a):
-    print(f"http_hostile: the meter commits on time after {settle(a.port):.1f} s more")
+    say(f"the meter commits on time after {settle(a.port):.1f} s more")
     mon, normal = Monitor(a.pid), Normal(a.port)
     base = mon.sample()
     if base is None:
         sys.exit(f"http_hostile: no process {a.pid}")
+    # what the server opens at its first use (the store, read-only) is open before the baseline
+    for path in ("/", "/metrics", "/api/v1/energy", "/api/v1/power", "/api/v1/status"):
+        exchange(a.port, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                 .encode(), 5, src="127.0.0.1")
+    mon.samples.clear()
     mon.start()
     normal.start()
     time.sleep(2)  # the baseline: RSS and descriptors of an idle server with one client
@@ -316,44 +400,12 @@ def attack(a):
     loris = Loris(a.port, a.loris)
     loris.start()
     time.sleep(3)
-    print(f"http_hostile: slow loris: {len(loris.socks)} connections held open "
+    say(f"slow loris: {len(loris.socks)} connections held open "
           f"({loris.connect_failed} refused at connect, {loris.closed} closed by the server)")
 
     conc = concurrent(a.port, a.concurrent)
 
-    hostile(a.port, "a 1 MB request line",
-            b"GET /api/v1/status?" + b"a" * (1 << 20) + b" HTTP/1.1\r\nHost: x\r\n\r\n")
-    hostile(a.port, "a 1 MB header line",
-            b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * (1 << 20) + b"\r\n\r\n")
-    hostile(a.port, "10000 header lines",
-            b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Many: c\r\n" * 10000 + b"\r\n")
-    rnd = random.Random(13)
-    hostile(a.port, "64 kB of random bytes", bytes(rnd.randrange(256) for _ in range(65536)),
-            shut=True)
-    hostile(a.port, "a TLS ClientHello", bytes.fromhex(
-        "16030100a5010000a10303") + bytes(32) + b"\x00\x00\x02\x13\x01\x01\x00" + bytes(64),
-            shut=True)
-    hostile(a.port, "bytes 0xff in a header", b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"\xff" * 100
-            + b"\r\n\r\n")
-    hostile(a.port, "no version", b"GET\r\n\r\n", shut=True)
-    hostile(a.port, "HTTP/9.9", b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", shut=True)
-    hostile(a.port, "a header without a colon", b"GET / HTTP/1.1\r\nHost: x\r\nnocolon\r\n\r\n")
-    hostile(a.port, "NUL bytes in the path", b"GET /\x00\x00/../../etc/passwd HTTP/1.1\r\n"
-            b"Host: x\r\n\r\n")
-    hostile(a.port, "an unknown method", b"BREW /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\n")
-    hostile(a.port, "a lone CR LF flood", b"\r\n" * 100000, shut=True)
-    hostile(a.port, "POST with a 10 MB Content-Length, 1 MB sent",
-            b"POST /api/v1/status HTTP/1.1\r\nHost: x\r\nContent-Length: 10485760\r\n\r\n"
-            + b"d" * (1 << 20))
-    hostile(a.port, "a chunked POST of 1 MB",
-            b"POST /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-            + b"".join(b"1000\r\n" + b"e" * 4096 + b"\r\n" for _ in range(256)) + b"0\r\n\r\n")
-    hostile(a.port, "a negative Content-Length",
-            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\nhello")
-    # A GET with a small body: HTTP lets the server read and ignore it or refuse it; either
-    # way it must answer and go on.
-    hostile(a.port, "GET with a body", b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\n"
-            b"Content-Length: 5\r\nConnection: close\r\n\r\nhello", allow={200, 400, 413})
+    hostile_threads = hostiles(a.port)
 
     e, p = "/api/v1/energy", "/api/v1/power"
     api(a.port, e + "?step=fortnight", {400}, "step=fortnight")
@@ -370,8 +422,6 @@ def attack(a):
     api(a.port, e + "?meter=nosuch", {404}, "an unknown meter")
     api(a.port, e + "?meter=" + "m" * 8000, {400, 404, 414, 431}, "an 8000-byte meter name")
     api(a.port, e + "?meter=%00%zz%", {400, 404}, "NUL and broken %-escapes in meter")
-    api(a.port, e + "?" + "&".join(f"a{i}=1" for i in range(2000)), {200, 400, 414, 431},
-        "2000 unknown parameters")
     api(a.port, e + "?step=day&step=month&step=hour", {200, 400}, "step three times")
     api(a.port, "/../../../etc/passwd", {400, 404}, "a path out of the root")
     api(a.port, "/api/v1/status/../../../../etc/passwd", {400, 404}, "dots after a path")
@@ -381,8 +431,10 @@ def attack(a):
     while time.monotonic() - t0 < a.seconds:
         concurrent(a.port, a.concurrent)
         time.sleep(0.5)
+    for t in hostile_threads:
+        t.join(IDLE_S + 10)
     during = [s for s in mon.samples if s[0] >= t0]
-    print(f"http_hostile: slow loris at the end: {len(loris.socks)} still open, "
+    say(f"slow loris at the end: {len(loris.socks)} still open, "
           f"{loris.closed} closed by the server")
     loris.stop.set()
     loris.join(10)
@@ -404,7 +456,7 @@ def attack(a):
         end = (0, 0, 0)
     peak_rss = max(s[1] for s in during) if during else 0
     peak_fds = max(s[2] for s in during) if during else 0
-    print(f"http_hostile: daemon RSS {base_rss / 1024:.1f} MiB before, peak "
+    say(f"daemon RSS {base_rss / 1024:.1f} MiB before, peak "
           f"{peak_rss / 1024:.1f} MiB during, {end[1] / 1024:.1f} MiB after; open descriptors "
           f"{base_fds} before, peak {peak_fds} during, {end[2]} after")
     if peak_rss - base_rss > a.rss_peak_mb * 1024:
@@ -420,7 +472,7 @@ def attack(a):
                 f"than before (bound {a.max_fds})")
     lat = sorted(normal.lat)
     if lat:
-        print(f"http_hostile: normal client: {len(lat)} /api/v1/status answered, median "
+        say(f"normal client: {len(lat)} /api/v1/status answered, median "
               f"{statistics.median(lat) * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms; "
               f"{len(normal.failed)} not within 5 s")
     for when, why in normal.failed:
@@ -457,7 +509,7 @@ def delays(a):
     span = (hi - lo) / 1e6
     p50 = statistics.median(inside)
     p95 = inside[min(len(inside) - 1, int(len(inside) * 0.95))]
-    print(f"http_hostile: commit delays of the {len(inside)} intervals ending during the attack "
+    say(f"commit delays of the {len(inside)} intervals ending during the attack "
           f"({span:.0f} s): median {p50:.1f} ms, p95 {p95:.1f} ms, max {inside[-1]:.1f} ms")
     if inside[-1] > a.max_ms:
         problem(f"an interval was committed {inside[-1]:.0f} ms after its end (bound "
@@ -476,9 +528,10 @@ def main():
     at.add_argument("--out", required=True)
     at.add_argument("--loris", type=int, default=100)
     at.add_argument("--concurrent", type=int, default=200)
-    at.add_argument("--rss-peak-mb", type=float, default=48)
-    at.add_argument("--rss-end-mb", type=float, default=16)
-    at.add_argument("--max-fds", type=int, default=400)
+    at.add_argument("--rss-peak-mb", type=float, default=16)
+    at.add_argument("--rss-end-mb", type=float, default=8)
+    # PL_HTTP_CONN_MAX (64) connections and a few descriptors more
+    at.add_argument("--max-fds", type=int, default=72)
     at.add_argument("--seconds", type=float, default=12, help="the attack's least length")
     de = sub.add_parser("delays")
     de.add_argument("--store", required=True)
