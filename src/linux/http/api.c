@@ -477,6 +477,11 @@ void pl_api_power(struct pl_http *h, pl_http_arg_fn arg, void *req, struct pl_ht
 	csv = want_csv(arg, req, a);
 	if (csv < 0 || time_range(arg, req, 86400 * PL_US_PER_S, &from, &to, a) != 0)
 		return;
+	if (sp == NULL) { /* the default: the meter's interval, or a multiple of it that fits */
+		int64_t per = step_s * PL_US_PER_S * POWER_MAX;
+
+		step_s *= (to - from + per - 1) / per;
+	}
 	if ((to - from) / (step_s * PL_US_PER_S) > POWER_MAX) {
 		pl_http_error(a, 400, "step: more than %d points from from to to (a larger step)",
 			      POWER_MAX);

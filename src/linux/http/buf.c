@@ -76,20 +76,56 @@ void pl_buf_printf(struct pl_buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+/* The length of the valid UTF-8 sequence at s (1..4), 0 if it is not one. */
+static size_t utf8_len(const unsigned char *s)
+{
+	size_t n;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1fu;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0fu;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07u;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3fu);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
 void pl_buf_json_str(struct pl_buf *b, const char *s)
 {
 	pl_buf_put(b, "\"", 1);
 	for (; s && *s; s++) {
 		unsigned char c = (unsigned char)*s;
+		size_t n;
 
-		if (c == '"' || c == '\\') {
+		if (c >= 0x80) { /* a server's error text may be any bytes: the answer stays UTF-8 */
+			n = utf8_len((const unsigned char *)s);
+			if (n == 0) {
+				pl_buf_puts(b, "\\ufffd");
+			} else {
+				pl_buf_put(b, s, n);
+				s += n - 1;
+			}
+		} else if (c == '"' || c == '\\') {
 			char e[2] = { '\\', (char)c };
 
 			pl_buf_put(b, e, 2);
 		} else if (c < 0x20 || c == 0x7f) {
 			pl_buf_printf(b, "\\u%04x", c);
 		} else {
-			pl_buf_put(b, (const char *)&c, 1);
+			pl_buf_put(b, s, 1);
 		}
 	}
 	pl_buf_put(b, "\"", 1);

@@ -22,8 +22,8 @@ struct pl_buf {
 void pl_buf_printf(struct pl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pl_buf_put(struct pl_buf *b, const char *s, size_t n);
 void pl_buf_puts(struct pl_buf *b, const char *s);
-/* s as a JSON string, quotes included (control characters as \uXXXX; bytes >= 0x80 as
- * they are: the logger's names are UTF-8 or plain bytes, never decoded here). */
+/* s as a JSON string, quotes included (control characters as \uXXXX; valid UTF-8 as it is,
+ * any other byte as U+FFFD: an error text from a server may be anything). */
 void pl_buf_json_str(struct pl_buf *b, const char *s);
 /* s as a Prometheus label value, without quotes: \\, \" and \n (text format 0.0.4). */
 void pl_buf_label(struct pl_buf *b, const char *s);

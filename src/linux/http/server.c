@@ -48,6 +48,11 @@ void pl_http_error(struct pl_http_answer *a, unsigned status, const char *fmt, .
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* the message may quote a parameter as the client sent it: ASCII only, so the answer
+	 * is valid JSON (UTF-8) whatever bytes it had */
+	for (char *q = msg; *q; q++)
+		if ((unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7f)
+			*q = '?';
 	pl_buf_free(&a->b);
 	a->b.oom = 0;
 	a->status = status;
@@ -137,9 +142,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	struct pl_http_answer a = { .status = 200, .type = "application/json" };
 	const char *path = strcmp(url, "/") == 0 ? "/index.html" : url;
 
+	static int seen; /* *con_cls after the first call of a request: its headers are in */
+
 	(void)version;
 	(void)upload_data;
-	(void)con_cls;
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
 		struct MHD_Response *r = MHD_create_response_from_buffer(
 			strlen("read-only: GET and HEAD only\n"),
@@ -151,7 +157,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return queue(c, MHD_HTTP_METHOD_NOT_ALLOWED, r, "text/plain; charset=utf-8",
 			     "no-store");
 	}
-	if (*upload_data_size != 0) /* a body on a GET: not read, the connection is closed */
+	/* The answer waits for the second call, when the request is complete: an answer queued
+	 * before would close the connection (no keep-alive). A body (on a GET) is not read:
+	 * refused, and the connection is closed. */
+	if (*con_cls == NULL) {
+		*con_cls = &seen;
+		return MHD_YES;
+	}
+	if (*upload_data_size != 0)
 		return answer_text(c, MHD_HTTP_CONTENT_TOO_LARGE, "no request body here\n");
 	pl_live_get(h->live, h->snap);
 	if (strcmp(path, "/metrics") == 0) {
