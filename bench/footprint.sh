@@ -53,7 +53,9 @@ read -r _ base_kb _ < <(grep '^maxrss ' "$work/base.err" | tail -n1)
 count_points() { # $1 database
   curl -sS -G "$url/query" --data-urlencode "db=$1" \
     --data-urlencode "q=SELECT count(value) FROM energy_meter_reading" |
-    python3 -c 'import json,sys; d=json.load(sys.stdin)["results"][0]; print(d["series"][0]["values"][0][1] if "series" in d else 0)'
+    python3 -c 'import json, sys
+d = json.load(sys.stdin)["results"][0]
+print(d["series"][0]["values"][0][1] if "series" in d else 0)'
 }
 points=$(count_points fp)
 python3 - "$rss_kb" "$user" "$sys" "$wall" "$base_kb" "$points" <<'PY'

@@ -38,7 +38,8 @@ die() {
 	tail -n 15 "$work/run.log" 2>/dev/null | sed 's/^/  run.log: /' >&2 || true
 	exit 1
 }
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
 cat >"$work/h.ini" <<INI
 [store]
 path = $work/s.db
@@ -71,7 +72,8 @@ kill -0 "$daemon_pid" 2>/dev/null || die "the logger died under the attack"
 # afterwards, a plain client with curl
 curl -sf --max-time 5 "http://127.0.0.1:$port/api/v1/status" >"$work/status.json" ||
 	die "/api/v1/status does not answer after the attack"
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["meters"][0]["name"] == "house"' \
+python3 -c 'import json, sys
+assert json.load(open(sys.argv[1]))["meters"][0]["name"] == "house"' \
 	"$work/status.json" || die "/api/v1/status after the attack: $(head -c 300 "$work/status.json")"
 sleep 1.5 # an interval after the attack's end, for the delays' window
 

@@ -86,8 +86,8 @@ prom=$(bash "$src/scripts/prometheus.sh" start "127.0.0.1:$port" 2>/dev/null) ||
 	die "prometheus did not start"
 targets() { curl -sS --max-time 5 "$prom/api/v1/targets?state=active"; }
 for _ in $(seq 150); do
-	n=$(targets | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["data"]["activeTargets"]))') ||
-		n=0
+	n=$(targets | python3 -c 'import json, sys
+print(len(json.load(sys.stdin)["data"]["activeTargets"]))') || n=0
 	[ "$n" -ge 2 ] && break
 	sleep 0.1
 done
@@ -149,19 +149,25 @@ nrec=$(sqlite3 "$work/b1.db" "SELECT COUNT(*) FROM records")
 # b, d: Prometheus's latest value equals the register (a few scrapes after the end)
 want=$(python3 -c "from decimal import Decimal as D; print(D($reg) * D('0.0036'))")
 q='powerlogger_energy_joules_total{meter="house",job="powerlogger"}'
-got=
+# same_number A B: true when the two decimals are the same double (what Prometheus keeps)
+same_number() { python3 -c 'import sys; sys.exit(float(sys.argv[1]) != float(sys.argv[2]))' "$@"; }
+got=none
 for _ in $(seq 20); do
-	got=$(prom_query "$q" | python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if len(r) == 1 else "none")')
-	python3 -c "import sys; sys.exit(0 if float('$got' if '$got' != 'none' else 'nan') == float('$want') else 1)" && break
+	got=$(prom_query "$q" | python3 -c 'import json, sys
+r = json.load(sys.stdin)["data"]["result"]
+print(r[0]["value"][1] if len(r) == 1 else "none")')
+	[ "$got" != none ] && same_number "$got" "$want" && break
 	sleep 0.5
 done
 [ "$got" != none ] || die "prometheus has no (single) series $q"
-python3 -c "import sys; sys.exit(0 if float('$got') == float('$want') else 1)" ||
+same_number "$got" "$want" ||
 	die "prometheus holds $got J for house; the store's register is $reg uWh = $want J"
 curl -sS --max-time 5 "http://127.0.0.1:$port/metrics" >"$work/m2.txt"
 body=$(sed -n 's/^powerlogger_energy_joules_total{meter="house"} \([^ ]*\).*/\1/p' "$work/m2.txt")
-python3 -c "from decimal import Decimal as D; import sys; sys.exit(0 if D('$body') == D('$want') else 1)" ||
-	die "/metrics says $body J for house; the store's register is $reg uWh = $want J"
+# and the body's decimal is the register's exactly, as a decimal
+python3 -c 'import sys; from decimal import Decimal as D
+sys.exit(D(sys.argv[1]) != D(sys.argv[2]))' "${body:-none}" "$want" 2>/dev/null ||
+	die "/metrics says '$body' J for house; the store's register is $reg uWh = $want J"
 # the input was over: a second look at the store finds the same register
 "$bin" backup -c "$work/p.ini" "$work/b2.db" >/dev/null || die "powerlogger backup failed"
 reg2=$(sqlite3 "$work/b2.db" "SELECT MAX(register_uwh) FROM records")
@@ -193,7 +199,8 @@ echo "$name: prometheus's target: $health"
 # c. the counter as Prometheus stored it over the replay: rising, never down
 range=$(python3 -c "import time; print(int(time.time() - $t_start) + 2)")
 prom_query "${q}[${range}s]" >"$work/range.json"
-python3 - "$work/range.json" "$end_wall" "$want" <<'PY' || die "the counter did not rise as it should"
+python3 - "$work/range.json" "$end_wall" "$want" <<'PY' ||
+	die "the counter did not rise as it should"
 import json, sys
 res = json.load(open(sys.argv[1]))["data"]["result"]
 end, want = float(sys.argv[2]), float(sys.argv[3])

@@ -182,7 +182,8 @@ class Loris(threading.Thread):
 
 
 def exchange(port, data, timeout, shut=False, src=None):
-    """Sends data (from the address src, default OTHER) (what the server takes of it), reads until the server closes or timeout.
+    """Sends data (what the server takes of it) from the address src (default OTHER), reads
+    until the server closes or timeout.
     Returns (status or None, seconds, how it ended: 'closed', 'timeout')."""
     t0 = time.monotonic()
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
@@ -408,6 +409,7 @@ def attack(a):
     hostile_threads = hostiles(a.port)
 
     e, p = "/api/v1/energy", "/api/v1/power"
+    api(a.port, p, {200}, "the power series with its defaults (24 h at the meter's 1 s)")
     api(a.port, e + "?step=fortnight", {400}, "step=fortnight")
     api(a.port, e + "?step=", {400}, "an empty step")
     api(a.port, e + "?from=99999999999999999999999999", {400}, "from beyond 64 bits")
