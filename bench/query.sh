@@ -27,8 +27,12 @@ else
   echo "reusing $store: $(cat "$store.gen") (delete it to make it again)"
 fi
 size=$(stat -c %s "$store")
-rollups=$(sqlite3 -readonly "$store" "SELECT COUNT(*) FROM rollups" 2>/dev/null || echo "?")
-echo "store: $size bytes ($((size / 1048576)) MiB), $rollups rollup rows; TZ=$TZ; $runs runs"
+echo "store: $size bytes ($((size / 1048576)) MiB); TZ=$TZ; $runs runs"
+sqlite3 -readonly "$store" "SELECT name || ': ' || (SELECT COUNT(*) FROM rollups) || ' rows, '
+  || printf('%.1f', SUM(pgsize) / 1048576.0) || ' MiB' FROM dbstat WHERE name = 'rollups';
+  SELECT name || ': ' || (SELECT COUNT(*) FROM rollups_day) || ' rows, '
+  || printf('%.1f', SUM(pgsize) / 1048576.0) || ' MiB' FROM dbstat WHERE name = 'rollups_day'" \
+  2>/dev/null || true
 # read once, so the first timed run does not measure the disk
 cat "$store" > /dev/null
 "$build/querybench" time "$store" "$runs"
