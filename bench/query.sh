@@ -5,8 +5,9 @@
 #   BUILD/querybench gen and kept as BUILD/query-5y.db (a rerun reuses it unless its schema
 #   version differs: delete it to make it again); then BUILD/querybench time runs the
 #   dashboard's and the report's queries RUNS times (default 20) in local time (TZ,
-#   Europe/Berlin unless set): 30 daily buckets, 12 monthly ones, a 24 h power series at 20 s and 60 s, per meter, and the same 30-day and 12-month
-#   answers summed from the raw records, the baseline. Targets: < 50, < 50, < 20 ms.
+#   Europe/Berlin unless set): 30 daily buckets, 12 monthly ones, a 24 h power series at 20 s
+#   and 60 s, per meter, and the same 30-day and 12-month answers summed from the raw records,
+#   the baseline. Targets: < 50, < 50, < 20 ms.
 #   Not part of `make check` (the first run writes about 1.3 GB and takes minutes).
 set -euo pipefail
 build=${1:-build}
