@@ -7,6 +7,7 @@
  *  - bucket edges on and off slot boundaries (rollups and raw records mixed), empty ranges,
  *    an unknown meter, bad edges; the power series;
  *  - local calendars with daylight saving (TZ=Europe/Berlin: days of 23 and 25 hours, months);
+ *  - times before 1970 (floor division, not truncation);
  *  - a store of schema version 3 upgraded: rollups equal to its records.
  * pl_store_rollup_verify() checks the stored rollups against the records throughout, and is
  * shown to notice a difference.
