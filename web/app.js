@@ -182,6 +182,7 @@ function showMeter(m, s, st) {
 	const li = s.last_interval;
 	if (li) {
 		put(e, 'li_start', fmtTime(li.start_ms), li.start);
+		e.querySelector('[data-v="li_start"]').dataset.ms = String(li.start_ms);
 		put(e, 'li_length', li.length_s + ' s');
 		put(e, 'li_pulses', String(li.pulses));
 		put(e, 'li_rejected', String(li.rejected));
@@ -235,7 +236,7 @@ function showSinks(sinks) {
 // Chart geometry for a plot element: its width now (redrawn on resize), a fixed height.
 function frame(plot, h) {
 	const w = Math.max(280, Math.floor(plot.clientWidth || 600));
-	const pad = { l: 44, r: 8, t: 8, b: 22 };
+	const pad = { l: 44, r: 8, t: 18, b: 22 };
 	return { w, h, pad, iw: w - pad.l - pad.r, ih: h - pad.t - pad.b };
 }
 
@@ -254,11 +255,10 @@ function yAxis(g, f, scale, unit) {
 		const y = f.pad.t + f.ih - v / scale.top * f.ih;
 		g.append(svg('line', { x1: f.pad.l, x2: f.w - f.pad.r, y1: y, y2: y, class: 'grid' }));
 		const t = svg('text', { x: f.pad.l - 4, y: y + 4, class: 'tick', 'text-anchor': 'end' });
-		t.textContent = (scale.step < 1 ? v.toFixed(1) : String(Math.round(v))) +
-			(v === 0 ? '' : '');
+		t.textContent = scale.step < 1 ? v.toFixed(1) : String(Math.round(v));
 		g.append(t);
 	}
-	const u = svg('text', { x: 2, y: f.pad.t + 10, class: 'tick unit' });
+	const u = svg('text', { x: 2, y: 11, class: 'tick unit' });
 	u.textContent = unit;
 	g.append(u);
 }
