@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# issue 13: the dashboard (web/, served by `powerlogger run` at `/` with [http] listen) opened
+# in a REAL browser, Debian's headless chromium, by tests/dashboard_check.py over the DevTools
+# protocol. The logger replays a trace whose times are the last 20 minutes of the wall clock,
+# as fast as it goes (speed 0), with a 5-minute hole in it (the page's 24 h chart must show a
+# hole there and a gap mark after it); at the trace's end the logger stays up with a store that
+# no longer changes, so the numbers the page shows can be compared with the store's exactly.
+# A price is set (cost shown) and an InfluxDB sink points at a port nobody listens on (the
+# sinks table shows it failing, with its backlog and error). The checks (dashboard_check.py's
+# header): every request to the logger's origin, no script or CSP error, today's kWh, the
+# register and the last interval shown equal the store's (read with sqlite3), the charts drawn,
+# phone widths without sideways scrolling, the dark scheme. Seen to fail on a broken page (by
+# hand, once): today's kWh shown plus 0.001 (today_kwh: the page shows ...), the last
+# interval's pulses shown plus one, an <img> from another origin in index.html.
+# PL_SCREENSHOTS=DIR also writes DIR/dashboard-desktop.png and DIR/dashboard-phone.png
+# (docs/ holds the committed ones). Skipped (exit 77 is not used by ctest here: a message and
+# exit 0) when chromium or python3-websocket is absent.
+set -euo pipefail
+bin=${1:?usage: cli_dashboard.sh PATH/TO/powerlogger}
+src=${PL_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
+chromium=${PL_CHROMIUM:-/usr/bin/chromium}
+py=/usr/bin/python3 # Debian's, which has python3-websocket
+if [ ! -x "$chromium" ]; then
+	echo "cli_dashboard: SKIP: no chromium at $chromium (Debian package chromium)"
+	exit 0
+fi
+if ! "$py" -c 'import websocket' 2>/dev/null; then
+	echo "cli_dashboard: SKIP: $py has no websocket module (Debian package python3-websocket)"
+	exit 0
+fi
+work=$(mktemp -d)
+daemon_pid=
+cleanup() {
+	[ -z "$daemon_pid" ] || kill -9 "$daemon_pid" 2>/dev/null || true
+	if [ -n "${PL_KEEP_WORK:-}" ]; then echo "cli_dashboard: kept $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+die() {
+	echo "cli_dashboard: $*" >&2
+	tail -n 20 "$work/run.log" 2>/dev/null | sed 's/^/  run.log: /' >&2 || true
+	exit 1
+}
+free_port() {
+	"$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+t0=$SECONDS
+
+# the trace: 20 minutes ending a minute ago, on the wall clock, the minutes 10..15 cut out
+"$bin" simulate --duration 1200 --rate 200 --power 1800 --noise 20 --seed 13 \
+	--out "$work/t0.csv" --quiet
+now=$(date +%s)
+awk -F, -v o=$((now - 1260)) 'NR == 1 { print; next }
+	$1 < 600 || $1 >= 900 { printf "%.3f,%s\n", $1 + o, $2 }' "$work/t0.csv" >"$work/trace.csv"
+absent=$(free_port)
+
+for attempt in 1 2 3; do # the port picked may be taken by the time the logger binds it
+	port=$(free_port)
+	cat >"$work/a.ini" <<INI
+[store]
+path = $work/a.db
+
+[meter house]
+source = file
+file = $work/trace.csv
+speed = 0
+imp_per_kwh = 1000
+interval_s = 10
+
+[influxdb nowhere]
+url = http://127.0.0.1:$absent
+api = 1
+database = powerlogger
+
+[http]
+listen = 127.0.0.1:$port
+price_per_kwh = 0.30
+currency = EUR
+INI
+	"$bin" check-config "$work/a.ini" >/dev/null || die "the test's configuration is refused"
+	"$bin" run -c "$work/a.ini" --quiet 2>>"$work/run.log" </dev/null &
+	daemon_pid=$!
+	up=
+	for _ in $(seq 100); do
+		kill -0 "$daemon_pid" 2>/dev/null || break
+		if curl -sf "http://127.0.0.1:$port/api/v1/status" >/dev/null 2>&1; then
+			up=1
+			break
+		fi
+		sleep 0.1
+	done
+	[ -z "$up" ] || break
+	kill -9 "$daemon_pid" 2>/dev/null || true
+	wait "$daemon_pid" 2>/dev/null || true
+	daemon_pid=
+	rm -f "$work/a.db"*
+done
+[ -n "$up" ] || die "the logger does not answer on 127.0.0.1:$port"
+
+# the replay's end: the last interval the logger reports stops changing; then the store as
+# it is (records still in the intake file included) is copied by `powerlogger backup`, and
+# that copy is what the page is compared with
+last_start() {
+	curl -sf "http://127.0.0.1:$port/api/v1/status" | "$py" -c 'import json, sys
+li = json.load(sys.stdin)["meters"][0]["last_interval"]
+print(li["start_ms"] if li else 0)'
+}
+prev=-1
+for _ in $(seq 60); do
+	cur=$(last_start) || die "/api/v1/status does not answer"
+	[ "$cur" != "$prev" ] || [ "$cur" = 0 ] || break
+	prev=$cur
+	sleep 0.5
+done
+[ "$cur" = "$prev" ] || die "the replay did not end within 30 s"
+"$bin" backup -c "$work/a.ini" "$work/copy.db" >/dev/null || die "powerlogger backup failed"
+n=$(sqlite3 -readonly "$work/copy.db" 'SELECT count(*) FROM records')
+[ "$n" -gt 50 ] || die "only $n records committed"
+echo "cli_dashboard: $n records in the store after $((SECONDS - t0)) s"
+
+shots=()
+[ -z "${PL_SCREENSHOTS:-}" ] || shots=(--shots "$PL_SCREENSHOTS")
+"$py" "$src/tests/dashboard_check.py" --chromium "$chromium" \
+	--url "http://127.0.0.1:$port/" --store "$work/copy.db" --meter house "${shots[@]}" ||
+	die "the dashboard check failed"
+kill -0 "$daemon_pid" 2>/dev/null || die "the logger died during the check"
+kill -TERM "$daemon_pid"
+wait "$daemon_pid" || die "the logger did not stop cleanly"
+daemon_pid=
+echo "cli_dashboard: ok ($((SECONDS - t0)) s)"
