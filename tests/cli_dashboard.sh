@@ -13,9 +13,10 @@
 # phone widths without sideways scrolling, the dark scheme. Seen to fail on a broken page (by
 # hand, once): today's kWh shown plus 0.001 (today_kwh: the page shows ...), the last
 # interval's pulses shown plus one, an <img> from another origin in index.html.
-# PL_SCREENSHOTS=DIR also writes DIR/dashboard-desktop.png and DIR/dashboard-phone.png
-# (docs/ holds the committed ones). Skipped (exit 77 is not used by ctest here: a message and
-# exit 0) when chromium or python3-websocket is absent.
+# PL_SCREENSHOTS=DIR also writes DIR/dashboard-desktop.png and DIR/dashboard-phone.png, with
+# a longer trace (docs/ holds the committed ones: `PL_SCREENSHOTS=docs bash
+# tests/cli_dashboard.sh build/powerlogger`). Skipped with a message (exit 0, as the other
+# cli_* tests skip) when chromium or python3-websocket is absent.
 set -euo pipefail
 bin=${1:?usage: cli_dashboard.sh PATH/TO/powerlogger}
 src=${PL_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -48,12 +49,12 @@ free_port() {
 t0=$SECONDS
 
 # the trace: 20 minutes ending a minute ago, on the wall clock, 5 minutes cut out after the
-# first 10; for the screenshots 24 hours of a real household's load (data/, REFIT), 30 minutes
-# cut out, which the logger takes ~30 s to replay
+# first 10; for the screenshots 8 hours of a real household's load (data/, REFIT, from 07:00
+# of its day), 30 minutes cut out, which the logger takes ~15 s to replay
 dur=1200 rate=200 load=(--power 1800)
 if [ -n "${PL_SCREENSHOTS:-}" ]; then
-	dur=86400 rate=100
-	load=(--load "$src/data/refit-house2-2015-01-08.csv")
+	dur=28800 rate=200
+	load=(--load "$src/data/refit-house2-2015-01-08.csv" --load-start 25200)
 fi
 hole=$((dur / 4 < 1800 ? dur / 4 : 1800))
 "$bin" simulate --duration "$dur" --rate "$rate" "${load[@]}" --noise 20 --seed 13 \
