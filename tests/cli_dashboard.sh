@@ -15,8 +15,8 @@
 # interval's pulses shown plus one, an <img> from another origin in index.html.
 # PL_SCREENSHOTS=DIR also writes DIR/dashboard-desktop.png and DIR/dashboard-phone.png, with
 # a longer trace (docs/ holds the committed ones: `PL_SCREENSHOTS=docs bash
-# tests/cli_dashboard.sh build/powerlogger`). Skipped with a message (exit 0, as the other
-# cli_* tests skip) when chromium or python3-websocket is absent.
+# tests/cli_dashboard.sh build/powerlogger`). Skipped with a message (exit 0: the
+# cli_* tests have no skip status in ctest) when chromium or python3-websocket is absent.
 set -euo pipefail
 bin=${1:?usage: cli_dashboard.sh PATH/TO/powerlogger}
 src=${PL_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}

@@ -315,6 +315,8 @@ def main():
 	paths = sorted({urllib.parse.urlsplit(u).path for u in urls if u not in outside})
 	if not any(p.startswith('/api/v1/') for p in paths):
 		fail('the page fetched nothing from /api/v1/ (requests: %s)' % paths)
+	by_id = {e['params']['requestId']: e['params']['request']['url'] for e in b.events
+		 if e['method'] == 'Network.requestWillBeSent'}
 	for e in b.events:
 		m, p = e['method'], e['params']
 		if m == 'Runtime.exceptionThrown':
@@ -325,7 +327,8 @@ def main():
 		elif m == 'Runtime.consoleAPICalled' and p['type'] == 'error':
 			fail('console.error: %s' % [x.get('value') for x in p['args']])
 		elif m == 'Network.loadingFailed' and not p.get('canceled'):
-			fail('a request failed: %s' % p.get('errorText'))
+			fail('a request failed: %s: %s %s' % (by_id.get(p['requestId'], '?'),
+							      p.get('errorText'), p.get('blockedReason', '')))
 	print('dashboard_check: %d requests, all to %s://%s: %s' % (len(urls), *origin,
 								     ' '.join(paths)))
 	if failures:
