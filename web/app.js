@@ -148,9 +148,9 @@ function meterSection(name) {
 	sec.append(chartBox('Power, last 24 hours', 'power',
 		'average per bucket; gaps: no records · ▲ gap-flagged'));
 	const bars = el('div', { class: 'bars' });
-	bars.append(chartBox('Energy per day, last 30 days', 'days', 'hatched: not fully covered'));
+	bars.append(chartBox('Energy per day, last 30 days', 'days', 'pale, dashed: not fully covered'));
 	bars.append(chartBox('Energy per month, last 12 months', 'months',
-		'hatched: not fully covered'));
+		'pale, dashed: not fully covered'));
 	sec.append(bars);
 	const dl1 = el('dl', { class: 'kv' }, ...row('Start', 'li_start'), ...row('Length', 'li_length'),
 		...row('Pulses', 'li_pulses'), ...row('Rejected', 'li_rejected'),
@@ -292,7 +292,9 @@ function drawPower(m) {
 	const every = (f.iw < 500 ? 6 : 3) * 3600000;
 	const first = Math.ceil((from + state.offsetS * 1000) / every) * every - state.offsetS * 1000;
 	for (let t = first; t <= to; t += every) {
-		const tx = svg('text', { x: x(t), y: f.h - 6, class: 'tick', 'text-anchor': 'middle' });
+		const edge = x(t) > f.w - 18; // the last label, not cut at the right edge
+		const tx = svg('text', { x: edge ? f.w - 1 : x(t), y: f.h - 6, class: 'tick',
+			'text-anchor': edge ? 'end' : 'middle' });
 		tx.textContent = pad2(local(t).getUTCHours()) + ':00';
 		s.append(tx);
 	}
