@@ -9,7 +9,8 @@
 # A price is set (cost shown) and an InfluxDB sink points at a port nobody listens on (the
 # sinks table shows it failing, with its backlog and error). The checks (dashboard_check.py's
 # header): every request to the logger's origin, no script or CSP error, today's kWh, the
-# register and the last interval shown equal the store's (read with sqlite3), the charts drawn,
+# register and the last interval shown equal the store's (read with sqlite3), the sink's state
+# and backlog too, the charts drawn,
 # phone widths without sideways scrolling, the dark scheme. Seen to fail on a broken page (by
 # hand, once): today's kWh shown plus 0.001 (today_kwh: the page shows ...), the last
 # interval's pulses shown plus one, an <img> from another origin in index.html.
@@ -147,7 +148,8 @@ echo "cli_dashboard: $n records in the store after $((SECONDS - t0)) s"
 shots=()
 [ -z "${PL_SCREENSHOTS:-}" ] || shots=(--shots "$PL_SCREENSHOTS")
 "$py" "$src/tests/dashboard_check.py" --chromium "$chromium" \
-	--url "http://127.0.0.1:$port/" --store "$work/copy.db" --meter house "${shots[@]}" ||
+	--url "http://127.0.0.1:$port/" --store "$work/copy.db" --meter house --sink nowhere \
+	"${shots[@]}" ||
 	die "the dashboard check failed"
 kill -0 "$daemon_pid" 2>/dev/null || die "the logger died during the check"
 kill -TERM "$daemon_pid"

@@ -15,6 +15,8 @@
 #     average and peak power, flags), the register after it and today's energy (the records
 #     of the logger's local day, the TZ of this process, up to that interval), to the
 #     resolution shown; and today's bar in the daily table equals today's energy too;
+#   - each --sink NAME: its row shows the store's failing state, its backlog (the records
+#     past its cursor) and, when failing, an error;
 #   - at phone widths (390 and 360 px) nothing is wider than the screen; the dark scheme
 #     (prefers-color-scheme: dark) changes the page's colours.
 # With --shots DIR it writes DIR/dashboard-desktop.png (1280x900) and DIR/dashboard-phone.png
@@ -177,6 +179,31 @@ def store_view(path, meter):
 	return r
 
 
+def store_sink(path, sink):
+	"""The store's view of SINK: failing, last error and backlog (records past its cursor)."""
+	db = sqlite3.connect('file:%s?mode=ro' % urllib.parse.quote(path), uri=True, timeout=5)
+	try:
+		row = db.execute('SELECT cursor, failing, last_error FROM sinks WHERE name = ?',
+				 (sink,)).fetchone()
+		if row is None:
+			return None
+		backlog = db.execute('SELECT count(*) FROM records WHERE seq > ?',
+				     (row[0],)).fetchone()[0]
+	finally:
+		db.close()
+	return {'failing': bool(row[1]), 'last_error': row[2], 'backlog': backlog}
+
+
+READ_SINK = r'''(() => {
+	const tr = [...document.querySelectorAll('[data-sink]')]
+		.find((s) => s.dataset.sink === %s);
+	if (!tr) return null;
+	const v = {};
+	for (const e of tr.querySelectorAll('[data-v]')) v[e.dataset.v] = e.textContent;
+	return v;
+})()'''
+
+
 def number(text, unit=''):
 	t = (text or '').strip()
 	if unit and t.endswith(unit):
@@ -223,6 +250,8 @@ def main():
 	ap.add_argument('--url', required=True, help="the logger's page, http://HOST:PORT/")
 	ap.add_argument('--store', required=True, help="the logger's store (read with sqlite3)")
 	ap.add_argument('--meter', default='house')
+	ap.add_argument('--sink', action='append', default=[],
+			help="a sink whose state and backlog the page must show as the store's")
 	ap.add_argument('--chromium', default='/usr/bin/chromium')
 	ap.add_argument('--timeout', type=float, default=20, help='seconds for the page to agree')
 	ap.add_argument('--shots', metavar='DIR', help='write the two screenshots there')
@@ -272,6 +301,25 @@ def main():
 			      (page['v']['today_kwh'], page['v']['register_kwh'], page['v']['li_start'],
 			       page['v']['li_pulses'], page['v']['li_energy_wh'], page['v']['li_avg_w'],
 			       page['points'], page['bars_days'], page['bars_months']))
+
+		for name in a.sink:
+			want = store_sink(a.store, name)
+			got = b.js(READ_SINK % json.dumps(name))
+			if want is None:
+				fail('the store has no sink %r' % name)
+			elif got is None:
+				fail('the page shows no sink %r' % name)
+			else:
+				if got.get('state') != ('failing' if want['failing'] else 'ok'):
+					fail('sink %s: the page shows %r, the store holds failing=%d' %
+					     (name, got.get('state'), want['failing']))
+				same('sink %s backlog' % name, got.get('backlog'), want['backlog'], 1)
+				if want['failing'] and not got.get('last_error'):
+					fail('sink %s fails (%s) but the page shows no error' %
+					     (name, want['last_error']))
+				print('dashboard_check: sink %s shown: %s, backlog %s, last error %r' %
+				      (name, got.get('state'), got.get('backlog'),
+				       got.get('last_error', '')[:60]))
 
 		# phone widths: nothing wider than the screen
 		for w, h in ((390, 844), (360, 740)):
