@@ -35,7 +35,11 @@ work=$(mktemp -d)
 daemon_pid=
 cleanup() {
 	[ -z "$daemon_pid" ] || kill -9 "$daemon_pid" 2>/dev/null || true
-	if [ -n "${PL_KEEP_WORK:-}" ]; then echo "cli_dashboard: kept $work" >&2; else rm -rf "$work"; fi
+	if [ -n "${PL_KEEP_WORK:-}" ]; then
+		echo "cli_dashboard: kept $work" >&2
+	else
+		rm -rf "$work"
+	fi
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
@@ -45,7 +49,8 @@ die() {
 	exit 1
 }
 free_port() {
-	"$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	"$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
 }
 t0=$SECONDS
 

@@ -71,6 +71,11 @@ function pad2(n) {
 	return String(n).padStart(2, '0');
 }
 
+function fmtDay(ms) {
+	const d = local(ms);
+	return `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())}`;
+}
+
 function fmtTime(ms) {
 	const d = local(ms);
 	return `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())} ` +
@@ -142,20 +147,23 @@ function meterSection(name) {
 	sec.append(el('div', { class: 'stats' },
 		stat('Power now', 'power_w', 'W'),
 		stat('Today', 'today_kwh', 'kWh'),
-		el('div', { class: 'stat cost', hidden: '' }, el('div', { class: 'label' }, 'Cost today'),
-			el('div', { class: 'value' }, el('span', { 'data-v': 'today_cost' }, '–'))),
+		el('div', { class: 'stat cost', hidden: '' },
+			el('div', { class: 'label' }, 'Cost today'),
+			el('div', { class: 'value' },
+				el('span', { 'data-v': 'today_cost' }, '–'))),
 		stat('Register', 'register_kwh', 'kWh')));
 	sec.append(chartBox('Power, last 24 hours', 'power',
 		'average per bucket; gaps: no records · ▲ gap-flagged'));
 	const bars = el('div', { class: 'bars' });
-	bars.append(chartBox('Energy per day, last 30 days', 'days', 'pale, dashed: not fully covered'));
-	bars.append(chartBox('Energy per month, last 12 months', 'months',
-		'pale, dashed: not fully covered'));
+	const inc = 'pale, dashed: not fully covered';
+	bars.append(chartBox('Energy per day, last 30 days', 'days', inc));
+	bars.append(chartBox('Energy per month, last 12 months', 'months', inc));
 	sec.append(bars);
-	const dl1 = el('dl', { class: 'kv' }, ...row('Start', 'li_start'), ...row('Length', 'li_length'),
-		...row('Pulses', 'li_pulses'), ...row('Rejected', 'li_rejected'),
-		...row('Energy', 'li_energy_wh'), ...row('Average', 'li_avg_w'),
-		...row('Peak', 'li_peak_w'), ...row('Flags', 'li_flags'));
+	const dl1 = el('dl', { class: 'kv' }, ...row('Start', 'li_start'),
+		...row('Length', 'li_length'), ...row('Pulses', 'li_pulses'),
+		...row('Rejected', 'li_rejected'), ...row('Energy', 'li_energy_wh'),
+		...row('Average', 'li_avg_w'), ...row('Peak', 'li_peak_w'),
+		...row('Flags', 'li_flags'));
 	const dl2 = el('dl', { class: 'kv' }, ...row('State', 'det_state'),
 		...row('Amplitude', 'det_amplitude'), ...row('Noise', 'det_noise'),
 		...row('Rejected pulses', 'det_rejected'), ...row('Source', 'src_state'),
@@ -215,8 +223,8 @@ function showSinks(sinks) {
 		let tr = [...tb.children].find((r) => r.dataset.sink === k.name);
 		if (!tr) {
 			tr = el('tr', { 'data-sink': k.name }, el('th', { scope: 'row' }, k.name));
-			for (const f of ['kind', 'state', 'backlog', 'delivered', 'quarantined', 'last_ok',
-				'last_error'])
+			for (const f of ['kind', 'state', 'backlog', 'delivered', 'quarantined',
+				'last_ok', 'last_error'])
 				tr.append(el('td', { 'data-v': f }));
 			tb.append(tr);
 		}
@@ -253,8 +261,10 @@ function niceScale(max) {
 function yAxis(g, f, scale, unit) {
 	for (let v = 0; v <= scale.top + 1e-9; v += scale.step) {
 		const y = f.pad.t + f.ih - v / scale.top * f.ih;
-		g.append(svg('line', { x1: f.pad.l, x2: f.w - f.pad.r, y1: y, y2: y, class: 'grid' }));
-		const t = svg('text', { x: f.pad.l - 4, y: y + 4, class: 'tick', 'text-anchor': 'end' });
+		g.append(svg('line', { x1: f.pad.l, x2: f.w - f.pad.r, y1: y, y2: y,
+			class: 'grid' }));
+		const t = svg('text', { x: f.pad.l - 4, y: y + 4, class: 'tick',
+			'text-anchor': 'end' });
 		t.textContent = scale.step < 1 ? v.toFixed(1) : String(Math.round(v));
 		g.append(t);
 	}
@@ -290,7 +300,8 @@ function drawPower(m) {
 	yAxis(s, f, sc, 'W');
 	// hour ticks every 3 h (6 h on a narrow screen), in the logger's local time
 	const every = (f.iw < 500 ? 6 : 3) * 3600000;
-	const first = Math.ceil((from + state.offsetS * 1000) / every) * every - state.offsetS * 1000;
+	const off = state.offsetS * 1000;
+	const first = Math.ceil((from + off) / every) * every - off;
 	for (let t = first; t <= to; t += every) {
 		const edge = x(t) > f.w - 18; // the last label, not cut at the right edge
 		const tx = svg('text', { x: edge ? f.w - 1 : x(t), y: f.h - 6, class: 'tick',
@@ -308,7 +319,8 @@ function drawPower(m) {
 		for (const q of run)
 			seg += `L${x(q[0]).toFixed(1)},${y(q[1]).toFixed(1)}` +
 				`L${x(q[0] + stepMs).toFixed(1)},${y(q[1]).toFixed(1)}`;
-		d += `M${x0.toFixed(1)},${y(0).toFixed(1)}` + seg + `L${x1.toFixed(1)},${y(0).toFixed(1)}Z`;
+		const y0 = y(0).toFixed(1);
+		d += `M${x0.toFixed(1)},${y0}` + seg + `L${x1.toFixed(1)},${y0}Z`;
 		line += 'M' + seg.slice(1);
 		run = [];
 	};
@@ -327,7 +339,8 @@ function drawPower(m) {
 			continue;
 		gaps++;
 		const gx = x(q[0] + stepMs / 2);
-		s.append(svg('path', { d: `M${gx - 4},${y(0) + 7}L${gx},${y(0)}L${gx + 4},${y(0) + 7}Z`,
+		const y0 = y(0);
+		s.append(svg('path', { d: `M${gx - 4},${y0 + 7}L${gx},${y0}L${gx + 4},${y0 + 7}Z`,
 			class: 'gapmark' }));
 	}
 	// the holes, as text: how much of the 24 h has no records
@@ -391,8 +404,8 @@ function drawBars(m, which) {
 			width: Math.max(1, bw * 0.76).toFixed(1), height: Math.max(0, h).toFixed(1),
 			class: inc ? 'bar incomplete' : 'bar' });
 		const d = local(r.start_ms);
-		const name = which === 'days' ? `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-` +
-			`${pad2(d.getUTCDate())}` : `${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()}`;
+		const name = which === 'days' ? fmtDay(r.start_ms) :
+			`${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()}`;
 		const tt = svg('title', {});
 		tt.textContent = `${name}: ${fmt(r.kwh, 3)} kWh` + (inc ? ' (incomplete: covered ' +
 			fmt(r.covered_s / 3600, 1) + ' h)' : '');
@@ -400,10 +413,11 @@ function drawBars(m, which) {
 		s.append(rect);
 		if (inc) // an outline, so an empty incomplete bucket is still visible
 			s.append(svg('rect', { x: bx.toFixed(1), y: (f.pad.t + f.ih - 3).toFixed(1),
-				width: Math.max(1, bw * 0.76).toFixed(1), height: 3, class: 'nodata' }));
+				width: Math.max(1, bw * 0.76).toFixed(1), height: 3,
+				class: 'nodata' }));
 		if ((rows.length - 1 - i) % labelEvery === 0) {
-			const tx = svg('text', { x: (f.pad.l + (i + 0.5) * bw).toFixed(1), y: f.h - 6,
-				class: 'tick', 'text-anchor': 'middle' });
+			const tx = svg('text', { x: (f.pad.l + (i + 0.5) * bw).toFixed(1),
+				y: f.h - 6, class: 'tick', 'text-anchor': 'middle' });
 			tx.textContent = which === 'days' ? String(d.getUTCDate()) :
 				MONTHS[d.getUTCMonth()];
 			s.append(tx);
@@ -420,11 +434,9 @@ function drawBars(m, which) {
 	head.append(el('th', { scope: 'col' }, 'Covered h'), el('th', { scope: 'col' }, 'Peak W'));
 	const body = [head];
 	for (const r of rows.slice().reverse()) {
-		const d = local(r.start_ms);
 		const tr = el('tr', { 'data-start': String(r.start_ms) },
-			el('td', {}, which === 'days' ? `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() +
-				1)}-${pad2(d.getUTCDate())}` : `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() +
-				1)}`),
+			el('td', {}, which === 'days' ? fmtDay(r.start_ms) :
+				fmtDay(r.start_ms).slice(0, 7)),
 			el('td', { 'data-v': 'kwh' }, fmt(r.kwh, 3)));
 		if (withCost)
 			tr.append(el('td', {}, fmt(r.cost, 2)));
