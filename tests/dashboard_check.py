@@ -17,6 +17,8 @@
 #     resolution shown; and today's bar in the daily table equals today's energy too;
 #   - each --sink NAME: its row shows the store's failing state, its backlog (the records
 #     past its cursor) and, when failing, an error;
+#   - the 24 h power chart has one point for each record of the store in its range, and as
+#     many gap marks as records flagged gap or partial (when its step is the interval);
 #   - at phone widths (390 and 360 px) nothing is wider than the screen; the dark scheme
 #     (prefers-color-scheme: dark) changes the page's colours.
 # With --shots DIR it writes DIR/dashboard-desktop.png (1280x900) and DIR/dashboard-phone.png
@@ -145,7 +147,9 @@ READ = r'''(() => {
     const st = sec.querySelector('[data-v="li_start"]');
     const c = (n) => sec.querySelector('[data-chart="' + n + '"]').dataset;
     const today = sec.querySelector('[data-table="days"] tr[data-start] [data-v="kwh"]');
-    return { v: v, start_ms: st.dataset.ms || null, points: c('power').points,
+    const pw = c('power');
+    return { v: v, start_ms: st.dataset.ms || null, points: pw.points, gaps: pw.gaps,
+         from_ms: pw.from, to_ms: pw.to, step_s: pw.step,
          bars_days: c('days').bars, bars_months: c('months').bars,
          today_bar: today ? today.textContent : null,
          svgs: sec.querySelectorAll('svg').length };
@@ -202,6 +206,18 @@ READ_SINK = r'''(() => {
     for (const e of tr.querySelectorAll('[data-v]')) v[e.dataset.v] = e.textContent;
     return v;
 })()'''
+
+
+def store_series(path, meter, from_ms, to_ms):
+    """The records of METER between two times, and those flagged gap or partial."""
+    db = sqlite3.connect('file:%s?mode=ro' % urllib.parse.quote(path), uri=True, timeout=5)
+    try:
+        return db.execute('SELECT count(*), COALESCE(SUM((flags & 3) != 0), 0), '
+                          'MIN(m.interval_s) FROM records r JOIN meters m ON m.id = r.meter_id '
+                          'WHERE m.name = ? AND start_us >= ? AND start_us < ?',
+                          (meter, from_ms * 1000, to_ms * 1000)).fetchone()
+    finally:
+        db.close()
 
 
 def number(text, unit=''):
@@ -290,6 +306,13 @@ def main():
             compare(page, rec)
             if not int(page['points'] or 0) > 0:
                 fail('the 24 h power chart has no points')
+            n, gaps, interval = store_series(a.store, a.meter, int(page['from_ms']),
+                                             int(page['to_ms']))
+            if str(interval) == page['step_s']:  # one record a bucket: the counts agree
+                if (page['points'], page['gaps']) != (str(n), str(gaps)):
+                    fail('the 24 h chart has %s points, %s gap-flagged; the store %d records '
+                         'there, %d flagged gap or partial' % (page['points'], page['gaps'],
+                                                              n, gaps))
             if not int(page['bars_days'] or 0) >= 30:
                 fail('the daily chart has %s bars, not 30+' % page['bars_days'])
             if not int(page['bars_months'] or 0) >= 12:

@@ -346,6 +346,9 @@ function drawPower(m) {
 	// the holes, as text: how much of the 24 h has no records
 	const covered = pts.length * stepMs;
 	fig.dataset.points = String(pts.length);
+	fig.dataset.from = String(from);
+	fig.dataset.to = String(to);
+	fig.dataset.step = String(p.step_s);
 	fig.dataset.gaps = String(gaps);
 	const tbl = fig.querySelector('table');
 	const hours = new Map(); // the hourly summary of the series, as text
