@@ -16,10 +16,11 @@
 # on a broken page (by hand, once): today's kWh shown plus 0.001 (today_kwh: the page shows
 # ...), the last interval's pulses shown plus one, an <img> from another origin in index.html
 # (loaded outside, CSP violation, failed request), one power point too many.
-# Between 00:00 and 00:21 local time the trace crosses midnight and today_kwh of
-# /api/v1/status counts yesterday's replayed records (src/linux/daemon/status.c takes the
-# day's base register at its first look, before those records were committed): that failure
-# is the logger's, not the test's.
+# The test runs in a time zone of its own (TZ, a whole number of quarter hours from UTC) in
+# which local midnight falls inside the replayed trace, so "today" always begins with records
+# of yesterday committed after the logger first looked at the day: a base register taken
+# then, from a store that did not hold them yet, counted them as today's (a fault this test
+# found, src/linux/daemon/status.c day_base()). The screenshots keep the machine's zone.
 # PL_SCREENSHOTS=DIR also writes DIR/dashboard-desktop.png and DIR/dashboard-phone.png, with
 # a longer trace (docs/ holds the committed ones: `PL_SCREENSHOTS=docs bash
 # tests/cli_dashboard.sh build/powerlogger`). Skipped with a message (exit 0: the
@@ -77,6 +78,16 @@ awk -F, -v o=$((now - dur - 60)) -v a=$((dur / 2)) -v b=$((dur / 2 + hole)) '
 	$1 < a || $1 >= b { printf "%.3f,%s\n", $1 + o, $2 }' "$work/t0.csv" >"$work/trace.csv"
 rm "$work/t0.csv"
 absent=$(free_port)
+if [ -z "${PL_SCREENSHOTS:-}" ]; then
+	# local time now about 00:10 (midnight between 17.5 and 2.5 minutes ago), to the quarter
+	# hour; POSIX TZ offsets count west of Greenwich, so the sign is turned
+	off=$(((600 - now % 86400 + 86400) % 86400))
+	off=$(((off + 450) / 900 * 900))
+	[ "$off" -le 43200 ] || off=$((off - 86400))
+	[ "$off" -lt 0 ] && sign=+ a=$((-off)) || sign=- a=$off
+	export TZ=$(printf '<PLT>%s%02d:%02d' "$sign" $((a / 3600)) $((a % 3600 / 60)))
+	echo "cli_dashboard: TZ=$TZ: local midnight falls inside the trace"
+fi
 
 for attempt in 1 2 3; do # the port picked may be taken by the time the logger binds it
 	port=$(free_port)
@@ -137,20 +148,6 @@ for _ in $(seq $((dur > 1200 ? 300 : 60))); do
 	sleep 0.5
 done
 [ "$cur" = "$prev" ] || die "the replay did not end"
-if [ "$dur" -gt 1200 ]; then
-	# The screenshots' trace crosses midnight, and a logger that first looked at the day
-	# before it held a record of the day before counts yesterday's records as today's (the
-	# status's today_kwh then equals the register: reported). A restart looks again.
-	kill -TERM "$daemon_pid"
-	wait "$daemon_pid" || die "the logger did not stop cleanly"
-	"$bin" run -c "$work/a.ini" --quiet 2>>"$work/run.log" </dev/null &
-	daemon_pid=$!
-	for _ in $(seq 100); do
-		! curl -sf "http://127.0.0.1:$port/api/v1/status" >/dev/null 2>&1 || break
-		sleep 0.1
-	done
-	cur=$(last_start) || die "the restarted logger does not answer"
-fi
 "$bin" backup -c "$work/a.ini" "$work/copy.db" >/dev/null || die "powerlogger backup failed"
 n=$(sqlite3 -readonly "$work/copy.db" 'SELECT count(*) FROM records')
 [ "$n" -gt 50 ] || die "only $n records committed"

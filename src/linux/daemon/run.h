@@ -34,6 +34,13 @@
 #define DIAG_EVERY_US (2 * PL_US_PER_S) /* the MQTT sinks' view of the detectors */
 #define MIN64(a, b) ((a) < (b) ? (a) : (b))
 
+/* The register at a local midnight, as the store says: the base of "today" (status.c). */
+struct day_base {
+	int64_t midnight_us;
+	int64_t base_uwh;
+	int settled; /* a record of that day is committed: the base can no longer change */
+};
+
 struct meter_run {
 	const struct pl_config_meter *cfg;
 	int64_t id;
@@ -64,7 +71,7 @@ struct meter_run {
 	int64_t last_t;              /* line time of the latest input */
 	struct pl_interval_record last;
 	int have_last;
-	int64_t day_start_us, day_base_uwh; /* local midnight of the day shown, register then */
+	struct day_base day_line;    /* "today" of the status line (meter time) */
 	int switch_pending;          /* settings changed since the checkpoint: logged when the
 				      * channel puts them into effect */
 	int64_t last_in_t;           /* line time of the source's latest edge or sample */
@@ -72,7 +79,7 @@ struct meter_run {
 	/* committed in this run, for the web server's counters (http/live.h) */
 	uint64_t c_pulses, c_rejected, c_gaps;
 	int last_looked;             /* the store's newest record was looked up for `last` */
-	int64_t live_day_us, live_day_base_uwh; /* the web view's midnight and register then */
+	struct day_base day_live;    /* "today" of the web view (wall clock) */
 };
 
 struct sink_run {

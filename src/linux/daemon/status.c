@@ -73,6 +73,28 @@ static int64_t local_midnight_us(int64_t t_us)
 	return (int64_t)mktime(&tm) * PL_US_PER_S;
 }
 
+/*
+ * The register at local midnight for "today". Looked up again on every call until a record of
+ * the new day is committed: records are committed in order, so from then on nothing can come
+ * before midnight, but until then records of the evening still may (a replay, the backlog of
+ * a restart, or just the interval that was open at midnight), and a base taken from an empty
+ * or lagging store would count them as today's. One index probe per call until settled.
+ */
+static int64_t day_base(struct run *r, struct meter_run *m, struct day_base *d,
+			int64_t midnight, int64_t fallback_uwh)
+{
+	if (d->settled && d->midnight_us == midnight)
+		return d->base_uwh;
+	d->midnight_us = midnight;
+	d->settled = 0;
+	if (pl_store_register_at(r->store, m->id, midnight, &d->base_uwh) != 0) {
+		d->base_uwh = fallback_uwh; /* no record yet: nothing today */
+		return fallback_uwh;
+	}
+	d->settled = m->have_last && m->last.start_us >= midnight;
+	return d->base_uwh;
+}
+
 void status_line(struct run *r)
 {
 	char line[512];
@@ -83,17 +105,12 @@ void status_line(struct run *r)
 		int64_t bound, reg = pl_meter_register(&m->ch.meter);
 		int64_t t = m->last_t + m->ch.offset_us; /* the meter's time: the wall clock's */
 		int64_t p = pl_meter_power(&m->ch.meter, t, &bound);
-		int64_t midnight = local_midnight_us(t);
+		int64_t base = day_base(r, m, &m->day_line, local_midnight_us(t), reg);
 
-		if (midnight != m->day_start_us) { /* a new day, or the first line */
-			m->day_start_us = midnight;
-			if (pl_store_register_at(r->store, m->id, midnight, &m->day_base_uwh) != 0)
-				m->day_base_uwh = reg;
-		}
 		o += (size_t)snprintf(line + o, sizeof(line) - o,
 				      "%s%s %.0f W, today %.3f kWh, register %.3f kWh", i ? " | " : "",
 				      m->cfg->name, (double)p / 1000.0,
-				      (double)(reg - m->day_base_uwh) / 1e9, (double)reg / 1e9);
+				      (double)(reg - base) / 1e9, (double)reg / 1e9);
 	}
 	for (size_t i = 0; i < r->nsinks && o < sizeof(line) - 100; i++) {
 		struct sink_run *k = &r->sinks[i];
@@ -136,15 +153,8 @@ void status_live(struct run *r)
 		v->power_mw = pl_meter_power(&m->ch.meter, t, &bound);
 		v->register_uwh = m->have_last ? m->last.register_uwh : m->cfg->start_register_uwh;
 		midnight = local_midnight_us(wall);
-		if (midnight != m->live_day_us) { /* a new day, or the first look */
-			m->live_day_us = midnight;
-			if (pl_store_register_at(r->store, m->id, midnight, &m->live_day_base_uwh) != 0)
-				m->live_day_base_uwh = v->register_uwh; /* no record yet */
-		} else if (!m->have_last) {
-			m->live_day_base_uwh = v->register_uwh;
-		}
 		v->day_start_us = midnight;
-		v->today_base_uwh = m->live_day_base_uwh;
+		v->today_base_uwh = day_base(r, m, &m->day_live, midnight, v->register_uwh);
 		v->pulses = m->c_pulses;
 		v->rejected = m->c_rejected;
 		v->gaps = m->c_gaps;
