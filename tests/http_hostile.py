@@ -158,16 +158,17 @@ class Loris(threading.Thread):
     `every` seconds, for ever (until stopped); one the server closes or answers is opened
     again at the next round. Keeps how long each lived (from its connect to its end)."""
 
-    def __init__(self, port, n, every=2.0):
+    def __init__(self, port, n, every=2.0, addrs=len(LORIS)):
         super().__init__(daemon=True)
-        self.port, self.n, self.every = port, n, every
+        self.port, self.n, self.every, self.addrs = port, n, every, addrs
         self.stop, self.socks, self.closed, self.connect_failed = threading.Event(), [], 0, 0
         self.lives, self.opened, self.k = [], 0, 0
         self.text = b"GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Slow: a\r\n" * 1000
 
     def fill(self):
         while len(self.socks) < self.n and not self.stop.is_set():
-            src = LORIS[self.k % len(LORIS)]
+            src = LORIS[self.k % self.addrs] if self.addrs <= len(LORIS) else \
+                f"127.0.0.{100 + self.k % self.addrs}"
             self.k += 1
             try:
                 s = socket.create_connection(("127.0.0.1", self.port), timeout=2,
@@ -429,11 +430,11 @@ def attack(a):
     t_start = now_us()
     t0 = time.monotonic()
 
-    loris = Loris(a.port, a.loris)
+    loris = Loris(a.port, a.loris, addrs=a.loris_addrs)
     loris.start()
     time.sleep(3)
     held = len(loris.socks)
-    say(f"slow loris: {held} connections held open from {len(LORIS)} addresses "
+    say(f"slow loris: {held} connections held open from {a.loris_addrs} addresses "
           f"({loris.connect_failed} refused at connect, {loris.closed} closed by the server)")
     if held == 0:
         problem("the slow loris holds no connection: it tests nothing")
@@ -570,6 +571,8 @@ def main():
     at.add_argument("--pid", type=int, required=True)
     at.add_argument("--out", required=True)
     at.add_argument("--loris", type=int, default=100)
+    at.add_argument("--loris-addrs", type=int, default=len(LORIS),
+                    help="addresses of the slow loris (beyond 4: 127.0.0.100 and on)")
     at.add_argument("--concurrent", type=int, default=200)
     at.add_argument("--rss-peak-mb", type=float, default=16)
     at.add_argument("--rss-end-mb", type=float, default=8)

@@ -13,8 +13,8 @@
  * closes a connection, PL_HTTP_HEAD_S to send the whole request head (a slow loris that
  * trickles a byte now and then resets the idle timeout, not this one), PL_HTTP_ARGS_MAX query
  * parameters (414 beyond: each costs connection memory), GET and HEAD only (405 otherwise), no
- * request body. When the connections are all taken, the oldest one still sending its head
- * (for PL_HTTP_HEAD_GRACE_MS at least) is closed for the next.
+ * request body. Beyond PL_HTTP_CONN_MAX connections, the oldest one still sending its head is
+ * closed for the newcomer.
  */
 #ifndef PL_HTTP_H
 #define PL_HTTP_H
@@ -27,7 +27,6 @@
 #define PL_HTTP_CONN_MEM (16 * 1024)
 #define PL_HTTP_TIMEOUT_S 10
 #define PL_HTTP_HEAD_S 10
-#define PL_HTTP_HEAD_GRACE_MS 1000
 #define PL_HTTP_ARGS_MAX 64
 
 struct pl_http;

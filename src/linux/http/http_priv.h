@@ -35,13 +35,13 @@ struct pl_http {
 	void *mhd;                 /* struct MHD_Daemon */
 	struct pl_store_bucket *tmp; /* a request's buckets */
 	int64_t *edges;
-	/* the connections (PL_HTTP_CONN_MAX and a few more: one closed by MHD but not yet told
+	/* the connections (libmicrohttpd takes PL_HTTP_CONN_MAX + 4, and one closed but not yet told
 	 * to us), under lock: the MHD thread fills them, the reaper closes the late ones */
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	pthread_t reaper;
 	int reaper_on, stopping;
-	struct pl_http_conn conns[PL_HTTP_CONN_MAX + 8];
+	struct pl_http_conn conns[PL_HTTP_CONN_MAX + 16];
 };
 
 /* A request's parameter (the URL's query), NULL when absent. */

@@ -16,8 +16,14 @@
  * head: MHD's thread then sees the end of it (epoll wakes on the hang-up) and closes it as it
  * closes any connection the client ended. The descriptor cannot be another one by then: MHD
  * tells the end (MHD_CONNECTION_NOTIFY_CLOSED) before it closes the socket, and both that and
- * the shutdown are under h->lock. When the connections are all taken, the oldest one without
- * its head is shut down at once for the next client (it is not refused for them).
+ * the shutdown are under h->lock.
+ *
+ * All connections taken: libmicrohttpd at its limit stops accepting, and the next clients wait
+ * in the kernel's backlog behind the attacker's own (who can keep it full). So its limit is a
+ * few above PL_HTTP_CONN_MAX: it accepts on, and a connection beyond PL_HTTP_CONN_MAX makes us
+ * shut down the oldest one still without its head (a slow loris is the oldest; the new one
+ * when all others have theirs). A normal client's head comes at once, so it is served; a slow
+ * loris from many addresses only cuts its own connections.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -58,17 +64,16 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Under h->lock: the oldest connection still without its head for PL_HTTP_HEAD_GRACE_MS,
- * other than skip, shut down; 0 when there is none. */
-static int cut_oldest(struct pl_http *h, const struct pl_http_conn *skip, int64_t now)
+/* Under h->lock: the oldest connection still without its head shut down (the newest, just
+ * accepted, when every other has its head in); 0 when there is none. */
+static int cut_oldest(struct pl_http *h)
 {
 	struct pl_http_conn *old = NULL;
 
 	for (size_t i = 0; i < sizeof(h->conns) / sizeof(h->conns[0]); i++) {
 		struct pl_http_conn *k = &h->conns[i];
 
-		if (k->c == NULL || k == skip || k->head || k->cut ||
-		    now - k->since_ms < PL_HTTP_HEAD_GRACE_MS)
+		if (k->c == NULL || k->head || k->cut)
 			continue;
 		if (old == NULL || k->since_ms < old->since_ms)
 			old = k;
@@ -108,8 +113,8 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		}
 	}
 	*socket_context = k; /* NULL: not watched (cannot be: more slots than MHD's limit) */
-	if (n >= PL_HTTP_CONN_MAX)
-		cut_oldest(h, k, mono_ms());
+	if (n > PL_HTTP_CONN_MAX)
+		cut_oldest(h);
 	pthread_mutex_unlock(&h->lock);
 }
 
@@ -488,7 +493,7 @@ int pl_http_start(const struct pl_config *cfg, struct pl_live *live, struct pl_h
 	}
 	h->mhd = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, on_request, h,
 				  MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)PL_HTTP_CONN_MAX,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)PL_HTTP_CONN_MAX + 4,
 				  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PL_HTTP_PER_IP,
 				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)PL_HTTP_CONN_MEM,
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)PL_HTTP_TIMEOUT_S,
