@@ -35,8 +35,8 @@ struct pl_http {
 	void *mhd;                 /* struct MHD_Daemon */
 	struct pl_store_bucket *tmp; /* a request's buckets */
 	int64_t *edges;
-	/* the connections (libmicrohttpd takes PL_HTTP_CONN_MAX + 4, and one closed but not yet told
-	 * to us), under lock: the MHD thread fills them, the reaper closes the late ones */
+	/* the connections (libmicrohttpd takes PL_HTTP_CONN_MAX + 4; and some closed but not yet
+	 * told to us), under lock: the MHD thread fills them, the reaper closes the late ones */
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	pthread_t reaper;
