@@ -411,6 +411,30 @@ def settle(port, secs=20):
     sys.exit(f"http_hostile: the meter does not commit on time before the attack ({secs} s)")
 
 
+def many_addrs(port, addrs=12, n=120):
+    """A slow loris from more addresses than the server has connections for (12 x 8 > 64):
+    every connection would be taken but for the server's cutting the oldest one without its
+    head for a newcomer. A normal client must be answered within NORMAL_S, 3 times."""
+    loris = Loris(port, n, every=0.5, addrs=addrs)
+    loris.start()
+    time.sleep(1.5)
+    held = len(loris.socks)
+    lat = []
+    for _ in range(3):
+        t, why = Normal(port).probe()
+        if t is None:
+            problem(f"slow loris from {addrs} addresses: no /api/v1/status within {NORMAL_S} s "
+                    f"({why})")
+        else:
+            lat.append(t)
+        time.sleep(0.3)
+    loris.stop.set()
+    loris.join(10)
+    say(f"slow loris from {addrs} addresses: {held} connections open at 1.5 s, {loris.opened} "
+        f"opened, {loris.closed} closed by the server; the normal client in "
+        + ", ".join(f"{t * 1000:.0f}" for t in lat) + " ms")
+
+
 def attack(a):
     say(f"the meter commits on time after {settle(a.port):.1f} s more")
     mon, normal = Monitor(a.pid), Normal(a.port)
@@ -482,6 +506,7 @@ def attack(a):
                 f"request head is {HEAD_S} s)")
     loris.stop.set()
     loris.join(10)
+    many_addrs(a.port)
     t_end = now_us()
     # after: the descriptors back where they were, the RSS near it
     deadline = time.monotonic() + 10
