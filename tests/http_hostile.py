@@ -7,8 +7,9 @@
       and open descriptors (/proc/PID/fd) every 0.1 s and a normal client (from 127.0.0.1)
       asks for /api/v1/status every 0.5 s, from other loopback addresses (as from other
       machines: the server bounds connections per address and in all):
-        slow loris   100 connections from one address that send their request a byte every
-                     2 s, held open through everything below (the server may close them)
+        slow loris   100 connections from 4 addresses (127.0.0.2-5) that send their request a
+                     byte every 2 s, through everything below; one the server closes is opened
+                     again (the attacker keeps up the pressure)
         concurrent   200 connections at once, each a whole GET /metrics; repeated until the
                      attack has lasted S seconds (default 12)
         hostile      all at once: a request line and a header of 1 MB, 10000 headers, random
@@ -17,8 +18,10 @@
                      2000 parameters
         parameters   absurd query parameters on /api/v1/energy and /api/v1/power, one by one
       Fails (exit 1, every problem on stderr) when the daemon dies; a normal request is not
-      answered within 5 s; a hostile request gets a 2xx where it must not, or neither an
-      answer nor a close within the server's idle timeout (10 s) and 4 s; an absurd parameter
+      answered within 2 s; a slow loris connection is held longer than the server's deadline
+      for a request head (10 s) and 3 s; a hostile request gets a 2xx where it must not, or
+      neither an answer nor a close within the server's idle timeout (10 s) and 4 s; too many
+      query parameters do not get a 414 within 3 s; an absurd parameter
       does not get its 400 (with a JSON error) or 404 within 3 s; the descriptors exceed the
       baseline by more than --max-fds during the attack or are not back to it after; the RSS
       grows past --rss-peak-mb during or --rss-end-mb after. Writes the figures and the
@@ -50,9 +53,18 @@ problems = []
 # client is 127.0.0.1; the attackers come from others, as from other machines, so that the
 # server's bound per address (PL_HTTP_PER_IP in src/linux/http/http.h) is what it is for: the
 # slow loris and the bursts exhaust their own addresses' share, not everyone's.
-LORIS, BURST, OTHER, API = "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"
+# The slow loris comes from 4 addresses: with PL_HTTP_PER_IP of 32 (before the head deadline)
+# that was every connection of the server (64), and the normal client was locked out.
+LORIS = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]
+BURST, API = "127.0.0.6", "127.0.0.7"
+# each hostile request from its own address (127.0.0.20, .21, ...): they are many at once
+OTHER = "127.0.0.20"
 # The server's idle timeout (PL_HTTP_TIMEOUT_S): the longest it may keep a silent client.
 IDLE_S = 10
+# The server's deadline for a request's head (PL_HTTP_HEAD_S), however slowly it trickles in.
+HEAD_S = 10
+# How long a normal request may take while the attack runs (connect, retries and answer).
+NORMAL_S = 2
 
 
 say_lock = threading.Lock()
@@ -106,7 +118,7 @@ class Monitor(threading.Thread):
 
 class Normal(threading.Thread):
     """A well-behaved client: GET /api/v1/status every 0.5 s; each probe retries (a refused or
-    reset connection) until it has a 200 with the status JSON, for at most 5 s."""
+    reset connection) until it has a 200 with the status JSON, for at most NORMAL_S."""
 
     def __init__(self, port):
         super().__init__(daemon=True)
@@ -115,10 +127,10 @@ class Normal(threading.Thread):
     def probe(self):
         t0 = time.monotonic()
         last = "?"
-        while time.monotonic() - t0 < 5:
+        while time.monotonic() - t0 < NORMAL_S:
             try:
-                c = http.client.HTTPConnection("127.0.0.1", self.port,
-                                               timeout=max(0.1, 5 - (time.monotonic() - t0)))
+                left = NORMAL_S - (time.monotonic() - t0)
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=max(0.1, left))
                 c.request("GET", "/api/v1/status")
                 r = c.getresponse()
                 body = r.read()
@@ -128,7 +140,7 @@ class Normal(threading.Thread):
                 last = f"status {r.status}"
             except (OSError, http.client.HTTPException, ValueError) as e:
                 last = f"{type(e).__name__}: {e}"
-            time.sleep(0.2)
+            time.sleep(0.1)
         return None, last
 
     def run(self):
@@ -142,42 +154,64 @@ class Normal(threading.Thread):
 
 
 class Loris(threading.Thread):
-    """N connections, each sending its request one byte every `every` seconds, forever (until
-    stopped). Counts the ones the server closes or answers."""
+    """n connections from the addresses LORIS in turn, each sending its request one byte every
+    `every` seconds, for ever (until stopped); one the server closes or answers is opened
+    again at the next round. Keeps how long each lived (from its connect to its end)."""
 
-    def __init__(self, port, n, every=2.0):
+    def __init__(self, port, n, every=2.0, addrs=len(LORIS)):
         super().__init__(daemon=True)
-        self.port, self.n, self.every = port, n, every
+        self.port, self.n, self.every, self.addrs = port, n, every, addrs
         self.stop, self.socks, self.closed, self.connect_failed = threading.Event(), [], 0, 0
-        self.src = LORIS
+        self.lives, self.opened, self.k = [], 0, 0
         self.text = b"GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Slow: a\r\n" * 1000
 
-    def run(self):
-        for _ in range(self.n):
+    def fill(self):
+        while len(self.socks) < self.n and not self.stop.is_set():
+            src = LORIS[self.k % self.addrs] if self.addrs <= len(LORIS) else \
+                f"127.0.0.{100 + self.k % self.addrs}"
+            self.k += 1
             try:
-                s = socket.create_connection(("127.0.0.1", self.port), timeout=2,
-                                             source_address=(self.src, 0))
+                s = socket.create_connection(("127.0.0.1", self.port), timeout=0.5,
+                                             source_address=(src, 0))
                 s.setblocking(False)
-                self.socks.append([s, 0])
+                self.socks.append([s, 0, time.monotonic()])
+                self.opened += 1
             except OSError:
                 self.connect_failed += 1
+                break
+
+    def oldest(self):
+        """The longest a connection lived: closed ones and the ones still open."""
+        now = time.monotonic()
+        return max(self.lives + [now - e[2] for e in list(self.socks)], default=0)
+
+    def run(self):
+        # closes are looked for every 0.1 s (a lifetime is measured to 0.1 s and a round of
+        # connects), a byte is sent on each connection every `every` seconds
+        last = 0
         while not self.stop.is_set():
+            send = time.monotonic() - last >= self.every
+            if send:  # and the connections the server closed opened again
+                self.fill()
+                last = time.monotonic()
             for e in list(self.socks):
-                s, i = e
+                s, i, t = e
                 try:
                     try:
                         s.recv(4096)  # b"" (closed) or an answer (408, 431): done with it
                         raise ConnectionResetError
                     except BlockingIOError:
                         pass  # nothing from the server: go on
-                    s.send(self.text[i:i + 1])
-                    e[1] = i + 1
+                    if send:
+                        s.send(self.text[i:i + 1])
+                        e[1] = i + 1
                 except OSError:
                     s.close()
                     self.socks.remove(e)
                     self.closed += 1
-            self.stop.wait(self.every)
-        for s, _ in self.socks:
+                    self.lives.append(time.monotonic() - t)
+            self.stop.wait(0.1)
+        for s, _, _ in self.socks:
             s.close()
 
 
@@ -226,14 +260,14 @@ def exchange(port, data, timeout, shut=False, src=None):
     return status, time.monotonic() - t0, end, got
 
 
-def hostile(port, what, data, allow=None, shut=False, timeout=None):
+def hostile(port, what, data, allow=None, shut=False, timeout=None, src=None):
     """One hostile request: it must end (an answer or a close) within timeout (default: the
     server's idle timeout and 4 s: a request the server waits to see the end of is a slow
     loris, and bounded as one); its status, if any, must not be 2xx (or must be in allow); the
     answer must not hold a password file."""
     timeout = timeout or IDLE_S + 4
     try:
-        status, secs, end, got = exchange(port, data, timeout, shut)
+        status, secs, end, got = exchange(port, data, timeout, shut, src)
     except OSError as e:
         problem(f"{what}: could not connect: {e}")
         return
@@ -253,6 +287,7 @@ def hostiles(port):
     server waits on until its idle timeout run beside the others. Returns the threads."""
     rnd = random.Random(13)
     many = "&".join(f"a{i}=1" for i in range(2000))
+    some = "&".join(f"a{i}=1" for i in range(300))
     reqs = [
         ("a 1 MB request line",
          b"GET /api/v1/status?" + b"a" * (1 << 20) + b" HTTP/1.1\r\nHost: x\r\n\r\n", {}),
@@ -287,11 +322,15 @@ def hostiles(port):
         # HTTP lets a server read and ignore a GET's body or refuse it; it must go on either way
         ("GET with a body", b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\n"
          b"Content-Length: 5\r\nConnection: close\r\n\r\nhello", {"allow": {200, 400, 413}}),
+        # each costs the server's connection memory: refused at once (PL_HTTP_ARGS_MAX)
         ("2000 unknown parameters", f"GET /api/v1/energy?{many} HTTP/1.1\r\nHost: x\r\n"
-         "Connection: close\r\n\r\n".encode(), {"allow": {200, 400, 414, 431}}),
+         "Connection: close\r\n\r\n".encode(), {"allow": {414}, "timeout": 3}),
+        ("300 unknown parameters", f"GET /api/v1/power?{some} HTTP/1.1\r\nHost: x\r\n"
+         "Connection: close\r\n\r\n".encode(), {"allow": {414}, "timeout": 3}),
     ]
-    ts = [threading.Thread(target=hostile, args=(port, w, d), kwargs=kw, daemon=True)
-          for w, d, kw in reqs]
+    ts = [threading.Thread(target=hostile, args=(port, w, d),
+                           kwargs=dict(kw, src=f"127.0.0.{20 + i}"), daemon=True)
+          for i, (w, d, kw) in enumerate(reqs)]
     for t in ts:
         t.start()
     return ts
@@ -379,6 +418,30 @@ def settle(port, secs=20):
     sys.exit(f"http_hostile: the meter does not commit on time before the attack ({secs} s)")
 
 
+def many_addrs(port, addrs=12, n=120):
+    """A slow loris from more addresses than the server has connections for (12 x 8 > 64):
+    every connection would be taken but for the server's cutting the oldest one without its
+    head for a newcomer. A normal client must be answered within NORMAL_S, 3 times."""
+    loris = Loris(port, n, every=0.5, addrs=addrs)
+    loris.start()
+    time.sleep(1.5)
+    held = len(loris.socks)
+    lat = []
+    for _ in range(3):
+        t, why = Normal(port).probe()
+        if t is None:
+            problem(f"slow loris from {addrs} addresses: no /api/v1/status within {NORMAL_S} s "
+                    f"({why})")
+        else:
+            lat.append(t)
+        time.sleep(0.3)
+    loris.stop.set()
+    loris.join(10)
+    say(f"slow loris from {addrs} addresses: {held} connections open at 1.5 s, {loris.opened} "
+        f"opened, {loris.closed} closed by the server; the normal client in "
+        + ", ".join(f"{t * 1000:.0f}" for t in lat) + " ms")
+
+
 def attack(a):
     say(f"the meter commits on time after {settle(a.port):.1f} s more")
     mon, normal = Monitor(a.pid), Normal(a.port)
@@ -398,11 +461,14 @@ def attack(a):
     t_start = now_us()
     t0 = time.monotonic()
 
-    loris = Loris(a.port, a.loris)
+    loris = Loris(a.port, a.loris, addrs=a.loris_addrs)
     loris.start()
     time.sleep(3)
-    say(f"slow loris: {len(loris.socks)} connections held open "
+    held = len(loris.socks)
+    say(f"slow loris: {held} connections held open from {a.loris_addrs} addresses "
           f"({loris.connect_failed} refused at connect, {loris.closed} closed by the server)")
+    if held == 0:
+        problem("the slow loris holds no connection: it tests nothing")
 
     conc = concurrent(a.port, a.concurrent)
 
@@ -435,11 +501,19 @@ def attack(a):
         time.sleep(0.5)
     for t in hostile_threads:
         t.join(IDLE_S + 10)
+    # the slow loris long enough for its first connections to meet the head deadline
+    while time.monotonic() - t0 < HEAD_S + 4:
+        time.sleep(0.2)
     during = [s for s in mon.samples if s[0] >= t0]
-    say(f"slow loris at the end: {len(loris.socks)} still open, "
-          f"{loris.closed} closed by the server")
+    oldest = loris.oldest()
+    say(f"slow loris at the end: {len(loris.socks)} still open, {loris.opened} opened, "
+          f"{loris.closed} closed by the server, the longest lived {oldest:.1f} s")
+    if oldest > HEAD_S + 3:
+        problem(f"a slow loris connection was held {oldest:.1f} s (the deadline for a "
+                f"request head is {HEAD_S} s)")
     loris.stop.set()
     loris.join(10)
+    many_addrs(a.port)
     t_end = now_us()
     # after: the descriptors back where they were, the RSS near it
     deadline = time.monotonic() + 10
@@ -476,9 +550,9 @@ def attack(a):
     if lat:
         say(f"normal client: {len(lat)} /api/v1/status answered, median "
               f"{statistics.median(lat) * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms; "
-              f"{len(normal.failed)} not within 5 s")
+              f"{len(normal.failed)} not within {NORMAL_S} s")
     for when, why in normal.failed:
-        problem(f"normal client at {when}: no /api/v1/status within 5 s ({why})")
+        problem(f"normal client at {when}: no /api/v1/status within {NORMAL_S} s ({why})")
     if len(lat) < 5:
         problem(f"the normal client got only {len(lat)} answers")
     with open(a.out, "w") as f:
@@ -529,6 +603,8 @@ def main():
     at.add_argument("--pid", type=int, required=True)
     at.add_argument("--out", required=True)
     at.add_argument("--loris", type=int, default=100)
+    at.add_argument("--loris-addrs", type=int, default=len(LORIS),
+                    help="addresses of the slow loris (beyond 4: 127.0.0.100 and on)")
     at.add_argument("--concurrent", type=int, default=200)
     at.add_argument("--rss-peak-mb", type=float, default=16)
     at.add_argument("--rss-end-mb", type=float, default=8)

@@ -10,7 +10,11 @@
  * never waits for it. Bounded against a slow or hostile client: PL_HTTP_CONN_MAX connections
  * (PL_HTTP_PER_IP from one address), PL_HTTP_CONN_MEM bytes per connection for the request
  * line and headers (a longer request is refused, not buffered), PL_HTTP_TIMEOUT_S of silence
- * closes a connection (slow loris), GET and HEAD only (405 otherwise), no request body.
+ * closes a connection, PL_HTTP_HEAD_S to send the whole request head (a slow loris that
+ * trickles a byte now and then resets the idle timeout, not this one), PL_HTTP_ARGS_MAX query
+ * parameters (414 beyond: each costs connection memory), GET and HEAD only (405 otherwise), no
+ * request body. Beyond PL_HTTP_CONN_MAX connections, the oldest one still sending its head is
+ * closed for the newcomer.
  */
 #ifndef PL_HTTP_H
 #define PL_HTTP_H
@@ -19,9 +23,11 @@
 #include "http/live.h"
 
 #define PL_HTTP_CONN_MAX 64
-#define PL_HTTP_PER_IP 32
+#define PL_HTTP_PER_IP 8
 #define PL_HTTP_CONN_MEM (16 * 1024)
 #define PL_HTTP_TIMEOUT_S 10
+#define PL_HTTP_HEAD_S 10
+#define PL_HTTP_ARGS_MAX 64
 
 struct pl_http;
 

@@ -6,14 +6,25 @@
 #ifndef PL_HTTP_PRIV_H
 #define PL_HTTP_PRIV_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "config/config.h"
+#include "http/http.h"
 #include "http/buf.h"
 #include "http/live.h"
 #include "store/query.h"
 #include "store/store.h"
+
+/* A connection of the server, for the deadline of its request head (server.c). */
+struct pl_http_conn {
+	void *c;           /* struct MHD_Connection; NULL: a free slot */
+	int fd;
+	int head;          /* its request head is in (the handler was called): no deadline */
+	int cut;           /* shut down by us: once */
+	int64_t since_ms;  /* accepted, or its last request answered (monotonic) */
+};
 
 struct pl_http {
 	const struct pl_config *cfg;
@@ -24,6 +35,13 @@ struct pl_http {
 	void *mhd;                 /* struct MHD_Daemon */
 	struct pl_store_bucket *tmp; /* a request's buckets */
 	int64_t *edges;
+	/* the connections (libmicrohttpd takes PL_HTTP_CONN_MAX + 4; and some closed but not yet
+	 * told to us), under lock: the MHD thread fills them, the reaper closes the late ones */
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	pthread_t reaper;
+	int reaper_on, stopping;
+	struct pl_http_conn conns[PL_HTTP_CONN_MAX + 16];
 };
 
 /* A request's parameter (the URL's query), NULL when absent. */

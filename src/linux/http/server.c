@@ -5,6 +5,25 @@
  * libmicrohttpd with the limits of http.h; GET and HEAD only; the files of web/ with their
  * content types, an ETag and a Content-Security-Policy that lets the page load nothing from
  * elsewhere; /metrics and /api/v1 with Cache-Control: no-store.
+ *
+ * The request head's deadline (PL_HTTP_HEAD_S): libmicrohttpd 0.9.75 has an idle timeout but no
+ * deadline for a request's head, so a slow loris that sends a byte every few seconds keeps its
+ * connections for ever, and a few addresses of them take every connection. Each connection is
+ * in h->conns from its start (MHD_OPTION_NOTIFY_CONNECTION) to its end; the access handler's
+ * first call marks its head in; a request answered (MHD_OPTION_NOTIFY_COMPLETED) starts the
+ * clock again for the next on the same connection. Our own thread (the reaper) looks every
+ * 0.5 s and shuts down (shutdown(SHUT_RDWR), not close) the socket of a connection late with its
+ * head: MHD's thread then sees the end of it (epoll wakes on the hang-up) and closes it as it
+ * closes any connection the client ended. The descriptor cannot be another one by then: MHD
+ * tells the end (MHD_CONNECTION_NOTIFY_CLOSED) before it closes the socket, and both that and
+ * the shutdown are under h->lock.
+ *
+ * All connections taken: libmicrohttpd at its limit stops accepting, and the next clients wait
+ * in the kernel's backlog behind the attacker's own (who can keep it full). So its limit is a
+ * few above PL_HTTP_CONN_MAX: it accepts on, and a connection beyond PL_HTTP_CONN_MAX makes us
+ * shut down the oldest one still without its head (a slow loris is the oldest; the new one
+ * when all others have theirs). A normal client's head comes at once, so it is served; a slow
+ * loris from many addresses only cuts its own connections.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,10 +44,158 @@
 #include "log.h"
 #include "powerlogger/common.h"
 
+#define PL_STR_(x) #x
+#define PL_STR(x) PL_STR_(x)
+
 #define CSP "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
 /* The assets' ETags: FNV-1a of each file, made once at the start. */
 static char (*etags)[24];
+
+/* *con_cls of a request: its head is in, the handler was called once (the answer comes on the
+ * second call); or its URL has too many parameters (uri_log). NULL: not seen yet. */
+static int seen, too_many;
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Under h->lock: the oldest connection still without its head shut down (the newest, just
+ * accepted, when every other has its head in); 0 when there is none. */
+static int cut_oldest(struct pl_http *h)
+{
+	struct pl_http_conn *old = NULL;
+
+	for (size_t i = 0; i < sizeof(h->conns) / sizeof(h->conns[0]); i++) {
+		struct pl_http_conn *k = &h->conns[i];
+
+		if (k->c == NULL || k->head || k->cut)
+			continue;
+		if (old == NULL || k->since_ms < old->since_ms)
+			old = k;
+	}
+	if (old == NULL)
+		return 0;
+	shutdown(old->fd, SHUT_RDWR);
+	old->cut = 1;
+	return 1;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct pl_http *h = cls;
+	struct pl_http_conn *k = *socket_context;
+	const union MHD_ConnectionInfo *ci;
+	size_t n = 0;
+
+	pthread_mutex_lock(&h->lock);
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if (k != NULL)
+			k->c = NULL;
+		*socket_context = NULL;
+		pthread_mutex_unlock(&h->lock);
+		return;
+	}
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	for (size_t i = 0; i < sizeof(h->conns) / sizeof(h->conns[0]); i++) {
+		if (h->conns[i].c != NULL) {
+			n++;
+		} else if (k == NULL && ci != NULL) {
+			k = &h->conns[i];
+			*k = (struct pl_http_conn){ .c = c, .fd = ci->connect_fd,
+						    .since_ms = mono_ms() };
+			n++;
+		}
+	}
+	*socket_context = k; /* NULL: not watched (cannot be: more slots than MHD's limit) */
+	if (n > PL_HTTP_CONN_MAX)
+		cut_oldest(h);
+	pthread_mutex_unlock(&h->lock);
+}
+
+static struct pl_http_conn *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+/* A request answered (or given up): the next one on the connection has its own deadline. */
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct pl_http *h = cls;
+	struct pl_http_conn *k = conn_of(c);
+
+	(void)con_cls;
+	(void)toe;
+	if (k == NULL)
+		return;
+	pthread_mutex_lock(&h->lock);
+	k->head = 0;
+	k->since_ms = mono_ms();
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void *reaper(void *arg)
+{
+	struct pl_http *h = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&h->lock);
+	while (!h->stopping) {
+		int64_t now = mono_ms();
+
+		for (size_t i = 0; i < sizeof(h->conns) / sizeof(h->conns[0]); i++) {
+			struct pl_http_conn *k = &h->conns[i];
+
+			if (k->c != NULL && !k->head && !k->cut &&
+			    now - k->since_ms >= PL_HTTP_HEAD_S * 1000) {
+				shutdown(k->fd, SHUT_RDWR);
+				k->cut = 1;
+			}
+		}
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 500 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&h->wake, &h->lock, &ts);
+	}
+	pthread_mutex_unlock(&h->lock);
+	return NULL;
+}
+
+/*
+ * The URL, as soon as the request line is in and before libmicrohttpd parses its query: each
+ * parameter costs a record in the connection's PL_HTTP_CONN_MEM, and when they do not fit,
+ * libmicrohttpd 0.9.75 neither answers nor closes (the client waits for the idle timeout). So
+ * more than PL_HTTP_ARGS_MAX parameters are cut off here (the query ends at its '?': MHD gives
+ * us its own buffer, which it parses just after) and the request is answered 414.
+ */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	char *q = strchr(uri, '?');
+	size_t n = 0;
+
+	(void)cls;
+	(void)c;
+	if (q == NULL)
+		return NULL;
+	for (const char *p = q; *p; p++)
+		n += *p == '&';
+	if (n < PL_HTTP_ARGS_MAX)
+		return NULL;
+	q[1] = '\0';
+	return &too_many;
+}
 
 struct pl_store *pl_http_store(struct pl_http *h, struct pl_http_answer *a)
 {
@@ -142,10 +310,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	struct pl_http_answer a = { .status = 200, .type = "application/json" };
 	const char *path = strcmp(url, "/") == 0 ? "/index.html" : url;
 
-	static int seen; /* *con_cls after the first call of a request: its headers are in */
-
 	(void)version;
 	(void)upload_data;
+	if (*con_cls != &seen) {
+		struct pl_http_conn *k = conn_of(c);
+
+		if (k != NULL) {
+			pthread_mutex_lock(&h->lock);
+			k->head = 1;
+			pthread_mutex_unlock(&h->lock);
+		}
+	}
+	if (*con_cls == &too_many)
+		return answer_text(c, MHD_HTTP_URI_TOO_LONG,
+				   "too many query parameters (at most " PL_STR(PL_HTTP_ARGS_MAX)
+				   ")\n");
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
 		struct MHD_Response *r = MHD_create_response_from_buffer(
 			strlen("read-only: GET and HEAD only\n"),
@@ -160,7 +339,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	/* The answer waits for the second call, when the request is complete: an answer queued
 	 * before would close the connection (no keep-alive). A body (on a GET) is not read:
 	 * refused, and the connection is closed. */
-	if (*con_cls == NULL) {
+	if (*con_cls != &seen) {
 		*con_cls = &seen;
 		return MHD_YES;
 	}
@@ -254,6 +433,28 @@ static void make_etags(void)
 	}
 }
 
+/* The lock, and the reaper's wake-up on the monotonic clock (its timed wait). */
+static int init_lock(struct pl_http *h)
+{
+	pthread_condattr_t ca;
+	int e;
+
+	e = pthread_condattr_init(&ca);
+	if (e != 0)
+		goto out;
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	e = pthread_cond_init(&h->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	if (e != 0)
+		goto out;
+	e = pthread_mutex_init(&h->lock, NULL);
+	if (e != 0)
+		pthread_cond_destroy(&h->wake);
+out:
+	errno = e;
+	return e ? -1 : 0;
+}
+
 int pl_http_start(const struct pl_config *cfg, struct pl_live *live, struct pl_http **out,
 		  char *err, size_t errlen)
 {
@@ -272,10 +473,15 @@ int pl_http_start(const struct pl_config *cfg, struct pl_live *live, struct pl_h
 	}
 	h->cfg = cfg;
 	h->live = live;
+	if (init_lock(h) != 0) {
+		snprintf(err, errlen, "cannot start the web server's thread: %s", strerror(errno));
+		free(h);
+		return -1;
+	}
 	h->snap = pl_live_new(live->nmeters, live->nsinks);
 	if (h->snap == NULL) {
 		snprintf(err, errlen, "out of memory");
-		free(h);
+		pl_http_stop(h);
 		return -1;
 	}
 	make_etags();
@@ -287,10 +493,13 @@ int pl_http_start(const struct pl_config *cfg, struct pl_live *live, struct pl_h
 	}
 	h->mhd = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, on_request, h,
 				  MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)PL_HTTP_CONN_MAX,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)PL_HTTP_CONN_MAX + 4,
 				  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PL_HTTP_PER_IP,
 				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)PL_HTTP_CONN_MEM,
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)PL_HTTP_TIMEOUT_S,
+				  MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+				  MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
 				  MHD_OPTION_END);
 	if (h->mhd == NULL) {
 		snprintf(err, errlen, "cannot serve on %s: libmicrohttpd did not start",
@@ -299,6 +508,13 @@ int pl_http_start(const struct pl_config *cfg, struct pl_live *live, struct pl_h
 		pl_http_stop(h);
 		return -1;
 	}
+	errno = pthread_create(&h->reaper, NULL, reaper, h);
+	if (errno != 0) {
+		snprintf(err, errlen, "cannot start the web server's thread: %s", strerror(errno));
+		pl_http_stop(h);
+		return -1;
+	}
+	h->reaper_on = 1;
 	*out = h;
 	return 0;
 }
@@ -307,6 +523,13 @@ void pl_http_stop(struct pl_http *h)
 {
 	if (h == NULL)
 		return;
+	if (h->reaper_on) {
+		pthread_mutex_lock(&h->lock);
+		h->stopping = 1;
+		pthread_cond_signal(&h->wake);
+		pthread_mutex_unlock(&h->lock);
+		pthread_join(h->reaper, NULL);
+	}
 	if (h->mhd)
 		MHD_stop_daemon(h->mhd); /* joins the thread, closes the socket */
 	if (h->store)
@@ -314,5 +537,7 @@ void pl_http_stop(struct pl_http *h)
 	pl_live_free(h->snap);
 	free(h->tmp);
 	free(h->edges);
+	pthread_cond_destroy(&h->wake);
+	pthread_mutex_destroy(&h->lock);
 	free(h);
 }
