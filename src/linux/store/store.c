@@ -36,6 +36,7 @@
 
 #include "clock.h"
 #include "store/store.h"
+#include "store/store_priv.h"
 
 #define BUSY_TIMEOUT_MS 5000
 /*
@@ -1640,6 +1641,29 @@ const char *pl_store_error(const struct pl_store *s)
 void *pl_store_sqlite(struct pl_store *s)
 {
 	return s->db;
+}
+
+int pl_store_sync_(struct pl_store *s)
+{
+	return intake_sync(s);
+}
+
+int pl_store_fail_(struct pl_store *s, int err, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(s->msg, sizeof(s->msg), "%s: ", s->path);
+
+	if (n < 0 || (size_t)n >= sizeof(s->msg))
+		n = 0;
+	va_start(ap, fmt);
+	vsnprintf(s->msg + n, sizeof(s->msg) - (size_t)n, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+int pl_store_fail_db_(struct pl_store *s, int rc, const char *what)
+{
+	return fail_db(s, rc, what);
 }
 
 /* Gets or creates a row in a name-keyed table (meters, sinks). */
