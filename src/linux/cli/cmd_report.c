@@ -220,9 +220,17 @@ static double coverage_pct(int64_t covered_s, int64_t span_s)
 	return pct > 100.0 ? 100.0 : pct; /* a record straddling the end counts where it starts */
 }
 
+/* A bucket to mark: sampling interrupted, or the logger not there all the time. The bucket
+ * still running is behind now by the record in progress (an interval, up to an hour): it is
+ * marked only when more than RUNNING_SLACK_S of it is missing. */
+#define RUNNING_SLACK_S 3600
 static int incomplete(const struct pl_store_bucket *b, int64_t now_us)
 {
-	return b->gaps > 0 || b->covered_s < bucket_span_s(b, now_us);
+	int64_t span = bucket_span_s(b, now_us);
+
+	if (b->end_us > now_us)
+		span -= RUNNING_SLACK_S;
+	return b->gaps > 0 || b->covered_s < span;
 }
 
 static void print_csv(const char *meter, const struct pl_store_bucket *b, size_t n,
