@@ -23,6 +23,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'echo "cli_report: line $LINENO: a command failed (exit $?)" >&2' ERR
 source "${PL_SOURCE_DIR:-$(dirname "$0")/..}/tests/lib_cli.sh"
 export TZ=Europe/Berlin
 s=$work/s.db
@@ -106,7 +107,8 @@ expect 0 "$bin" report --store "$s" --meter garage --from 2026-03-20 --to 2026-0
   fail "--meter garage shows: $(cat "$work/out")"
 checks=$((checks + 1))
 
-# 3. beside a running logger
+# 3. beside a running logger (sqlite3 waits out the logger's commits)
+live_count() { sqlite3 -cmd '.timeout 5000' "$work/live.db" 'SELECT COUNT(*) FROM records'; }
 printf '[store]\npath = %s\nmerge_s = 1\n\n[meter house]\nsource = sim\nimp_per_kwh = 1000\n' \
   "$work/live.db" >"$work/live.ini"
 printf 'interval_s = 1\n' >>"$work/live.ini"
@@ -114,16 +116,16 @@ printf 'interval_s = 1\n' >>"$work/live.ini"
 pids+=($!)
 for _ in $(seq 100); do
   [ -s "$work/live.db" ] &&
-    [ "$(sqlite3 "$work/live.db" 'SELECT COUNT(*) FROM records' 2>/dev/null || echo 0)" -ge 3 ] &&
+    [ "$(live_count 2>/dev/null || echo 0)" -ge 3 ] &&
     break
   sleep 0.1
 done
-n1=$(sqlite3 "$work/live.db" 'SELECT COUNT(*) FROM records')
+n1=$(live_count)
 expect 0 "$bin" report -c "$work/live.ini" --hourly --csv || true
 got=$(awk -F, 'NR > 1 { n += $8 } END { print n + 0 }' "$work/out")
 [ "$got" -ge "$n1" ] || fail "report beside the running logger counts $got records, the store had $n1"
 sleep 2
-n2=$(sqlite3 "$work/live.db" 'SELECT COUNT(*) FROM records')
+n2=$(live_count)
 [ "$n2" -gt "$n1" ] || fail "the logger stopped committing beside report ($n1, then $n2)"
 kill -0 "${pids[0]}" || fail "the logger died: $(cat "$work/run.log")"
 kill -TERM "${pids[0]}"
