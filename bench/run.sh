@@ -7,7 +7,8 @@
 #   3. input path: instructions per sample of `powerlogger detect` on raw and CSV input
 #      against the detector alone, so parsing's share is visible
 #   then drain speed, footprint, live sources, and the disk writes of one meter delivering to
-#   InfluxDB per hour (bench/diskio.sh: bytes, fdatasyncs, bytes per record)
+#   InfluxDB per hour (bench/diskio.sh: bytes, fdatasyncs, bytes per record), and the rollup
+#   queries on five years of records (bench/query.sh)
 # (the core's Cortex-M4 .text/.data/.bss sizes are printed by `make freestanding` before this)
 set -euo pipefail
 build=${1:-build}
@@ -64,3 +65,7 @@ bash "$here/bench/live.sh" "$build"
 echo
 echo "== disk writes: bench/diskio.sh (one sim meter to a local influxd, a simulated hour at speed 60)"
 bash "$here/bench/diskio.sh" "$build"
+
+echo
+echo "== rollup queries: bench/query.sh (5 years of 20 s records, 2 meters; the store is kept in $build)"
+bash "$here/bench/query.sh" "$build"

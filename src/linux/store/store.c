@@ -35,6 +35,7 @@
 #include <sqlite3.h>
 
 #include "clock.h"
+#include "store/query.h"
 #include "store/store.h"
 #include "store/store_priv.h"
 
@@ -172,6 +173,59 @@ static const char migrate_v2_sql[] =
 	"CREATE TABLE intake(gen INTEGER NOT NULL, id INTEGER NOT NULL);"                   \
 	"INSERT INTO intake VALUES(0, random());"
 
+/*
+ * Added in schema version 4: the rollups (query.h), per-meter sums of the records per slot of
+ * PL_ROLLUP_GRAIN_S of UTC time, and a second level per UTC day (rollups_day, its slot the
+ * day number) for long ranges: a year is 365 rows there instead of 35040. Both are kept by a
+ * trigger in the records' own transaction. An INSERT OR IGNORE that ignores a repeat fires no
+ * AFTER INSERT trigger, so nothing is counted twice; retention deletes records and leaves the
+ * sums. The trigger uses nothing but SQLite's own functions, so the sqlite3 shell can write a
+ * store too. Columns as PL_ROLLUP_SUMS_SQL. In the daemon the records arrive by the intake's
+ * merges, one transaction for minutes of them: the rollups add a few pages (the slots and days
+ * it touches) per merge, not per interval.
+ */
+#define ROLLUP_COLUMNS_SQL                                                                  \
+	" meter_id INTEGER NOT NULL,"                                                       \
+	" slot INTEGER NOT NULL,"                                                           \
+	" records INTEGER NOT NULL,"                                                        \
+	" pulses INTEGER NOT NULL,"                                                         \
+	" rejected INTEGER NOT NULL,"                                                       \
+	" energy_uwh INTEGER NOT NULL,"                                                     \
+	" covered_s INTEGER NOT NULL,"                                                      \
+	" peak_mw INTEGER NOT NULL,"                                                        \
+	" flagged INTEGER NOT NULL,"                                                        \
+	" gaps INTEGER NOT NULL,"                                                           \
+	" flags INTEGER NOT NULL,"                                                          \
+	" PRIMARY KEY(meter_id, slot)) WITHOUT ROWID;"
+#define ROLLUP_ADD_SQL(table, slot)                                                         \
+	" INSERT INTO " table " VALUES(NEW.meter_id, " slot ","                             \
+	" 1, NEW.pulses, NEW.rejected, NEW.energy_uwh, NEW.length_s, NEW.peak_mw,"          \
+	" NEW.flags != 0, (NEW.flags & " PL_ROLLUP_GAP_FLAGS_SQL ") != 0, NEW.flags)"       \
+	" ON CONFLICT(meter_id, slot) DO UPDATE SET records = records + 1,"                 \
+	" pulses = pulses + excluded.pulses, rejected = rejected + excluded.rejected,"      \
+	" energy_uwh = energy_uwh + excluded.energy_uwh,"                                   \
+	" covered_s = covered_s + excluded.covered_s,"                                      \
+	" peak_mw = MAX(peak_mw, excluded.peak_mw), flagged = flagged + excluded.flagged,"  \
+	" gaps = gaps + excluded.gaps, flags = flags | excluded.flags;"
+#define ROLLUP_TABLE_SQL                                                                    \
+	"CREATE TABLE rollups(" ROLLUP_COLUMNS_SQL                                          \
+	"CREATE TABLE rollups_day(" ROLLUP_COLUMNS_SQL                                      \
+	"CREATE TRIGGER rollup_add AFTER INSERT ON records BEGIN"                           \
+	ROLLUP_ADD_SQL("rollups", PL_ROLLUP_SLOT_SQL("NEW.start_us"))                       \
+	ROLLUP_ADD_SQL("rollups_day", PL_ROLLUP_DAY_SQL("NEW.start_us"))                    \
+	" END;"
+/* The upgrade from version 3 computes them from the records, one statement each. */
+#define ROLLUP_FILL_SQL                                                                     \
+	"INSERT INTO rollups SELECT meter_id, " PL_ROLLUP_SLOT_SQL("start_us") " AS slot, "  \
+	PL_ROLLUP_SUMS_SQL " FROM main.records GROUP BY meter_id, slot;"                    \
+	"INSERT INTO rollups_day SELECT meter_id, " PL_FLOOR_DIV_SQL("slot", "96") " AS day," \
+	" SUM(records), SUM(pulses), SUM(rejected), SUM(energy_uwh),"                       \
+	" SUM(covered_s), MAX(peak_mw), SUM(flagged), SUM(gaps), pl_bit_or(flags)"          \
+	" FROM rollups GROUP BY meter_id, day;"
+
+_Static_assert(PL_ROLLUP_GRAIN_S == 900, "PL_ROLLUP_GRAIN_US_SQL is 900 s, 96 slots a day");
+_Static_assert((PL_Q_PARTIAL | PL_Q_GAP) == 3, "PL_ROLLUP_GAP_FLAGS_SQL is PARTIAL | GAP");
+
 static const char schema_sql[] =
 	"CREATE TABLE meters("
 	" id INTEGER PRIMARY KEY,"
@@ -211,7 +265,7 @@ static const char schema_sql[] =
 	" state BLOB NOT NULL,"
 	" crc INTEGER NOT NULL," /* CRC-32 of state */
 	" stored_us INTEGER NOT NULL);"
-	INTAKE_SQL;
+	INTAKE_SQL ROLLUP_TABLE_SQL;
 
 struct pl_store {
 	sqlite3 *db;
@@ -545,14 +599,17 @@ int pl_store_check(struct pl_store *s)
 /* Brings a store of an older schema version up to this program's, in one transaction. */
 static int migrate(struct pl_store *s, int64_t version)
 {
-	char sql[sizeof(migrate_v2_sql) + sizeof(INTAKE_SQL) + 128];
+	char sql[sizeof(migrate_v2_sql) + sizeof(INTAKE_SQL) + sizeof(ROLLUP_TABLE_SQL) +
+		 sizeof(ROLLUP_FILL_SQL) + 128];
 	int rc;
 
 	if (version >= PL_STORE_SCHEMA_VERSION)
 		return 0;
-	/* version 1 -> 2: the sinks' state; 2 -> 3: the intake's generation */
-	snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE;%s%sPRAGMA user_version = %d;COMMIT;",
-		 version < 2 ? migrate_v2_sql : "", INTAKE_SQL, PL_STORE_SCHEMA_VERSION);
+	/* version 1 -> 2: the sinks' state; 2 -> 3: the intake's generation; 3 -> 4: the
+	 * rollups, computed from the records (seconds for years of them: the caller says so) */
+	snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE;%s%s%s%sPRAGMA user_version = %d;COMMIT;",
+		 version < 2 ? migrate_v2_sql : "", version < 3 ? INTAKE_SQL : "",
+		 ROLLUP_TABLE_SQL, ROLLUP_FILL_SQL, PL_STORE_SCHEMA_VERSION);
 	rc = exec(s, sql, "cannot upgrade the store's schema");
 	if (rc < 0)
 		rollback(s);
@@ -1208,6 +1265,23 @@ static int intake_append(struct pl_store *s, int64_t meter_id,
 	return 0;
 }
 
+/* pl_bit_or(x): the OR of the integers of a group (SQLite has no such aggregate). */
+static void bit_or_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	int64_t *acc = sqlite3_aggregate_context(ctx, sizeof(*acc));
+
+	(void)argc;
+	if (acc != NULL && sqlite3_value_type(argv[0]) != SQLITE_NULL)
+		*acc |= sqlite3_value_int64(argv[0]);
+}
+
+static void bit_or_final(sqlite3_context *ctx)
+{
+	int64_t *acc = sqlite3_aggregate_context(ctx, 0);
+
+	sqlite3_result_int64(ctx, acc != NULL ? *acc : 0);
+}
+
 /* Recognises the file as ours (or as new), then configures the connection. */
 static int setup(struct pl_store *s, int exists, unsigned flags)
 {
@@ -1216,6 +1290,10 @@ static int setup(struct pl_store *s, int exists, unsigned flags)
 
 	sqlite3_extended_result_codes(s->db, 1);
 	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+	rc = sqlite3_create_function(s->db, "pl_bit_or", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+				     NULL, NULL, bit_or_step, bit_or_final);
+	if (rc != SQLITE_OK)
+		return fail_db(s, rc, "cannot prepare");
 	rc = query_sql(s, "SELECT (SELECT application_id FROM pragma_application_id), "
 			  "(SELECT user_version FROM pragma_user_version), "
 			  "(SELECT COUNT(*) FROM sqlite_master)", v, 3, 0, NULL, "cannot read");

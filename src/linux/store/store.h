@@ -66,7 +66,7 @@ extern "C" {
 #endif
 
 /* Schema version written to PRAGMA user_version. A store with a higher one is refused. */
-#define PL_STORE_SCHEMA_VERSION 3
+#define PL_STORE_SCHEMA_VERSION 4
 /* PRAGMA application_id of a PowerLogger store: "PLOG". */
 #define PL_STORE_APPLICATION_ID 0x504C4F47
 /* Longest checkpoint accepted, bytes. */
