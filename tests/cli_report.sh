@@ -12,7 +12,7 @@
 #  3. beside a running logger (sim, 1 s intervals): report -c answers with its records, and
 #     the logger goes on committing;
 #  4. errors: an unknown meter names the known ones, bad dates, --from after --to, a bad
-#     price, a missing store, a store without meters.
+#     price, a missing store, a file that is no store, a store without meters.
 set -euo pipefail
 bin=${1:?usage: cli_report.sh PATH/TO/powerlogger}
 fillstore=$(dirname "$bin")/fillstore
@@ -149,6 +149,8 @@ experr 2 "--price 'abc': not a price" --store "$s" --price abc
 experr 2 "one of --daily, --monthly and --hourly" --store "$s" --daily --monthly
 experr 2 "unexpected argument 'x'" --store "$s" x
 experr 1 "$work/none.db" --store "$work/none.db"
+echo "not a store" >"$work/text.db"
+experr 1 "not a PowerLogger store (or damaged): $work/text.db" --store "$work/text.db"
 cp "$s" "$work/empty.db"
 sqlite3 "$work/empty.db" 'DELETE FROM records; DELETE FROM checkpoints; DELETE FROM meters'
 experr 1 "has no meter yet: nothing to report" --store "$work/empty.db"
