@@ -42,7 +42,7 @@ qemu_of() {
 # The daemon's libraries and the tests' cmocka, for the target (Multi-Arch: same, so they
 # install beside the native ones; apt moves a native package to the same version if needed).
 arch_pkgs=(libsqlite3-dev libcurl4-openssl-dev libinih-dev libsystemd-dev zlib1g-dev
-	libgpiod-dev libmosquitto-dev libcmocka-dev
+	libgpiod-dev libmosquitto-dev libmicrohttpd-dev libcmocka-dev
 	pkgconf pkg-config)  # pkgconf:<arch> provides <triplet>-pkg-config
 native_pkgs=(cmake qemu-user
 	sqlite3              # test_store runs the sqlite3 program as a foreign reader

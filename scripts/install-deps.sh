@@ -14,6 +14,7 @@ run_pkgs=(
   zlib1g-dev                         # gzip request bodies for InfluxDB
   libgpiod-dev                       # GPIO edge sources (libgpiod 1.6)
   libmosquitto-dev                   # the MQTT sink
+  libmicrohttpd-dev libmicrohttpd12  # the web server: dashboard, API, /metrics ([http])
 )
 test_pkgs=(
   libcmocka-dev                      # unit tests
@@ -25,6 +26,8 @@ test_pkgs=(
   python3 openssl                    # the sink's tests: the fake server, throwaway TLS certificates
   faketime libfaketime               # clock-step tests: the wall clock stepped under the daemon
   mosquitto mosquitto-clients        # the MQTT sink's tests: a real broker, mosquitto_sub/_pub
+  prometheus                         # the web server's tests: a real Prometheus, promtool
+  chromium python3-websocket         # the dashboard's test: headless Chromium over DevTools
 )
 # The Debian package (debian/control's Build-Depends, and the tools tests/pkg/deb-test.sh uses).
 deb_pkgs=(

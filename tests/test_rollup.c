@@ -7,6 +7,7 @@
  *  - bucket edges on and off slot boundaries (rollups and raw records mixed), empty ranges,
  *    an unknown meter, bad edges; the power series;
  *  - local calendars with daylight saving (TZ=Europe/Berlin: days of 23 and 25 hours, months);
+ *  - times before 1970 (floor division, not truncation);
  *  - a store of schema version 3 upgraded: rollups equal to its records.
  * pl_store_rollup_verify() checks the stored rollups against the records throughout, and is
  * shown to notice a difference.
@@ -509,6 +510,33 @@ static void test_empty_and_errors(void **state)
 	tmp_remove(&t);
 }
 
+/* Times before 1970 fall in the slot and day they lie in (floor division, not truncation). */
+static void test_before_1970(void **state)
+{
+	const int64_t day = INT64_C(86400) * PL_US_PER_S;
+	int64_t meter, edges[5] = { -2 * day, -GRAIN_US, 0, GRAIN_US, day };
+	struct pl_store_bucket b[4];
+	struct pl_store *s;
+	struct tmp t;
+
+	(void)state;
+	s = steady_store(&t, -day - 3600 * PL_US_PER_S, 3600 * PL_US_PER_S, &meter);
+	verify_ok(s);
+	assert_int_equal(pl_store_buckets(s, meter, edges, 4, b), 0);
+	assert_int_equal(b[0].records, (day + 3600 * PL_US_PER_S - GRAIN_US) / (20 * PL_US_PER_S));
+	assert_int_equal(b[1].records, 45); /* the last slot before 1970 */
+	assert_int_equal(b[2].records, 45);
+	assert_int_equal(b[3].records, 180 - 45);
+	/* a whole day before 1970, from the second level */
+	edges[0] = -day;
+	edges[1] = 0;
+	assert_int_equal(pl_store_buckets(s, meter, edges, 1, b), 0);
+	assert_int_equal(b[0].records, 4320);
+	assert_int_equal(sql_int(s, "SELECT MIN(slot) FROM rollups_day"), -2);
+	pl_store_close(s);
+	tmp_remove(&t);
+}
+
 /* A store of schema version 3 is refused by a reader, and upgraded by a writer with rollups
  * equal to its records. */
 static void test_upgrade_from_v3(void **state)
@@ -623,6 +651,7 @@ int main(void)
 		cmocka_unit_test(test_random_commits),
 		cmocka_unit_test(test_dst),
 		cmocka_unit_test(test_empty_and_errors),
+		cmocka_unit_test(test_before_1970),
 		cmocka_unit_test(test_upgrade_from_v3),
 	};
 

@@ -56,6 +56,8 @@ enum kind {
 	K_MQTT_URL, /* struct pl_config_mqtt: url, host, port, tls */
 	K_TOPIC,  /* char *, an MQTT topic prefix; min = 1: may be empty ("" or nothing) */
 	K_CLIENT, /* char *, an MQTT client id: 1..PL_CONFIG_NAME_MAX of [A-Za-z0-9_.-] */
+	K_PRICE,  /* int64_t millionths from a decimal >= 0 (a price per kWh) */
+	K_CURRENCY, /* char *, 1..16 bytes without control characters or quotes */
 };
 
 struct key {
@@ -88,6 +90,7 @@ static const int precision_values[] = { PL_PREC_S, PL_PREC_MS, PL_PREC_US, PL_PR
 #define METER(f) offsetof(struct pl_config_meter, f)
 #define INFLUX(f) offsetof(struct pl_config_influx, f)
 #define MQTT(f) offsetof(struct pl_config_mqtt, f)
+#define HTTP(f) offsetof(struct pl_config_http, f)
 
 static const struct key store_keys[] = {
 	{ "path", K_STR, STORE(path), 0, 0, NULL, NULL, 0 },
@@ -165,6 +168,8 @@ static const struct key mqtt_keys[] = {
 
 static const struct key http_keys[] = {
 	{ "listen", K_LISTEN, 0, 0, 0, NULL, NULL, 0 },
+	{ "price_per_kwh", K_PRICE, HTTP(price_micro), 0, 0, NULL, NULL, 0 },
+	{ "currency", K_CURRENCY, HTTP(currency), 0, 0, NULL, NULL, 0 },
 	{ NULL, 0, 0, 0, 0, NULL, NULL, 0 },
 };
 
@@ -1148,6 +1153,38 @@ static void set_value(struct parser *p, const struct section *s, const struct ke
 		}
 		set_string(p, (char **)(void *)field, v);
 		break;
+	case K_PRICE: {
+		int64_t micro;
+		int rc = pl_trace_parse_decimal(v, strlen(v), 6, &micro);
+
+		if (rc != 0 || micro < 0 || micro > INT64_C(1000000000000)) {
+			diag(p, 0, p->line, s, k->name, "'%s' is not a price per kWh >= 0 "
+			     "(e.g. 0.30)", v);
+			return;
+		}
+		*(int64_t *)(void *)field = micro;
+		break;
+	}
+	case K_CURRENCY: {
+		size_t len = strlen(v);
+
+		if (len > 16) {
+			diag(p, 0, p->line, s, k->name, "longer than 16 bytes (a short name such as "
+			     "EUR or €)");
+			return;
+		}
+		for (size_t i = 0; i < len; i++) {
+			unsigned char c = (unsigned char)v[i];
+
+			if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
+				diag(p, 0, p->line, s, k->name, "'%s' has a control character, a quote "
+				     "or a backslash (a short name such as EUR or €)", v);
+				return;
+			}
+		}
+		set_string(p, (char **)(void *)field, v);
+		break;
+	}
 	}
 }
 
@@ -1451,6 +1488,16 @@ static void check_shared_inputs(struct parser *p)
 	}
 }
 
+/* A currency names the price's unit: alone it would label nothing. */
+static void check_http(struct parser *p, const struct section *s)
+{
+	unsigned at = key_line(s, "currency");
+
+	if (at && p->cfg->http.price_micro < 0)
+		diag(p, 1, at, s, "currency", "has no effect without price_per_kwh (e.g. "
+		     "price_per_kwh = 0.30)");
+}
+
 static void check_sections(struct parser *p)
 {
 	size_t i;
@@ -1462,6 +1509,8 @@ static void check_sections(struct parser *p)
 			check_influx(p, &p->sects[i]);
 		else if (p->sects[i].type == S_MQTT)
 			check_mqtt(p, &p->sects[i]);
+		else if (p->sects[i].type == S_HTTP)
+			check_http(p, &p->sects[i]);
 	}
 	check_shared_inputs(p);
 }
@@ -1525,6 +1574,7 @@ void pl_config_free(struct pl_config *cfg)
 	free(cfg->mqtt);
 	free(cfg->http.listen);
 	free(cfg->http.host);
+	free(cfg->http.currency);
 	free(cfg);
 }
 
@@ -1567,6 +1617,7 @@ static int parse(struct parser *p, struct pl_config **out)
 	p->cfg->path = xstrdup(p, p->name);
 	p->cfg->store.path = xstrdup(p, "./powerlogger.db");
 	p->cfg->store.merge_s = 900;
+	p->cfg->http.price_micro = -1;
 
 	rc = ini_parse_stream(reader, p, handler, p);
 	if (rc == -2) {
@@ -1800,9 +1851,14 @@ int pl_config_dump(const struct pl_config *cfg, FILE *f)
 		fprintf(f, ", qos %" PRIu32 ", keepalive %" PRIu32 " s\n", q->qos, q->keepalive_s);
 	}
 	if (cfg->http.listen)
-		fprintf(f, "http: %s\n", cfg->http.listen);
+		fprintf(f, "http: %s", cfg->http.listen);
 	else
-		fputs("http: off\n", f);
+		fputs("http: off", f);
+	if (cfg->http.price_micro >= 0)
+		fprintf(f, ", price %" PRId64 ".%06" PRId64 "%s%s per kWh",
+			cfg->http.price_micro / 1000000, cfg->http.price_micro % 1000000,
+			cfg->http.currency ? " " : "", cfg->http.currency ? cfg->http.currency : "");
+	fputc('\n', f);
 	return ferror(f) ? -PL_EIO : 0;
 }
 

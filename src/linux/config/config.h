@@ -125,9 +125,11 @@ struct pl_config_mqtt {
 };
 
 struct pl_config_http {
-	char *listen; /* "HOST:PORT" as written; NULL: no HTTP server */
+	char *listen; /* "HOST:PORT" as written; NULL: no HTTP server (first: config.c) */
 	char *host;   /* HOST without brackets */
 	uint16_t port;
+	int64_t price_micro; /* price_per_kwh in millionths of the currency; < 0: no price */
+	char *currency;      /* short text (1..16 bytes, no control character), NULL: none */
 };
 
 struct pl_config {

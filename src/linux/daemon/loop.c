@@ -94,6 +94,8 @@ static int loop_wake(struct run *r, struct loop_fds *f, int64_t now)
 		wake = MIN64(wake, f->last_status + f->status_every);
 	if (r->cfg->nmqtt > 0) /* the detectors' view for P/M/diag */
 		wake = MIN64(wake, r->next_diag_us);
+	if (r->live) /* the web server's view */
+		wake = MIN64(wake, r->next_live_us);
 	if (f->wd_usec)
 		wake = MIN64(wake, f->last_wd + (int64_t)f->wd_usec / 2);
 	if (o->until_drained && r->flushing)
@@ -137,6 +139,10 @@ static int loop_meters(struct run *r, struct loop_fds *f)
 	if (now >= r->next_diag_us) {
 		status_mqtt_diag(r);
 		r->next_diag_us = now + DIAG_EVERY_US;
+	}
+	if (r->live && now >= r->next_live_us) {
+		status_live(r);
+		r->next_live_us = now + PL_LIVE_EVERY_US;
 	}
 	if (!r->o->quiet && now - f->last_status >= f->status_every) {
 		status_line(r);

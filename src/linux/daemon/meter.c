@@ -59,6 +59,11 @@ int meter_commit(struct run *r, struct meter_run *m)
 	r->store_failing = 0;
 	if (!r->moved)
 		store_check_place(r);
+	for (size_t i = 0; i < m->nrecs; i++) {
+		m->c_pulses += m->recs[i].pulses;
+		m->c_rejected += m->recs[i].rejected;
+		m->c_gaps += (m->recs[i].flags & (PL_Q_GAP | PL_Q_PARTIAL)) != 0;
+	}
 	if (m->nrecs > 0) {
 		m->last = m->recs[m->nrecs - 1];
 		m->have_last = 1;

@@ -16,6 +16,7 @@
 #include "powerlogger/meter.h"
 #include "powerlogger/retry.h"
 #include "sinks/deliver.h"
+#include "http/http.h"
 #include "sinks/mqtt.h"
 #include "sources/live.h"
 #include "store/checkpoint.h"
@@ -68,6 +69,10 @@ struct meter_run {
 				      * channel puts them into effect */
 	int64_t last_in_t;           /* line time of the source's latest edge or sample */
 	uint64_t late_logged;        /* pulses counted late (ch.n_late) as far as logged */
+	/* committed in this run, for the web server's counters (http/live.h) */
+	uint64_t c_pulses, c_rejected, c_gaps;
+	int last_looked;             /* the store's newest record was looked up for `last` */
+	int64_t live_day_us, live_day_base_uwh; /* the web view's midnight and register then */
 };
 
 struct sink_run {
@@ -100,6 +105,10 @@ struct run {
 	int64_t clock_off0; /* wall minus monotonic clock at the start: devices' line time */
 	int64_t clock_off;  /* the same now, as far as check_clock has seen */
 	int64_t next_diag_us; /* monotonic: the MQTT sinks' diagnostics are due */
+	struct pl_live *live; /* what the web server shows; NULL without [http] listen */
+	struct pl_live *live_tmp; /* the loop's copy, filled and then put into live */
+	struct pl_http *http;
+	int64_t next_live_us; /* monotonic: the live box is due */
 };
 
 /* signals.c */
@@ -145,5 +154,6 @@ int sinks_broken(struct run *r);
 /* status.c */
 void status_line(struct run *r);
 void status_mqtt_diag(struct run *r);
+void status_live(struct run *r);
 
 #endif

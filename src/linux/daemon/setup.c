@@ -81,6 +81,36 @@ static void report_removed_sinks(struct run *r)
 	}
 }
 
+/*
+ * The web server (http/http.h), last: it shows the meters as loaded. Its live box is filled
+ * once before the first request can come. An address that cannot be bound is a failure of the
+ * start (exit 1), not a warning: the user asked for the page, and a logger that silently
+ * serves nothing is the very thing [http] listen was made real to end.
+ */
+static int http_start(struct run *r)
+{
+	char err[512];
+
+	if (r->cfg->http.listen == NULL)
+		return 0;
+	r->live = pl_live_new(r->nmeters, r->nsinks);
+	r->live_tmp = pl_live_new(r->nmeters, r->nsinks);
+	if (r->live == NULL || r->live_tmp == NULL) {
+		pl_log(PL_LOG_ERROR, "out of memory");
+		return -1;
+	}
+	status_live(r);
+	r->next_live_us = pl_clock_mono_us() + PL_LIVE_EVERY_US;
+	if (pl_http_start(r->cfg, r->live, &r->http, err, sizeof(err)) != 0) {
+		pl_log(PL_LOG_ERROR, "[http] listen: %s", err);
+		return -1;
+	}
+	if (!r->o->quiet)
+		pl_log(PL_LOG_INFO, "dashboard at http://%s/ (metrics at /metrics)",
+		       r->cfg->http.listen);
+	return 0;
+}
+
 int daemon_setup(struct run *r)
 {
 	char err[512];
@@ -162,7 +192,7 @@ int daemon_setup(struct run *r)
 		if (meter_load(r, m) != 0 || feed_open(r, m) != 0)
 			return -1;
 	}
-	return 0;
+	return http_start(r);
 }
 
 /*
@@ -209,6 +239,11 @@ static void store_rescue(struct run *r)
 
 void daemon_teardown(struct run *r)
 {
+	pl_http_stop(r->http); /* first: it shows what the rest of this frees */
+	r->http = NULL;
+	pl_live_free(r->live);
+	pl_live_free(r->live_tmp);
+	r->live = r->live_tmp = NULL;
 	for (size_t i = 0; i < r->nmeters; i++) {
 		feed_close(&r->meters[i]);
 		free(r->meters[i].recs);

@@ -2,10 +2,12 @@
 /*
  * The status line: each meter's power, today's energy and register, each sink's state and
  * backlog. Live on a terminal (rewritten in place every second), a log line a minute
- * otherwise (the journal).
+ * otherwise (the journal). And the same state for others: the MQTT sinks' diagnostics and the
+ * web server's live box (http/live.h), both filled here, in the loop's thread.
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "clock.h"
@@ -108,3 +110,75 @@ void status_line(struct run *r)
 		fprintf(pl_log_stream(), "%s: %s\n", PROG, line);
 }
 
+
+/*
+ * The web server's view (http/live.h), every PL_LIVE_EVERY_US: filled into the loop's own copy,
+ * then put into the box under its mutex, so the server never reads the loop's state and the
+ * loop never waits for the server longer than a copy.
+ */
+void status_live(struct run *r)
+{
+	struct pl_live *l = r->live_tmp;
+	int64_t wall = pl_clock_wall_us(), mono = pl_clock_mono_us();
+
+	for (size_t i = 0; i < r->nmeters && i < l->nmeters; i++) {
+		struct meter_run *m = &r->meters[i];
+		struct pl_live_meter *v = &l->m[i];
+		int64_t bound, t = m->last_t + m->ch.offset_us, midnight;
+
+		if (!m->have_last && !m->last_looked) { /* before this run's first commit */
+			m->last_looked = 1;
+			if (pl_store_last_record(r->store, m->id, &m->last) == 0)
+				m->have_last = 1;
+		}
+		memset(v, 0, sizeof(*v));
+		v->id = m->id;
+		v->power_mw = pl_meter_power(&m->ch.meter, t, &bound);
+		v->register_uwh = m->have_last ? m->last.register_uwh : m->cfg->start_register_uwh;
+		midnight = local_midnight_us(wall);
+		if (midnight != m->live_day_us) { /* a new day, or the first look */
+			m->live_day_us = midnight;
+			if (pl_store_register_at(r->store, m->id, midnight, &m->live_day_base_uwh) != 0)
+				m->live_day_base_uwh = v->register_uwh; /* no record yet */
+		} else if (!m->have_last) {
+			m->live_day_base_uwh = v->register_uwh;
+		}
+		v->day_start_us = midnight;
+		v->today_base_uwh = m->live_day_base_uwh;
+		v->pulses = m->c_pulses;
+		v->rejected = m->c_rejected;
+		v->gaps = m->c_gaps;
+		v->rejected_total = m->ch.n_rejected;
+		v->have_last = m->have_last;
+		v->last = m->last;
+		v->edges = m->ch.cfg.kind == PL_CHANNEL_EDGES;
+		if (!v->edges) {
+			struct pl_detector_status ds;
+
+			pl_detector_status(&m->ch.det, &ds);
+			snprintf(v->det_state, sizeof(v->det_state), "%s",
+				 pl_detector_state_name(ds.state));
+			v->amplitude = ds.amplitude;
+			v->noise = ds.noise;
+		}
+		v->failing = m->failing;
+		snprintf(v->error, sizeof(v->error), "%s", m->failing ? m->error : "");
+		v->lost = m->lost;
+	}
+	for (size_t i = 0; i < r->nsinks && i < l->nsinks; i++) {
+		struct sink_run *k = &r->sinks[i];
+		struct pl_live_sink *v = &l->s[i];
+		struct pl_deliver_status st;
+
+		count_backlog(r, k);
+		pl_deliver_status(k->d, &st);
+		v->failing = st.failing;
+		snprintf(v->last_error, sizeof(v->last_error), "%s", st.last_error);
+		v->backlog = k->backlog;
+		v->delivered = st.delivered;
+		v->quarantined = st.quarantined;
+		v->last_ok_us = st.last_ack_us ? wall - (mono - st.last_ack_us) : 0;
+	}
+	l->updated_us = wall;
+	pl_live_put(r->live, l);
+}

@@ -201,7 +201,9 @@ static const char migrate_v2_sql[] =
 	" INSERT INTO " table " VALUES(NEW.meter_id, " slot ","                             \
 	" 1, NEW.pulses, NEW.rejected, NEW.energy_uwh, NEW.length_s, NEW.peak_mw,"          \
 	" NEW.flags != 0, (NEW.flags & " PL_ROLLUP_GAP_FLAGS_SQL ") != 0, NEW.flags)"       \
-	" ON CONFLICT(meter_id, slot) DO UPDATE SET records = records + 1,"                 \
+	ROLLUP_UPSERT_SQL
+#define ROLLUP_UPSERT_SQL                                                                   \
+	" ON CONFLICT(meter_id, slot) DO UPDATE SET records = records + excluded.records,"  \
 	" pulses = pulses + excluded.pulses, rejected = rejected + excluded.rejected,"      \
 	" energy_uwh = energy_uwh + excluded.energy_uwh,"                                   \
 	" covered_s = covered_s + excluded.covered_s,"                                      \
@@ -214,10 +216,17 @@ static const char migrate_v2_sql[] =
 	ROLLUP_ADD_SQL("rollups", PL_ROLLUP_SLOT_SQL("NEW.start_us"))                       \
 	ROLLUP_ADD_SQL("rollups_day", PL_ROLLUP_DAY_SQL("NEW.start_us"))                    \
 	" END;"
-/* The upgrade from version 3 computes them from the records, one statement each. */
+/*
+ * The upgrade from version 3 computes them from the records, one statement each. The slots by
+ * an upsert per record, as the trigger does, rather than a GROUP BY: that would sort all the
+ * records in a temporary file first (a GB for five years of two meters, on an SD card), for
+ * no gain in time (about 40 s for those 15.8 M records on a PC). The days from the slots.
+ */
 #define ROLLUP_FILL_SQL                                                                     \
-	"INSERT INTO rollups SELECT meter_id, " PL_ROLLUP_SLOT_SQL("start_us") " AS slot, "  \
-	PL_ROLLUP_SUMS_SQL " FROM main.records GROUP BY meter_id, slot;"                    \
+	"INSERT INTO rollups SELECT meter_id, " PL_ROLLUP_SLOT_SQL("start_us") ", 1, pulses,"\
+	" rejected, energy_uwh, length_s, peak_mw, flags != 0,"                             \
+	" (flags & " PL_ROLLUP_GAP_FLAGS_SQL ") != 0, flags FROM main.records WHERE 1"      \
+	ROLLUP_UPSERT_SQL                                                                   \
 	"INSERT INTO rollups_day SELECT meter_id, " PL_FLOOR_DIV_SQL("slot", "96") " AS day," \
 	" SUM(records), SUM(pulses), SUM(rejected), SUM(energy_uwh),"                       \
 	" SUM(covered_s), MAX(peak_mw), SUM(flagged), SUM(gaps), pl_bit_or(flags)"          \

@@ -30,6 +30,8 @@
  *     Instead the store refuses new commits with -PL_ENOSPC (and a message saying why) until a
  *     later prune finds it within the bound again, e.g. after the sinks caught up. The caller
  *     keeps its source where it was and reports the condition.
+ * Retention deletes records only: the rollups (query.h, schema version 4; about 1.1 MiB per
+ * meter and year) count toward the size and are never deleted.
  * The bound is checked when pl_store_prune() runs: the daemon calls it periodically and at
  * start (the refusal is not persistent across a reopen until the next prune).
  * "Size" is the space the database uses, (pages - free pages) x page size; the WAL file comes
