@@ -102,6 +102,19 @@ grep -Eq '^  2026-04-02 +0\.000 +0\.00 +- +0\.0% \*$' "$work/house-table" ||
 grep -Eq '^  2026-04-01 .* 100\.0%$' "$work/house-table" ||
   fail "a complete day is marked: $(grep 2026-04-01 "$work/house-table")"
 checks=$((checks + 4))
+# the price from the configuration's [http], as the dashboard's; --price overrides it
+printf '[store]\npath = %s\n\n[meter house]\nsource = sim\nimp_per_kwh = 1000\n\n' "$s" \
+  >"$work/p.ini"
+printf '[http]\nlisten = 127.0.0.1:8080\nprice_per_kwh = 0.25\ncurrency = CHF\n' >>"$work/p.ini"
+expect 0 "$bin" report -c "$work/p.ini" -m house --from 2026-03-20 --to 2026-04-09 || true
+grep -Eq "^  total +$total +$cost +[0-9.]+ +" "$work/out" && grep -q "cost CHF" "$work/out" ||
+  fail "the configuration's price: $(grep -E 'total|cost' "$work/out")"
+expect 0 "$bin" report -c "$work/p.ini" -m house --from 2026-03-20 --to 2026-03-20 --csv \
+  --price 1 || true
+want=$(awk -F, 'NR == 2 { print $4 }' "$work/out")
+grep -q "^house,2026-03-20T00:00:00+01:00,2026-03-21T00:00:00+01:00,$want,${want%00}," "$work/out" ||
+  fail "--price 1 beside the configuration's: $(tail -n 1 "$work/out")"
+checks=$((checks + 2))
 expect 0 "$bin" report --store "$s" --meter garage --from 2026-03-20 --to 2026-03-21 || true
 ! grep -q house "$work/out" && grep -q '^garage$' "$work/out" ||
   fail "--meter garage shows: $(cat "$work/out")"

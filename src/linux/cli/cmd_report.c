@@ -411,7 +411,7 @@ static int parse_options(int argc, char **argv, struct report_opts *o, const cha
 			o->have_price = 1;
 			break;
 		case OPT_CURRENCY:
-			if (optarg[0] == '\0' || strlen(optarg) > 8 || strpbrk(optarg, ",\"\n\r")) {
+			if (optarg[0] == '\0' || strlen(optarg) > 16 || strpbrk(optarg, ",\"\n\r")) {
 				fprintf(stderr, PROG ": --currency '%s': a short name such as EUR\n",
 					optarg);
 				return 2;
@@ -498,8 +498,13 @@ int pl_cmd_report(int argc, char **argv)
 	/* reading the store needs none of the sinks' secrets */
 	if (pl_cli_store_config(PROG, config, &cfg, &path) != 0)
 		return 2;
-	/* TODO(lead): with -c, take the price from cfg->http.price_per_kwh / currency once the
-	 * configuration has them (the http13 branch); until then --price only. */
+	/* The configuration's price, as the dashboard shows it, unless --price overrides it. */
+	if (cfg != NULL && !o.have_price && cfg->http.price_micro >= 0) {
+		o.have_price = 1;
+		o.price = (double)cfg->http.price_micro / 1e6;
+		if (o.currency == NULL)
+			o.currency = cfg->http.currency;
+	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now_us = (int64_t)ts.tv_sec * PL_US_PER_S + ts.tv_nsec / 1000;
 	status = report_range(&o, now_us, &from_us, &to_us);
