@@ -28,6 +28,7 @@ static const struct command commands[] = {
 	{ "detect", pl_cmd_detect, "find the meter's pulses in a recorded sensor trace" },
 	{ "run", pl_cmd_run, "log the configured meters, deliver to InfluxDB and MQTT (the daemon)" },
 	{ "status", pl_cmd_status, "show meters and sinks from the store (running or stopped)" },
+	{ "report", pl_cmd_report, "energy and cost per day, month or hour from the store" },
 	{ "backup", pl_cmd_backup, "copy the store, complete, from a running or stopped logger" },
 	{ "set-register", pl_cmd_set_register, "set a meter's register to its reading" },
 	{ "simulate", pl_cmd_simulate, "simulate a meter's LED and sensor, write a trace" },

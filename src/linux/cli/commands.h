@@ -16,6 +16,7 @@ int pl_cmd_run(int argc, char **argv);
 int pl_cmd_status(int argc, char **argv);
 int pl_cmd_backup(int argc, char **argv);
 int pl_cmd_set_register(int argc, char **argv);
+int pl_cmd_report(int argc, char **argv);
 
 /*
  * The options of the commands that work on a store, not a configuration as such (status,
