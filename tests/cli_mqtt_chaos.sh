@@ -123,6 +123,8 @@ for ev in "${events[@]}"; do
 done
 last=$("$bin" status -c "$work/chaos.ini" | sed -n 's/.*last interval \([0-9]*\)\.[0-9]* s.*/\1/p')
 [ "${last:-0}" -lt 895 ] || die "the trace ended before the last event: too slow a machine?"
+# the last event may have been a kill and a start a moment ago
+daemon_catches_term 10 || die "the logger does not handle SIGTERM 10 s after its start"
 kill -TERM "$daemon_pid"
 daemon_wait 30 || { daemon_stacks; die "the logger did not stop cleanly on SIGTERM"; }
 daemon_start "$work/chaos.ini" --until-drained --speed 0

@@ -161,6 +161,15 @@ daemon_start() {
 	daemon_pid=$!
 }
 
+# daemon_catches_term SECONDS: waits until the daemon has installed its SIGTERM handler
+# (SigCgt in /proc/PID/status), so that a SIGTERM is a clean stop and not the default death
+# of a process still starting (a test that stopped a logger started a moment before saw 143).
+daemon_catches_term() {
+	wait_for "$1" eval '[ "$(readlink /proc/$daemon_pid/exe)" = "$(readlink -f "$bin")" ] &&
+		[ $(( 0x$(sed -n "s/^SigCgt:[[:space:]]*//p" \
+		/proc/$daemon_pid/status 2>/dev/null || echo 0) >> 14 & 1 )) = 1 ]'
+}
+
 # daemon_kill: SIGKILL, marked in the captures before it (the Last Will can only come after).
 daemon_kill() {
 	mark_all "daemon kill"
