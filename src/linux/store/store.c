@@ -362,10 +362,8 @@ static int fail_db(struct pl_store *s, int rc, const char *what)
 	return err != 0 ? err : -PL_EIO;
 }
 
-static int fail(struct pl_store *s, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(struct pl_store *s, int err, const char *fmt, ...)
+/* The message of a failure: "PATH: " and the text (the store's own and query.c's). */
+int pl_store_fail_(struct pl_store *s, int err, const char *fmt, ...)
 {
 	va_list ap;
 	int n = snprintf(s->msg, sizeof(s->msg), "%s: ", s->path);
@@ -377,6 +375,7 @@ static int fail(struct pl_store *s, int err, const char *fmt, ...)
 	va_end(ap);
 	return err;
 }
+#define fail pl_store_fail_
 
 static int exec(struct pl_store *s, const char *sql, const char *what)
 {
@@ -1733,19 +1732,6 @@ void *pl_store_sqlite(struct pl_store *s)
 int pl_store_sync_(struct pl_store *s)
 {
 	return intake_sync(s);
-}
-
-int pl_store_fail_(struct pl_store *s, int err, const char *fmt, ...)
-{
-	va_list ap;
-	int n = snprintf(s->msg, sizeof(s->msg), "%s: ", s->path);
-
-	if (n < 0 || (size_t)n >= sizeof(s->msg))
-		n = 0;
-	va_start(ap, fmt);
-	vsnprintf(s->msg + n, sizeof(s->msg) - (size_t)n, fmt, ap);
-	va_end(ap);
-	return err;
 }
 
 int pl_store_fail_db_(struct pl_store *s, int rc, const char *what)
