@@ -187,15 +187,24 @@ rc=0
   kill -0 $p || exit 99
   kill -TERM $p
   wait $p ) || rc=$?
-[ $rc -eq 1 ] || { cat "$work/lim.log" >&2; fail "at the file size limit exit $rc, not 1"; }
+# A retry (every 5 s) may find room again before the SIGTERM (a checkpoint lets the WAL start
+# over; seen on a loaded machine): then the waiting records are written and the stop is a
+# clean one, exit 0; otherwise they are reported lost to this run, exit 1. Either way the run
+# after it must leave exactly detect's records (below).
+if grep -q "store: writing again" "$work/lim.log"; then
+  want=0 lost="store: writing again"
+else
+  want=1 lost="could not be stored and are lost (a restart replays them"
+fi
+[ $rc -eq $want ] || { cat "$work/lim.log" >&2; fail "at the file size limit exit $rc, not $want"; }
 grep -q "lim.db.intake: the process's file size limit (ulimit -f) is reached; each interval is committed to the database directly" "$work/lim.log" &&
   grep -q "cannot commit the interval: I/O error (the process has a file size limit" "$work/lim.log" &&
   grep -q "SIGHUP: not reloading while the store refuses new records" "$work/lim.log" &&
-  grep -q "could not be stored and are lost (a restart replays them" "$work/lim.log" ||
+  grep -qF "$lost" "$work/lim.log" ||
   { cat "$work/lim.log" >&2; fail "the file size limit was not reported"; }
 "$bin" run -c "$work/lim.ini" --quiet --until-drained --speed 0 2>>"$work/lim.log" ||
   { cat "$work/lim.log" >&2; fail "the run after the file size limit failed"; }
 same "$work/lim.db" "after a file size limit"
 echo "cli_lifecycle: a file size limit: no SIGXFSZ death, reported like a full disk, a SIGHUP" \
-  "refused meanwhile, exit 1 at" \
+  "refused meanwhile, exit $want at" \
   "SIGTERM; without it the records are exactly detect's"
