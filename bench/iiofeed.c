@@ -184,6 +184,9 @@ int main(int argc, char **argv)
 	uint32_t rate = 10000, imp = 1000;
 	char root[PATH_MAX], devdir[PATH_MAX], path[PATH_MAX + 64], text[64];
 	int created = 0, fifo, raw, enabled = 0;
+	/* the newest sample's value: kept across ticks, for a tick that makes no sample (one
+	 * that wakes late twice in a row) writes it again rather than a made-up rest level */
+	int value = 200;
 	uint64_t made = 0, fed = 0, dropped = 0, pulses = 0;
 	unsigned char *pending;
 	size_t npending = 0, cap;
@@ -290,7 +293,6 @@ int main(int argc, char **argv)
 	for (uint64_t tick = 1; !stop && (double)(next - start) < seconds * 1e9; tick++) {
 		struct timespec ts;
 		int64_t upto;
-		int value = 200;
 
 		next = start + (int64_t)tick * TICK_NS;
 		ts.tv_sec = next / 1000000000;
