@@ -3,6 +3,7 @@
 # (ports/esp32/main/CMakeLists.txt) and the host build that tests it (CMakeLists.txt, plfw).
 # Paths are relative to this file's directory.
 set(PL_FW_SOURCES
+  fw_console.c
   fw_delivery.c
   fw_http.c
   fw_led.c
@@ -10,6 +11,7 @@ set(PL_FW_SOURCES
   fw_ring.c
   fw_sampling.c
   fw_seqpair.c
+  fw_settings.c
   fw_sinks.c
   fw_store.c
   fw_store_flashlog.c
