@@ -13,6 +13,10 @@
 # Fails if the total exceeds the budget of 32 KB. Not counted, because they are heap: the task
 # stacks (xTaskCreatePinnedToCore: sampling 6144 B, network 8192 B) and the ADC driver's DMA
 # pool (max_store_buf_size, 8 frames: 4 KB on the ESP32, 8 KB where results are 4 bytes).
+# The settings and the console (settings_nvs.c, console.c), heap, not counted: one block from
+# boot on (two struct fw_settings, 1.4 KB each: the tasks' copy and the console's; the console's
+# mailbox and status view, 140 B), the REPL task's stack (5120 B) and esp_console's own (its
+# line buffer and history, ~1 KB), and 2 KB for the NVS blob while it is read or saved.
 # With MQTT (mqtt.c) also heap, and not counted:
 #  - the event queue: MQTT_QUEUE_DEPTH 40 items (4 x FW_MQTT_WINDOW + 8) of 332 B (struct item), 13.3 KB, from init on;
 #  - the discovery payload's buffer, transient: as long as fw_mqtt_init measured it (about
@@ -55,7 +59,8 @@ known="TAG g_records g_timebase records_store timebase_store store clock_state n
        sampling_args wifi_up wifi_failures reconnect sync_pair
        delivery http url auth self smp edges edge_store frame values pool_overflows led
        outbox dns_state dns_host dns_addr sinks
-       queue dropped client mq client_id start_conn will_topic it local g_view mqtt_payload"
+       queue dropped client mq client_id start_conn will_topic it local g_view mqtt_payload
+       blk boot_no"
 found=$(grep -hE '^\s*static\s[^()]*;|^struct [a-z_]+ [a-z_, ]+;' ports/esp32/main/*.c |
         sed -E 's#/\*.*##; s/=.*;/;/; s/\[[^]]*\]//g; s/;.*//' |
         sed -E 's/^\s*(static\s+)?(volatile\s+|const\s+)*(struct\s+)?[A-Za-z_0-9]+\s+\**//' |
@@ -131,6 +136,12 @@ struct mqtt_item it, local;
 /* store_flash.c */
 const char *TAG_store = "store";
 struct fw_store_flashlog outbox;
+/* settings_nvs.c: a pointer to the heap block (see the note above) */
+const char *TAG_settings = "settings";
+void *blk;
+/* console.c */
+const char *TAG_console = "console";
+uint32_t boot_no;
 EOF
 $cc "${flags[@]}" -c "$out/platform_statics.c" -o "$out/platform_statics.o"
 platform=$(arm-none-eabi-size "$out/platform_statics.o" | awk 'NR == 2 { print $2 + $3 }')

@@ -13,6 +13,7 @@
 #include "freertos/task.h"
 #include "nvs_flash.h"
 
+#include "fw_console_port.h"
 #include "fw_port.h"
 #include "fw_record.h"
 
@@ -57,6 +58,10 @@ void app_main(void)
 		err = nvs_flash_init();
 	}
 	ESP_ERROR_CHECK(err);
+	if (fw_settings_boot() != 0) { /* NVS's settings, or Kconfig's: before the tasks */
+		vTaskDelay(pdMS_TO_TICKS(10000));
+		esp_restart();
+	}
 	ESP_LOGI(TAG, "last reset: %s (%d)", reset_name(esp_reset_reason()), (int)esp_reset_reason());
 
 	rc = fw_store_flash_open(&store, &clock_state, &boot, &meter);
@@ -79,4 +84,5 @@ void app_main(void)
 		.store = &store, .time = &clock_state, .boot = boot, .sampling_task = sampling,
 	};
 	xTaskCreatePinnedToCore(fw_net_task, "network", 8192, &net_args, 5, NULL, 0);
+	fw_console_start(boot); /* the serial console (console.c) */
 }

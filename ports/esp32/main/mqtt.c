@@ -56,6 +56,7 @@
 #include "mqtt_client.h"
 #include "sdkconfig.h"
 
+#include "fw_console_port.h"
 #include "fw_mqtt.h"
 #include "fw_port.h"
 
@@ -196,13 +197,13 @@ static void dns_start(void *arg)
 /* Starts the client for connection conn once the name is known. */
 static void start_now(uint32_t conn)
 {
+	const struct fw_settings *st = fw_settings_get(); /* as loaded at boot */
 	const esp_mqtt_client_config_t cfg = {
-		.broker.address.uri = CONFIG_PL_MQTT_URI,
+		.broker.address.uri = st->mqtt_uri,
 		.broker.verification.crt_bundle_attach = esp_crt_bundle_attach,
 		.credentials.client_id = client_id,
-		.credentials.username = CONFIG_PL_MQTT_USERNAME[0] ? CONFIG_PL_MQTT_USERNAME : NULL,
-		.credentials.authentication.password =
-			CONFIG_PL_MQTT_PASSWORD[0] ? CONFIG_PL_MQTT_PASSWORD : NULL,
+		.credentials.username = st->mqtt_user[0] ? st->mqtt_user : NULL,
+		.credentials.authentication.password = st->mqtt_pass[0] ? st->mqtt_pass : NULL,
 		.session.last_will = {
 			.topic = will_topic, .msg = "offline", .msg_len = 7, .qos = 1, .retain = 1,
 		},
@@ -222,8 +223,7 @@ static void start_now(uint32_t conn)
 
 	client = esp_mqtt_client_init(&cfg);
 	if (client == NULL) {
-		ESP_LOGE(TAG, "esp-mqtt refuses the configuration (URI \"%s\")",
-			 CONFIG_PL_MQTT_URI);
+		ESP_LOGE(TAG, "esp-mqtt refuses the configuration (URI \"%s\")", st->mqtt_uri);
 		post_local(FW_MQTT_EV_DISCONNECTED, conn);
 		return;
 	}
@@ -330,16 +330,17 @@ static const struct fw_mqtt_ops ops = {
 
 int fw_net_mqtt_init(struct fw_sink *sink, struct fw_time *time, char *scratch, size_t cap)
 {
+	const struct fw_settings *st = fw_settings_get(); /* as loaded at boot */
 	struct fw_mqtt_config cfg = {
 		.node = {
-			.topic_prefix = CONFIG_PL_MQTT_TOPIC_PREFIX,
-			.discovery_prefix = CONFIG_PL_MQTT_DISCOVERY_PREFIX,
+			.topic_prefix = st->mqtt_prefix,
+			.discovery_prefix = st->mqtt_discovery,
 			.node_id = client_id,
 			.sw_version = esp_app_get_description()->version,
 			.model = "ESP32",
 			.support_url = NULL,
 		},
-		.meter = {.name = CONFIG_PL_DEVICE_NAME, .imp_per_kwh = CONFIG_PL_IMP_PER_KWH},
+		.meter = {.name = st->device, .imp_per_kwh = st->imp_per_kwh},
 		.sync_timeout_ms = MQTT_ACK_TIMEOUT_MS,
 		.connect_timeout_ms = MQTT_ACK_TIMEOUT_MS,
 		.seed = (uint32_t)esp_timer_get_time() ^ (uint32_t)(uintptr_t)&cfg,
@@ -348,17 +349,17 @@ int fw_net_mqtt_init(struct fw_sink *sink, struct fw_time *time, char *scratch, 
 	};
 	uint8_t mac[6] = {0};
 
-	if (CONFIG_PL_MQTT_CLIENT_ID[0] != '\0') {
-		snprintf(client_id, sizeof(client_id), "%s", CONFIG_PL_MQTT_CLIENT_ID);
+	if (st->mqtt_client_id[0] != '\0') {
+		snprintf(client_id, sizeof(client_id), "%s", st->mqtt_client_id);
 	} else {
 		esp_read_mac(mac, ESP_MAC_WIFI_STA);
 		snprintf(client_id, sizeof(client_id), "powerlogger-%02x%02x%02x", mac[3], mac[4],
 			 mac[5]);
 	}
-	if (fw_mqtt_uri_host(CONFIG_PL_MQTT_URI, dns_host, sizeof(dns_host), NULL) != 0) {
+	if (fw_mqtt_uri_host(st->mqtt_uri, dns_host, sizeof(dns_host), NULL) != 0) {
 		ESP_LOGE(TAG, "the broker URI \"%s\" is not mqtt://HOST[:PORT] or "
-			 "mqtts://HOST[:PORT]; records are kept, none published",
-			 CONFIG_PL_MQTT_URI);
+			 "mqtts://HOST[:PORT]; records are kept, none published (set mqtt_uri)",
+			 st->mqtt_uri);
 		dns_host[0] = '\0';
 	}
 	queue = xQueueCreate(MQTT_QUEUE_DEPTH, sizeof(struct item));
@@ -368,13 +369,13 @@ int fw_net_mqtt_init(struct fw_sink *sink, struct fw_time *time, char *scratch, 
 	esp_log_level_set("mqtt_client", ESP_LOG_ERROR);
 	if (fw_mqtt_init(&mq, &cfg, &ops, NULL, sink, time) != 0) {
 		/* m->msg says what (a name, the topics' room, no memory to measure discovery) */
-		ESP_LOGE(TAG, "%s; records are kept, none published (fix it in menuconfig)",
-			 mq.msg);
+		ESP_LOGE(TAG, "%s; records are kept, none published (fix it with the console's "
+			 "`set`)", mq.msg);
 		vQueueDelete(queue);
 		queue = NULL;
 		return -PL_EINVAL;
 	}
-	ESP_LOGI(TAG, "client id \"%s\", broker %s", client_id, CONFIG_PL_MQTT_URI);
+	ESP_LOGI(TAG, "client id \"%s\", broker %s", client_id, st->mqtt_uri);
 	return 0;
 }
 

@@ -35,6 +35,7 @@
 #include "lwip/tcpip.h"
 #include "sdkconfig.h"
 
+#include "fw_console_port.h"
 #include "fw_delivery.h"
 #include "fw_http.h"
 #include "fw_mqtt.h"
@@ -100,6 +101,7 @@ static void wifi_start(void)
 {
 	wifi_init_config_t init = WIFI_INIT_CONFIG_DEFAULT();
 	wifi_config_t sta = {0};
+	const struct fw_settings *st = fw_settings_get();
 
 	fw_seqpair_init(&reconnect);
 	ESP_ERROR_CHECK(esp_netif_init());
@@ -108,12 +110,13 @@ static void wifi_start(void)
 	ESP_ERROR_CHECK(esp_wifi_init(&init));
 	ESP_ERROR_CHECK(esp_event_handler_register(WIFI_EVENT, ESP_EVENT_ANY_ID, on_wifi, NULL));
 	ESP_ERROR_CHECK(esp_event_handler_register(IP_EVENT, IP_EVENT_STA_GOT_IP, on_wifi, NULL));
-	strncpy((char *)sta.sta.ssid, CONFIG_PL_WIFI_SSID, sizeof(sta.sta.ssid));
-	strncpy((char *)sta.sta.password, CONFIG_PL_WIFI_PASSWORD, sizeof(sta.sta.password));
+	/* fw_settings: at most 32 and 64 bytes, the fields' sizes (no NUL needed there) */
+	strncpy((char *)sta.sta.ssid, st->wifi_ssid, sizeof(sta.sta.ssid));
+	strncpy((char *)sta.sta.password, st->wifi_pass, sizeof(sta.sta.password));
 	ESP_ERROR_CHECK(esp_wifi_set_mode(WIFI_MODE_STA));
 	ESP_ERROR_CHECK(esp_wifi_set_config(WIFI_IF_STA, &sta));
 	ESP_ERROR_CHECK(esp_wifi_start());
-	ESP_LOGI(TAG, "wifi: connecting to \"%s\"", CONFIG_PL_WIFI_SSID);
+	ESP_LOGI(TAG, "wifi: connecting to \"%s\"", st->wifi_ssid);
 }
 
 /* ---- SNTP ---------------------------------------------------------------------------- */
@@ -189,7 +192,7 @@ static esp_err_t on_http(esp_http_client_event_t *e)
  */
 enum { DNS_IDLE = 0, DNS_PENDING, DNS_DONE, DNS_FAILED };
 static atomic_int dns_state;
-static char dns_host[128];              /* from CONFIG_PL_INFLUX_URL; "" if unusable */
+static char dns_host[128];              /* from the setting influx_url; "" if unusable */
 static ip_addr_t dns_addr;              /* lwIP's out-parameter; written in lwIP's task */
 
 static void dns_found(const char *name, const ip_addr_t *ip, void *arg)
@@ -312,6 +315,7 @@ static int http_post(void *ctx, const char *body, size_t len, struct fw_http_res
 static void http_open(void)
 {
 	static char url[384];
+	const struct fw_settings *st = fw_settings_get();
 	esp_http_client_config_t cfg = {
 		.url = url,
 		.method = HTTP_METHOD_POST,
@@ -322,23 +326,24 @@ static void http_open(void)
 	};
 	int n;
 
-#if CONFIG_PL_INFLUX_API_V1
-	n = snprintf(url, sizeof(url), "%s/write?db=%s&precision=s", CONFIG_PL_INFLUX_URL,
-		 CONFIG_PL_INFLUX_DB);
-	if (CONFIG_PL_INFLUX_USER[0] != '\0') {
-		cfg.username = CONFIG_PL_INFLUX_USER;
-		cfg.password = CONFIG_PL_INFLUX_PASSWORD;
-		cfg.auth_type = HTTP_AUTH_TYPE_BASIC;
+	/* the settings (fw_settings_get): URL-safe names, a URL checked when it was set */
+	if (st->influx_api == 1) {
+		n = snprintf(url, sizeof(url), "%s/write?db=%s&precision=s", st->influx_url,
+			     st->influx_db);
+		if (st->influx_user[0] != '\0') {
+			cfg.username = st->influx_user;
+			cfg.password = st->influx_pass;
+			cfg.auth_type = HTTP_AUTH_TYPE_BASIC;
+		}
+	} else if (st->influx_api == 2) {
+		n = snprintf(url, sizeof(url), "%s/api/v2/write?org=%s&bucket=%s&precision=s",
+			     st->influx_url, st->influx_org, st->influx_bucket);
+	} else {
+		n = snprintf(url, sizeof(url), "%s/api/v3/write_lp?db=%s&precision=second",
+			     st->influx_url, st->influx_db);
 	}
-#elif CONFIG_PL_INFLUX_API_V2
-	n = snprintf(url, sizeof(url), "%s/api/v2/write?org=%s&bucket=%s&precision=s",
-		 CONFIG_PL_INFLUX_URL, CONFIG_PL_INFLUX_ORG, CONFIG_PL_INFLUX_BUCKET);
-#else
-	n = snprintf(url, sizeof(url), "%s/api/v3/write_lp?db=%s&precision=second",
-		 CONFIG_PL_INFLUX_URL, CONFIG_PL_INFLUX_DB);
-#endif
-	if (fw_http_url_host(CONFIG_PL_INFLUX_URL, dns_host, sizeof(dns_host)) != 0) {
-		ESP_LOGE(TAG, "influx: cannot take a host name from \"%s\"", CONFIG_PL_INFLUX_URL);
+	if (fw_http_url_host(st->influx_url, dns_host, sizeof(dns_host)) != 0) {
+		ESP_LOGE(TAG, "influx: cannot take a host name from \"%s\"", st->influx_url);
 		dns_host[0] = '\0';
 	}
 	/* A bad URL leaves no client: say so at every attempt rather than crash in the first
@@ -355,24 +360,22 @@ static void http_open(void)
 	/* each wait for the answer is a step of its own (fw_http): its timeout is no news */
 	esp_log_level_set("HTTP_CLIENT", ESP_LOG_ERROR);
 	esp_http_client_set_header(http.client, "Content-Type", "text/plain; charset=utf-8");
-#if CONFIG_PL_INFLUX_API_V2 || CONFIG_PL_INFLUX_API_V3
-	if (CONFIG_PL_INFLUX_TOKEN[0] != '\0') {
+	if (st->influx_api != 1 && st->influx_token[0] != '\0') {
 		static char auth[256];
 
-#if CONFIG_PL_INFLUX_API_V2
-		snprintf(auth, sizeof(auth), "Token %s", CONFIG_PL_INFLUX_TOKEN);
-#else
-		snprintf(auth, sizeof(auth), "Bearer %s", CONFIG_PL_INFLUX_TOKEN);
-#endif
+		snprintf(auth, sizeof(auth), "%s %s", st->influx_api == 2 ? "Token" : "Bearer",
+			 st->influx_token);
 		esp_http_client_set_header(http.client, "Authorization", auth);
 	}
-#endif
 }
 
 /* ---- the task -------------------------------------------------------------------------- */
 
 static void log_event(const struct fw_delivery_event *ev, size_t waiting)
 {
+	if (ev->action != PL_SINK_OK) /* for the console's `status` */
+		fw_status_error(fw_console_status(), ev->action, ev->transport, ev->status,
+				esp_timer_get_time());
 	if (ev->action == PL_SINK_OK)
 		ESP_LOGI(TAG, "influx: %lu record(s) written (HTTP %d), %u waiting",
 			 (unsigned long)ev->lines, ev->status, (unsigned)waiting);
@@ -392,10 +395,12 @@ static void sinks_open(struct fw_store *store)
 	int rc;
 
 #if CONFIG_PL_INFLUX_ENABLE
-	kinds[n++] = FW_SINK_INFLUX;
+	if (fw_settings_get()->influx_enable)
+		kinds[n++] = FW_SINK_INFLUX;
 #endif
 #if CONFIG_PL_MQTT_ENABLE
-	kinds[n++] = FW_SINK_MQTT;
+	if (fw_settings_get()->mqtt_enable)
+		kinds[n++] = FW_SINK_MQTT;
 #endif
 	if (n == 0) {
 		ESP_LOGE(TAG, "neither InfluxDB nor MQTT is enabled: records are kept, none sent");
@@ -414,9 +419,11 @@ static void sinks_open(struct fw_store *store)
 void fw_net_task(void *arg)
 {
 	struct fw_net_args *a = arg;
+	const struct fw_settings *st = fw_settings_get(); /* as loaded at boot */
 #if CONFIG_PL_INFLUX_ENABLE
+	const int influx_on = st->influx_enable; /* built in, and switched on */
 	struct fw_delivery_config dcfg = {
-		.device = CONFIG_PL_DEVICE_NAME,
+		.device = st->device,
 		.precision = PL_PREC_S,
 		.max_batch = 0,
 		.seed = esp_random(),
@@ -429,24 +436,28 @@ void fw_net_task(void *arg)
 	int64_t reconnect_done = 0;             /* the reconnect time acted on */
 	uint32_t sync_seen = 0;                 /* the SNTP syncs taken */
 
+	(void)st; /* used only by the sinks built in */
 	esp_task_wdt_add(NULL);
 	wifi_start();
 	sntp_start();
 	sinks_open(a->store);
 #if CONFIG_PL_MQTT_ENABLE
-	fw_net_mqtt_init(fw_sinks_get(&sinks, FW_SINK_MQTT), a->time, MQTT_SCRATCH,
-			 sizeof(MQTT_SCRATCH)); /* says what is wrong */
+	if (st->mqtt_enable)
+		fw_net_mqtt_init(fw_sinks_get(&sinks, FW_SINK_MQTT), a->time, MQTT_SCRATCH,
+				 sizeof(MQTT_SCRATCH)); /* says what is wrong */
 #endif
 #if CONFIG_PL_INFLUX_ENABLE
-	http_open();
-	if (fw_delivery_init(&delivery, &dcfg, fw_sink_store(fw_sinks_get(&sinks, FW_SINK_INFLUX)),
+	if (influx_on)
+		http_open();
+	if (influx_on &&
+	    fw_delivery_init(&delivery, &dcfg, fw_sink_store(fw_sinks_get(&sinks, FW_SINK_INFLUX)),
 			     a->time, http_post, &http) != 0) {
-		const char *why = pl_lp_name_problem(CONFIG_PL_DEVICE_NAME, PL_LP_TAG_VALUE);
+		const char *why = pl_lp_name_problem(st->device, PL_LP_TAG_VALUE);
 
 		/* the records are still kept in the outbox; nothing is sent until it is fixed */
 		if (why != NULL)
 			ESP_LOGE(TAG, "delivery: device name \"%s\": %s; records are kept, none "
-				 "sent (fix it in menuconfig)", CONFIG_PL_DEVICE_NAME, why);
+				 "sent (fix it with the console's `set device`)", st->device, why);
 		else
 			ESP_LOGE(TAG, "delivery: bad configuration; records are kept, none sent");
 	}
@@ -492,11 +503,22 @@ void fw_net_task(void *arg)
 			}
 		}
 #if CONFIG_PL_INFLUX_ENABLE
-		while (fw_delivery_step(&delivery, now / 1000, up, &ev) == 1) {
+		while (influx_on && fw_delivery_step(&delivery, now / 1000, up, &ev) == 1) {
 			log_event(&ev, fw_store_count(fw_sink_store(&sinks.sink[0])));
 			esp_task_wdt_reset();
 		}
 #endif
+		uint64_t delivered = 0; /* for the console's `status`: InfluxDB's, else MQTT's */
+#if CONFIG_PL_INFLUX_ENABLE
+		if (influx_on)
+			delivered = delivery.delivered;
+#endif
+#if CONFIG_PL_MQTT_ENABLE
+		if (delivered == 0 && fw_net_mqtt() != NULL)
+			delivered = fw_net_mqtt()->published;
+#endif
+		fw_status_net(fw_console_status(), up, (uint32_t)fw_store_count(a->store),
+			      delivered);
 		if (now >= next_health) {
 			ESP_LOGI(TAG, "health: heap free %u (min %u), stack left: sampling %u B, "
 				 "network %u B; outbox %u", (unsigned)esp_get_free_heap_size(),
@@ -505,10 +527,13 @@ void fw_net_task(void *arg)
 				 (unsigned)uxTaskGetStackHighWaterMark(NULL),
 				 (unsigned)fw_store_count(a->store));
 #if CONFIG_PL_INFLUX_ENABLE
-			ESP_LOGI(TAG, "health: influx %u waiting, delivered %lu, quarantined %lu",
-				 (unsigned)fw_sink_count(fw_sinks_get(&sinks, FW_SINK_INFLUX)),
-				 (unsigned long)delivery.delivered,
-				 (unsigned long)delivery.quarantined);
+			if (influx_on)
+				ESP_LOGI(TAG, "health: influx %u waiting, delivered %lu, "
+					 "quarantined %lu",
+					 (unsigned)fw_sink_count(fw_sinks_get(&sinks,
+									      FW_SINK_INFLUX)),
+					 (unsigned long)delivery.delivered,
+					 (unsigned long)delivery.quarantined);
 #endif
 #if CONFIG_PL_MQTT_ENABLE
 			if (fw_net_mqtt() != NULL) {

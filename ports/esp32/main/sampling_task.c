@@ -21,6 +21,7 @@
 #include "soc/gpio_reg.h"
 #include "soc/soc.h"
 
+#include "fw_console_port.h"
 #include "fw_led.h"
 #include "fw_port.h"
 #include "fw_sampling.h"
@@ -122,15 +123,18 @@ static void IRAM_ATTR gpio_edge_isr(void *arg)
 }
 #endif
 
+/* The meter from the settings (NVS or Kconfig, fw_settings_get), the input from Kconfig. */
 static void config_from_kconfig(struct fw_sampling_config *c)
 {
+	const struct fw_settings *st = fw_settings_get();
+
 	fw_sampling_config_default(c);
-	c->meter.imp_per_kwh = CONFIG_PL_IMP_PER_KWH;
-	c->meter.interval_s = CONFIG_PL_INTERVAL_S;
+	c->meter.imp_per_kwh = st->imp_per_kwh;
+	c->meter.interval_s = st->interval_s;
 #if CONFIG_PL_INPUT_GPIO
 	c->digital = 1;
-	c->edges.imp_per_kwh = CONFIG_PL_IMP_PER_KWH;
-	c->edges.max_power_w = CONFIG_PL_MAX_POWER_W;
+	c->edges.imp_per_kwh = st->imp_per_kwh;
+	c->edges.max_power_w = st->max_power_w;
 	c->edges.active_low = ACTIVE_LOW;
 	c->edges.min_high_us = CONFIG_PL_INPUT_DEBOUNCE_US;
 	c->edges.min_low_us = CONFIG_PL_INPUT_DEBOUNCE_US;
@@ -139,8 +143,8 @@ static void config_from_kconfig(struct fw_sampling_config *c)
 	c->block = CONFIG_PL_ADC_BLOCK;
 	c->pool_us = (uint32_t)((uint64_t)FW_SAMPLING_POOL_FRAMES * FRAME_SAMPLES * 1000000u /
 				CONFIG_PL_ADC_RATE_HZ);
-	c->det.imp_per_kwh = CONFIG_PL_IMP_PER_KWH;
-	c->det.max_power_w = CONFIG_PL_MAX_POWER_W;
+	c->det.imp_per_kwh = st->imp_per_kwh;
+	c->det.max_power_w = st->max_power_w;
 #if CONFIG_PL_LED_POLARITY_UP
 	c->det.polarity = PL_POLARITY_UP;
 #elif CONFIG_PL_LED_POLARITY_DOWN
@@ -165,6 +169,22 @@ static void led_pulse(int n)
 	(void)n; /* no status LED */
 }
 #endif
+
+/* The console's `register KWH` (fw_console.h), after a tick: the meter is this task's. */
+static void take_register(struct fw_regreq *q)
+{
+	int64_t old, now;
+	int rc = fw_regreq_take(q, &smp, &old, &now);
+
+	if (rc == 1 && now < old)
+		ESP_LOGW(TAG, "energy register set to %.3f Wh from %.3f Wh: it went down, Home "
+			 "Assistant sees a meter reset", (double)now / 1e6, (double)old / 1e6);
+	else if (rc == 1)
+		ESP_LOGI(TAG, "energy register set to %.3f Wh (was %.3f Wh)", (double)now / 1e6,
+			 (double)old / 1e6);
+	else if (rc < 0)
+		ESP_LOGE(TAG, "energy register: the meter refused the new value (%d)", rc);
+}
 
 static void take_timebase(void)
 {
@@ -286,7 +306,10 @@ void fw_sampling_task(void *arg)
 		led_pulse(fw_sampling_edges(&smp, &edges)); /* a full ring: a gap */
 #endif
 		fw_sampling_tick(&smp, esp_timer_get_time());
+		take_register(fw_console_regreq());
 		fw_sampling_share(&smp, &g_view); /* for MQTT's diag; written only on change */
+		fw_status_meter(fw_console_status(), pl_meter_register(&smp.ch.meter),
+				smp.stats.power_mw); /* for the console's `status` */
 		led_pulse(0);
 		esp_task_wdt_reset();
 	}

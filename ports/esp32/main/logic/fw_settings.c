@@ -18,7 +18,8 @@
 #define STR(key, f, fl, lo, help) \
 	{ key, FW_SET_T_STR, FW_SET_RESTART | (fl), OFF(f), SZ(f), lo, SZ(f) - 1u, help }
 #define BOOL(key, f, help) { key, FW_SET_T_BOOL, FW_SET_RESTART, OFF(f), SZ(f), 0, 1, help }
-#define UINT(key, f, lo, hi, help) { key, FW_SET_T_UINT, FW_SET_RESTART, OFF(f), SZ(f), lo, hi, help }
+#define UINT(key, f, lo, hi, help) \
+	{ key, FW_SET_T_UINT, FW_SET_RESTART, OFF(f), SZ(f), lo, hi, help }
 
 static const struct fw_set_desc keys[FW_SET_COUNT] = {
 	[FW_SET_WIFI_SSID] = STR("wifi_ssid", wifi_ssid, 0, 1, "WiFi network name"),
@@ -167,7 +168,8 @@ static const char *rule(int k, const char *t)
 	case FW_SET_INFLUX_ORG:
 	case FW_SET_INFLUX_BUCKET:
 		if (!url_safe(t))
-			return "only letters, digits, '.', '_' and '-' (it goes into the URL as is)";
+			return "only letters, digits, '.', '_' and '-' (it goes into the URL as "
+			       "is)";
 		return NULL;
 	case FW_SET_INFLUX_TOKEN:
 		if (strchr(t, ' ') != NULL)
@@ -339,7 +341,8 @@ int fw_settings_check(const struct fw_settings *s, char *msg, size_t cap)
 			if (memchr(t, '\0', d->size) == NULL)
 				return fail(msg, cap, -PL_EINVAL, d->name, "not terminated");
 			/* the ones a disabled sink uses may be anything */
-			if ((k >= FW_SET_INFLUX_URL && k <= FW_SET_INFLUX_PASS && !s->influx_enable) ||
+			if ((k >= FW_SET_INFLUX_URL && k <= FW_SET_INFLUX_PASS &&
+			     !s->influx_enable) ||
 			    (k >= FW_SET_MQTT_URI && k <= FW_SET_MQTT_DISCOVERY && !s->mqtt_enable))
 				continue;
 			if (check_str(k, t, msg, cap) < 0)

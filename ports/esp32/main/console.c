@@ -1,0 +1,386 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The serial console: an esp_console REPL on the console UART (115200 by default; `idf.py
+ * monitor`), on the linux target the terminal (ESP-IDF's esp_console_new_repl_uart() runs
+ * its linux REPL on stdin/stdout there). Its task only reads what the other tasks share for
+ * it (logic/fw_console.h: the status view, the detector's view g_view) and changes only the
+ * settings copy that is saved to NVS (fw_console_port.h); `register` is a request the
+ * sampling task takes, never a write into its meter.
+ *
+ * Secrets: shown as "(set)" or "(not set)"; `set wifi_pass` without a value reads it without
+ * echo (the REPL's terminal does not echo: linenoise draws what it reads, and this reads past
+ * it). A secret typed on the command line is in linenoise's history: it is cleared then.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "esp_app_desc.h"
+#include "esp_console.h"
+#include "esp_log.h"
+#include "esp_system.h"
+#include "esp_timer.h"
+#include "freertos/FreeRTOS.h"
+#include "freertos/task.h"
+#include "linenoise/linenoise.h"
+#include "sdkconfig.h"
+
+#include "fw_console_port.h"
+#include "fw_port.h"
+#include "fw_sampling.h"
+#include "powerlogger/retry.h"
+
+static const char *TAG = "console";
+
+static uint32_t boot_no;
+
+static void print_kwh(const char *label, int64_t uwh)
+{
+	printf("%s%lld.%03lld kWh", label, (long long)(uwh / 1000000000),
+	       (long long)(uwh % 1000000000 / 1000000));
+}
+
+/* ---- status, version, restart ---- */
+
+static int cmd_status(int argc, char **argv)
+{
+	const struct fw_settings *s = fw_settings_get();
+	struct fw_sampling_view sv;
+	struct fw_status_view v;
+	int64_t up = esp_timer_get_time() / 1000000;
+
+	fw_status_read(fw_console_status(), &v);
+	printf("boot %lu, up %lld d %02lld:%02lld:%02lld\n", (unsigned long)boot_no,
+	       (long long)(up / 86400), (long long)(up / 3600 % 24), (long long)(up / 60 % 60),
+	       (long long)(up % 60));
+	printf("wifi: %s (\"%s\")\n", v.wifi_up ? "connected" : "not connected", s->wifi_ssid);
+	printf("records: %lu waiting in the outbox, %llu delivered since boot\n",
+	       (unsigned long)v.waiting, (unsigned long long)v.delivered);
+	if (!v.have_error) {
+		printf("last error: none since boot\n");
+	} else {
+		int64_t ago = (esp_timer_get_time() - v.err_at_us) / 1000000;
+
+		if (v.err_transport != PL_XPORT_NONE)
+			printf("last error: %s, %lld s ago", pl_sink_transport_name(
+				       (enum pl_sink_transport)v.err_transport), (long long)ago);
+		else
+			printf("last error: HTTP %d, %lld s ago", v.err_status, (long long)ago);
+		printf("%s\n", v.err_action == PL_SINK_QUARANTINE ? " (a record quarantined)" : "");
+	}
+	if (v.have_meter) {
+		print_kwh("register: ", v.register_uwh);
+		printf(", power %lld W\n", (long long)(v.power_mw / 1000));
+	} else {
+		printf("register: not known yet\n");
+	}
+	if (fw_sampling_view_read(&g_view, &sv, NULL) == 0)
+		printf("detector: %s, %lu pulse(s) rejected\n", fw_sampling_view_state_name(&sv),
+		       (unsigned long)sv.rejected);
+	else
+		printf("detector: not known yet\n");
+	printf("heap free: %u B (lowest %u B)\n", (unsigned)esp_get_free_heap_size(),
+	       (unsigned)esp_get_minimum_free_heap_size());
+	return 0;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	const esp_app_desc_t *d = esp_app_get_description();
+
+	printf("%s %s, built %s %s, ESP-IDF %s\n", d->project_name, d->version, d->date, d->time,
+	       d->idf_ver);
+	return 0;
+}
+
+static int cmd_restart(int argc, char **argv)
+{
+	printf("restarting\n");
+	fflush(stdout);
+	vTaskDelay(pdMS_TO_TICKS(100));
+	esp_restart();
+	return 0;
+}
+
+/* ---- settings ---- */
+
+static int changed(int k)
+{
+	const struct fw_set_desc *d = fw_settings_desc(k);
+
+	return memcmp((const char *)fw_settings_get() + d->offset,
+		      (const char *)fw_settings_edit() + d->offset, d->size) != 0;
+}
+
+static void show_key(int k)
+{
+	const struct fw_settings *s = fw_settings_edit();
+	const struct fw_set_desc *d = fw_settings_desc(k);
+	char val[FW_SET_VALUE_MAX];
+	int quote = d->type == FW_SET_T_STR && !(d->flags & FW_SET_SECRET);
+
+	fw_settings_format(s, k, val, sizeof(val));
+	printf("  %-15s %s%s%s%s%s\n", d->name, quote ? "\"" : "", val, quote ? "\"" : "",
+	       (s->user_set & (1u << k)) ? "" : "  (default)",
+	       changed(k) ? "  (after restart)" : "");
+}
+
+static int cmd_show(int argc, char **argv)
+{
+	char msg[FW_SET_MSG_MAX];
+
+	if (argc == 2) {
+		int k = fw_settings_find(argv[1]);
+
+		if (k < 0) {
+			printf("show: no setting \"%s\" (`show` lists them)\n", argv[1]);
+			return 0;
+		}
+		show_key(k);
+		printf("  %s\n", fw_settings_desc(k)->help);
+		return 0;
+	}
+	for (int k = 0; k < FW_SET_COUNT; k++)
+		show_key(k);
+	if (fw_settings_check(fw_settings_edit(), msg, sizeof(msg)) != 0)
+		printf("problem: %s\n", msg);
+	return 0;
+}
+
+/* A line from the terminal without echo; Enter ends it. -1: aborted (Ctrl-C) or no input. */
+static int read_hidden(char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	fflush(stdout);
+	for (;;) {
+		int c = fgetc(stdin);
+
+		if (c == EOF || c == 3)
+			return -1;
+		if (c == '\r' || c == '\n')
+			break;
+		if ((c == 8 || c == 127) && n > 0)
+			n--;
+		else if (c >= 0x20 && c != 127 && n + 1 < cap)
+			buf[n++] = (char)c;
+	}
+	buf[n] = '\0';
+	printf("\n");
+	return 0;
+}
+
+/* A sink this firmware was built without cannot be switched on at run time. */
+static const char *not_built(int k, const struct fw_settings *s)
+{
+#ifndef CONFIG_PL_INFLUX_ENABLE
+	if (k == FW_SET_INFLUX_ENABLE && s->influx_enable)
+		return "this firmware is built without InfluxDB (menuconfig: PowerLogger > "
+		       "Deliver to InfluxDB)";
+#endif
+#ifndef CONFIG_PL_MQTT_ENABLE
+	if (k == FW_SET_MQTT_ENABLE && s->mqtt_enable)
+		return "this firmware is built without MQTT (menuconfig: PowerLogger > "
+		       "Publish to an MQTT broker)";
+#endif
+	(void)k;
+	(void)s;
+	return NULL;
+}
+
+static void saved(int k)
+{
+	char msg[FW_SET_MSG_MAX];
+
+	if (fw_settings_store(msg, sizeof(msg)) != 0) {
+		printf("not saved: %s (the value is kept until restart, not used)\n", msg);
+		return;
+	}
+	show_key(k);
+	if (fw_settings_desc(k)->flags & FW_SET_RESTART)
+		printf("saved; takes effect after `restart`\n");
+	else
+		printf("saved\n");
+	if (fw_settings_check(fw_settings_edit(), msg, sizeof(msg)) != 0)
+		printf("note: %s\n", msg);
+}
+
+static int cmd_set(int argc, char **argv)
+{
+	struct fw_settings *s = fw_settings_edit();
+	char msg[FW_SET_MSG_MAX], secret[FW_SET_VALUE_MAX];
+	const struct fw_set_desc *d;
+	const char *value, *why;
+	uint32_t was_set;
+	uint8_t was;
+	int k;
+
+	if (argc < 2 || argc > 3) {
+		printf("usage: set KEY VALUE (quote a value with spaces: set device \"Zähler 1\"; "
+		       "empty: \"\")\n");
+		return 0;
+	}
+	k = fw_settings_find(argv[1]);
+	if (k < 0) {
+		printf("set: no setting \"%s\" (`show` lists them)\n", argv[1]);
+		return 0;
+	}
+	d = fw_settings_desc(k);
+	if (argc == 3) {
+		value = argv[2];
+		if (d->flags & FW_SET_SECRET) {
+			/* the line with the secret is in the history now: up-arrow would show it */
+			linenoiseHistoryFree();
+			printf("(the command history is cleared: it held a secret; `set %s` alone "
+			       "asks for it without echo)\n", d->name);
+		}
+	} else if (d->flags & FW_SET_SECRET) {
+		printf("%s (not shown; Enter ends, Ctrl-C cancels): ", d->name);
+		if (read_hidden(secret, sizeof(secret)) != 0) {
+			printf("\ncancelled\n");
+			return 0;
+		}
+		value = secret;
+	} else {
+		printf("usage: set %s VALUE (%s)\n", d->name, d->help);
+		return 0;
+	}
+	was = *((uint8_t *)s + d->offset); /* the enable keys are a byte */
+	was_set = s->user_set;
+	if (fw_settings_set(s, k, value, msg, sizeof(msg)) != 0) {
+		printf("%s\n", msg);
+	} else if ((why = not_built(k, s)) != NULL) {
+		*((uint8_t *)s + d->offset) = was;
+		s->user_set = was_set;
+		printf("%s: %s\n", d->name, why);
+	} else {
+		saved(k);
+	}
+	memset(secret, 0, sizeof(secret));
+	return 0;
+}
+
+static int cmd_unset(int argc, char **argv)
+{
+	int k = argc == 2 ? fw_settings_find(argv[1]) : -1;
+
+	if (argc != 2) {
+		printf("usage: unset KEY (back to the Kconfig value)\n");
+		return 0;
+	}
+	if (k < 0) {
+		printf("unset: no setting \"%s\" (`show` lists them)\n", argv[1]);
+		return 0;
+	}
+	fw_settings_unset(fw_settings_edit(), fw_settings_defaults(), k);
+	saved(k);
+	return 0;
+}
+
+static int cmd_factory_reset(int argc, char **argv)
+{
+	char msg[FW_SET_MSG_MAX];
+
+	if (argc != 2 || strcmp(argv[1], "yes") != 0) {
+		printf("usage: factory_reset yes (erases the stored settings: WiFi and servers "
+		       "back to the Kconfig values; the records, the register and the boot count "
+		       "stay)\n");
+		return 0;
+	}
+	if (fw_settings_factory_reset(msg, sizeof(msg)) != 0)
+		printf("failed: %s\n", msg);
+	else
+		printf("settings erased; the Kconfig values from the next `restart` on\n");
+	return 0;
+}
+
+/* ---- the register ---- */
+
+static int cmd_register(int argc, char **argv)
+{
+	struct fw_regreq *q = fw_console_regreq();
+	int64_t want, id, old = 0;
+	int rc = 0;
+
+	if (argc != 2 || fw_parse_kwh(argv[1], &want) != 0) {
+		printf("usage: register KWH (the meter's reading, e.g. register 12345.678; "
+		       "0 to %lld)\n", (long long)FW_KWH_MAX);
+		return 0;
+	}
+	id = fw_regreq_post(q, want);
+	if (id < 0) {
+		printf("register: refused (%d)\n", (int)id);
+		return 0;
+	}
+	/* the sampling task takes it after its next tick, within ~100 ms */
+	for (int i = 0; i < 40 && rc != 1; i++) {
+		vTaskDelay(pdMS_TO_TICKS(50));
+		rc = fw_regreq_result(q, id, &old);
+	}
+	if (rc != 1) {
+		printf("register: asked; the sampling task has not taken it yet (see its log)\n");
+		return 0;
+	}
+	print_kwh("register set to ", want);
+	print_kwh(" (was ", old);
+	printf("); the next interval record carries it into the outbox (within interval_s "
+	       "%lu s: a restart before then loses it)\n",
+	       (unsigned long)fw_settings_get()->interval_s);
+	if (want < old)
+		printf("it went down: Home Assistant's energy sensor sees a meter reset\n");
+	return 0;
+}
+
+/* ---- the REPL ---- */
+
+static const esp_console_cmd_t cmds[] = {
+	{.command = "status", .help = "boot, uptime, WiFi, records, last error, register, "
+	 "power, detector", .func = cmd_status},
+	{.command = "show", .help = "the settings (secrets masked); show KEY: one, with its "
+	 "meaning", .hint = "[KEY]", .func = cmd_show},
+	{.command = "set", .help = "set a setting, validated and saved (a secret without VALUE "
+	 "is asked for without echo)", .hint = "KEY [VALUE]", .func = cmd_set},
+	{.command = "unset", .help = "a setting back to its Kconfig value", .hint = "KEY",
+	 .func = cmd_unset},
+	{.command = "register", .help = "set the energy register to the meter's reading",
+	 .hint = "KWH", .func = cmd_register},
+	{.command = "factory_reset", .help = "erase the stored settings", .hint = "yes",
+	 .func = cmd_factory_reset},
+	{.command = "restart", .help = "restart the logger", .func = cmd_restart},
+	{.command = "version", .help = "firmware and ESP-IDF versions", .func = cmd_version},
+};
+
+void fw_console_start(uint32_t boot)
+{
+	esp_console_repl_t *repl = NULL;
+	esp_console_repl_config_t rc = ESP_CONSOLE_REPL_CONFIG_DEFAULT();
+	esp_err_t err;
+
+	boot_no = boot;
+	rc.prompt = "powerlogger> ";
+	rc.task_stack_size = 5120;
+	rc.max_cmdline_length = 256;
+	/* the REPL's constructor sets esp_console up: the commands come after it */
+#if CONFIG_ESP_CONSOLE_UART_DEFAULT || CONFIG_ESP_CONSOLE_UART_CUSTOM
+	esp_console_dev_uart_config_t hw = ESP_CONSOLE_DEV_UART_CONFIG_DEFAULT();
+
+	err = esp_console_new_repl_uart(&hw, &rc, &repl);
+#elif CONFIG_ESP_CONSOLE_USB_SERIAL_JTAG
+	esp_console_dev_usb_serial_jtag_config_t hw =
+		ESP_CONSOLE_DEV_USB_SERIAL_JTAG_CONFIG_DEFAULT();
+
+	err = esp_console_new_repl_usb_serial_jtag(&hw, &rc, &repl);
+#else
+	err = ESP_ERR_NOT_SUPPORTED;
+#endif
+	for (size_t i = 0; err == ESP_OK && i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		err = esp_console_cmd_register(&cmds[i]);
+	if (err == ESP_OK)
+		err = esp_console_register_help_command();
+	if (err == ESP_OK)
+		err = esp_console_start_repl(repl);
+	if (err != ESP_OK)
+		ESP_LOGE(TAG, "no serial console (%s): settings only from Kconfig and NVS",
+			 esp_err_to_name(err));
+	else
+		ESP_LOGI(TAG, "console ready: type `help`");
+}
