@@ -23,6 +23,10 @@
 #include "freertos/task.h"
 #include "linenoise/linenoise.h"
 #include "sdkconfig.h"
+#if CONFIG_IDF_TARGET_LINUX
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
 
 #include "fw_console_port.h"
 #include "fw_port.h"
@@ -146,16 +150,28 @@ static int cmd_show(int argc, char **argv)
 	return 0;
 }
 
-/* A line from the terminal without echo; Enter ends it. -1: aborted (Ctrl-C) or no input. */
+/*
+ * A line from the terminal without echo; Enter ends it. -1: aborted (Ctrl-C) or nothing typed
+ * for a minute. No input yet reads as EOF where stdin does not block (the linux target's):
+ * polled every 20 ms.
+ */
 static int read_hidden(char *buf, size_t cap)
 {
+	int64_t until = esp_timer_get_time() + 60 * 1000000LL;
 	size_t n = 0;
 
 	fflush(stdout);
 	for (;;) {
 		int c = fgetc(stdin);
 
-		if (c == EOF || c == 3)
+		if (c == EOF) {
+			clearerr(stdin);
+			if (esp_timer_get_time() >= until)
+				return -1;
+			vTaskDelay(pdMS_TO_TICKS(20));
+			continue;
+		}
+		if (c == 3)
 			return -1;
 		if (c == '\r' || c == '\n')
 			break;
@@ -356,6 +372,16 @@ void fw_console_start(uint32_t boot)
 	esp_err_t err;
 
 	boot_no = boot;
+#if CONFIG_IDF_TARGET_LINUX
+	/* ESP-IDF's linux REPL spins on an input at its end (2.7 MB of "Unrecognized command"
+	 * in 3 s with </dev/null): a console only on a terminal or a pipe */
+	struct stat in;
+
+	if (!isatty(STDIN_FILENO) && (fstat(STDIN_FILENO, &in) != 0 || !S_ISFIFO(in.st_mode))) {
+		ESP_LOGI(TAG, "stdin is no terminal or pipe: no console");
+		return;
+	}
+#endif
 	rc.prompt = "powerlogger> ";
 	rc.task_stack_size = 5120;
 	rc.max_cmdline_length = 256;
