@@ -305,7 +305,10 @@ static void test_blob_round_trip(void **state)
 	assert_true(n > FW_SET_BLOB_HEADER);
 	assert_int_equal(fw_settings_load(&l, &d, blob, (size_t)n, NULL, NULL), FW_SET_COUNT);
 	assert_memory_equal(&l, &s, sizeof(s));
+	assert_true(n <= FW_SET_BLOB_MAX);
 	assert_int_equal(fw_settings_save(&s, blob, 200), -PL_ENOSPC);
+	assert_int_equal(fw_settings_save(&s, blob, (size_t)n - 1), -PL_ENOSPC);
+	assert_int_equal(fw_settings_save(&s, blob, (size_t)n), n);
 
 	/* a key set to its default value is still the user's (a later default leaves it) */
 	fw_settings_init(&s, &d);

@@ -367,9 +367,9 @@ int fw_settings_check(const struct fw_settings *s, char *msg, size_t cap)
 int fw_settings_save(const struct fw_settings *s, uint8_t *buf, size_t cap)
 {
 	size_t len = FW_SET_BLOB_HEADER;
-	char val[FW_SET_VALUE_MAX];
+	char val[FW_SET_VALUE_MAX], line[FW_SET_NAME_MAX + FW_SET_VALUE_MAX + 3];
 
-	if (cap < FW_SET_BLOB_HEADER || cap > 0xffff + (size_t)FW_SET_BLOB_HEADER)
+	if (buf == NULL || cap < FW_SET_BLOB_HEADER)
 		return -PL_ENOSPC;
 	for (int k = 0; k < FW_SET_COUNT; k++) {
 		int n;
@@ -379,11 +379,14 @@ int fw_settings_save(const struct fw_settings *s, uint8_t *buf, size_t cap)
 		n = raw_text(s, k, val, sizeof(val));
 		if (n < 0 || (size_t)n >= sizeof(val))
 			return -PL_ENOSPC;
-		n = snprintf((char *)buf + len, cap - len, "%s=%s\n", keys[k].name, val);
-		if (n < 0 || (size_t)n >= cap - len)
+		n = snprintf(line, sizeof(line), "%s=%s\n", keys[k].name, val);
+		if (n < 0 || (size_t)n >= sizeof(line) || (size_t)n > cap - len)
 			return -PL_ENOSPC;
+		memcpy(buf + len, line, (size_t)n); /* no NUL: the header has the length */
 		len += (size_t)n;
 	}
+	if (len - FW_SET_BLOB_HEADER > 0xffff) /* the header's 16-bit length */
+		return -PL_ENOSPC;
 	memcpy(buf, FW_SET_BLOB_MAGIC, 4);
 	buf[4] = FW_SET_BLOB_VERSION;
 	buf[5] = 0;
