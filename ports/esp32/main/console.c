@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The serial console: an esp_console REPL on the console UART (115200 by default; `idf.py
- * monitor`), on the linux target the terminal (ESP-IDF's esp_console_new_repl_uart() runs
- * its linux REPL on stdin/stdout there). Its task only reads what the other tasks share for
- * it (logic/fw_console.h: the status view, the detector's view g_view) and changes only the
- * settings copy that is saved to NVS (fw_console_port.h); `register` is a request the
- * sampling task takes, never a write into its meter.
+ * monitor`) with linenoise's line editing and history; on the linux target a plain line loop
+ * on stdin (linux_console_task, below, says why) into the same commands. Its task only reads
+ * what the other tasks share for it (logic/fw_console.h: the status view, the detector's view
+ * g_view) and changes only the settings copy that is saved to NVS (fw_console_port.h);
+ * `register` is a request the sampling task takes, never a write into its meter.
  *
  * Secrets: shown as "(set)" or "(not set)"; `set wifi_pass` without a value reads it without
- * echo (the REPL's terminal does not echo: linenoise draws what it reads, and this reads past
- * it). A secret typed on the command line is in linenoise's history: it is cleared then.
+ * echo (the chip's UART does not echo, linenoise draws what it reads and this reads past it; a
+ * linux terminal's echo is switched off for it). A secret typed on the command line is in
+ * linenoise's history: it is cleared then.
  */
 #include <stdio.h>
 #include <string.h>
@@ -24,7 +25,7 @@
 #include "linenoise/linenoise.h"
 #include "sdkconfig.h"
 #if CONFIG_IDF_TARGET_LINUX
-#include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 #endif
 
@@ -151,28 +152,44 @@ static int cmd_show(int argc, char **argv)
 }
 
 /*
- * A line from the terminal without echo; Enter ends it. -1: aborted (Ctrl-C) or nothing typed
- * for a minute. No input yet reads as EOF where stdin does not block (the linux target's):
- * polled every 20 ms.
+ * A line from the terminal without echo; Enter ends it. -1: aborted (Ctrl-C), the end of the
+ * input, or nothing typed for a minute. On the linux target a read interrupted by the FreeRTOS
+ * port's signals comes back as EOF with an error: polled again every 20 ms.
  */
 static int read_hidden(char *buf, size_t cap)
 {
 	int64_t until = esp_timer_get_time() + 60 * 1000000LL;
 	size_t n = 0;
+	int rc = 0;
+#if CONFIG_IDF_TARGET_LINUX
+	/* the chip's UART never echoes; a terminal does, unless told not to */
+	struct termios saved, quiet;
+	int tty = tcgetattr(STDIN_FILENO, &saved) == 0;
+
+	if (tty) {
+		quiet = saved;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	}
+#endif
 
 	fflush(stdout);
 	for (;;) {
 		int c = fgetc(stdin);
 
 		if (c == EOF) {
+			if (feof(stdin) || esp_timer_get_time() >= until) {
+				rc = -1;
+				break;
+			}
 			clearerr(stdin);
-			if (esp_timer_get_time() >= until)
-				return -1;
 			vTaskDelay(pdMS_TO_TICKS(20));
 			continue;
 		}
-		if (c == 3)
-			return -1;
+		if (c == 3) {
+			rc = -1;
+			break;
+		}
 		if (c == '\r' || c == '\n')
 			break;
 		if ((c == 8 || c == 127) && n > 0)
@@ -181,8 +198,12 @@ static int read_hidden(char *buf, size_t cap)
 			buf[n++] = (char)c;
 	}
 	buf[n] = '\0';
+#if CONFIG_IDF_TARGET_LINUX
+	if (tty)
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+#endif
 	printf("\n");
-	return 0;
+	return rc;
 }
 
 /* A sink this firmware was built without cannot be switched on at run time. */
@@ -365,6 +386,78 @@ static const esp_console_cmd_t cmds[] = {
 	{.command = "version", .help = "firmware and ESP-IDF versions", .func = cmd_version},
 };
 
+static esp_err_t register_commands(void)
+{
+	esp_err_t err = ESP_OK;
+
+	for (size_t i = 0; err == ESP_OK && i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		err = esp_console_cmd_register(&cmds[i]);
+	if (err == ESP_OK)
+		err = esp_console_register_help_command();
+	return err;
+}
+
+#if CONFIG_IDF_TARGET_LINUX
+/*
+ * The linux target's console: lines from stdin into esp_console_run(). Not ESP-IDF's linux
+ * REPL: on the FreeRTOS POSIX port the port's signals interrupt its read, linenoise returns an
+ * empty line at once, and the REPL task (priority 2) spins printing prompts, starving every
+ * task below it (the idle task too); at the end of the input it spins printing "Unrecognized
+ * command" (2.7 MB in 3 s with </dev/null). Here an interrupted read waits 20 ms, and the end
+ * of the input ends the console (the logger runs on).
+ */
+static void linux_console_task(void *arg)
+{
+	char line[256];
+	size_t n = 0;
+	int ret;
+
+	printf("powerlogger> ");
+	fflush(stdout);
+	for (;;) {
+		int c = fgetc(stdin);
+
+		if (c == EOF) {
+			if (feof(stdin)) {
+				ESP_LOGI(TAG, "console: end of input");
+				vTaskDelete(NULL);
+			}
+			clearerr(stdin);
+			vTaskDelay(pdMS_TO_TICKS(20));
+			continue;
+		}
+		if (c != '\n' && c != '\r') {
+			if (n + 1 < sizeof(line))
+				line[n++] = (char)c;
+			continue;
+		}
+		line[n] = '\0';
+		if (n > 0 && esp_console_run(line, &ret) == ESP_ERR_NOT_FOUND)
+			printf("unknown command (`help` lists them)\n");
+		n = 0;
+		printf("powerlogger> ");
+		fflush(stdout);
+	}
+}
+
+void fw_console_start(uint32_t boot)
+{
+	esp_console_config_t cc = ESP_CONSOLE_CONFIG_DEFAULT();
+	esp_err_t err;
+
+	boot_no = boot;
+	err = esp_console_init(&cc);
+	if (err == ESP_OK)
+		err = register_commands();
+	if (err == ESP_OK && xTaskCreate(linux_console_task, "console", 5120, NULL, 2, NULL) != pdPASS)
+		err = ESP_ERR_NO_MEM;
+	if (err != ESP_OK)
+		ESP_LOGE(TAG, "no console (%s): settings only from Kconfig and NVS",
+			 esp_err_to_name(err));
+	else
+		ESP_LOGI(TAG, "console on stdin: type `help`");
+}
+#else
 void fw_console_start(uint32_t boot)
 {
 	esp_console_repl_t *repl = NULL;
@@ -372,16 +465,6 @@ void fw_console_start(uint32_t boot)
 	esp_err_t err;
 
 	boot_no = boot;
-#if CONFIG_IDF_TARGET_LINUX
-	/* ESP-IDF's linux REPL spins on an input at its end (2.7 MB of "Unrecognized command"
-	 * in 3 s with </dev/null): a console only on a terminal or a pipe */
-	struct stat in;
-
-	if (!isatty(STDIN_FILENO) && (fstat(STDIN_FILENO, &in) != 0 || !S_ISFIFO(in.st_mode))) {
-		ESP_LOGI(TAG, "stdin is no terminal or pipe: no console");
-		return;
-	}
-#endif
 	rc.prompt = "powerlogger> ";
 	rc.task_stack_size = 5120;
 	rc.max_cmdline_length = 256;
@@ -398,10 +481,8 @@ void fw_console_start(uint32_t boot)
 #else
 	err = ESP_ERR_NOT_SUPPORTED;
 #endif
-	for (size_t i = 0; err == ESP_OK && i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		err = esp_console_cmd_register(&cmds[i]);
 	if (err == ESP_OK)
-		err = esp_console_register_help_command();
+		err = register_commands();
 	if (err == ESP_OK)
 		err = esp_console_start_repl(repl);
 	if (err != ESP_OK)
@@ -410,3 +491,4 @@ void fw_console_start(uint32_t boot)
 	else
 		ESP_LOGI(TAG, "console ready: type `help`");
 }
+#endif
