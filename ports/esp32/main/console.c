@@ -449,7 +449,8 @@ void fw_console_start(uint32_t boot)
 	err = esp_console_init(&cc);
 	if (err == ESP_OK)
 		err = register_commands();
-	if (err == ESP_OK && xTaskCreate(linux_console_task, "console", 5120, NULL, 2, NULL) != pdPASS)
+	if (err == ESP_OK &&
+	    xTaskCreate(linux_console_task, "console", 5120, NULL, 2, NULL) != pdPASS)
 		err = ESP_ERR_NO_MEM;
 	if (err != ESP_OK)
 		ESP_LOGE(TAG, "no console (%s): settings only from Kconfig and NVS",
