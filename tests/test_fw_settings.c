@@ -86,6 +86,10 @@ static void test_kconfig_defaults_pass_the_check(void **state)
 	d.influx_bucket[0] = '\0';
 	assert_int_equal(fw_settings_check(&d, msg, sizeof(msg)), -PL_EINVAL);
 	assert_string_equal(msg, "influx_api: 2 needs influx_org and influx_bucket");
+	d.influx_api = 3;
+	d.influx_db[0] = '\0';
+	assert_int_equal(fw_settings_check(&d, msg, sizeof(msg)), -PL_EINVAL);
+	assert_string_equal(msg, "influx_api: 1 and 3 need influx_db");
 	d.influx_enable = 0; /* a disabled sink's settings are not its problem */
 	strcpy(d.influx_url, "ftp://x");
 	assert_int_equal(fw_settings_check(&d, msg, sizeof(msg)), 0);
@@ -238,6 +242,9 @@ static void test_secrets_never_shown(void **state)
 	assert_int_equal(fw_settings_set(&s, key("wifi_pass"), "1234567", msg, sizeof(msg)),
 			 -PL_EINVAL);
 	assert_null(strstr(msg, "1234567"));
+	/* a display cut to its buffer stays terminated */
+	assert_int_equal(fw_settings_format(&d, key("influx_url"), out, 8), 7);
+	assert_string_equal(out, "http://");
 	/* no key's display holds it */
 	for (int k = 0; k < FW_SET_COUNT; k++) {
 		fw_settings_format(&s, k, out, sizeof(out));
