@@ -14,9 +14,9 @@
 # stacks (xTaskCreatePinnedToCore: sampling 6144 B, network 8192 B) and the ADC driver's DMA
 # pool (max_store_buf_size, 8 frames: 4 KB on the ESP32, 8 KB where results are 4 bytes).
 # The settings and the console (settings_nvs.c, console.c), heap, not counted: one block from
-# boot on (two struct fw_settings, 1.4 KB each: the tasks' copy and the console's; the console's
-# mailbox and status view, 140 B), the REPL task's stack (5120 B) and esp_console's own (its
-# line buffer and history, ~1 KB), and 2 KB for the NVS blob while it is read or saved.
+# boot on, 2588 B (two struct fw_settings of 1240 B: the tasks' copy and the console's; the
+# console's mailbox and status view), the REPL task's stack (5120 B) and esp_console's own (its
+# line buffer and history, ~1 KB), and up to 2 KB for the NVS blob while it is read or saved.
 # With MQTT (mqtt.c) also heap, and not counted:
 #  - the event queue: MQTT_QUEUE_DEPTH 40 items (4 x FW_MQTT_WINDOW + 8) of 332 B (struct item), 13.3 KB, from init on;
 #  - the discovery payload's buffer, transient: as long as fw_mqtt_init measured it (about

@@ -3,7 +3,7 @@
  * The settings (settings_nvs.c) and the serial console (console.c) as the other platform
  * files see them. The settings live in one heap block allocated at boot, with the console's
  * mailbox to the sampling task and its status view (logic/fw_console.h): a static pointer,
- * not 6 KB of statics in a firmware at its RAM budget.
+ * not 2.6 KB of statics in a firmware at its RAM budget.
  *
  * Two copies of the settings: the one loaded at boot, which the tasks read (fw_settings_get)
  * and nothing changes afterwards, so no task ever sees a value half-written; and the one the
