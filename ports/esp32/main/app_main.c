@@ -12,11 +12,26 @@
 #include "freertos/FreeRTOS.h"
 #include "freertos/task.h"
 #include "nvs_flash.h"
+#include "sdkconfig.h"
 
 #include "fw_port.h"
 #include "fw_record.h"
+#if CONFIG_IDF_TARGET_LINUX
+#include "fw_linux.h"
+#endif
 
 static const char *TAG = "powerlogger";
+
+/* Sampling on the second core, the network on the first; one core (the linux target's
+ * FreeRTOS): both there. */
+#ifndef configNUMBER_OF_CORES
+#define configNUMBER_OF_CORES portNUM_PROCESSORS /* before ESP-IDF 5.2 */
+#endif
+#if configNUMBER_OF_CORES > 1
+#define SAMPLING_CORE 1
+#else
+#define SAMPLING_CORE 0
+#endif
 
 struct fw_ring g_records, g_timebase;
 struct fw_seqpair g_view;
@@ -46,12 +61,18 @@ static const char *reset_name(esp_reset_reason_t r)
 
 void app_main(void)
 {
-	esp_err_t err = nvs_flash_init();
+	esp_err_t err;
 	TaskHandle_t sampling = NULL;
 	struct fw_meter_state meter;
 	uint32_t boot = 0;
 	int rc;
 
+#if CONFIG_IDF_TARGET_LINUX
+	/* the emulated flash in a file that outlives the process, before its first use */
+	if (fw_linux_flash_setup() != 0)
+		esp_restart();
+#endif
+	err = nvs_flash_init();
 	if (err == ESP_ERR_NVS_NO_FREE_PAGES || err == ESP_ERR_NVS_NEW_VERSION_FOUND) {
 		ESP_ERROR_CHECK(nvs_flash_erase());
 		err = nvs_flash_init();
@@ -74,7 +95,7 @@ void app_main(void)
 
 	sampling_args = (struct fw_sampling_args){.boot = boot, .meter = meter};
 	xTaskCreatePinnedToCore(fw_sampling_task, "sampling", 6144, &sampling_args, 10, &sampling,
-				1);
+				SAMPLING_CORE);
 	net_args = (struct fw_net_args){
 		.store = &store, .time = &clock_state, .boot = boot, .sampling_task = sampling,
 	};
