@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Over-the-air update's decisions (ports/esp32/main/logic/fw_ota.c): a new image is marked
+ * valid after its first delivery and not before, rolled back after the verify time with
+ * network and no delivery, kept through a network outage up to the long limit, never updated
+ * while on probation; the update checks' schedule; the URL and version checks; progress.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "fw_ota.h"
+#include "powerlogger/common.h"
+
+#define MIN 60000
+#define HOUR (60 * MIN)
+
+static const struct fw_ota_config cfg = {
+	.verify_ms = 30 * MIN, .give_up_ms = 24 * HOUR, .check_ms = 24 * HOUR, .has_sink = 1,
+};
+
+/* steps of 200 ms, the network task's loop, from *t to until; the first action not NONE */
+static enum fw_ota_action run(struct fw_ota *o, int64_t *t, int64_t until, int net_up)
+{
+	enum fw_ota_action a;
+
+	for (; *t <= until; *t += 200) {
+		a = fw_ota_step(o, *t, net_up);
+		if (a != FW_OTA_NONE)
+			return a;
+	}
+	return FW_OTA_NONE;
+}
+
+static void test_image_state(void **state)
+{
+	(void)state;
+	assert_int_equal(fw_ota_image_state(0, 0), FW_OTA_UNTRACKED);
+	assert_int_equal(fw_ota_image_state(1, FW_OTA_IMG_PENDING_VERIFY), FW_OTA_PENDING);
+	assert_int_equal(fw_ota_image_state(1, FW_OTA_IMG_VALID), FW_OTA_VALID);
+	assert_int_equal(fw_ota_image_state(1, FW_OTA_IMG_UNDEFINED), FW_OTA_UNTRACKED);
+	assert_string_equal(fw_ota_image_name(FW_OTA_PENDING), "pending verify");
+}
+
+static void test_valid_after_first_delivery(void **state)
+{
+	struct fw_ota o;
+	int64_t t = 1000;
+
+	(void)state;
+	fw_ota_init(&o, &cfg, FW_OTA_PENDING, t);
+	assert_false(fw_ota_may_update(&o));
+	/* network up for 10 minutes, nothing delivered (InfluxDB answering 503): no verdict */
+	assert_int_equal(run(&o, &t, 10 * MIN, 1), FW_OTA_NONE);
+	assert_int_equal(o.image, FW_OTA_PENDING);
+	fw_ota_note_delivery(&o, 0); /* a step that acknowledged nothing */
+	assert_int_equal(fw_ota_step(&o, t, 1), FW_OTA_NONE);
+	fw_ota_note_delivery(&o, 2);
+	assert_int_equal(fw_ota_step(&o, t + 200, 1), FW_OTA_MARK_VALID);
+	assert_non_null(strstr(o.why, "delivered 2 record(s)"));
+	assert_int_equal(o.image, FW_OTA_VALID);
+	assert_true(fw_ota_may_update(&o));
+	/* once: never again, and never rolled back, however long nothing is delivered (the
+	 * update checks go on) */
+	int checks = 0;
+
+	for (t += 400; t < 48 * HOUR; t += 200) {
+		enum fw_ota_action a = fw_ota_step(&o, t, (t / HOUR) % 2);
+
+		assert_true(a == FW_OTA_NONE || a == FW_OTA_CHECK);
+		checks += a == FW_OTA_CHECK;
+	}
+	assert_int_equal(checks, 2); /* after 30 s with network, then 24 h later */
+}
+
+static void test_rollback_with_network(void **state)
+{
+	struct fw_ota o;
+	int64_t t = 0;
+
+	(void)state;
+	fw_ota_init(&o, &cfg, FW_OTA_PENDING, t);
+	/* 5 min without network first: not counted */
+	assert_int_equal(run(&o, &t, 5 * MIN, 0), FW_OTA_NONE);
+	/* then 30 min with it, nothing delivered: rolled back at 35 min, not before */
+	assert_int_equal(run(&o, &t, 35 * MIN - 400, 1), FW_OTA_NONE);
+	assert_int_equal(run(&o, &t, 36 * MIN, 1), FW_OTA_ROLL_BACK);
+	assert_true(t >= 35 * MIN - 200 && t <= 35 * MIN + 200);
+	assert_non_null(strstr(o.why, "with network"));
+	/* said once; a late delivery does not undo it */
+	fw_ota_note_delivery(&o, 1);
+	assert_int_equal(fw_ota_step(&o, t + 200, 1), FW_OTA_NONE);
+	assert_int_equal(o.image, FW_OTA_PENDING);
+}
+
+static void test_flapping_network_counts_only_up_time(void **state)
+{
+	struct fw_ota o;
+	int64_t t = 0;
+	int i;
+
+	(void)state;
+	fw_ota_init(&o, &cfg, FW_OTA_PENDING, t);
+	/* 10 rounds of 2 min up, 10 min down: 20 min with network, no rollback */
+	for (i = 0; i < 10; i++) {
+		assert_int_equal(run(&o, &t, t + 2 * MIN, 1), FW_OTA_NONE);
+		assert_int_equal(run(&o, &t, t + 10 * MIN, 0), FW_OTA_NONE);
+	}
+	assert_true(o.net_ms >= 20 * MIN - 10 * 400 && o.net_ms <= 20 * MIN + 10 * 400);
+	assert_int_equal(run(&o, &t, t + 9 * MIN, 1), FW_OTA_NONE);
+	assert_int_equal(run(&o, &t, t + 2 * MIN, 1), FW_OTA_ROLL_BACK);
+}
+
+static void test_no_network_keeps_the_image_until_the_long_limit(void **state)
+{
+	struct fw_ota o;
+	int64_t t = 0;
+
+	(void)state;
+	fw_ota_init(&o, &cfg, FW_OTA_PENDING, t);
+	/* the house's WiFi down for a day less a minute: kept */
+	assert_int_equal(run(&o, &t, 24 * HOUR - MIN, 0), FW_OTA_NONE);
+	/* at 24 h: an image that never got network is given up */
+	assert_int_equal(run(&o, &t, 24 * HOUR + MIN, 0), FW_OTA_ROLL_BACK);
+	assert_true(t >= 24 * HOUR && t <= 24 * HOUR + 200);
+	assert_non_null(strstr(o.why, "since boot"));
+
+	/* give_up_ms 0: never without network */
+	struct fw_ota_config c = cfg;
+
+	c.give_up_ms = 0;
+	t = 0;
+	fw_ota_init(&o, &c, FW_OTA_PENDING, t);
+	for (int h = 0; h < 72; h++)
+		assert_int_equal(run(&o, &t, t + HOUR, 0), FW_OTA_NONE);
+	/* and network afterwards starts the verify time */
+	assert_int_equal(run(&o, &t, t + 29 * MIN, 1), FW_OTA_NONE);
+	assert_int_equal(run(&o, &t, t + 2 * MIN, 1), FW_OTA_ROLL_BACK);
+}
+
+static void test_no_sink_network_is_the_proof(void **state)
+{
+	struct fw_ota_config c = cfg;
+	struct fw_ota o;
+	int64_t t = 0;
+
+	(void)state;
+	c.has_sink = 0;
+	fw_ota_init(&o, &c, FW_OTA_PENDING, t);
+	assert_int_equal(run(&o, &t, 3 * MIN, 0), FW_OTA_NONE);
+	assert_int_equal(fw_ota_step(&o, t, 1), FW_OTA_MARK_VALID);
+	assert_non_null(strstr(o.why, "no sink"));
+}
+
+static void test_mqtt_puback_counts(void **state)
+{
+	struct fw_ota o;
+
+	(void)state;
+	fw_ota_init(&o, &cfg, FW_OTA_PENDING, 0);
+	/* the first sight is the base line, whatever the cursor */
+	assert_int_equal(fw_ota_mqtt_seen(&o, 40, 0, 0, 0), 0);
+	assert_int_equal(fw_ota_mqtt_seen(&o, 40, 0, 0, 0), 0);
+	/* moved by the broker's marks at connection: no delivery of this image */
+	assert_int_equal(fw_ota_mqtt_seen(&o, 45, 5, 0, 0), 0);
+	/* skipped for room, passed over as unpublishable: neither */
+	assert_int_equal(fw_ota_mqtt_seen(&o, 50, 5, 5, 0), 0);
+	assert_int_equal(fw_ota_mqtt_seen(&o, 51, 5, 5, 1), 0);
+	assert_int_equal(fw_ota_step(&o, 1000, 1), FW_OTA_NONE);
+	/* moved by itself: PUBACKs */
+	assert_int_equal(fw_ota_mqtt_seen(&o, 53, 5, 5, 1), 1);
+	assert_int_equal(o.deliveries, 1);
+	assert_int_equal(fw_ota_step(&o, 1200, 1), FW_OTA_MARK_VALID);
+}
+
+static void test_checks_schedule(void **state)
+{
+	struct fw_ota o;
+	int64_t t = 0;
+
+	(void)state;
+	/* no check on probation, whatever the time */
+	fw_ota_init(&o, &cfg, FW_OTA_PENDING, t);
+	assert_int_equal(run(&o, &t, 20 * MIN, 1), FW_OTA_NONE);
+
+	/* a valid image: the first check 30 s after the network came up, then every 24 h */
+	t = 0;
+	fw_ota_init(&o, &cfg, FW_OTA_VALID, t);
+	assert_int_equal(run(&o, &t, 10 * MIN, 0), FW_OTA_NONE);
+	assert_int_equal(run(&o, &t, 10 * MIN + FW_OTA_FIRST_CHECK_MS - 200, 1), FW_OTA_NONE);
+	assert_int_equal(run(&o, &t, 11 * MIN, 1), FW_OTA_CHECK);
+	assert_true(o.first_net_ms == 10 * MIN + 200);
+	assert_true(t == o.first_net_ms + FW_OTA_FIRST_CHECK_MS);
+	t += 200;
+	assert_int_equal(run(&o, &t, 24 * HOUR, 1), FW_OTA_NONE);
+	/* due while the network is down: when it is back */
+	assert_int_equal(run(&o, &t, 25 * HOUR, 0), FW_OTA_NONE);
+	assert_int_equal(fw_ota_step(&o, t, 1), FW_OTA_CHECK);
+
+	/* check_ms 0: the one at boot only */
+	struct fw_ota_config c = cfg;
+
+	c.check_ms = 0;
+	t = 0;
+	fw_ota_init(&o, &c, FW_OTA_UNTRACKED, t);
+	assert_true(fw_ota_may_update(&o));
+	assert_int_equal(run(&o, &t, MIN, 1), FW_OTA_CHECK);
+	t += 200;
+	assert_int_equal(run(&o, &t, 100 * HOUR, 1), FW_OTA_NONE);
+
+	/* validated after an update: its checks start then */
+	t = 0;
+	fw_ota_init(&o, &cfg, FW_OTA_PENDING, t);
+	assert_int_equal(run(&o, &t, 5 * MIN, 1), FW_OTA_NONE);
+	fw_ota_note_delivery(&o, 1);
+	assert_int_equal(fw_ota_step(&o, t, 1), FW_OTA_MARK_VALID);
+	assert_int_equal(fw_ota_step(&o, t + 200, 1), FW_OTA_CHECK);
+}
+
+static void test_url(void **state)
+{
+	char why[160];
+
+	(void)state;
+	assert_int_equal(fw_ota_check_url("https://example.org/fw/powerlogger.bin", 0, why,
+					  sizeof(why)), 0);
+	assert_int_equal(fw_ota_check_url("HTTPS://example.org:8443/powerlogger.bin?x=1", 0, why,
+					  sizeof(why)), 0);
+	assert_int_equal(fw_ota_check_url("http://192.0.2.1/powerlogger.bin", 0, why,
+					  sizeof(why)), -PL_EINVAL);
+	assert_non_null(strstr(why, "http:// is refused"));
+	assert_int_equal(fw_ota_check_url("http://192.0.2.1/powerlogger.bin", 1, why,
+					  sizeof(why)), 0);
+	assert_int_equal(fw_ota_check_url("", 0, why, sizeof(why)), -PL_EINVAL);
+	assert_int_equal(fw_ota_check_url(NULL, 0, why, sizeof(why)), -PL_EINVAL);
+	assert_int_equal(fw_ota_check_url("ftp://example.org/a.bin", 1, why, sizeof(why)),
+			 -PL_EINVAL);
+	assert_int_equal(fw_ota_check_url("https:///a.bin", 0, why, sizeof(why)), -PL_EINVAL);
+	assert_int_equal(fw_ota_check_url("https://example.org", 0, why, sizeof(why)),
+			 -PL_EINVAL);
+	assert_int_equal(fw_ota_check_url("https://example.org/", 0, why, sizeof(why)),
+			 -PL_EINVAL);
+	assert_int_equal(fw_ota_check_url("https://exa mple.org/a.bin", 0, why, sizeof(why)),
+			 -PL_EINVAL);
+	/* credentials: refused, and the reason does not repeat them */
+	assert_int_equal(fw_ota_check_url("https://me:s3cret@example.org/a.bin", 0, why,
+					  sizeof(why)), -PL_EINVAL);
+	assert_null(strstr(why, "s3cret"));
+	/* an '@' in the path is no credential */
+	assert_int_equal(fw_ota_check_url("https://example.org/a@b.bin", 0, why, sizeof(why)), 0);
+
+	char longurl[FW_OTA_URL_MAX + 1];
+
+	memset(longurl, 'a', sizeof(longurl) - 1);
+	longurl[sizeof(longurl) - 1] = '\0';
+	memcpy(longurl, "https://x/", 10);
+	assert_int_equal(fw_ota_check_url(longurl, 0, why, sizeof(why)), -PL_EINVAL);
+	longurl[FW_OTA_URL_MAX - 1] = '\0';
+	assert_int_equal(fw_ota_check_url(longurl, 0, why, sizeof(why)), 0);
+}
+
+static void test_version_cmp(void **state)
+{
+	(void)state;
+	assert_int_equal(fw_ota_version_cmp("0.1.0", "0.1.0"), 0);
+	assert_int_equal(fw_ota_version_cmp("v0.2.0", "0.1.9"), 1);
+	assert_int_equal(fw_ota_version_cmp("0.1.10", "0.1.9"), 1);
+	assert_int_equal(fw_ota_version_cmp("1", "1.0.1"), -1);
+	assert_int_equal(fw_ota_version_cmp("1.0", "1.0.0"), 0);
+	assert_int_equal(fw_ota_version_cmp("0.1.0-12-g5ea7d45", "0.1.0"), 1);
+	assert_int_equal(fw_ota_version_cmp("0.1.0-12-g5ea7d45", "0.1.0-13-gabcdef0"), -1);
+	assert_int_equal(fw_ota_version_cmp("0.1.1", "0.1.0-99-gabcdef0"), 1);
+	/* the same distance from the tag, other commit or a dirty tree: different, no order */
+	assert_int_equal(fw_ota_version_cmp("0.1.0-12-g5ea7d45", "0.1.0-12-gabcdef0"), -2);
+	assert_int_equal(fw_ota_version_cmp("0.1.0-12-g5ea7d45-dirty", "0.1.0-12-g5ea7d45"), -2);
+	/* not of the form: only equality */
+	assert_int_equal(fw_ota_version_cmp("5ea7d45", "abcdef0"), -2);
+	assert_int_equal(fw_ota_version_cmp("5ea7d45", "5ea7d45"), 0);
+	assert_int_equal(fw_ota_version_cmp("1.2.3.4.5", "1.2.3"), -2);
+	assert_int_equal(fw_ota_version_cmp("1..2", "1.2"), -2);
+	assert_int_equal(fw_ota_version_cmp("1.2-rc1", "1.2"), -2);
+}
+
+static void test_image_checks(void **state)
+{
+	char why[160];
+	const char *p = "powerlogger";
+
+	(void)state;
+	assert_int_equal(fw_ota_check_image(p, "0.1.0", p, "0.2.0", NULL, 0, why, sizeof(why)),
+			 FW_OTA_GO);
+	assert_int_equal(fw_ota_check_image(p, "0.1.0", p, "0.1.0", NULL, 0, why, sizeof(why)),
+			 FW_OTA_SAME);
+	assert_non_null(strstr(why, "running already"));
+	assert_int_equal(fw_ota_check_image(p, "0.1.0", p, "0.1.0", NULL, FW_OTA_FORCE, why,
+					    sizeof(why)), FW_OTA_GO);
+	assert_non_null(strstr(why, "forced"));
+	assert_int_equal(fw_ota_check_image(p, "0.2.0", p, "0.1.0", NULL, 0, why, sizeof(why)),
+			 FW_OTA_OLDER);
+	assert_int_equal(fw_ota_check_image(p, "0.2.0", p, "0.1.0", NULL, FW_OTA_FORCE, why,
+					    sizeof(why)), FW_OTA_GO);
+	/* the version rolled back from: only forced */
+	assert_int_equal(fw_ota_check_image(p, "0.1.0", p, "0.2.0", "0.2.0", 0, why, sizeof(why)),
+			 FW_OTA_FAILED_BEFORE);
+	assert_int_equal(fw_ota_check_image(p, "0.1.0", p, "0.2.0", "0.2.0", FW_OTA_FORCE, why,
+					    sizeof(why)), FW_OTA_GO);
+	assert_int_equal(fw_ota_check_image(p, "0.1.0", p, "0.2.1", "0.2.0", 0, why, sizeof(why)),
+			 FW_OTA_GO);
+	assert_int_equal(fw_ota_check_image(p, "0.1.0", p, "0.2.1", "", 0, why, sizeof(why)),
+			 FW_OTA_GO);
+	/* another project, forced or not */
+	assert_int_equal(fw_ota_check_image(p, "0.1.0", "blink", "9.0", NULL, FW_OTA_FORCE, why,
+					    sizeof(why)), FW_OTA_FOREIGN);
+	/* unordered versions: a different one goes, the same one does not */
+	assert_int_equal(fw_ota_check_image(p, "5ea7d45", p, "abcdef0", NULL, 0, why,
+					    sizeof(why)), FW_OTA_GO);
+	assert_non_null(strstr(why, "not comparable"));
+	assert_int_equal(fw_ota_check_image(p, "5ea7d45", p, "5ea7d45", NULL, 0, why,
+					    sizeof(why)), FW_OTA_SAME);
+	/* a description without a terminated version (32 bytes, no NUL) */
+	char v[FW_OTA_VERSION_MAX];
+
+	memset(v, '1', sizeof(v));
+	assert_int_equal(fw_ota_check_image(p, "0.1.0", p, v, NULL, 0, why, sizeof(why)),
+			 FW_OTA_BAD_DESC);
+	assert_int_equal(fw_ota_check_image(p, "0.1.0", p, "", NULL, 0, why, sizeof(why)),
+			 FW_OTA_BAD_DESC);
+}
+
+static void test_progress(void **state)
+{
+	struct fw_ota_progress p;
+	int reported[11] = {0}, n = 0, last = -1;
+	int64_t done;
+
+	(void)state;
+	fw_ota_progress_init(&p, 1234567);
+	for (done = 0; done <= 1234567; done += 1024) {
+		if (fw_ota_progress(&p, done)) {
+			assert_true(p.pct > last && p.pct % 10 == 0);
+			reported[p.pct / 10]++;
+			last = p.pct;
+			n++;
+		}
+	}
+	assert_int_equal(fw_ota_progress(&p, 1234567), 1); /* the end, not a multiple of 1024 */
+	assert_int_equal(p.pct, 100);
+	assert_int_equal(fw_ota_progress(&p, 1234567), 0); /* once */
+	for (int i = 1; i <= 9; i++)
+		assert_int_equal(reported[i], 1);
+	assert_int_equal(n, 9);
+	/* big jumps report the step reached, then nothing until the next */
+	fw_ota_progress_init(&p, 1000);
+	assert_int_equal(fw_ota_progress(&p, 99), 0);
+	assert_int_equal(fw_ota_progress(&p, 100), 1);
+	assert_int_equal(p.pct, 10);
+	assert_int_equal(fw_ota_progress(&p, 799), 1);
+	assert_int_equal(p.pct, 70);
+	assert_int_equal(fw_ota_progress(&p, 799), 0);
+	assert_int_equal(fw_ota_progress(&p, 5000), 1); /* more than announced: 100 */
+	assert_int_equal(p.pct, 100);
+	/* unknown size (chunked): every 128 KB */
+	fw_ota_progress_init(&p, -1);
+	assert_int_equal(fw_ota_progress(&p, 100000), 0);
+	assert_int_equal(fw_ota_progress(&p, 131072), 1);
+	assert_int_equal(p.pct, -1);
+	assert_int_equal(fw_ota_progress(&p, 200000), 0);
+	assert_int_equal(fw_ota_progress(&p, 600000), 1);
+	assert_int_equal(fw_ota_progress(&p, 655359), 0);
+	assert_int_equal(fw_ota_progress(&p, 655360), 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_image_state),
+		cmocka_unit_test(test_valid_after_first_delivery),
+		cmocka_unit_test(test_rollback_with_network),
+		cmocka_unit_test(test_flapping_network_counts_only_up_time),
+		cmocka_unit_test(test_no_network_keeps_the_image_until_the_long_limit),
+		cmocka_unit_test(test_no_sink_network_is_the_proof),
+		cmocka_unit_test(test_mqtt_puback_counts),
+		cmocka_unit_test(test_checks_schedule),
+		cmocka_unit_test(test_url),
+		cmocka_unit_test(test_version_cmp),
+		cmocka_unit_test(test_image_checks),
+		cmocka_unit_test(test_progress),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
