@@ -155,25 +155,65 @@ static void test_no_sink_network_is_the_proof(void **state)
 	assert_non_null(strstr(o.why, "no sink"));
 }
 
-static void test_mqtt_puback_counts(void **state)
+static void test_acknowledgements_count(void **state)
 {
 	struct fw_ota o;
 
 	(void)state;
 	fw_ota_init(&o, &cfg, FW_OTA_PENDING, 0);
 	/* the first sight is the base line, whatever the cursor */
-	assert_int_equal(fw_ota_mqtt_seen(&o, 40, 0, 0, 0), 0);
-	assert_int_equal(fw_ota_mqtt_seen(&o, 40, 0, 0, 0), 0);
-	/* moved by the broker's marks at connection: no delivery of this image */
-	assert_int_equal(fw_ota_mqtt_seen(&o, 45, 5, 0, 0), 0);
-	/* skipped for room, passed over as unpublishable: neither */
-	assert_int_equal(fw_ota_mqtt_seen(&o, 50, 5, 5, 0), 0);
-	assert_int_equal(fw_ota_mqtt_seen(&o, 51, 5, 5, 1), 0);
+	assert_int_equal(fw_ota_sink_seen(&o, 1, 40, 0), 0);
+	assert_int_equal(fw_ota_sink_seen(&o, 1, 40, 0), 0);
+	/* MQTT moved by the broker's marks at connection, skipped for room, passed over: no
+	 * delivery of this image (each is one of the other moves) */
+	assert_int_equal(fw_ota_sink_seen(&o, 1, 45, 5), 0);
+	assert_int_equal(fw_ota_sink_seen(&o, 1, 50, 10), 0);
+	assert_int_equal(fw_ota_sink_seen(&o, 1, 51, 11), 0);
+	/* InfluxDB: a 4xx quarantines the record, the cursor moves: the server answered, but
+	 * nothing was delivered (an image writing bad line protocol must not be kept) */
+	assert_int_equal(fw_ota_sink_seen(&o, 0, 7, 0), 0);
+	assert_int_equal(fw_ota_sink_seen(&o, 0, 8, 1), 0);
+	assert_int_equal(fw_ota_sink_seen(&o, 2, 9, 0), 0); /* no such sink */
 	assert_int_equal(fw_ota_step(&o, 1000, 1), FW_OTA_NONE);
-	/* moved by itself: PUBACKs */
-	assert_int_equal(fw_ota_mqtt_seen(&o, 53, 5, 5, 1), 1);
+	/* MQTT's cursor moved by itself: PUBACKs */
+	assert_int_equal(fw_ota_sink_seen(&o, 1, 53, 11), 1);
 	assert_int_equal(o.deliveries, 1);
 	assert_int_equal(fw_ota_step(&o, 1200, 1), FW_OTA_MARK_VALID);
+
+	/* the same for InfluxDB's 2xx */
+	fw_ota_init(&o, &cfg, FW_OTA_PENDING, 0);
+	assert_int_equal(fw_ota_sink_seen(&o, 0, 7, 3), 0);
+	assert_int_equal(fw_ota_step(&o, 200, 1), FW_OTA_NONE);
+	assert_int_equal(fw_ota_sink_seen(&o, 0, 9, 3), 1);
+	assert_int_equal(fw_ota_step(&o, 400, 1), FW_OTA_MARK_VALID);
+}
+
+static void test_restart_timing(void **state)
+{
+	struct fw_ota_restart r = {0};
+
+	(void)state;
+	assert_int_equal(fw_ota_restart_due(&r, 1000, 0, 0, 20000), 0); /* not asked */
+	fw_ota_restart_ask(&r, 1000, 17);
+	/* no record stored since: wait for the interval's */
+	assert_int_equal(fw_ota_restart_due(&r, 1200, 17, 0, 20000), 0);
+	assert_int_equal(fw_ota_restart_due(&r, 15000, 17, 0, 20000), 0);
+	/* a record in the ring, not yet in the outbox: not yet */
+	assert_int_equal(fw_ota_restart_due(&r, 15200, 17, 1, 20000), 0);
+	/* popped into the outbox, ring empty: now */
+	assert_int_equal(fw_ota_restart_due(&r, 15400, 18, 0, 20000), 1);
+	assert_int_equal(fw_ota_restart_due(&r, 15400, 18, 1, 20000), 0);
+	/* no record at all: after the interval + 5 s */
+	assert_int_equal(fw_ota_restart_due(&r, 1000 + 24999, 17, 0, 20000), 0);
+	assert_int_equal(fw_ota_restart_due(&r, 1000 + 25000, 17, 0, 20000), 1);
+	/* a ring that never empties: twice that */
+	assert_int_equal(fw_ota_restart_due(&r, 1000 + 49999, 18, 3, 20000), 0);
+	assert_int_equal(fw_ota_restart_due(&r, 1000 + 50000, 18, 3, 20000), 1);
+	/* a day-long interval waits at most 15 minutes */
+	fw_ota_restart_ask(&r, 0, 5);
+	assert_int_equal(fw_ota_restart_due(&r, FW_OTA_RESTART_WAIT_MAX_MS - 1, 5, 0,
+					    86400000u), 0);
+	assert_int_equal(fw_ota_restart_due(&r, FW_OTA_RESTART_WAIT_MAX_MS, 5, 0, 86400000u), 1);
 }
 
 static void test_checks_schedule(void **state)
@@ -382,7 +422,8 @@ int main(void)
 		cmocka_unit_test(test_flapping_network_counts_only_up_time),
 		cmocka_unit_test(test_no_network_keeps_the_image_until_the_long_limit),
 		cmocka_unit_test(test_no_sink_network_is_the_proof),
-		cmocka_unit_test(test_mqtt_puback_counts),
+		cmocka_unit_test(test_acknowledgements_count),
+		cmocka_unit_test(test_restart_timing),
 		cmocka_unit_test(test_checks_schedule),
 		cmocka_unit_test(test_url),
 		cmocka_unit_test(test_version_cmp),

@@ -54,17 +54,16 @@ void fw_ota_note_delivery(struct fw_ota *o, uint64_t records)
 	o->deliveries += records;
 }
 
-int fw_ota_mqtt_seen(struct fw_ota *o, uint32_t cursor, uint64_t by_mark, uint64_t skipped,
-		     uint64_t unpublishable)
+int fw_ota_sink_seen(struct fw_ota *o, unsigned i, uint32_t cursor, uint64_t other_moves)
 {
-	int acked = o->mq.valid && cursor > o->mq.cursor && by_mark == o->mq.by_mark &&
-		    skipped == o->mq.skipped && unpublishable == o->mq.unpublishable;
+	int acked;
 
-	o->mq.cursor = cursor;
-	o->mq.by_mark = by_mark;
-	o->mq.skipped = skipped;
-	o->mq.unpublishable = unpublishable;
-	o->mq.valid = 1;
+	if (i >= FW_OTA_SINKS)
+		return 0;
+	acked = o->sink[i].valid && cursor != o->sink[i].cursor && other_moves == o->sink[i].other;
+	o->sink[i].cursor = cursor;
+	o->sink[i].other = other_moves;
+	o->sink[i].valid = 1;
 	if (acked)
 		fw_ota_note_delivery(o, 1);
 	return acked;
@@ -323,6 +322,29 @@ enum fw_ota_verdict fw_ota_check_image(const char *run_project, const char *run_
 		 c == -2 ? " (versions not comparable: different)" :
 		 c == 1 ? "" : " (forced)");
 	return FW_OTA_GO;
+}
+
+/* ---- the restart ---- */
+
+void fw_ota_restart_ask(struct fw_ota_restart *r, int64_t now_ms, uint32_t popped)
+{
+	r->asked_ms = now_ms;
+	r->popped = popped;
+	r->asked = 1;
+}
+
+int fw_ota_restart_due(const struct fw_ota_restart *r, int64_t now_ms, uint32_t popped,
+		       uint32_t in_ring, uint32_t interval_ms)
+{
+	int64_t wait = (int64_t)interval_ms + 5000, waited = now_ms - r->asked_ms;
+
+	if (!r->asked)
+		return 0;
+	if (wait > FW_OTA_RESTART_WAIT_MAX_MS)
+		wait = FW_OTA_RESTART_WAIT_MAX_MS;
+	if (waited >= 2 * wait)
+		return 1;
+	return in_ring == 0 && (popped != r->popped || waited >= wait);
 }
 
 /* ---- progress ---- */

@@ -49,6 +49,7 @@
 
 #define FW_OTA_URL_MAX 256        /* with the NUL */
 #define FW_OTA_VERSION_MAX 32     /* esp_app_desc_t.version, with the NUL */
+#define FW_OTA_SINKS 2           /* FW_CURSORS_MAX (ota.c checks) */
 #define FW_OTA_FIRST_CHECK_MS 30000 /* the check at boot: this long after the network is up */
 
 enum fw_ota_image {
@@ -89,11 +90,11 @@ struct fw_ota {
 	int64_t first_net_ms;     /* when the network was first up (-1: not yet) */
 	uint64_t deliveries;      /* records delivered since boot */
 	uint8_t decided;          /* MARK_VALID or ROLL_BACK was returned */
-	struct {                  /* MQTT's sink as last seen (fw_ota_mqtt_seen) */
+	struct {                  /* the sinks as last seen (fw_ota_sink_seen) */
 		uint32_t cursor;
-		uint64_t by_mark, skipped, unpublishable;
+		uint64_t other;
 		uint8_t valid;
-	} mq;
+	} sink[FW_OTA_SINKS];
 	char why[128];            /* the last decision's reason, for the log and the console */
 };
 
@@ -103,15 +104,15 @@ void fw_ota_init(struct fw_ota *o, const struct fw_ota_config *cfg, enum fw_ota_
 /* records acknowledged by a sink (InfluxDB's 2xx: fw_delivery's delivered going up). */
 void fw_ota_note_delivery(struct fw_ota *o, uint64_t records);
 /*
- * The MQTT sink's cursor and the counters of the other ways it moves (records found on the
- * broker by their marks, skipped for room, passed over as unpublishable), once per network
- * loop. The cursor moves on by itself only when the broker has acknowledged the records
- * (fw_mqtt's retire, on PUBACK): that counts as a delivery. Returns 1 if it counted one.
- * (A loop in which a PUBACK and one of the other moves both happen is not counted; the next
- * PUBACK is.)
+ * Sink i's cursor over the outbox (fw_sinks: i < FW_OTA_SINKS), once per network loop, with
+ * the sum of the counters of the other ways a cursor moves: records quarantined (an InfluxDB
+ * 4xx), skipped for room, and for MQTT found on the broker by their marks or passed over as
+ * unpublishable. A cursor that moved while that sum did not moved because the server
+ * acknowledged the records (fw_delivery's 2xx, fw_mqtt's PUBACK): that counts as a delivery.
+ * Returns 1 if it counted one. The first call for a sink only takes its base line. (A loop in
+ * which an acknowledgement and another move both happen is not counted; the next one is.)
  */
-int fw_ota_mqtt_seen(struct fw_ota *o, uint32_t cursor, uint64_t by_mark, uint64_t skipped,
-		     uint64_t unpublishable);
+int fw_ota_sink_seen(struct fw_ota *o, unsigned i, uint32_t cursor, uint64_t other_moves);
 /* What to do now; net_up: the WiFi station has an address. Sets o->why for the actions. */
 enum fw_ota_action fw_ota_step(struct fw_ota *o, int64_t now_ms, int net_up);
 /* An update may be written now (not while pending verify). */
@@ -147,6 +148,27 @@ enum fw_ota_verdict fw_ota_check_image(const char *run_project, const char *run_
 				       const char *failed, unsigned flags, char *why, size_t cap);
 /* -1, 0, 1 as a is older, the same, newer than b; -2 when they cannot be ordered (different) */
 int fw_ota_version_cmp(const char *a, const char *b);
+
+/*
+ * When to restart into a new image (or back into the old one): just after an interval's
+ * record has gone from the ring into the flash outbox, so that the restart costs the register
+ * only the pulses of a fraction of a second, not of an open interval (a restart is a power cut
+ * to the meter). fw_ota_restart_ask at the request; fw_ota_restart_due in each network loop
+ * with the ring's pop count and fill: 1 once a record was popped since the request and the
+ * ring is empty; or, with no record coming (the sampling task stuck), once the ring is empty
+ * and a whole interval + 5 s (at most FW_OTA_RESTART_WAIT_MAX_MS) has passed; or, whatever the
+ * ring holds (a full outbox refusing records), twice that.
+ */
+#define FW_OTA_RESTART_WAIT_MAX_MS (15 * 60000)
+struct fw_ota_restart {
+	int64_t asked_ms;
+	uint32_t popped;
+	uint8_t asked;
+};
+
+void fw_ota_restart_ask(struct fw_ota_restart *r, int64_t now_ms, uint32_t popped);
+int fw_ota_restart_due(const struct fw_ota_restart *r, int64_t now_ms, uint32_t popped,
+		       uint32_t in_ring, uint32_t interval_ms);
 
 /* Progress of a download: a report at every 10 %, or every 128 KB when the size is unknown. */
 struct fw_ota_progress {
