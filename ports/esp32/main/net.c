@@ -42,6 +42,7 @@
 #include "fw_sampling.h"
 #include "fw_seqpair.h"
 #include "fw_sinks.h"
+#include "ota.h"
 #include "powerlogger/lineproto.h"
 #include "powerlogger/retry.h"
 
@@ -497,6 +498,8 @@ void fw_net_task(void *arg)
 			esp_task_wdt_reset();
 		}
 #endif
+		/* a new image is kept after its first delivery (or rolled back); update checks */
+		fw_ota_poll(now / 1000, up, &sinks);
 		if (now >= next_health) {
 			ESP_LOGI(TAG, "health: heap free %u (min %u), stack left: sampling %u B, "
 				 "network %u B; outbox %u", (unsigned)esp_get_free_heap_size(),
