@@ -360,6 +360,13 @@ static void test_image_checks(void **state)
 	assert_non_null(strstr(why, "not comparable"));
 	assert_int_equal(fw_ota_check_image(p, "5ea7d45", p, "5ea7d45", NULL, 0, why,
 					    sizeof(why)), FW_OTA_SAME);
+	/* the periodic check writes only a version known to be newer */
+	assert_int_equal(fw_ota_check_image(p, "5ea7d45", p, "abcdef0", NULL, FW_OTA_AUTO, why,
+					    sizeof(why)), FW_OTA_UNORDERED);
+	assert_int_equal(fw_ota_check_image(p, "0.1.0-3-g5ea7d45", p, "0.1.0-4-gabcdef0", NULL,
+					    FW_OTA_AUTO, why, sizeof(why)), FW_OTA_GO);
+	assert_int_equal(fw_ota_check_image(p, "0.2.0", p, "0.1.0", NULL, FW_OTA_AUTO, why,
+					    sizeof(why)), FW_OTA_OLDER);
 	/* a description without a terminated version (32 bytes, no NUL) */
 	char v[FW_OTA_VERSION_MAX];
 

@@ -200,7 +200,9 @@ static void ota_task(void *arg)
 		goto out;
 	}
 	verdict = fw_ota_check_image(run->project_name, run->version, desc.project_name,
-				     desc.version, s->failed, s->job_flags, why, sizeof(why));
+				     desc.version, s->failed,
+				     s->job_flags | (s->job_check ? FW_OTA_AUTO : 0u), why,
+				     sizeof(why));
 	if (verdict != FW_OTA_GO) {
 		/* the periodic check's usual answer: not worth a warning */
 		if (s->job_check && verdict == FW_OTA_SAME)

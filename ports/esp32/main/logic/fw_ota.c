@@ -318,6 +318,12 @@ enum fw_ota_verdict fw_ota_check_image(const char *run_project, const char *run_
 			 "or crashed)", new_version);
 		return FW_OTA_FAILED_BEFORE;
 	}
+	if (c == -2 && (flags & FW_OTA_AUTO) != 0 && !forced) {
+		snprintf(why, cap, "version %s cannot be told newer than the running %s (tag the "
+			 "releases; push it from the console to install it anyway)", new_version,
+			 run_version);
+		return FW_OTA_UNORDERED;
+	}
 	snprintf(why, cap, "version %s over %s%s", new_version, run_version,
 		 c == -2 ? " (versions not comparable: different)" :
 		 c == 1 ? "" : " (forced)");

@@ -125,6 +125,7 @@ int fw_ota_may_update(const struct fw_ota *o);
 int fw_ota_check_url(const char *url, int allow_http, char *why, size_t cap);
 
 #define FW_OTA_FORCE 1u           /* fw_ota_check_image: same, older or rolled-back version */
+#define FW_OTA_AUTO 2u            /* the periodic check: only a version known to be newer */
 
 enum fw_ota_verdict {
 	FW_OTA_GO = 0,            /* write it */
@@ -133,6 +134,7 @@ enum fw_ota_verdict {
 	FW_OTA_OLDER,             /* older than the running one */
 	FW_OTA_FAILED_BEFORE,     /* the version that was rolled back from */
 	FW_OTA_BAD_DESC,          /* an empty or unterminated version or name */
+	FW_OTA_UNORDERED,         /* FW_OTA_AUTO: not known to be newer (push it by hand) */
 };
 
 /*
@@ -141,7 +143,9 @@ enum fw_ota_verdict {
  * when its state is INVALID or ABORTED), NULL or "" for none. Returns a verdict, the reason in
  * why (also for FW_OTA_GO: what was compared). Versions are compared as
  * [v]MAJOR[.MINOR[.PATCH[.TWEAK]]][-N-gHASH][-dirty] (git describe); where either is not of
- * that form, only "the same" can be told, and a different one is written.
+ * that form (an untagged tree's bare hash), only "the same" can be told: a pushed update of a
+ * different one is written, the periodic check (FW_OTA_AUTO) leaves it, so that an old image
+ * left on the server never replaces a newer one flashed over USB.
  */
 enum fw_ota_verdict fw_ota_check_image(const char *run_project, const char *run_version,
 				       const char *new_project, const char *new_version,
