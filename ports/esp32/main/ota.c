@@ -351,11 +351,15 @@ void fw_ota_boot(const char *url)
 	ESP_LOGI(TAG, "running %s at 0x%lx: %s version %s, %s", slot_name(s->running),
 		 (unsigned long)(s->running != NULL ? s->running->address : 0), run->project_name,
 		 run->version, fw_ota_image_name(image));
-	if (image == FW_OTA_PENDING)
+	if (image == FW_OTA_PENDING && CONFIG_PL_OTA_GIVE_UP_H > 0)
 		ESP_LOGW(TAG, "first boot of this update: it is kept once it has delivered a record; "
 			 "rolled back after %d min with network and no delivery, or %d h after "
-			 "boot (0: never), or at any reset before", CONFIG_PL_OTA_VERIFY_MIN,
+			 "boot, or at any reset before", CONFIG_PL_OTA_VERIFY_MIN,
 			 CONFIG_PL_OTA_GIVE_UP_H);
+	else if (image == FW_OTA_PENDING)
+		ESP_LOGW(TAG, "first boot of this update: it is kept once it has delivered a record; "
+			 "rolled back after %d min with network and no delivery, or at any reset "
+			 "before", CONFIG_PL_OTA_VERIFY_MIN);
 	if (s->failed[0] != '\0')
 		ESP_LOGW(TAG, "version %s in %s was rolled back from; it is not fetched again unless "
 			 "forced", s->failed, slot_name(bad));
