@@ -25,7 +25,7 @@
  *
  * Memory: a second TLS connection beside InfluxDB's (mbedTLS's buffers, ~40 KB of heap) and
  * esp_https_ota's 1 KB buffer, while it runs; the update is refused, and said so, when the heap
- * has less than OTA_HEAP_MIN free. The state (struct ota_state, ~0.9 KB) is heap, taken once at
+ * has less than OTA_HEAP_MIN free. The state (struct ota_state, ~1 KB) is heap, taken once at
  * boot; the only static is the pointer to it.
  *
  * The restart into a written image, and a rollback's, wait for the next interval's record to
