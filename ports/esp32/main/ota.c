@@ -352,17 +352,17 @@ void fw_ota_boot(const char *url)
 		 (unsigned long)(s->running != NULL ? s->running->address : 0), run->project_name,
 		 run->version, fw_ota_image_name(image));
 	if (image == FW_OTA_PENDING && CONFIG_PL_OTA_GIVE_UP_H > 0)
-		ESP_LOGW(TAG, "first boot of this update: it is kept once it has delivered a record; "
-			 "rolled back after %d min with network and no delivery, or %d h after "
-			 "boot, or at any reset before", CONFIG_PL_OTA_VERIFY_MIN,
+		ESP_LOGW(TAG, "first boot of this update: it is kept once it has delivered a "
+			 "record; rolled back after %d min with network and no delivery, or %d h "
+			 "after boot, or at any reset before", CONFIG_PL_OTA_VERIFY_MIN,
 			 CONFIG_PL_OTA_GIVE_UP_H);
 	else if (image == FW_OTA_PENDING)
-		ESP_LOGW(TAG, "first boot of this update: it is kept once it has delivered a record; "
-			 "rolled back after %d min with network and no delivery, or at any reset "
-			 "before", CONFIG_PL_OTA_VERIFY_MIN);
+		ESP_LOGW(TAG, "first boot of this update: it is kept once it has delivered a "
+			 "record; rolled back after %d min with network and no delivery, or at any "
+			 "reset before", CONFIG_PL_OTA_VERIFY_MIN);
 	if (s->failed[0] != '\0')
-		ESP_LOGW(TAG, "version %s in %s was rolled back from; it is not fetched again unless "
-			 "forced", s->failed, slot_name(bad));
+		ESP_LOGW(TAG, "version %s in %s was rolled back from; it is not fetched again "
+			 "unless forced", s->failed, slot_name(bad));
 
 	pllog = esp_partition_find_first(ESP_PARTITION_TYPE_DATA, (esp_partition_subtype_t)0x40,
 					 "pllog");

@@ -41,7 +41,7 @@ void fw_ota_init(struct fw_ota *o, const struct fw_ota_config *cfg, enum fw_ota_
 	memset(o, 0, sizeof(*o));
 	o->cfg = *cfg;
 	if (o->cfg.verify_ms == 0)
-		o->cfg.verify_ms = 1; /* 0 would roll back at once: the soonest that means anything */
+		o->cfg.verify_ms = 1; /* 0 would be "at once": the soonest that means anything */
 	o->image = image;
 	o->boot_ms = now_ms;
 	o->last_ms = now_ms;
@@ -80,8 +80,9 @@ static enum fw_ota_action probation(struct fw_ota *o, int64_t now_ms, int net_up
 		o->decided = 1;
 		o->image = FW_OTA_VALID;
 		if (o->deliveries > 0)
-			snprintf(o->why, sizeof(o->why), "delivered %lu record(s) %.0f s after boot",
-				 (unsigned long)o->deliveries, (double)(now_ms - o->boot_ms) / 1e3);
+			snprintf(o->why, sizeof(o->why), "delivered %lu record(s) %.0f s after "
+				 "boot", (unsigned long)o->deliveries,
+				 (double)(now_ms - o->boot_ms) / 1e3);
 		else
 			snprintf(o->why, sizeof(o->why), "no sink configured: the network is up");
 		return FW_OTA_MARK_VALID;
@@ -164,7 +165,8 @@ int fw_ota_check_url(const char *url, int allow_http, char *why, size_t cap)
 		unsigned char c = (unsigned char)url[i];
 
 		if (c <= ' ' || c == 0x7f) {
-			snprintf(why, cap, "the URL has a space or control character at %u", (unsigned)i);
+			snprintf(why, cap, "the URL has a space or control character at %u",
+				 (unsigned)i);
 			return -PL_EINVAL;
 		}
 	}
@@ -172,8 +174,9 @@ int fw_ota_check_url(const char *url, int allow_http, char *why, size_t cap)
 		host = url + 8;
 	} else if (has_prefix_ci(url, "http://")) {
 		if (!allow_http) {
-			snprintf(why, cap, "http:// is refused: the image would come unauthenticated "
-				 "(use https://, or allow HTTP in menuconfig for a test network)");
+			snprintf(why, cap, "http:// is refused: the image would come "
+				 "unauthenticated (use https://, or allow HTTP in menuconfig for a "
+				 "test network)");
 			return -PL_EINVAL;
 		}
 		host = url + 7;
