@@ -3,12 +3,17 @@
  * Over-the-air update's decisions (ports/esp32/main/logic/fw_ota.c): a new image is marked
  * valid after its first delivery and not before, rolled back after the verify time with
  * network and no delivery, kept through a network outage up to the long limit, never updated
- * while on probation; the update checks' schedule; the URL and version checks; progress.
+ * while on probation; the update checks' schedule; the URL and version checks; progress. And
+ * ports/esp32/partitions.csv, which no ESP-IDF checks here: aligned, within 4 MB, two equal
+ * app slots, and pllog and nvs where the single-app layout had them (README: an update of
+ * the layout keeps the outbox only so).
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -420,6 +425,80 @@ static void test_progress(void **state)
 	assert_int_equal(fw_ota_progress(&p, 655360), 1);
 }
 
+struct part {
+	char name[16], type[8], sub[8];
+	unsigned long off, size;
+};
+
+static size_t read_partitions(struct part *p, size_t cap)
+{
+	char line[256];
+	size_t n = 0;
+	FILE *f = fopen(PL_SOURCE_DIR "/ports/esp32/partitions.csv", "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char off[16], size[16];
+
+		if (line[0] == '#' || line[0] == '\n')
+			continue;
+		assert_true(n < cap);
+		assert_int_equal(sscanf(line, " %15[^, ] , %7[^, ] , %7[^, ] , %15[^, ] , "
+					"%15[^, \n]", p[n].name, p[n].type, p[n].sub, off, size),
+				 5);
+		p[n].off = strtoul(off, NULL, 0);
+		p[n].size = strtoul(size, NULL, 0);
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+static const struct part *find(const struct part *p, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(p[i].name, name) == 0)
+			return &p[i];
+	fail_msg("no partition \"%s\" in partitions.csv", name);
+	return NULL;
+}
+
+static void test_partition_table(void **state)
+{
+	struct part p[16];
+	size_t n = read_partitions(p, 16), apps = 0;
+	const struct part *a, *b, *log, *nvs, *ota;
+
+	(void)state;
+	for (size_t i = 0; i < n; i++) {
+		/* in order, no overlap, after the partition table (0x8000 + 0x1000), within 4 MB */
+		assert_true(p[i].off >= (i == 0 ? 0x9000ul : p[i - 1].off + p[i - 1].size));
+		assert_true(p[i].off + p[i].size <= 0x400000ul);
+		assert_int_equal(p[i].off % (strcmp(p[i].type, "app") == 0 ? 0x10000 : 0x1000), 0);
+		assert_int_equal(p[i].size % 0x1000, 0);
+		apps += strcmp(p[i].type, "app") == 0;
+	}
+	a = find(p, n, "ota_0");
+	b = find(p, n, "ota_1");
+	assert_int_equal(apps, 2); /* no factory: the bootloader boots the OTA slots */
+	assert_string_equal(a->sub, "ota_0");
+	assert_string_equal(b->sub, "ota_1");
+	assert_int_equal(a->off, 0x10000); /* where factory was: idf.py flash puts the app there */
+	assert_int_equal(a->size, b->size);
+	assert_true(a->size >= 1536 * 1024); /* the app with WiFi, TLS, MQTT, console: README */
+	ota = find(p, n, "otadata");
+	assert_string_equal(ota->type, "data");
+	assert_string_equal(ota->sub, "ota");
+	assert_int_equal(ota->size, 0x2000);
+	log = find(p, n, "pllog");
+	assert_string_equal(log->sub, "0x40");
+	assert_int_equal(log->off, 0x210000);
+	assert_int_equal(log->size, 256 * 1024);
+	nvs = find(p, n, "nvs");
+	assert_int_equal(nvs->off, 0x9000);
+	assert_int_equal(nvs->size, 0x6000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -436,6 +515,7 @@ int main(void)
 		cmocka_unit_test(test_version_cmp),
 		cmocka_unit_test(test_image_checks),
 		cmocka_unit_test(test_progress),
+		cmocka_unit_test(test_partition_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,7 +12,7 @@
  * or a WiFi connection alone proves little (an image that cannot build a request, or fails
  * TLS, boots and connects fine).
  *
- * When to give up: after FW_OTA_VERIFY minutes *with network* (the WiFi station has an
+ * When to give up: after verify_ms (PL_OTA_VERIFY_MIN) *with network* (the WiFi station has an
  * address) and no delivery. Time without network does not count: a house whose WiFi or router
  * is down has not shown that the image is bad, and the previous image could not deliver
  * either, so rolling back would trade a probably good new image for nothing. But an image that
