@@ -19,6 +19,7 @@
 #if CONFIG_IDF_TARGET_LINUX
 #include "fw_linux.h"
 #endif
+#include "ota.h"
 
 static const char *TAG = "powerlogger";
 
@@ -88,6 +89,7 @@ void app_main(void)
 	}
 	ESP_LOGI(TAG, "PowerLogger firmware, boot %lu, %u record(s) waiting", (unsigned long)boot,
 		 (unsigned)fw_store_count(&store));
+	fw_ota_boot(CONFIG_PL_OTA_URL); /* the running image's slot and state, the update URL */
 
 	fw_ring_init(&g_records, records_store, 64, sizeof(records_store[0]));
 	fw_ring_init(&g_timebase, timebase_store, 4, sizeof(timebase_store[0]));

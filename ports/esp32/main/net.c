@@ -44,6 +44,7 @@
 #include "fw_sampling.h"
 #include "fw_seqpair.h"
 #include "fw_sinks.h"
+#include "ota.h"
 #include "powerlogger/lineproto.h"
 #include "powerlogger/retry.h"
 
@@ -544,6 +545,8 @@ void fw_net_task(void *arg)
 			esp_task_wdt_reset();
 		}
 #endif
+		/* a new image is kept after its first delivery (or rolled back); update checks */
+		fw_ota_poll(now / 1000, up, &sinks);
 		if (now >= next_health) {
 #if CONFIG_IDF_TARGET_LINUX
 			/* the host's malloc: no heap figures there */
