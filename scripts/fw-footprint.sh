@@ -11,7 +11,8 @@
 #     with InfluxDB and MQTT both enabled, the largest configuration (mqtt_payload exists only
 #     without InfluxDB, in place of its 12 KB: known, not declared).
 # Fails if the total exceeds the budget of 32 KB. Not counted, because they are heap: the task
-# stacks (xTaskCreatePinnedToCore: sampling 6144 B, network 8192 B) and the ADC driver's DMA
+# stacks (xTaskCreatePinnedToCore: sampling 6144 B, network 8192 B; ota.c's download task
+# 8192 B while an update runs, and its state, ~1 KB from boot on) and the ADC driver's DMA
 # pool (max_store_buf_size, 8 frames: 4 KB on the ESP32, 8 KB where results are 4 bytes).
 # The settings and the console (settings_nvs.c, console.c), heap, not counted: one block from
 # boot on, 2588 B (two struct fw_settings of 1240 B: the tasks' copy and the console's; the
@@ -60,7 +61,7 @@ known="TAG g_records g_timebase records_store timebase_store store clock_state n
        delivery http url auth self smp edges edge_store frame values pool_overflows led
        outbox dns_state dns_host dns_addr sinks
        queue dropped client mq client_id start_conn will_topic it local g_view mqtt_payload
-       blk boot_no"
+       ota_st blk boot_no"
 found=$(grep -hE '^\s*static\s[^()]*;|^struct [a-z_]+ [a-z_, ]+;' ports/esp32/main/*.c |
         sed -E 's#/\*.*##; s/=.*;/;/; s/\[[^]]*\]//g; s/;.*//' |
         sed -E 's/^\s*(static\s+)?(volatile\s+|const\s+)*(struct\s+)?[A-Za-z_0-9]+\s+\**//' |
@@ -133,6 +134,9 @@ struct { uint32_t addr[4]; uint8_t zone, type; } dns_addr_mqtt;
 uint32_t start_conn;
 const char *will_topic;
 struct mqtt_item it, local;
+/* ota.c (its state, struct ota_state ~1 KB, is heap from fw_ota_boot) */
+const char *TAG_ota = "ota";
+void *ota_st;
 /* store_flash.c */
 const char *TAG_store = "store";
 struct fw_store_flashlog outbox;

@@ -12,12 +12,28 @@
 #include "freertos/FreeRTOS.h"
 #include "freertos/task.h"
 #include "nvs_flash.h"
+#include "sdkconfig.h"
 
 #include "fw_console_port.h"
 #include "fw_port.h"
 #include "fw_record.h"
+#if CONFIG_IDF_TARGET_LINUX
+#include "fw_linux.h"
+#endif
+#include "ota.h"
 
 static const char *TAG = "powerlogger";
+
+/* Sampling on the second core, the network on the first; one core (the linux target's
+ * FreeRTOS): both there. */
+#ifndef configNUMBER_OF_CORES
+#define configNUMBER_OF_CORES portNUM_PROCESSORS /* before ESP-IDF 5.2 */
+#endif
+#if configNUMBER_OF_CORES > 1
+#define SAMPLING_CORE 1
+#else
+#define SAMPLING_CORE 0
+#endif
 
 struct fw_ring g_records, g_timebase;
 struct fw_seqpair g_view;
@@ -47,12 +63,18 @@ static const char *reset_name(esp_reset_reason_t r)
 
 void app_main(void)
 {
-	esp_err_t err = nvs_flash_init();
+	esp_err_t err;
 	TaskHandle_t sampling = NULL;
 	struct fw_meter_state meter;
 	uint32_t boot = 0;
 	int rc;
 
+#if CONFIG_IDF_TARGET_LINUX
+	/* the emulated flash in a file that outlives the process, before its first use */
+	if (fw_linux_flash_setup() != 0)
+		esp_restart();
+#endif
+	err = nvs_flash_init();
 	if (err == ESP_ERR_NVS_NO_FREE_PAGES || err == ESP_ERR_NVS_NEW_VERSION_FOUND) {
 		ESP_ERROR_CHECK(nvs_flash_erase());
 		err = nvs_flash_init();
@@ -72,6 +94,7 @@ void app_main(void)
 	}
 	ESP_LOGI(TAG, "PowerLogger firmware, boot %lu, %u record(s) waiting", (unsigned long)boot,
 		 (unsigned)fw_store_count(&store));
+	fw_ota_boot(CONFIG_PL_OTA_URL); /* the running image's slot and state, the update URL */
 
 	fw_ring_init(&g_records, records_store, 64, sizeof(records_store[0]));
 	fw_ring_init(&g_timebase, timebase_store, 4, sizeof(timebase_store[0]));
@@ -79,7 +102,7 @@ void app_main(void)
 
 	sampling_args = (struct fw_sampling_args){.boot = boot, .meter = meter};
 	xTaskCreatePinnedToCore(fw_sampling_task, "sampling", 6144, &sampling_args, 10, &sampling,
-				1);
+				SAMPLING_CORE);
 	net_args = (struct fw_net_args){
 		.store = &store, .time = &clock_state, .boot = boot, .sampling_task = sampling,
 	};

@@ -367,6 +367,22 @@ static int cmd_register(int argc, char **argv)
 	return 0;
 }
 
+void fw_console_sampling_tick(struct fw_sampling *s)
+{
+	int64_t old, now;
+	int rc = fw_regreq_take(fw_console_regreq(), s, &old, &now);
+
+	if (rc == 1 && now < old)
+		ESP_LOGW(TAG, "energy register set to %.3f Wh from %.3f Wh: it went down, Home "
+			 "Assistant sees a meter reset", (double)now / 1e6, (double)old / 1e6);
+	else if (rc == 1)
+		ESP_LOGI(TAG, "energy register set to %.3f Wh (was %.3f Wh)", (double)now / 1e6,
+			 (double)old / 1e6);
+	else if (rc < 0)
+		ESP_LOGE(TAG, "energy register: the meter refused the new value (%d)", rc);
+	fw_status_meter(fw_console_status(), pl_meter_register(&s->ch.meter), s->stats.power_mw);
+}
+
 /* ---- the REPL ---- */
 
 static const esp_console_cmd_t cmds[] = {

@@ -39,6 +39,13 @@ int fw_settings_factory_reset(char *msg, size_t cap);
 struct fw_regreq *fw_console_regreq(void);  /* console -> sampling task */
 struct fw_status *fw_console_status(void);  /* network and sampling tasks -> console */
 
+/*
+ * The sampling task (either target's), after each fw_sampling_tick: takes the console's
+ * `register KWH` (fw_regreq_take; the meter is this task's), logs it - that it went down, when
+ * it did: Home Assistant sees a meter reset - and gives `status` the register and power.
+ */
+void fw_console_sampling_tick(struct fw_sampling *s);
+
 /* Starts the REPL on the console UART (stdin/stdout on the linux target). boot: this boot's
  * number, for `status`. Logs and returns if it cannot. */
 void fw_console_start(uint32_t boot);

@@ -17,23 +17,25 @@
 #include <strings.h>
 #include <sys/time.h>
 
-#include "esp_crt_bundle.h"
 #include "esp_event.h"
-#include "esp_heap_caps.h"
 #include "esp_http_client.h"
 #include "esp_log.h"
-#include "esp_netif.h"
 #include "esp_random.h"
-#include "esp_sntp.h"
 #include "esp_system.h"
 #include "esp_task_wdt.h"
 #include "esp_timer.h"
-#include "esp_wifi.h"
 #include "freertos/FreeRTOS.h"
 #include "freertos/task.h"
+#include "sdkconfig.h"
+#if !CONFIG_IDF_TARGET_LINUX
+#include "esp_crt_bundle.h"
+#include "esp_heap_caps.h"
+#include "esp_netif.h"
+#include "esp_sntp.h"
+#include "esp_wifi.h"
 #include "lwip/dns.h"
 #include "lwip/tcpip.h"
-#include "sdkconfig.h"
+#endif
 
 #include "fw_console_port.h"
 #include "fw_delivery.h"
@@ -43,6 +45,7 @@
 #include "fw_sampling.h"
 #include "fw_seqpair.h"
 #include "fw_sinks.h"
+#include "ota.h"
 #include "powerlogger/lineproto.h"
 #include "powerlogger/retry.h"
 
@@ -55,7 +58,9 @@ static const char *TAG = "network";
  * writer. wifi_up and wifi_failures are single words; only the event handler writes them.
  */
 static atomic_int wifi_up;
+#if !CONFIG_IDF_TARGET_LINUX
 static int wifi_failures;               /* the event handler's own */
+#endif
 static struct fw_seqpair reconnect;     /* (esp_timer time of the next association, 0) */
 static struct fw_seqpair sync_pair;     /* (esp_timer time, wall-clock us) of the last sync */
 
@@ -70,6 +75,31 @@ static char mqtt_payload[PL_MQTT_PAYLOAD_MAX]; /* without InfluxDB: MQTT's own *
 #define MQTT_SCRATCH mqtt_payload
 #endif
 
+#if CONFIG_IDF_TARGET_LINUX
+/* ---- the linux target: the host's network and clock ---------------------------------- */
+
+/* The host is online: the network is up from the start, as a device's is once associated. */
+static void wifi_start(void)
+{
+	fw_seqpair_init(&reconnect);
+	ESP_ERROR_CHECK(esp_event_loop_create_default());
+	atomic_store(&wifi_up, 1);
+	ESP_LOGI(TAG, "network: the host's (linux target: no WiFi)");
+}
+
+/* The host's clock is set: one sync at once, as SNTP's first answer would be. */
+static void sntp_start(void)
+{
+	struct timeval tv;
+
+	fw_seqpair_init(&sync_pair);
+	gettimeofday(&tv, NULL);
+	fw_seqpair_write(&sync_pair, esp_timer_get_time(),
+			 (int64_t)tv.tv_sec * 1000000 + tv.tv_usec);
+	ESP_LOGI(TAG, "clock: the host's (linux target: no SNTP)");
+}
+
+#else
 /* ---- WiFi ---------------------------------------------------------------------------- */
 
 static void on_wifi(void *arg, esp_event_base_t base, int32_t id, void *data)
@@ -136,6 +166,8 @@ static void sntp_start(void)
 	esp_sntp_init();
 }
 
+#endif /* CONFIG_IDF_TARGET_LINUX */
+
 /* ---- HTTP transport (fw_delivery's seam) ---------------------------------------------- */
 #if CONFIG_PL_INFLUX_ENABLE
 
@@ -190,6 +222,16 @@ static esp_err_t on_http(esp_http_client_event_t *e)
  * cache, where the connect's getaddrinfo() then finds it at once. A lookup still running from
  * an earlier request is waited for, not started twice.
  */
+#if CONFIG_IDF_TARGET_LINUX
+static char dns_host[128];              /* from CONFIG_PL_INFLUX_URL; "" if unusable */
+
+/* The host's resolver, inside the connect (getaddrinfo): no lwIP task to step around. */
+static int x_resolve(void *ctx, int32_t timeout_ms)
+{
+	return 0;
+}
+
+#else
 enum { DNS_IDLE = 0, DNS_PENDING, DNS_DONE, DNS_FAILED };
 static atomic_int dns_state;
 static char dns_host[128];              /* from the setting influx_url; "" if unusable */
@@ -235,6 +277,8 @@ static int x_resolve(void *ctx, int32_t timeout_ms)
 		vTaskDelay(pdMS_TO_TICKS(20));
 	}
 }
+
+#endif
 
 static int x_open(void *ctx, size_t body_len, int32_t timeout_ms)
 {
@@ -322,7 +366,9 @@ static void http_open(void)
 		.timeout_ms = HTTP_STEP_MS,
 		.event_handler = on_http,
 		.user_data = &http,
+#if !CONFIG_IDF_TARGET_LINUX
 		.crt_bundle_attach = esp_crt_bundle_attach,
+#endif
 	};
 	int n;
 
@@ -484,7 +530,9 @@ void fw_net_task(void *arg)
 		if (!up && fw_seqpair_read(&reconnect, &at, &unused, NULL) == 0 && at != 0 &&
 		    at != reconnect_done && now >= at) {
 			reconnect_done = at;
+#if !CONFIG_IDF_TARGET_LINUX
 			esp_wifi_connect();
+#endif
 		}
 		if (fw_seqpair_read(&sync_pair, &sync_mono, &sync_wall, &version) == 0 &&
 		    version != sync_seen) {
@@ -508,6 +556,8 @@ void fw_net_task(void *arg)
 			esp_task_wdt_reset();
 		}
 #endif
+		/* a new image is kept after its first delivery (or rolled back); update checks */
+		fw_ota_poll(now / 1000, up, &sinks);
 		uint64_t delivered = 0; /* for the console's `status`: InfluxDB's, else MQTT's */
 #if CONFIG_PL_INFLUX_ENABLE
 		if (influx_on)
@@ -520,12 +570,20 @@ void fw_net_task(void *arg)
 		fw_status_net(fw_console_status(), up, (uint32_t)fw_store_count(a->store),
 			      delivered);
 		if (now >= next_health) {
+#if CONFIG_IDF_TARGET_LINUX
+			/* the host's malloc: no heap figures there */
+			ESP_LOGI(TAG, "health: stack left: sampling %u B, network %u B; outbox %u",
+				 (unsigned)uxTaskGetStackHighWaterMark(a->sampling_task),
+				 (unsigned)uxTaskGetStackHighWaterMark(NULL),
+				 (unsigned)fw_store_count(a->store));
+#else
 			ESP_LOGI(TAG, "health: heap free %u (min %u), stack left: sampling %u B, "
 				 "network %u B; outbox %u", (unsigned)esp_get_free_heap_size(),
 				 (unsigned)esp_get_minimum_free_heap_size(),
 				 (unsigned)uxTaskGetStackHighWaterMark(a->sampling_task),
 				 (unsigned)uxTaskGetStackHighWaterMark(NULL),
 				 (unsigned)fw_store_count(a->store));
+#endif
 #if CONFIG_PL_INFLUX_ENABLE
 			if (influx_on)
 				ESP_LOGI(TAG, "health: influx %u waiting, delivered %lu, "

@@ -170,22 +170,6 @@ static void led_pulse(int n)
 }
 #endif
 
-/* The console's `register KWH` (fw_console.h), after a tick: the meter is this task's. */
-static void take_register(struct fw_regreq *q)
-{
-	int64_t old, now;
-	int rc = fw_regreq_take(q, &smp, &old, &now);
-
-	if (rc == 1 && now < old)
-		ESP_LOGW(TAG, "energy register set to %.3f Wh from %.3f Wh: it went down, Home "
-			 "Assistant sees a meter reset", (double)now / 1e6, (double)old / 1e6);
-	else if (rc == 1)
-		ESP_LOGI(TAG, "energy register set to %.3f Wh (was %.3f Wh)", (double)now / 1e6,
-			 (double)old / 1e6);
-	else if (rc < 0)
-		ESP_LOGE(TAG, "energy register: the meter refused the new value (%d)", rc);
-}
-
 static void take_timebase(void)
 {
 	struct fw_timebase_msg m;
@@ -306,10 +290,8 @@ void fw_sampling_task(void *arg)
 		led_pulse(fw_sampling_edges(&smp, &edges)); /* a full ring: a gap */
 #endif
 		fw_sampling_tick(&smp, esp_timer_get_time());
-		take_register(fw_console_regreq());
+		fw_console_sampling_tick(&smp); /* `register KWH`; the register for `status` */
 		fw_sampling_share(&smp, &g_view); /* for MQTT's diag; written only on change */
-		fw_status_meter(fw_console_status(), pl_meter_register(&smp.ch.meter),
-				smp.stats.power_mw); /* for the console's `status` */
 		led_pulse(0);
 		esp_task_wdt_reset();
 	}

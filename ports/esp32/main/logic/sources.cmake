@@ -8,6 +8,7 @@ set(PL_FW_SOURCES
   fw_http.c
   fw_led.c
   fw_mqtt.c
+  fw_ota.c
   fw_ring.c
   fw_sampling.c
   fw_seqpair.c
