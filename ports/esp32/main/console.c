@@ -57,7 +57,12 @@ static int cmd_status(int argc, char **argv)
 	printf("boot %lu, up %lld d %02lld:%02lld:%02lld\n", (unsigned long)boot_no,
 	       (long long)(up / 86400), (long long)(up / 3600 % 24), (long long)(up / 60 % 60),
 	       (long long)(up % 60));
+#if CONFIG_IDF_TARGET_LINUX
+	printf("network: the host's (linux target)\n");
+	(void)s;
+#else
 	printf("wifi: %s (\"%s\")\n", v.wifi_up ? "connected" : "not connected", s->wifi_ssid);
+#endif
 	printf("records: %lu waiting in the outbox, %llu delivered since boot\n",
 	       (unsigned long)v.waiting, (unsigned long long)v.delivered);
 	if (!v.have_error) {
@@ -83,8 +88,10 @@ static int cmd_status(int argc, char **argv)
 		       (unsigned long)sv.rejected);
 	else
 		printf("detector: not known yet\n");
+#if !CONFIG_IDF_TARGET_LINUX /* the host's malloc: no heap figures there */
 	printf("heap free: %u B (lowest %u B)\n", (unsigned)esp_get_free_heap_size(),
 	       (unsigned)esp_get_minimum_free_heap_size());
+#endif
 	return 0;
 }
 
