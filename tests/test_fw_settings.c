@@ -181,6 +181,17 @@ static void test_parse_and_limits(void **state)
 			 -PL_EINVAL);
 	assert_int_equal(fw_settings_set(&s, key("mqtt_discovery"), "", msg, sizeof(msg)), 0);
 
+	/* the update URL: fw_ota's own check (https, no credentials), empty for none */
+	assert_int_equal(fw_settings_set(&s, key("ota_url"), "ftp://x/fw.bin", msg, sizeof(msg)),
+			 -PL_EINVAL);
+	assert_string_equal(msg, "ota_url: the URL must start with https://");
+	assert_int_equal(fw_settings_set(&s, key("ota_url"), "https://u:pw@x/fw.bin", msg,
+					 sizeof(msg)), -PL_EINVAL);
+	assert_null(strstr(msg, "pw"));
+	assert_int_equal(fw_settings_set(&s, key("ota_url"), "https://fw.lan/powerlogger.bin", msg,
+					 sizeof(msg)), 0);
+	assert_int_equal(fw_settings_set(&s, key("ota_url"), "", msg, sizeof(msg)), 0);
+
 	/* lengths: the SSID's 32 bytes, a control character */
 	assert_int_equal(fw_settings_set(&s, key("wifi_ssid"), "0123456789abcdef0123456789abcdef",
 					 msg, sizeof(msg)), 0);
@@ -289,12 +300,16 @@ static void test_blob_round_trip(void **state)
 		const struct fw_set_desc *dk = fw_settings_desc(k);
 
 		if (dk->type == FW_SET_T_STR && k != key("influx_url") && k != key("mqtt_uri") &&
-		    k != key("wifi_pass")) {
+		    k != key("wifi_pass") && k != key("ota_url")) {
 			memset(longest, 'a', dk->max);
 			longest[dk->max] = '\0';
 		} else if (k == key("wifi_pass")) {
 			strcpy(longest, "0123456789012345678901234567890123456789012345678901234567"
 				       "89abcd");
+		} else if (k == key("ota_url")) {
+			memset(longest, 'o', dk->max);
+			memcpy(longest, "https://o/", 10); /* a host and a file */
+			longest[dk->max] = '\0';
 		} else if (k == key("influx_url")) {
 			memset(longest, 'h', dk->max);
 			memcpy(longest, "https://", 8);

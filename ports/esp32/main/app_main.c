@@ -94,7 +94,8 @@ void app_main(void)
 	}
 	ESP_LOGI(TAG, "PowerLogger firmware, boot %lu, %u record(s) waiting", (unsigned long)boot,
 		 (unsigned)fw_store_count(&store));
-	fw_ota_boot(CONFIG_PL_OTA_URL); /* the running image's slot and state, the update URL */
+	/* the running image's slot and state, the update URL (the setting ota_url) */
+	fw_ota_boot(fw_settings_get()->ota_url);
 
 	fw_ring_init(&g_records, records_store, 64, sizeof(records_store[0]));
 	fw_ring_init(&g_timebase, timebase_store, 4, sizeof(timebase_store[0]));

@@ -32,6 +32,7 @@
 #include "fw_console_port.h"
 #include "fw_port.h"
 #include "fw_sampling.h"
+#include "ota.h"
 #include "powerlogger/retry.h"
 
 static const char *TAG = "console";
@@ -52,6 +53,7 @@ static int cmd_status(int argc, char **argv)
 	struct fw_sampling_view sv;
 	struct fw_status_view v;
 	int64_t up = esp_timer_get_time() / 1000000;
+	char line[160];
 
 	fw_status_read(fw_console_status(), &v);
 	printf("boot %lu, up %lld d %02lld:%02lld:%02lld\n", (unsigned long)boot_no,
@@ -83,6 +85,8 @@ static int cmd_status(int argc, char **argv)
 	} else {
 		printf("register: not known yet\n");
 	}
+	fw_ota_status(line, sizeof(line));
+	printf("update: %s\n", line);
 	if (fw_sampling_view_read(&g_view, &sv, NULL) == 0)
 		printf("detector: %s, %lu pulse(s) rejected\n", fw_sampling_view_state_name(&sv),
 		       (unsigned long)sv.rejected);
@@ -213,9 +217,15 @@ static int read_hidden(char *buf, size_t cap)
 	return rc;
 }
 
-/* A sink this firmware was built without cannot be switched on at run time. */
+/* A sink this firmware was built without cannot be switched on at run time, nor an http://
+ * update URL be set where ota.c refuses it. */
 static const char *not_built(int k, const struct fw_settings *s)
 {
+#ifndef CONFIG_PL_OTA_ALLOW_HTTP
+	if (k == FW_SET_OTA_URL && strncmp(s->ota_url, "http://", 7) == 0)
+		return "http:// is refused (anyone on the path could hand over an image): "
+		       "https://, or a build with PL_OTA_ALLOW_HTTP";
+#endif
 #ifndef CONFIG_PL_INFLUX_ENABLE
 	if (k == FW_SET_INFLUX_ENABLE && s->influx_enable)
 		return "this firmware is built without InfluxDB (menuconfig: PowerLogger > "
@@ -254,8 +264,8 @@ static int cmd_set(int argc, char **argv)
 	char msg[FW_SET_MSG_MAX], secret[FW_SET_VALUE_MAX];
 	const struct fw_set_desc *d;
 	const char *value, *why;
+	char was[FW_SET_VALUE_MAX];
 	uint32_t was_set;
-	uint8_t was;
 	int k;
 
 	if (argc < 2 || argc > 3) {
@@ -288,12 +298,12 @@ static int cmd_set(int argc, char **argv)
 		printf("usage: set %s VALUE (%s)\n", d->name, d->help);
 		return 0;
 	}
-	was = *((uint8_t *)s + d->offset); /* the enable keys are a byte */
+	memcpy(was, (char *)s + d->offset, d->size); /* to undo a not_built() refusal */
 	was_set = s->user_set;
 	if (fw_settings_set(s, k, value, msg, sizeof(msg)) != 0) {
 		printf("%s\n", msg);
 	} else if ((why = not_built(k, s)) != NULL) {
-		*((uint8_t *)s + d->offset) = was;
+		memcpy((char *)s + d->offset, was, d->size);
 		s->user_set = was_set;
 		printf("%s: %s\n", d->name, why);
 	} else {
@@ -390,6 +400,38 @@ void fw_console_sampling_tick(struct fw_sampling *s)
 	fw_status_meter(fw_console_status(), pl_meter_register(&s->ch.meter), s->stats.power_mw);
 }
 
+/* ---- an update ---- */
+
+static int cmd_ota(int argc, char **argv)
+{
+	int force = argc == 3 && strcmp(argv[1], "force") == 0;
+	char line[160];
+	int rc;
+
+	if (argc == 1) {
+		fw_ota_status(line, sizeof(line));
+		printf("%s\n", line);
+		return 0;
+	}
+	if (argc != 2 && !force) {
+		printf("usage: ota [force] URL (an image from https://; force: also the same, an "
+		       "older or the rolled-back version); ota alone: the state\n");
+		return 0;
+	}
+	rc = force ? fw_ota_start_forced(argv[2]) : fw_ota_start(argv[1]);
+	if (rc == 0)
+		printf("update started: its progress and outcome are in the log (tag ota)\n");
+	else if (rc == -PL_EBUSY)
+		printf("ota: an update is running, or this image is still on probation\n");
+	else if (rc == -PL_ENOMEM)
+		printf("ota: not enough memory for a second TLS connection\n");
+	else if (rc == -PL_ENOENT)
+		printf("ota: no over-the-air update here (the linux target)\n");
+	else
+		printf("ota: refused (the log says why)\n");
+	return 0;
+}
+
 /* ---- the REPL ---- */
 
 static const esp_console_cmd_t cmds[] = {
@@ -405,6 +447,8 @@ static const esp_console_cmd_t cmds[] = {
 	 .hint = "KWH", .func = cmd_register},
 	{.command = "factory_reset", .help = "erase the stored settings", .hint = "yes",
 	 .func = cmd_factory_reset},
+	{.command = "ota", .help = "update from an image URL; alone: the running image's state",
+	 .hint = "[force] [URL]", .func = cmd_ota},
 	{.command = "restart", .help = "restart the logger", .func = cmd_restart},
 	{.command = "version", .help = "firmware and ESP-IDF versions", .func = cmd_version},
 };

@@ -80,6 +80,10 @@ static const char *TAG = "settings";
 #define CONFIG_PL_MQTT_DISCOVERY_PREFIX "homeassistant"
 #endif
 
+#ifndef CONFIG_PL_OTA_URL
+#define CONFIG_PL_OTA_URL ""
+#endif
+
 /* A Kconfig string longer than its setting would be cut: refuse it when building. */
 #define FITS(opt, f) _Static_assert(sizeof(opt) <= sizeof(((struct fw_settings *)0)->f), \
 				    #opt " is longer than the setting " #f " takes")
@@ -99,6 +103,7 @@ FITS(CONFIG_PL_MQTT_CLIENT_ID, mqtt_client_id);
 FITS(CONFIG_PL_MQTT_TOPIC_PREFIX, mqtt_prefix);
 FITS(CONFIG_PL_MQTT_DISCOVERY_PREFIX, mqtt_discovery);
 FITS(CONFIG_PL_DEVICE_NAME, device);
+FITS(CONFIG_PL_OTA_URL, ota_url);
 
 static const struct fw_settings kconfig_defaults = {
 	.wifi_ssid = CONFIG_PL_WIFI_SSID,
@@ -123,6 +128,7 @@ static const struct fw_settings kconfig_defaults = {
 	.imp_per_kwh = CONFIG_PL_IMP_PER_KWH,
 	.max_power_w = CONFIG_PL_MAX_POWER_W,
 	.interval_s = CONFIG_PL_INTERVAL_S,
+	.ota_url = CONFIG_PL_OTA_URL,
 };
 
 /* ---- the heap block ---- */

@@ -9,6 +9,7 @@
 
 #include "fw_http.h"
 #include "fw_mqtt.h"
+#include "fw_ota.h"
 #include "fw_settings.h"
 #include "powerlogger/common.h"
 #include "powerlogger/lineproto.h"
@@ -51,6 +52,8 @@ static const struct fw_set_desc keys[FW_SET_COUNT] = {
 	[FW_SET_MAX_POWER_W] = UINT("max_power_w", max_power_w, 0, 1000000,
 				    "supply's maximum power, W (faster pulses are rejected)"),
 	[FW_SET_INTERVAL_S] = UINT("interval_s", interval_s, 1, 86400, "interval length, s"),
+	[FW_SET_OTA_URL] = STR("ota_url", ota_url, 0, 0,
+			       "update image URL, https:// (empty: no automatic checks)"),
 };
 
 _Static_assert(FW_SET_COUNT <= 32, "user_set has a bit per key");
@@ -140,8 +143,9 @@ static int all_hex(const char *t)
 	return 1;
 }
 
-/* The key's own rules beyond length and control characters. NULL: fine. */
-static const char *rule(int k, const char *t)
+/* The key's own rules beyond length and control characters. NULL: fine; buf (cap bytes)
+ * may hold the reason. */
+static const char *rule(int k, const char *t, char *buf, size_t cap)
 {
 	char host[128];
 	size_t n = strlen(t);
@@ -194,6 +198,12 @@ static const char *rule(int k, const char *t)
 		return NULL;
 	case FW_SET_DEVICE:
 		return pl_lp_name_problem(t, PL_LP_TAG_VALUE);
+	case FW_SET_OTA_URL:
+		/* ota.c's own check; http:// too here: ota.c refuses it at use unless the build
+		 * allows it (PL_OTA_ALLOW_HTTP, which the console checks when it is set) */
+		if (n == 0 || fw_ota_check_url(t, 1, buf, cap) == 0)
+			return NULL;
+		return buf;
 	default:
 		return NULL;
 	}
@@ -204,7 +214,7 @@ static int check_str(int k, const char *t, char *msg, size_t cap)
 	const struct fw_set_desc *d = &keys[k];
 	size_t n = strlen(t);
 	const char *why;
-	char buf[64];
+	char buf[96];
 
 	if (n < d->min || n > d->max) {
 		if (d->min == 0)
@@ -216,7 +226,7 @@ static int check_str(int k, const char *t, char *msg, size_t cap)
 	}
 	if (has_control(t))
 		return fail(msg, cap, -PL_EINVAL, d->name, "must not contain control characters");
-	why = rule(k, t);
+	why = rule(k, t, buf, sizeof(buf));
 	if (why != NULL)
 		return fail(msg, cap, -PL_EINVAL, d->name, why);
 	return 0;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The firmware's run-time settings: what a user must be able to change without recompiling
- * (WiFi, InfluxDB, MQTT, the device name, the meter), set from the serial console
+ * (WiFi, InfluxDB, MQTT, the device name, the meter, the update URL), set from the serial console
  * (console.c) and kept in NVS (settings_nvs.c). The Kconfig values are the defaults: the
  * platform file fills a struct fw_settings from CONFIG_PL_* (this file never sees
  * sdkconfig.h), and a key the user has not set follows the default, also a default changed
@@ -65,6 +65,7 @@ struct fw_settings {
 	uint32_t imp_per_kwh;           /* 1..1000000 */
 	uint32_t max_power_w;           /* 0..1000000 (0: no limit) */
 	uint32_t interval_s;            /* 1..86400 */
+	char ota_url[FW_SET_VALUE_MAX]; /* "": no automatic update checks (fw_ota_check_url) */
 	uint32_t user_set;              /* bit per key (enum fw_set_key): set by the user */
 };
 
@@ -76,6 +77,7 @@ enum fw_set_key {
 	FW_SET_MQTT_ENABLE, FW_SET_MQTT_URI, FW_SET_MQTT_USER, FW_SET_MQTT_PASS,
 	FW_SET_MQTT_CLIENT_ID, FW_SET_MQTT_PREFIX, FW_SET_MQTT_DISCOVERY,
 	FW_SET_DEVICE, FW_SET_IMP_PER_KWH, FW_SET_MAX_POWER_W, FW_SET_INTERVAL_S,
+	FW_SET_OTA_URL,
 	FW_SET_COUNT
 };
 
