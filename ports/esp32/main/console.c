@@ -86,7 +86,7 @@ static int cmd_status(int argc, char **argv)
 		printf("register: not known yet\n");
 	}
 	fw_ota_status(line, sizeof(line));
-	printf("update: %s\n", line);
+	printf("%s\n", line); /* "ota: <slot>, version <v>, <state>" */
 	if (fw_sampling_view_read(&g_view, &sv, NULL) == 0)
 		printf("detector: %s, %lu pulse(s) rejected\n", fw_sampling_view_state_name(&sv),
 		       (unsigned long)sv.rejected);
