@@ -516,14 +516,14 @@ void fw_console_start(uint32_t boot)
 	err = esp_console_init(&cc);
 	if (err == ESP_OK)
 		err = register_commands();
-	if (err == ESP_OK &&
-	    xTaskCreate(linux_console_task, "console", 5120, NULL, 2, NULL) != pdPASS)
-		err = ESP_ERR_NO_MEM;
+	if (err == ESP_OK) {
+		ESP_LOGI(TAG, "console on stdin: type `help`");
+		if (xTaskCreate(linux_console_task, "console", 5120, NULL, 2, NULL) != pdPASS)
+			err = ESP_ERR_NO_MEM;
+	}
 	if (err != ESP_OK)
 		ESP_LOGE(TAG, "no console (%s): settings only from Kconfig and NVS",
 			 esp_err_to_name(err));
-	else
-		ESP_LOGI(TAG, "console on stdin: type `help`");
 }
 #else
 void fw_console_start(uint32_t boot)
