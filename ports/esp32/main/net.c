@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include "esp_event.h"
 #include "esp_http_client.h"
@@ -434,6 +435,27 @@ static void log_event(const struct fw_delivery_event *ev, size_t waiting)
 }
 #endif /* CONFIG_PL_INFLUX_ENABLE */
 
+/* Each interval as it enters the outbox: what the serial console shows of the meter. */
+static void log_record(const struct fw_record *r)
+{
+	const struct pl_interval_record *x = &r->rec;
+	char at[32];
+
+	if (r->stamped) {
+		time_t s = (time_t)(x->start_us / 1000000);
+		struct tm tm;
+
+		gmtime_r(&s, &tm);
+		strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	} else {
+		snprintf(at, sizeof(at), "boot+%.3fs", (double)x->start_us / 1e6);
+	}
+	ESP_LOGI(TAG, "interval %s %lus: %lu pulses, %.3f Wh, register %.3f Wh%s%s%s", at,
+		 (unsigned long)x->length_s, (unsigned long)x->pulses, (double)x->energy_uwh / 1e6,
+		 (double)x->register_uwh / 1e6, x->flags & PL_Q_PARTIAL ? " [partial]" : "",
+		 x->flags & PL_Q_GAP ? " [gap]" : "", x->flags & PL_Q_STEADY ? " [steady]" : "");
+}
+
 /* Opens the sinks' cursors over the outbox: InfluxDB first (the primary), then MQTT. */
 static void sinks_open(struct fw_store *store)
 {
@@ -520,8 +542,10 @@ void fw_net_task(void *arg)
 		 * a full outbox makes a lagging MQTT skip (fw_sinks); one still refused waits in
 		 * the ring */
 		while (fw_ring_peek(&g_records, &r) == 0 &&
-		       fw_sinks_put_record(&sinks, &r, NULL) == 0)
+		       fw_sinks_put_record(&sinks, &r, NULL) == 0) {
 			fw_ring_pop(&g_records, &r);
+			log_record(&r);
+		}
 
 		int64_t at, unused, sync_mono, sync_wall;
 		uint32_t version;
