@@ -224,7 +224,7 @@ static esp_err_t on_http(esp_http_client_event_t *e)
  * an earlier request is waited for, not started twice.
  */
 #if CONFIG_IDF_TARGET_LINUX
-static char dns_host[128];              /* from CONFIG_PL_INFLUX_URL; "" if unusable */
+static char dns_host[128];              /* from the setting influx_url; "" if unusable */
 
 /* The host's resolver, inside the connect (getaddrinfo): no lwIP task to step around. */
 static int x_resolve(void *ctx, int32_t timeout_ms)
