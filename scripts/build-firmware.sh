@@ -2,11 +2,10 @@
 # SPDX-License-Identifier: MIT
 # Builds the ESP32 firmware (ports/esp32) with the user's ESP-IDF, where one is installed
 # (IDF_PATH set, export.sh sourced), for the esp32 and for ESP-IDF's linux target, then runs
-# the linux app against a local InfluxDB (scripts/fw-linux-run.sh): records delivered, a kill
-# and a restart that continues the register. Without ESP-IDF there is nothing to do: the
+# the linux app against a local InfluxDB (scripts/fw-linux-run.sh): set up through its serial
+# console, records delivered, a kill and a restart that continues the register. Without ESP-IDF there is nothing to do: the
 # firmware's logic is built and tested on the host anyway (plfw, tests/test_fw_*.c).
 #   PL_FW_TARGETS      the targets to build (default "esp32 linux")
-#   PL_FW_INFLUX_PORT  the port of the test InfluxDB the linux app is built for (18186)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${IDF_PATH:-}" ]; then
@@ -17,21 +16,9 @@ command -v idf.py >/dev/null 2>&1 || type idf.py >/dev/null 2>&1 ||
   { echo "build-firmware: idf.py not found (source \$IDF_PATH/export.sh)" >&2; exit 1; }
 for target in ${PL_FW_TARGETS:-esp32 linux}; do
   out="$PWD/build-fw-$target"
-  mkdir -p "$out"
   # the configuration lives in the build directory, not in the source tree
   args=(-C ports/esp32 -B "$out" -D SDKCONFIG="$out/sdkconfig")
-  if [ "$target" = linux ]; then
-    # the test build: its InfluxDB is the one fw-linux-run.sh starts (ESP-IDF adds
-    # sdkconfig.defaults.linux to sdkconfig.defaults by itself)
-    test_url="http://127.0.0.1:${PL_FW_INFLUX_PORT:-18186}"
-    mkdir -p build-fw-config
-    printf 'CONFIG_PL_INFLUX_URL="%s"\nCONFIG_PL_INTERVAL_S=5\n' "$test_url" \
-      >build-fw-config/linux-test.defaults
-    args+=(--preview -D
-           SDKCONFIG_DEFAULTS="$PWD/ports/esp32/sdkconfig.defaults;$PWD/build-fw-config/linux-test.defaults")
-    grep -qs "^CONFIG_PL_INFLUX_URL=\"$test_url\"" "$out/sdkconfig" &&
-      grep -qs "^CONFIG_PL_INTERVAL_S=5$" "$out/sdkconfig" || rm -f "$out/sdkconfig"
-  fi
+  [ "$target" = linux ] && args+=(--preview)
   echo "build-firmware: $target -> $out"
   [ -f "$out/sdkconfig" ] || idf.py "${args[@]}" set-target "$target"
   idf.py "${args[@]}" build
