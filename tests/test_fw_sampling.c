@@ -149,11 +149,11 @@ static void test_adc_frames_late_after_flash_erase(void **state)
 	np = fw_adcsim_pulse_train(pulses, 4096, 2 * S, 118 * S, 1000, watts, 3, 30, 10);
 	fw_adcsim_init(&adc, 11, pulses, np);
 	assert_int_equal(fw_ring_init(&ring, ring_store, 256, sizeof(struct fw_record)), 0);
-	fw_sampling_config_default(&cfg);
-	cfg.det.imp_per_kwh = 1000;
-	cfg.det.max_power_w = 20000;
-	cfg.meter.imp_per_kwh = 1000;
-	cfg.meter.interval_s = 10;
+	/* as the sampling tasks set it up: the meter's settings, the ADC's rate and block */
+	fw_sampling_config_adc(&cfg, &(struct fw_sampling_meter){1000, 20000, 10}, 20000, 4);
+	assert_int_equal(cfg.pool_us, 102400); /* 8 frames of 256 at 20 kHz */
+	assert_int_equal(cfg.det.max_power_w, 20000);
+	assert_int_equal(cfg.meter.interval_s, 10);
 	assert_int_equal(fw_sampling_init(&s, &cfg, &ring, 1), 0);
 	while (t_last < 120 * S) {
 		int64_t read_at;

@@ -124,27 +124,26 @@ static void IRAM_ATTR gpio_edge_isr(void *arg)
 #endif
 
 /* The meter from the settings (NVS or Kconfig, fw_settings_get), the input from Kconfig. */
-static void config_from_kconfig(struct fw_sampling_config *c)
+static void config_from_settings(struct fw_sampling_config *c)
 {
 	const struct fw_settings *st = fw_settings_get();
+	const struct fw_sampling_meter m = {
+		.imp_per_kwh = st->imp_per_kwh, .max_power_w = st->max_power_w,
+		.interval_s = st->interval_s,
+	};
 
-	fw_sampling_config_default(c);
-	c->meter.imp_per_kwh = st->imp_per_kwh;
-	c->meter.interval_s = st->interval_s;
 #if CONFIG_PL_INPUT_GPIO
+	fw_sampling_config_default(c);
+	c->meter.imp_per_kwh = m.imp_per_kwh;
+	c->meter.interval_s = m.interval_s;
 	c->digital = 1;
-	c->edges.imp_per_kwh = st->imp_per_kwh;
-	c->edges.max_power_w = st->max_power_w;
+	c->edges.imp_per_kwh = m.imp_per_kwh;
+	c->edges.max_power_w = m.max_power_w;
 	c->edges.active_low = ACTIVE_LOW;
 	c->edges.min_high_us = CONFIG_PL_INPUT_DEBOUNCE_US;
 	c->edges.min_low_us = CONFIG_PL_INPUT_DEBOUNCE_US;
 #else
-	c->adc_rate_hz = CONFIG_PL_ADC_RATE_HZ;
-	c->block = CONFIG_PL_ADC_BLOCK;
-	c->pool_us = (uint32_t)((uint64_t)FW_SAMPLING_POOL_FRAMES * FRAME_SAMPLES * 1000000u /
-				CONFIG_PL_ADC_RATE_HZ);
-	c->det.imp_per_kwh = st->imp_per_kwh;
-	c->det.max_power_w = st->max_power_w;
+	fw_sampling_config_adc(c, &m, CONFIG_PL_ADC_RATE_HZ, CONFIG_PL_ADC_BLOCK);
 #if CONFIG_PL_LED_POLARITY_UP
 	c->det.polarity = PL_POLARITY_UP;
 #elif CONFIG_PL_LED_POLARITY_DOWN
@@ -244,7 +243,7 @@ void fw_sampling_task(void *arg)
 	struct fw_sampling_config cfg;
 
 	self = xTaskGetCurrentTaskHandle();
-	config_from_kconfig(&cfg);
+	config_from_settings(&cfg);
 	ESP_ERROR_CHECK(fw_sampling_init(&smp, &cfg, &g_records, a->boot) == 0 ? ESP_OK : ESP_FAIL);
 	/* the register goes on from where the last saved interval left it */
 	if (a->meter.boot != 0 && fw_sampling_set_register(&smp, a->meter.register_uwh) == 0)

@@ -31,19 +31,15 @@ static struct fw_adcsim adc;
 static int64_t train[TRAIN];
 static uint16_t values[FRAME_SAMPLES];
 
-static void config_from_kconfig(struct fw_sampling_config *c)
+static void config_from_settings(struct fw_sampling_config *c)
 {
 	const struct fw_settings *st = fw_settings_get(); /* the meter: NVS or Kconfig */
+	const struct fw_sampling_meter m = {
+		.imp_per_kwh = st->imp_per_kwh, .max_power_w = st->max_power_w,
+		.interval_s = st->interval_s,
+	};
 
-	fw_sampling_config_default(c);
-	c->meter.imp_per_kwh = st->imp_per_kwh;
-	c->meter.interval_s = st->interval_s;
-	c->adc_rate_hz = CONFIG_PL_ADC_RATE_HZ;
-	c->block = CONFIG_PL_ADC_BLOCK;
-	c->pool_us = (uint32_t)((uint64_t)FW_SAMPLING_POOL_FRAMES * FRAME_SAMPLES * 1000000u /
-				CONFIG_PL_ADC_RATE_HZ);
-	c->det.imp_per_kwh = st->imp_per_kwh;
-	c->det.max_power_w = st->max_power_w;
+	fw_sampling_config_adc(c, &m, CONFIG_PL_ADC_RATE_HZ, CONFIG_PL_ADC_BLOCK);
 }
 
 /* Keeps the simulated ADC's list of flashes TRAIN long: drops the past ones, adds new ones
@@ -81,7 +77,7 @@ void fw_sampling_task(void *arg)
 	int64_t t0 = esp_timer_get_time(), next_flash;
 	uint64_t k = 0; /* readings made */
 
-	config_from_kconfig(&cfg);
+	config_from_settings(&cfg);
 	ESP_ERROR_CHECK(fw_sampling_init(&smp, &cfg, &g_records, a->boot) == 0 ? ESP_OK : ESP_FAIL);
 	if (a->meter.boot != 0 && fw_sampling_set_register(&smp, a->meter.register_uwh) == 0)
 		ESP_LOGI(TAG, "energy register restored: %.3f Wh",

@@ -21,6 +21,21 @@ void fw_sampling_config_default(struct fw_sampling_config *cfg)
 	pl_meter_config_default(&cfg->meter);
 }
 
+void fw_sampling_config_adc(struct fw_sampling_config *cfg, const struct fw_sampling_meter *m,
+			    uint32_t rate_hz, uint32_t block)
+{
+	fw_sampling_config_default(cfg);
+	cfg->meter.imp_per_kwh = m->imp_per_kwh;
+	cfg->meter.interval_s = m->interval_s;
+	cfg->adc_rate_hz = rate_hz;
+	cfg->block = block;
+	cfg->pool_us = rate_hz == 0 ? 0 :
+		       (uint32_t)((uint64_t)FW_SAMPLING_POOL_FRAMES * FW_SAMPLING_FRAME_SAMPLES *
+				  1000000u / rate_hz);
+	cfg->det.imp_per_kwh = m->imp_per_kwh;
+	cfg->det.max_power_w = m->max_power_w;
+}
+
 int fw_sampling_init(struct fw_sampling *s, const struct fw_sampling_config *cfg,
 		     struct fw_ring *out, uint32_t boot)
 {

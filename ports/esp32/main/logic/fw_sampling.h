@@ -117,6 +117,21 @@ struct fw_sampling {
  * frames of FW_SAMPLING_FRAME_SAMPLES (102.4 ms at 20 kHz), core defaults elsewhere. */
 void fw_sampling_config_default(struct fw_sampling_config *cfg);
 
+/* The meter's settings (the console's, fw_settings.h), as the sampling tasks take them. */
+struct fw_sampling_meter {
+	uint32_t imp_per_kwh;
+	uint32_t max_power_w;
+	uint32_t interval_s;
+};
+
+/*
+ * Defaults, then an analog input: the ADC at rate_hz in blocks of `block` (the driver's pool of
+ * FW_SAMPLING_POOL_FRAMES frames of FW_SAMPLING_FRAME_SAMPLES, its length in time as pool_us)
+ * on the meter m. The device's sampling task and the linux target's simulated one both.
+ */
+void fw_sampling_config_adc(struct fw_sampling_config *cfg, const struct fw_sampling_meter *m,
+			    uint32_t rate_hz, uint32_t block);
+
 /*
  * Sets up s; records go to `out` (a ring of struct fw_record, borrowed) tagged with `boot`.
  * Returns 0 or -PL_EINVAL (a bad configuration, from the core or here).
