@@ -426,9 +426,13 @@ static void log_event(const struct fw_delivery_event *ev, size_t waiting)
 	if (ev->action == PL_SINK_OK)
 		ESP_LOGI(TAG, "influx: %lu record(s) written (HTTP %d), %u waiting",
 			 (unsigned long)ev->lines, ev->status, (unsigned)waiting);
+	else if ((ev->action == PL_SINK_RETRY || ev->action == PL_SINK_NOTFOUND) && ev->transport)
+		/* no answer at all: what failed, not an HTTP status */
+		ESP_LOGW(TAG, "influx: %s (%s): %lu record(s) kept, retry in %.1f s", ev->msg,
+			 pl_sink_transport_name(ev->transport), (unsigned long)ev->lines,
+			 ev->delay_ms / 1e3);
 	else if (ev->action == PL_SINK_RETRY || ev->action == PL_SINK_NOTFOUND)
-		ESP_LOGW(TAG, "influx: %s %d %s: %lu record(s) kept, retry in %.1f s",
-			 ev->transport ? pl_sink_transport_name(ev->transport) : "HTTP", ev->status,
+		ESP_LOGW(TAG, "influx: HTTP %d %s: %lu record(s) kept, retry in %.1f s", ev->status,
 			 ev->msg, (unsigned long)ev->lines, ev->delay_ms / 1e3);
 	else if (ev->action == PL_SINK_QUARANTINE)
 		ESP_LOGW(TAG, "influx: 1 record quarantined: %s", ev->msg);
