@@ -12,14 +12,23 @@
  * detector's states spanned (no signal only where no pulse came). This file reads, prints and
  * sums up. The input ends one sample period after its last sample (exact for raw input, the
  * mean period for CSV), so a trace of whole intervals gives whole intervals.
+ *
+ * With --state FILE a trace can be given in parts: a run starts from the state the previous
+ * part left in FILE (the channel whole: it is plain data) and leaves its own there, without
+ * finishing - pulses and the interval the detector and the meter still hold go on into the
+ * next part, as they go on across a restart of the daemon. The last part is run with --end,
+ * which finishes and leaves FILE as it was, so the parts give exactly what one run gives.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "powerlogger/channel.h"
@@ -45,6 +54,8 @@ struct options {
 	int quiet;
 	int check_only;
 	int have_rate;
+	const char *state_path; /* --state FILE */
+	int end;                /* --end: the last part */
 };
 
 struct detect {
@@ -53,12 +64,14 @@ struct detect {
 	struct pl_channel ch;      /* the detector and the meter */
 	int use_meter;
 	uint64_t handled;         /* pulses the channel has given out */
-	/* what was read */
+	/* what was read (over every part, with --state) */
 	uint64_t samples;
 	int64_t t_first, t_last;
 	/* what was written */
 	uint64_t records;
 	int out_failed;
+	int resumed;              /* from a --state file */
+	uint64_t base;            /* raw input: samples of the earlier parts (their time) */
 	struct pl_interval_record recs[RECORD_CAP];
 	char lp[1024];
 	struct pl_sample samp[SAMPLE_BATCH];
@@ -94,6 +107,10 @@ static void usage(FILE *f)
 	      "                        (default then) or lp (InfluxDB line protocol)\n"
 	      "  --device NAME         the device tag of line protocol (default powerlogger)\n"
 	      "  --precision ns|us|ms|s    timestamp precision of line protocol (default s)\n"
+	      "  --state FILE          the trace in parts: start from the state FILE holds (if it\n"
+	      "                        exists) and leave this part's there, not finishing\n"
+	      "  --end                 with --state: this is the last part: finish, and leave\n"
+	      "                        FILE as it was\n"
 	      "  -n, --check           only read and check the trace, then print the summary\n"
 	      "  -q, --quiet           no summary on standard error\n"
 	      "  -h, --help            this help\n"
@@ -107,7 +124,8 @@ static void usage(FILE *f)
 	      "  arecord -q -t raw -f S16_LE -r 48000 -c 1 |\n"
 	      "      powerlogger detect --raw s16le --rate 48000 -\n"
 	      "  powerlogger detect --interval 20 --format lp --device house trace.csv\n"
-	      "  powerlogger detect -n big-trace.csv     # validate only\n",
+	      "  powerlogger detect -n big-trace.csv     # validate only\n"
+	      "  powerlogger detect --state s part1.csv; powerlogger detect --state s --end part2.csv\n",
 	      f);
 }
 
@@ -149,7 +167,7 @@ static int parse_uint(const char *opt, const char *text, uint32_t min, uint32_t 
 
 enum {
 	OPT_RAW = 256, OPT_RATE, OPT_IMP, OPT_MAXPOWER, OPT_POLARITY, OPT_MAXWIDTH, OPT_INTERVAL,
-	OPT_FORMAT, OPT_DEVICE, OPT_PRECISION,
+	OPT_FORMAT, OPT_DEVICE, OPT_PRECISION, OPT_STATE, OPT_END,
 };
 
 static const struct option long_options[] = {
@@ -163,6 +181,8 @@ static const struct option long_options[] = {
 	{ "format", required_argument, NULL, OPT_FORMAT },
 	{ "device", required_argument, NULL, OPT_DEVICE },
 	{ "precision", required_argument, NULL, OPT_PRECISION },
+	{ "state", required_argument, NULL, OPT_STATE },
+	{ "end", no_argument, NULL, OPT_END },
 	{ "check", no_argument, NULL, 'n' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -271,6 +291,14 @@ static int take_option(int c, char **argv, struct options *o)
 		return set_device(o, optarg);
 	case OPT_PRECISION:
 		return set_precision(o, optarg);
+	case OPT_STATE:
+		if (optarg[0] == '\0')
+			return usage_error("--state needs a file name");
+		o->state_path = optarg;
+		return 0;
+	case OPT_END:
+		o->end = 1;
+		return 0;
 	case 'n':
 		o->check_only = 1;
 		return 0;
@@ -309,6 +337,10 @@ static int check_operands(int argc, char **argv, struct options *o)
 	if (!o->interval_s && o->format != OUT_PULSES)
 		return usage_error("--format %s needs --interval SECONDS",
 				   o->format == OUT_LP ? "lp" : "csv");
+	if (o->end && !o->state_path)
+		return usage_error("--end needs --state FILE");
+	if (o->state_path && o->check_only)
+		return usage_error("--state does not go with --check");
 	return 0;
 }
 
@@ -511,7 +543,8 @@ static int feed_samples(struct detect *x, const struct pl_sample *s, size_t n)
 static int feed_u16(struct detect *x, int64_t t0, const uint16_t *v, size_t n)
 {
 	uint32_t rate = pl_trace_rate(x->trace);
-	uint64_t index0 = pl_trace_count(x->trace) - n; /* the block's first sample */
+	/* the block's first sample, counted over every part */
+	uint64_t index0 = x->base + pl_trace_count(x->trace) - n;
 	size_t off = 0;
 
 	saw_samples(x, t0, pl_trace_index_us(index0 + n - 1, rate), n);
@@ -533,6 +566,8 @@ static int feed_u16(struct detect *x, int64_t t0, const uint16_t *v, size_t n)
 	return meter_catch_up(x, x->t_last);
 }
 
+static int goes_back(const struct detect *x, int64_t t);
+
 static int trace_failed(struct detect *x, int rc)
 {
 	fprintf(stderr, PROG ": %s\n", pl_trace_error(x->trace));
@@ -553,10 +588,178 @@ static int read_all(struct detect *x)
 			return trace_failed(x, rc);
 		if (n == 0)
 			return 0;
+		if (raw)
+			t0 = pl_trace_index_us(x->base + pl_trace_count(x->trace) - n,
+					       pl_trace_rate(x->trace));
+		else if (x->resumed && pl_trace_count(x->trace) == n && x->samp[0].t_us <= x->t_last)
+			return goes_back(x, x->samp[0].t_us); /* this part's first samples */
 		rc = raw ? feed_u16(x, t0, x->u16, n) : feed_samples(x, x->samp, n);
 		if (rc)
 			return rc;
 	}
+}
+
+/* ---- --state: the trace in parts ------------------------------------------------------ */
+
+#define STATE_MAGIC "PLDETST1"
+#define STATE_VERSION 1u
+
+/* What must be the same in every part: the options that shape the output. */
+struct state_key {
+	struct pl_channel_config cc;
+	uint32_t interval_s, format, trace_format, rate_hz;
+};
+
+/* The file: a header, the key, the counters, the channel whole, a checksum of all before it. */
+struct state_file {
+	char magic[8];
+	uint32_t version;
+	uint32_t channel_size;
+	struct state_key key;
+	uint64_t handled, samples, records;
+	int64_t t_first, t_last;
+	struct pl_channel ch;
+	uint64_t sum;
+};
+
+static uint64_t fnv1a64(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	uint64_t h = 14695981039346656037ull;
+
+	while (n--) {
+		h ^= *b++;
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static void state_key_of(const struct detect *x, const struct pl_channel_config *cc,
+			 struct state_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->cc = *cc;
+	k->interval_s = x->opt.interval_s;
+	k->format = (uint32_t)x->opt.format;
+	k->trace_format = (uint32_t)x->opt.trace.format;
+	k->rate_hz = x->opt.trace.format != PL_TRACE_CSV ? x->opt.trace.rate_hz : 0;
+}
+
+static int goes_back(const struct detect *x, int64_t t)
+{
+	char a[32], b[32];
+
+	pl_trace_format_time(a, sizeof(a), t);
+	pl_trace_format_time(b, sizeof(b), x->t_last);
+	fprintf(stderr, PROG ": %s starts at %s s, but the state in %s ends at %s s: a part "
+		"given twice, or out of order\n", pl_trace_name(x->trace), a, x->opt.state_path, b);
+	return 2;
+}
+
+/*
+ * Takes the state in --state FILE over, if the file exists (0: none, a first part), checked to
+ * be one this program wrote with the same options. 0, or prints the problem and returns 2.
+ */
+static int state_load(struct detect *x, const struct pl_channel_config *cc)
+{
+	const char *path = x->opt.state_path;
+	struct state_file *f;
+	struct state_key key;
+	FILE *in = fopen(path, "rb");
+	size_t n;
+	int extra;
+
+	if (in == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		fprintf(stderr, PROG ": --state %s: %s\n", path, strerror(errno));
+		return 2;
+	}
+	f = calloc(1, sizeof(*f));
+	if (f == NULL) {
+		fclose(in);
+		fprintf(stderr, PROG ": out of memory\n");
+		return 1;
+	}
+	n = fread(f, 1, sizeof(*f), in);
+	extra = fgetc(in) != EOF;
+	fclose(in);
+	state_key_of(x, cc, &key);
+	if (n < sizeof(f->magic) || memcmp(f->magic, STATE_MAGIC, 8) != 0) {
+		fprintf(stderr, PROG ": --state %s: not a state file of powerlogger detect\n", path);
+	} else if (n != sizeof(*f) || extra || f->version != STATE_VERSION ||
+		   f->channel_size != sizeof(struct pl_channel)) {
+		fprintf(stderr, PROG ": --state %s: written by another version of powerlogger "
+			"(or cut short): start the trace again from its first part\n", path);
+	} else if (f->sum != fnv1a64(f, offsetof(struct state_file, sum))) {
+		fprintf(stderr, PROG ": --state %s: damaged (its checksum does not match)\n", path);
+	} else if (memcmp(&f->key, &key, sizeof(key)) != 0) {
+		fprintf(stderr, PROG ": --state %s: written with other options (detector, meter, "
+			"--interval, --format or the input format): give every part the same "
+			"ones\n", path);
+	} else {
+		x->ch = f->ch;
+		x->handled = f->handled;
+		x->samples = f->samples;
+		x->records = f->records;
+		x->t_first = f->t_first;
+		x->t_last = f->t_last;
+		x->base = f->samples;
+		x->resumed = 1;
+		free(f);
+		return 0;
+	}
+	free(f);
+	return 2;
+}
+
+/* Leaves this part's state in --state FILE (whole or not at all: a new file renamed over).
+ * 0, or prints the problem and returns 1. */
+static int state_save(const struct detect *x, const struct pl_channel_config *cc)
+{
+	const char *path = x->opt.state_path;
+	size_t len = strlen(path) + 8;
+	char *tmp = malloc(len);
+	struct state_file *f = calloc(1, sizeof(*f));
+	int fd = -1, rc = 1;
+
+	if (tmp == NULL || f == NULL) {
+		fprintf(stderr, PROG ": out of memory\n");
+		goto out;
+	}
+	snprintf(tmp, len, "%s.new", path);
+	memcpy(f->magic, STATE_MAGIC, 8);
+	f->version = STATE_VERSION;
+	f->channel_size = sizeof(struct pl_channel);
+	state_key_of(x, cc, &f->key);
+	f->handled = x->handled;
+	f->samples = x->samples;
+	f->records = x->records;
+	f->t_first = x->t_first;
+	f->t_last = x->t_last;
+	f->ch = x->ch;
+	f->sum = fnv1a64(f, offsetof(struct state_file, sum));
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, f, sizeof(*f)) != (ssize_t)sizeof(*f) || fsync(fd) != 0 ||
+	    close(fd) != 0) {
+		fprintf(stderr, PROG ": --state %s: cannot write %s: %s\n", path, tmp,
+			strerror(errno));
+		if (fd >= 0)
+			unlink(tmp);
+		fd = -1;
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0) {
+		fprintf(stderr, PROG ": --state %s: %s\n", path, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(tmp);
+	free(f);
+	return rc;
 }
 
 /* Time from the first sample to the last; INT64_MAX if that does not fit. */
@@ -616,6 +819,11 @@ static void summary(struct detect *x)
 	int64_t span = span_of(x);
 
 	fprintf(stderr, "%s: %s\n", PROG, pl_trace_name(x->trace));
+	if (x->opt.state_path)
+		fprintf(stderr, "  parts:     %s %s (%s)\n",
+			x->resumed ? "resumed from" : "first part, state in", x->opt.state_path,
+			x->opt.end ? "the last part: finished" :
+			"not finished: the state is left for the next part");
 	pl_trace_format_time(first, sizeof(first), x->t_first);
 	pl_trace_format_time(dur, sizeof(dur), span);
 	fprintf(stderr, "  samples:   %" PRIu64 " from %s s over %s s", x->samples, first, dur);
@@ -677,6 +885,7 @@ int pl_cmd_detect(int argc, char **argv)
 		goto out_free;
 	}
 	x->use_meter = x->opt.det.imp_per_kwh || x->opt.interval_s;
+	memset(&cc, 0, sizeof(cc)); /* its bytes are part of a --state file's key */
 	pl_channel_config_default(&cc);
 	cc.det = x->opt.det;
 	cc.state_flags = 1;
@@ -689,6 +898,9 @@ int pl_cmd_detect(int argc, char **argv)
 		goto out_free;
 	}
 
+	if (x->opt.state_path && (rc = state_load(x, &cc)) != 0)
+		goto out_free;
+
 	rc = pl_trace_open(&x->trace, x->opt.path, &x->opt.trace, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, PROG ": %s\n", err);
@@ -696,7 +908,9 @@ int pl_cmd_detect(int argc, char **argv)
 		goto out_free;
 	}
 	rc = read_all(x);
-	if (rc == 0)
+	if (rc == 0 && x->opt.state_path && !x->opt.end)
+		rc = state_save(x, &cc); /* not finished: the next part goes on from here */
+	else if (rc == 0)
 		rc = finish(x);
 	if (fflush(stdout) != 0 || ferror(stdout) || x->out_failed) {
 		fprintf(stderr, PROG ": cannot write the output: %s\n", strerror(errno));
