@@ -269,7 +269,7 @@ static int cmd_set(int argc, char **argv)
 	int k;
 
 	if (argc < 2 || argc > 3) {
-		printf("usage: set KEY VALUE (quote a value with spaces: set device \"Zähler 1\"; "
+		printf("usage: set KEY VALUE (quote a value with spaces: set device \"cellar meter\"; "
 		       "empty: \"\")\n");
 		return 0;
 	}
