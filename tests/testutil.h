@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Helpers shared by the tests and the fuzzers: a small repeatable random generator and a model
- * of how InfluxDB splits a batch into lines. Header-only (static functions): include it once
+ * Helpers shared by the tests and the fuzzers: a small repeatable random generator, a model
+ * of how InfluxDB splits a batch into lines, the wall clock's offset from the monotonic one. Header-only (static functions): include it once
  * per test program.
  */
 #ifndef PL_TESTS_TESTUTIL_H
@@ -11,8 +11,36 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "powerlogger/lineproto.h"
+
+/*
+ * CLOCK_REALTIME - CLOCK_MONOTONIC in us, read so that no preemption (valgrind, a loaded
+ * machine) comes between the two clocks: the middle of the narrowest of many brackets
+ * wall-mono-wall. Two unbracketed readings can be milliseconds apart there.
+ */
+static inline int64_t tu_wall_minus_mono_us(void)
+{
+	int64_t best = 0, width = INT64_MAX;
+
+	for (int i = 0; i < 200 && width > 50; i++) {
+		struct timespec a, m, b;
+
+		clock_gettime(CLOCK_REALTIME, &a);
+		clock_gettime(CLOCK_MONOTONIC, &m);
+		clock_gettime(CLOCK_REALTIME, &b);
+		int64_t r1 = a.tv_sec * INT64_C(1000000) + a.tv_nsec / 1000;
+		int64_t r2 = b.tv_sec * INT64_C(1000000) + b.tv_nsec / 1000;
+		int64_t mo = m.tv_sec * INT64_C(1000000) + m.tv_nsec / 1000;
+
+		if (r2 >= r1 && r2 - r1 < width) {
+			width = r2 - r1;
+			best = r1 + (r2 - r1) / 2 - mo;
+		}
+	}
+	return best;
+}
 
 /* A small, repeatable generator (xorshift64*). */
 static uint64_t rng_state;
