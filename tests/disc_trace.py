@@ -26,6 +26,7 @@ What is assumed (docs/disc-meters.md explains the figures):
   to 0.5 ms (a polled ADC), quantised to whole LSB.
 """
 import argparse
+import bisect
 import math
 import random
 
@@ -62,12 +63,10 @@ def main():
     r_mark = 0.15
     s2 = a.spot * math.sqrt(2.0)
 
+    starts = [t0 for t0, _ in steps]
+
     def load(t):
-        lvl = steps[0][1]
-        for t0, v in steps:
-            if t0 > t:
-                break
-            lvl = v
+        lvl = steps[bisect.bisect_right(starts, t) - 1][1]
         return lvl * (1.0 + rip_a * math.sin(2 * math.pi * rip_f * t))
 
     def reflectance(th):
