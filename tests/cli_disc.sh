@@ -31,7 +31,7 @@ led_wrong=0
 for c in "10 75" "25 120" "100 375"; do
   set -- $c
   for seed in 1 2 3; do
-    gen --seed "$seed" --rate "$1" --rev-per-kwh "$2" --min-w 400 --max-w 1500 \
+    gen --seed "$seed" --rate "$1" --rev-per-kwh "$2" --min-w 400 --max-w 1500 --duration 600 \
       --out t.csv --truth t.truth >/dev/null || { fail "disc_trace.py failed"; continue; }
     "$PL" detect -q --meter-type disc --imp-per-kwh "$2" t.csv >disc.out ||
       fail "detect --meter-type disc exited $?"

@@ -76,15 +76,19 @@ def main():
         r = 1.0 + sum(am * math.sin(2 * math.pi * k * th + ph) for k, am, ph in harm)
         return r * (1.0 - (1.0 - r_mark) * covered)
 
-    # integrate the disc finely (1 ms) and sample it at the rate
-    dt = 0.001
+    # integrate the disc finely (2 ms) and sample it at the rate
+    dt = 0.002
     speed = load(0.0) * a.rev_per_kwh / 3.6e6
     revs = []
     n = int(a.duration * a.rate)
+    half = a.mark / 2.0 + 3 * a.spot  # the dip's reach from the mark's centre, revolutions
     t = 0.0
+    i = 0
     with open(a.out, "w") as out:
         out.write("time_s,value\n")
-        for i in range(n):
+        # the trace ends at --duration, or later while the mark is still under the spot, so
+        # that no dip is cut (it starts away from the mark): every revolution in it is whole
+        while i < n or abs(((theta + 0.5) % 1.0) - 0.5) < half:
             ts = i / a.rate + rnd.uniform(0.0, 0.0005)
             while t < ts:
                 target = load(t) * a.rev_per_kwh / 3.6e6
@@ -101,11 +105,8 @@ def main():
             v -= amb
             v += rnd.gauss(0.0, a.noise)
             out.write("%.6f,%d\n" % (ts, max(0, min(4095, round(v)))))
-    # a revolution at the very ends may be cut: only whole dips count (the detector's finish
-    # does not give out a pulse in progress)
-    half = a.mark / 2.0 + 3 * a.spot
-    end = (n - 1) / a.rate
-    whole = [(r, half / sp) for r, sp in revs if r - half / sp > 0 and r + half / sp < end]
+            i += 1
+    whole = [(r, half / sp) for r, sp in revs]
     with open(a.truth, "w") as tr:
         tr.write("# the mark's centre under the spot (s), the dip's half length (s)\n")
         for r, h in whole:
