@@ -19,7 +19,9 @@ What is assumed (docs/disc-meters.md explains the figures):
   The bare disc's reflectance varies a little around the turn (scratches, dust: 3 harmonics,
   2 % of the contrast together).
 - Sensor: the module's analog output (phototransistor to ground, pull-up to Vcc): more light,
-  lower voltage; 12-bit ADC, the bare disc near 900 LSB, the mark near 2900. Ambient IR
+  lower voltage; 12-bit ADC, the bare disc near 900 LSB, the mark --contrast higher (2000 by
+  default: a sensor close to the window, well aimed; a badly placed one may give only 15 mV,
+  some 20-60 LSB, docs/disc-meters.md). Ambient IR
   (daylight through a window: a slow swing of 150 LSB over minutes, lamps: a 100 Hz flicker
   of 20 LSB at a mains frequency off by a little, which sampling at 10-100 Hz aliases down)
   adds light, so lowers the value. Gaussian noise of --noise LSB, sample times jittered by up
@@ -42,6 +44,8 @@ def main():
     ap.add_argument("--mark", type=float, default=0.03)
     ap.add_argument("--spot", type=float, default=0.006)
     ap.add_argument("--noise", type=float, default=8.0)
+    ap.add_argument("--contrast", type=float, default=2000.0,
+                    help="LSB between the bare disc and the mark (+-7 %%)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--truth", required=True)
     a = ap.parse_args()
@@ -59,7 +63,8 @@ def main():
     mains = 100.0 + rnd.uniform(-0.1, 0.1)
     fl_p = rnd.uniform(0, 2 * math.pi)
     theta = rnd.uniform(0.1, 0.6)  # revolutions; the mark's centre at 0 (mod 1)
-    base, mark_v = 900.0 + rnd.uniform(-100, 100), 2900.0 + rnd.uniform(-150, 150)
+    base = 900.0 + rnd.uniform(-100, 100)
+    mark_v = base + a.contrast * rnd.uniform(0.93, 1.07)
     r_mark = 0.15
     s2 = a.spot * math.sqrt(2.0)
 
