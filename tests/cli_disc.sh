@@ -59,7 +59,9 @@ cmp -s led.out over.out || fail "--max-width-ms 400 with --meter-type disc diffe
 cmp -s over.out over2.out || fail "--max-width-ms before or after --meter-type differs"
 
 # --state: the trace in three parts (cut inside dips too) gives one run's pulses
-"$PL" detect -q --meter-type disc --imp-per-kwh 75 t.csv >one.out
+"$PL" detect --meter-type disc --imp-per-kwh 75 t.csv >one.out 2>sum.txt
+grep -q "($(wc -l <one.out) revolutions at 75 rev/kWh)" sum.txt ||
+  fail "the summary does not count revolutions: $(cat sum.txt)"
 total=$(($(wc -l <t.csv) - 1))
 awk -F, 'NR == 1 || (NR > 1 && $1 < 300)' t.csv >a.csv
 awk -F, 'NR == 1 || ($1 >= 300 && $1 < 600.1)' t.csv >b.csv

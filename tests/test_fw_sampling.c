@@ -152,7 +152,8 @@ static void test_adc_frames_late_after_flash_erase(void **state)
 	fw_adcsim_init(&adc, 11, pulses, np);
 	assert_int_equal(fw_ring_init(&ring, ring_store, 256, sizeof(struct fw_record)), 0);
 	/* as the sampling tasks set it up: the meter's settings, the ADC's rate and block */
-	fw_sampling_config_adc(&cfg, &(struct fw_sampling_meter){1000, 20000, 10, PL_METER_LED}, 20000, 4);
+	fw_sampling_config_adc(&cfg, &(struct fw_sampling_meter){1000, 20000, 10, PL_METER_LED},
+			       20000, 4);
 	assert_int_equal(cfg.pool_us, 102400); /* 8 frames of 256 at 20 kHz */
 	assert_int_equal(cfg.det.max_power_w, 20000);
 	assert_int_equal(cfg.meter.interval_s, 10);

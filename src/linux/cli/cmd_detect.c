@@ -879,8 +879,12 @@ static void summary(struct detect *x)
 		uint64_t ok = st.pulses - st.rejected;
 
 		fixed(wh, sizeof(wh), pl_meter_register(&x->ch.meter), 6);
-		fprintf(stderr, "  energy:    %s Wh (%" PRIu64 " pulses at %" PRIu32 " imp/kWh)\n",
-			wh, ok, x->opt.det.imp_per_kwh);
+		if (x->opt.meter_type == PL_METER_DISC)
+			fprintf(stderr, "  energy:    %s Wh (%" PRIu64 " revolutions at %" PRIu32
+				" rev/kWh)\n", wh, ok, x->opt.det.imp_per_kwh);
+		else
+			fprintf(stderr, "  energy:    %s Wh (%" PRIu64 " pulses at %" PRIu32
+				" imp/kWh)\n", wh, ok, x->opt.det.imp_per_kwh);
 	}
 	if (x->opt.interval_s)
 		fprintf(stderr, "  intervals: %" PRIu64 " records of %" PRIu32 " s\n", x->records,

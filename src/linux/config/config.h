@@ -65,7 +65,7 @@ struct pl_config_meter {
 	int format;                  /* enum pl_trace_format; default csv */
 	uint32_t rate_hz;            /* raw formats: sample rate (required for them) */
 	double speed;                /* replay factor; 0: as fast as possible; default 1 */
-	int meter_type;              /* enum pl_meter_type (powerlogger/meter_type.h); default led */
+	int meter_type;              /* enum pl_meter_type (powerlogger/meter_type.h); led */
 	uint32_t imp_per_kwh;        /* meter constant (key imp_per_kwh, or rev_per_kwh for a
 				      * disc: revolutions per kWh); default 1000 (led) */
 	uint32_t max_power_w;        /* the supply's maximum power; 0: not set */

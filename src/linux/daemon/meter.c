@@ -407,7 +407,8 @@ static int meter_fresh(struct meter_run *m)
 	m->ck.version = PL_CKPT_VERSION;
 	m->ck.det_size = sizeof(m->ck.det);
 	m->ck.meter_size = sizeof(m->ck.meter);
-	if (meter_detector_config(c, &dc) != 0 || pl_detector_init(&m->ck.det, &dc) != 0 || pl_meter_init(&m->ck.meter, &mc) != 0) {
+	if (meter_detector_config(c, &dc) != 0 || pl_detector_init(&m->ck.det, &dc) != 0 ||
+	    pl_meter_init(&m->ck.meter, &mc) != 0) {
 		pl_log(PL_LOG_ERROR, "meter %s: bad detector or meter settings", c->name);
 		return -1;
 	}
