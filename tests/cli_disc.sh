@@ -110,6 +110,12 @@ want=$((revs * 1000000000 / 75))
 bad=$(sqlite3 disc.db "SELECT count(*) FROM records WHERE energy_uwh * 75 > pulses * 1000000000 + 75 OR energy_uwh * 75 < pulses * 1000000000 - 75")
 [ "$bad" = 0 ] || fail "run: $bad records whose energy is not pulses / 75 kWh"
 
+# the type changed since the last run: the checkpoint's detector (a disc's) is not kept
+sed 's/^meter_type = disc$/meter_type = led/; s/^rev_per_kwh = 75$/imp_per_kwh = 75/' disc.ini >led.ini
+timeout 60 "$PL" run -q -c led.ini --until-drained >run.out 2>run.err || fail "run (led): $(head -c 300 run.err)"
+grep -q "meter disc: meter_type changed since the last run: the detector learns the signal again" \
+  run.err || fail "run: a changed meter_type not taken up: $(head -c 300 run.err)"
+
 # the configuration's checks
 cat >bad.ini <<INI
 [meter a]
