@@ -9,6 +9,7 @@
  * view for MQTT's diag goes to the network task through a fw_seqpair, written only when it
  * changed and read back whole.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +21,7 @@
 #include "adcsim.h"
 #include "fw_sampling.h"
 #include "powerlogger/common.h"
+#include "powerlogger/meter_type.h"
 
 #define S INT64_C(1000000)
 #define WALL0 (INT64_C(1735689600) * S)
@@ -150,7 +152,8 @@ static void test_adc_frames_late_after_flash_erase(void **state)
 	fw_adcsim_init(&adc, 11, pulses, np);
 	assert_int_equal(fw_ring_init(&ring, ring_store, 256, sizeof(struct fw_record)), 0);
 	/* as the sampling tasks set it up: the meter's settings, the ADC's rate and block */
-	fw_sampling_config_adc(&cfg, &(struct fw_sampling_meter){1000, 20000, 10}, 20000, 4);
+	fw_sampling_config_adc(&cfg, &(struct fw_sampling_meter){1000, 20000, 10, PL_METER_LED},
+			       20000, 4);
 	assert_int_equal(cfg.pool_us, 102400); /* 8 frames of 256 at 20 kHz */
 	assert_int_equal(cfg.det.max_power_w, 20000);
 	assert_int_equal(cfg.meter.interval_s, 10);
@@ -195,6 +198,72 @@ static void test_adc_frames_late_after_flash_erase(void **state)
 	assert_true(stalls >= 15);
 	assert_true(nrec >= 10);
 	assert_int_equal(flagged, 1);
+}
+
+/*
+ * A Ferraris disc (Kconfig PL_METER_TYPE_DISC): the detector takes dips up to 10 s, and an
+ * ADC at 20 kHz averaged in blocks of 64 (312.5 Hz to the detector) counts every revolution:
+ * smooth dips (raised cosine) of 0.6-2.4 s, one every 9-21 s, the reading rising by 1500 LSB
+ * over the mark, noise of +-40 LSB. The LED type's 400 ms limit would take each for a steady
+ * state; the type leaves everything else as the LED's.
+ */
+static void test_disc_meter(void **state)
+{
+	struct fw_sampling_config cfg, led;
+	static struct fw_sampling s;
+	struct fw_ring ring;
+	struct fw_record r;
+	static uint16_t raw[FRAME];
+	int64_t centre[16], half[16];
+	uint64_t k = 0, seed = 7;
+	unsigned nd = 0, i, got = 0, want = 0, nrec = 0;
+	int64_t t = 0;
+
+	(void)state;
+	for (int64_t c = 6 * S; nd < 16 && c < 200 * S; nd++) {
+		centre[nd] = c;
+		half[nd] = (int64_t)(300000 + 300000 * (nd % 4)); /* 0.6 .. 2.4 s */
+		c += 9 * S + (int64_t)(nd % 5) * 3 * S;
+	}
+	fw_sampling_config_adc(&led, &(struct fw_sampling_meter){75, 17000, 10, PL_METER_LED},
+			       20000, 64);
+	fw_sampling_config_adc(&cfg, &(struct fw_sampling_meter){75, 17000, 10, PL_METER_DISC},
+			       20000, 64);
+	assert_int_equal(led.det.max_width_us, 0); /* the detector's default, 400 ms */
+	assert_int_equal(cfg.det.max_width_us, PL_DISC_MAX_WIDTH_US);
+	led.det.max_width_us = cfg.det.max_width_us;
+	assert_memory_equal(&led, &cfg, sizeof(cfg)); /* nothing else differs */
+	assert_int_equal(fw_ring_init(&ring, ring_store, 256, sizeof(struct fw_record)), 0);
+	assert_int_equal(fw_sampling_init(&s, &cfg, &ring, 1), 0);
+	while (t < centre[nd - 1] + 15 * S) {
+		for (int j = 0; j < FRAME; j++, k++) {
+			double v = 2000.0;
+
+			t = (int64_t)k * 50; /* 20 kHz */
+			for (i = 0; i < nd; i++) {
+				int64_t d = t - centre[i];
+
+				if (d > -half[i] && d < half[i])
+					v += 750.0 * (1.0 + cos(3.14159265358979 * (double)d /
+								(double)half[i]));
+			}
+			seed = seed * 6364136223846793005u + 1442695040888963407u;
+			v += (double)((seed >> 33) % 81) - 40.0;
+			raw[j] = (uint16_t)v;
+		}
+		assert_true(fw_sampling_adc(&s, raw, FRAME, t) >= 0);
+		fw_sampling_tick(&s, t);
+		while (fw_ring_pop(&ring, &r) == 0) {
+			nrec++;
+			got += r.rec.pulses;
+			for (i = 0; i < nd; i++)
+				want += centre[i] - half[i] / 2 >= r.rec.start_us &&
+					centre[i] - half[i] / 2 < r.rec.start_us + 10 * S;
+		}
+	}
+	assert_true(nrec >= 15);
+	assert_true(want >= 12);
+	assert_int_equal(got, want);
 }
 
 static void test_gpio_edges_with_chatter(void **state)
@@ -453,6 +522,7 @@ int main(void)
 		cmocka_unit_test(test_lost_edges_flag_a_gap),
 		cmocka_unit_test(test_view_shared_with_the_network_task),
 		cmocka_unit_test(test_view_edges),
+		cmocka_unit_test(test_disc_meter),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,6 +25,7 @@
 #include "fw_led.h"
 #include "fw_port.h"
 #include "fw_sampling.h"
+#include "powerlogger/meter_type.h"
 
 static const char *TAG = "sampling";
 
@@ -130,6 +131,9 @@ static void config_from_settings(struct fw_sampling_config *c)
 	const struct fw_sampling_meter m = {
 		.imp_per_kwh = st->imp_per_kwh, .max_power_w = st->max_power_w,
 		.interval_s = st->interval_s,
+#if CONFIG_PL_METER_TYPE_DISC
+		.meter_type = PL_METER_DISC,
+#endif
 	};
 
 #if CONFIG_PL_INPUT_GPIO

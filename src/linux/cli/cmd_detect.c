@@ -33,6 +33,7 @@
 #include "cli/commands.h"
 #include "powerlogger/channel.h"
 #include "powerlogger/lineproto.h"
+#include "powerlogger/meter_type.h"
 #include "sources/trace.h"
 
 #define PROG "powerlogger detect"
@@ -46,6 +47,7 @@ struct options {
 	const char *path;
 	struct pl_trace_config trace;
 	struct pl_detector_config det;
+	int meter_type;      /* enum pl_meter_type: its defaults go into det */
 	uint32_t interval_s; /* 0: no interval records */
 	enum out_format format;
 	int format_set;
@@ -99,7 +101,11 @@ static void usage(FILE *f)
 	      "                        this allows are reported as rejected (needs --imp-per-kwh)\n"
 	      "  --polarity auto|up|down   whether the value rises (up) or falls (down) during a\n"
 	      "                        pulse; default auto (learned from the signal)\n"
+	      "  --meter-type led|disc   an impulse LED (default), or a Ferraris meter's disc\n"
+	      "                        under a reflective sensor: one slow dip per revolution,\n"
+	      "                        up to 10 s long (--imp-per-kwh is then rev/kWh)\n"
 	      "  --max-width-ms MS     longest plausible pulse; longer is a steadily lit LED\n"
+	      "                        (default 400, 10000 with --meter-type disc)\n"
 	      "  --interval SECONDS    print interval records of this length (1..86400) instead\n"
 	      "                        of pulses, aligned to multiples of the length; energy\n"
 	      "                        from --imp-per-kwh (default 1000)\n"
@@ -121,6 +127,7 @@ static void usage(FILE *f)
 	      "Examples:\n"
 	      "  powerlogger detect trace.csv\n"
 	      "  powerlogger detect --imp-per-kwh 1000 --max-power 17000 trace.csv\n"
+	      "  powerlogger detect --meter-type disc --imp-per-kwh 75 disc.csv\n"
 	      "  arecord -q -t raw -f S16_LE -r 48000 -c 1 |\n"
 	      "      powerlogger detect --raw s16le --rate 48000 -\n"
 	      "  powerlogger detect --interval 20 --format lp --device house trace.csv\n"
@@ -167,7 +174,7 @@ static int parse_uint(const char *opt, const char *text, uint32_t min, uint32_t 
 
 enum {
 	OPT_RAW = 256, OPT_RATE, OPT_IMP, OPT_MAXPOWER, OPT_POLARITY, OPT_MAXWIDTH, OPT_INTERVAL,
-	OPT_FORMAT, OPT_DEVICE, OPT_PRECISION, OPT_STATE, OPT_END,
+	OPT_FORMAT, OPT_DEVICE, OPT_PRECISION, OPT_STATE, OPT_END, OPT_METER_TYPE,
 };
 
 static const struct option long_options[] = {
@@ -177,6 +184,7 @@ static const struct option long_options[] = {
 	{ "max-power", required_argument, NULL, OPT_MAXPOWER },
 	{ "polarity", required_argument, NULL, OPT_POLARITY },
 	{ "max-width-ms", required_argument, NULL, OPT_MAXWIDTH },
+	{ "meter-type", required_argument, NULL, OPT_METER_TYPE },
 	{ "interval", required_argument, NULL, OPT_INTERVAL },
 	{ "format", required_argument, NULL, OPT_FORMAT },
 	{ "device", required_argument, NULL, OPT_DEVICE },
@@ -199,6 +207,17 @@ static int set_polarity(struct options *o, const char *arg)
 		o->det.polarity = PL_POLARITY_DOWN;
 	else
 		return usage_error("--polarity takes auto, up or down, not '%s'", arg);
+	return 0;
+}
+
+static int set_meter_type(struct options *o, const char *arg)
+{
+	if (strcmp(arg, "led") == 0)
+		o->meter_type = PL_METER_LED;
+	else if (strcmp(arg, "disc") == 0)
+		o->meter_type = PL_METER_DISC;
+	else
+		return usage_error("--meter-type takes led or disc, not '%s'", arg);
 	return 0;
 }
 
@@ -283,6 +302,8 @@ static int take_option(int c, char **argv, struct options *o)
 		return set_polarity(o, optarg);
 	case OPT_MAXWIDTH:
 		return set_max_width(o, optarg);
+	case OPT_METER_TYPE:
+		return set_meter_type(o, optarg);
 	case OPT_INTERVAL:
 		return parse_uint("--interval", optarg, 1, 86400, &o->interval_s);
 	case OPT_FORMAT:
@@ -361,6 +382,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 	while ((c = getopt_long(argc, argv, ":nqh", long_options, NULL)) != -1)
 		if ((rc = take_option(c, argv, o)) != 0)
 			return rc;
+	/* the type's defaults for what the options left unset (an explicit --max-width-ms stays,
+	 * in whatever order the two came) */
+	pl_meter_type_detector(&o->det, o->meter_type);
 	return check_operands(argc, argv, o);
 }
 
@@ -602,12 +626,13 @@ static int read_all(struct detect *x)
 /* ---- --state: the trace in parts ------------------------------------------------------ */
 
 #define STATE_MAGIC "PLDETST1"
-#define STATE_VERSION 1u
+#define STATE_VERSION 2u /* 2: the meter type in the key */
 
 /* What must be the same in every part: the options that shape the output. */
 struct state_key {
 	struct pl_channel_config cc;
 	uint32_t interval_s, format, trace_format, rate_hz;
+	uint32_t meter_type; /* also in cc.det (its longest pulse), but said as given */
 };
 
 /* The file: a header, the key, the counters, the channel whole, a checksum of all before it. */
@@ -643,6 +668,7 @@ static void state_key_of(const struct detect *x, const struct pl_channel_config 
 	k->format = (uint32_t)x->opt.format;
 	k->trace_format = (uint32_t)x->opt.trace.format;
 	k->rate_hz = x->opt.trace.format != PL_TRACE_CSV ? x->opt.trace.rate_hz : 0;
+	k->meter_type = (uint32_t)x->opt.meter_type;
 }
 
 static int goes_back(const struct detect *x, int64_t t)
@@ -853,8 +879,12 @@ static void summary(struct detect *x)
 		uint64_t ok = st.pulses - st.rejected;
 
 		fixed(wh, sizeof(wh), pl_meter_register(&x->ch.meter), 6);
-		fprintf(stderr, "  energy:    %s Wh (%" PRIu64 " pulses at %" PRIu32 " imp/kWh)\n",
-			wh, ok, x->opt.det.imp_per_kwh);
+		if (x->opt.meter_type == PL_METER_DISC)
+			fprintf(stderr, "  energy:    %s Wh (%" PRIu64 " revolutions at %" PRIu32
+				" rev/kWh)\n", wh, ok, x->opt.det.imp_per_kwh);
+		else
+			fprintf(stderr, "  energy:    %s Wh (%" PRIu64 " pulses at %" PRIu32
+				" imp/kWh)\n", wh, ok, x->opt.det.imp_per_kwh);
 	}
 	if (x->opt.interval_s)
 		fprintf(stderr, "  intervals: %" PRIu64 " records of %" PRIu32 " s\n", x->records,

@@ -29,6 +29,7 @@
 #include "powerlogger/common.h"
 #include "powerlogger/detector.h"
 #include "powerlogger/lineproto.h"
+#include "powerlogger/meter_type.h"
 #include "sources/live_config.h"
 #include "sources/trace.h"
 
@@ -81,6 +82,8 @@ static const char *const format_names[] = { "csv", "s16le", "u16le", NULL };
 static const int format_values[] = { PL_TRACE_CSV, PL_TRACE_S16LE, PL_TRACE_U16LE };
 static const char *const polarity_names[] = { "auto", "up", "down", NULL };
 static const int polarity_values[] = { PL_POLARITY_AUTO, PL_POLARITY_UP, PL_POLARITY_DOWN };
+static const char *const meter_type_names[] = { "led", "disc", NULL };
+static const int meter_type_values[] = { PL_METER_LED, PL_METER_DISC };
 static const char *const api_names[] = { "1", "2", "3", NULL };
 static const int api_values[] = { 1, 2, 3 };
 static const char *const precision_names[] = { "s", "ms", "us", "ns", NULL };
@@ -106,7 +109,9 @@ static const struct key meter_keys[] = {
 	{ "format", K_ENUM, METER(format), 0, 0, format_names, format_values, 0 },
 	{ "rate", K_UINT, METER(rate_hz), 1, PL_TRACE_MAX_RATE, NULL, NULL, 0 },
 	{ "speed", K_SPEED, METER(speed), 0, 1000000, NULL, NULL, 0 },
+	{ "meter_type", K_ENUM, METER(meter_type), 0, 0, meter_type_names, meter_type_values, 0 },
 	{ "imp_per_kwh", K_UINT, METER(imp_per_kwh), 1, 1000000, NULL, NULL, 0 },
+	{ "rev_per_kwh", K_UINT, METER(imp_per_kwh), 1, 1000000, NULL, NULL, 0 },
 	{ "max_power_w", K_UINT, METER(max_power_w), 1, 100000000, NULL, NULL, 0 },
 	{ "interval_s", K_UINT, METER(interval_s), 1, 86400, NULL, NULL, 0 },
 	{ "start_register_kwh", K_KWH, METER(start_register_uwh), 0, 0, NULL, NULL, 0 },
@@ -384,6 +389,7 @@ static void meter_defaults(struct pl_config_meter *m)
 	m->imp_per_kwh = 1000;
 	m->interval_s = 20;
 	m->polarity = PL_POLARITY_AUTO;
+	m->meter_type = PL_METER_LED;
 }
 
 static void influx_defaults(struct pl_config_influx *x)
@@ -1285,6 +1291,30 @@ void pl_config_not_here(struct pl_config_section *s, const char *key, const char
 	not_here(s->p, s->s, key, why);
 }
 
+/*
+ * meter_type and the meter constant. A disc's constant is its revolutions per kWh, written
+ * rev_per_kwh (imp_per_kwh is taken too: it is the same number to the daemon, one pulse per
+ * revolution), and it has no default: the LED meters' 1000 would be off by a factor of 3 to
+ * 13 on every disc, so a missing one is an error, not a warning. rev_per_kwh on an LED meter
+ * is a mistake of the type (or of the key); both keys at once are one constant given twice.
+ */
+static void check_meter_type(struct parser *p, const struct section *s,
+			     const struct pl_config_meter *m)
+{
+	unsigned imp = key_line(s, "imp_per_kwh"), rev = key_line(s, "rev_per_kwh");
+
+	if (imp && rev)
+		diag(p, 0, imp > rev ? imp : rev, s, imp > rev ? "imp_per_kwh" : "rev_per_kwh",
+		     "the meter constant is already set at line %u (rev_per_kwh and imp_per_kwh "
+		     "are the same key: give one)", imp > rev ? rev : imp);
+	if (m->meter_type == PL_METER_DISC && !imp && !rev)
+		missing(p, s, "rev_per_kwh", "meter_type = disc needs the disc's constant, printed "
+			"on the meter as rev/kWh or U/kWh, typically 75..375");
+	if (m->meter_type != PL_METER_DISC)
+		not_here(p, s, "rev_per_kwh", "applies to meter_type = disc only (an LED meter's "
+			 "constant is imp_per_kwh; set meter_type = disc for a Ferraris meter)");
+}
+
 static void check_meter(struct parser *p, const struct section *s)
 {
 	struct pl_config_section sec = { p, s };
@@ -1326,11 +1356,13 @@ static void check_meter(struct parser *p, const struct section *s)
 	} else if (src != PL_CONFIG_SOURCE_IIO) {
 		not_here(p, s, "rate", "applies to source = file or iio only");
 	}
-	if (src != PL_CONFIG_SOURCE_SIM && !key_line(s, "imp_per_kwh"))
+	check_meter_type(p, s, m);
+	if (m->meter_type == PL_METER_LED && src != PL_CONFIG_SOURCE_SIM &&
+	    !key_line(s, "imp_per_kwh"))
 		diag(p, 1, s->line, s, NULL, "imp_per_kwh not set: assuming 1000 "
 		     "(set your meter's constant, printed on it as imp/kWh)");
 	if (edges && !key_line(s, "debounce_ms"))
-		m->debounce_us = 2000;
+		m->debounce_us = m->meter_type == PL_METER_DISC ? 20000 : 2000;
 	else
 		m->debounce_us *= 1000;
 	if (!m->sysfs_root)
@@ -1804,8 +1836,9 @@ int pl_config_dump(const struct pl_config *cfg, FILE *f)
 			fputs(", as fast as possible", f);
 		else if (m->speed != 1)
 			fprintf(f, ", speed %g", m->speed);
-		fprintf(f, ", %" PRIu32 " imp/kWh, interval %" PRIu32 " s", m->imp_per_kwh,
-			m->interval_s);
+		fprintf(f, ", %s, %" PRIu32 " %s/kWh, interval %" PRIu32 " s",
+			pl_meter_type_name(m->meter_type), m->imp_per_kwh,
+			m->meter_type == PL_METER_DISC ? "rev" : "imp", m->interval_s);
 		if (m->max_power_w)
 			fprintf(f, ", max %" PRIu32 " W", m->max_power_w);
 		if (m->start_register_uwh)

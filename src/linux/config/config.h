@@ -65,7 +65,9 @@ struct pl_config_meter {
 	int format;                  /* enum pl_trace_format; default csv */
 	uint32_t rate_hz;            /* raw formats: sample rate (required for them) */
 	double speed;                /* replay factor; 0: as fast as possible; default 1 */
-	uint32_t imp_per_kwh;        /* meter constant; default 1000 */
+	int meter_type;              /* enum pl_meter_type (powerlogger/meter_type.h); led */
+	uint32_t imp_per_kwh;        /* meter constant (key imp_per_kwh, or rev_per_kwh for a
+				      * disc: revolutions per kWh); default 1000 (led) */
 	uint32_t max_power_w;        /* the supply's maximum power; 0: not set */
 	uint32_t interval_s;         /* interval record length; default 20 */
 	int64_t start_register_uwh;  /* start_register_kwh in micro-watt-hours; default 0 */
@@ -83,7 +85,8 @@ struct pl_config_meter {
 	int bias;           /* gpio: enum pl_gpio_bias (src_gpio.h); default as-is */
 	int active_low;     /* gpio, serial: 1 = the pulse is the low level; default 0 */
 	int modem_line;     /* serial: key pin, enum pl_serial_pin (src_serial.h); default cts */
-	uint32_t debounce_us; /* gpio, serial: shortest accepted level (key debounce_ms); 2000 */
+	uint32_t debounce_us; /* gpio, serial: shortest accepted level (key debounce_ms); 2000,
+			       * 20000 for a disc (a comparator on a slow dip) */
 };
 
 struct pl_config_influx {

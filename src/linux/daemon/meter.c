@@ -24,6 +24,7 @@
 #include "daemon/run.h"
 #include "log.h"
 #include "powerlogger/detector.h"
+#include "powerlogger/meter_type.h"
 #include "sources/src_sim.h"
 #include "sources/src_trace.h"
 
@@ -306,17 +307,36 @@ void meter_flag_gap(struct meter_run *m)
 	pl_channel_flag(&m->ch, PL_Q_GAP);
 }
 
+/* The detector's settings for a configured meter: its limits, polarity and the meter type's
+ * defaults (a disc's slow dip, powerlogger/meter_type.h). 0, or -1 for a bad type. */
+static int meter_detector_config(const struct pl_config_meter *c, struct pl_detector_config *dc)
+{
+	pl_detector_config_default(dc);
+	dc->imp_per_kwh = c->imp_per_kwh;
+	dc->max_power_w = c->max_power_w;
+	dc->polarity = (int8_t)c->polarity;
+	if (pl_meter_type_detector(dc, c->meter_type) != 0) {
+		pl_log(PL_LOG_ERROR, "meter %s: unknown meter type %d", c->name, c->meter_type);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * The checkpoint holds the detector's and the meter's settings as they were when it was
  * written; the configuration may have changed since. The detector's limits (meter constant,
- * maximum power) change at once and it keeps what it learned; a changed polarity makes it
- * learn again. Called before the channel takes the checkpoint over.
+ * maximum power) change at once and it keeps what it learned; a changed polarity or meter type
+ * (its longest pulse) makes it learn again. Called before the channel takes the checkpoint
+ * over.
  */
 static int detector_settings_changed(struct meter_run *m)
 {
 	const struct pl_config_meter *c = m->cfg;
 	struct pl_detector *d = &m->ck.det;
+	struct pl_detector_config want;
 
+	if (meter_detector_config(c, &want) != 0)
+		return -1;
 	if (d->cfg.imp_per_kwh != c->imp_per_kwh || d->cfg.max_power_w != c->max_power_w) {
 		pl_log(PL_LOG_INFO, "meter %s: max_power_w %" PRIu32 " -> %" PRIu32 ", imp_per_kwh %"
 		       PRIu32 " -> %" PRIu32 " since the last run: the detector's limits follow",
@@ -324,13 +344,11 @@ static int detector_settings_changed(struct meter_run *m)
 		       c->imp_per_kwh);
 		pl_detector_set_limits(d, c->imp_per_kwh, c->max_power_w);
 	}
-	if (d->cfg.polarity != c->polarity) {
-		struct pl_detector_config dc = d->cfg;
-
-		pl_log(PL_LOG_INFO, "meter %s: polarity changed since the last run: the detector learns "
-		       "the signal again", c->name);
-		dc.polarity = (int8_t)c->polarity;
-		if (pl_detector_init(d, &dc) != 0)
+	if (d->cfg.polarity != c->polarity || d->cfg.max_width_us != want.max_width_us) {
+		pl_log(PL_LOG_INFO, "meter %s: %s changed since the last run: the detector learns "
+		       "the signal again", c->name,
+		       d->cfg.polarity != c->polarity ? "polarity" : "meter_type");
+		if (pl_detector_init(d, &want) != 0)
 			return -1;
 	}
 	return 0;
@@ -389,11 +407,8 @@ static int meter_fresh(struct meter_run *m)
 	m->ck.version = PL_CKPT_VERSION;
 	m->ck.det_size = sizeof(m->ck.det);
 	m->ck.meter_size = sizeof(m->ck.meter);
-	pl_detector_config_default(&dc);
-	dc.imp_per_kwh = c->imp_per_kwh;
-	dc.max_power_w = c->max_power_w;
-	dc.polarity = (int8_t)c->polarity;
-	if (pl_detector_init(&m->ck.det, &dc) != 0 || pl_meter_init(&m->ck.meter, &mc) != 0) {
+	if (meter_detector_config(c, &dc) != 0 || pl_detector_init(&m->ck.det, &dc) != 0 ||
+	    pl_meter_init(&m->ck.meter, &mc) != 0) {
 		pl_log(PL_LOG_ERROR, "meter %s: bad detector or meter settings", c->name);
 		return -1;
 	}

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "powerlogger/common.h"
+#include "powerlogger/meter_type.h"
 
 void fw_sampling_config_default(struct fw_sampling_config *cfg)
 {
@@ -34,6 +35,9 @@ void fw_sampling_config_adc(struct fw_sampling_config *cfg, const struct fw_samp
 				  1000000u / rate_hz);
 	cfg->det.imp_per_kwh = m->imp_per_kwh;
 	cfg->det.max_power_w = m->max_power_w;
+	/* A disc's dip lasts up to seconds: the type's longest pulse (powerlogger/meter_type.h),
+	 * as the Linux program's meter_type = disc. An unknown type keeps the LED's. */
+	pl_meter_type_detector(&cfg->det, (int)m->meter_type);
 }
 
 int fw_sampling_init(struct fw_sampling *s, const struct fw_sampling_config *cfg,

@@ -119,9 +119,10 @@ void fw_sampling_config_default(struct fw_sampling_config *cfg);
 
 /* The meter's settings (the console's, fw_settings.h), as the sampling tasks take them. */
 struct fw_sampling_meter {
-	uint32_t imp_per_kwh;
+	uint32_t imp_per_kwh;            /* impulses per kWh, or revolutions for a disc */
 	uint32_t max_power_w;
 	uint32_t interval_s;
+	uint32_t meter_type;             /* enum pl_meter_type; 0: an LED meter */
 };
 
 /*
