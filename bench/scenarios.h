@@ -556,6 +556,14 @@ static inline void sc_width_load(struct pl_sim_config *c)
 	c->noise = 10;
 }
 
+/* 5b. The same chip on a 2000 imp/kWh meter: 18 ms at 50 % duty at 50 kW, 90 ms at 400 W. */
+static inline void sc_width_load_2000(struct pl_sim_config *c)
+{
+	sc_width_load(c);
+	c->imp_per_kwh = 2000;
+	c->high_w = 50000;      /* 36 ms apart, 18 ms wide: a quarter of the long pulse */
+}
+
 #define REFIT1 "refit-house1-2015-01-08.csv"
 #define REFIT2 "refit-house2-2015-01-08.csv"
 #define REFIT3 "refit-house3-2015-01-08.csv"
@@ -625,6 +633,9 @@ static inline const struct bench_scenario *bench_scenarios(size_t *n)
 		  0, 0 },
 		{ "width-load", "a fixed 90 ms pulse at 400 W, 45 ms at 50 % duty in periods of "
 		  "40 kW, and back", BENCH_OPEN, NULL, NULL, 0, 0, sc_width_load, 0, 0 },
+		{ "width-load-2000imp", "the same at 2000 imp/kWh: 90 ms at 400 W, 18 ms at 50 % "
+		  "duty in periods of 50 kW, and back", BENCH_OPEN, NULL, NULL, 0, 0,
+		  sc_width_load_2000, 0, 0 },
 	};
 	*n = sizeof(list) / sizeof(list[0]);
 	return list;
