@@ -632,9 +632,9 @@ static inline const struct bench_scenario *bench_scenarios(size_t *n)
 		  "40 ms pulse in three, 1.5 kW", BENCH_OPEN, NULL, NULL, 0, 0, sc_lamp_at_pulse,
 		  0, 0 },
 		{ "width-load", "a fixed 90 ms pulse at 400 W, 45 ms at 50 % duty in periods of "
-		  "40 kW, and back", BENCH_OPEN, NULL, NULL, 0, 0, sc_width_load, 0, 0 },
+		  "40 kW, and back", BENCH_EXACT, NULL, NULL, 0, 0, sc_width_load, 0, 0 },
 		{ "width-load-2000imp", "the same at 2000 imp/kWh: 90 ms at 400 W, 18 ms at 50 % "
-		  "duty in periods of 50 kW, and back", BENCH_OPEN, NULL, NULL, 0, 0,
+		  "duty in periods of 50 kW, and back", BENCH_EXACT, NULL, NULL, 0, 0,
 		  sc_width_load_2000, 0, 0 },
 	};
 	*n = sizeof(list) / sizeof(list[0]);

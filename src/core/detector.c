@@ -196,6 +196,11 @@ static void hold_noise(struct pl_detector *d)
 static void learn(struct pl_detector *d, const struct pl_pulse *p)
 {
 	uint32_t len = p->width_us;
+	/* A pulse cut to about half the gap before it (a metering chip's output at high rates,
+	 * 50 % duty) tells how short the gaps are, not how long this meter's pulses are once the
+	 * gaps are long again: it may raise the longest plausible width, never lower it. */
+	int duty_cut = d->last_accept_t != INT64_MIN && p->t_us > d->last_accept_t &&
+		       (uint64_t)len * 5 >= (uint64_t)(p->t_us - d->last_accept_t) * 2;
 
 	d->last_accept_t = p->t_us;
 	/* The learned width sets the smoothing, and at low rates whether a pulse spans enough
@@ -209,7 +214,10 @@ static void learn(struct pl_detector *d, const struct pl_pulse *p)
 		uint64_t w = (uint64_t)d->width_avg_us * 4 + 2u * (uint32_t)(d->bin_dt_us > 0 ? d->bin_dt_us : 0);
 		if (w < 30000)
 			w = 30000;
-		d->wmax_eff = w < d->max_width_us ? (uint32_t)w : d->max_width_us;
+		if (w > d->max_width_us)
+			w = d->max_width_us;
+		if (!duty_cut || w > d->wmax_eff)
+			d->wmax_eff = (uint32_t)w;
 	}
 	if (d->bin_dt_us > 0 && len >= 3u * (uint32_t)d->bin_dt_us && d->wide_seen < 255)
 		d->wide_seen++;
