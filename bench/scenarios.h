@@ -522,7 +522,7 @@ static inline void sc_sun_rail(struct pl_sim_config *c)
 	c->sun_rise_s = 2;
 	c->sun_s = 10;
 	c->sun_level = 20;      /* 20000 LSB of light on a 4095 ADC */
-	c->sun_fall_s = 3;      /* off the rail 5.7 s later, falling ~1 LSB/ms */
+	c->sun_fall_s = 3;      /* off the rail ~5 s later, falling ~1 LSB/ms */
 }
 
 /* 4. A lamp (1.5x the LED) switched in the 250 ms before or during one pulse in three. */
