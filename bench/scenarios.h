@@ -626,7 +626,7 @@ static inline const struct bench_scenario *bench_scenarios(size_t *n)
 		  "100 Hz flicker whose peaks rise 200 LSB out of it, 300 W", BENCH_OPEN, NULL, NULL,
 		  0, 0, sc_deadzone_start, 1, 0 },
 		{ "sun-rail", "sunlight 20x the LED drives the ADC into its rail for ~16 s every "
-		  "minute and falls back with a 3 s time constant, 1.5 kW", BENCH_OPEN, NULL, NULL, 0,
+		  "minute and falls back with a 3 s time constant, 1.5 kW", BENCH_EXACT, NULL, NULL, 0,
 		  0, sc_sun_rail, 0, 1 },
 		{ "lamp-at-pulse", "a lamp (1.5x the LED) switched 0-250 ms before or during one "
 		  "40 ms pulse in three, 1.5 kW", BENCH_OPEN, NULL, NULL, 0, 0, sc_lamp_at_pulse,

@@ -37,6 +37,9 @@
 #define MIN_STEP (3 * Q)           /* never react to less than 3 LSB */
 #define NOISE_K 8                  /* step floor: 8 sigma of z */
 #define WARM_BINS 15
+/* d->held: the LED held steadily (a state), or a pulse-side run longer than a pulse */
+#define HELD_STEADY 1
+#define HELD_STAIR 2
 #define HOLD_SETTLE 2048           /* bins before the noise estimate is held (see hold_noise) */
 #define PULSING_HOLD_US (INT64_C(120) * PL_US_PER_S)
 
@@ -469,6 +472,22 @@ HOT_INLINE void track(struct pl_detector *d, int64_t t, int32_t z, struct pl_pul
 			return;
 		}
 		/* fall through to the transition below with the run that just ended */
+	} else if (d->held == HELD_STAIR) {
+		/* A pulse-side run longer than this meter's pulses, then a further move of a step
+		 * the pulse's way: the first move was the room light stepping (a lamp switched on
+		 * just before the pulse), and the pulse begins here, its swing from that level. */
+		int8_t up = d->zz > 0;
+		if (up ? s > d->ext : s < d->ext)
+			d->ext = s;
+		/* the slow mean s, not z: a WiFi burst of a bin or two must not pass for it */
+		if (up ? s > d->hold_level + step : s < d->hold_level - step) {
+			int32_t half = up ? d->hold_level + step / 2 : d->hold_level - step / 2;
+			d->run_t0 = edge_time(d->tz_prev, d->z_prev, t, half, up);
+			d->prev_ext = d->hold_level;
+			d->held = 0;
+		}
+		if (up ? z >= d->ext - step : z <= d->ext + step)
+			goto check_hold;
 	} else if (d->zz > 0) {
 		if (s > d->ext)
 			d->ext = s;
@@ -529,6 +548,11 @@ check_hold:
 		d->run_t0 = t;
 		return;
 	}
+	if (d->pol != 0 && d->zz == d->pol && !d->held && d->width_avg_us > 0 &&
+	    t - d->run_t0 > (int64_t)d->width_avg_us * 3 / 2) {
+		d->held = HELD_STAIR; /* longer than a pulse: see the top of this function */
+		d->hold_level = s;
+	}
 	/* A pulse-side run far longer than any pulse: the LED is held (or the room light
 	 * stepped). Not a pulse; its level becomes the rest level. */
 	if (d->pol != 0 && d->zz == d->pol && t - d->run_t0 > (int64_t)d->wmax_eff) {
@@ -555,7 +579,7 @@ check_hold:
 				d->pend[d->npend++] = d->last_rest;
 		}
 		d->n_steady++;
-		d->held = 1;
+		d->held = HELD_STEADY;
 		d->hold_level = s;
 		d->prev_ext = d->ext;
 		d->zz = (int8_t)-d->zz;
@@ -1080,9 +1104,9 @@ void pl_detector_status(const struct pl_detector *d, struct pl_detector_status *
 	st->polarity_flips = d->n_flips;
 	st->unordered = d->n_unordered;
 	st->last_pulse_us = d->last_pulse_t;
-	if (d->n_pulses == 0 && d->npend == 0 && !d->held)
+	if (d->n_pulses == 0 && d->npend == 0 && d->held != HELD_STEADY)
 		st->state = PL_DET_NO_SIGNAL;
-	else if (d->held)
+	else if (d->held == HELD_STEADY)
 		st->state = PL_DET_STEADY;
 	else if (d->last_pulse_t != INT64_MIN && d->t_last - d->last_pulse_t < PULSING_HOLD_US)
 		st->state = PL_DET_PULSING;
