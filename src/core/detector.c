@@ -292,7 +292,17 @@ static void emit(struct pl_detector *d, int64_t t0, uint32_t len, int32_t swing,
 		output(d, &p, out, n_out);
 		return;
 	}
-	if (d->min_gap_us <= 0) {
+	/* An LED is equally bright every time: a run under a quarter of this meter's learned
+	 * height and under 3/4 of its learned width is not its flash but an ADC outlier burst
+	 * (WiFi transmitting, 0.2-1 ms, smeared over a few bins): rejected and counted. */
+	if (d->amp_avg > 0 && d->width_avg_us > 0 && (int64_t)p.amplitude * 4 < d->amp_avg &&
+	    (uint64_t)len * 4 < (uint64_t)d->width_avg_us * 3)
+		p.flags = PL_PULSE_REJECTED | PL_PULSE_NARROW;
+	if (d->min_gap_us <= 0 || p.flags) {
+		if (p.flags && d->has_hold) { /* keep the output in time order */
+			d->has_hold = 0;
+			output(d, &d->hold, out, n_out);
+		}
 		output(d, &p, out, n_out);
 		return;
 	}
