@@ -14,7 +14,11 @@
  * with jitter): nothing can be seen sooner than the next sample. Each true pulse matches at
  * most one detection, in time order. The first second of each run is not scored (a detector
  * that has seen nothing yet cannot know the rest level; it runs for months after that), nor is
- * the last (a pulse in progress at the end cannot be complete).
+ * the last (a pulse in progress at the end cannot be complete). Two per-scenario exceptions
+ * (bench/scenarios.h): score_head scores extras from the first sample (where the start itself
+ * is the case), rail_unscored leaves out true pulses with an edge while the ADC sits at 0 or
+ * full scale (they are not in the samples). Scenarios marked exact (open) are reported and
+ * marked FAIL like exact ones, but kept out of the exit status until the detector handles them.
  *
  * Prints a markdown table (one row per scenario), the scenario descriptions, and for every
  * miss or extra of the detector the first few events with the signal around them, which is
@@ -85,6 +89,7 @@ static void tpush(struct truth_vec *a, const struct pl_sim_pulse *p, size_t n)
 /* Results of one method over the seeds of a scenario. */
 struct tally {
 	uint64_t truth, detected, missed, extra, rejected;
+	uint64_t rail; /* true pulses not scored: the ADC was at a rail during them */
 	double max_err_ms;
 };
 
@@ -377,8 +382,8 @@ static void calibrate(const struct pl_sim_config *c, const struct bench_scenario
  * rejected: flags per detection (NULL: none are rejected).
  */
 static void match(const struct truth_vec *tv, const struct vec64 *det, const uint8_t *rejected,
-		  int64_t settle, int64_t eval_end, uint64_t seed, struct tally *ty,
-		  struct scenario_result *res)
+		  const uint8_t *unscored, int score_head, int64_t settle, int64_t eval_end,
+		  uint64_t seed, struct tally *ty, struct scenario_result *res)
 {
 	size_t nt = 0, t0 = 0;
 	while (nt < tv->n && tv->p[nt].t_us < eval_end)
@@ -391,6 +396,11 @@ static void match(const struct truth_vec *tv, const struct vec64 *det, const uin
 		exit(1);
 	}
 	ty->truth += nt - t0;
+	for (size_t k = t0; unscored && k < nt; k++)
+		if (unscored[k]) {
+			ty->truth--;
+			ty->rail++;
+		}
 	size_t i = 0; /* first true pulse whose window has not closed */
 	for (size_t j = 0; j < det->n; j++) {
 		int64_t d = det->v[j];
@@ -411,15 +421,15 @@ static void match(const struct truth_vec *tv, const struct vec64 *det, const uin
 		if (k < nt && !used[k] && tv->p[k].t_us - early_us <= d &&
 		    d <= tv->p[k].t_us + tv->p[k].width_us + settle) {
 			used[k] = 1;
-			if (k < t0)
-				continue; /* in the unscored warm-up */
+			if (k < t0 || (unscored && unscored[k]))
+				continue; /* in the unscored warm-up, or in the ADC's rail */
 			ty->detected++;
 			double err = fabs((double)(d - tv->p[k].t_us)) / 1000.0;
 			if (err > ty->max_err_ms)
 				ty->max_err_ms = err;
 			continue;
 		}
-		if (d >= eval_end - early_us || d < EVAL_HEAD_US)
+		if (d >= eval_end - early_us || (d < EVAL_HEAD_US && !score_head))
 			continue; /* in the unscored tail or warm-up */
 		ty->detected++;
 		ty->extra++;
@@ -436,7 +446,7 @@ static void match(const struct truth_vec *tv, const struct vec64 *det, const uin
 		}
 	}
 	for (size_t k = t0; k < nt; k++) {
-		if (used[k])
+		if (used[k] || (unscored && unscored[k]))
 			continue;
 		ty->missed++;
 		if (res) {
@@ -485,6 +495,9 @@ static void run_seed(const struct bench_scenario *sc, uint64_t seed, double dura
 	struct pl_sim *s = sim_or_die(&c, sc->name);
 	struct truth_vec tv = { 0 };
 	struct vec64 dv = { 0 }, bv = { 0 };
+	struct vec64 rail = { 0 }; /* spans of samples at a rail: start, end pairs (us) */
+	int32_t fs = pl_sim_full_scale(s);
+	int in_rail = 0;
 	uint8_t *rej = NULL;
 	size_t rej_cap = 0;
 	struct pl_pulse out[64];
@@ -520,6 +533,14 @@ static void run_seed(const struct bench_scenario *sc, uint64_t seed, double dura
 			}
 			off += used;
 		}
+		for (size_t i = 0; sc->rail_unscored && i < n; i++) {
+			int at = buf[i].v >= fs || buf[i].v <= 0;
+			if (at && !in_rail)
+				vpush(&rail, buf[i].t_us);
+			else if (!at && in_rail)
+				vpush(&rail, buf[i].t_us);
+			in_rail = at;
+		}
 		for (size_t i = 0; i < n; i++) {
 			int64_t bt[8];
 			size_t k = bl_feed(&bl, buf[i], bt, 8);
@@ -545,8 +566,32 @@ static void run_seed(const struct bench_scenario *sc, uint64_t seed, double dura
 	/* Detections are emitted in order of their edges; sort anyway (cheap) to be safe. */
 	int64_t settle = settle_us(&c);
 	int64_t eval_end = (int64_t)(duration * 1e6) - EVAL_TAIL_US;
-	match(&tv, &dv, rej, settle, eval_end, seed, &res->det, res);
-	match(&tv, &bv, NULL, settle, eval_end, seed, &res->bl, NULL);
+	if (in_rail)
+		vpush(&rail, INT64_MAX);
+	/* A pulse during which the ADC sat at a rail is not in the samples: not scored. */
+	uint8_t *uns = NULL;
+	if (sc->rail_unscored) {
+		uns = calloc(tv.n ? tv.n : 1, 1);
+		if (!uns) {
+			fputs("accuracy: out of memory\n", stderr);
+			exit(1);
+		}
+		/* Either edge inside a rail span: the rest level on that side is not seen. */
+		size_t r = 0;
+		for (size_t k = 0; k < tv.n; k++) {
+			int64_t t = tv.p[k].t_us, e = t + tv.p[k].width_us;
+			while (r + 1 < rail.n && rail.v[r + 1] < t - settle)
+				r += 2;
+			for (size_t q = r; q + 1 < rail.n && rail.v[q] <= e + settle; q += 2)
+				if ((rail.v[q] <= t && rail.v[q + 1] >= t - settle) ||
+				    (rail.v[q] <= e + settle && rail.v[q + 1] >= e))
+					uns[k] = 1;
+		}
+	}
+	match(&tv, &dv, rej, uns, sc->score_head, settle, eval_end, seed, &res->det, res);
+	match(&tv, &bv, NULL, uns, sc->score_head, settle, eval_end, seed, &res->bl, NULL);
+	free(uns);
+	free(rail.v);
 
 	pl_sim_free(s);
 	free(tv.p);
@@ -771,6 +816,7 @@ static const char *kind_mark(enum bench_kind k)
 	case BENCH_EXACT: return "exact";
 	case BENCH_REPORT: return "report";
 	case BENCH_INDISTINGUISHABLE: return "not in data";
+	case BENCH_OPEN: return "exact (open)";
 	}
 	return "?";
 }
@@ -800,7 +846,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	double t0 = now_s();
-	size_t n_run = 0, n_fail = 0, n_exact = 0;
+	size_t n_run = 0, n_fail = 0, n_exact = 0, n_open = 0, n_open_ok = 0;
 	int any_syn = 0;
 	for (size_t i = 0; i < ns; i++) {
 		if (o.only && !strstr(sc[i].name, o.only))
@@ -815,6 +861,10 @@ int main(int argc, char **argv)
 			n_exact++;
 			if (res[i].det.missed || res[i].det.extra)
 				n_fail++;
+		} else if (sc[i].kind == BENCH_OPEN) {
+			n_open++;
+			if (!res[i].det.missed && !res[i].det.extra)
+				n_open_ok++;
 		}
 	}
 	double elapsed = now_s() - t0;
@@ -837,7 +887,8 @@ int main(int argc, char **argv)
 		if (o.only && !strstr(sc[i].name, o.only))
 			continue;
 		const struct scenario_result *r = &res[i];
-		int bad = sc[i].kind == BENCH_EXACT && (r->det.missed || r->det.extra);
+		int bad = (sc[i].kind == BENCH_EXACT || sc[i].kind == BENCH_OPEN) &&
+			  (r->det.missed || r->det.extra);
 		printf("| %s%s%s | %s | %u | %" PRIu64 " | %" PRIu64 " | %" PRIu64 " | %" PRIu64
 		       " | %" PRIu64 " | %.1f | %" PRIu64 " | %" PRIu64 " | %" PRIu64 " | %.1f |\n",
 		       sc[i].name, r->synthetic ? " (synthetic load)" : "", bad ? " **FAIL**" : "",
@@ -849,6 +900,9 @@ int main(int argc, char **argv)
 	       "seed%s x %.0f s in %.1f s.\n",
 	       n_exact - n_fail, n_exact, n_run, o.seeds, o.seeds == 1 ? "" : "s",
 	       o.duration_s, elapsed);
+	if (n_open)
+		printf("Open (should be exact, not yet; not in the exit status): exact in %zu of %zu.\n",
+		       n_open_ok, n_open);
 	if (any_syn)
 		printf("\nSynthetic loads stood in for data files that were not found in "
 		       "%s (--data DIR).\n", L.have_dir ? L.dir : "any of the usual places");
@@ -868,6 +922,11 @@ int main(int argc, char **argv)
 		if (r->det.rejected)
 			printf("; %" PRIu64 " of the %" PRIu64 " rejected were true pulses",
 			       r->det_rejected_true, r->det.rejected);
+		if (r->det.rail)
+			printf("; %" PRIu64 " true pulses not scored (the ADC at its rail)",
+			       r->det.rail);
+		if (sc[i].score_head)
+			printf("; extras scored from the first sample");
 		printf(".");
 		if (sc[i].why)
 			printf(" Why not exact: %s.", sc[i].why);

@@ -250,6 +250,9 @@ enum bench_kind {
 	BENCH_EXACT = 0,       /* distinguishable: the detector must find every pulse, no extra */
 	BENCH_REPORT,          /* measured and reported; errors expected (see why) */
 	BENCH_INDISTINGUISHABLE, /* the pulses are physically not in the samples */
+	BENCH_OPEN,            /* distinguishable, so it should be exact, but the detector is not
+				* yet (issue 15): reported with **FAIL**, kept out of the exit
+				* status until it is fixed and the scenario becomes BENCH_EXACT */
 };
 
 struct bench_scenario {
@@ -263,6 +266,10 @@ struct bench_scenario {
 	/* Sets the simulator up; duration_s is set by the runner first (zero-load periods and the
 	 * like scale with it). */
 	void (*setup)(struct pl_sim_config *c);
+	int score_head;            /* detections in the first second are scored as well (a
+				    * detector that knows nothing yet must still not invent pulses) */
+	int rail_unscored;         /* true pulses with an edge while the ADC sits at a rail are
+				    * not in the samples: not scored */
 };
 
 /* A REFIT day played 30x: three minutes cover an hour and a half of the evening peak. */
@@ -464,6 +471,99 @@ static inline void sc_indistinguishable(struct pl_sim_config *c)
 	c->noise = 5;
 }
 
+/*
+ * The hard cases of issue 15 (their physics and where the numbers come from: docs/accuracy.md,
+ * "The hard cases").
+ */
+
+/* The ESP32's ADC1 at 11 dB, as the `powerlogger simulate --esp32` preset, lit upwards. */
+static inline void sc_esp32_adc(struct pl_sim_config *c)
+{
+	c->noise = 30;
+	c->deadzone_mv = 120;   /* 149 LSB */
+	c->compress = 0.8;
+}
+
+/* 1. WiFi transmissions at low load: 0.2-1 ms bursts of 300-1300 LSB, about once a second. */
+static inline void sc_wifi_lowload(struct pl_sim_config *c)
+{
+	sc_esp32_adc(c);
+	c->power_w = 300;       /* 12 s apart: two pulses in the first 25 s */
+	c->rate_hz = 10000;     /* the ESP32 read one-shot (10-27 k/s) */
+	c->ambient = 0.4;       /* idle 400 LSB, 251 after the dead zone */
+	c->spikes_per_s = 1;
+	c->burst_ms = 0.2;
+	c->burst_max_ms = 1;
+	c->spike_min_lsb = 300;
+	c->spike_max_lsb = 1300;
+}
+
+/* 2. Idle inside the dead zone, 100 Hz flicker lifting its peaks out, drifting, a lamp. */
+static inline void sc_deadzone_start(struct pl_sim_config *c)
+{
+	sc_esp32_adc(c);
+	c->power_w = 300;
+	c->rate_hz = 1000;
+	c->ambient = 0.05;      /* 50 LSB: deep in the 149 LSB dead zone */
+	c->flicker = 0.3;       /* peaks at 350 LSB: 200 above it, rest 10 ms apart */
+	c->flicker_hz = 100;
+	c->drift = 0.1;
+	c->drift_period_s = 120;
+}
+
+/* 3. Sunlight into the ADC's rail for 10 s every minute, back with a 3 s exponential fall. */
+static inline void sc_sun_rail(struct pl_sim_config *c)
+{
+	c->power_w = 1500;      /* 2.4 s apart */
+	c->rate_hz = 1000;
+	c->noise = 10;
+	c->sun_at_s = 20;
+	c->sun_every_s = 60;
+	c->sun_rise_s = 2;
+	c->sun_s = 10;
+	c->sun_level = 20;      /* 20000 LSB of light on a 4095 ADC */
+	c->sun_fall_s = 3;      /* off the rail ~5 s later, falling ~1 LSB/ms */
+}
+
+/* 4. A lamp (1.5x the LED) switched in the 250 ms before or during one pulse in three. */
+static inline void sc_lamp_at_pulse(struct pl_sim_config *c)
+{
+	c->power_w = 1500;
+	c->rate_hz = 1000;
+	c->width_ms = 40;
+	c->noise = 10;
+	c->ambient = 0.5;
+	c->step_size = 1.5;
+	c->lamp_near_pulse = 0.33;
+	c->lamp_pre_ms = 250;
+}
+
+/* 5. A metering chip's 90 ms pulse at low load, 50 % duty when the gap is under 180 ms. */
+static inline void sc_width_load(struct pl_sim_config *c)
+{
+	double d = c->duration_s;
+	c->power_w = 400;       /* 9 s apart, 90 ms wide */
+	c->high_w = 40000;      /* 90 ms apart, 45 ms wide */
+	c->n_high = 3;
+	c->high[0].start_s = 0.10 * d;
+	c->high[0].end_s = 0.25 * d;
+	c->high[1].start_s = 0.45 * d;
+	c->high[1].end_s = 0.60 * d;
+	c->high[2].start_s = 0.80 * d;
+	c->high[2].end_s = 0.85 * d;
+	c->width_ms = 90;
+	c->rate_hz = 1000;
+	c->noise = 10;
+}
+
+/* 5b. The same chip on a 2000 imp/kWh meter: 18 ms at 50 % duty at 50 kW, 90 ms at 400 W. */
+static inline void sc_width_load_2000(struct pl_sim_config *c)
+{
+	sc_width_load(c);
+	c->imp_per_kwh = 2000;
+	c->high_w = 50000;      /* 36 ms apart, 18 ms wide: a quarter of the long pulse */
+}
+
 #define REFIT1 "refit-house1-2015-01-08.csv"
 #define REFIT2 "refit-house2-2015-01-08.csv"
 #define REFIT3 "refit-house3-2015-01-08.csv"
@@ -474,51 +574,68 @@ static inline const struct bench_scenario *bench_scenarios(size_t *n)
 {
 	static const struct bench_scenario list[] = {
 		{ "nominal", "photodiode, 1 kHz, 10 ms pulses, REFIT house 1 at 30x, noise 5 LSB",
-		  BENCH_EXACT, NULL, REFIT1, 0, 0, sc_nominal },
+		  BENCH_EXACT, NULL, REFIT1, 0, 0, sc_nominal, 0, 0 },
 		{ "rate-100hz", "photodiode sampled at 100 Hz, 40 ms pulses, REFIT house 2",
-		  BENCH_EXACT, NULL, REFIT2, 0, 0, sc_rate_100hz },
+		  BENCH_EXACT, NULL, REFIT2, 0, 0, sc_rate_100hz, 0, 0 },
 		{ "rate-50khz-2ms", "50 kHz, 2 ms pulses, noise 30 LSB, REFIT house 3",
-		  BENCH_EXACT, NULL, REFIT3, 0, 0, sc_rate_50khz },
+		  BENCH_EXACT, NULL, REFIT3, 0, 0, sc_rate_50khz, 0, 0 },
 		{ "uneven-500hz", "500 Hz with each interval random +-50 %, 10 ms pulses",
-		  BENCH_EXACT, NULL, REFIT1, 0, 0, sc_uneven },
+		  BENCH_EXACT, NULL, REFIT1, 0, 0, sc_uneven, 0, 0 },
 		{ "ldr-10ms", "CdS LDR (rise 10 ms, fall 60 ms, slower in the dark): 10 ms flashes "
-		  "give a partial swing", BENCH_EXACT, NULL, REFIT2, 0, 0, sc_ldr_10ms },
+		  "give a partial swing", BENCH_EXACT, NULL, REFIT2, 0, 0, sc_ldr_10ms, 0, 0 },
 		{ "ldr-merge-30kw", "LDR at 30 kW: flashes 120 ms apart, tails merge, dark room",
-		  BENCH_EXACT, NULL, NULL, 0, 0, sc_ldr_merge },
+		  BENCH_EXACT, NULL, NULL, 0, 0, sc_ldr_merge, 0, 0 },
 		{ "width-200ms", "200 ms pulses at 4 kW", BENCH_EXACT, NULL, NULL, 0, 0,
-		  sc_width_200ms },
+		  sc_width_200ms, 0, 0 },
 		{ "led-dark-38ms", "inverted LED: normally lit, dark for 38 ms per pulse, 2 kHz",
-		  BENCH_EXACT, NULL, REFIT3, 0, 1, sc_led_dark },
+		  BENCH_EXACT, NULL, REFIT3, 0, 1, sc_led_dark, 0, 0 },
 		{ "anticreep", "LED steadily lit during no load (40-70 % and 80-90 % of the run), "
-		  "1.5 kW otherwise", BENCH_EXACT, NULL, NULL, 0, 0, sc_anticreep },
+		  "1.5 kW otherwise", BENCH_EXACT, NULL, NULL, 0, 0, sc_anticreep, 0, 0 },
 		{ "drift-steps", "ambient drift +-0.7 LED over 90 s, a lamp (1.5x the LED) switched "
-		  "120 times/hour", BENCH_EXACT, NULL, REFIT1, 0, 0, sc_drift_steps },
+		  "120 times/hour", BENCH_EXACT, NULL, REFIT1, 0, 0, sc_drift_steps, 0, 0 },
 		{ "flicker-100hz", "100 Hz mains flicker of 0.6x the LED, 1 kHz sampling",
-		  BENCH_EXACT, NULL, REFIT2, 0, 0, sc_flicker_100 },
+		  BENCH_EXACT, NULL, REFIT2, 0, 0, sc_flicker_100, 0, 0 },
 		{ "flicker-120hz-ldr", "LDR under 120 Hz flicker as strong as the LED, plus drift",
-		  BENCH_EXACT, NULL, REFIT3, 0, 0, sc_flicker_120_ldr },
+		  BENCH_EXACT, NULL, REFIT3, 0, 0, sc_flicker_120_ldr, 0, 0 },
 		{ "esp32", "ESP32 ADC: noise 30 LSB, 120 mV dead zone, compression above 80 %, "
 		  "inverted divider (idle in the compressed top), 0.5 outliers/s", BENCH_EXACT, NULL,
-		  REFIT2, 0, 1, sc_esp32 },
+		  REFIT2, 0, 1, sc_esp32, 0, 0 },
 		{ "spikes-100hz", "single-sample outliers (1/s, > 1000 LSB) at 100 Hz, 40 ms "
 		  "pulses (4 samples), noise 30 LSB", BENCH_EXACT, NULL, REFIT2, 0, 0,
-		  sc_spikes_100hz },
+		  sc_spikes_100hz, 0, 0 },
 		{ "weak-6sigma", "pulse swing 180 LSB over noise 30 LSB (6 sigma)", BENCH_EXACT,
-		  NULL, REFIT1, 0, 0, sc_weak },
+		  NULL, REFIT1, 0, 0, sc_weak, 0, 0 },
 		{ "10000imp-25kw", "10000 imp/kWh at 25 kW: 69 pulses/s, 5 ms wide, 10 kHz",
-		  BENCH_EXACT, NULL, NULL, 0, 0, sc_10000imp },
+		  BENCH_EXACT, NULL, NULL, 0, 0, sc_10000imp, 0, 0 },
 		{ "45kw", "45 kW at 1000 imp/kWh (12.5 pulses/s), noise 30 LSB, 2 kHz", BENCH_EXACT,
-		  NULL, NULL, 0, 0, sc_45kw },
+		  NULL, NULL, 0, 0, sc_45kw, 0, 0 },
 		{ "vz-2000imp", "a real meter's pulse times as logged (volkszaehler, 2000 imp/kWh, "
-		  "its busiest half hour), 38 ms", BENCH_EXACT, NULL, VZ, 0, 0, sc_vz },
+		  "its busiest half hour), 38 ms", BENCH_EXACT, NULL, VZ, 0, 0, sc_vz, 0, 0 },
 		{ "plausibility", "12 kW with 3 ms WiFi outlier bursts (1/s, > 1000 LSB); detector "
 		  "told 1000 imp/kWh and 15 kW max", BENCH_REPORT,
 		  "a 3 ms burst in the lit direction looks exactly like a 3 ms pulse; only the "
 		  "plausibility limit can reject the ones that come too soon after a pulse",
-		  NULL, 15000, 0, sc_plausibility },
+		  NULL, 15000, 0, sc_plausibility, 0, 0 },
 		{ "2ms-at-100hz", "2 ms photodiode flashes sampled every 10 ms", BENCH_INDISTINGUISHABLE,
 		  "a 2 ms flash falls between two 10 ms samples 4 times in 5: it is not in the data",
-		  NULL, 0, 0, sc_indistinguishable },
+		  NULL, 0, 0, sc_indistinguishable, 0, 0 },
+		{ "wifi-lowload", "ESP32 ADC at 10 kHz, 300 W (12 s apart, 10 ms pulses), WiFi "
+		  "bursts of 0.2-1 ms and 300-1300 LSB once a second from the start", BENCH_OPEN,
+		  NULL, NULL, 0, 0, sc_wifi_lowload, 1, 0 },
+		{ "deadzone-start", "ESP32 ADC idle inside its dead zone (50 of 149 LSB) under "
+		  "100 Hz flicker whose peaks rise 200 LSB out of it, 300 W", BENCH_OPEN, NULL, NULL,
+		  0, 0, sc_deadzone_start, 1, 0 },
+		{ "sun-rail", "sunlight 20x the LED drives the ADC into its rail for ~16 s every "
+		  "minute and falls back with a 3 s time constant, 1.5 kW", BENCH_EXACT, NULL, NULL, 0,
+		  0, sc_sun_rail, 0, 1 },
+		{ "lamp-at-pulse", "a lamp (1.5x the LED) switched 0-250 ms before or during one "
+		  "40 ms pulse in three, 1.5 kW", BENCH_OPEN, NULL, NULL, 0, 0, sc_lamp_at_pulse,
+		  0, 0 },
+		{ "width-load", "a fixed 90 ms pulse at 400 W, 45 ms at 50 % duty in periods of "
+		  "40 kW, and back", BENCH_EXACT, NULL, NULL, 0, 0, sc_width_load, 0, 0 },
+		{ "width-load-2000imp", "the same at 2000 imp/kWh: 90 ms at 400 W, 18 ms at 50 % "
+		  "duty in periods of 50 kW, and back", BENCH_EXACT, NULL, NULL, 0, 0,
+		  sc_width_load_2000, 0, 0 },
 	};
 	*n = sizeof(list) / sizeof(list[0]);
 	return list;

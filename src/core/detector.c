@@ -37,6 +37,9 @@
 #define MIN_STEP (3 * Q)           /* never react to less than 3 LSB */
 #define NOISE_K 8                  /* step floor: 8 sigma of z */
 #define WARM_BINS 15
+/* d->held: the LED held steadily (a state), or a pulse-side run longer than a pulse */
+#define HELD_STEADY 1
+#define HELD_STAIR 2
 #define HOLD_SETTLE 2048           /* bins before the noise estimate is held (see hold_noise) */
 #define PULSING_HOLD_US (INT64_C(120) * PL_US_PER_S)
 
@@ -196,6 +199,11 @@ static void hold_noise(struct pl_detector *d)
 static void learn(struct pl_detector *d, const struct pl_pulse *p)
 {
 	uint32_t len = p->width_us;
+	/* A pulse cut to about half the gap before it (a metering chip's output at high rates,
+	 * 50 % duty) tells how short the gaps are, not how long this meter's pulses are once the
+	 * gaps are long again: it may raise the longest plausible width, never lower it. */
+	int duty_cut = d->last_accept_t != INT64_MIN && p->t_us > d->last_accept_t &&
+		       (uint64_t)len * 5 >= (uint64_t)(p->t_us - d->last_accept_t) * 2;
 
 	d->last_accept_t = p->t_us;
 	/* The learned width sets the smoothing, and at low rates whether a pulse spans enough
@@ -209,7 +217,10 @@ static void learn(struct pl_detector *d, const struct pl_pulse *p)
 		uint64_t w = (uint64_t)d->width_avg_us * 4 + 2u * (uint32_t)(d->bin_dt_us > 0 ? d->bin_dt_us : 0);
 		if (w < 30000)
 			w = 30000;
-		d->wmax_eff = w < d->max_width_us ? (uint32_t)w : d->max_width_us;
+		if (w > d->max_width_us)
+			w = d->max_width_us;
+		if (!duty_cut || w > d->wmax_eff)
+			d->wmax_eff = (uint32_t)w;
 	}
 	if (d->bin_dt_us > 0 && len >= 3u * (uint32_t)d->bin_dt_us && d->wide_seen < 255)
 		d->wide_seen++;
@@ -281,7 +292,17 @@ static void emit(struct pl_detector *d, int64_t t0, uint32_t len, int32_t swing,
 		output(d, &p, out, n_out);
 		return;
 	}
-	if (d->min_gap_us <= 0) {
+	/* An LED is equally bright every time: a run under a quarter of this meter's learned
+	 * height and under 3/4 of its learned width is not its flash but an ADC outlier burst
+	 * (WiFi transmitting, 0.2-1 ms, smeared over a few bins): rejected and counted. */
+	if (d->amp_avg > 0 && d->width_avg_us > 0 && (int64_t)p.amplitude * 4 < d->amp_avg &&
+	    (uint64_t)len * 4 < (uint64_t)d->width_avg_us * 3)
+		p.flags = PL_PULSE_REJECTED | PL_PULSE_NARROW;
+	if (d->min_gap_us <= 0 || p.flags) {
+		if (p.flags && d->has_hold) { /* keep the output in time order */
+			d->has_hold = 0;
+			output(d, &d->hold, out, n_out);
+		}
 		output(d, &p, out, n_out);
 		return;
 	}
@@ -461,6 +482,22 @@ HOT_INLINE void track(struct pl_detector *d, int64_t t, int32_t z, struct pl_pul
 			return;
 		}
 		/* fall through to the transition below with the run that just ended */
+	} else if (d->held == HELD_STAIR) {
+		/* A pulse-side run longer than this meter's pulses, then a further move of a step
+		 * the pulse's way: the first move was the room light stepping (a lamp switched on
+		 * just before the pulse), and the pulse begins here, its swing from that level. */
+		int8_t up = d->zz > 0;
+		if (up ? s > d->ext : s < d->ext)
+			d->ext = s;
+		/* the slow mean s, not z: a WiFi burst of a bin or two must not pass for it */
+		if (up ? s > d->hold_level + step : s < d->hold_level - step) {
+			int32_t half = up ? d->hold_level + step / 2 : d->hold_level - step / 2;
+			d->run_t0 = edge_time(d->tz_prev, d->z_prev, t, half, up);
+			d->prev_ext = d->hold_level;
+			d->held = 0;
+		}
+		if (up ? z >= d->ext - step : z <= d->ext + step)
+			goto check_hold;
 	} else if (d->zz > 0) {
 		if (s > d->ext)
 			d->ext = s;
@@ -521,6 +558,11 @@ check_hold:
 		d->run_t0 = t;
 		return;
 	}
+	if (d->pol != 0 && d->zz == d->pol && !d->held && d->width_avg_us > 0 &&
+	    t - d->run_t0 > (int64_t)d->width_avg_us * 3 / 2) {
+		d->held = HELD_STAIR; /* longer than a pulse: see the top of this function */
+		d->hold_level = s;
+	}
 	/* A pulse-side run far longer than any pulse: the LED is held (or the room light
 	 * stepped). Not a pulse; its level becomes the rest level. */
 	if (d->pol != 0 && d->zz == d->pol && t - d->run_t0 > (int64_t)d->wmax_eff) {
@@ -547,7 +589,7 @@ check_hold:
 				d->pend[d->npend++] = d->last_rest;
 		}
 		d->n_steady++;
-		d->held = 1;
+		d->held = HELD_STEADY;
 		d->hold_level = s;
 		d->prev_ext = d->ext;
 		d->zz = (int8_t)-d->zz;
@@ -1072,9 +1114,9 @@ void pl_detector_status(const struct pl_detector *d, struct pl_detector_status *
 	st->polarity_flips = d->n_flips;
 	st->unordered = d->n_unordered;
 	st->last_pulse_us = d->last_pulse_t;
-	if (d->n_pulses == 0 && d->npend == 0 && !d->held)
+	if (d->n_pulses == 0 && d->npend == 0 && d->held != HELD_STEADY)
 		st->state = PL_DET_NO_SIGNAL;
-	else if (d->held)
+	else if (d->held == HELD_STEADY)
 		st->state = PL_DET_STEADY;
 	else if (d->last_pulse_t != INT64_MIN && d->t_last - d->last_pulse_t < PULSING_HOLD_US)
 		st->state = PL_DET_PULSING;

@@ -29,7 +29,7 @@ enum {
 	OPT_FLICKER_HZ,
 	OPT_SENSOR, OPT_TAU, OPT_RISE, OPT_FALL, OPT_INVERT,
 	OPT_BITS, OPT_VREF, OPT_AMPLITUDE, OPT_OFFSET, OPT_NOISE, OPT_DEADZONE, OPT_COMPRESS,
-	OPT_SPIKES, OPT_BURST, OPT_ESP32,
+	OPT_SPIKES, OPT_BURST, OPT_SPIKE_LSB, OPT_SUN, OPT_LAMP_NEAR, OPT_HIGH, OPT_ESP32,
 	OPT_OUT, OPT_TRUTH, OPT_RAW, OPT_QUIET, OPT_HELP,
 };
 
@@ -72,6 +72,10 @@ static const struct option long_opts[] = {
 	{ "compress", required_argument, NULL, OPT_COMPRESS },
 	{ "spikes", required_argument, NULL, OPT_SPIKES },
 	{ "burst-ms", required_argument, NULL, OPT_BURST },
+	{ "spike-lsb", required_argument, NULL, OPT_SPIKE_LSB },
+	{ "sun", required_argument, NULL, OPT_SUN },
+	{ "lamp-near-pulse", required_argument, NULL, OPT_LAMP_NEAR },
+	{ "high", required_argument, NULL, OPT_HIGH },
 	{ "esp32", no_argument, NULL, OPT_ESP32 },
 	{ "out", required_argument, NULL, OPT_OUT },
 	{ "truth", required_argument, NULL, OPT_TRUTH },
@@ -163,8 +167,17 @@ static void help(FILE *f)
 "  --compress KNEE      soft compression above KNEE x full scale, ESP32 at 11 dB: 0.8\n"
 "                       (default %g, off)\n"
 "  --spikes RATE        outliers of 1100..2000 LSB (at 12 bits), per second (default %g)\n"
-"  --burst-ms MS        each outlier lasts MS, like a WiFi transmission; 0 = one sample\n"
-"                       (default %g)\n"
+"  --burst-ms MS[:MAX]  each outlier lasts MS (or a uniform MS..MAX), like a WiFi\n"
+"                       transmission; 0 = one sample (default %g)\n"
+"  --spike-lsb MIN:MAX  outlier size in LSB instead of 1100..2000 at 12 bits\n"
+"  --sun AT:EVERY:RISE:HOLD:LEVEL:FALL\n"
+"                       sunlight from AT s (again every EVERY s, 0 = once): rises over\n"
+"                       RISE s to LEVEL (LED units), held HOLD s, falls with time\n"
+"                       constant FALL s; strong enough, it drives the ADC into its rail\n"
+"  --lamp-near-pulse P[:PRE_MS]\n"
+"                       with probability P per pulse the lamp (--step-size) toggles at a\n"
+"                       random time from PRE_MS (default 250) before the edge to its end\n"
+"  --high W:A:B[,C:D]   constant load only: W watts instead of --power from A to B s\n"
 "  --esp32              preset: --noise %g --deadzone %g --compress %g --spikes %g\n"
 "                       (options given explicitly win)\n"
 "  --help               this text\n"
@@ -228,6 +241,54 @@ static int parse_u32(const char *opt, const char *s, uint32_t *out)
 }
 
 /* "A:B" or "A:B,C:D,...". */
+/* Up to n numbers separated by ':'; returns how many, or -1 when s is not such a list. */
+static int parse_numbers(const char *s, double *v, int n)
+{
+	const char *p = s;
+	int k = 0;
+	for (;;) {
+		char *end;
+		errno = 0;
+		double x = strtod(p, &end);
+		if (end == p || errno || !isfinite(x) || k == n)
+			return -1;
+		v[k++] = x;
+		if (*end == '\0')
+			return k;
+		if (*end != ':')
+			return -1;
+		p = end + 1;
+	}
+}
+
+/* --high W:A:B[,C:D]: a constant load's high-power periods. */
+static int parse_high(const char *s, struct pl_sim_config *c)
+{
+	char *end;
+	errno = 0;
+	double w = strtod(s, &end);
+	if (end == s || *end != ':' || errno || !isfinite(w))
+		return bad("--high: '%s' is not WATTS:START:END[,START:END]", s);
+	c->high_w = w;
+	const char *p = end + 1;
+	while (*p) {
+		double a = strtod(p, &end);
+		if (end == p || *end != ':' || errno || !isfinite(a))
+			return bad("--high: '%s' is not WATTS:START:END[,START:END]", s);
+		p = end + 1;
+		double b = strtod(p, &end);
+		if (end == p || (*end != ',' && *end != '\0') || errno || !isfinite(b))
+			return bad("--high: '%s' is not WATTS:START:END[,START:END]", s);
+		if (c->n_high >= PL_SIM_MAX_ZERO)
+			return bad("--high: too many periods (at most %d)", PL_SIM_MAX_ZERO);
+		c->high[c->n_high].start_s = a;
+		c->high[c->n_high].end_s = b;
+		c->n_high++;
+		p = *end == ',' ? end + 1 : end;
+	}
+	return 0;
+}
+
 static int parse_zero(const char *s, struct pl_sim_config *c)
 {
 	const char *p = s;
@@ -530,7 +591,45 @@ static int take_option(int c, const char *name, struct sim_options *so, char **a
 		rc = parse_double(name, optarg, &cfg->spikes_per_s);
 		so->set_spikes = 1;
 		break;
-	case OPT_BURST: rc = parse_double(name, optarg, &cfg->burst_ms); break;
+	case OPT_BURST: {
+		double v[2];
+		int k = parse_numbers(optarg, v, 2);
+		if (k < 1)
+			return bad("--burst-ms: '%s' is not MS or MIN:MAX", optarg);
+		cfg->burst_ms = v[0];
+		cfg->burst_max_ms = k == 2 ? v[1] : 0;
+		break;
+	}
+	case OPT_SPIKE_LSB: {
+		double v[2];
+		if (parse_numbers(optarg, v, 2) != 2)
+			return bad("--spike-lsb: '%s' is not MIN:MAX in LSB", optarg);
+		cfg->spike_min_lsb = v[0];
+		cfg->spike_max_lsb = v[1];
+		break;
+	}
+	case OPT_SUN: {
+		double v[6];
+		if (parse_numbers(optarg, v, 6) != 6)
+			return bad("--sun: '%s' is not AT:EVERY:RISE:HOLD:LEVEL:FALL", optarg);
+		cfg->sun_at_s = v[0];
+		cfg->sun_every_s = v[1];
+		cfg->sun_rise_s = v[2];
+		cfg->sun_s = v[3];
+		cfg->sun_level = v[4];
+		cfg->sun_fall_s = v[5];
+		break;
+	}
+	case OPT_LAMP_NEAR: {
+		double v[2];
+		int k = parse_numbers(optarg, v, 2);
+		if (k < 1)
+			return bad("--lamp-near-pulse: '%s' is not P or P:PRE_MS", optarg);
+		cfg->lamp_near_pulse = v[0];
+		cfg->lamp_pre_ms = k == 2 ? v[1] : 250;
+		break;
+	}
+	case OPT_HIGH: rc = parse_high(optarg, cfg); break;
 	case OPT_ESP32: so->esp32 = 1; break;
 	case OPT_OUT: o->out = optarg; break;
 	case OPT_TRUTH: o->truth = optarg; break;

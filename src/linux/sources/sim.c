@@ -177,13 +177,15 @@ struct pl_sim {
 	double tp, y, lamp, next_step, ph_drift, ph_flicker, next_spike;
 	double burst_until, burst_mag; /* an outlier burst in progress (until, exclusive) */
 	int burst_up;
+	double sync_step; /* the lamp's next switching near a pulse (INFINITY: none) */
+	size_t hi;        /* first high-load period not yet over */
 	/* sampling state */
 	uint64_t k;
 	double ts;
 	int64_t t_us_last;
 	int done;
 	int lit_now;
-	struct rng r_noise, r_spike, r_jitter, r_room, r_load;
+	struct rng r_noise, r_spike, r_jitter, r_room, r_load, r_lamp, r_burst;
 	struct pl_sim_stats st;
 };
 
@@ -318,6 +320,28 @@ int pl_sim_config_check(const struct pl_sim_config *c, char *err, size_t errlen)
 		BAD("--spikes must be between 0 and half the sample rate per second");
 	if (!in_range(c->burst_ms, 0, 1000))
 		BAD("--burst-ms must be between 0 and 1000 ms");
+	if (!(c->burst_max_ms == 0 || in_range(c->burst_max_ms, c->burst_ms, 1000)))
+		BAD("--burst-ms MIN:MAX needs MIN <= MAX <= 1000 ms");
+	if (!in_range(c->spike_min_lsb, 0, 2 * fs) ||
+	    !(c->spike_max_lsb == 0 || in_range(c->spike_max_lsb, c->spike_min_lsb, 2 * fs)) ||
+	    (c->spike_min_lsb > 0 && c->spike_max_lsb == 0))
+		BAD("--spike-lsb MIN:MAX needs 0 < MIN <= MAX <= 2x full scale");
+	if (!in_range(c->sun_level, 0, 1e4) || !in_range(c->sun_at_s, 0, 1e9) ||
+	    !in_range(c->sun_every_s, 0, 1e9) || !in_range(c->sun_rise_s, 0, 1e6) ||
+	    !in_range(c->sun_s, 0, 1e6) || !(c->sun_level == 0 || in_range(c->sun_fall_s, 1e-3, 1e6)))
+		BAD("--sun needs AT, EVERY, RISE, HOLD >= 0 s, LEVEL 0..10000 (LED units), FALL > 0 s");
+	if (c->sun_every_s > 0 && c->sun_every_s < c->sun_rise_s + c->sun_s)
+		BAD("--sun: EVERY must be at least RISE + HOLD");
+	if (!in_range(c->lamp_near_pulse, 0, 1) || !in_range(c->lamp_pre_ms, 0, 1e5))
+		BAD("--lamp-near-pulse needs a probability 0..1 and a lead of 0 or more ms");
+	if (!in_range(c->high_w, 0, 1e7))
+		BAD("--high must be between 0 and 1e7 W");
+	if (c->n_high > PL_SIM_MAX_ZERO)
+		BAD("at most %d --high periods", PL_SIM_MAX_ZERO);
+	for (size_t i = 0; i < c->n_high; i++)
+		if (!in_range(c->high[i].start_s, i ? c->high[i - 1].end_s : 0, 1e12) ||
+		    !(c->high[i].end_s > c->high[i].start_s))
+			BAD("--high START:END periods need 0 <= START < END, in order, not overlapping");
 	if (c->load) {
 		const struct pl_sim_load *l = c->load;
 		if (l->n < 2 || !l->t || (l->kind == PL_SIM_LOAD_PROFILE && !l->w))
@@ -601,8 +625,19 @@ static int load_piece(struct pl_sim *s, double *tb, double *pa, double *pb, int 
 		lim = fmin(lim, c->zero[s->zi].start_s);
 	}
 	if (!s->pn) {
+		double p = c->power_w;
+		while (s->hi < c->n_high && c->high[s->hi].end_s <= t)
+			s->hi++;
+		if (s->hi < c->n_high) {
+			if (c->high[s->hi].start_s <= t) {
+				p = c->high_w;
+				lim = fmin(lim, c->high[s->hi].end_s);
+			} else {
+				lim = fmin(lim, c->high[s->hi].start_s);
+			}
+		}
 		*tb = lim;
-		*pa = *pb = c->power_w;
+		*pa = *pb = p;
 		return 0;
 	}
 	double tpt = ((double)s->ck * s->pT + s->pt[s->ci + 1] - c->load_start_s) / c->load_speed;
@@ -842,6 +877,12 @@ static void schedule(struct pl_sim *s)
 		if (w < 1e-6)
 			w = 1e-6;
 		(void)push_span(s, t, t + w);
+		if (s->cfg.lamp_near_pulse > 0 && rng_unif(&s->r_lamp) < s->cfg.lamp_near_pulse) {
+			double pre = s->cfg.lamp_pre_ms * 1e-3;
+			double at = t - pre + (pre + w) * rng_unif(&s->r_lamp);
+			if (at > s->tp && at < s->sync_step)
+				s->sync_step = at;
+		}
 		s->last_end = t + w;
 		s->after_creep = 0;
 		s->last_pulse_t = t;
@@ -872,6 +913,17 @@ static double room_light(const struct pl_sim *s, double t)
 	l += s->lamp;
 	if (c->flicker > 0)
 		l += c->flicker * 0.5 * (1.0 + sin(TWO_PI * c->flicker_hz * t + s->ph_flicker));
+	if (c->sun_level > 0 && t >= c->sun_at_s) {
+		double u = t - c->sun_at_s;
+		if (c->sun_every_s > 0)
+			u = fmod(u, c->sun_every_s);
+		if (u < c->sun_rise_s)
+			l += c->sun_level * u / c->sun_rise_s;
+		else if (u < c->sun_rise_s + c->sun_s)
+			l += c->sun_level;
+		else
+			l += c->sun_level * exp(-(u - c->sun_rise_s - c->sun_s) / c->sun_fall_s);
+	}
 	return l;
 }
 
@@ -939,9 +991,16 @@ static void advance(struct pl_sim *s, double t1)
 			s->next_step += rng_expo(&s->r_room, s->cfg.steps_per_hour / 3600.0);
 			continue;
 		}
+		if (s->sync_step <= s->tp) {
+			s->lamp = s->lamp > 0 ? 0 : s->cfg.step_size;
+			s->st.lamp_steps++;
+			s->sync_step = INFINITY;
+			continue;
+		}
 		double bound;
 		int active = led_active(s, &bound);
 		double te = fmin(fmin(t1, bound), fmin(s->next_step, s->tp + s->hmax));
+		te = fmin(te, s->sync_step);
 		int lit = active ^ (s->cfg.led_dark != 0);
 		double light = room_light(s, 0.5 * (s->tp + te)) + (lit ? 1.0 : 0.0);
 		sensor_step(s, light, te - s->tp);
@@ -986,8 +1045,12 @@ static int32_t adc_read(struct pl_sim *s, double ts)
 		while (s->next_spike <= ts)
 			s->next_spike += rng_expo(&s->r_spike, c->spikes_per_s);
 		double scale = fs / 4095.0;
-		s->burst_mag = scale * (SPIKE_MIN_LSB + (SPIKE_MAX_LSB - SPIKE_MIN_LSB) *
-							rng_unif(&s->r_spike));
+		if (c->spike_min_lsb > 0)
+			s->burst_mag = c->spike_min_lsb + (c->spike_max_lsb - c->spike_min_lsb) *
+							  rng_unif(&s->r_spike);
+		else
+			s->burst_mag = scale * (SPIKE_MIN_LSB + (SPIKE_MAX_LSB - SPIKE_MIN_LSB) *
+								rng_unif(&s->r_spike));
 		int up = rng_unif(&s->r_spike) < 0.5;
 		/* The direction in which an outlier of this size fits. */
 		if (up && v + s->burst_mag > fs)
@@ -995,7 +1058,10 @@ static int32_t adc_read(struct pl_sim *s, double ts)
 		else if (!up && v - s->burst_mag < 0)
 			up = 1;
 		s->burst_up = up;
-		s->burst_until = ts + c->burst_ms * 1e-3;
+		double dur = c->burst_ms;
+		if (c->burst_max_ms > c->burst_ms) /* own stream: the other draws do not move */
+			dur += (c->burst_max_ms - c->burst_ms) * rng_unif(&s->r_burst);
+		s->burst_until = ts + dur * 1e-3;
 		s->st.spikes++;
 	} else if (!(ts < s->burst_until)) {
 		return v;
@@ -1120,6 +1186,8 @@ int pl_sim_new(struct pl_sim **out, const struct pl_sim_config *cfg, char *err, 
 	rng_seed(&s->r_jitter, c->seed, 3);
 	rng_seed(&s->r_room, c->seed, 4);
 	rng_seed(&s->r_load, c->seed, 5);
+	rng_seed(&s->r_lamp, c->seed, 6);
+	rng_seed(&s->r_burst, c->seed, 7);
 
 	s->ep_j = 3.6e6 / (double)c->imp_per_kwh;
 	s->st.pulse_imp_per_kwh = c->imp_per_kwh;
@@ -1150,6 +1218,7 @@ int pl_sim_new(struct pl_sim **out, const struct pl_sim_config *cfg, char *err, 
 					     : INFINITY;
 	s->next_spike = c->spikes_per_s > 0 ? rng_expo(&s->r_spike, c->spikes_per_s) : INFINITY;
 	s->burst_until = -INFINITY;
+	s->sync_step = INFINITY;
 
 	sim_settle_sensor(s);
 	s->st.load_min_w = INFINITY;

@@ -25,8 +25,12 @@
  *   ADC       ideal code from the sensor voltage, Gaussian noise, an ESP32-like dead zone at
  *             the bottom (everything is shifted down by it and clipped at 0), soft compression
  *             above a knee near full scale, outliers (Poisson: single samples, or bursts that
- *             hold one offset for burst_ms like a WiFi transmission), quantisation and
- *             clipping.
+ *             hold one offset for burst_ms, or a random time up to burst_max_ms, like a WiFi
+ *             transmission), quantisation and clipping.
+ *   events    for the detector's hard cases (docs/accuracy.md, issue 15): sunlight that drives
+ *             the ADC into its rail and falls back exponentially; a lamp switched close to a
+ *             pulse; a constant load with high-power periods (a long fixed pulse width at low
+ *             rates is cut to half the gap, 50 % duty, at high rates).
  *   sampling  a sample rate with optional random spacing (each interval 1/rate * (1 +- FRAC)).
  *
  * Amplitude: for the photodiode, the LED's contribution in LSB (before dead zone and
@@ -123,6 +127,20 @@ struct pl_sim_config {
 	double spikes_per_s;              /* outliers (> 1000 LSB at 12 bits), per second */
 	double burst_ms;                  /* each outlier lasts this long (a WiFi transmission);
 					   * 0 = a single sample */
+	double burst_max_ms;              /* > burst_ms: each burst lasts U(burst_ms, this) */
+	double spike_min_lsb, spike_max_lsb; /* outlier size range in LSB; 0 = 1100..2000 at
+					      * 12 bits, scaled with the ADC's range */
+	/* sunlight on the sensor (LED units): from sun_at_s (then every sun_every_s, 0 = once)
+	 * a linear rise over sun_rise_s to sun_level, held sun_s, then an exponential fall
+	 * with time constant sun_fall_s: strong enough, it drives the ADC into its rail */
+	double sun_at_s, sun_every_s, sun_rise_s, sun_s, sun_level, sun_fall_s;
+	/* a lamp switched near a pulse: with this probability per pulse the lamp (step_size)
+	 * toggles at a uniform time in [edge - lamp_pre_ms, edge + width] */
+	double lamp_near_pulse, lamp_pre_ms;
+	/* constant load only: power high_w instead of power_w in these periods (in order) */
+	double high_w;
+	size_t n_high;
+	struct pl_sim_span high[PL_SIM_MAX_ZERO];
 };
 
 /* One true pulse: its leading edge, how long the LED was in the pulse state, the load. */
