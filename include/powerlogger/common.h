@@ -45,8 +45,10 @@ enum pl_pulse_flags {
 	/* The pulse came sooner after the previous accepted pulse than the supply's maximum power
 	 * allows (see pl_min_gap_us()). It is reported, counted as rejected, and carries no energy. */
 	PL_PULSE_REJECTED = 1u << 0,
-	/* Set with PL_PULSE_REJECTED: rejected because it was far narrower than this meter's
-	 * pulses (at low sample rates, a burst of two ADC outliers looks like a short pulse). */
+	/* Set with PL_PULSE_REJECTED: rejected as ADC outliers, not the LED: far narrower than
+	 * this meter's pulses at low sample rates (a burst of two outliers looks like a short
+	 * pulse), or at any rate both much lower and narrower than its learned flash (a WiFi
+	 * transmission's burst, smeared over a few bins). */
 	PL_PULSE_NARROW = 1u << 1,
 };
 
