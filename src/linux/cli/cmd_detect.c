@@ -626,13 +626,25 @@ static int read_all(struct detect *x)
 /* ---- --state: the trace in parts ------------------------------------------------------ */
 
 #define STATE_MAGIC "PLDETST1"
-#define STATE_VERSION 2u /* 2: the meter type in the key */
+#define STATE_VERSION 3u /* 2: the meter type in the key; 3: the key field by field */
 
 /* What must be the same in every part: the options that shape the output. */
+/* A new field in the channel's configuration must go into the key too (state_key_of). */
+_Static_assert(sizeof(struct pl_channel_config) == 52 && sizeof(struct pl_detector_config) == 16 &&
+	       sizeof(struct pl_edges_config) == 24 && sizeof(struct pl_meter_config) == 8,
+	       "the channel's configuration changed: update struct state_key and state_key_of");
+
+/* Field by field, never a struct's bytes: a struct copy leaves its padding unspecified, and a
+ * key with stray bytes in it matched itself only by chance (test-asan found it). */
 struct state_key {
-	struct pl_channel_config cc;
+	uint32_t kind, state_flags;
+	uint32_t det_imp_per_kwh, det_max_power_w, det_max_width_us;
+	int32_t det_polarity;
+	uint32_t edges_min_high_us, edges_min_low_us, edges_max_width_us, edges_active_low;
+	uint32_t edges_imp_per_kwh, edges_max_power_w;
+	uint32_t meter_imp_per_kwh, meter_interval_s;
 	uint32_t interval_s, format, trace_format, rate_hz;
-	uint32_t meter_type; /* also in cc.det (its longest pulse), but said as given */
+	uint32_t meter_type; /* also in the detector's longest pulse, but said as given */
 };
 
 /* The file: a header, the key, the counters, the channel whole, a checksum of all before it. */
@@ -663,7 +675,20 @@ static void state_key_of(const struct detect *x, const struct pl_channel_config 
 			 struct state_key *k)
 {
 	memset(k, 0, sizeof(*k));
-	k->cc = *cc;
+	k->kind = cc->kind;
+	k->state_flags = cc->state_flags;
+	k->det_imp_per_kwh = cc->det.imp_per_kwh;
+	k->det_max_power_w = cc->det.max_power_w;
+	k->det_max_width_us = cc->det.max_width_us;
+	k->det_polarity = cc->det.polarity;
+	k->edges_min_high_us = cc->edges.min_high_us;
+	k->edges_min_low_us = cc->edges.min_low_us;
+	k->edges_max_width_us = cc->edges.max_width_us;
+	k->edges_active_low = cc->edges.active_low;
+	k->edges_imp_per_kwh = cc->edges.imp_per_kwh;
+	k->edges_max_power_w = cc->edges.max_power_w;
+	k->meter_imp_per_kwh = cc->meter.imp_per_kwh;
+	k->meter_interval_s = cc->meter.interval_s;
 	k->interval_s = x->opt.interval_s;
 	k->format = (uint32_t)x->opt.format;
 	k->trace_format = (uint32_t)x->opt.trace.format;
